@@ -1,0 +1,184 @@
+package authlayer
+
+// The option groups of Config. Traefik decodes the middleware's options
+// into these structs with mapstructure: field names are the option names
+// (matched case-insensitively), durations are strings such as "2s" (Traefik
+// cannot decode "2s" into a time.Duration), lists are []string (a label
+// value "a,b" is split on commas). Defaults live in CreateConfig only.
+
+// BackendConfig says where the auth backend is and how long to wait for it.
+type BackendConfig struct {
+	// URL is the backend's base URL; endpoint paths are joined to it.
+	// Required.
+	URL string `json:"url,omitempty"`
+	// ValidatePath is called with GET and "Authorization: Bearer <token>"
+	// to validate a token. Default "auth/me".
+	ValidatePath string `json:"validatePath,omitempty"`
+	// RefreshPath is called with POST and "Authorization: Bearer
+	// <credential>" to refresh an expired token. Default "auth/refresh".
+	RefreshPath string `json:"refreshPath,omitempty"`
+	// GuestPath is called with POST and the guest credentials as JSON to
+	// mint a guest token. Default "auth/guest".
+	GuestPath string `json:"guestPath,omitempty"`
+	// Timeout bounds every backend call, as a Go duration. Default "3s".
+	Timeout string `json:"timeout,omitempty"`
+	// MaxConcurrent caps the backend calls in flight at once from one
+	// middleware; requests beyond it wait (bounded by Timeout). Default 64.
+	MaxConcurrent int `json:"maxConcurrent,omitempty"`
+}
+
+// ResponsesConfig holds dotted JSON paths into backend responses. The
+// defaults read next-api-layer's shapes; other backends are adapted by
+// configuration alone (for example "result.user" or "access").
+type ResponsesConfig struct {
+	// Success must hold true in validate and refresh answers; empty means
+	// not checked. Default "success".
+	Success string `json:"success,omitempty"`
+	// User is the user object forwarded to the app. Default "data".
+	User string `json:"user,omitempty"`
+	// UserID is the user's id. Default "data.id".
+	UserID string `json:"userId,omitempty"`
+	// TokenType is the token's type ("user", "guest", ...); missing means
+	// "user". Default "data.type".
+	TokenType string `json:"tokenType,omitempty"`
+	// ExpiresAt is the token's expiry (epoch seconds or RFC 3339); cache
+	// entries never outlive it. Optional. Default "data.exp".
+	ExpiresAt string `json:"expiresAt,omitempty"`
+	// Roles is the user's role: a string or an array of strings. Default
+	// "data.role".
+	Roles string `json:"roles,omitempty"`
+	// AccessToken is the new token in refresh and guest answers. Default
+	// "data.accessToken".
+	AccessToken string `json:"accessToken,omitempty"`
+	// RefreshToken is the rotated refresh token in refresh answers
+	// (optional). Default "data.refreshToken".
+	RefreshToken string `json:"refreshToken,omitempty"`
+}
+
+// CookiesConfig names the token cookies and sets their attributes.
+type CookiesConfig struct {
+	// User is the user token cookie. Default "userToken".
+	User string `json:"user,omitempty"`
+	// Guest is the guest token cookie. Default "guestToken".
+	Guest string `json:"guest,omitempty"`
+	// Refresh is the refresh token cookie; empty means single-token mode
+	// (the expired access token is the refresh credential). Default "".
+	Refresh string `json:"refresh,omitempty"`
+	// UserMaxAge is the user cookie's lifetime. Default "168h".
+	UserMaxAge string `json:"userMaxAge,omitempty"`
+	// GuestMaxAge is the guest cookie's lifetime. Default "1h".
+	GuestMaxAge string `json:"guestMaxAge,omitempty"`
+	// RefreshMaxAge is the refresh cookie's lifetime. Default "720h".
+	RefreshMaxAge string `json:"refreshMaxAge,omitempty"`
+	// Secure adds the Secure attribute; turn off only for plain-http
+	// development. Default true.
+	Secure bool `json:"secure,omitempty"`
+	// SameSite is "Lax", "Strict" or "None" ("None" needs Secure).
+	// Default "Lax".
+	SameSite string `json:"sameSite,omitempty"`
+	// Path is the user and guest cookies' path. Default "/".
+	Path string `json:"path,omitempty"`
+	// Domain is the cookies' domain; empty means host-only. Default "".
+	Domain string `json:"domain,omitempty"`
+	// RefreshPath is the refresh cookie's path; empty means Path.
+	// Default "".
+	RefreshPath string `json:"refreshPath,omitempty"`
+}
+
+// GuestConfig turns on guest tokens for anonymous visitors.
+type GuestConfig struct {
+	// Enabled mints a guest token for visitors without a valid token.
+	// Default false.
+	Enabled bool `json:"enabled,omitempty"`
+	// Username and Password are posted to the guest endpoint as
+	// {"username":…,"password":…}. Required when Enabled.
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+}
+
+// CacheConfig bounds the validation cache.
+type CacheConfig struct {
+	// TTL is how long a validation answer is reused; an entry never
+	// outlives the token's expiry. "0s" turns caching off (deduplication
+	// of concurrent calls stays). Default "2s".
+	TTL string `json:"ttl,omitempty"`
+	// MaxEntries bounds the number of cached validations. Default 10000.
+	MaxEntries int `json:"maxEntries,omitempty"`
+}
+
+// RefreshConfig tunes what happens around a refresh.
+type RefreshConfig struct {
+	// FallbackToGuest mints or keeps a guest session when a refresh fails
+	// fatally (expired, revoked) and guests are enabled. Default true.
+	FallbackToGuest bool `json:"fallbackToGuest,omitempty"`
+	// ReuseStatusCodes are refresh answers that mean the refresh token was
+	// replayed: the user is logged out. Default ["409"].
+	ReuseStatusCodes []string `json:"reuseStatusCodes,omitempty"`
+	// ReuseCodes are values of the answer's "code", "error" or "reason"
+	// field with the same meaning. Default ["token_reuse"].
+	ReuseCodes []string `json:"reuseCodes,omitempty"`
+	// GraceWindow is how long a refresh result is remembered under the old
+	// credential, so requests still carrying the old cookie reuse it
+	// instead of refreshing again. Default "60s".
+	GraceWindow string `json:"graceWindow,omitempty"`
+}
+
+// RoleRule restricts paths to users holding one of Roles.
+type RoleRule struct {
+	// Path is a route pattern (see RoutesConfig).
+	Path string `json:"path,omitempty"`
+	// Roles lists the roles allowed; a user needs one of them.
+	Roles []string `json:"roles,omitempty"`
+}
+
+// RoutesConfig holds the path rules. A pattern "/x" matches /x and
+// everything below it; "*" matches one segment; "**" any number of
+// segments. When several rules match, the most specific wins; on a tie
+// the stricter one.
+type RoutesConfig struct {
+	// Protected paths need a logged-in user (a guest is not enough).
+	Protected []string `json:"protected,omitempty"`
+	// AuthOnly paths (login, register) send a logged-in user away.
+	AuthOnly []string `json:"authOnly,omitempty"`
+	// Public paths are open to anyone, also with ProtectedByDefault.
+	Public []string `json:"public,omitempty"`
+	// ProtectedByDefault protects every path no rule names. Default false.
+	ProtectedByDefault bool `json:"protectedByDefault,omitempty"`
+	// Excluded paths bypass authlayer (static assets); identity headers
+	// are still stripped.
+	Excluded []string `json:"excluded,omitempty"`
+	// API paths are answered with JSON 401/403 instead of redirects, as is
+	// any request that does not accept text/html. Default ["/api"].
+	API []string `json:"api,omitempty"`
+	// Roles restricts paths to users with one of the listed roles.
+	Roles []RoleRule `json:"roles,omitempty"`
+	// AllowedTokenTypes lists the token types accepted as a logged-in
+	// user on protected routes; empty means any type but "guest".
+	AllowedTokenTypes []string `json:"allowedTokenTypes,omitempty"`
+	// LoginURL is where unauthenticated page requests are sent. Default
+	// "/login".
+	LoginURL string `json:"loginUrl,omitempty"`
+	// HomeURL is where a logged-in user visiting an auth-only page is
+	// sent. Default "/".
+	HomeURL string `json:"homeUrl,omitempty"`
+	// ReturnToParam is the query parameter carrying the original path to
+	// the login page and back. Default "redirect".
+	ReturnToParam string `json:"returnToParam,omitempty"`
+}
+
+// HeadersConfig names the headers the app receives.
+type HeadersConfig struct {
+	// User carries base64 (standard, padded) of the user's JSON. Default
+	// "X-Auth-User".
+	User string `json:"user,omitempty"`
+	// UserID carries the user's id. Default "X-Auth-User-Id".
+	UserID string `json:"userId,omitempty"`
+	// TokenType carries the token's type. Default "X-Auth-Token-Type".
+	TokenType string `json:"tokenType,omitempty"`
+	// RefreshedToken carries a token authlayer just refreshed or minted.
+	// Default "X-Refreshed-Token".
+	RefreshedToken string `json:"refreshedToken,omitempty"`
+	// ForwardAuthorization sends "Authorization: Bearer <token>" upstream
+	// (and strips the client's own). Default true.
+	ForwardAuthorization bool `json:"forwardAuthorization,omitempty"`
+}

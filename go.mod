@@ -1,0 +1,3 @@
+module github.com/authlayer/authlayer
+
+go 1.21

@@ -1,0 +1,80 @@
+// Package authlayer is a Traefik middleware plugin that gives the app behind
+// it a cookie-based JWT session layer against an external auth backend.
+package authlayer
+
+import (
+	"context"
+	"net/http"
+)
+
+// Config is the middleware's configuration, as Traefik decodes it.
+type Config struct {
+	Backend   BackendConfig   `json:"backend,omitempty"`
+	Responses ResponsesConfig `json:"responses,omitempty"`
+	Cookies   CookiesConfig   `json:"cookies,omitempty"`
+	Guest     GuestConfig     `json:"guest,omitempty"`
+	Cache     CacheConfig     `json:"cache,omitempty"`
+	Refresh   RefreshConfig   `json:"refresh,omitempty"`
+	Routes    RoutesConfig    `json:"routes,omitempty"`
+	Headers   HeadersConfig   `json:"headers,omitempty"`
+}
+
+// CreateConfig returns the default configuration. It is the only place
+// defaults are written down.
+func CreateConfig() *Config {
+	return &Config{
+		Backend: BackendConfig{
+			ValidatePath:  "auth/me",
+			RefreshPath:   "auth/refresh",
+			GuestPath:     "auth/guest",
+			Timeout:       "3s",
+			MaxConcurrent: 64,
+		},
+		Responses: ResponsesConfig{
+			Success:      "success",
+			User:         "data",
+			UserID:       "data.id",
+			TokenType:    "data.type",
+			ExpiresAt:    "data.exp",
+			Roles:        "data.role",
+			AccessToken:  "data.accessToken",
+			RefreshToken: "data.refreshToken",
+		},
+		Cookies: CookiesConfig{
+			User:          "userToken",
+			Guest:         "guestToken",
+			UserMaxAge:    "168h",
+			GuestMaxAge:   "1h",
+			RefreshMaxAge: "720h",
+			Secure:        true,
+			SameSite:      "Lax",
+			Path:          "/",
+		},
+		Cache: CacheConfig{TTL: "2s", MaxEntries: 10000},
+		Refresh: RefreshConfig{
+			FallbackToGuest:  true,
+			ReuseStatusCodes: []string{"409"},
+			ReuseCodes:       []string{"token_reuse"},
+			GraceWindow:      "60s",
+		},
+		Routes: RoutesConfig{
+			API:           []string{"/api"},
+			LoginURL:      "/login",
+			HomeURL:       "/",
+			ReturnToParam: "redirect",
+		},
+		Headers: HeadersConfig{
+			User:                 "X-Auth-User",
+			UserID:               "X-Auth-User-Id",
+			TokenType:            "X-Auth-Token-Type",
+			RefreshedToken:       "X-Refreshed-Token",
+			ForwardAuthorization: true,
+		},
+	}
+}
+
+// New builds the middleware. It checks and compiles the configuration and
+// does no network I/O and starts no goroutine.
+func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
+	return next, nil // placeholder while the core is written
+}
