@@ -73,8 +73,49 @@ func CreateConfig() *Config {
 	}
 }
 
+// middleware is one instance, built for one router.
+type middleware struct {
+	next  http.Handler
+	name  string
+	s     *settings
+	state *sharedState
+}
+
 // New builds the middleware. It checks and compiles the configuration and
-// does no network I/O and starts no goroutine.
-func New(ctx context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
-	return next, nil // placeholder while the core is written
+// returns an error naming the first bad option; it does no network I/O
+// and starts no goroutine (Traefik calls it for every router on every
+// reload, and the plugin catalog calls it offline).
+func New(_ context.Context, next http.Handler, config *Config, name string) (http.Handler, error) {
+	s, err := compileSettings(config)
+	if err != nil {
+		return nil, err
+	}
+	return &middleware{next: next, name: name, s: s, state: sharedStateFor(name, config, s)}, nil
+}
+
+// ServeHTTP is the request flow: strip spoofed identity headers, bypass
+// excluded paths, run the token flow, apply the access rules, forward.
+func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	m.s.headers.strip(req)
+	route := m.s.routes.match(canonicalPath(req.URL.Path))
+	if route.kind == kindExcluded {
+		m.next.ServeHTTP(rw, req)
+		return
+	}
+	res := m.authenticate(req)
+	if m.denied(rw, req, route, res) {
+		return
+	}
+	m.forward(rw, req, res)
+}
+
+// forward hands the request to the app with the session's identity, and
+// sets the session's cookies on the app's response.
+func (m *middleware) forward(rw http.ResponseWriter, req *http.Request, res authResult) {
+	m.s.headers.set(req, res)
+	if len(res.setCookies) == 0 {
+		m.next.ServeHTTP(rw, req)
+		return
+	}
+	m.next.ServeHTTP(&cookieWriter{rw: rw, res: res}, req)
 }

@@ -1,0 +1,55 @@
+package authlayer
+
+import (
+	"net/http"
+)
+
+// denied applies the access rules to the session and answers the request
+// itself when it may not reach the app. It reports whether it answered.
+func (m *middleware) denied(rw http.ResponseWriter, req *http.Request, route routeMatch, res authResult) bool {
+	switch {
+	case res.loggedOut && route.kind != kindAuthOnly:
+		m.denyAnonymous(rw, req, route, res, "Session ended")
+	case route.needsUser() && res.transient:
+		// Fail closed: the backend could not vouch for the user.
+		deny(rw, req, route, res, http.StatusServiceUnavailable, "Authentication service unavailable")
+	case route.needsUser() && !res.loggedIn:
+		m.denyAnonymous(rw, req, route, res, "Authentication required")
+	case route.kind == kindRole && !hasAnyRole(res.id, route.roles):
+		deny(rw, req, route, res, http.StatusForbidden, "Forbidden")
+	case route.kind == kindAuthOnly && res.loggedIn && isPageVisit(req, route):
+		redirect(rw, req, res, m.returnToTarget(req.URL.Query()))
+	default:
+		return false
+	}
+	return true
+}
+
+// denyAnonymous sends a browser to the login page with a way back, and
+// answers an API client 401.
+func (m *middleware) denyAnonymous(rw http.ResponseWriter, req *http.Request, route routeMatch, res authResult, message string) {
+	if isAPIRequest(req, route) {
+		deny(rw, req, route, res, http.StatusUnauthorized, message)
+		return
+	}
+	redirect(rw, req, res, m.loginRedirect(req.URL.RequestURI()))
+}
+
+// isPageVisit is a browser navigating (GET or HEAD of an HTML page).
+func isPageVisit(req *http.Request, route routeMatch) bool {
+	return (req.Method == http.MethodGet || req.Method == http.MethodHead) && !isAPIRequest(req, route)
+}
+
+func hasAnyRole(id *identity, roles []string) bool {
+	if id == nil {
+		return false
+	}
+	for _, want := range roles {
+		for _, have := range id.roles {
+			if have == want {
+				return true
+			}
+		}
+	}
+	return false
+}

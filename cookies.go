@@ -1,0 +1,218 @@
+package authlayer
+
+import (
+	"log"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// maxCookieBytes is the size browsers guarantee for one cookie (name,
+// value and attributes). A larger one is dropped silently by the browser
+// and the user would loop through login, so it is never emitted.
+const maxCookieBytes = 4096
+
+type cookieSettings struct {
+	user, guest, refresh    string // names; refresh "" = single-token mode
+	userMaxAge, guestMaxAge int    // seconds
+	refreshMaxAge           int
+	secure                  bool
+	sameSite                http.SameSite
+	path, refreshPath       string
+	domain                  string
+}
+
+func compileCookies(c *Config, s *settings) error {
+	k := c.Cookies
+	cs := cookieSettings{
+		user: strings.TrimSpace(k.User), guest: strings.TrimSpace(k.Guest),
+		refresh: strings.TrimSpace(k.Refresh), secure: k.Secure,
+		path: k.Path, refreshPath: k.RefreshPath, domain: strings.TrimSpace(k.Domain),
+	}
+	if err := checkCookieName("cookies.user", cs.user, true); err != nil {
+		return err
+	}
+	if err := checkCookieName("cookies.guest", cs.guest, true); err != nil {
+		return err
+	}
+	if err := checkCookieName("cookies.refresh", cs.refresh, false); err != nil {
+		return err
+	}
+	if cs.user == cs.guest || (cs.refresh != "" && (cs.refresh == cs.user || cs.refresh == cs.guest)) {
+		return optionError("cookies", "user, guest and refresh cookie names must differ")
+	}
+	var err error
+	if cs.userMaxAge, err = maxAgeSeconds("cookies.userMaxAge", k.UserMaxAge); err != nil {
+		return err
+	}
+	if cs.guestMaxAge, err = maxAgeSeconds("cookies.guestMaxAge", k.GuestMaxAge); err != nil {
+		return err
+	}
+	if cs.refreshMaxAge, err = maxAgeSeconds("cookies.refreshMaxAge", k.RefreshMaxAge); err != nil {
+		return err
+	}
+	if cs.sameSite, err = parseSameSite(k.SameSite, cs.secure); err != nil {
+		return err
+	}
+	if cs.path == "" || !strings.HasPrefix(cs.path, "/") {
+		return optionError("cookies.path", "must start with /")
+	}
+	if cs.refreshPath == "" {
+		cs.refreshPath = cs.path
+	} else if !strings.HasPrefix(cs.refreshPath, "/") {
+		return optionError("cookies.refreshPath", "must start with /")
+	}
+	if err := checkPrefixedNames(cs); err != nil {
+		return err
+	}
+	s.cookies = cs
+	return nil
+}
+
+func checkCookieName(option, name string, required bool) error {
+	if name == "" {
+		if required {
+			return optionError(option, "must not be empty")
+		}
+		return nil
+	}
+	if !validCookieName(name) {
+		return optionError(option, "%q is not a valid cookie name", name)
+	}
+	return nil
+}
+
+// validCookieName accepts RFC 6265 token characters.
+func validCookieName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("()<>@,;:\\\"/[]?={}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func maxAgeSeconds(option, v string) (int, error) {
+	d, err := positiveDuration(option, v)
+	if err != nil {
+		return 0, err
+	}
+	if d < time.Second {
+		return 0, optionError(option, "must be at least 1s")
+	}
+	return int(d / time.Second), nil
+}
+
+func parseSameSite(v string, secure bool) (http.SameSite, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "lax":
+		return http.SameSiteLaxMode, nil
+	case "strict":
+		return http.SameSiteStrictMode, nil
+	case "none":
+		if !secure {
+			return 0, optionError("cookies.sameSite", "None requires cookies.secure=true (browsers reject it otherwise)")
+		}
+		return http.SameSiteNoneMode, nil
+	}
+	return 0, optionError("cookies.sameSite", "%q is not one of Lax, Strict, None", v)
+}
+
+// checkPrefixedNames enforces what browsers enforce for __Host- and
+// __Secure- cookies, so a misconfiguration fails in New, not in the browser.
+func checkPrefixedNames(cs cookieSettings) error {
+	names := []struct{ option, name, path string }{
+		{"cookies.user", cs.user, cs.path},
+		{"cookies.guest", cs.guest, cs.path},
+		{"cookies.refresh", cs.refresh, cs.refreshPath},
+	}
+	for _, n := range names {
+		if (strings.HasPrefix(n.name, "__Host-") || strings.HasPrefix(n.name, "__Secure-")) && !cs.secure {
+			return optionError(n.option, "%s needs cookies.secure=true", n.name)
+		}
+		if strings.HasPrefix(n.name, "__Host-") && (cs.domain != "" || n.path != "/") {
+			return optionError(n.option, "%s needs path / and no cookies.domain", n.name)
+		}
+	}
+	return nil
+}
+
+// carriedCookies are the auth cookies a request arrived with.
+type carriedCookies struct {
+	user, guest, refresh string
+}
+
+// readCookies parses the Cookie header once and picks the auth cookies.
+// When a name appears twice (a sibling subdomain can toss a cookie with the
+// same name) the first one, the more specific by path, is used, as the
+// browser orders them.
+func (cs *cookieSettings) read(req *http.Request) carriedCookies {
+	var c carriedCookies
+	if len(req.Header["Cookie"]) == 0 {
+		return c
+	}
+	for _, ck := range req.Cookies() {
+		switch ck.Name {
+		case cs.user:
+			c.user = firstNonEmpty(c.user, ck.Value)
+		case cs.guest:
+			c.guest = firstNonEmpty(c.guest, ck.Value)
+		case cs.refresh:
+			if cs.refresh != "" {
+				c.refresh = firstNonEmpty(c.refresh, ck.Value)
+			}
+		}
+	}
+	return c
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (cs *cookieSettings) userCookie(token string) string {
+	return cs.build(cs.user, token, cs.path, cs.userMaxAge)
+}
+
+func (cs *cookieSettings) guestCookie(token string) string {
+	return cs.build(cs.guest, token, cs.path, cs.guestMaxAge)
+}
+
+func (cs *cookieSettings) refreshCookie(token string) string {
+	return cs.build(cs.refresh, token, cs.refreshPath, cs.refreshMaxAge)
+}
+
+// clearing returns the Set-Cookie values deleting the given cookies, only
+// for those the request carried.
+func (cs *cookieSettings) clearing(carried carriedCookies, user, guest, refresh bool) []string {
+	var out []string
+	if user && carried.user != "" {
+		out = append(out, cs.build(cs.user, "", cs.path, -1))
+	}
+	if guest && carried.guest != "" {
+		out = append(out, cs.build(cs.guest, "", cs.path, -1))
+	}
+	if refresh && carried.refresh != "" {
+		out = append(out, cs.build(cs.refresh, "", cs.refreshPath, -1))
+	}
+	return out
+}
+
+// build renders one Set-Cookie value; maxAge < 0 deletes the cookie. It
+// returns "" for a cookie too large for browsers to keep.
+func (cs *cookieSettings) build(name, value, path string, maxAge int) string {
+	c := &http.Cookie{
+		Name: name, Value: value, Path: path, Domain: cs.domain, MaxAge: maxAge,
+		Secure: cs.secure, HttpOnly: true, SameSite: cs.sameSite,
+	}
+	v := c.String()
+	if len(v) > maxCookieBytes {
+		log.Printf("authlayer: cookie %s not set: %d bytes exceeds the %d browsers keep", name, len(v), maxCookieBytes)
+		return ""
+	}
+	return v
+}

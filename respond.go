@@ -1,0 +1,66 @@
+package authlayer
+
+import (
+	"encoding/json"
+	"html"
+	"net/http"
+	"strings"
+)
+
+// The answers authlayer gives itself. Each carries the session's cookie
+// changes and Cache-Control: no-store (a shared cache must never keep a
+// response that sets or depends on a session cookie), and Vary: Cookie.
+
+// isAPIRequest reports whether the client wants JSON rather than a page:
+// a path under routes.api, or a client that does not accept HTML.
+func isAPIRequest(req *http.Request, route routeMatch) bool {
+	return route.api || !strings.Contains(req.Header.Get("Accept"), "text/html")
+}
+
+func writeSessionHeaders(rw http.ResponseWriter, res authResult) {
+	h := rw.Header()
+	for _, c := range res.setCookies {
+		h.Add("Set-Cookie", c)
+	}
+	h.Set("Cache-Control", "no-store")
+	h.Add("Vary", "Cookie")
+}
+
+// deny answers an API client with JSON and a browser with a small page.
+func deny(rw http.ResponseWriter, req *http.Request, route routeMatch, res authResult, status int, message string) {
+	writeSessionHeaders(rw, res)
+	if isAPIRequest(req, route) {
+		writeJSONError(rw, status, message)
+		return
+	}
+	writeHTMLError(rw, status, message)
+}
+
+func writeJSONError(rw http.ResponseWriter, status int, message string) {
+	body, _ := json.Marshal(map[string]interface{}{"success": false, "message": message})
+	rw.Header().Set("Content-Type", "application/json; charset=utf-8")
+	rw.Header().Set("X-Content-Type-Options", "nosniff")
+	rw.WriteHeader(status)
+	_, _ = rw.Write(body)
+}
+
+func writeHTMLError(rw http.ResponseWriter, status int, message string) {
+	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+	rw.Header().Set("X-Content-Type-Options", "nosniff")
+	rw.WriteHeader(status)
+	title := html.EscapeString(http.StatusText(status))
+	_, _ = rw.Write([]byte("<!doctype html><html><head><meta charset=\"utf-8\"><title>" + title +
+		"</title></head><body><h1>" + title + "</h1><p>" + html.EscapeString(message) + "</p></body></html>"))
+}
+
+// redirect sends a browser elsewhere: 302 for GET and HEAD, 303 otherwise
+// so a form post is not replayed at the target.
+func redirect(rw http.ResponseWriter, req *http.Request, res authResult, location string) {
+	writeSessionHeaders(rw, res)
+	status := http.StatusSeeOther
+	if req.Method == http.MethodGet || req.Method == http.MethodHead {
+		status = http.StatusFound
+	}
+	rw.Header().Set("Location", location)
+	rw.WriteHeader(status)
+}

@@ -1,0 +1,49 @@
+package authlayer
+
+import (
+	"net/url"
+	"strings"
+)
+
+// isLocalPath reports whether v is a path on this site that no browser
+// would resolve to another host: it starts with a single "/" and holds no
+// backslash, whitespace or control character ("/\evil", "/\t/evil" and
+// "//evil" all lead off-site in browsers), no scheme, host or userinfo.
+func isLocalPath(v string) bool {
+	if len(v) == 0 || v[0] != '/' {
+		return false
+	}
+	if len(v) > 1 && (v[1] == '/' || v[1] == '\\') {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c == 0x7f || c == '\\' {
+			return false
+		}
+	}
+	u, err := url.Parse(v)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && strings.HasPrefix(u.Path, "/")
+}
+
+// returnToTarget picks where a logged-in user leaving an auth-only page
+// goes: the request's return-to value when it is local and not itself an
+// auth-only page (that would loop), else homeUrl.
+func (m *middleware) returnToTarget(q url.Values) string {
+	v := q.Get(m.s.returnTo)
+	if !isLocalPath(v) {
+		return m.s.homeURL
+	}
+	if p, _ := localPathOf(v); m.s.routes.match(p).kind == kindAuthOnly {
+		return m.s.homeURL
+	}
+	return v
+}
+
+// loginRedirect is the login URL carrying the original path and query.
+func (m *middleware) loginRedirect(requestURI string) string {
+	sep := "?"
+	if strings.Contains(m.s.loginURL, "?") {
+		sep = "&"
+	}
+	return m.s.loginURL + sep + url.QueryEscape(m.s.returnTo) + "=" + url.QueryEscape(requestURI)
+}

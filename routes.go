@@ -1,0 +1,243 @@
+package authlayer
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Route rules. A pattern "/x" matches /x and everything below it; "*"
+// matches one segment; "**" any number (at most one "**" per pattern, so
+// matching stays linear in the path's length). When several rules match,
+// the most specific wins (more literal segments, then more "*"); on a tie
+// the stricter kind wins.
+//
+// Strict rules (protected, roles, api) match case-insensitively and
+// permissive ones (public, excluded, authOnly) exactly, so no spelling of a
+// protected path on a case-insensitive app falls to a weaker rule.
+
+// routeKind orders rules from the most permissive to the strictest.
+type routeKind int
+
+const (
+	kindNone      routeKind = iota // no rule: public unless protectedByDefault
+	kindExcluded                   // bypass authlayer
+	kindPublic                     // anyone
+	kindAuthOnly                   // login pages: logged-in users are sent away
+	kindProtected                  // a logged-in user
+	kindRole                       // a logged-in user with one of roles
+)
+
+type routeRule struct {
+	pattern  string
+	segments []string
+	kind     routeKind
+	roles    []string
+	fold     bool // match the lower-cased path
+	literals int
+	stars    int
+}
+
+// routeMatch is the decision for one path.
+type routeMatch struct {
+	kind  routeKind
+	roles []string
+	api   bool // answer with JSON, never redirect
+}
+
+func (r routeMatch) needsUser() bool { return r.kind == kindProtected || r.kind == kindRole }
+
+// routeTable indexes rules by their first segment, so a request looks at
+// the few rules that can match instead of all of them.
+type routeTable struct {
+	exact              map[string][]*routeRule // by first segment, case-sensitive rules
+	folded             map[string][]*routeRule // by lower-cased first segment
+	wild               []*routeRule            // first segment is a wildcard, or the rule is "/"
+	api                []*routeRule
+	protectedByDefault bool
+}
+
+func newRouteTable(r RoutesConfig) (*routeTable, error) {
+	t := &routeTable{
+		exact: map[string][]*routeRule{}, folded: map[string][]*routeRule{},
+		protectedByDefault: r.ProtectedByDefault,
+	}
+	lists := []struct {
+		option   string
+		patterns []string
+		kind     routeKind
+	}{
+		{"routes.excluded", r.Excluded, kindExcluded},
+		{"routes.public", r.Public, kindPublic},
+		{"routes.authOnly", r.AuthOnly, kindAuthOnly},
+		{"routes.protected", r.Protected, kindProtected},
+	}
+	for _, l := range lists {
+		for _, p := range l.patterns {
+			rule, err := compileRoute(l.option, p, l.kind, nil)
+			if err != nil {
+				return nil, err
+			}
+			t.add(rule)
+		}
+	}
+	for i, rr := range r.Roles {
+		option := "routes.roles[" + strconv.Itoa(i) + "]"
+		roles := trimAll(rr.Roles)
+		if len(roles) == 0 {
+			return nil, optionError(option+".roles", "must list at least one role")
+		}
+		rule, err := compileRoute(option+".path", rr.Path, kindRole, roles)
+		if err != nil {
+			return nil, err
+		}
+		t.add(rule)
+	}
+	for _, p := range r.API {
+		rule, err := compileRoute("routes.api", p, kindNone, nil)
+		if err != nil {
+			return nil, err
+		}
+		t.api = append(t.api, rule)
+	}
+	return t, nil
+}
+
+func compileRoute(option, pattern string, kind routeKind, roles []string) (*routeRule, error) {
+	pattern = strings.TrimSpace(pattern)
+	if !strings.HasPrefix(pattern, "/") {
+		return nil, optionError(option, "pattern %q must start with /", pattern)
+	}
+	rule := &routeRule{pattern: pattern, kind: kind, roles: roles, fold: kind == kindProtected || kind == kindRole || kind == kindNone}
+	body := strings.TrimSuffix(strings.TrimPrefix(pattern, "/"), "/")
+	if body == "" {
+		return rule, nil // "/" matches everything
+	}
+	if rule.fold {
+		body = strings.ToLower(body)
+	}
+	doubles := 0
+	for _, seg := range strings.Split(body, "/") {
+		switch {
+		case seg == "" || seg == "." || seg == "..":
+			return nil, optionError(option, "pattern %q has an empty or dot segment", pattern)
+		case seg == "**":
+			doubles++
+		case seg == "*":
+			rule.stars++
+		case strings.ContainsAny(seg, "*?#%\\"):
+			return nil, optionError(option, "pattern %q: a segment is either literal, * or **", pattern)
+		default:
+			rule.literals++
+		}
+		rule.segments = append(rule.segments, seg)
+	}
+	if doubles > 1 {
+		return nil, optionError(option, "pattern %q has more than one **", pattern)
+	}
+	return rule, nil
+}
+
+func (t *routeTable) add(rule *routeRule) {
+	if len(rule.segments) == 0 || rule.segments[0] == "*" || rule.segments[0] == "**" {
+		t.wild = append(t.wild, rule)
+		return
+	}
+	if rule.fold {
+		t.folded[rule.segments[0]] = append(t.folded[rule.segments[0]], rule)
+		return
+	}
+	t.exact[rule.segments[0]] = append(t.exact[rule.segments[0]], rule)
+}
+
+// match decides the rule for a canonical path (see canonical.go).
+func (t *routeTable) match(path string) routeMatch {
+	segs := splitSegments(path)
+	lower := splitSegments(strings.ToLower(path))
+	var best *routeRule
+	if len(segs) > 0 {
+		best = pickRule(best, t.exact[segs[0]], segs, lower)
+		best = pickRule(best, t.folded[lower[0]], segs, lower)
+	}
+	best = pickRule(best, t.wild, segs, lower)
+	m := routeMatch{kind: kindNone}
+	if best != nil {
+		m.kind, m.roles = best.kind, best.roles
+	}
+	if m.kind == kindNone && t.protectedByDefault {
+		m.kind = kindProtected
+	}
+	m.api = pickRule(nil, t.api, segs, lower) != nil
+	return m
+}
+
+// pickRule returns the better of best and the matching rules in candidates.
+func pickRule(best *routeRule, candidates []*routeRule, segs, lower []string) *routeRule {
+	for _, r := range candidates {
+		path := segs
+		if r.fold {
+			path = lower
+		}
+		if matchSegments(r.segments, path) && better(r, best) {
+			best = r
+		}
+	}
+	return best
+}
+
+func better(r, best *routeRule) bool {
+	if best == nil {
+		return true
+	}
+	if r.literals != best.literals {
+		return r.literals > best.literals
+	}
+	if r.stars != best.stars {
+		return r.stars > best.stars
+	}
+	return r.kind > best.kind
+}
+
+// matchSegments reports whether path is at or below the pattern.
+func matchSegments(pattern, path []string) bool {
+	for i, p := range pattern {
+		if p == "**" {
+			return matchTail(pattern[i+1:], path[i:])
+		}
+		if i >= len(path) || (p != "*" && p != path[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchTail matches the pattern after a "**" at any depth.
+func matchTail(rest, path []string) bool {
+	if len(rest) == 0 {
+		return true
+	}
+	for j := 0; j+len(rest) <= len(path); j++ {
+		if matchSegments(rest, path[j:]) {
+			return true
+		}
+	}
+	return false
+}
+
+// splitSegments turns "/a/b" into ["a","b"] and "/" into none.
+func splitSegments(path string) []string {
+	path = strings.Trim(path, "/")
+	if path == "" {
+		return nil
+	}
+	return strings.Split(path, "/")
+}
+
+func trimAll(list []string) []string {
+	out := make([]string, 0, len(list))
+	for _, v := range list {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,305 @@
+package authlayer
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// settings is Config checked and compiled once in New: parsed durations,
+// joined URLs, split JSON paths, canonical header names, the route table.
+// Nothing on the request path parses configuration again.
+type settings struct {
+	backend   backendSettings
+	responses responseFields
+	cookies   cookieSettings
+	guest     guestSettings
+	cacheTTL  time.Duration
+	cacheMax  int
+	refresh   refreshSettings
+	routes    *routeTable
+	loginURL  string
+	homeURL   string
+	returnTo  string
+	allowed   map[string]bool // token types that count as logged in; empty: any but guest
+	headers   headerSettings
+}
+
+type backendSettings struct {
+	validateURL   string
+	refreshURL    string
+	guestURL      string
+	timeout       time.Duration
+	maxConcurrent int
+}
+
+type guestSettings struct {
+	enabled bool
+	body    []byte // {"username":…,"password":…}, built once
+}
+
+type refreshSettings struct {
+	fallbackToGuest bool
+	reuseStatus     map[int]bool
+	reuseCodes      map[string]bool
+	graceWindow     time.Duration
+}
+
+// optionError names the offending option, so a typo is found at once.
+func optionError(option, format string, args ...interface{}) error {
+	return errors.New("authlayer: " + option + ": " + fmt.Sprintf(format, args...))
+}
+
+func compileSettings(c *Config) (*settings, error) {
+	if c == nil {
+		return nil, errors.New("authlayer: configuration is nil")
+	}
+	s := &settings{}
+	steps := []func(*Config, *settings) error{
+		compileBackend, compileResponses, compileCookies, compileGuest,
+		compileCache, compileRefresh, compileRoutes, compileHeaders,
+	}
+	for _, step := range steps {
+		if err := step(c, s); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func compileBackend(c *Config, s *settings) error {
+	b := c.Backend
+	if strings.TrimSpace(b.URL) == "" {
+		return optionError("backend.url", "is required")
+	}
+	base, err := url.Parse(strings.TrimSpace(b.URL))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return optionError("backend.url", "must be an absolute http or https URL")
+	}
+	if base.User != nil {
+		return optionError("backend.url", "must not carry credentials")
+	}
+	if s.backend.validateURL, err = joinEndpoint(base, "backend.validatePath", b.ValidatePath); err != nil {
+		return err
+	}
+	if s.backend.refreshURL, err = joinEndpoint(base, "backend.refreshPath", b.RefreshPath); err != nil {
+		return err
+	}
+	if s.backend.guestURL, err = joinEndpoint(base, "backend.guestPath", b.GuestPath); err != nil {
+		return err
+	}
+	if s.backend.timeout, err = positiveDuration("backend.timeout", b.Timeout); err != nil {
+		return err
+	}
+	if b.MaxConcurrent < 1 {
+		return optionError("backend.maxConcurrent", "must be at least 1, got %d", b.MaxConcurrent)
+	}
+	s.backend.maxConcurrent = b.MaxConcurrent
+	return nil
+}
+
+// joinEndpoint joins a relative endpoint path to the base URL, keeping the
+// base's own path ("http://auth/api" + "auth/me" = "http://auth/api/auth/me").
+func joinEndpoint(base *url.URL, option, p string) (string, error) {
+	p = strings.TrimSpace(p)
+	if p == "" {
+		return "", optionError(option, "must not be empty")
+	}
+	if strings.Contains(p, "://") || strings.HasPrefix(p, "//") {
+		return "", optionError(option, "must be a path relative to backend.url")
+	}
+	u := *base
+	u.Path = strings.TrimSuffix(base.Path, "/") + "/" + strings.TrimPrefix(p, "/")
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+func compileResponses(c *Config, s *settings) error {
+	r := c.Responses
+	required := []struct{ option, value string }{
+		{"responses.user", r.User},
+		{"responses.accessToken", r.AccessToken},
+	}
+	for _, f := range required {
+		if strings.TrimSpace(f.value) == "" {
+			return optionError(f.option, "must not be empty")
+		}
+	}
+	s.responses = responseFields{
+		success:      splitJSONPath(r.Success),
+		user:         splitJSONPath(r.User),
+		userID:       splitJSONPath(r.UserID),
+		tokenType:    splitJSONPath(r.TokenType),
+		expiresAt:    splitJSONPath(r.ExpiresAt),
+		roles:        splitJSONPath(r.Roles),
+		accessToken:  splitJSONPath(r.AccessToken),
+		refreshToken: splitJSONPath(r.RefreshToken),
+	}
+	return nil
+}
+
+func compileGuest(c *Config, s *settings) error {
+	g := c.Guest
+	s.guest.enabled = g.Enabled
+	if !g.Enabled {
+		return nil
+	}
+	if g.Username == "" {
+		return optionError("guest.username", "is required when guest.enabled is true")
+	}
+	if g.Password == "" {
+		return optionError("guest.password", "is required when guest.enabled is true")
+	}
+	s.guest.body = guestRequestBody(g.Username, g.Password)
+	return nil
+}
+
+func compileCache(c *Config, s *settings) error {
+	ttl, err := parseDuration("cache.ttl", c.Cache.TTL)
+	if err != nil {
+		return err
+	}
+	if c.Cache.MaxEntries < 1 {
+		return optionError("cache.maxEntries", "must be at least 1, got %d", c.Cache.MaxEntries)
+	}
+	s.cacheTTL = ttl
+	s.cacheMax = c.Cache.MaxEntries
+	return nil
+}
+
+func compileRefresh(c *Config, s *settings) error {
+	r := c.Refresh
+	s.refresh.fallbackToGuest = r.FallbackToGuest
+	s.refresh.reuseStatus = map[int]bool{}
+	for _, v := range r.ReuseStatusCodes {
+		code, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || code < 100 || code > 599 {
+			return optionError("refresh.reuseStatusCodes", "%q is not an HTTP status code", v)
+		}
+		s.refresh.reuseStatus[code] = true
+	}
+	s.refresh.reuseCodes = map[string]bool{}
+	for _, v := range r.ReuseCodes {
+		if v = strings.TrimSpace(v); v != "" {
+			s.refresh.reuseCodes[v] = true
+		}
+	}
+	grace, err := parseDuration("refresh.graceWindow", r.GraceWindow)
+	if err != nil {
+		return err
+	}
+	s.refresh.graceWindow = grace
+	return nil
+}
+
+func compileRoutes(c *Config, s *settings) error {
+	r := c.Routes
+	table, err := newRouteTable(r)
+	if err != nil {
+		return err
+	}
+	s.routes = table
+	if s.loginURL, err = redirectTarget("routes.loginUrl", r.LoginURL); err != nil {
+		return err
+	}
+	if s.homeURL, err = redirectTarget("routes.homeUrl", r.HomeURL); err != nil {
+		return err
+	}
+	if strings.TrimSpace(r.ReturnToParam) == "" {
+		return optionError("routes.returnToParam", "must not be empty")
+	}
+	s.returnTo = strings.TrimSpace(r.ReturnToParam)
+	if err := checkNoRedirectLoop(table, s.loginURL, s.homeURL); err != nil {
+		return err
+	}
+	s.allowed = map[string]bool{}
+	for _, t := range r.AllowedTokenTypes {
+		if t = strings.TrimSpace(t); t != "" {
+			s.allowed[t] = true
+		}
+	}
+	return nil
+}
+
+// redirectTarget accepts a local path or an absolute http(s) URL (a login
+// page on another host).
+func redirectTarget(option, v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if isLocalPath(v) {
+		return v, nil
+	}
+	u, err := url.Parse(v)
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return v, nil
+	}
+	return "", optionError(option, "must be a local path such as /login or an absolute http(s) URL")
+}
+
+// checkNoRedirectLoop refuses a login URL on this host that the rules
+// themselves protect (every visit would redirect to itself) and a home URL
+// that is an auth-only page (a logged-in user would bounce forever).
+func checkNoRedirectLoop(table *routeTable, loginURL, homeURL string) error {
+	if p, local := localPathOf(loginURL); local && table.match(p).needsUser() {
+		return optionError("routes.loginUrl", "%s is itself protected (add it to routes.authOnly or routes.public)", p)
+	}
+	if p, local := localPathOf(homeURL); local && table.match(p).kind == kindAuthOnly {
+		return optionError("routes.homeUrl", "%s is an auth-only page: logged-in users would be redirected in a loop", p)
+	}
+	return nil
+}
+
+// localPathOf returns the canonical path of a local URL without its query.
+func localPathOf(v string) (string, bool) {
+	if !strings.HasPrefix(v, "/") {
+		return "", false
+	}
+	if i := strings.IndexAny(v, "?#"); i >= 0 {
+		v = v[:i]
+	}
+	return canonicalPath(v), true
+}
+
+func compileHeaders(c *Config, s *settings) error {
+	h, err := newHeaderSettings(c.Headers)
+	if err != nil {
+		return err
+	}
+	s.headers = h
+	return nil
+}
+
+func parseDuration(option, v string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil {
+		return 0, optionError(option, "%q is not a duration such as \"2s\" or \"1h\"", v)
+	}
+	if d < 0 {
+		return 0, optionError(option, "must not be negative")
+	}
+	return d, nil
+}
+
+func positiveDuration(option, v string) (time.Duration, error) {
+	d, err := parseDuration(option, v)
+	if err == nil && d == 0 {
+		return 0, optionError(option, "must be greater than zero")
+	}
+	return d, err
+}
+
+// validHeaderName reports whether v is a usable HTTP header field name.
+func validHeaderName(v string) bool {
+	if v == "" {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !(c == '-' || c == '_' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+			return false
+		}
+	}
+	return true
+}
