@@ -1,0 +1,149 @@
+// Package authbackend is the demo's auth service: it issues and verifies
+// HS256-signed JWTs and speaks the backend contract authlayer expects
+// (GET /auth/me, POST /auth/refresh, POST /auth/guest), plus the browser
+// endpoints a real app needs (POST /auth/login, POST /auth/logout).
+//
+// Everything lives in memory: users come from Config, and the refresh-token
+// bookkeeping (rotation, reuse detection, revoked families) is lost on
+// restart. It is a demo service, not a product.
+package authbackend
+
+import (
+	"errors"
+	"log"
+	"time"
+)
+
+// User is one account the backend knows.
+type User struct {
+	// ID is the stable user id, sent as the token subject and as data.id.
+	ID string
+	// Username and Password are what the login form takes. Passwords are
+	// kept in clear because these are demo accounts shown on the login page.
+	Username string
+	Password string
+	Name     string
+	Email    string
+	// Role is sent as data.role ("user", "admin").
+	Role string
+}
+
+// DemoUsers returns the two demo accounts: alice/alice (role "user") and
+// admin/admin (role "admin").
+func DemoUsers() []User {
+	return []User{
+		{ID: "u-alice", Username: "alice", Password: "alice", Name: "Alice Martin", Email: "alice@example.test", Role: "user"},
+		{ID: "u-admin", Username: "admin", Password: "admin", Name: "Ada Admin", Email: "admin@example.test", Role: "admin"},
+	}
+}
+
+// Config configures a Server. Zero durations and empty names take the
+// defaults written beside each field.
+type Config struct {
+	// Secret is the HS256 signing key. Required, at least 32 bytes.
+	Secret []byte
+	// Issuer is the tokens' iss claim, checked on every parse. Default
+	// "authlayer-demo".
+	Issuer string
+	// Users are the accounts that can log in.
+	Users []User
+	// GuestUsername and GuestPassword are the credentials POST /auth/guest
+	// accepts. An empty GuestUsername disables the endpoint (404).
+	GuestUsername string
+	GuestPassword string
+	// AccessTTL is the user access token's lifetime. Short on purpose so
+	// that refreshes can be watched. Default 20s.
+	AccessTTL time.Duration
+	// RefreshTTL is the refresh token's lifetime; in single-token mode it is
+	// also how long after issue an expired access token may be refreshed.
+	// Default 1h.
+	RefreshTTL time.Duration
+	// GuestTTL is the guest token's lifetime. Default 1h.
+	GuestTTL time.Duration
+	// ReuseGrace is how long an already-used refresh credential keeps
+	// returning the pair it was exchanged for (concurrent tabs, a proxy's
+	// retry). Past it, a replay is reuse: 409 and the family is revoked.
+	// Default 10s; a negative value means no grace at all.
+	ReuseGrace time.Duration
+	// SingleToken turns off the refresh cookie: the (expired) access token
+	// is then the refresh credential. Default false (dual-token mode).
+	SingleToken bool
+	// SecureCookies adds the Secure attribute to the cookies set by login
+	// and logout. Off only for plain-http development.
+	SecureCookies bool
+	// UserCookie, GuestCookie and RefreshCookie name the cookies. Defaults
+	// "userToken", "guestToken", "refreshToken".
+	UserCookie    string
+	GuestCookie   string
+	RefreshCookie string
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives one line per security-relevant event; never a token.
+	// Default: no logging.
+	Logger *log.Logger
+}
+
+// Defaults of Config.
+const (
+	DefaultIssuer        = "authlayer-demo"
+	DefaultAccessTTL     = 20 * time.Second
+	DefaultRefreshTTL    = time.Hour
+	DefaultGuestTTL      = time.Hour
+	DefaultReuseGrace    = 10 * time.Second
+	DefaultUserCookie    = "userToken"
+	DefaultGuestCookie   = "guestToken"
+	DefaultRefreshCookie = "refreshToken"
+	minSecretBytes       = 32
+)
+
+// withDefaults returns a copy of c with every zero field defaulted, or an
+// error naming the first invalid field.
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Secret) < minSecretBytes {
+		return c, errors.New("authbackend: secret: must be at least 32 bytes")
+	}
+	if c.Issuer == "" {
+		c.Issuer = DefaultIssuer
+	}
+	if c.AccessTTL == 0 {
+		c.AccessTTL = DefaultAccessTTL
+	}
+	if c.RefreshTTL == 0 {
+		c.RefreshTTL = DefaultRefreshTTL
+	}
+	if c.GuestTTL == 0 {
+		c.GuestTTL = DefaultGuestTTL
+	}
+	if c.ReuseGrace == 0 {
+		c.ReuseGrace = DefaultReuseGrace
+	}
+	if c.ReuseGrace < 0 {
+		c.ReuseGrace = 0
+	}
+	if c.AccessTTL < 0 || c.RefreshTTL < 0 || c.GuestTTL < 0 {
+		return c, errors.New("authbackend: token lifetimes must be positive")
+	}
+	if c.UserCookie == "" {
+		c.UserCookie = DefaultUserCookie
+	}
+	if c.GuestCookie == "" {
+		c.GuestCookie = DefaultGuestCookie
+	}
+	if c.RefreshCookie == "" {
+		c.RefreshCookie = DefaultRefreshCookie
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	seen := make(map[string]bool, len(c.Users))
+	for _, u := range c.Users {
+		if u.ID == "" || u.Username == "" {
+			return c, errors.New("authbackend: users: every user needs an id and a username")
+		}
+		if seen[u.Username] || seen["id:"+u.ID] {
+			return c, errors.New("authbackend: users: duplicate username or id " + u.Username)
+		}
+		seen[u.Username], seen["id:"+u.ID] = true, true
+	}
+	return c, nil
+}

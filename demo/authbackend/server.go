@@ -1,0 +1,406 @@
+package authbackend
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Server is the auth backend's HTTP handler.
+type Server struct {
+	cfg      Config
+	byName   map[string]User
+	byID     map[string]User
+	sessions *sessions
+	mux      *http.ServeMux
+}
+
+// New checks cfg, fills its defaults and returns the handler.
+func New(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:      cfg,
+		byName:   make(map[string]User, len(cfg.Users)),
+		byID:     make(map[string]User, len(cfg.Users)),
+		sessions: newSessions(),
+		mux:      http.NewServeMux(),
+	}
+	for _, u := range cfg.Users {
+		s.byName[u.Username] = u
+		s.byID[u.ID] = u
+	}
+	s.mux.HandleFunc("POST /auth/login", s.handleLogin)
+	s.mux.HandleFunc("GET /auth/me", s.handleMe)
+	s.mux.HandleFunc("POST /auth/refresh", s.handleRefresh)
+	s.mux.HandleFunc("POST /auth/guest", s.handleGuest)
+	s.mux.HandleFunc("POST /auth/logout", s.handleLogout)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]interface{}{"success": true})
+	})
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// maxBodyBytes bounds every request body the backend reads.
+const maxBodyBytes = 16 << 10
+
+// handleMe validates an access token: 200 with the user, or 401.
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+	c, err := s.parse(bearer(r))
+	if err != nil || c.Kind != kindAccess {
+		writeError(w, http.StatusUnauthorized, "invalid_token", "invalid or expired token")
+		return
+	}
+	if c.Family != "" && s.sessions.isRevoked(c.Family) {
+		writeError(w, http.StatusUnauthorized, "token_revoked", "session revoked")
+		return
+	}
+	data, ok := s.userData(c)
+	if !ok {
+		writeError(w, http.StatusUnauthorized, "unknown_user", "unknown user")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]interface{}{"success": true, "data": data})
+}
+
+// userData is the user object /auth/me returns for the token's subject.
+func (s *Server) userData(c *claims) (map[string]interface{}, bool) {
+	data := map[string]interface{}{
+		"id":   c.Subject,
+		"type": c.Type,
+		"exp":  c.ExpiresAt.Unix(),
+		"iat":  c.IssuedAt.Unix(),
+	}
+	if c.Type == typeGuest {
+		data["name"], data["role"] = "Guest", "guest"
+		return data, true
+	}
+	u, ok := s.byID[c.Subject]
+	if !ok || c.Type != typeUser {
+		return nil, false
+	}
+	data["name"], data["email"], data["role"], data["username"] = u.Name, u.Email, u.Role, u.Username
+	return data, true
+}
+
+// handleRefresh exchanges a refresh credential (a refresh token, or in
+// single-token mode an expired access token) for a new pair.
+func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
+	c, err := s.parse(bearer(r))
+	if errors.Is(err, errTokenExpired) && c.Kind == kindRefresh {
+		writeError(w, http.StatusUnauthorized, "token_expired", "refresh token expired")
+		return
+	}
+	if c == nil || (c.Kind != kindRefresh && (c.Kind != kindAccess || c.Type != typeUser)) || c.Family == "" {
+		writeError(w, http.StatusUnauthorized, "invalid_token", "invalid refresh credential")
+		return
+	}
+	expires := c.ExpiresAt.Time
+	if c.Kind == kindAccess {
+		// An access token stands in for a refresh token until RefreshTTL
+		// after it was issued.
+		expires = c.IssuedAt.Time.Add(s.cfg.RefreshTTL)
+		if !s.cfg.Now().Before(expires) {
+			writeError(w, http.StatusUnauthorized, "token_expired", "session expired")
+			return
+		}
+	}
+	u, ok := s.byID[c.Subject]
+	if !ok {
+		writeError(w, http.StatusForbidden, "token_revoked", "unknown user")
+		return
+	}
+	pair, outcome, err := s.sessions.exchange(s.cfg.Now(), c.ID, c.Family, expires, s.cfg.ReuseGrace, s.cfg.RefreshTTL,
+		func() (tokenPair, error) { return s.issuePair(u, c.Family) })
+	switch {
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "internal", "could not issue tokens")
+		return
+	case outcome == refreshRevoked:
+		s.logf("refresh refused: session revoked user=%s", u.ID)
+		writeError(w, http.StatusForbidden, "token_revoked", "session revoked")
+		return
+	case outcome == refreshReuse:
+		s.logf("refresh token reuse detected: session revoked user=%s", u.ID)
+		writeError(w, http.StatusConflict, "token_reuse", "refresh token reuse detected; session revoked")
+		return
+	case outcome == refreshReplayed:
+		s.logf("refresh replayed within grace window user=%s", u.ID)
+	default:
+		s.logf("refresh rotated user=%s", u.ID)
+	}
+	data := map[string]interface{}{"accessToken": pair.Access, "exp": pair.AccessExpires.Unix()}
+	if pair.Refresh != "" {
+		data["refreshToken"] = pair.Refresh
+	}
+	writeJSON(w, http.StatusOK, map[string]interface{}{"success": true, "data": data})
+}
+
+// guestRequest is the body of POST /auth/guest.
+type guestRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// handleGuest mints a guest token for the configured guest credentials.
+func (s *Server) handleGuest(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.GuestUsername == "" {
+		writeError(w, http.StatusNotFound, "guest_disabled", "guest tokens are disabled")
+		return
+	}
+	var req guestRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "expected a JSON body with username and password")
+		return
+	}
+	userOK := equalSecret(req.Username, s.cfg.GuestUsername)
+	passOK := equalSecret(req.Password, s.cfg.GuestPassword)
+	if !userOK || !passOK {
+		writeError(w, http.StatusUnauthorized, "invalid_credentials", "invalid guest credentials")
+		return
+	}
+	tok, c, err := s.issueGuest()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "could not issue token")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]interface{}{"success": true, "data": map[string]interface{}{
+		"accessToken": tok, "type": typeGuest, "exp": c.ExpiresAt.Unix(),
+	}})
+}
+
+// loginRequest is the body of POST /auth/login (form or JSON).
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Redirect string `json:"redirect"`
+}
+
+// handleLogin checks the credentials, starts a token family and sets the
+// cookies; browsers are redirected, JSON callers get JSON.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if crossSite(r) {
+		writeError(w, http.StatusForbidden, "cross_site", "cross-site request refused")
+		return
+	}
+	asJSON := wantsJSON(r)
+	req, err := readLogin(w, r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "expected username and password")
+		return
+	}
+	target := SafeRedirect(req.Redirect, "/dashboard")
+	u, ok := s.authenticate(req.Username, req.Password)
+	if !ok {
+		s.logf("login failed")
+		if asJSON {
+			writeError(w, http.StatusUnauthorized, "invalid_credentials", "invalid username or password")
+			return
+		}
+		back := "/login?error=invalid&redirect=" + url.QueryEscape(target)
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	}
+	pair, err := s.issuePair(u, randomID())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "internal", "could not issue tokens")
+		return
+	}
+	s.setSessionCookies(w, r, pair)
+	s.logf("login ok user=%s", u.ID)
+	if asJSON {
+		writeJSON(w, http.StatusOK, map[string]interface{}{"success": true, "data": map[string]interface{}{
+			"user": map[string]interface{}{"id": u.ID, "name": u.Name, "email": u.Email, "role": u.Role, "type": typeUser},
+			"redirect": target,
+		}})
+		return
+	}
+	noStore(w)
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// readLogin reads the login credentials from a JSON or form body; the
+// redirect may also come from the query.
+func readLogin(w http.ResponseWriter, r *http.Request) (loginRequest, error) {
+	var req loginRequest
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	if isJSONContent(r) {
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			return req, err
+		}
+	} else {
+		if err := r.ParseForm(); err != nil {
+			return req, err
+		}
+		req.Username, req.Password = r.PostForm.Get("username"), r.PostForm.Get("password")
+		req.Redirect = r.PostForm.Get("redirect")
+	}
+	if req.Redirect == "" {
+		req.Redirect = r.URL.Query().Get("redirect")
+	}
+	return req, nil
+}
+
+// authenticate checks username and password, in time independent of
+// whether the user exists.
+func (s *Server) authenticate(username, password string) (User, bool) {
+	u, found := s.byName[username]
+	stored := u.Password
+	if !found {
+		stored = "\x00no such user"
+	}
+	if !equalSecret(password, stored) || !found {
+		return User{}, false
+	}
+	return u, true
+}
+
+// handleLogout revokes the session's token family and clears the cookies.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if crossSite(r) {
+		writeError(w, http.StatusForbidden, "cross_site", "cross-site request refused")
+		return
+	}
+	candidates := []string{bearer(r)}
+	for _, name := range []string{s.cfg.RefreshCookie, s.cfg.UserCookie} {
+		if ck, err := r.Cookie(name); err == nil {
+			candidates = append(candidates, ck.Value)
+		}
+	}
+	revoked := false
+	for _, tok := range candidates {
+		// Expired tokens still name their family: a logout after the access
+		// token expired must end the session too.
+		if c, _ := s.parse(tok); c != nil && c.Family != "" {
+			s.sessions.revoke(s.cfg.Now(), c.Family, s.cfg.RefreshTTL)
+			revoked = true
+		}
+	}
+	if revoked {
+		s.logf("logout: session revoked")
+	}
+	for _, name := range []string{s.cfg.UserCookie, s.cfg.GuestCookie, s.cfg.RefreshCookie} {
+		http.SetCookie(w, s.cookie(name, "", -1))
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]interface{}{"success": true})
+		return
+	}
+	noStore(w)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// setSessionCookies sets the user (and refresh) cookies for a new pair and
+// drops a guest cookie the request carried.
+func (s *Server) setSessionCookies(w http.ResponseWriter, r *http.Request, pair tokenPair) {
+	// The user cookie outlives the access token: the proxy needs the
+	// expired token to know whom to refresh (and, in single-token mode, as
+	// the refresh credential itself).
+	maxAge := int(s.cfg.RefreshTTL / time.Second)
+	http.SetCookie(w, s.cookie(s.cfg.UserCookie, pair.Access, maxAge))
+	if pair.Refresh != "" {
+		http.SetCookie(w, s.cookie(s.cfg.RefreshCookie, pair.Refresh, maxAge))
+	}
+	if _, err := r.Cookie(s.cfg.GuestCookie); err == nil {
+		http.SetCookie(w, s.cookie(s.cfg.GuestCookie, "", -1))
+	}
+}
+
+// cookie builds a session cookie; maxAge < 0 deletes it.
+func (s *Server) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
+	}
+}
+
+func (s *Server) logf(format string, args ...interface{}) {
+	if s.cfg.Logger != nil {
+		s.cfg.Logger.Printf(format, args...)
+	}
+}
+
+// SafeRedirect returns target if it is a local path a browser cannot
+// resolve off-site, else fallback. Local means: starts with "/", not "//"
+// or "/\", and holds no backslash or control character (browsers drop tab
+// and newline, so "/\t/evil.example" would become "//evil.example").
+func SafeRedirect(target, fallback string) string {
+	if len(target) == 0 || len(target) > 2048 || target[0] != '/' {
+		return fallback
+	}
+	if strings.HasPrefix(target, "//") || strings.HasPrefix(target, "/\\") {
+		return fallback
+	}
+	for i := 0; i < len(target); i++ {
+		if c := target[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return fallback
+		}
+	}
+	return target
+}
+
+// bearer returns the token of an "Authorization: Bearer" header, or "".
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// equalSecret compares two secrets in constant time (hashing first hides
+// the lengths too).
+func equalSecret(a, b string) bool {
+	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
+	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
+}
+
+// crossSite reports a request the browser marked as coming from another
+// site: login and logout refuse them (login CSRF, forced logout).
+func crossSite(r *http.Request) bool {
+	return r.Header.Get("Sec-Fetch-Site") == "cross-site"
+}
+
+func isJSONContent(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/json"
+}
+
+// wantsJSON reports a programmatic caller: a JSON body, or an Accept
+// header asking for JSON rather than HTML.
+func wantsJSON(r *http.Request) bool {
+	if isJSONContent(r) {
+		return true
+	}
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html")
+}
+
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v interface{}) {
+	noStore(w)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, map[string]interface{}{"success": false, "code": code, "message": message})
+}

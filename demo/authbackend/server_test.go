@@ -1,0 +1,492 @@
+package authbackend
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// fakeClock is a settable clock for token lifetimes and grace windows.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef-test-only")
+
+func newTestServer(t *testing.T, mutate func(*Config)) (*Server, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	cfg := Config{
+		Secret: testSecret, Users: DemoUsers(),
+		GuestUsername: "guest", GuestPassword: "guest-secret",
+		Now: clock.Now,
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s, clock
+}
+
+// envelope is the JSON answer shape of every endpoint.
+type envelope struct {
+	Success bool                   `json:"success"`
+	Code    string                 `json:"code"`
+	Message string                 `json:"message"`
+	Data    map[string]interface{} `json:"data"`
+}
+
+func do(t *testing.T, h http.Handler, req *http.Request) (*httptest.ResponseRecorder, envelope) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	var env envelope
+	if strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
+			t.Fatalf("%s %s: bad JSON %q: %v", req.Method, req.URL.Path, rec.Body.String(), err)
+		}
+	}
+	return rec, env
+}
+
+func formLogin(username, password, redirect string) *http.Request {
+	form := url.Values{"username": {username}, "password": {password}, "redirect": {redirect}}
+	req := httptest.NewRequest(http.MethodPost, "/auth/login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req
+}
+
+func withBearer(method, path, token string) *http.Request {
+	req := httptest.NewRequest(method, path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req
+}
+
+func cookiesOf(rec *httptest.ResponseRecorder) map[string]*http.Cookie {
+	out := make(map[string]*http.Cookie)
+	for _, c := range rec.Result().Cookies() {
+		out[c.Name] = c
+	}
+	return out
+}
+
+// login logs alice in and returns her access and refresh tokens.
+func login(t *testing.T, s *Server, username string) (access, refresh string) {
+	t.Helper()
+	rec, _ := do(t, s, formLogin(username, username, "/dashboard"))
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("login %s: got status %d, want 303", username, rec.Code)
+	}
+	ck := cookiesOf(rec)
+	if ck["userToken"] == nil {
+		t.Fatalf("login %s: no userToken cookie", username)
+	}
+	if ck["refreshToken"] != nil {
+		refresh = ck["refreshToken"].Value
+	}
+	return ck["userToken"].Value, refresh
+}
+
+func TestNewRejectsShortSecret(t *testing.T) {
+	if _, err := New(Config{Secret: []byte("short")}); err == nil || !strings.Contains(err.Error(), "secret") {
+		t.Fatalf("got %v, want an error naming the secret", err)
+	}
+}
+
+func TestLoginFormSetsCookiesAndRedirects(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	req := formLogin("alice", "alice", "/admin?tab=1")
+	req.AddCookie(&http.Cookie{Name: "guestToken", Value: "old-guest"})
+	rec, _ := do(t, s, req)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("got status %d, want 303", rec.Code)
+	}
+	if got := rec.Header().Get("Location"); got != "/admin?tab=1" {
+		t.Errorf("Location = %q, want /admin?tab=1", got)
+	}
+	ck := cookiesOf(rec)
+	for _, name := range []string{"userToken", "refreshToken"} {
+		c := ck[name]
+		if c == nil {
+			t.Fatalf("no %s cookie", name)
+		}
+		if c.Value == "" || !c.HttpOnly || c.Path != "/" || c.SameSite != http.SameSiteLaxMode || c.Secure || c.MaxAge != 3600 {
+			t.Errorf("%s cookie = %+v, want value, HttpOnly, Path=/, SameSite=Lax, not Secure, Max-Age=3600", name, c)
+		}
+	}
+	if c := ck["guestToken"]; c == nil || c.MaxAge >= 0 {
+		t.Errorf("guestToken cookie = %+v, want it deleted", c)
+	}
+}
+
+func TestLoginSecureCookies(t *testing.T) {
+	s, _ := newTestServer(t, func(c *Config) { c.SecureCookies = true })
+	rec, _ := do(t, s, formLogin("alice", "alice", ""))
+	if c := cookiesOf(rec)["userToken"]; c == nil || !c.Secure {
+		t.Fatalf("userToken = %+v, want Secure", c)
+	}
+}
+
+func TestLoginRedirectOnlyToLocalPaths(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	for _, tc := range []struct{ redirect, want string }{
+		{"/dashboard", "/dashboard"},
+		{"/api/me?x=1", "/api/me?x=1"},
+		{"", "/dashboard"},
+		{"//evil.example/", "/dashboard"},
+		{"/\\evil.example/", "/dashboard"},
+		{"/\t/evil.example/", "/dashboard"},
+		{"https://evil.example/", "/dashboard"},
+		{"javascript:alert(1)", "/dashboard"},
+		{"dashboard", "/dashboard"},
+		{"/a\\b", "/dashboard"},
+	} {
+		rec, _ := do(t, s, formLogin("alice", "alice", tc.redirect))
+		if got := rec.Header().Get("Location"); got != tc.want {
+			t.Errorf("redirect %q: Location = %q, want %q", tc.redirect, got, tc.want)
+		}
+	}
+}
+
+func TestLoginRedirectFromQuery(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	req := formLogin("alice", "alice", "")
+	req.URL.RawQuery = "redirect=%2Fapi%2Fme"
+	rec, _ := do(t, s, req)
+	if got := rec.Header().Get("Location"); got != "/api/me" {
+		t.Fatalf("Location = %q, want /api/me", got)
+	}
+}
+
+func TestLoginJSON(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	req := httptest.NewRequest(http.MethodPost, "/auth/login", strings.NewReader(`{"username":"admin","password":"admin","redirect":"/admin"}`))
+	req.Header.Set("Content-Type", "application/json")
+	rec, env := do(t, s, req)
+	if rec.Code != http.StatusOK || !env.Success {
+		t.Fatalf("got %d %+v, want 200 success", rec.Code, env)
+	}
+	user, _ := env.Data["user"].(map[string]interface{})
+	if user["role"] != "admin" || user["id"] != "u-admin" || env.Data["redirect"] != "/admin" {
+		t.Errorf("data = %v, want admin user and redirect /admin", env.Data)
+	}
+	if strings.Contains(rec.Body.String(), cookiesOf(rec)["userToken"].Value) {
+		t.Error("JSON body leaks the access token (cookies are HttpOnly for a reason)")
+	}
+}
+
+func TestLoginFailure(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	rec, _ := do(t, s, formLogin("alice", "wrong", "/admin"))
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/login?error=invalid&redirect=%2Fadmin" {
+		t.Errorf("form: got %d Location %q, want 303 back to the login page", rec.Code, rec.Header().Get("Location"))
+	}
+	if len(rec.Result().Cookies()) != 0 {
+		t.Errorf("form: failed login set cookies %v", rec.Result().Cookies())
+	}
+	req := httptest.NewRequest(http.MethodPost, "/auth/login", strings.NewReader(`{"username":"nobody","password":"x"}`))
+	req.Header.Set("Content-Type", "application/json")
+	rec, env := do(t, s, req)
+	if rec.Code != http.StatusUnauthorized || env.Success || env.Code != "invalid_credentials" {
+		t.Errorf("json: got %d %+v, want 401 invalid_credentials", rec.Code, env)
+	}
+}
+
+func TestLoginRefusesCrossSite(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	req := formLogin("alice", "alice", "")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if rec, _ := do(t, s, req); rec.Code != http.StatusForbidden {
+		t.Fatalf("got %d, want 403", rec.Code)
+	}
+}
+
+func TestMe(t *testing.T) {
+	s, clock := newTestServer(t, nil)
+	access, refresh := login(t, s, "alice")
+
+	rec, env := do(t, s, withBearer(http.MethodGet, "/auth/me", access))
+	if rec.Code != http.StatusOK || !env.Success {
+		t.Fatalf("valid token: got %d %+v", rec.Code, env)
+	}
+	wantExp := float64(clock.Now().Add(DefaultAccessTTL).Unix())
+	if env.Data["id"] != "u-alice" || env.Data["type"] != "user" || env.Data["role"] != "user" ||
+		env.Data["name"] != "Alice Martin" || env.Data["email"] != "alice@example.test" || env.Data["exp"] != wantExp {
+		t.Errorf("data = %v", env.Data)
+	}
+
+	// A token signed with another key, one with alg "none", and a token
+	// whose payload was edited must all fail.
+	foreign, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u-admin", "knd": "access", "type": "user", "jti": "x", "iss": DefaultIssuer, "iat": clock.Now().Unix(), "exp": clock.Now().Add(time.Hour).Unix()}).SignedString([]byte("another-key-another-key-another-key"))
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "u-admin", "knd": "access", "type": "user", "jti": "x", "iss": DefaultIssuer, "iat": clock.Now().Unix(), "exp": clock.Now().Add(time.Hour).Unix()}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	parts := strings.Split(access, ".")
+	tampered := parts[0] + "." + parts[1] + "x." + parts[2]
+	for name, tok := range map[string]string{
+		"missing": "", "garbage": "not-a-jwt", "foreign key": foreign, "alg none": none,
+		"tampered": tampered, "refresh token": refresh,
+	} {
+		rec, env := do(t, s, withBearer(http.MethodGet, "/auth/me", tok))
+		if rec.Code != http.StatusUnauthorized || env.Success || env.Message == "" {
+			t.Errorf("%s: got %d %+v, want 401 with a message", name, rec.Code, env)
+		}
+	}
+
+	clock.Advance(DefaultAccessTTL)
+	if rec, _ := do(t, s, withBearer(http.MethodGet, "/auth/me", access)); rec.Code != http.StatusUnauthorized {
+		t.Errorf("expired token: got %d, want 401", rec.Code)
+	}
+}
+
+func refreshWith(t *testing.T, s *Server, credential string) (*httptest.ResponseRecorder, envelope) {
+	t.Helper()
+	return do(t, s, withBearer(http.MethodPost, "/auth/refresh", credential))
+}
+
+func TestRefreshRotatesAndDetectsReuse(t *testing.T) {
+	s, clock := newTestServer(t, nil)
+	access, refresh := login(t, s, "alice")
+	clock.Advance(DefaultAccessTTL + time.Second) // the access token expired
+
+	rec, env := refreshWith(t, s, refresh)
+	if rec.Code != http.StatusOK || !env.Success {
+		t.Fatalf("refresh: got %d %+v", rec.Code, env)
+	}
+	access2, _ := env.Data["accessToken"].(string)
+	refresh2, _ := env.Data["refreshToken"].(string)
+	if access2 == "" || refresh2 == "" || access2 == access || refresh2 == refresh {
+		t.Fatalf("refresh: want a new, different pair, got %v", env.Data)
+	}
+	if rec, env := do(t, s, withBearer(http.MethodGet, "/auth/me", access2)); rec.Code != http.StatusOK || env.Data["id"] != "u-alice" {
+		t.Fatalf("new access token: got %d %+v", rec.Code, env)
+	}
+
+	// Inside the grace window the old refresh token returns the same pair.
+	clock.Advance(DefaultReuseGrace - time.Second)
+	rec, env = refreshWith(t, s, refresh)
+	if rec.Code != http.StatusOK || env.Data["accessToken"] != access2 || env.Data["refreshToken"] != refresh2 {
+		t.Fatalf("replay in grace: got %d %v, want the same pair again", rec.Code, env.Data)
+	}
+
+	// After it, a replay is reuse: 409 and the whole family is revoked.
+	clock.Advance(2 * time.Second)
+	rec, env = refreshWith(t, s, refresh)
+	if rec.Code != http.StatusConflict || env.Success || env.Code != "token_reuse" {
+		t.Fatalf("replay after grace: got %d %+v, want 409 token_reuse", rec.Code, env)
+	}
+	rec, env = refreshWith(t, s, refresh2)
+	if rec.Code != http.StatusForbidden || env.Code != "token_revoked" {
+		t.Errorf("rotated token after reuse: got %d %+v, want 403 token_revoked", rec.Code, env)
+	}
+	if rec, _ := do(t, s, withBearer(http.MethodGet, "/auth/me", access2)); rec.Code != http.StatusUnauthorized {
+		t.Errorf("access token of a revoked family: got %d, want 401", rec.Code)
+	}
+
+	// Another login is another family and is unaffected.
+	other, _ := login(t, s, "alice")
+	if rec, _ := do(t, s, withBearer(http.MethodGet, "/auth/me", other)); rec.Code != http.StatusOK {
+		t.Errorf("new login after reuse: got %d, want 200", rec.Code)
+	}
+}
+
+func TestRefreshChainKeepsWorking(t *testing.T) {
+	s, clock := newTestServer(t, nil)
+	_, refresh := login(t, s, "admin")
+	for i := 0; i < 5; i++ {
+		clock.Advance(DefaultAccessTTL)
+		rec, env := refreshWith(t, s, refresh)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("rotation %d: got %d %+v", i, rec.Code, env)
+		}
+		refresh = env.Data["refreshToken"].(string)
+		if rec, env := do(t, s, withBearer(http.MethodGet, "/auth/me", env.Data["accessToken"].(string))); rec.Code != http.StatusOK || env.Data["role"] != "admin" {
+			t.Fatalf("rotation %d: new access token got %d %+v", i, rec.Code, env)
+		}
+	}
+}
+
+func TestRefreshConcurrentOneRotation(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	_, refresh := login(t, s, "alice")
+	const n = 16
+	got := make([]string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, withBearer(http.MethodPost, "/auth/refresh", refresh))
+			var env envelope
+			_ = json.Unmarshal(rec.Body.Bytes(), &env)
+			got[i], _ = env.Data["refreshToken"].(string)
+		}(i)
+	}
+	wg.Wait()
+	for i := range got {
+		if got[i] == "" || got[i] != got[0] {
+			t.Fatalf("request %d got %q, want every request to get the one rotated token %q", i, got[i], got[0])
+		}
+	}
+}
+
+func TestRefreshExpired(t *testing.T) {
+	s, clock := newTestServer(t, nil)
+	_, refresh := login(t, s, "alice")
+	clock.Advance(DefaultRefreshTTL)
+	rec, env := refreshWith(t, s, refresh)
+	if rec.Code != http.StatusUnauthorized || env.Code != "token_expired" {
+		t.Fatalf("got %d %+v, want 401 token_expired", rec.Code, env)
+	}
+}
+
+func TestRefreshRejectsBadCredentials(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	guest, _, err := s.issueGuest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tok := range map[string]string{"missing": "", "garbage": "a.b.c", "guest token": guest} {
+		if rec, env := refreshWith(t, s, tok); rec.Code != http.StatusUnauthorized || env.Success {
+			t.Errorf("%s: got %d %+v, want 401", name, rec.Code, env)
+		}
+	}
+}
+
+func TestRefreshSingleTokenMode(t *testing.T) {
+	s, clock := newTestServer(t, func(c *Config) { c.SingleToken = true })
+	access, refresh := login(t, s, "alice")
+	if refresh != "" {
+		t.Fatal("single-token mode set a refresh cookie")
+	}
+	clock.Advance(DefaultAccessTTL + time.Second)
+	rec, env := refreshWith(t, s, access)
+	if rec.Code != http.StatusOK || env.Data["accessToken"] == "" || env.Data["refreshToken"] != nil {
+		t.Fatalf("got %d %v, want a new access token and no refresh token", rec.Code, env.Data)
+	}
+	clock.Advance(DefaultReuseGrace + time.Second)
+	if rec, env := refreshWith(t, s, access); rec.Code != http.StatusConflict || env.Code != "token_reuse" {
+		t.Errorf("reused expired access token: got %d %+v, want 409", rec.Code, env)
+	}
+	fresh, _ := login(t, s, "alice")
+	clock.Advance(DefaultRefreshTTL)
+	if rec, env := refreshWith(t, s, fresh); rec.Code != http.StatusUnauthorized || env.Code != "token_expired" {
+		t.Errorf("access token older than the refresh lifetime: got %d %+v, want 401", rec.Code, env)
+	}
+}
+
+func TestGuest(t *testing.T) {
+	s, clock := newTestServer(t, nil)
+	post := func(body string) (*httptest.ResponseRecorder, envelope) {
+		req := httptest.NewRequest(http.MethodPost, "/auth/guest", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		return do(t, s, req)
+	}
+	rec, env := post(`{"username":"guest","password":"guest-secret"}`)
+	if rec.Code != http.StatusOK || !env.Success || env.Data["type"] != "guest" {
+		t.Fatalf("got %d %+v", rec.Code, env)
+	}
+	tok, _ := env.Data["accessToken"].(string)
+	rec, env = do(t, s, withBearer(http.MethodGet, "/auth/me", tok))
+	if rec.Code != http.StatusOK || env.Data["type"] != "guest" || !strings.HasPrefix(env.Data["id"].(string), "guest-") {
+		t.Fatalf("me with guest token: got %d %+v", rec.Code, env)
+	}
+	if env.Data["exp"] != float64(clock.Now().Add(DefaultGuestTTL).Unix()) {
+		t.Errorf("guest exp = %v, want one hour from now", env.Data["exp"])
+	}
+	for _, body := range []string{`{"username":"guest","password":"nope"}`, `{"username":"alice","password":"guest-secret"}`, `{}`} {
+		if rec, _ := post(body); rec.Code != http.StatusUnauthorized {
+			t.Errorf("body %s: got %d, want 401", body, rec.Code)
+		}
+	}
+	if rec, _ := post(`not json`); rec.Code != http.StatusBadRequest {
+		t.Errorf("bad body: got %d, want 400", rec.Code)
+	}
+
+	disabled, _ := newTestServer(t, func(c *Config) { c.GuestUsername = "" })
+	req := httptest.NewRequest(http.MethodPost, "/auth/guest", strings.NewReader(`{"username":"","password":""}`))
+	if rec, _ := do(t, disabled, req); rec.Code != http.StatusNotFound {
+		t.Errorf("guests disabled: got %d, want 404", rec.Code)
+	}
+}
+
+func TestLogoutRevokesAndClearsCookies(t *testing.T) {
+	s, clock := newTestServer(t, nil)
+	access, refresh := login(t, s, "alice")
+	clock.Advance(DefaultAccessTTL + time.Second) // logout works with an expired access token too
+
+	req := httptest.NewRequest(http.MethodPost, "/auth/logout", nil)
+	req.AddCookie(&http.Cookie{Name: "userToken", Value: access})
+	rec, _ := do(t, s, req)
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/" {
+		t.Fatalf("got %d Location %q, want 303 to /", rec.Code, rec.Header().Get("Location"))
+	}
+	ck := cookiesOf(rec)
+	for _, name := range []string{"userToken", "guestToken", "refreshToken"} {
+		if c := ck[name]; c == nil || c.MaxAge >= 0 || c.Path != "/" {
+			t.Errorf("%s = %+v, want a deletion with Path=/", name, c)
+		}
+	}
+	if rec, env := refreshWith(t, s, refresh); rec.Code != http.StatusForbidden || env.Code != "token_revoked" {
+		t.Errorf("refresh after logout: got %d %+v, want 403 token_revoked", rec.Code, env)
+	}
+
+	req = httptest.NewRequest(http.MethodPost, "/auth/logout", nil)
+	req.Header.Set("Accept", "application/json")
+	if rec, env := do(t, s, req); rec.Code != http.StatusOK || !env.Success {
+		t.Errorf("JSON logout: got %d %+v", rec.Code, env)
+	}
+}
+
+func TestMethodsAreEnforced(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	for _, tc := range []struct{ method, path string }{
+		{http.MethodGet, "/auth/login"}, {http.MethodGet, "/auth/refresh"},
+		{http.MethodGet, "/auth/logout"}, {http.MethodPost, "/auth/me"},
+	} {
+		if rec, _ := do(t, s, httptest.NewRequest(tc.method, tc.path, nil)); rec.Code != http.StatusMethodNotAllowed {
+			t.Errorf("%s %s: got %d, want 405", tc.method, tc.path, rec.Code)
+		}
+	}
+}
+
+func TestSessionsArePruned(t *testing.T) {
+	s, clock := newTestServer(t, nil)
+	_, refresh := login(t, s, "alice")
+	if rec, _ := refreshWith(t, s, refresh); rec.Code != http.StatusOK {
+		t.Fatalf("refresh: %d", rec.Code)
+	}
+	if used, _ := s.sessions.size(); used != 1 {
+		t.Fatalf("used = %d, want 1", used)
+	}
+	clock.Advance(DefaultRefreshTTL + time.Minute)
+	_, refresh = login(t, s, "alice")
+	refreshWith(t, s, refresh) // triggers the sweep
+	if used, _ := s.sessions.size(); used != 1 {
+		t.Errorf("used = %d after expiry, want only the new credential", used)
+	}
+}

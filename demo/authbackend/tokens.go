@@ -1,0 +1,141 @@
+package authbackend
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Token kinds (the "knd" claim). An access token is what /auth/me accepts;
+// a refresh token is only ever accepted by /auth/refresh.
+const (
+	kindAccess  = "access"
+	kindRefresh = "refresh"
+)
+
+// Token types (the "type" claim of access tokens, sent back as data.type).
+const (
+	typeUser  = "user"
+	typeGuest = "guest"
+)
+
+// claims is the payload of every token the backend issues.
+type claims struct {
+	Kind   string `json:"knd"`
+	Type   string `json:"type,omitempty"`
+	Family string `json:"fam,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Email  string `json:"email,omitempty"`
+	Role   string `json:"role,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// tokenPair is what a login or a refresh hands out.
+type tokenPair struct {
+	Access        string
+	AccessExpires time.Time
+	Refresh       string // empty in single-token mode
+}
+
+var (
+	errTokenInvalid = errors.New("token invalid")
+	errTokenExpired = errors.New("token expired")
+)
+
+// randomID returns 16 random bytes in hex.
+func randomID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand never fails on supported platforms; if it does, no
+		// token id can be trusted to be unique.
+		panic("authbackend: crypto/rand: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// sign signs c with the server's key.
+func (s *Server) sign(c *claims) (string, error) {
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.cfg.Secret)
+}
+
+// registered fills the standard claims for a token living ttl from now.
+func (s *Server) registered(subject string, now time.Time, ttl time.Duration) jwt.RegisteredClaims {
+	return jwt.RegisteredClaims{
+		Issuer:    s.cfg.Issuer,
+		Subject:   subject,
+		ID:        randomID(),
+		IssuedAt:  jwt.NewNumericDate(now),
+		NotBefore: jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}
+}
+
+// issuePair issues an access token for u in the given family and, in
+// dual-token mode, a refresh token of the same family.
+func (s *Server) issuePair(u User, family string) (tokenPair, error) {
+	now := s.cfg.Now()
+	access := &claims{
+		Kind: kindAccess, Type: typeUser, Family: family,
+		Name: u.Name, Email: u.Email, Role: u.Role,
+		RegisteredClaims: s.registered(u.ID, now, s.cfg.AccessTTL),
+	}
+	var pair tokenPair
+	var err error
+	if pair.Access, err = s.sign(access); err != nil {
+		return tokenPair{}, err
+	}
+	pair.AccessExpires = access.ExpiresAt.Time
+	if s.cfg.SingleToken {
+		return pair, nil
+	}
+	refresh := &claims{
+		Kind: kindRefresh, Family: family,
+		RegisteredClaims: s.registered(u.ID, now, s.cfg.RefreshTTL),
+	}
+	if pair.Refresh, err = s.sign(refresh); err != nil {
+		return tokenPair{}, err
+	}
+	return pair, nil
+}
+
+// issueGuest issues a guest access token with a fresh guest id.
+func (s *Server) issueGuest() (string, *claims, error) {
+	c := &claims{
+		Kind: kindAccess, Type: typeGuest, Name: "Guest", Role: "guest",
+		RegisteredClaims: s.registered("guest-"+randomID()[:12], s.cfg.Now(), s.cfg.GuestTTL),
+	}
+	tok, err := s.sign(c)
+	return tok, c, err
+}
+
+// parse verifies the token's signature, algorithm and issuer and returns
+// its claims. Time claims are checked against the server's clock: an
+// expired but otherwise good token returns its claims with errTokenExpired,
+// so callers that accept expired credentials (refresh, logout) can.
+func (s *Server) parse(token string) (*claims, error) {
+	c := &claims{}
+	// Claims are validated below, by hand, so that "expired" can be told
+	// apart from every other failure; the signature is always verified.
+	_, err := jwt.ParseWithClaims(token, c, func(*jwt.Token) (interface{}, error) {
+		return s.cfg.Secret, nil
+	},
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithoutClaimsValidation(),
+	)
+	if err != nil {
+		return nil, errTokenInvalid
+	}
+	now := s.cfg.Now()
+	switch {
+	case c.Issuer != s.cfg.Issuer, c.ID == "", c.Subject == "", c.ExpiresAt == nil, c.IssuedAt == nil:
+		return nil, errTokenInvalid
+	case c.NotBefore != nil && now.Before(c.NotBefore.Time):
+		return nil, errTokenInvalid
+	case !now.Before(c.ExpiresAt.Time):
+		return c, errTokenExpired
+	}
+	return c, nil
+}
