@@ -224,7 +224,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	s.logf("login ok user=%s", u.ID)
 	if asJSON {
 		writeJSON(w, http.StatusOK, map[string]interface{}{"success": true, "data": map[string]interface{}{
-			"user": map[string]interface{}{"id": u.ID, "name": u.Name, "email": u.Email, "role": u.Role, "type": typeUser},
+			"user":     map[string]interface{}{"id": u.ID, "name": u.Name, "email": u.Email, "role": u.Role, "type": typeUser},
 			"redirect": target,
 		}})
 		return
