@@ -1,0 +1,41 @@
+package authlayer
+
+import (
+	"net/http"
+	"testing"
+)
+
+func TestStripRemovesSpoofedIdentityAndAliases(t *testing.T) {
+	hs, err := newHeaderSettings(CreateConfig().Headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "/", nil)
+	spoofed := []string{"X-Auth-User", "x-auth-user", "X_Auth_User", "X.Auth.User", "X-AUTH-USER-ID",
+		"x_auth_token_type", "X-Refreshed-Token", "x.refreshed.token", "Authorization", "AUTHORIZATION"}
+	for _, name := range spoofed {
+		req.Header[name] = []string{"evil"}
+	}
+	req.Header["X-Auth-Username"] = []string{"kept"}
+	req.Header["Accept"] = []string{"text/html"}
+	hs.strip(req)
+	for _, name := range spoofed {
+		if _, ok := req.Header[name]; ok {
+			t.Errorf("client header %q reached the app", name)
+		}
+	}
+	if req.Header.Get("X-Auth-Username") != "kept" || req.Header.Get("Accept") != "text/html" {
+		t.Errorf("unrelated headers were removed: %v", req.Header)
+	}
+}
+
+func TestHeaderSafe(t *testing.T) {
+	for _, v := range []string{"a\r\nSet-Cookie: x", "nul\x00", "é", string(make([]byte, 300))} {
+		if headerSafe(v) != "" {
+			t.Errorf("headerSafe(%q) kept an unsafe value", v)
+		}
+	}
+	if headerSafe("user-42") != "user-42" {
+		t.Error("a plain id was dropped")
+	}
+}
