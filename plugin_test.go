@@ -29,7 +29,7 @@ func newFakeBackend(t *testing.T) *fakeBackend {
 	mux.HandleFunc("/auth/refresh", f.refresh)
 	mux.HandleFunc("/auth/guest", f.guest)
 	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
+	t.Cleanup(func() { f.srv.Close() })
 	return f
 }
 
