@@ -1,0 +1,257 @@
+package app
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func newTestApp(t *testing.T) (*App, *time.Time) {
+	t.Helper()
+	now := testNow
+	a, err := New(Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return a, &now
+}
+
+// asUser sets the headers authlayer would set for user.
+func asUser(req *http.Request, tokenType string, user map[string]interface{}) *http.Request {
+	raw, _ := json.Marshal(user)
+	req.Header.Set(HeaderUser, base64.StdEncoding.EncodeToString(raw))
+	req.Header.Set(HeaderUserID, user["id"].(string))
+	req.Header.Set(HeaderTokenType, tokenType)
+	return req
+}
+
+var (
+	alice = map[string]interface{}{"id": "u-alice", "type": "user", "name": "Alice Martin", "email": "alice@example.test", "role": "user", "exp": float64(testNow.Add(20 * time.Second).Unix())}
+	admin = map[string]interface{}{"id": "u-admin", "type": "user", "name": "Ada Admin", "role": []interface{}{"staff", "admin"}}
+	guest = map[string]interface{}{"id": "guest-1", "type": "guest", "name": "Guest", "role": "guest"}
+)
+
+func serve(a *App, req *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	a.ServeHTTP(rec, req)
+	return rec
+}
+
+func get(path string) *http.Request { return httptest.NewRequest(http.MethodGet, path, nil) }
+
+func TestIdentityFrom(t *testing.T) {
+	id := IdentityFrom(asUser(get("/"), "user", alice))
+	if !id.IsUser() || id.IsGuest() || id.UserID != "u-alice" || id.Name != "Alice Martin" || !id.HasRole("user") || id.HasRole("admin") {
+		t.Errorf("alice: %+v", id)
+	}
+	if !id.Expires.Equal(testNow.Add(20 * time.Second)) {
+		t.Errorf("alice expires %v", id.Expires)
+	}
+	if id := IdentityFrom(asUser(get("/"), "user", admin)); !id.HasRole("admin") || !id.HasRole("staff") {
+		t.Errorf("admin roles from an array: %v", id.Roles)
+	}
+	if id := IdentityFrom(asUser(get("/"), "guest", guest)); !id.IsGuest() || id.IsUser() {
+		t.Errorf("guest: %+v", id)
+	}
+	for name, value := range map[string]string{
+		"not base64": "%%%", "not JSON": base64.StdEncoding.EncodeToString([]byte("nope")),
+		"JSON null": base64.StdEncoding.EncodeToString([]byte("null")), "raw JSON": `{"id":"u-admin"}`,
+	} {
+		req := get("/")
+		req.Header.Set(HeaderUser, value)
+		req.Header.Set(HeaderUserID, "u-admin")
+		req.Header.Set(HeaderTokenType, "user")
+		if id := IdentityFrom(req); id.Known() || id.IsUser() {
+			t.Errorf("%s: got %+v, want anonymous (fail closed)", name, id)
+		}
+	}
+}
+
+func TestHomeShowsVisitorKind(t *testing.T) {
+	a, _ := newTestApp(t)
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+		want []string
+	}{
+		{"anonymous", get("/"), []string{"Hello, stranger", "Sign in"}},
+		{"guest", asUser(get("/"), "guest", guest), []string{"Hello, guest", "badge-guest", "guest-1"}},
+		{"user", asUser(get("/"), "user", alice), []string{"Welcome back, Alice Martin", "Log out", `action="/auth/logout"`, "03:04:25 UTC", "in 20s"}},
+	} {
+		rec := serve(a, tc.req)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("%s: status %d", tc.name, rec.Code)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(rec.Body.String(), want) {
+				t.Errorf("%s: page lacks %q", tc.name, want)
+			}
+		}
+		if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", tc.name, got)
+		}
+		if rec.Header().Get("Content-Security-Policy") == "" {
+			t.Errorf("%s: no CSP", tc.name)
+		}
+	}
+}
+
+func TestHTMLEscapesUserFields(t *testing.T) {
+	a, _ := newTestApp(t)
+	evil := map[string]interface{}{"id": "u-x", "name": `<script>alert(1)</script>`}
+	body := serve(a, asUser(get("/dashboard"), "user", evil)).Body.String()
+	if strings.Contains(body, "<script>alert(1)") {
+		t.Fatal("user name rendered unescaped")
+	}
+}
+
+func TestLoginPage(t *testing.T) {
+	a, _ := newTestApp(t)
+	body := serve(a, get("/login?redirect=%2Fdashboard%3Fwatch%3D1")).Body.String()
+	for _, want := range []string{`action="/auth/login"`, `method="post"`, `name="redirect" value="/dashboard?watch=1"`, "alice", "admin"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("login page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, `role="alert"`) {
+		t.Error("login page shows an error without ?error")
+	}
+	if body := serve(a, get("/login?error=invalid")).Body.String(); !strings.Contains(body, "Wrong username or password") {
+		t.Error("login page hides the error")
+	}
+	for _, bad := range []string{"//evil.example", "https://evil.example", "/%5Cevil.example", "/%09/evil.example"} {
+		body := serve(a, get("/login?redirect="+bad)).Body.String()
+		if !strings.Contains(body, `name="redirect" value=""`) {
+			t.Errorf("redirect %q was kept in the form", bad)
+		}
+	}
+}
+
+func TestDashboard(t *testing.T) {
+	a, now := newTestApp(t)
+	rec := serve(a, asUser(get("/dashboard"), "user", alice))
+	body := rec.Body.String()
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+	for _, want := range []string{"Alice Martin", "alice@example.test", "u-alice", "03:04:25 UTC", "not yet", "validated"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("dashboard lacks %q", want)
+		}
+	}
+
+	// A request carrying X-Refreshed-Token (on any path) records the refresh.
+	*now = now.Add(30 * time.Second)
+	req := asUser(get("/api/public/hello"), "user", alice)
+	req.Header.Set(HeaderRefreshedToken, "new-token")
+	serve(a, req)
+	*now = now.Add(5 * time.Second)
+	body = serve(a, asUser(get("/dashboard"), "user", alice)).Body.String()
+	if !strings.Contains(body, "03:04:35 UTC") || !strings.Contains(body, "5s ago") {
+		t.Errorf("dashboard does not show the refresh at 03:04:35 (5s ago)")
+	}
+	if strings.Contains(body, "new-token") {
+		t.Error("dashboard shows the token")
+	}
+
+	req = asUser(get("/dashboard"), "user", alice)
+	req.Header.Set(HeaderRefreshedToken, "another")
+	if body := serve(a, req).Body.String(); !strings.Contains(body, "refreshed the token on this very request") {
+		t.Error("dashboard does not say the token was refreshed on this request")
+	}
+	if body := serve(a, asUser(get("/dashboard?watch=1"), "user", alice)).Body.String(); !strings.Contains(body, `http-equiv="refresh"`) {
+		t.Error("watch mode does not auto-reload")
+	}
+}
+
+func TestGuestRefreshIsNotRecorded(t *testing.T) {
+	a, _ := newTestApp(t)
+	req := asUser(get("/"), "guest", guest)
+	req.Header.Set(HeaderRefreshedToken, "guest-token")
+	serve(a, req)
+	if _, ok := a.refreshes.get("guest-1"); ok {
+		t.Error("a guest mint was recorded as a user refresh")
+	}
+}
+
+func TestPagesFailClosedWithoutHeaders(t *testing.T) {
+	a, _ := newTestApp(t)
+	for _, tc := range []struct {
+		req  *http.Request
+		want int
+	}{
+		{get("/dashboard"), http.StatusUnauthorized},
+		{asUser(get("/dashboard"), "guest", guest), http.StatusUnauthorized},
+		{get("/admin"), http.StatusForbidden},
+		{asUser(get("/admin"), "user", alice), http.StatusForbidden},
+		{asUser(get("/admin"), "user", admin), http.StatusOK},
+		{get("/api/me"), http.StatusUnauthorized},
+		{asUser(get("/api/me"), "guest", guest), http.StatusUnauthorized},
+		{get("/nope"), http.StatusNotFound},
+		{httptest.NewRequest(http.MethodPost, "/dashboard", nil), http.StatusMethodNotAllowed},
+	} {
+		if rec := serve(a, tc.req); rec.Code != tc.want {
+			t.Errorf("%s %s as %q: got %d, want %d", tc.req.Method, tc.req.URL.Path, tc.req.Header.Get(HeaderTokenType), rec.Code, tc.want)
+		}
+	}
+}
+
+func TestAPI(t *testing.T) {
+	a, _ := newTestApp(t)
+	var got struct {
+		Success bool                   `json:"success"`
+		Message string                 `json:"message"`
+		Visitor string                 `json:"visitor"`
+		Data    map[string]interface{} `json:"data"`
+	}
+	rec := serve(a, asUser(get("/api/me"), "user", alice))
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || !got.Success || got.Data["id"] != "u-alice" || got.Data["tokenType"] != "user" {
+		t.Errorf("/api/me: %d %s", rec.Code, rec.Body.String())
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("/api/me Content-Type %q", ct)
+	}
+	rec = serve(a, get("/api/me"))
+	got.Success, got.Message = true, ""
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got.Success || got.Message == "" {
+		t.Errorf("/api/me anonymous: %s", rec.Body.String())
+	}
+	for who, req := range map[string]*http.Request{
+		"anonymous": get("/api/public/hello"), "guest": asUser(get("/api/public/hello"), "guest", guest), "user": asUser(get("/api/public/hello"), "user", alice),
+	} {
+		rec := serve(a, req)
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != http.StatusOK || !got.Success || got.Visitor != who {
+			t.Errorf("/api/public/hello as %s: %d %s", who, rec.Code, rec.Body.String())
+		}
+	}
+}
+
+func TestStaticAssets(t *testing.T) {
+	a, _ := newTestApp(t)
+	rec := serve(a, get("/static/style.css"))
+	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/css") || !strings.Contains(rec.Body.String(), ".card") {
+		t.Errorf("style.css: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	if rec := serve(a, get("/favicon.ico")); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "<svg") {
+		t.Errorf("favicon: %d", rec.Code)
+	}
+}
+
+func TestRefreshLogIsBounded(t *testing.T) {
+	l := newRefreshLog(3)
+	for i := 0; i < 10; i++ {
+		l.record(string(rune('a'+i)), testNow)
+	}
+	if len(l.last) != 3 {
+		t.Fatalf("entries = %d, want 3", len(l.last))
+	}
+	if _, ok := l.get("j"); !ok {
+		t.Error("the latest entry was evicted")
+	}
+}

@@ -1,0 +1,151 @@
+package app
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The headers authlayer sets for the app. authlayer removes any client
+// copy of them first, so they are the only identity the app trusts: it
+// never reads a cookie or a token itself.
+const (
+	HeaderUser           = "X-Auth-User"
+	HeaderUserID         = "X-Auth-User-Id"
+	HeaderTokenType      = "X-Auth-Token-Type"
+	HeaderRefreshedToken = "X-Refreshed-Token"
+)
+
+// Identity is who the request is from, as authlayer says.
+type Identity struct {
+	// UserID and TokenType come from X-Auth-User-Id and X-Auth-Token-Type.
+	UserID    string
+	TokenType string
+	// User is the decoded X-Auth-User object (the backend's data object).
+	User map[string]interface{}
+	// Name, Email and Roles are read from User for the templates.
+	Name  string
+	Email string
+	Roles []string
+	// Expires is the token's exp, zero when the backend sent none.
+	Expires time.Time
+	// Refreshed is true when authlayer refreshed or minted the token on
+	// this very request (X-Refreshed-Token was present).
+	Refreshed bool
+}
+
+// IdentityFrom reads the identity headers. A missing or undecodable
+// X-Auth-User means anonymous: the app fails closed.
+func IdentityFrom(r *http.Request) Identity {
+	raw := r.Header.Get(HeaderUser)
+	if raw == "" {
+		return Identity{}
+	}
+	decoded, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil {
+		return Identity{}
+	}
+	var user map[string]interface{}
+	if err := json.Unmarshal(decoded, &user); err != nil || user == nil {
+		return Identity{}
+	}
+	id := Identity{
+		UserID:    r.Header.Get(HeaderUserID),
+		TokenType: r.Header.Get(HeaderTokenType),
+		User:      user,
+		Name:      stringField(user, "name"),
+		Email:     stringField(user, "email"),
+		Roles:     rolesOf(user["role"]),
+		Expires:   epochField(user, "exp"),
+		Refreshed: r.Header.Get(HeaderRefreshedToken) != "",
+	}
+	if id.UserID == "" {
+		id.UserID = stringField(user, "id")
+	}
+	if id.TokenType == "" {
+		id.TokenType = "user"
+	}
+	return id
+}
+
+// Known reports whether authlayer validated some token (user or guest).
+func (id Identity) Known() bool { return id.User != nil }
+
+// IsGuest reports a guest session.
+func (id Identity) IsGuest() bool { return id.Known() && id.TokenType == "guest" }
+
+// IsUser reports a logged-in user (any token type but guest).
+func (id Identity) IsUser() bool { return id.Known() && id.TokenType != "guest" && id.UserID != "" }
+
+// HasRole reports whether the user holds role.
+func (id Identity) HasRole(role string) bool {
+	for _, r := range id.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// DisplayName is the name to greet the user with.
+func (id Identity) DisplayName() string {
+	switch {
+	case id.Name != "":
+		return id.Name
+	case id.UserID != "":
+		return id.UserID
+	}
+	return "stranger"
+}
+
+func stringField(m map[string]interface{}, key string) string {
+	switch v := m[key].(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return ""
+}
+
+// epochField reads epoch seconds (a number or a numeric string) or an
+// RFC 3339 string.
+func epochField(m map[string]interface{}, key string) time.Time {
+	switch v := m[key].(type) {
+	case float64:
+		if v > 0 {
+			return time.Unix(int64(v), 0)
+		}
+	case string:
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			return time.Unix(n, 0)
+		}
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// rolesOf accepts a role as a string, a comma-separated string or an array.
+func rolesOf(v interface{}) []string {
+	var out []string
+	switch r := v.(type) {
+	case string:
+		for _, p := range strings.Split(r, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	case []interface{}:
+		for _, e := range r {
+			if s, ok := e.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
