@@ -84,6 +84,7 @@ type Backend struct {
 	guestPass   string
 	guestOn     bool
 	guestSeq    int
+	minted      map[string]map[string]interface{} // guest token -> user
 	gates       map[string]*Gate
 	calls       map[string][]*Call
 	tokenCalls  map[string]map[string]int
@@ -96,6 +97,7 @@ func New(t testing.TB) *Backend {
 		done:       make(chan struct{}),
 		validate:   map[string]Answer{},
 		refresh:    map[string]Answer{},
+		minted:     map[string]map[string]interface{}{},
 		gates:      map[string]*Gate{},
 		calls:      map[string][]*Call{},
 		tokenCalls: map[string]map[string]int{},
@@ -255,6 +257,14 @@ func GuestToken(n int) string { return Token(fmt.Sprintf("guest-%d", n)) }
 // GuestData is the user object of the n-th minted guest token.
 func GuestData(n int) map[string]interface{} {
 	return UserData(fmt.Sprintf("guest-%d", n), "guest", nil)
+}
+
+// Minted returns the user object of a guest token this backend minted.
+func (b *Backend) Minted(token string) (map[string]interface{}, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	data, ok := b.minted[token]
+	return data, ok
 }
 
 // Count is the number of calls to endpoint so far.
@@ -443,6 +453,7 @@ func (b *Backend) mintLocked(c *Call) Answer {
 	b.guestSeq++
 	token := GuestToken(b.guestSeq)
 	b.validate[token] = OK(GuestData(b.guestSeq))
+	b.minted[token] = GuestData(b.guestSeq)
 	// next-api-layer's guest answer does not carry "success".
 	return Answer{JSON: map[string]interface{}{"data": map[string]interface{}{"accessToken": token}}}
 }

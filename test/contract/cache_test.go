@@ -1,0 +1,171 @@
+package contract
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/authlayer/authlayer/test/fakebackend"
+)
+
+// TestCacheHit: within cache.ttl (default 2s) the same token is not
+// validated again, and the cached answer still yields the identity.
+func TestCacheHit(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		tok := fakebackend.Token("frank")
+		frank := fakebackend.UserData("u-frank", "user", nil)
+		e.be.SetUser(tok, frank)
+		h := e.handler(e.opts())
+		for i := 0; i < 3; i++ {
+			r := e.do(h, page("/").cookie(userCookie, tok))
+			wantIdentity(t, r, tok, frank, "u-frank", "user", "")
+		}
+		wantCount(t, e.be, fakebackend.Validate, 1)
+	})
+}
+
+// TestCacheTTLExpires: after cache.ttl the token is validated again.
+func TestCacheTTLExpires(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		tok := fakebackend.Token("grace")
+		e.be.SetUser(tok, fakebackend.UserData("u-grace", "user", nil))
+		h := e.handler(e.opts(m{"cache": m{"ttl": "150ms"}}))
+		wantForwarded(t, e.do(h, page("/").cookie(userCookie, tok)))
+		wantCount(t, e.be, fakebackend.Validate, 1)
+		time.Sleep(400 * time.Millisecond) // let the TTL pass (wall time, not a goroutine wait)
+		wantForwarded(t, e.do(h, page("/").cookie(userCookie, tok)))
+		wantCount(t, e.be, fakebackend.Validate, 2)
+	})
+}
+
+// TestCacheNeverOutlivesExp: an entry ends at the token's exp even when
+// cache.ttl is longer.
+func TestCacheNeverOutlivesExp(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		tok := fakebackend.Token("heidi")
+		// exp 2s ahead in epoch seconds: between 1s and 2s from now.
+		exp := time.Now().Unix() + 2
+		e.be.SetUser(tok, m{"id": "u-heidi", "type": "user", "exp": exp})
+		h := e.handler(e.opts(m{"cache": m{"ttl": "1h"}}))
+
+		wantForwarded(t, e.do(h, page("/").cookie(userCookie, tok)))
+		wantForwarded(t, e.do(h, page("/").cookie(userCookie, tok)))
+		wantCount(t, e.be, fakebackend.Validate, 1)
+
+		// Wait for exp to pass (wall time), then the backend says the token
+		// lives on with a later exp: authlayer must ask it again.
+		time.Sleep(time.Until(time.Unix(exp, 0)) + 150*time.Millisecond)
+		later := m{"id": "u-heidi", "type": "user", "exp": time.Now().Unix() + 3600}
+		e.be.SetUser(tok, later)
+		r := e.do(h, page("/").cookie(userCookie, tok))
+		wantCount(t, e.be, fakebackend.Validate, 2)
+		wantIdentity(t, r, tok, later, "u-heidi", "user", "")
+	})
+}
+
+// TestCacheKeyIsWholeToken: a token differing only in its signature is a
+// cache miss, and never gets another token's identity.
+func TestCacheKeyIsWholeToken(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(e.opts(m{"routes": m{"protected": list("/account")}}))
+		tok := fakebackend.Token("ivan")
+		ivan := fakebackend.UserData("u-ivan", "user", nil)
+		e.be.SetUser(tok, ivan)
+		wantIdentity(t, e.do(h, page("/").cookie(userCookie, tok)), tok, ivan, "u-ivan", "user", "")
+
+		t.Run("forged signature", func(t *testing.T) {
+			forged := fakebackend.Resign(tok) // unknown to the backend: 401
+			r := e.do(h, api("/account").cookie(userCookie, forged))
+			if got := e.be.CountFor(fakebackend.Validate, forged); got != 1 {
+				t.Errorf("validate calls for the re-signed token: got %d, want 1 (a cache miss)", got)
+			}
+			wantNotForwarded(t, r)
+			wantJSONError(t, r, http.StatusUnauthorized)
+		})
+		t.Run("other valid token", func(t *testing.T) {
+			other := tok[:len(tok)-1] + "C" // neither tok nor the forged one
+			judy := fakebackend.UserData("u-judy", "user", nil)
+			e.be.SetUser(other, judy)
+			r := e.do(h, page("/").cookie(userCookie, other))
+			wantIdentity(t, r, other, judy, "u-judy", "user", "")
+		})
+	})
+}
+
+// TestTransientAnswersAreNotCached: a 5xx or a timeout is asked again on
+// the next request.
+func TestTransientAnswersAreNotCached(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(e.opts(m{"backend": m{"timeout": "300ms"}, "routes": m{"protected": list("/account")}}))
+		user := fakebackend.UserData("u-kim", "user", nil)
+		for _, tc := range []struct {
+			desc   string
+			answer fakebackend.Answer
+		}{
+			{"503", fakebackend.Status(http.StatusServiceUnavailable)},
+			{"500", fakebackend.Status(http.StatusInternalServerError)},
+			{"timeout", fakebackend.Hang()},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				tok := fakebackend.Token(t.Name())
+				e.be.SetValidate(tok, tc.answer)
+				r := e.do(h, api("/account").cookie(userCookie, tok))
+				wantJSONError(t, r, http.StatusServiceUnavailable)
+				r = e.do(h, api("/account").cookie(userCookie, tok))
+				wantJSONError(t, r, http.StatusServiceUnavailable)
+				if got := e.be.CountFor(fakebackend.Validate, tok); got != 2 {
+					t.Errorf("validate calls: got %d, want 2 (transient answers are not cached)", got)
+				}
+				// The backend recovers: the very next request is served.
+				e.be.SetUser(tok, user)
+				wantIdentity(t, e.do(h, api("/account").cookie(userCookie, tok)), tok, user, "u-kim", "user", "")
+				if got := e.be.CountFor(fakebackend.Validate, tok); got != 3 {
+					t.Errorf("validate calls: got %d, want 3", got)
+				}
+			})
+		}
+	})
+}
+
+// TestCacheMaxEntries: the cache holds at most cache.maxEntries answers.
+func TestCacheMaxEntries(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		const tokens = 10
+		for _, tc := range []struct {
+			desc       string
+			maxEntries string
+			// maxHits is the most second-pass requests that may be served
+			// from the cache.
+			maxHits int
+			minHits int
+		}{
+			{"bounded to 2", "2", 2, 0},
+			{"room for all", "1000", tokens, tokens},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				h := e.handler(e.opts(m{"cache": m{"ttl": "1h", "maxEntries": tc.maxEntries}}))
+				toks := make([]string, tokens)
+				for i := range toks {
+					toks[i] = fakebackend.Token(fmt.Sprintf("%s-%d", t.Name(), i))
+					e.be.SetUser(toks[i], fakebackend.UserData(fmt.Sprintf("u-%d", i), "user", nil))
+				}
+				for pass := 0; pass < 2; pass++ {
+					for _, tok := range toks {
+						wantForwarded(t, e.do(h, page("/").cookie(userCookie, tok)))
+					}
+				}
+				hits := 0
+				for _, tok := range toks {
+					if e.be.CountFor(fakebackend.Validate, tok) == 1 {
+						hits++
+					}
+				}
+				if hits > tc.maxHits || hits < tc.minHits {
+					t.Errorf("second-pass cache hits with maxEntries %s: got %d, want between %d and %d",
+						tc.maxEntries, hits, tc.minHits, tc.maxHits)
+				}
+			})
+		}
+	})
+}

@@ -1,0 +1,438 @@
+package contract
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authlayer/authlayer/test/fakebackend"
+)
+
+// TestRefreshSingleToken: an invalid user token is refreshed with itself
+// as the credential; the new token is set as a cookie and forwarded.
+func TestRefreshSingleToken(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		old := fakebackend.Token("olga-old")
+		fresh := fakebackend.Token("olga-new")
+		olga := fakebackend.UserData("u-olga", "user", nil)
+		e.be.SetValidate(old, fakebackend.Unauthorized())
+		e.be.RefreshTo(old, fresh, "", olga)
+		h := e.handler(e.opts())
+
+		r := e.do(h, page("/dashboard").cookie(userCookie, old))
+
+		calls := e.be.Calls(fakebackend.Refresh)
+		if len(calls) != 1 {
+			t.Fatalf("refresh calls: got %d, want 1", len(calls))
+		}
+		if c := calls[0]; c.Method != http.MethodPost || c.Path != fakebackend.RefreshPath || c.Authorization != "Bearer "+old {
+			t.Errorf("refresh call: got %s %s Authorization %q, want POST %s Authorization %q",
+				c.Method, c.Path, c.Authorization, fakebackend.RefreshPath, "Bearer "+old)
+		}
+		if got := e.be.CountFor(fakebackend.Validate, fresh); got != 1 {
+			t.Errorf("validate calls for the new token: got %d, want 1 (a refresh counts only if the new token validates)", got)
+		}
+		wantIdentity(t, r, fresh, olga, "u-olga", "user", fresh)
+		c := wantCookieSet(t, r, userCookie, fresh)
+		wantCookieAttrs(t, c, "/", 7*24*3600, false)
+		wantNoStore(t, r)
+	})
+}
+
+// wantCookieAttrs checks HttpOnly, Path, SameSite=Lax, Max-Age and Secure.
+func wantCookieAttrs(t *testing.T, c *http.Cookie, path string, maxAge int, secure bool) {
+	t.Helper()
+	if !c.HttpOnly {
+		t.Errorf("cookie %s: HttpOnly missing (%q)", c.Name, c.Raw)
+	}
+	if c.Path != path {
+		t.Errorf("cookie %s: Path got %q, want %q", c.Name, c.Path, path)
+	}
+	if c.SameSite != http.SameSiteLaxMode {
+		t.Errorf("cookie %s: SameSite got %v, want Lax (%q)", c.Name, c.SameSite, c.Raw)
+	}
+	if c.MaxAge != maxAge {
+		t.Errorf("cookie %s: Max-Age got %d, want %d (%q)", c.Name, c.MaxAge, maxAge, c.Raw)
+	}
+	if c.Secure != secure {
+		t.Errorf("cookie %s: Secure got %v, want %v (%q)", c.Name, c.Secure, secure, c.Raw)
+	}
+}
+
+// TestRefreshCookieAttributes: Secure unless cookies.secure=false, Max-Age
+// from cookies.userMaxAge.
+func TestRefreshCookieAttributes(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		olga := fakebackend.UserData("u-olga", "user", nil)
+		for _, tc := range []struct {
+			desc       string
+			cookies    m
+			wantMaxAge int
+			wantSecure bool
+		}{
+			{"defaults", m{"secure": nil}, 604800, true},
+			{"secure true", m{"secure": "true"}, 604800, true},
+			{"secure false", m{"secure": "false"}, 604800, false},
+			{"userMaxAge 1h", m{"userMaxAge": "1h"}, 3600, false},
+			{"userMaxAge 90m", m{"userMaxAge": "90m"}, 5400, false},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				old := fakebackend.Token(t.Name())
+				fresh := fakebackend.Token(t.Name() + "-new")
+				e.be.SetValidate(old, fakebackend.Unauthorized())
+				e.be.RefreshTo(old, fresh, "", olga)
+				h := e.handler(e.opts(m{"cookies": tc.cookies}))
+				r := e.do(h, page("/").cookie(userCookie, old))
+				wantForwarded(t, r)
+				c := wantCookieSet(t, r, userCookie, fresh)
+				wantCookieAttrs(t, c, "/", tc.wantMaxAge, tc.wantSecure)
+			})
+		}
+	})
+}
+
+// TestRefreshDualToken: with cookies.refresh set, the refresh cookie is
+// the credential when present; a rotated refresh token replaces it, a
+// missing one keeps it.
+func TestRefreshDualToken(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(e.opts(m{"cookies": m{"refresh": refreshCookie}}))
+		pat := fakebackend.UserData("u-pat", "user", nil)
+		for _, tc := range []struct {
+			desc        string
+			sendAccess  bool
+			sendRefresh bool
+			rotate      bool
+		}{
+			{"both cookies, rotation", true, true, true},
+			{"both cookies, no rotation", true, true, false},
+			{"refresh cookie only, rotation", false, true, true},
+			{"access cookie only: the access token is the credential", true, false, true},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				access := fakebackend.Token(t.Name() + "-access")
+				refresh := fakebackend.Token(t.Name() + "-refresh")
+				fresh := fakebackend.Token(t.Name() + "-fresh")
+				rotated := ""
+				if tc.rotate {
+					rotated = fakebackend.Token(t.Name() + "-rotated")
+				}
+				credential := refresh
+				if !tc.sendRefresh {
+					credential = access
+				}
+				e.be.SetValidate(access, fakebackend.Unauthorized())
+				e.be.RefreshTo(credential, fresh, rotated, pat)
+
+				rq := page("/")
+				if tc.sendAccess {
+					rq = rq.cookie(userCookie, access)
+				}
+				if tc.sendRefresh {
+					rq = rq.cookie(refreshCookie, refresh)
+				}
+				before := e.be.Count(fakebackend.Refresh)
+				r := e.do(h, rq)
+
+				calls := e.be.Calls(fakebackend.Refresh)[before:]
+				if len(calls) != 1 || calls[0].Authorization != "Bearer "+credential {
+					t.Fatalf("refresh calls: got %+v, want one with Authorization %q", calls, "Bearer "+credential)
+				}
+				wantIdentity(t, r, fresh, pat, "u-pat", "user", fresh)
+				wantCookieSet(t, r, userCookie, fresh)
+				wantNoCookieClearing(t, r)
+				switch {
+				case tc.rotate:
+					c := wantCookieSet(t, r, refreshCookie, rotated)
+					if !c.HttpOnly {
+						t.Errorf("refresh cookie: HttpOnly missing (%q)", c.Raw)
+					}
+				case tc.sendRefresh:
+					// Kept: either untouched or set again to the same value.
+					for _, c := range r.setCookies(refreshCookie) {
+						if c.Value != refresh {
+							t.Errorf("Set-Cookie %s: got %q, want the old refresh cookie kept", refreshCookie, c.Raw)
+						}
+					}
+				}
+			})
+		}
+	})
+}
+
+// TestRefreshGraceWindow: a request still carrying the old cookie after a
+// refresh gets the same new token without a second refresh call, for
+// refresh.graceWindow.
+func TestRefreshGraceWindow(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		quinn := fakebackend.UserData("u-quinn", "user", nil)
+		for _, tc := range []struct {
+			desc      string
+			options   m
+			wait      time.Duration
+			wantCalls int
+		}{
+			{"default window, right after", m{}, 0, 1},
+			{"default window, after the cache TTL", m{"cache": m{"ttl": "100ms"}}, 300 * time.Millisecond, 1},
+			{"after a short window", m{"refresh": m{"graceWindow": "200ms"}}, 500 * time.Millisecond, 2},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				old := fakebackend.Token(t.Name())
+				fresh := fakebackend.Token(t.Name() + "-new")
+				e.be.SetValidate(old, fakebackend.Unauthorized())
+				e.be.RefreshTo(old, fresh, "", quinn)
+				h := e.handler(e.opts(tc.options))
+
+				first := e.do(h, page("/").cookie(userCookie, old))
+				wantCookieSet(t, first, userCookie, fresh)
+				if tc.wait > 0 {
+					time.Sleep(tc.wait) // wall time for the window or TTL to pass
+				}
+				second := e.do(h, page("/").cookie(userCookie, old))
+				if got := e.be.CountFor(fakebackend.Refresh, old); got != tc.wantCalls {
+					t.Errorf("refresh calls with the old credential: got %d, want %d", got, tc.wantCalls)
+				}
+				wantCookieSet(t, second, userCookie, fresh)
+				wantIdentity(t, second, fresh, quinn, "u-quinn", "user", fresh)
+			})
+		}
+	})
+}
+
+// TestRefreshNotSuccessful: a refresh answer is a success only with
+// success true, a non-empty data.accessToken, and a new token that
+// validates; otherwise nothing new is set or forwarded.
+func TestRefreshNotSuccessful(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(e.opts(m{"routes": m{"protected": list("/account")}}))
+		for _, tc := range []struct {
+			desc   string
+			answer func(fresh string) fakebackend.Answer
+			// freshValid registers the new token as valid.
+			freshValid bool
+		}{
+			{"new token does not validate", func(fresh string) fakebackend.Answer {
+				return fakebackend.Refreshed(fresh, "")
+			}, false},
+			{"success false", func(fresh string) fakebackend.Answer {
+				return fakebackend.Answer{JSON: m{"success": false, "data": m{"accessToken": fresh}}}
+			}, true},
+			{"empty accessToken", func(string) fakebackend.Answer {
+				return fakebackend.Answer{JSON: m{"success": true, "data": m{"accessToken": ""}}}
+			}, true},
+			{"no data", func(string) fakebackend.Answer {
+				return fakebackend.Answer{JSON: m{"success": true}}
+			}, true},
+			{"garbage", func(string) fakebackend.Answer { return fakebackend.Garbage() }, true},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				old := fakebackend.Token(t.Name())
+				fresh := fakebackend.Token(t.Name() + "-new")
+				e.be.SetValidate(old, fakebackend.Unauthorized())
+				if tc.freshValid {
+					e.be.SetUser(fresh, fakebackend.UserData("u-x", "user", nil))
+				}
+				e.be.SetRefresh(old, tc.answer(fresh))
+				r := e.do(h, api("/account").cookie(userCookie, old))
+				wantNotForwarded(t, r)
+				if r.code != http.StatusUnauthorized && r.code != http.StatusServiceUnavailable {
+					t.Errorf("status: got %d, want 401 or 503", r.code)
+				}
+				for _, c := range r.setCookies(userCookie) {
+					if c.Value != "" && !isClearing(c) {
+						t.Errorf("Set-Cookie %q after a failed refresh, want no new user cookie", c.Raw)
+					}
+				}
+			})
+		}
+	})
+}
+
+// TestRefreshReuse: a reuse answer (409, or code/error/reason
+// "token_reuse") logs the user out: every cookie carried is cleared, API
+// requests get 401 JSON, pages a login redirect, and no guest is minted.
+func TestRefreshReuse(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(e.opts(e.guestOpts(), m{
+			"cookies": m{"refresh": refreshCookie},
+			"routes":  m{"protected": list("/account", "/api/account")},
+		}))
+		guestTok := fakebackend.Token("reuse-guest")
+		e.be.SetUser(guestTok, fakebackend.UserData("g-reuse", "guest", nil))
+		answers := []struct {
+			desc   string
+			answer fakebackend.Answer
+		}{
+			{"409", fakebackend.Reuse()},
+			{"409 without a body", fakebackend.Answer{Status: http.StatusConflict}},
+			{"401 error token_reuse", fakebackend.Answer{Status: 401, JSON: m{"success": false, "error": "token_reuse"}}},
+			{"403 reason token_reuse", fakebackend.Answer{Status: 403, JSON: m{"success": false, "reason": "token_reuse"}}},
+			{"400 code token_reuse", fakebackend.Answer{Status: 400, JSON: m{"success": false, "code": "token_reuse"}}},
+			{"200 success false code token_reuse", fakebackend.Answer{JSON: m{"success": false, "code": "token_reuse"}}},
+		}
+		requests := []struct {
+			desc string
+			rq   request
+			page bool
+		}{
+			{"protected API", api("/api/account"), false},
+			{"protected page", page("/account?tab=1"), true},
+			{"unprotected API", api("/api/news"), false},
+			{"unprotected page", page("/news"), true},
+		}
+		for _, a := range answers {
+			for _, rc := range requests {
+				t.Run(a.desc+"/"+rc.desc, func(t *testing.T) {
+					access := fakebackend.Token(t.Name() + "-access")
+					refresh := fakebackend.Token(t.Name() + "-refresh")
+					e.be.SetValidate(access, fakebackend.Unauthorized())
+					e.be.SetRefresh(refresh, a.answer)
+					mintsBefore := e.be.Count(fakebackend.Guest)
+
+					r := e.do(h, rc.rq.cookie(userCookie, access).cookie(refreshCookie, refresh).cookie(guestCookie, guestTok))
+
+					if got := e.be.CountFor(fakebackend.Refresh, refresh); got != 1 {
+						t.Errorf("refresh calls: got %d, want 1", got)
+					}
+					wantNotForwarded(t, r)
+					for _, name := range []string{userCookie, refreshCookie, guestCookie} {
+						wantCookieCleared(t, r, name)
+					}
+					if got := e.be.Count(fakebackend.Guest) - mintsBefore; got != 0 {
+						t.Errorf("guest mints: got %d, want 0 (no guest fallback after reuse)", got)
+					}
+					if rc.page {
+						if loc := r.header.Get("Location"); r.code/100 != 3 || !strings.HasPrefix(loc, "/login") {
+							t.Errorf("got %d Location %q, want a redirect to /login", r.code, loc)
+						}
+						wantNoStore(t, r)
+					} else {
+						wantJSONError(t, r, http.StatusUnauthorized)
+					}
+				})
+			}
+		}
+	})
+}
+
+// TestRefreshFatal: 401 (expired) and 403 (revoked) clear the user and
+// refresh cookies carried; with guests on (and fallbackToGuest, default
+// true) the visitor continues as a guest; protected routes deny as for
+// anonymous visitors.
+func TestRefreshFatal(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		guestOn := e.guestOpts()
+		routes := m{"cookies": m{"refresh": refreshCookie}, "routes": m{"protected": list("/account", "/api/account")}}
+		handlers := map[string]http.Handler{
+			"guests off":             e.handler(e.opts(routes)),
+			"guests on":              e.handler(e.opts(routes, guestOn)),
+			"guests on, no fallback": e.handler(e.opts(routes, guestOn, m{"refresh": m{"fallbackToGuest": "false"}})),
+		}
+		validGuest := fakebackend.Token("fatal-guest")
+		validGuestData := fakebackend.UserData("g-fatal", "guest", nil)
+		e.be.SetUser(validGuest, validGuestData)
+
+		type outcome int
+		const (
+			anonymous outcome = iota
+			minted
+			guestCookieUsed
+		)
+		for _, ans := range []struct {
+			desc   string
+			answer fakebackend.Answer
+		}{
+			{"expired 401", fakebackend.Expired()},
+			{"revoked 403", fakebackend.Revoked()},
+		} {
+			for _, tc := range []struct {
+				desc       string
+				handler    string
+				guestToken string
+				want       outcome
+			}{
+				{"guests off", "guests off", "", anonymous},
+				{"guest minted", "guests on", "", minted},
+				{"guest cookie used", "guests on", validGuest, guestCookieUsed},
+				{"no fallback", "guests on, no fallback", "", anonymous},
+			} {
+				t.Run(ans.desc+"/"+tc.desc, func(t *testing.T) {
+					h := handlers[tc.handler]
+					access := fakebackend.Token(t.Name() + "-access")
+					refresh := fakebackend.Token(t.Name() + "-refresh")
+					e.be.SetValidate(access, fakebackend.Unauthorized())
+					e.be.SetRefresh(refresh, ans.answer)
+					withCookies := func(rq request) request {
+						rq = rq.cookie(userCookie, access).cookie(refreshCookie, refresh)
+						if tc.guestToken != "" {
+							rq = rq.cookie(guestCookie, tc.guestToken)
+						}
+						return rq
+					}
+
+					t.Run("public page", func(t *testing.T) {
+						mints := e.be.Count(fakebackend.Guest)
+						r := e.do(h, withCookies(page("/news")))
+						wantCookieCleared(t, r, userCookie)
+						wantCookieCleared(t, r, refreshCookie)
+						gotMints := e.be.Count(fakebackend.Guest) - mints
+						switch tc.want {
+						case anonymous:
+							wantAnonymous(t, r)
+							if gotMints != 0 {
+								t.Errorf("guest mints: got %d, want 0", gotMints)
+							}
+						case minted:
+							if gotMints != 1 {
+								t.Fatalf("guest mints: got %d, want 1", gotMints)
+							}
+							e.wantMintedGuest(t, r)
+						case guestCookieUsed:
+							if gotMints != 0 {
+								t.Errorf("guest mints: got %d, want 0 (the valid guest cookie is used)", gotMints)
+							}
+							wantIdentity(t, r, validGuest, validGuestData, "g-fatal", "guest", "")
+							for _, c := range r.setCookies(guestCookie) {
+								if isClearing(c) {
+									t.Errorf("Set-Cookie %q clears the valid guest cookie", c.Raw)
+								}
+							}
+						}
+					})
+					t.Run("protected API", func(t *testing.T) {
+						r := e.do(h, withCookies(api("/api/account")))
+						wantNotForwarded(t, r)
+						wantJSONError(t, r, http.StatusUnauthorized)
+						wantCookieCleared(t, r, userCookie)
+						wantCookieCleared(t, r, refreshCookie)
+					})
+					t.Run("protected page", func(t *testing.T) {
+						r := e.do(h, withCookies(page("/account")))
+						wantNotForwarded(t, r)
+						wantLoginRedirect(t, r, http.StatusFound, "/account")
+						wantCookieCleared(t, r, userCookie)
+					})
+				})
+			}
+		}
+	})
+}
+
+// wantMintedGuest checks that the response sets a guest cookie holding a
+// token the fake backend just minted, and that the upstream got that
+// guest's identity (with X-Refreshed-Token); it returns the token.
+func (e *env) wantMintedGuest(t *testing.T, r *result) string {
+	t.Helper()
+	cs := r.setCookies(guestCookie)
+	if len(cs) != 1 || cs[0].Value == "" || isClearing(cs[0]) {
+		t.Fatalf("Set-Cookie %s: got %v, want one new guest token", guestCookie, rawCookies(cs))
+	}
+	tok := cs[0].Value
+	data, ok := e.be.Minted(tok)
+	if !ok {
+		t.Fatalf("Set-Cookie %s=%q: not a token the backend minted", guestCookie, tok)
+	}
+	wantIdentity(t, r, tok, data, data["id"].(string), "guest", tok)
+	return tok
+}
