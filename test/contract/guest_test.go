@@ -1,0 +1,139 @@
+package contract
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/authlayer/authlayer/test/fakebackend"
+)
+
+// TestGuestMint: a visitor without a valid token gets a guest token minted
+// with the configured credentials, validated, set as a cookie and
+// forwarded.
+func TestGuestMint(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(e.opts(e.guestOpts()))
+		r := e.do(h, page("/"))
+
+		calls := e.be.Calls(fakebackend.Guest)
+		if len(calls) != 1 {
+			t.Fatalf("guest calls: got %d, want 1", len(calls))
+		}
+		c := calls[0]
+		if c.Method != http.MethodPost || c.Path != fakebackend.GuestPath {
+			t.Errorf("guest call: got %s %s, want POST %s", c.Method, c.Path, fakebackend.GuestPath)
+		}
+		if c.Authorization != "" {
+			t.Errorf("guest call Authorization: got %q, want none", c.Authorization)
+		}
+		var body map[string]interface{}
+		if err := json.Unmarshal([]byte(c.Body), &body); err != nil {
+			t.Errorf("guest call body %q: not JSON: %v", c.Body, err)
+		} else if body["username"] != "guest-user" || body["password"] != "guest-pass" {
+			t.Errorf("guest call body: got %v, want username guest-user and password guest-pass", body)
+		}
+
+		tok := e.wantMintedGuest(t, r)
+		if got := e.be.CountFor(fakebackend.Validate, tok); got != 1 {
+			t.Errorf("validate calls for the minted token: got %d, want 1", got)
+		}
+		cookie := r.setCookies(guestCookie)[0]
+		wantCookieAttrs(t, cookie, "/", 3600, false)
+		wantNoStore(t, r)
+		wantCount(t, e.be, fakebackend.Refresh, 0)
+	})
+}
+
+// TestGuestMaxAge: the guest cookie lives cookies.guestMaxAge.
+func TestGuestMaxAge(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(e.opts(e.guestOpts(), m{"cookies": m{"guestMaxAge": "30m"}}))
+		r := e.do(h, page("/"))
+		e.wantMintedGuest(t, r)
+		wantCookieAttrs(t, r.setCookies(guestCookie)[0], "/", 1800, false)
+	})
+}
+
+// TestGuestCookie: a valid guest cookie is used as is (no mint, no cookie);
+// an invalid one is replaced by a new guest token (no refresh).
+func TestGuestCookie(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(e.opts(e.guestOpts()))
+		valid := fakebackend.Token("known-guest")
+		validData := fakebackend.UserData("g-known", "guest", nil)
+		e.be.SetUser(valid, validData)
+		stale := fakebackend.Token("stale-guest") // unknown: 401
+
+		t.Run("valid", func(t *testing.T) {
+			r := e.do(h, page("/").cookie(guestCookie, valid))
+			wantIdentity(t, r, valid, validData, "g-known", "guest", "")
+			wantNoSetCookie(t, r)
+			wantCount(t, e.be, fakebackend.Guest, 0)
+		})
+		t.Run("invalid", func(t *testing.T) {
+			r := e.do(h, page("/").cookie(guestCookie, stale))
+			wantCount(t, e.be, fakebackend.Guest, 1)
+			if got := e.be.CountFor(fakebackend.Refresh, stale); got != 0 {
+				t.Errorf("refresh calls with the guest token: got %d, want 0", got)
+			}
+			if tok := e.wantMintedGuest(t, r); tok == stale {
+				t.Errorf("guest cookie: got the stale token back")
+			}
+		})
+	})
+}
+
+// TestGuestNotShared: two concurrent token-less requests get two guest
+// tokens of their own (guest tokens are never deduplicated).
+func TestGuestNotShared(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(e.opts(e.guestOpts(), m{"backend": m{"timeout": "5s"}}))
+		gate := e.be.Hold(fakebackend.Guest)
+		b := e.startBurst(h, 2, page("/"))
+		b.waitStarted(t)
+		// Both mints must reach the backend while neither has an answer:
+		// a shared mint would leave the second arrival missing.
+		gate.WaitArrivals(t, 2, waitBound)
+		gate.Release()
+		results := b.collect(t)
+
+		wantCount(t, e.be, fakebackend.Guest, 2)
+		t1 := e.wantMintedGuest(t, results[0])
+		t2 := e.wantMintedGuest(t, results[1])
+		if t1 == t2 {
+			t.Errorf("guest cookies: both responses got %q, want two different tokens", t1)
+		}
+	})
+}
+
+// TestGuestIsNotLoggedIn: a guest is denied protected routes as an
+// anonymous visitor is.
+func TestGuestIsNotLoggedIn(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(e.opts(e.guestOpts(), m{"routes": m{"protected": list("/account", "/api/account")}}))
+		g := fakebackend.Token("denied-guest")
+		e.be.SetUser(g, fakebackend.UserData("g-denied", "guest", nil))
+
+		for _, tc := range []struct {
+			desc string
+			rq   request
+		}{
+			{"with a guest cookie", page("/account").cookie(guestCookie, g)},
+			{"without a token", page("/account")},
+		} {
+			t.Run(tc.desc+"/page", func(t *testing.T) {
+				r := e.do(h, tc.rq)
+				wantNotForwarded(t, r)
+				wantLoginRedirect(t, r, http.StatusFound, "/account")
+			})
+			t.Run(tc.desc+"/API", func(t *testing.T) {
+				rq := tc.rq
+				rq.target, rq.accept = "/api/account", "application/json"
+				r := e.do(h, rq)
+				wantNotForwarded(t, r)
+				wantJSONError(t, r, http.StatusUnauthorized)
+			})
+		}
+	})
+}
