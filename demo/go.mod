@@ -16,7 +16,7 @@ require (
 	github.com/Masterminds/goutils v1.1.1 // indirect
 	github.com/Masterminds/semver/v3 v3.2.1 // indirect
 	github.com/Masterminds/sprig/v3 v3.2.3 // indirect
-	github.com/authlayer/authlayer v0.0.0-00010101000000-000000000000 // indirect
+	github.com/authlayer/authlayer v0.0.0-00010101000000-000000000000
 	github.com/authlayer/authlayer/test v0.0.0-00010101000000-000000000000
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/huandu/xstrings v1.5.0 // indirect
