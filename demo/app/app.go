@@ -14,6 +14,7 @@ import (
 	"log"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -211,9 +212,33 @@ func userFields(id Identity) []field {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		out = append(out, field{k, fmt.Sprint(id.User[k])})
+		out = append(out, field{k, formatValue(k, id.User[k])})
 	}
 	return out
+}
+
+// formatValue renders one user field: whole numbers without an exponent,
+// epoch-second claims with their time, anything nested as JSON.
+func formatValue(key string, v interface{}) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		s := strconv.FormatFloat(x, 'f', -1, 64)
+		if (key == "exp" || key == "iat" || key == "nbf") && x > 0 && x == float64(int64(x)) {
+			s += " (" + clock(time.Unix(int64(x), 0)) + ")"
+		}
+		return s
+	case nil:
+		return "null"
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
 
 // safeLocalPath keeps a return-to path only if a browser cannot resolve it

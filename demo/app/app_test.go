@@ -255,3 +255,22 @@ func TestRefreshLogIsBounded(t *testing.T) {
 		t.Error("the latest entry was evicted")
 	}
 }
+
+func TestUserFieldsFormatting(t *testing.T) {
+	id := IdentityFrom(asUser(get("/"), "user", map[string]interface{}{
+		"id": "u-1", "exp": float64(1795333441), "count": float64(3), "ratio": 0.5, "tags": []interface{}{"a", "b"}, "ok": true, "none": nil,
+	}))
+	got := map[string]string{}
+	for _, f := range userFields(id) {
+		got[f.Key] = f.Value
+	}
+	want := map[string]string{
+		"User id": "u-1", "Token type": "user", "exp": "1795333441 (" + clock(time.Unix(1795333441, 0)) + ")",
+		"count": "3", "ratio": "0.5", "tags": `["a","b"]`, "ok": "true", "none": "null",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %q, want %q", k, got[k], w)
+		}
+	}
+}
