@@ -59,80 +59,54 @@ func main() {
 	logger := log.New(os.Stderr, "demo: ", log.LstdFlags)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, f, logger); err != nil {
+	if err := run(ctx, f, logger, nil); err != nil {
 		logger.Fatalf("error: %v", err)
 	}
 	logger.Print("stopped")
 }
 
-func run(ctx context.Context, f flags, logger *log.Logger) error {
-	setup, err := devstack.LoadSetup(f.compose, f.backend)
-	if err != nil {
-		return fmt.Errorf("%w (run from the demo directory, or pass -compose and -plugin)", err)
-	}
+// run starts the stack and blocks until ctx is done or a part fails.
+// ready, if not nil, is called with the front's base URL once it serves.
+func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL string)) error {
 	traefikBin, err := pickFront(f)
 	if err != nil {
 		return err
 	}
+	stack := &servers{errc: make(chan error, 4)}
+	defer stack.shutdown()
 
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
-		return err
-	}
-	guestUser, guestPass := "", ""
-	if setup.GuestEnabled {
-		guestUser, guestPass = setup.GuestUsername, setup.GuestPassword
-	}
-	backendHandler, err := authbackend.New(authbackend.Config{
-		Secret: secret, Users: authbackend.DemoUsers(),
-		GuestUsername: guestUser, GuestPassword: guestPass,
-		AccessTTL: f.accessTTL, RefreshTTL: f.refreshTTL, ReuseGrace: f.reuseGrace,
-		SecureCookies: setup.SecureCookies, SingleToken: setup.RefreshCookie == "",
-		Logger: log.New(os.Stderr, "authbackend: ", log.LstdFlags),
-	})
+	// Listen first: the middleware's options need the backend's real address.
+	backendLn, err := net.Listen("tcp", f.backend)
 	if err != nil {
-		return err
+		return fmt.Errorf("auth backend: %w", err)
 	}
-	appHandler, err := app.New(app.Options{Logger: log.New(os.Stderr, "app: ", log.LstdFlags)})
+	appLn, err := net.Listen("tcp", f.app)
 	if err != nil {
+		backendLn.Close()
+		return fmt.Errorf("app: %w", err)
+	}
+	backendURL := &url.URL{Scheme: "http", Host: backendLn.Addr().String()}
+	appURL := &url.URL{Scheme: "http", Host: appLn.Addr().String()}
+
+	setup, err := devstack.LoadSetup(f.compose, backendURL.Host)
+	if err != nil {
+		backendLn.Close()
+		appLn.Close()
+		return fmt.Errorf("%w (run from the demo directory, or pass -compose and -plugin)", err)
+	}
+	backendHandler, appHandler, err := buildServices(f, setup)
+	if err != nil {
+		backendLn.Close()
+		appLn.Close()
 		return err
 	}
+	stack.serve(backendLn, backendHandler)
+	stack.serve(appLn, appHandler)
+	logger.Printf("auth backend on %s (access tokens live %s), app on %s", backendURL, f.accessTTL, appURL)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 3)
-	var servers []*http.Server
-	serve := func(addr string, h http.Handler) error {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return err
-		}
-		hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-		servers = append(servers, hs)
-		go func() {
-			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				errc <- err
-			}
-		}()
-		return nil
-	}
-	defer func() {
-		shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		defer done()
-		for _, hs := range servers {
-			_ = hs.Shutdown(shutdownCtx)
-		}
-	}()
-	if err := serve(f.backend, backendHandler); err != nil {
-		return fmt.Errorf("auth backend: %w", err)
-	}
-	if err := serve(f.app, appHandler); err != nil {
-		return fmt.Errorf("app: %w", err)
-	}
-	backendURL := &url.URL{Scheme: "http", Host: f.backend}
-	appURL := &url.URL{Scheme: "http", Host: f.app}
-	logger.Printf("auth backend on %s (access tokens live %s), app on %s", backendURL, f.accessTTL, appURL)
-
+	var front string
 	if traefikBin != "" {
 		dir, err := os.MkdirTemp("", "authlayer-demo-traefik-")
 		if err != nil {
@@ -144,10 +118,21 @@ func run(ctx context.Context, f flags, logger *log.Logger) error {
 			return err
 		}
 		logger.Printf("front: traefik binary at %s (working directory %s)", traefikBin, dir)
-		announce(logger, f.listen)
-		go func() { errc <- devstack.RunTraefik(ctx, traefikBin, dirs, prefixWriter("traefik: ")) }()
+		traefikDone := make(chan struct{})
+		defer func() { cancel(); <-traefikDone }()
+		go func() {
+			defer close(traefikDone)
+			if err := devstack.RunTraefik(ctx, traefikBin, dirs, prefixWriter("traefik: ")); err != nil {
+				stack.errc <- err
+			}
+		}()
+		front = f.listen
 	} else {
-		logger.Printf("front: dev host: authlayer interpreted by Yaegi v0.16.1, no traefik binary found (loading %s)", absPath(f.pluginRoot))
+		why := "no traefik binary found"
+		if f.front == "devhost" {
+			why = "-front devhost"
+		}
+		logger.Printf("front: dev host: authlayer interpreted by Yaegi v0.16.1, %s (plugin source %s)", why, absPath(f.pluginRoot))
 		start := time.Now()
 		factory, err := loader.Yaegi(f.pluginRoot)
 		if err != nil {
@@ -157,19 +142,78 @@ func run(ctx context.Context, f flags, logger *log.Logger) error {
 		if err != nil {
 			return err
 		}
-		if err := serve(f.listen, host); err != nil {
+		ln, err := net.Listen("tcp", f.listen)
+		if err != nil {
 			return fmt.Errorf("dev host: %w", err)
 		}
+		stack.serve(ln, host)
 		logger.Printf("plugin interpreted in %s", time.Since(start).Round(time.Millisecond))
-		announce(logger, f.listen)
+		front = ln.Addr().String()
+	}
+	logger.Printf("open %s — sign in as alice/alice or admin/admin; Ctrl-C stops everything", browserURL(front))
+	if ready != nil {
+		ready("http://" + front)
 	}
 
 	select {
 	case <-ctx.Done():
 		logger.Print("shutting down")
 		return nil
-	case err := <-errc:
+	case err := <-stack.errc:
 		return err
+	}
+}
+
+// buildServices makes the backend and the app; the backend takes its guest
+// credentials, cookie security and token mode from the middleware's labels.
+func buildServices(f flags, setup *devstack.Setup) (http.Handler, http.Handler, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, nil, err
+	}
+	guestUser, guestPass := "", ""
+	if setup.GuestEnabled {
+		guestUser, guestPass = setup.GuestUsername, setup.GuestPassword
+	}
+	backend, err := authbackend.New(authbackend.Config{
+		Secret: secret, Users: authbackend.DemoUsers(),
+		GuestUsername: guestUser, GuestPassword: guestPass,
+		AccessTTL: f.accessTTL, RefreshTTL: f.refreshTTL, ReuseGrace: f.reuseGrace,
+		SecureCookies: setup.SecureCookies, SingleToken: setup.RefreshCookie == "",
+		RefreshCookie: setup.RefreshCookie,
+		Logger:        log.New(os.Stderr, "authbackend: ", log.LstdFlags),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := app.New(app.Options{Logger: log.New(os.Stderr, "app: ", log.LstdFlags)})
+	if err != nil {
+		return nil, nil, err
+	}
+	return backend, a, nil
+}
+
+// servers runs HTTP servers and shuts them all down together.
+type servers struct {
+	list []*http.Server
+	errc chan error
+}
+
+func (s *servers) serve(ln net.Listener, h http.Handler) {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.list = append(s.list, hs)
+	go func() {
+		if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			s.errc <- err
+		}
+	}()
+}
+
+func (s *servers) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, hs := range s.list {
+		_ = hs.Shutdown(ctx)
 	}
 }
 
@@ -196,15 +240,17 @@ func pickFront(f flags) (string, error) {
 	return absPath(bin), nil
 }
 
-func announce(logger *log.Logger, listen string) {
+// browserURL is the address to open: loopback and wildcard hosts become
+// localhost.
+func browserURL(listen string) string {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return
+		return "http://" + listen
 	}
 	if host == "" || host == "127.0.0.1" || host == "0.0.0.0" || host == "::1" || host == "::" {
 		host = "localhost"
 	}
-	logger.Printf("open http://%s — sign in as alice/alice or admin/admin; Ctrl-C stops everything", net.JoinHostPort(host, port))
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 func absPath(p string) string {
