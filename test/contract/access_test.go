@@ -13,8 +13,9 @@ import (
 // cookie, whatever the request carries.
 func TestExcluded(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(e.guestOpts(), m{"routes": m{
+		h := e.handler(t, e.opts(e.guestOpts(), m{"routes": m{
 			"excluded":           list("/static", "/favicon.ico"),
+			"authOnly":           list("/login"),
 			"protectedByDefault": "true",
 		}}))
 		expired := fakebackend.Token("excluded-expired") // unknown: 401
@@ -29,7 +30,7 @@ func TestExcluded(t *testing.T) {
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				before := e.be.Total()
-				r := e.do(h, tc.rq)
+				r := e.do(t, h, tc.rq)
 				wantAnonymous(t, r)
 				wantNoSetCookie(t, r)
 				if got := e.be.Total() - before; got != 0 {
@@ -38,7 +39,7 @@ func TestExcluded(t *testing.T) {
 			})
 		}
 		t.Run("prefix is a path segment", func(t *testing.T) {
-			r := e.do(h, api("/staticky"))
+			r := e.do(t, h, api("/staticky"))
 			wantNotForwarded(t, r)
 			wantJSONError(t, r, http.StatusUnauthorized)
 		})
@@ -49,7 +50,7 @@ func TestExcluded(t *testing.T) {
 // depth.
 func TestRoutePatterns(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(m{"routes": m{"protected": list("/x", "/a/*/c", "/d/**/z", "/e/**")}}))
+		h := e.handler(t, e.opts(m{"routes": m{"protected": list("/x", "/a/*/c", "/d/**/z", "/e/**")}}))
 		for _, tc := range []struct {
 			path      string
 			protected bool
@@ -75,7 +76,7 @@ func TestRoutePatterns(t *testing.T) {
 			{"/ef", false},
 		} {
 			t.Run(tc.path, func(t *testing.T) {
-				r := e.do(h, api(tc.path))
+				r := e.do(t, h, api(tc.path))
 				if tc.protected {
 					wantNotForwarded(t, r)
 					wantJSONError(t, r, http.StatusUnauthorized)
@@ -93,8 +94,8 @@ func TestRoutePatterns(t *testing.T) {
 // accepting text/html) get 401 JSON.
 func TestUnauthenticated(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(m{"routes": m{"protected": list("/account", "/api/account", "/apix")}}))
-		rpc := e.handler(e.opts(m{"routes": m{"protected": list("/rpc", "/api"), "api": list("/rpc")}}))
+		h := e.handler(t, e.opts(m{"routes": m{"protected": list("/account", "/api/account", "/apix")}}))
+		rpc := e.handler(t, e.opts(m{"routes": m{"protected": list("/rpc", "/api"), "api": list("/rpc")}}))
 		for _, tc := range []struct {
 			desc     string
 			h        http.Handler
@@ -117,7 +118,7 @@ func TestUnauthenticated(t *testing.T) {
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				before := e.be.Total()
-				r := e.do(tc.h, tc.rq)
+				r := e.do(t, tc.h, tc.rq)
 				wantNotForwarded(t, r)
 				if tc.redirect != 0 {
 					wantLoginRedirect(t, r, tc.redirect, tc.rq.target)
@@ -137,7 +138,7 @@ func TestUnauthenticated(t *testing.T) {
 // and excluded ones.
 func TestProtectedByDefault(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(m{"routes": m{
+		h := e.handler(t, e.opts(m{"routes": m{
 			"protectedByDefault": "true",
 			"public":             list("/pub", "/about"),
 			"authOnly":           list("/login"),
@@ -157,7 +158,7 @@ func TestProtectedByDefault(t *testing.T) {
 			{"/static/x.js", false},
 		} {
 			t.Run(tc.path, func(t *testing.T) {
-				r := e.do(h, api(tc.path))
+				r := e.do(t, h, api(tc.path))
 				if tc.protected {
 					wantNotForwarded(t, r)
 					wantJSONError(t, r, http.StatusUnauthorized)
@@ -174,8 +175,8 @@ func TestProtectedByDefault(t *testing.T) {
 // routes.allowedTokenTypes, one of those types.
 func TestLoggedInUser(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		plain := e.handler(e.opts(m{"routes": m{"protected": list("/ops")}}))
-		typed := e.handler(e.opts(m{"routes": m{"protected": list("/ops"), "allowedTokenTypes": list("admin", "staff")}}))
+		plain := e.handler(t, e.opts(m{"routes": m{"protected": list("/ops")}}))
+		typed := e.handler(t, e.opts(m{"routes": m{"protected": list("/ops"), "allowedTokenTypes": list("admin", "staff")}}))
 		for _, tc := range []struct {
 			desc    string
 			h       http.Handler
@@ -197,7 +198,7 @@ func TestLoggedInUser(t *testing.T) {
 			t.Run(tc.desc, func(t *testing.T) {
 				tok := fakebackend.Token(t.Name())
 				e.be.SetUser(tok, fakebackend.UserData("u-ops", tc.typ, nil))
-				r := e.do(tc.h, api("/ops/run").cookie(tc.cookie, tok))
+				r := e.do(t, tc.h, api("/ops/run").cookie(tc.cookie, tok))
 				if tc.allowed {
 					wantForwarded(t, r)
 					return
@@ -217,7 +218,7 @@ func TestLoggedInUser(t *testing.T) {
 // logged-in users without the role get 403.
 func TestRoles(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(m{"routes": m{"roles": []interface{}{
+		h := e.handler(t, e.opts(m{"routes": m{"roles": []interface{}{
 			m{"path": "/admin", "roles": list("admin")},
 			m{"path": "/api/admin", "roles": list("admin", "owner")},
 		}}}))
@@ -261,7 +262,7 @@ func TestRoles(t *testing.T) {
 						e.be.SetUser(tok, fakebackend.UserData("u-roles", "user", tc.role))
 						rq = rq.cookie(userCookie, tok)
 					}
-					r := e.do(h, rq)
+					r := e.do(t, h, rq)
 					isAPI := kind == "API" || strings.HasPrefix(tc.path, "/api/")
 					switch {
 					case tc.want == allowed:
@@ -302,8 +303,8 @@ func TestAuthOnly(t *testing.T) {
 		g := fakebackend.Token("authonly-guest")
 		e.be.SetUser(g, fakebackend.UserData("g-ao", "guest", nil))
 		routes := m{"routes": m{"authOnly": list("/login", "/register")}}
-		h := e.handler(e.opts(routes))
-		home := e.handler(e.opts(routes, m{"routes": m{"homeUrl": "/home"}}))
+		h := e.handler(t, e.opts(routes))
+		home := e.handler(t, e.opts(routes, m{"routes": m{"homeUrl": "/home"}}))
 
 		t.Run("redirect targets", func(t *testing.T) {
 			for _, tc := range []struct {
@@ -338,7 +339,7 @@ func TestAuthOnly(t *testing.T) {
 						if !tc.absent {
 							target += "?redirect=" + url.QueryEscape(tc.redirect)
 						}
-						r := e.do(hc.h, page(target).cookie(userCookie, tok))
+						r := e.do(t, hc.h, page(target).cookie(userCookie, tok))
 						want := hc.home
 						if tc.safe {
 							want = tc.redirect
@@ -364,7 +365,7 @@ func TestAuthOnly(t *testing.T) {
 				{"logged-in API request", api("/login").cookie(userCookie, tok)},
 			} {
 				t.Run(tc.desc, func(t *testing.T) {
-					wantForwarded(t, e.do(h, tc.rq))
+					wantForwarded(t, e.do(t, h, tc.rq))
 				})
 			}
 		})
@@ -375,7 +376,7 @@ func TestAuthOnly(t *testing.T) {
 // the stricter one.
 func TestRuleSpecificity(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(m{"routes": m{
+		h := e.handler(t, e.opts(m{"routes": m{
 			"protected": list("/docs", "/shop/cart", "/u/*", "/v/b/*"),
 			"public":    list("/docs/public", "/shop", "/u/*", "/v/*/a"),
 		}}))
@@ -396,7 +397,7 @@ func TestRuleSpecificity(t *testing.T) {
 			{"/v/c/a", false},
 		} {
 			t.Run(tc.path, func(t *testing.T) {
-				r := e.do(h, api(tc.path))
+				r := e.do(t, h, api(tc.path))
 				if tc.protected {
 					wantNotForwarded(t, r)
 					wantJSONError(t, r, http.StatusUnauthorized)

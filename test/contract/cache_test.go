@@ -16,9 +16,9 @@ func TestCacheHit(t *testing.T) {
 		tok := fakebackend.Token("frank")
 		frank := fakebackend.UserData("u-frank", "user", nil)
 		e.be.SetUser(tok, frank)
-		h := e.handler(e.opts())
+		h := e.handler(t, e.opts())
 		for i := 0; i < 3; i++ {
-			r := e.do(h, page("/").cookie(userCookie, tok))
+			r := e.do(t, h, page("/").cookie(userCookie, tok))
 			wantIdentity(t, r, tok, frank, "u-frank", "user", "")
 		}
 		wantCount(t, e.be, fakebackend.Validate, 1)
@@ -30,11 +30,11 @@ func TestCacheTTLExpires(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		tok := fakebackend.Token("grace")
 		e.be.SetUser(tok, fakebackend.UserData("u-grace", "user", nil))
-		h := e.handler(e.opts(m{"cache": m{"ttl": "150ms"}}))
-		wantForwarded(t, e.do(h, page("/").cookie(userCookie, tok)))
+		h := e.handler(t, e.opts(m{"cache": m{"ttl": "150ms"}}))
+		wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, tok)))
 		wantCount(t, e.be, fakebackend.Validate, 1)
 		time.Sleep(400 * time.Millisecond) // let the TTL pass (wall time, not a goroutine wait)
-		wantForwarded(t, e.do(h, page("/").cookie(userCookie, tok)))
+		wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, tok)))
 		wantCount(t, e.be, fakebackend.Validate, 2)
 	})
 }
@@ -47,10 +47,10 @@ func TestCacheNeverOutlivesExp(t *testing.T) {
 		// exp 2s ahead in epoch seconds: between 1s and 2s from now.
 		exp := time.Now().Unix() + 2
 		e.be.SetUser(tok, m{"id": "u-heidi", "type": "user", "exp": exp})
-		h := e.handler(e.opts(m{"cache": m{"ttl": "1h"}}))
+		h := e.handler(t, e.opts(m{"cache": m{"ttl": "1h"}}))
 
-		wantForwarded(t, e.do(h, page("/").cookie(userCookie, tok)))
-		wantForwarded(t, e.do(h, page("/").cookie(userCookie, tok)))
+		wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, tok)))
+		wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, tok)))
 		wantCount(t, e.be, fakebackend.Validate, 1)
 
 		// Wait for exp to pass (wall time), then the backend says the token
@@ -58,7 +58,7 @@ func TestCacheNeverOutlivesExp(t *testing.T) {
 		time.Sleep(time.Until(time.Unix(exp, 0)) + 150*time.Millisecond)
 		later := m{"id": "u-heidi", "type": "user", "exp": time.Now().Unix() + 3600}
 		e.be.SetUser(tok, later)
-		r := e.do(h, page("/").cookie(userCookie, tok))
+		r := e.do(t, h, page("/").cookie(userCookie, tok))
 		wantCount(t, e.be, fakebackend.Validate, 2)
 		wantIdentity(t, r, tok, later, "u-heidi", "user", "")
 	})
@@ -68,15 +68,15 @@ func TestCacheNeverOutlivesExp(t *testing.T) {
 // cache miss, and never gets another token's identity.
 func TestCacheKeyIsWholeToken(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(m{"routes": m{"protected": list("/account")}}))
+		h := e.handler(t, e.opts(m{"routes": m{"protected": list("/account")}}))
 		tok := fakebackend.Token("ivan")
 		ivan := fakebackend.UserData("u-ivan", "user", nil)
 		e.be.SetUser(tok, ivan)
-		wantIdentity(t, e.do(h, page("/").cookie(userCookie, tok)), tok, ivan, "u-ivan", "user", "")
+		wantIdentity(t, e.do(t, h, page("/").cookie(userCookie, tok)), tok, ivan, "u-ivan", "user", "")
 
 		t.Run("forged signature", func(t *testing.T) {
 			forged := fakebackend.Resign(tok) // unknown to the backend: 401
-			r := e.do(h, api("/account").cookie(userCookie, forged))
+			r := e.do(t, h, api("/account").cookie(userCookie, forged))
 			if got := e.be.CountFor(fakebackend.Validate, forged); got != 1 {
 				t.Errorf("validate calls for the re-signed token: got %d, want 1 (a cache miss)", got)
 			}
@@ -87,7 +87,7 @@ func TestCacheKeyIsWholeToken(t *testing.T) {
 			other := tok[:len(tok)-1] + "C" // neither tok nor the forged one
 			judy := fakebackend.UserData("u-judy", "user", nil)
 			e.be.SetUser(other, judy)
-			r := e.do(h, page("/").cookie(userCookie, other))
+			r := e.do(t, h, page("/").cookie(userCookie, other))
 			wantIdentity(t, r, other, judy, "u-judy", "user", "")
 		})
 	})
@@ -97,7 +97,7 @@ func TestCacheKeyIsWholeToken(t *testing.T) {
 // the next request.
 func TestTransientAnswersAreNotCached(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(m{"backend": m{"timeout": "300ms"}, "routes": m{"protected": list("/account")}}))
+		h := e.handler(t, e.opts(m{"backend": m{"timeout": "300ms"}, "routes": m{"protected": list("/account")}}))
 		user := fakebackend.UserData("u-kim", "user", nil)
 		for _, tc := range []struct {
 			desc   string
@@ -110,16 +110,16 @@ func TestTransientAnswersAreNotCached(t *testing.T) {
 			t.Run(tc.desc, func(t *testing.T) {
 				tok := fakebackend.Token(t.Name())
 				e.be.SetValidate(tok, tc.answer)
-				r := e.do(h, api("/account").cookie(userCookie, tok))
+				r := e.do(t, h, api("/account").cookie(userCookie, tok))
 				wantJSONError(t, r, http.StatusServiceUnavailable)
-				r = e.do(h, api("/account").cookie(userCookie, tok))
+				r = e.do(t, h, api("/account").cookie(userCookie, tok))
 				wantJSONError(t, r, http.StatusServiceUnavailable)
 				if got := e.be.CountFor(fakebackend.Validate, tok); got != 2 {
 					t.Errorf("validate calls: got %d, want 2 (transient answers are not cached)", got)
 				}
 				// The backend recovers: the very next request is served.
 				e.be.SetUser(tok, user)
-				wantIdentity(t, e.do(h, api("/account").cookie(userCookie, tok)), tok, user, "u-kim", "user", "")
+				wantIdentity(t, e.do(t, h, api("/account").cookie(userCookie, tok)), tok, user, "u-kim", "user", "")
 				if got := e.be.CountFor(fakebackend.Validate, tok); got != 3 {
 					t.Errorf("validate calls: got %d, want 3", got)
 				}
@@ -144,7 +144,7 @@ func TestCacheMaxEntries(t *testing.T) {
 			{"room for all", "1000", tokens, tokens},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
-				h := e.handler(e.opts(m{"cache": m{"ttl": "1h", "maxEntries": tc.maxEntries}}))
+				h := e.handler(t, e.opts(m{"cache": m{"ttl": "1h", "maxEntries": tc.maxEntries}}))
 				toks := make([]string, tokens)
 				for i := range toks {
 					toks[i] = fakebackend.Token(fmt.Sprintf("%s-%d", t.Name(), i))
@@ -152,7 +152,7 @@ func TestCacheMaxEntries(t *testing.T) {
 				}
 				for pass := 0; pass < 2; pass++ {
 					for _, tok := range toks {
-						wantForwarded(t, e.do(h, page("/").cookie(userCookie, tok)))
+						wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, tok)))
 					}
 				}
 				hits := 0

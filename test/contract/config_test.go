@@ -87,9 +87,9 @@ func TestConfigValid(t *testing.T) {
 		}
 		for _, tc := range tests {
 			t.Run(tc.desc, func(t *testing.T) {
-				h := e.handler(e.opts(tc.options))
+				h := e.handler(t, e.opts(tc.options))
 				// The handler must serve (no panic) with a valid config.
-				r := e.do(h, api("/"))
+				r := e.do(t, h, api("/"))
 				if r.code < 100 || r.code > 599 {
 					t.Errorf("status: got %d, want a valid HTTP status", r.code)
 				}

@@ -2,7 +2,9 @@ package contract
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,17 +69,32 @@ func (b *burst) collect(t *testing.T) []*result {
 	return out
 }
 
-// eachResult runs check on every result and stops at the first failure,
-// so that a broken flight reports one case, not two hundred.
-func eachResult(t *testing.T, results []*result, check func(t *testing.T, r *result)) {
+// wantAllLike runs check on the first result, then requires every other
+// result to match it (status, body, Set-Cookie, upstream identity), so a
+// broken flight reports one difference, not two hundred.
+func wantAllLike(t *testing.T, results []*result, check func(t *testing.T, r *result)) {
 	t.Helper()
-	for i, r := range results {
-		ok := t.Run("response", func(t *testing.T) { check(t, r) })
-		if !ok {
-			t.Errorf("response %d of %d failed (later ones not checked)", i+1, len(results))
+	check(t, results[0])
+	want := fingerprint(results[0])
+	for i, r := range results[1:] {
+		if got := fingerprint(r); got != want {
+			t.Errorf("response %d of %d differs from the first:\ngot  %s\nwant %s", i+2, len(results), got, want)
 			return
 		}
 	}
+}
+
+// fingerprint sums up what a client and the upstream saw.
+func fingerprint(r *result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "status %d body %q set-cookie %q", r.code, r.body, r.header.Values("Set-Cookie"))
+	if r.upstream != nil {
+		ids := identityValues(r.upstream, identityHeaders)
+		for _, n := range identityHeaders {
+			fmt.Fprintf(&b, " %s=%q", n, ids[n])
+		}
+	}
+	return b.String()
 }
 
 const burstSize = 200
@@ -89,7 +106,7 @@ func TestDedupColdToken(t *testing.T) {
 		tok := fakebackend.Token("leo")
 		leo := fakebackend.UserData("u-leo", "user", nil)
 		e.be.SetUser(tok, leo)
-		h := e.handler(e.opts(m{"backend": m{"timeout": "5s"}}))
+		h := e.handler(t, e.opts(m{"backend": m{"timeout": "5s"}}))
 
 		gate := e.be.Hold(fakebackend.Validate)
 		b := e.startBurst(h, burstSize, page("/").cookie(userCookie, tok))
@@ -99,7 +116,7 @@ func TestDedupColdToken(t *testing.T) {
 		results := b.collect(t)
 
 		wantCount(t, e.be, fakebackend.Validate, 1)
-		eachResult(t, results, func(t *testing.T, r *result) {
+		wantAllLike(t, results, func(t *testing.T, r *result) {
 			wantIdentity(t, r, tok, leo, "u-leo", "user", "")
 		})
 	})
@@ -115,7 +132,7 @@ func TestDedupExpiredToken(t *testing.T) {
 		mia := fakebackend.UserData("u-mia", "user", nil)
 		e.be.SetValidate(old, fakebackend.Unauthorized())
 		e.be.RefreshTo(old, fresh, "", mia)
-		h := e.handler(e.opts(m{"backend": m{"timeout": "5s"}}))
+		h := e.handler(t, e.opts(m{"backend": m{"timeout": "5s"}}))
 
 		gate := e.be.Hold(fakebackend.Refresh)
 		b := e.startBurst(h, burstSize, page("/").cookie(userCookie, old))
@@ -125,7 +142,7 @@ func TestDedupExpiredToken(t *testing.T) {
 		results := b.collect(t)
 
 		wantCount(t, e.be, fakebackend.Refresh, 1)
-		eachResult(t, results, func(t *testing.T, r *result) {
+		wantAllLike(t, results, func(t *testing.T, r *result) {
 			wantCookieSet(t, r, userCookie, fresh)
 			wantIdentity(t, r, fresh, mia, "u-mia", "user", fresh)
 		})
@@ -155,7 +172,7 @@ func TestDedupLeaderCancelled(t *testing.T) {
 					e.be.RefreshTo(tok, fresh, "", nina)
 					wantTok, wantRefreshed = fresh, fresh
 				}
-				h := e.handler(e.opts(m{"backend": m{"timeout": "5s"}}))
+				h := e.handler(t, e.opts(m{"backend": m{"timeout": "5s"}}))
 				before := e.be.Count(tc.endpoint)
 
 				gate := e.be.Hold(tc.endpoint)

@@ -13,17 +13,17 @@ import (
 const hangBound = 5 * time.Second
 
 // doWithin is do with a hang detector.
-func (e *env) doWithin(h http.Handler, rq request, bound time.Duration) *result {
-	e.t.Helper()
+func (e *env) doWithin(t *testing.T, h http.Handler, rq request, bound time.Duration) *result {
+	t.Helper()
 	ch := e.doAsync(h, rq)
 	select {
 	case ar := <-ch:
 		if ar.err != nil {
-			e.t.Fatalf("%s: %v", rq.target, ar.err)
+			t.Fatalf("%s: %v", rq.target, ar.err)
 		}
 		return ar.res
 	case <-time.After(bound):
-		e.t.Fatalf("%s: no response within %v with backend.timeout 300ms", rq.target, bound)
+		t.Fatalf("%s: no response within %v with backend.timeout 300ms", rq.target, bound)
 	}
 	return nil
 }
@@ -38,8 +38,8 @@ func TestTransientFailures(t *testing.T) {
 			"cookies": m{"refresh": refreshCookie},
 			"routes":  m{"protected": list("/account", "/api/account")},
 		}
-		live := e.handler(e.opts(settings))
-		refused := e.handler(e.opts(settings, m{"backend": m{"url": fakebackend.ClosedURL(t)}}))
+		live := e.handler(t, e.opts(settings))
+		refused := e.handler(t, e.opts(settings, m{"backend": m{"url": fakebackend.ClosedURL(t)}}))
 
 		for _, tc := range []struct {
 			desc          string
@@ -84,7 +84,7 @@ func TestTransientFailures(t *testing.T) {
 						e.be.SetRefresh(refresh, tc.refresh)
 
 						start := time.Now()
-						r := e.doWithin(h, rc.rq.cookie(userCookie, access).cookie(refreshCookie, refresh), hangBound)
+						r := e.doWithin(t, h, rc.rq.cookie(userCookie, access).cookie(refreshCookie, refresh), hangBound)
 						t.Logf("answered in %v", time.Since(start).Round(time.Millisecond))
 
 						if got := e.be.CountFor(fakebackend.Refresh, refresh); got != tc.wantRefreshes {

@@ -13,8 +13,8 @@ import (
 // forwarded.
 func TestGuestMint(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(e.guestOpts()))
-		r := e.do(h, page("/"))
+		h := e.handler(t, e.opts(e.guestOpts()))
+		r := e.do(t, h, page("/"))
 
 		calls := e.be.Calls(fakebackend.Guest)
 		if len(calls) != 1 {
@@ -48,8 +48,8 @@ func TestGuestMint(t *testing.T) {
 // TestGuestMaxAge: the guest cookie lives cookies.guestMaxAge.
 func TestGuestMaxAge(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(e.guestOpts(), m{"cookies": m{"guestMaxAge": "30m"}}))
-		r := e.do(h, page("/"))
+		h := e.handler(t, e.opts(e.guestOpts(), m{"cookies": m{"guestMaxAge": "30m"}}))
+		r := e.do(t, h, page("/"))
 		e.wantMintedGuest(t, r)
 		wantCookieAttrs(t, r.setCookies(guestCookie)[0], "/", 1800, false)
 	})
@@ -59,20 +59,20 @@ func TestGuestMaxAge(t *testing.T) {
 // an invalid one is replaced by a new guest token (no refresh).
 func TestGuestCookie(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(e.guestOpts()))
+		h := e.handler(t, e.opts(e.guestOpts()))
 		valid := fakebackend.Token("known-guest")
 		validData := fakebackend.UserData("g-known", "guest", nil)
 		e.be.SetUser(valid, validData)
 		stale := fakebackend.Token("stale-guest") // unknown: 401
 
 		t.Run("valid", func(t *testing.T) {
-			r := e.do(h, page("/").cookie(guestCookie, valid))
+			r := e.do(t, h, page("/").cookie(guestCookie, valid))
 			wantIdentity(t, r, valid, validData, "g-known", "guest", "")
 			wantNoSetCookie(t, r)
 			wantCount(t, e.be, fakebackend.Guest, 0)
 		})
 		t.Run("invalid", func(t *testing.T) {
-			r := e.do(h, page("/").cookie(guestCookie, stale))
+			r := e.do(t, h, page("/").cookie(guestCookie, stale))
 			wantCount(t, e.be, fakebackend.Guest, 1)
 			if got := e.be.CountFor(fakebackend.Refresh, stale); got != 0 {
 				t.Errorf("refresh calls with the guest token: got %d, want 0", got)
@@ -88,7 +88,7 @@ func TestGuestCookie(t *testing.T) {
 // tokens of their own (guest tokens are never deduplicated).
 func TestGuestNotShared(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(e.guestOpts(), m{"backend": m{"timeout": "5s"}}))
+		h := e.handler(t, e.opts(e.guestOpts(), m{"backend": m{"timeout": "5s"}}))
 		gate := e.be.Hold(fakebackend.Guest)
 		b := e.startBurst(h, 2, page("/"))
 		b.waitStarted(t)
@@ -111,7 +111,7 @@ func TestGuestNotShared(t *testing.T) {
 // anonymous visitor is.
 func TestGuestIsNotLoggedIn(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(e.guestOpts(), m{"routes": m{"protected": list("/account", "/api/account")}}))
+		h := e.handler(t, e.opts(e.guestOpts(), m{"routes": m{"protected": list("/account", "/api/account")}}))
 		g := fakebackend.Token("denied-guest")
 		e.be.SetUser(g, fakebackend.UserData("g-denied", "guest", nil))
 
@@ -123,14 +123,14 @@ func TestGuestIsNotLoggedIn(t *testing.T) {
 			{"without a token", page("/account")},
 		} {
 			t.Run(tc.desc+"/page", func(t *testing.T) {
-				r := e.do(h, tc.rq)
+				r := e.do(t, h, tc.rq)
 				wantNotForwarded(t, r)
 				wantLoginRedirect(t, r, http.StatusFound, "/account")
 			})
 			t.Run(tc.desc+"/API", func(t *testing.T) {
 				rq := tc.rq
 				rq.target, rq.accept = "/api/account", "application/json"
-				r := e.do(h, rq)
+				r := e.do(t, h, rq)
 				wantNotForwarded(t, r)
 				wantJSONError(t, r, http.StatusUnauthorized)
 			})

@@ -71,7 +71,7 @@ func TestForgedIdentityHeadersAreStripped(t *testing.T) {
 		e.be.SetValidate(downTok, fakebackend.Status(http.StatusServiceUnavailable))
 
 		routes := m{"routes": m{"excluded": list("/static"), "protected": list("/private")}}
-		plain := e.handler(e.opts(routes))
+		plain := e.handler(t, e.opts(routes))
 
 		tests := []struct {
 			desc string
@@ -99,15 +99,15 @@ func TestForgedIdentityHeadersAreStripped(t *testing.T) {
 			t.Run(tc.desc, func(t *testing.T) {
 				rq := tc.rq
 				rq.header, rq.rawKeys = forgedHeaders(identityHeaders[:4], true)
-				tc.check(t, e.do(plain, rq))
+				tc.check(t, e.do(t, plain, rq))
 			})
 		}
 
 		t.Run("guest", func(t *testing.T) {
-			h := e.handler(e.opts(routes, e.guestOpts()))
+			h := e.handler(t, e.opts(routes, e.guestOpts()))
 			rq := page("/")
 			rq.header, rq.rawKeys = forgedHeaders(identityHeaders[:4], true)
-			r := e.do(h, rq)
+			r := e.do(t, h, rq)
 			g := fakebackend.GuestToken(1)
 			wantIdentity(t, r, g, fakebackend.GuestData(1), "guest-1", "guest", g)
 		})
@@ -115,7 +115,7 @@ func TestForgedIdentityHeadersAreStripped(t *testing.T) {
 		t.Run("error on a protected path is not forwarded", func(t *testing.T) {
 			rq := api("/private/x").cookie(userCookie, downTok)
 			rq.header, rq.rawKeys = forgedHeaders(identityHeaders[:4], true)
-			r := e.do(plain, rq)
+			r := e.do(t, plain, rq)
 			wantNotForwarded(t, r)
 			wantJSONError(t, r, http.StatusServiceUnavailable)
 		})
@@ -130,7 +130,7 @@ func TestConfiguredHeaderNames(t *testing.T) {
 		bob := fakebackend.UserData(7, "", nil)
 		e.be.SetUser(tok, bob)
 		names := []string{"X-User", "X-User-Id", "X-Token-Type", "X-New-Token"}
-		h := e.handler(e.opts(m{"headers": m{
+		h := e.handler(t, e.opts(m{"headers": m{
 			"user": names[0], "userId": names[1], "tokenType": names[2], "refreshedToken": names[3],
 		}}))
 
@@ -144,7 +144,7 @@ func TestConfiguredHeaderNames(t *testing.T) {
 			t.Run(tc.desc, func(t *testing.T) {
 				rq := tc.rq
 				rq.header, rq.rawKeys = forgedHeaders(names, true)
-				r := e.do(h, rq)
+				r := e.do(t, h, rq)
 				wantForwarded(t, r)
 				got := identityValues(r.upstream, append(names, hAuthz))
 				if tc.rq.cookies == nil {
@@ -180,11 +180,11 @@ func TestForwardAuthorizationOff(t *testing.T) {
 		tok := fakebackend.Token("carol")
 		carol := fakebackend.UserData("u-carol", "user", nil)
 		e.be.SetUser(tok, carol)
-		h := e.handler(e.opts(m{"headers": m{"forwardAuthorization": "false"}}))
+		h := e.handler(t, e.opts(m{"headers": m{"forwardAuthorization": "false"}}))
 
 		rq := page("/").cookie(userCookie, tok)
 		rq.header = http.Header{"Authorization": {"Basic YXBwOmFwcA=="}}
-		r := e.do(h, rq)
+		r := e.do(t, h, rq)
 		wantForwarded(t, r)
 		if got := r.upstream.Values("Authorization"); len(got) != 1 || got[0] != "Basic YXBwOmFwcA==" {
 			t.Errorf("upstream Authorization: got %q, want the client's own [\"Basic YXBwOmFwcA==\"]", got)

@@ -18,9 +18,9 @@ func TestRefreshSingleToken(t *testing.T) {
 		olga := fakebackend.UserData("u-olga", "user", nil)
 		e.be.SetValidate(old, fakebackend.Unauthorized())
 		e.be.RefreshTo(old, fresh, "", olga)
-		h := e.handler(e.opts())
+		h := e.handler(t, e.opts())
 
-		r := e.do(h, page("/dashboard").cookie(userCookie, old))
+		r := e.do(t, h, page("/dashboard").cookie(userCookie, old))
 
 		calls := e.be.Calls(fakebackend.Refresh)
 		if len(calls) != 1 {
@@ -82,8 +82,8 @@ func TestRefreshCookieAttributes(t *testing.T) {
 				fresh := fakebackend.Token(t.Name() + "-new")
 				e.be.SetValidate(old, fakebackend.Unauthorized())
 				e.be.RefreshTo(old, fresh, "", olga)
-				h := e.handler(e.opts(m{"cookies": tc.cookies}))
-				r := e.do(h, page("/").cookie(userCookie, old))
+				h := e.handler(t, e.opts(m{"cookies": tc.cookies}))
+				r := e.do(t, h, page("/").cookie(userCookie, old))
 				wantForwarded(t, r)
 				c := wantCookieSet(t, r, userCookie, fresh)
 				wantCookieAttrs(t, c, "/", tc.wantMaxAge, tc.wantSecure)
@@ -97,7 +97,7 @@ func TestRefreshCookieAttributes(t *testing.T) {
 // missing one keeps it.
 func TestRefreshDualToken(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(m{"cookies": m{"refresh": refreshCookie}}))
+		h := e.handler(t, e.opts(m{"cookies": m{"refresh": refreshCookie}}))
 		pat := fakebackend.UserData("u-pat", "user", nil)
 		for _, tc := range []struct {
 			desc        string
@@ -133,7 +133,7 @@ func TestRefreshDualToken(t *testing.T) {
 					rq = rq.cookie(refreshCookie, refresh)
 				}
 				before := e.be.Count(fakebackend.Refresh)
-				r := e.do(h, rq)
+				r := e.do(t, h, rq)
 
 				calls := e.be.Calls(fakebackend.Refresh)[before:]
 				if len(calls) != 1 || calls[0].Authorization != "Bearer "+credential {
@@ -182,14 +182,14 @@ func TestRefreshGraceWindow(t *testing.T) {
 				fresh := fakebackend.Token(t.Name() + "-new")
 				e.be.SetValidate(old, fakebackend.Unauthorized())
 				e.be.RefreshTo(old, fresh, "", quinn)
-				h := e.handler(e.opts(tc.options))
+				h := e.handler(t, e.opts(tc.options))
 
-				first := e.do(h, page("/").cookie(userCookie, old))
+				first := e.do(t, h, page("/").cookie(userCookie, old))
 				wantCookieSet(t, first, userCookie, fresh)
 				if tc.wait > 0 {
 					time.Sleep(tc.wait) // wall time for the window or TTL to pass
 				}
-				second := e.do(h, page("/").cookie(userCookie, old))
+				second := e.do(t, h, page("/").cookie(userCookie, old))
 				if got := e.be.CountFor(fakebackend.Refresh, old); got != tc.wantCalls {
 					t.Errorf("refresh calls with the old credential: got %d, want %d", got, tc.wantCalls)
 				}
@@ -205,7 +205,7 @@ func TestRefreshGraceWindow(t *testing.T) {
 // validates; otherwise nothing new is set or forwarded.
 func TestRefreshNotSuccessful(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(m{"routes": m{"protected": list("/account")}}))
+		h := e.handler(t, e.opts(m{"routes": m{"protected": list("/account")}}))
 		for _, tc := range []struct {
 			desc   string
 			answer func(fresh string) fakebackend.Answer
@@ -234,7 +234,7 @@ func TestRefreshNotSuccessful(t *testing.T) {
 					e.be.SetUser(fresh, fakebackend.UserData("u-x", "user", nil))
 				}
 				e.be.SetRefresh(old, tc.answer(fresh))
-				r := e.do(h, api("/account").cookie(userCookie, old))
+				r := e.do(t, h, api("/account").cookie(userCookie, old))
 				wantNotForwarded(t, r)
 				if r.code != http.StatusUnauthorized && r.code != http.StatusServiceUnavailable {
 					t.Errorf("status: got %d, want 401 or 503", r.code)
@@ -254,7 +254,7 @@ func TestRefreshNotSuccessful(t *testing.T) {
 // requests get 401 JSON, pages a login redirect, and no guest is minted.
 func TestRefreshReuse(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(e.guestOpts(), m{
+		h := e.handler(t, e.opts(e.guestOpts(), m{
 			"cookies": m{"refresh": refreshCookie},
 			"routes":  m{"protected": list("/account", "/api/account")},
 		}))
@@ -290,7 +290,7 @@ func TestRefreshReuse(t *testing.T) {
 					e.be.SetRefresh(refresh, a.answer)
 					mintsBefore := e.be.Count(fakebackend.Guest)
 
-					r := e.do(h, rc.rq.cookie(userCookie, access).cookie(refreshCookie, refresh).cookie(guestCookie, guestTok))
+					r := e.do(t, h, rc.rq.cookie(userCookie, access).cookie(refreshCookie, refresh).cookie(guestCookie, guestTok))
 
 					if got := e.be.CountFor(fakebackend.Refresh, refresh); got != 1 {
 						t.Errorf("refresh calls: got %d, want 1", got)
@@ -325,9 +325,9 @@ func TestRefreshFatal(t *testing.T) {
 		guestOn := e.guestOpts()
 		routes := m{"cookies": m{"refresh": refreshCookie}, "routes": m{"protected": list("/account", "/api/account")}}
 		handlers := map[string]http.Handler{
-			"guests off":             e.handler(e.opts(routes)),
-			"guests on":              e.handler(e.opts(routes, guestOn)),
-			"guests on, no fallback": e.handler(e.opts(routes, guestOn, m{"refresh": m{"fallbackToGuest": "false"}})),
+			"guests off":             e.handler(t, e.opts(routes)),
+			"guests on":              e.handler(t, e.opts(routes, guestOn)),
+			"guests on, no fallback": e.handler(t, e.opts(routes, guestOn, m{"refresh": m{"fallbackToGuest": "false"}})),
 		}
 		validGuest := fakebackend.Token("fatal-guest")
 		validGuestData := fakebackend.UserData("g-fatal", "guest", nil)
@@ -373,7 +373,7 @@ func TestRefreshFatal(t *testing.T) {
 
 					t.Run("public page", func(t *testing.T) {
 						mints := e.be.Count(fakebackend.Guest)
-						r := e.do(h, withCookies(page("/news")))
+						r := e.do(t, h, withCookies(page("/news")))
 						wantCookieCleared(t, r, userCookie)
 						wantCookieCleared(t, r, refreshCookie)
 						gotMints := e.be.Count(fakebackend.Guest) - mints
@@ -401,14 +401,14 @@ func TestRefreshFatal(t *testing.T) {
 						}
 					})
 					t.Run("protected API", func(t *testing.T) {
-						r := e.do(h, withCookies(api("/api/account")))
+						r := e.do(t, h, withCookies(api("/api/account")))
 						wantNotForwarded(t, r)
 						wantJSONError(t, r, http.StatusUnauthorized)
 						wantCookieCleared(t, r, userCookie)
 						wantCookieCleared(t, r, refreshCookie)
 					})
 					t.Run("protected page", func(t *testing.T) {
-						r := e.do(h, withCookies(page("/account")))
+						r := e.do(t, h, withCookies(page("/account")))
 						wantNotForwarded(t, r)
 						wantLoginRedirect(t, r, http.StatusFound, "/account")
 						wantCookieCleared(t, r, userCookie)

@@ -13,7 +13,7 @@ import (
 // a panic.
 func TestBadRequestsDoNotPanic(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(e.guestOpts(), m{
+		h := e.handler(t, e.opts(e.guestOpts(), m{
 			"cookies": m{"refresh": refreshCookie},
 			"routes": m{
 				"protected": list("/account", "/api/account"),

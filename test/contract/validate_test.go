@@ -13,9 +13,9 @@ func TestValidateRequest(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		tok := fakebackend.Token("dave")
 		e.be.SetUser(tok, fakebackend.UserData("u-dave", "user", nil))
-		h := e.handler(e.opts())
+		h := e.handler(t, e.opts())
 
-		wantForwarded(t, e.do(h, page("/").cookie(userCookie, tok)))
+		wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, tok)))
 		calls := e.be.Calls(fakebackend.Validate)
 		if len(calls) != 1 {
 			t.Fatalf("validate calls: got %d, want 1", len(calls))
@@ -32,7 +32,7 @@ func TestValidateRequest(t *testing.T) {
 // TestIdentityHeaders: a valid token forwards the user object, id and type.
 func TestIdentityHeaders(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts())
+		h := e.handler(t, e.opts())
 		tests := []struct {
 			desc     string
 			data     map[string]interface{}
@@ -53,7 +53,7 @@ func TestIdentityHeaders(t *testing.T) {
 			t.Run(tc.desc, func(t *testing.T) {
 				tok := fakebackend.Token(t.Name())
 				e.be.SetUser(tok, tc.data)
-				r := e.do(h, page("/").cookie(userCookie, tok))
+				r := e.do(t, h, page("/").cookie(userCookie, tok))
 				wantIdentity(t, r, tok, tc.data, tc.wantID, tc.wantType, "")
 				wantNoSetCookie(t, r)
 			})
@@ -67,7 +67,7 @@ func TestIdentityHeaders(t *testing.T) {
 // protected route answers 503, cookies are kept).
 func TestValidateAnswerClasses(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(e.opts(m{"routes": m{"protected": list("/api/me")}}))
+		h := e.handler(t, e.opts(m{"routes": m{"protected": list("/api/me")}}))
 		user := fakebackend.UserData("u-9", "user", nil)
 		type class int
 		const (
@@ -106,7 +106,7 @@ func TestValidateAnswerClasses(t *testing.T) {
 				tok := fakebackend.Token(t.Name())
 				e.be.SetValidate(tok, tc.answer)
 				refreshBefore := e.be.Count(fakebackend.Refresh)
-				r := e.do(h, api("/api/me").cookie(userCookie, tok))
+				r := e.do(t, h, api("/api/me").cookie(userCookie, tok))
 				refreshCalls := e.be.CountFor(fakebackend.Refresh, tok)
 				if e.be.CountFor(fakebackend.Validate, tok) != 1 {
 					t.Errorf("validate calls for the token: got %d, want 1", e.be.CountFor(fakebackend.Validate, tok))
@@ -153,23 +153,23 @@ func TestTokenSources(t *testing.T) {
 		newTok := fakebackend.Token("erin-new")
 		e.be.RefreshTo(refreshTok, newTok, "", erin)
 
-		h := e.handler(e.opts(m{"cookies": m{"refresh": refreshCookie}}))
+		h := e.handler(t, e.opts(m{"cookies": m{"refresh": refreshCookie}}))
 
 		t.Run("user cookie", func(t *testing.T) {
-			wantIdentity(t, e.do(h, page("/").cookie(userCookie, userTok)), userTok, erin, "u-erin", "user", "")
+			wantIdentity(t, e.do(t, h, page("/").cookie(userCookie, userTok)), userTok, erin, "u-erin", "user", "")
 		})
 		t.Run("guest cookie", func(t *testing.T) {
-			r := e.do(h, page("/").cookie(guestCookie, guestTok))
+			r := e.do(t, h, page("/").cookie(guestCookie, guestTok))
 			wantIdentity(t, r, guestTok, guest, "g-1", "guest", "")
 			wantCount(t, e.be, fakebackend.Guest, 0)
 		})
 		t.Run("user cookie wins over guest cookie", func(t *testing.T) {
-			r := e.do(h, page("/").cookie(guestCookie, guestTok).cookie(userCookie, userTok))
+			r := e.do(t, h, page("/").cookie(guestCookie, guestTok).cookie(userCookie, userTok))
 			wantIdentity(t, r, userTok, erin, "u-erin", "user", "")
 		})
 		t.Run("only the refresh cookie", func(t *testing.T) {
 			before := e.be.Count(fakebackend.Refresh)
-			r := e.do(h, page("/").cookie(refreshCookie, refreshTok))
+			r := e.do(t, h, page("/").cookie(refreshCookie, refreshTok))
 			if got := e.be.Count(fakebackend.Refresh) - before; got != 1 {
 				t.Fatalf("refresh calls: got %d, want 1", got)
 			}
@@ -181,7 +181,7 @@ func TestTokenSources(t *testing.T) {
 		})
 		t.Run("no cookie", func(t *testing.T) {
 			before := e.be.Total()
-			wantAnonymous(t, e.do(h, page("/")))
+			wantAnonymous(t, e.do(t, h, page("/")))
 			if got := e.be.Total() - before; got != 0 {
 				t.Errorf("backend calls: got %d, want 0", got)
 			}

@@ -1,15 +1,10 @@
 package contract
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/authlayer/authlayer/test/loader"
 )
-
-// errYaegiUnavailable makes the "yaegi" subtests skip (instead of fail)
-// while the loader cannot interpret the plugin yet.
-var errYaegiUnavailable = errors.New("loader.Yaegi is not available yet")
 
 var (
 	yaegiOnce sync.Once
@@ -20,11 +15,6 @@ var (
 // yaegiFactory interprets the plugin (the repository root) with Yaegi,
 // as Traefik does, once per test process.
 func yaegiFactory() (loader.Factory, error) {
-	yaegiOnce.Do(func() { yaegiF, yaegiErr = loadYaegi("../..") })
+	yaegiOnce.Do(func() { yaegiF, yaegiErr = loader.Yaegi("../..") })
 	return yaegiF, yaegiErr
-}
-
-// loadYaegi becomes loader.Yaegi once the loader provides it.
-func loadYaegi(rootDir string) (loader.Factory, error) {
-	return nil, errYaegiUnavailable
 }
