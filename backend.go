@@ -206,7 +206,7 @@ func (b *backendClient) isReuse(ans backendAnswer) bool {
 	if b.reuse.reuseStatus[ans.status] {
 		return true
 	}
-	if ans.doc == nil || is2xx(ans.status) {
+	if ans.doc == nil || (is2xx(ans.status) && b.succeeded(ans.doc)) {
 		return false
 	}
 	for _, p := range reuseCodePaths {

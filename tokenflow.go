@@ -231,7 +231,11 @@ func (m *middleware) guestSession(req *http.Request, carried carriedCookies) aut
 		return authResult{setCookies: cleared}
 	}
 	res := m.mintGuest(req)
-	res.setCookies = append(cleared, res.setCookies...)
+	if len(res.setCookies) == 0 {
+		// Clear the stale guest cookie only when no new one replaces it:
+		// one Set-Cookie per name, never a clear and a set side by side.
+		res.setCookies = cleared
+	}
 	return res
 }
 
