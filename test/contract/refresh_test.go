@@ -10,14 +10,15 @@ import (
 )
 
 // TestRefreshSingleToken: an invalid user token is refreshed with itself
-// as the credential; the new token is set as a cookie and forwarded.
+// as the credential; the new token is set as a cookie and forwarded. A
+// refresh token in the answer is ignored without cookies.refresh.
 func TestRefreshSingleToken(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		old := fakebackend.Token("olga-old")
 		fresh := fakebackend.Token("olga-new")
 		olga := fakebackend.UserData("u-olga", "user", nil)
 		e.be.SetValidate(old, fakebackend.Unauthorized())
-		e.be.RefreshTo(old, fresh, "", olga)
+		e.be.RefreshTo(old, fresh, fakebackend.Token("olga-rotated"), olga)
 		h := e.handler(t, e.opts())
 
 		r := e.do(t, h, page("/dashboard").cookie(userCookie, old))
@@ -36,6 +37,9 @@ func TestRefreshSingleToken(t *testing.T) {
 		wantIdentity(t, r, fresh, olga, "u-olga", "user", fresh)
 		c := wantCookieSet(t, r, userCookie, fresh)
 		wantCookieAttrs(t, c, "/", 7*24*3600, false)
+		if len(r.cookies) != 1 {
+			t.Errorf("Set-Cookie: got %q, want only %s (single-token mode sets no refresh cookie)", r.header.Values("Set-Cookie"), userCookie)
+		}
 		wantNoStore(t, r)
 	})
 }
