@@ -4,16 +4,31 @@ import (
 	"net/http"
 )
 
+// mayBeDenied is the quick test that lets the common requests (public
+// pages, a logged-in user on a protected page) skip the full decision.
+func mayBeDenied(route *routeMatch, res *authResult) bool {
+	if res.loggedOut {
+		return true
+	}
+	switch route.kind {
+	case kindNone, kindPublic:
+		return false
+	case kindProtected:
+		return !res.loggedIn
+	}
+	return true
+}
+
 // denied applies the access rules to the session and answers the request
 // itself when it may not reach the app. It reports whether it answered.
-func (m *middleware) denied(rw http.ResponseWriter, req *http.Request, route routeMatch, res authResult) bool {
+func denied(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) bool {
 	switch {
 	case res.loggedOut && route.kind != kindAuthOnly:
 		m.denyAnonymous(rw, req, route, res, "Session ended")
-	case route.needsUser() && res.transient:
+	case route.needsUser && res.transient:
 		// Fail closed: the backend could not vouch for the user.
 		deny(rw, req, route, res, http.StatusServiceUnavailable, "Authentication service unavailable")
-	case route.needsUser() && !res.loggedIn:
+	case route.needsUser && !res.loggedIn:
 		m.denyAnonymous(rw, req, route, res, "Authentication required")
 	case route.kind == kindRole && !hasAnyRole(res.id, route.roles):
 		deny(rw, req, route, res, http.StatusForbidden, "Forbidden")
@@ -27,7 +42,7 @@ func (m *middleware) denied(rw http.ResponseWriter, req *http.Request, route rou
 
 // denyAnonymous sends a browser to the login page with a way back, and
 // answers an API client 401.
-func (m *middleware) denyAnonymous(rw http.ResponseWriter, req *http.Request, route routeMatch, res authResult, message string) {
+func (m *middleware) denyAnonymous(rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, message string) {
 	if isAPIRequest(req, route) {
 		deny(rw, req, route, res, http.StatusUnauthorized, message)
 		return
@@ -36,7 +51,7 @@ func (m *middleware) denyAnonymous(rw http.ResponseWriter, req *http.Request, ro
 }
 
 // isPageVisit is a browser navigating (GET or HEAD of an HTML page).
-func isPageVisit(req *http.Request, route routeMatch) bool {
+func isPageVisit(req *http.Request, route *routeMatch) bool {
 	return (req.Method == http.MethodGet || req.Method == http.MethodHead) && !isAPIRequest(req, route)
 }
 

@@ -126,7 +126,7 @@ func (b *backendClient) validate(ctx context.Context, token string) validation {
 	if !is2xx(ans.status) || !b.succeeded(ans.doc) {
 		return validation{state: stateInvalid}
 	}
-	id := b.identityFrom(ans.doc)
+	id := b.identityFrom(ans.doc, token)
 	if id == nil {
 		return validation{state: stateInvalid} // a 2xx without a usable user is not a yes
 	}
@@ -142,7 +142,7 @@ func (b *backendClient) succeeded(doc interface{}) bool {
 
 // identityFrom builds the user's identity, with its upstream header values
 // encoded once here so a cache hit only copies them.
-func (b *backendClient) identityFrom(doc interface{}) *identity {
+func (b *backendClient) identityFrom(doc interface{}, token string) *identity {
 	user, ok := b.fields.user.lookup(doc)
 	if !ok {
 		return nil
@@ -155,10 +155,9 @@ func (b *backendClient) identityFrom(doc interface{}) *identity {
 		return nil
 	}
 	id := &identity{
-		userHeader: base64.StdEncoding.EncodeToString(raw),
-		userID:     headerSafe(b.fields.userID.str(doc)),
-		tokenType:  headerSafe(b.fields.tokenType.str(doc)),
-		roles:      b.fields.roles.strList(doc),
+		userID:    headerSafe(b.fields.userID.str(doc)),
+		tokenType: headerSafe(b.fields.tokenType.str(doc)),
+		roles:     b.fields.roles.strList(doc),
 	}
 	if id.tokenType == "" {
 		id.tokenType = "user"
@@ -166,6 +165,12 @@ func (b *backendClient) identityFrom(doc interface{}) *identity {
 	if exp, ok := b.fields.expiresAt.instant(doc); ok {
 		id.expiresAt = exp
 	}
+	id.userValues = oneValue(base64.StdEncoding.EncodeToString(raw))
+	if id.userID != "" {
+		id.userIDValues = oneValue(id.userID)
+	}
+	id.tokenTypeValues = oneValue(id.tokenType)
+	id.authorizationValues = oneValue("Bearer " + token)
 	return id
 }
 

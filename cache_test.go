@@ -96,11 +96,11 @@ func TestDedupCacheTTLAndUncachedAnswers(t *testing.T) {
 		t.Errorf("an answer with ttl 0 was cached: %d loads, want 2", calls)
 	}
 	c.load(context.Background(), "short", load(20*time.Millisecond))
-	if v, ok := c.get("short"); !ok || v != 3 {
+	if v, ok := cacheGet(c, "short"); !ok || v != 3 {
 		t.Errorf("fresh entry: got %v %v", v, ok)
 	}
 	time.Sleep(30 * time.Millisecond)
-	if _, ok := c.get("short"); ok {
+	if _, ok := cacheGet(c, "short"); ok {
 		t.Error("an expired entry was served")
 	}
 }

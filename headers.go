@@ -66,9 +66,9 @@ func normalizeHeaderName(name string) string {
 
 var headerAliasFolder = strings.NewReplacer("_", "-", ".", "-")
 
-// strip removes every client-supplied copy of the headers authlayer sets,
-// aliases included, so the app can trust them.
-func (hs *headerSettings) strip(req *http.Request) {
+// stripIdentityHeaders removes every client-supplied copy of the headers
+// authlayer sets, aliases included, so the app can trust them.
+func stripIdentityHeaders(hs *headerSettings, req *http.Request) {
 	for name := range req.Header {
 		if hs.ownedLengths[len(name)] && hs.owned[normalizeHeaderName(name)] {
 			delete(req.Header, name)
@@ -76,16 +76,20 @@ func (hs *headerSettings) strip(req *http.Request) {
 	}
 }
 
-// set gives the upstream the session's identity.
-func (hs *headerSettings) set(req *http.Request, res authResult) {
-	if res.id != nil {
-		req.Header[hs.user] = []string{res.id.userHeader}
-		if res.id.userID != "" {
-			req.Header[hs.userID] = []string{res.id.userID}
+// setIdentityHeaders gives the upstream the session's identity. The value
+// slices were built once when the token was validated (see identity) and
+// are shared by the requests of one session: nothing downstream writes
+// into a header's value slice in place (Set, Add and Clone make new ones),
+// and their capacity equals their length so an append cannot reach them.
+func setIdentityHeaders(hs *headerSettings, req *http.Request, res *authResult) {
+	if id := res.id; id != nil {
+		req.Header[hs.user] = id.userValues
+		if id.userIDValues != nil {
+			req.Header[hs.userID] = id.userIDValues
 		}
-		req.Header[hs.tokenType] = []string{res.id.tokenType}
+		req.Header[hs.tokenType] = id.tokenTypeValues
 		if hs.forwardAuthorization {
-			req.Header[authorizationHeader] = []string{"Bearer " + res.token}
+			req.Header[authorizationHeader] = id.authorizationValues
 		}
 	}
 	if res.refreshed != "" {

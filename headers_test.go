@@ -18,7 +18,7 @@ func TestStripRemovesSpoofedIdentityAndAliases(t *testing.T) {
 	}
 	req.Header["X-Auth-Username"] = []string{"kept"}
 	req.Header["Accept"] = []string{"text/html"}
-	hs.strip(req)
+	stripIdentityHeaders(&hs, req)
 	for _, name := range spoofed {
 		if _, ok := req.Header[name]; ok {
 			t.Errorf("client header %q reached the app", name)

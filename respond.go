@@ -13,11 +13,11 @@ import (
 
 // isAPIRequest reports whether the client wants JSON rather than a page:
 // a path under routes.api, or a client that does not accept HTML.
-func isAPIRequest(req *http.Request, route routeMatch) bool {
+func isAPIRequest(req *http.Request, route *routeMatch) bool {
 	return route.api || !strings.Contains(req.Header.Get("Accept"), "text/html")
 }
 
-func writeSessionHeaders(rw http.ResponseWriter, res authResult) {
+func writeSessionHeaders(rw http.ResponseWriter, res *authResult) {
 	h := rw.Header()
 	for _, c := range res.setCookies {
 		h.Add("Set-Cookie", c)
@@ -27,7 +27,7 @@ func writeSessionHeaders(rw http.ResponseWriter, res authResult) {
 }
 
 // deny answers an API client with JSON and a browser with a small page.
-func deny(rw http.ResponseWriter, req *http.Request, route routeMatch, res authResult, status int, message string) {
+func deny(rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, status int, message string) {
 	writeSessionHeaders(rw, res)
 	if isAPIRequest(req, route) {
 		writeJSONError(rw, status, message)
@@ -55,7 +55,7 @@ func writeHTMLError(rw http.ResponseWriter, status int, message string) {
 
 // redirect sends a browser elsewhere: 302 for GET and HEAD, 303 otherwise
 // so a form post is not replayed at the target.
-func redirect(rw http.ResponseWriter, req *http.Request, res authResult, location string) {
+func redirect(rw http.ResponseWriter, req *http.Request, res *authResult, location string) {
 	writeSessionHeaders(rw, res)
 	status := http.StatusSeeOther
 	if req.Method == http.MethodGet || req.Method == http.MethodHead {

@@ -39,12 +39,11 @@ type routeRule struct {
 
 // routeMatch is the decision for one path.
 type routeMatch struct {
-	kind  routeKind
-	roles []string
-	api   bool // answer with JSON, never redirect
+	kind      routeKind
+	roles     []string
+	api       bool // answer with JSON, never redirect
+	needsUser bool // protected or role rule
 }
-
-func (r routeMatch) needsUser() bool { return r.kind == kindProtected || r.kind == kindRole }
 
 // routeTable indexes rules by their first segment, so a request looks at
 // the few rules that can match instead of all of them.
@@ -167,6 +166,7 @@ func (t *routeTable) match(path string) routeMatch {
 		m.kind = kindProtected
 	}
 	m.api = pickRule(nil, t.api, segs, lower) != nil
+	m.needsUser = m.kind == kindProtected || m.kind == kindRole
 	return m
 }
 

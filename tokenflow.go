@@ -22,13 +22,23 @@ const (
 	stateTransient         // the backend could not answer: fail closed, keep cookies
 )
 
-// identity is a validated user, with the upstream header values prebuilt.
+// identity is a validated token's user, with the upstream header values
+// built once on the cache miss so that a hit only assigns them.
 type identity struct {
-	userHeader string // base64 of the user's JSON
-	userID     string
-	tokenType  string
-	roles      []string
-	expiresAt  time.Time // zero when the backend gave none
+	userID    string
+	tokenType string
+	roles     []string
+	expiresAt time.Time // zero when the backend gave none
+
+	userValues          []string // base64 of the user's JSON
+	userIDValues        []string // nil when there is no usable id
+	tokenTypeValues     []string
+	authorizationValues []string // "Bearer <token>"
+}
+
+// oneValue is a header value slice whose capacity is its length.
+func oneValue(v string) []string {
+	return []string{v}[:1:1]
 }
 
 // validation is one cached validation answer.
@@ -65,8 +75,21 @@ type authResult struct {
 	loggedOut  bool      // refresh token reuse: the session is ended
 }
 
-// authenticate runs the token cascade for req.
-func (m *middleware) authenticate(req *http.Request) authResult {
+// authenticate runs the token cascade for req. The common case, a user
+// cookie with a cached valid answer, is answered here; everything else
+// goes to authenticateSlow.
+func authenticate(m *middleware, req *http.Request) *authResult {
+	if c, err := req.Cookie(m.s.cookies.user); err == nil && c.Value != "" {
+		if v, ok := cacheGet(m.state.validations, cacheKey(c.Value)); ok {
+			if id := v.(validation).id; id != nil {
+				return &authResult{id: id, token: c.Value, loggedIn: acceptsAsUser(m.s, id.tokenType)}
+			}
+		}
+	}
+	return m.authenticateSlow(req)
+}
+
+func (m *middleware) authenticateSlow(req *http.Request) *authResult {
 	carried := m.s.cookies.read(req)
 	if carried.user != "" {
 		v := m.validate(req.Context(), carried.user)
@@ -74,7 +97,7 @@ func (m *middleware) authenticate(req *http.Request) authResult {
 		case stateValid:
 			return m.userSession(carried.user, v.id)
 		case stateTransient:
-			return authResult{transient: true}
+			return &authResult{transient: true}
 		}
 		return m.refreshSession(req, carried, firstNonEmpty(carried.refresh, carried.user))
 	}
@@ -86,14 +109,14 @@ func (m *middleware) authenticate(req *http.Request) authResult {
 	return m.guestSession(req, carried)
 }
 
-func (m *middleware) userSession(token string, id *identity) authResult {
-	return authResult{id: id, token: token, loggedIn: m.acceptsAsUser(id.tokenType)}
+func (m *middleware) userSession(token string, id *identity) *authResult {
+	return &authResult{id: id, token: token, loggedIn: acceptsAsUser(m.s, id.tokenType)}
 }
 
 // acceptsAsUser reports whether a token of this type is a logged-in user.
-func (m *middleware) acceptsAsUser(tokenType string) bool {
-	if len(m.s.allowed) > 0 {
-		return m.s.allowed[tokenType]
+func acceptsAsUser(s *settings, tokenType string) bool {
+	if len(s.allowed) > 0 {
+		return s.allowed[tokenType]
 	}
 	return tokenType != "guest"
 }
@@ -101,7 +124,7 @@ func (m *middleware) acceptsAsUser(tokenType string) bool {
 // validate answers from the cache, or makes (or joins) one backend call.
 func (m *middleware) validate(ctx context.Context, token string) validation {
 	key := cacheKey(token)
-	if v, ok := m.state.validations.get(key); ok {
+	if v, ok := cacheGet(m.state.validations, key); ok {
 		return v.(validation)
 	}
 	return m.validateMiss(ctx, key, token)
@@ -139,27 +162,27 @@ func (m *middleware) validationTTL(v validation) time.Duration {
 
 // refreshSession refreshes with credential and turns the outcome into the
 // request's session and cookies.
-func (m *middleware) refreshSession(req *http.Request, carried carriedCookies, credential string) authResult {
+func (m *middleware) refreshSession(req *http.Request, carried carriedCookies, credential string) *authResult {
 	out := m.refresh(req.Context(), credential)
 	switch out.kind {
 	case refreshDone:
 		return m.refreshedSession(out)
 	case refreshReuse:
 		log.Printf("authlayer: %s: refresh token reuse detected, session ended", m.name)
-		return authResult{loggedOut: true, setCookies: m.s.cookies.clearing(carried, true, true, true)}
+		return &authResult{loggedOut: true, setCookies: m.s.cookies.clearing(carried, true, true, true)}
 	case refreshTransient:
-		return authResult{transient: true}
+		return &authResult{transient: true}
 	}
 	cleared := m.s.cookies.clearing(carried, true, false, true)
 	if !m.s.refresh.fallbackToGuest {
-		return authResult{setCookies: cleared}
+		return &authResult{setCookies: cleared}
 	}
 	res := m.guestSession(req, carried)
 	res.setCookies = append(cleared, res.setCookies...)
 	return res
 }
 
-func (m *middleware) refreshedSession(out refreshOutcome) authResult {
+func (m *middleware) refreshedSession(out refreshOutcome) *authResult {
 	cookies := appendCookie(nil, m.s.cookies.userCookie(out.accessToken))
 	if out.refreshToken != "" && m.s.cookies.refresh != "" {
 		cookies = appendCookie(cookies, m.s.cookies.refreshCookie(out.refreshToken))
@@ -167,7 +190,7 @@ func (m *middleware) refreshedSession(out refreshOutcome) authResult {
 	if out.session.state != stateValid {
 		// The new tokens are kept (a rotated refresh token must not be
 		// lost), but this request cannot be authenticated.
-		return authResult{transient: true, setCookies: cookies}
+		return &authResult{transient: true, setCookies: cookies}
 	}
 	res := m.userSession(out.accessToken, out.session.id)
 	res.refreshed = out.accessToken
@@ -215,20 +238,20 @@ func (m *middleware) refreshNow(credential string) refreshOutcome {
 }
 
 // guestSession uses a valid guest cookie, or mints a guest token.
-func (m *middleware) guestSession(req *http.Request, carried carriedCookies) authResult {
+func (m *middleware) guestSession(req *http.Request, carried carriedCookies) *authResult {
 	var cleared []string
 	if carried.guest != "" {
 		v := m.validate(req.Context(), carried.guest)
 		switch v.state {
 		case stateValid:
-			return authResult{id: v.id, token: carried.guest}
+			return &authResult{id: v.id, token: carried.guest}
 		case stateTransient:
-			return authResult{transient: true}
+			return &authResult{transient: true}
 		}
 		cleared = m.s.cookies.clearing(carried, false, true, false)
 	}
 	if !m.s.guest.enabled {
-		return authResult{setCookies: cleared}
+		return &authResult{setCookies: cleared}
 	}
 	res := m.mintGuest(req)
 	if len(res.setCookies) == 0 {
@@ -242,18 +265,18 @@ func (m *middleware) guestSession(req *http.Request, carried carriedCookies) aut
 // mintGuest asks the backend for a guest token for this client alone: a
 // guest token is an anonymous session and is never shared between clients,
 // so minting is not deduplicated.
-func (m *middleware) mintGuest(req *http.Request) authResult {
+func (m *middleware) mintGuest(req *http.Request) *authResult {
 	token, err := m.state.backend.mintGuest(req.Context())
 	if err != nil {
 		log.Printf("authlayer: %s: guest token not minted: %v", m.name, err)
-		return authResult{}
+		return &authResult{}
 	}
 	v := m.validate(req.Context(), token)
 	if v.state != stateValid {
 		log.Printf("authlayer: %s: minted guest token did not validate", m.name)
-		return authResult{}
+		return &authResult{}
 	}
-	return authResult{
+	return &authResult{
 		id: v.id, token: token, refreshed: token,
 		setCookies: appendCookie(nil, m.s.cookies.guestCookie(token)),
 	}

@@ -11,7 +11,7 @@ import (
 // writer and its optional interfaces.
 type cookieWriter struct {
 	rw      http.ResponseWriter
-	res     authResult
+	res     *authResult
 	written bool
 }
 
