@@ -2,6 +2,12 @@
 // against each loader factory ("compiled" and "yaegi"), through the raw
 // option maps Traefik hands a plugin, with a fake auth backend
 // (../fakebackend) and an upstream that records what it received.
+//
+// From the test module (cd test):
+//
+//	go test -count=1 ./contract/                  # compiled and Yaegi
+//	go test -race -count=1 ./contract/            # compiled only (see yaegiRaceEnv)
+//	go test -count=1 -run '/compiled' ./contract/ # one factory
 package contract
 
 import (
