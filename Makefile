@@ -24,9 +24,6 @@ yaegi_test:
 ## run against the compiled plugin and the plugin loaded as Traefik does.
 contract:
 	cd test && $(GO) test -race -count=1 ./...
-	@# Yaegi's own select implementation trips the race detector, so the
-	@# interpreted half of the contract suite runs without -race.
-	cd test && $(GO) test -count=1 ./contract/
 
 demo-test:
 	cd demo && $(GO) test -count=1 ./...

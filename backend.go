@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,9 +36,14 @@ type backendClient struct {
 	client *http.Client
 	urls   backendSettings
 	fields responseFields
-	slots  chan struct{} // caps concurrent calls at backend.maxConcurrent
-	reuse  refreshSettings
-	guest  []byte
+	// inFlight counts calls under way, capped at backend.maxConcurrent. An
+	// atomic counter rather than a channel semaphore: Yaegi v0.16.1 shares
+	// one case list between concurrent runs of a select statement, so a
+	// select on the request path is a data race when interpreted.
+	inFlight atomic.Int64
+	maxCalls int64
+	reuse    refreshSettings
+	guest    []byte
 }
 
 func newBackendClient(s *settings) *backendClient {
@@ -51,11 +57,11 @@ func newBackendClient(s *settings) *backendClient {
 			// Redirects from the backend are answers, never followed.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		urls:   s.backend,
-		fields: s.responses,
-		slots:  make(chan struct{}, s.backend.maxConcurrent),
-		reuse:  s.refresh,
-		guest:  s.guest.body,
+		urls:     s.backend,
+		fields:   s.responses,
+		maxCalls: int64(s.backend.maxConcurrent),
+		reuse:    s.refresh,
+		guest:    s.guest.body,
 	}
 }
 
@@ -68,14 +74,15 @@ type backendAnswer struct {
 
 // call makes one backend request bounded by backend.timeout from ctx.
 func (b *backendClient) call(ctx context.Context, method, url, bearer string, body []byte) (backendAnswer, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.urls.timeout)
-	defer cancel()
-	select {
-	case b.slots <- struct{}{}:
-	case <-ctx.Done():
+	if b.inFlight.Add(1) > b.maxCalls {
+		// Over the cap the call fails fast as "unavailable" (fail closed)
+		// instead of queueing behind a backend that is already saturated.
+		b.inFlight.Add(-1)
 		return backendAnswer{}, errBackendUnavailable
 	}
-	defer func() { <-b.slots }()
+	defer b.inFlight.Add(-1)
+	ctx, cancel := context.WithTimeout(ctx, b.urls.timeout)
+	defer cancel()
 
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {

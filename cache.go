@@ -1,7 +1,6 @@
 package authlayer
 
 import (
-	"context"
 	"crypto/sha256"
 	"sync"
 	"time"
@@ -70,9 +69,10 @@ func cacheGet(c *dedupCache, key string) (interface{}, bool) {
 // load returns the cached value for key, or joins or starts the load. The
 // load runs on the caller that started it, detached from every client: it
 // must not use any request's context (the leader's client may leave while
-// others wait). A waiter whose own context ends stops waiting and gets
-// ok=false.
-func (c *dedupCache) load(ctx context.Context, key string, fn loadFunc) (value interface{}, ok bool) {
+// others wait), and it must be bounded in time (backend calls are), since
+// waiters wait for it. ok is false when the load yielded nothing (it
+// panicked).
+func (c *dedupCache) load(key string, fn loadFunc) (value interface{}, ok bool) {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
 	if e, hit := c.entries[key]; hit && now < e.expires {
@@ -81,23 +81,18 @@ func (c *dedupCache) load(ctx context.Context, key string, fn loadFunc) (value i
 	}
 	if f, running := c.flights[key]; running {
 		c.mu.Unlock()
-		return waitFlight(ctx, f)
+		// A plain receive, not a select on the waiter's context too: Yaegi
+		// v0.16.1 shares a select's case list between goroutines (a data
+		// race). The leader's load is bounded by backend.timeout.
+		<-f.done
+		return f.value, f.value != nil
 	}
 	f := &flight{done: make(chan struct{})}
 	c.flights[key] = f
 	c.mu.Unlock()
 
 	c.lead(key, f, fn)
-	return f.value, true
-}
-
-func waitFlight(ctx context.Context, f *flight) (interface{}, bool) {
-	select {
-	case <-f.done:
-		return f.value, true
-	case <-ctx.Done():
-		return nil, false
-	}
+	return f.value, f.value != nil
 }
 
 // lead runs the load and publishes it. The deferred cleanup runs even if

@@ -1,7 +1,6 @@
 package authlayer
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,7 +25,7 @@ func TestDedupCacheOneLoadForConcurrentMisses(t *testing.T) {
 		go func() {
 			defer done.Done()
 			started.Done()
-			v, _ := c.load(context.Background(), "k", func() (interface{}, time.Duration) {
+			v, _ := c.load("k", func() (interface{}, time.Duration) {
 				loads.Add(1)
 				<-release
 				return "value", time.Minute
@@ -47,26 +46,37 @@ func TestDedupCacheOneLoadForConcurrentMisses(t *testing.T) {
 	}
 }
 
-func TestDedupCacheWaiterLeavesWithItsContext(t *testing.T) {
+// TestDedupCacheLeaderPanicReleasesWaiters: a load that panics must not
+// strand the requests waiting on it.
+func TestDedupCacheLeaderPanicReleasesWaiters(t *testing.T) {
 	c := newDedupCache(10)
 	release := make(chan struct{})
-	leaderDone := make(chan interface{})
 	go func() {
-		v, _ := c.load(context.Background(), "k", func() (interface{}, time.Duration) {
+		defer func() { _ = recover() }()
+		c.load("k", func() (interface{}, time.Duration) {
 			<-release
-			return "v", time.Minute
+			panic("backend client bug")
 		})
-		leaderDone <- v
 	}()
 	waitForFlight(t, c, "k")
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, ok := c.load(ctx, "k", nil); ok {
-		t.Error("a waiter whose context ended must get ok=false")
-	}
+	waiter := make(chan interface{})
+	go func() {
+		// If this caller arrives after the panic it leads a load of its own.
+		v, _ := c.load("k", func() (interface{}, time.Duration) { return "own", 0 })
+		waiter <- v
+	}()
+	time.Sleep(20 * time.Millisecond) // let the waiter join the flight
 	close(release)
-	if v := <-leaderDone; v != "v" {
-		t.Errorf("leader got %v", v)
+	select {
+	case v := <-waiter:
+		if v != nil && v != "own" {
+			t.Errorf("waiter got %v", v)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a waiter was stranded by a panicked load")
+	}
+	if _, ok := cacheGet(c, "k"); ok {
+		t.Error("a panicked load was cached")
 	}
 }
 
@@ -90,12 +100,12 @@ func TestDedupCacheTTLAndUncachedAnswers(t *testing.T) {
 	load := func(ttl time.Duration) loadFunc {
 		return func() (interface{}, time.Duration) { calls++; return calls, ttl }
 	}
-	c.load(context.Background(), "transient", load(0))
-	c.load(context.Background(), "transient", load(0))
+	c.load("transient", load(0))
+	c.load("transient", load(0))
 	if calls != 2 {
 		t.Errorf("an answer with ttl 0 was cached: %d loads, want 2", calls)
 	}
-	c.load(context.Background(), "short", load(20*time.Millisecond))
+	c.load("short", load(20*time.Millisecond))
 	if v, ok := cacheGet(c, "short"); !ok || v != 3 {
 		t.Errorf("fresh entry: got %v %v", v, ok)
 	}
@@ -109,7 +119,7 @@ func TestDedupCacheIsBounded(t *testing.T) {
 	c := newDedupCache(100)
 	for i := 0; i < 10000; i++ {
 		key := cacheKey(time.Duration(i).String())
-		c.load(context.Background(), key, func() (interface{}, time.Duration) { return i, time.Hour })
+		c.load(key, func() (interface{}, time.Duration) { return i, time.Hour })
 	}
 	if n := c.size(); n > 100 {
 		t.Errorf("cache holds %d entries, cap is 100", n)

@@ -164,6 +164,11 @@ type RoutesConfig struct {
 	// ReturnToParam is the query parameter carrying the original path to
 	// the login page and back. Default "redirect".
 	ReturnToParam string `json:"returnToParam,omitempty"`
+	// AmbiguousPaths says what to do with a path whose meaning depends on
+	// the app (an encoded "/" or "\", control characters, double
+	// encoding): "reject" answers 400, "protect" treats it as protected.
+	// Default "reject".
+	AmbiguousPaths string `json:"ambiguousPaths,omitempty"`
 }
 
 // HeadersConfig names the headers the app receives.

@@ -38,7 +38,7 @@ func BenchmarkPartStrip(b *testing.B) {
 func BenchmarkPartMatch(b *testing.B) {
 	m, _ := hotMiddleware(b)
 	for i := 0; i < b.N; i++ {
-		routeFor(m.routes, "/dashboard/settings")
+		routeFor(m.routes, "/dashboard/settings", "")
 	}
 }
 
@@ -69,7 +69,7 @@ func BenchmarkPartDenied(b *testing.B) {
 	m, _ := hotMiddleware(b)
 	req := benchRequest()
 	res := authenticate(m, req)
-	route := routeFor(m.routes, "/dashboard/settings")
+	route := routeFor(m.routes, "/dashboard/settings", "")
 	for i := 0; i < b.N; i++ {
 		mayBeDenied(route, res)
 	}

@@ -58,10 +58,11 @@ func CreateConfig() *Config {
 			GraceWindow:      "60s",
 		},
 		Routes: RoutesConfig{
-			API:           []string{"/api"},
-			LoginURL:      "/login",
-			HomeURL:       "/",
-			ReturnToParam: "redirect",
+			API:            []string{"/api"},
+			LoginURL:       "/login",
+			HomeURL:        "/",
+			ReturnToParam:  "redirect",
+			AmbiguousPaths: "reject",
 		},
 		Headers: HeadersConfig{
 			User:                 "X-Auth-User",
@@ -94,7 +95,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	return &middleware{
 		next: next, name: name, s: s,
 		state:  sharedStateFor(name, config, s),
-		routes: newRouteMemo(s.routes),
+		routes: newRouteMemo(s.routes, s.protectAmbiguous),
 	}, nil
 }
 
@@ -108,7 +109,11 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 // functions.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	stripIdentityHeaders(&m.s.headers, req)
-	route := routeFor(m.routes, req.URL.Path)
+	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
+	if route.rejected {
+		deny(rw, req, route, &authResult{}, http.StatusBadRequest, "Invalid request path")
+		return
+	}
 	if route.kind == kindExcluded {
 		m.next.ServeHTTP(rw, req)
 		return

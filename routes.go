@@ -43,6 +43,7 @@ type routeMatch struct {
 	roles     []string
 	api       bool // answer with JSON, never redirect
 	needsUser bool // protected or role rule
+	rejected  bool // ambiguous spelling: answer 400 (see canonical.go)
 }
 
 // routeTable indexes rules by their first segment, so a request looks at

@@ -86,20 +86,3 @@ func TestBadPatterns(t *testing.T) {
 		}
 	}
 }
-
-func TestCanonicalPath(t *testing.T) {
-	tests := map[string]string{
-		"":                      "/",
-		"/":                     "/",
-		"//dashboard":           "/dashboard",
-		"/a/../dashboard":       "/dashboard",
-		"/public/../dashboard/": "/dashboard",
-		"/./dashboard/.":        "/dashboard",
-		"dashboard":             "/dashboard",
-	}
-	for in, want := range tests {
-		if got := canonicalPath(in); got != want {
-			t.Errorf("canonicalPath(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -24,8 +24,11 @@ type settings struct {
 	loginURL  string
 	homeURL   string
 	returnTo  string
-	allowed   map[string]bool // token types that count as logged in; empty: any but guest
-	headers   headerSettings
+	// protectAmbiguous treats ambiguous path spellings as protected
+	// instead of answering 400 (routes.ambiguousPaths=protect).
+	protectAmbiguous bool
+	allowed          map[string]bool // token types that count as logged in; empty: any but guest
+	headers          headerSettings
 }
 
 type backendSettings struct {
@@ -214,6 +217,13 @@ func compileRoutes(c *Config, s *settings) error {
 	s.returnTo = strings.TrimSpace(r.ReturnToParam)
 	if err := checkNoRedirectLoop(table, s.loginURL, s.homeURL); err != nil {
 		return err
+	}
+	switch strings.ToLower(strings.TrimSpace(r.AmbiguousPaths)) {
+	case "reject":
+	case "protect":
+		s.protectAmbiguous = true
+	default:
+		return optionError("routes.ambiguousPaths", "%q is not one of reject, protect", r.AmbiguousPaths)
 	}
 	s.allowed = map[string]bool{}
 	for _, t := range r.AllowedTokenTypes {

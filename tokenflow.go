@@ -92,7 +92,7 @@ func authenticate(m *middleware, req *http.Request) *authResult {
 func (m *middleware) authenticateSlow(req *http.Request) *authResult {
 	carried := m.s.cookies.read(req)
 	if carried.user != "" {
-		v := m.validate(req.Context(), carried.user)
+		v := m.validate(carried.user)
 		switch v.state {
 		case stateValid:
 			return m.userSession(carried.user, v.id)
@@ -122,17 +122,18 @@ func acceptsAsUser(s *settings, tokenType string) bool {
 }
 
 // validate answers from the cache, or makes (or joins) one backend call.
-func (m *middleware) validate(ctx context.Context, token string) validation {
+func (m *middleware) validate(token string) validation {
 	key := cacheKey(token)
 	if v, ok := cacheGet(m.state.validations, key); ok {
 		return v.(validation)
 	}
-	return m.validateMiss(ctx, key, token)
+	return m.validateMiss(key, token)
 }
 
-func (m *middleware) validateMiss(ctx context.Context, key, token string) validation {
-	v, ok := m.state.validations.load(ctx, key, func() (interface{}, time.Duration) {
-		// Detached from ctx: waiters depend on this call, whoever leaves.
+func (m *middleware) validateMiss(key, token string) validation {
+	v, ok := m.state.validations.load(key, func() (interface{}, time.Duration) {
+		// Detached from every request: waiters depend on this call,
+		// whoever leaves; backend.timeout bounds it.
 		answer := m.state.backend.validate(context.Background(), token)
 		return answer, m.validationTTL(answer)
 	})
@@ -163,7 +164,7 @@ func (m *middleware) validationTTL(v validation) time.Duration {
 // refreshSession refreshes with credential and turns the outcome into the
 // request's session and cookies.
 func (m *middleware) refreshSession(req *http.Request, carried carriedCookies, credential string) *authResult {
-	out := m.refresh(req.Context(), credential)
+	out := m.refresh(credential)
 	switch out.kind {
 	case refreshDone:
 		return m.refreshedSession(out)
@@ -209,8 +210,8 @@ func appendCookie(list []string, cookie string) []string {
 // is remembered for refresh.graceWindow, so requests that still carry the
 // old cookie reuse it: with rotating refresh tokens a second refresh would
 // be a replay and log the user out.
-func (m *middleware) refresh(ctx context.Context, credential string) refreshOutcome {
-	v, ok := m.state.refreshes.load(ctx, cacheKey(credential), func() (interface{}, time.Duration) {
+func (m *middleware) refresh(credential string) refreshOutcome {
+	v, ok := m.state.refreshes.load(cacheKey(credential), func() (interface{}, time.Duration) {
 		out := m.refreshNow(credential)
 		if out.kind == refreshTransient {
 			return out, 0
@@ -230,7 +231,7 @@ func (m *middleware) refreshNow(credential string) refreshOutcome {
 	if ans.kind != refreshDone {
 		return refreshOutcome{kind: ans.kind}
 	}
-	v := m.validate(context.Background(), ans.accessToken)
+	v := m.validate(ans.accessToken)
 	if v.state == stateInvalid {
 		return refreshOutcome{kind: refreshFatal}
 	}
@@ -241,7 +242,7 @@ func (m *middleware) refreshNow(credential string) refreshOutcome {
 func (m *middleware) guestSession(req *http.Request, carried carriedCookies) *authResult {
 	var cleared []string
 	if carried.guest != "" {
-		v := m.validate(req.Context(), carried.guest)
+		v := m.validate(carried.guest)
 		switch v.state {
 		case stateValid:
 			return &authResult{id: v.id, token: carried.guest}
@@ -271,7 +272,7 @@ func (m *middleware) mintGuest(req *http.Request) *authResult {
 		log.Printf("authlayer: %s: guest token not minted: %v", m.name, err)
 		return &authResult{}
 	}
-	v := m.validate(req.Context(), token)
+	v := m.validate(token)
 	if v.state != stateValid {
 		log.Printf("authlayer: %s: minted guest token did not validate", m.name)
 		return &authResult{}
