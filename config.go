@@ -23,7 +23,8 @@ type BackendConfig struct {
 	// Timeout bounds every backend call, as a Go duration. Default "3s".
 	Timeout string `json:"timeout,omitempty"`
 	// MaxConcurrent caps the backend calls in flight at once from one
-	// middleware; requests beyond it wait (bounded by Timeout). Default 64.
+	// middleware; a call beyond it fails fast as "backend unavailable"
+	// (fail closed). Default 64.
 	MaxConcurrent int `json:"maxConcurrent,omitempty"`
 }
 
