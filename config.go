@@ -188,3 +188,65 @@ type HeadersConfig struct {
 	// (and strips the client's own). Default true.
 	ForwardAuthorization bool `json:"forwardAuthorization,omitempty"`
 }
+
+// CSRFConfig turns on cross-site request forgery protection for unsafe
+// methods: Fetch Metadata first, then Origin/Referer, then a signed
+// double-submit token wire-compatible with next-api-layer.
+type CSRFConfig struct {
+	// Enabled turns the check on. Default false.
+	Enabled bool `json:"enabled,omitempty"`
+	// Secret keys the token's HMAC-SHA256; at least 32 characters.
+	// Required when Enabled.
+	Secret string `json:"secret,omitempty"`
+	// CookieName holds the token (readable by scripts). Default "__csrf".
+	CookieName string `json:"cookieName,omitempty"`
+	// HeaderName carries the token on unsafe requests. Default
+	// "X-CSRF-Token".
+	HeaderName string `json:"headerName,omitempty"`
+	// TrustedOrigins are origins (scheme://host[:port]) accepted besides
+	// the request's own.
+	TrustedOrigins []string `json:"trustedOrigins,omitempty"`
+	// TrustSameSite accepts "Sec-Fetch-Site: same-site" (sibling
+	// subdomains). Default false.
+	TrustSameSite bool `json:"trustSameSite,omitempty"`
+	// ExemptPaths are exact paths never checked (webhooks).
+	ExemptPaths []string `json:"exemptPaths,omitempty"`
+	// ReportOnly logs failures without rejecting. Default false.
+	ReportOnly bool `json:"reportOnly,omitempty"`
+}
+
+// RateLimitConfig limits requests per client IP with token buckets, with
+// tighter budgets for the expensive backend calls.
+type RateLimitConfig struct {
+	// Enabled turns rate limiting on. Default false.
+	Enabled bool `json:"enabled,omitempty"`
+	// Requests per Window per client. Default 100.
+	Requests int `json:"requests,omitempty"`
+	// Window is the refill period of every budget. Default "60s".
+	Window string `json:"window,omitempty"`
+	// GuestMints, Refreshes and UnknownTokens are per-client budgets per
+	// Window for guest-token minting, refreshes and validations of tokens
+	// not in the cache. Defaults 10, 30, 60.
+	GuestMints    int `json:"guestMints,omitempty"`
+	Refreshes     int `json:"refreshes,omitempty"`
+	UnknownTokens int `json:"unknownTokens,omitempty"`
+	// TrustedProxies are CIDRs whose X-Forwarded-For is believed; the
+	// client is the right-most untrusted hop. Empty: the connection's peer.
+	TrustedProxies []string `json:"trustedProxies,omitempty"`
+	// MaxSources bounds the number of clients tracked. Default 100000.
+	MaxSources int `json:"maxSources,omitempty"`
+	// CountPrefetch counts prefetch requests (Sec-Purpose: prefetch,
+	// Next-Router-Prefetch). Default false.
+	CountPrefetch bool `json:"countPrefetch,omitempty"`
+}
+
+// AuditConfig writes one JSON line per security event to stdout.
+type AuditConfig struct {
+	// Enabled turns the audit log on. Default false.
+	Enabled bool `json:"enabled,omitempty"`
+	// Events lists the events to write; empty means all.
+	Events []string `json:"events,omitempty"`
+	// Salt keys the token hash written for anonymous events; empty means
+	// a random salt per process (hashes do not correlate across restarts).
+	Salt string `json:"salt,omitempty"`
+}

@@ -17,6 +17,9 @@ type Config struct {
 	Refresh   RefreshConfig   `json:"refresh,omitempty"`
 	Routes    RoutesConfig    `json:"routes,omitempty"`
 	Headers   HeadersConfig   `json:"headers,omitempty"`
+	CSRF      CSRFConfig      `json:"csrf,omitempty"`
+	RateLimit RateLimitConfig `json:"rateLimit,omitempty"`
+	Audit     AuditConfig     `json:"audit,omitempty"`
 }
 
 // CreateConfig returns the default configuration. It is the only place
@@ -70,6 +73,12 @@ func CreateConfig() *Config {
 			TokenType:            "X-Auth-Token-Type",
 			RefreshedToken:       "X-Refreshed-Token",
 			ForwardAuthorization: true,
+		},
+		CSRF: CSRFConfig{CookieName: "__csrf", HeaderName: "X-CSRF-Token"},
+		RateLimit: RateLimitConfig{
+			Requests: 100, Window: "60s",
+			GuestMints: 10, Refreshes: 30, UnknownTokens: 60,
+			MaxSources: 100000,
 		},
 	}
 }
