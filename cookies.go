@@ -14,6 +14,7 @@ const maxCookieBytes = 4096
 
 type cookieSettings struct {
 	user, guest, refresh    string // names; refresh "" = single-token mode
+	userEq                  string // user + "=", for singleCookie
 	userMaxAge, guestMaxAge int    // seconds
 	refreshMaxAge           int
 	secure                  bool
@@ -65,6 +66,7 @@ func compileCookies(c *Config, s *settings) error {
 	if err := checkPrefixedNames(cs); err != nil {
 		return err
 	}
+	cs.userEq = cs.user + "="
 	s.cookies = cs
 	return nil
 }
@@ -143,10 +145,13 @@ type carriedCookies struct {
 	user, guest, refresh string
 }
 
-// readCookies parses the Cookie header once and picks the auth cookies.
-// When a name appears twice (a sibling subdomain can toss a cookie with the
-// same name) the first one, the more specific by path, is used, as the
-// browser orders them.
+// read parses the Cookie header once and picks the auth cookies.
+//
+// A name sent twice with different values is ambiguous: a sibling
+// subdomain can toss a cookie with our name, or a path-scoped one can
+// shadow ours, and the browser sends the attacker's first. Neither value is
+// trusted (the request is treated as not carrying that cookie) and the
+// conflict is logged; a __Host- name prevents it.
 func (cs *cookieSettings) read(req *http.Request) carriedCookies {
 	var c carriedCookies
 	if len(req.Header["Cookie"]) == 0 {
@@ -155,16 +160,46 @@ func (cs *cookieSettings) read(req *http.Request) carriedCookies {
 	for _, ck := range req.Cookies() {
 		switch ck.Name {
 		case cs.user:
-			c.user = firstNonEmpty(c.user, ck.Value)
+			c.user = mergeCookie(c.user, ck.Value)
 		case cs.guest:
-			c.guest = firstNonEmpty(c.guest, ck.Value)
+			c.guest = mergeCookie(c.guest, ck.Value)
 		case cs.refresh:
 			if cs.refresh != "" {
-				c.refresh = firstNonEmpty(c.refresh, ck.Value)
+				c.refresh = mergeCookie(c.refresh, ck.Value)
 			}
 		}
 	}
+	c.user = dropConflict(cs.user, c.user)
+	c.guest = dropConflict(cs.guest, c.guest)
+	c.refresh = dropConflict(cs.refresh, c.refresh)
 	return c
+}
+
+// cookieConflict marks a name seen with two values; NUL never appears in a
+// parsed cookie value.
+const cookieConflict = "\x00"
+
+func mergeCookie(have, v string) string {
+	if have == "" || have == v || v == "" {
+		return firstNonEmpty(have, v)
+	}
+	return cookieConflict
+}
+
+func dropConflict(name, v string) string {
+	if v != cookieConflict {
+		return v
+	}
+	log.Printf("authlayer: cookie %s sent twice with different values; neither is used (a __Host- name prevents this)", name)
+	return ""
+}
+
+// singleCookie reports whether the request can carry at most one cookie
+// with this name: the quick test that lets the common path use
+// req.Cookie, which returns the first of several.
+func singleCookie(req *http.Request, nameEq string) bool {
+	h := req.Header["Cookie"]
+	return len(h) == 1 && strings.Count(h[0], nameEq) <= 1
 }
 
 func firstNonEmpty(a, b string) string {

@@ -79,7 +79,7 @@ type authResult struct {
 // cookie with a cached valid answer, is answered here; everything else
 // goes to authenticateSlow.
 func authenticate(m *middleware, req *http.Request) *authResult {
-	if c, err := req.Cookie(m.s.cookies.user); err == nil && c.Value != "" {
+	if c, err := req.Cookie(m.s.cookies.user); err == nil && c.Value != "" && singleCookie(req, m.s.cookies.userEq) {
 		if v, ok := cacheGet(m.state.validations, cacheKey(c.Value)); ok {
 			if id := v.(validation).id; id != nil {
 				return &authResult{id: id, token: c.Value, loggedIn: acceptsAsUser(m.s, id.tokenType)}

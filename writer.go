@@ -2,6 +2,7 @@ package authlayer
 
 import (
 	"net/http"
+	"strings"
 )
 
 // cookieWriter adds the session's Set-Cookie values to the upstream's
@@ -40,5 +41,45 @@ func (w *cookieWriter) addSessionHeaders() {
 		return
 	}
 	w.written = true
+	dropUpstreamCookies(w.rw.Header(), w.res.setCookies)
 	writeSessionHeaders(w.rw, w.res)
+}
+
+// dropUpstreamCookies removes the app's Set-Cookie for a name authlayer
+// sets on the same response: two values for one name would leave the
+// browser's choice to header order. On other responses the app may set
+// these cookies itself (a login endpoint behind authlayer must be able to).
+func dropUpstreamCookies(h http.Header, ours []string) {
+	upstream := h["Set-Cookie"]
+	if len(upstream) == 0 {
+		return
+	}
+	kept := upstream[:0:0]
+	for _, c := range upstream {
+		if !sameCookieName(c, ours) {
+			kept = append(kept, c)
+		}
+	}
+	if len(kept) == 0 {
+		delete(h, "Set-Cookie")
+		return
+	}
+	h["Set-Cookie"] = kept
+}
+
+func sameCookieName(setCookie string, ours []string) bool {
+	name := cookieNameOf(setCookie)
+	for _, o := range ours {
+		if cookieNameOf(o) == name {
+			return true
+		}
+	}
+	return false
+}
+
+func cookieNameOf(setCookie string) string {
+	if i := strings.IndexByte(setCookie, '='); i >= 0 {
+		return strings.TrimSpace(setCookie[:i])
+	}
+	return strings.TrimSpace(setCookie)
 }
