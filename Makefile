@@ -2,7 +2,7 @@
 GO ?= go
 MODULES := test demo
 
-.PHONY: test check unit yaegi_test contract demo-test demo bench lint tidy
+.PHONY: test check unit yaegi_test contract demo-test demo bench fuzz lint tidy
 
 ## test: everything CI runs: format and vet, compiled tests under -race,
 ## the same tests interpreted by Yaegi v0.16.1, the Traefik-loader suites.
@@ -38,6 +38,12 @@ demo:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem .
 	cd test && $(GO) test -run '^$$' -bench . -benchmem ./bench/...
+
+## fuzz: each fuzz target for FUZZTIME (the seeds also run in `make test`).
+FUZZTIME ?= 15s
+fuzz:
+	@for f in $$(grep -ho '^func Fuzz[A-Za-z]*' *_test.go | cut -d' ' -f2); do \
+		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) . || exit 1; done
 
 tidy:
 	$(GO) mod tidy

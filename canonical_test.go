@@ -3,6 +3,7 @@ package authlayer
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -82,5 +83,14 @@ func TestMatrixParamsDoNotEscapeProtection(t *testing.T) {
 		if rec.Code != http.StatusFound || up.calls != 0 {
 			t.Errorf("%s: status %d, upstream calls %d; want the login redirect", target, rec.Code, up.calls)
 		}
+	}
+}
+
+func TestOverlongPathIsRefused(t *testing.T) {
+	f := newFakeBackend(t)
+	h, up := newTestMiddleware(t, f, nil)
+	rec := serve(h, page("/public"+strings.Repeat("/a", 3000)))
+	if rec.Code != http.StatusBadRequest || up.calls != 0 {
+		t.Errorf("a 6 KiB path: status %d, upstream calls %d; want 400", rec.Code, up.calls)
 	}
 }

@@ -90,3 +90,48 @@ func newFakeBackendB(b *testing.B) *fakeBackend {
 	b.Cleanup(func() { f.srv.Close() })
 	return f
 }
+
+// BenchmarkHostileCookieHeader measures a request whose Cookie header is
+// attacker-sized (1 to 1000 cookies, up to ~64 KiB) on a public path: the
+// cost must grow with the input, not explode.
+func BenchmarkHostileCookieHeader(b *testing.B) {
+	f := newFakeBackendB(b)
+	c := CreateConfig()
+	c.Backend.URL = f.srv.URL
+	h, err := New(context.Background(), nopApp{}, c, b.Name())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 100, 1000} {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = "c" + strconv.Itoa(i) + "=" + strings.Repeat("v", 60)
+		}
+		req := httptest.NewRequest(http.MethodGet, "/public/page", nil)
+		req.Header.Set("Cookie", strings.Join(parts, "; ")+"; userToken=unknown-"+strconv.Itoa(n))
+		b.Run(strconv.Itoa(n)+"cookies", func(b *testing.B) {
+			rec := httptest.NewRecorder()
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				h.ServeHTTP(rec, req.Clone(req.Context()))
+			}
+		})
+	}
+}
+
+// BenchmarkHostilePath measures long paths with many segments against a
+// table with a "**" rule (matching stays linear).
+func BenchmarkHostilePath(b *testing.B) {
+	table, err := newRouteTable(RoutesConfig{Protected: []string{"/**/admin/*/x"}, Public: []string{"/a"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{10, 1000, 10000} {
+		p := strings.Repeat("/a", n)
+		b.Run(strconv.Itoa(n)+"segments", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				table.match(p)
+			}
+		})
+	}
+}

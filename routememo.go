@@ -21,6 +21,10 @@ const maxMemoPaths = 4096
 // maxMemoPathBytes keeps long (often hostile) paths out of the memo.
 const maxMemoPathBytes = 256
 
+// maxPathBytes is the longest path authlayer decides on; longer ones get
+// 400.
+const maxPathBytes = 4096
+
 func newRouteMemo(table *routeTable, protectUnclear bool) *routeMemo {
 	return &routeMemo{table: table, protectUnclear: protectUnclear, paths: map[string]*routeMatch{}}
 }
@@ -59,6 +63,11 @@ func routeMiss(memo *routeMemo, key, decoded, raw string) *routeMatch {
 // decideRoute matches the canonical path, refusing ambiguous spellings or
 // resolving them to the stricter rule.
 func decideRoute(memo *routeMemo, decoded, raw string) *routeMatch {
+	if len(decoded) > maxPathBytes {
+		// Matching is linear in the path, and interpreted: a hostile
+		// 100 KiB path would cost milliseconds. No app needs one.
+		return &routeMatch{rejected: true}
+	}
 	m := memo.table.match(canonicalPath(decoded))
 	if ambiguousPath(decoded, raw) {
 		if !memo.protectUnclear {
