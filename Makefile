@@ -1,12 +1,23 @@
 # authlayer: the two commands that matter are `make demo` and `make test`.
 GO ?= go
-MODULES := test demo
+MODULES := test demo demo/browser
 
-.PHONY: test check unit yaegi_test contract demo-test demo bench fuzz lint tidy
+# golangci-lint, pinned; `make lint` installs it on first use under
+# $(GOPATH)/tools/golangci-lint/<version>.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT_DIR := $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/tools/golangci-lint/$(GOLANGCI_LINT_VERSION)
+GOLANGCI_LINT := $(GOLANGCI_LINT_DIR)/golangci-lint
+# Nested modules `make lint` holds to the same configuration (the plugin's
+# depguard rule applies to the root's files only). test and demo join once
+# `make lint-modules` passes.
+LINT_MODULES := demo/browser
+
+.PHONY: test check unit yaegi_test contract demo-test browser-test demo bench fuzz lint lint-modules tidy
 
 ## test: everything CI runs: format and vet, compiled tests under -race,
-## the same tests interpreted by Yaegi v0.16.1, the Traefik-loader suites.
-test: check unit yaegi_test contract demo-test
+## the same tests interpreted by Yaegi v0.16.1, the Traefik-loader suites,
+## the demo's tests and the browser test.
+test: check unit yaegi_test contract demo-test browser-test
 
 check:
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -28,6 +39,12 @@ contract:
 demo-test:
 	cd demo && $(GO) test -count=1 ./...
 
+## browser-test: headless Chromium walks through the demo (demo/browser) and
+## prints where its screenshots are; skips without /usr/bin/chromium unless
+## AUTHLAYER_REQUIRE_BROWSER=1 (as in CI, which installs it).
+browser-test:
+	cd demo/browser && $(GO) test -count=1 -v ./...
+
 ## demo: the demo stack on http://localhost:8080 (Traefik if on PATH, else
 ## the Yaegi dev host).
 demo:
@@ -44,6 +61,20 @@ FUZZTIME ?= 15s
 fuzz:
 	@for f in $$(grep -ho '^func Fuzz[A-Za-z]*' *_test.go | cut -d' ' -f2); do \
 		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) . || exit 1; done
+
+## lint: golangci-lint (pinned, .golangci.yml) on the plugin package and on
+## the nested modules in LINT_MODULES; `go mod tidy` must change no module.
+lint: $(GOLANGCI_LINT)
+	$(GOLANGCI_LINT) run ./...
+	@for m in $(LINT_MODULES); do echo "golangci-lint in $$m"; (cd $$m && $(GOLANGCI_LINT) run ./...) || exit 1; done
+	@for m in . $(MODULES); do (cd $$m && $(GO) mod tidy -diff) || { echo "go mod tidy would change $$m (run make tidy)"; exit 1; }; done
+
+## lint-modules: the same on the test and demo modules (not yet in CI).
+lint-modules: $(GOLANGCI_LINT)
+	@rc=0; for m in test demo; do echo "golangci-lint in $$m"; (cd $$m && $(GOLANGCI_LINT) run ./...) || rc=1; done; exit $$rc
+
+$(GOLANGCI_LINT):
+	GOBIN=$(GOLANGCI_LINT_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 tidy:
 	$(GO) mod tidy
