@@ -240,7 +240,7 @@ func (cs *cookieSettings) clearing(carried carriedCookies, user, guest, refresh 
 // build renders one Set-Cookie value; maxAge < 0 deletes the cookie. It
 // returns "" for a cookie too large for browsers to keep.
 func (cs *cookieSettings) build(name, value, path string, maxAge int) string {
-	c := &http.Cookie{
+	c := &http.Cookie{ //nolint:gosec // G124: Secure and SameSite come from cookies.secure and cookies.sameSite, checked in New.
 		Name: name, Value: value, Path: path, Domain: cs.domain, MaxAge: maxAge,
 		Secure: cs.secure, HttpOnly: true, SameSite: cs.sameSite,
 	}

@@ -300,14 +300,17 @@ func positiveDuration(option, v string) (time.Duration, error) {
 	return d, err
 }
 
+func headerNameByte(c byte) bool {
+	return c == '-' || c == '_' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+}
+
 // validHeaderName reports whether v is a usable HTTP header field name.
 func validHeaderName(v string) bool {
 	if v == "" {
 		return false
 	}
 	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if !(c == '-' || c == '_' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+		if !headerNameByte(v[i]) {
 			return false
 		}
 	}
