@@ -10,7 +10,7 @@ GOLANGCI_LINT := $(GOLANGCI_LINT_DIR)/golangci-lint
 # Nested modules `make lint` holds to the same configuration (the plugin's
 # depguard rule applies to the root's files only). test and demo join once
 # `make lint-modules` passes.
-LINT_MODULES := demo/browser
+LINT_MODULES := test demo demo/browser
 
 .PHONY: test check unit yaegi_test contract demo-test browser-test demo bench fuzz lint lint-modules tidy
 

@@ -258,7 +258,14 @@ func newBrowser(t *testing.T, base string) *browser {
 	}}
 }
 
-func (b *browser) do(req *http.Request) (*http.Response, string) {
+// reply is what the browser keeps of a response: its status and headers
+// (do reads the body and closes it).
+type reply struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func (b *browser) do(req *http.Request) (reply, string) {
 	b.t.Helper()
 	resp, err := b.client.Do(req)
 	if err != nil {
@@ -266,17 +273,17 @@ func (b *browser) do(req *http.Request) (*http.Response, string) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp, string(body)
+	return reply{StatusCode: resp.StatusCode, Header: resp.Header}, string(body)
 }
 
-func (b *browser) get(path string) (*http.Response, string) {
+func (b *browser) get(path string) (reply, string) {
 	b.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, b.base+path, nil)
 	req.Header.Set("Accept", "text/html")
 	return b.do(req)
 }
 
-func (b *browser) post(path string, form url.Values) (*http.Response, string) {
+func (b *browser) post(path string, form url.Values) (reply, string) {
 	b.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

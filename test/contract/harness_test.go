@@ -173,9 +173,8 @@ func (e *env) handler(t *testing.T, options m) http.Handler {
 // upstream is the next handler: it answers 200 "upstream" and records the
 // headers of every request it receives.
 type upstream struct {
-	mu    sync.Mutex // protects byID and n
+	mu    sync.Mutex // protects byID
 	byID  map[string]http.Header
-	n     int
 	idSeq atomic.Int64
 }
 
@@ -186,16 +185,9 @@ func newUpstream() *upstream { return &upstream{byID: map[string]http.Header{}} 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	u.mu.Lock()
 	u.byID[r.Header.Get(hTestID)] = r.Header.Clone()
-	u.n++
 	u.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
 	_, _ = io.WriteString(w, upstreamBody)
-}
-
-func (u *upstream) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.n
 }
 
 func (u *upstream) received(id string) http.Header {

@@ -76,11 +76,11 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 	defer stack.shutdown()
 
 	// Listen first: the middleware's options need the backend's real address.
-	backendLn, err := net.Listen("tcp", f.backend)
+	backendLn, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.backend)
 	if err != nil {
 		return fmt.Errorf("auth backend: %w", err)
 	}
-	appLn, err := net.Listen("tcp", f.app)
+	appLn, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.app)
 	if err != nil {
 		backendLn.Close()
 		return fmt.Errorf("app: %w", err)
@@ -142,7 +142,7 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 		if err != nil {
 			return err
 		}
-		ln, err := net.Listen("tcp", f.listen)
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.listen)
 		if err != nil {
 			return fmt.Errorf("dev host: %w", err)
 		}

@@ -186,7 +186,7 @@ func LoadSetup(composePath, backendAddr string) (*Setup, error) {
 	// Secure defaults to true in the plugin; only an explicit false turns it off.
 	secure, err := strconv.ParseBool(option(labels, "cookies.secure"))
 	s.SecureCookies = err != nil || secure
-	return s, nil
+	return s, nil //nolint:nilerr // an unset or unparsable cookies.secure label means the plugin's default (true), not an error
 }
 
 // option returns the plugin label with the given option key (for example

@@ -101,7 +101,7 @@ func CopyPluginSource(root, dst string) error {
 		name := e.Name()
 		if e.IsDir() {
 			if rel == "." {
-				return os.MkdirAll(dst, 0o755)
+				return os.MkdirAll(dst, 0o750)
 			}
 			if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" {
 				return filepath.SkipDir
@@ -109,7 +109,7 @@ func CopyPluginSource(root, dst string) error {
 			if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil {
 				return filepath.SkipDir
 			}
-			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+			return os.MkdirAll(filepath.Join(dst, rel), 0o750)
 		}
 		keep := (strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) ||
 			rel == "go.mod" || rel == "go.sum" || rel == ".traefik.yml"
@@ -142,28 +142,27 @@ func copyFile(src, dst string) error {
 // stopped within 10 seconds) or it exits on its own. Its output goes to
 // out.
 func RunTraefik(ctx context.Context, bin string, d TraefikDirs, out io.Writer) error {
-	cmd := exec.Command(bin, "--configFile="+d.Static)
+	//nolint:gosec // G204: running the Traefik binary the developer chose is the point
+	cmd := exec.CommandContext(ctx, bin, "--configFile="+d.Static)
 	cmd.Dir = d.Root // Traefik reads local plugins from ./plugins-local
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	// When ctx is done: an interrupt, then a kill after 10 seconds.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	err := cmd.Start()
+	if err == nil {
+		if err = cmd.Wait(); err == nil {
+			err = fmt.Errorf("traefik exited")
+		} else {
+			err = fmt.Errorf("traefik: %w", err)
+		}
+	}
+	select {
+	case <-ctx.Done():
+		// Stopped on request (or before it started): the exit status
+		// after the interrupt or the kill is not a failure.
+		return nil
+	default:
 		return err
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err == nil {
-			return fmt.Errorf("traefik exited")
-		}
-		return fmt.Errorf("traefik: %w", err)
-	case <-ctx.Done():
-	}
-	_ = cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-	}
-	return nil
 }
