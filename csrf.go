@@ -1,0 +1,639 @@
+package authlayer
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"log"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Cross-site request forgery protection for unsafe methods. The checks run
+// in this order, all before any backend call except the token's:
+//
+//  1. Exempt paths (webhooks) pass: an exact, case-sensitive match of the
+//     canonical path ("/hooks" does not exempt "/hooks/x" or "/Hooks").
+//  2. Safe methods (GET, HEAD, OPTIONS, TRACE) pass, unless a method
+//     override (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override
+//     or a "_method" query parameter, any case) asks for anything else: an
+//     app honouring it would run an unsafe action that skipped the check.
+//     Every other method, unknown ones included, is unsafe.
+//  3. Fetch Metadata: "Sec-Fetch-Site: same-origin" passes; "same-site"
+//     passes only with csrf.trustSameSite; "cross-site" and "same-site"
+//     also pass when Origin is one of csrf.trustedOrigins (browsers that
+//     send Fetch Metadata always send it, so the list would be dead
+//     otherwise); "none" and any other value are rejected.
+//  4. Without Fetch Metadata (older browsers; browsers never send it to
+//     plain-http origins): Origin, or else the Referer's origin, must be
+//     the request's own origin or a trusted one. "null" is rejected.
+//  5. With neither header the caller checks the double-submit token.
+//
+// The request's own origin is scheme://Host. The scheme is
+// X-Forwarded-Proto, which Traefik's entry point sets from its own
+// connection before any middleware runs (it drops a client's value unless
+// the peer is a configured forwardedHeaders.trustedIPs proxy, whose value
+// then describes the browser's connection); without it, req.TLS decides.
+// A forged request comes from the victim's browser, and a cross-site page
+// cannot add X-Forwarded-Proto to it, so trusting it gives a forger
+// nothing. Host is req.Host, never X-Forwarded-Host.
+//
+// The token is next-api-layer's, "<hmac>.<random>": random is 32 random
+// bytes in lower-case hex, hmac the lower-case hex HMAC-SHA256 under
+// csrf.secret of
+//
+//	"<len(random)>!<random>"             for binding "" (anonymous visitor)
+//	"<len(random)>!<random>!<binding>"   otherwise ("user:<id>", "guest:<id>")
+//
+// so an unbound token is byte-for-byte the original's, and a token minted
+// for one session fails for another (a sibling subdomain that tosses its
+// own valid token into the victim's cookie jar gains nothing). A token the
+// original issued is therefore accepted for anonymous visitors only; a
+// session gets a bound one on its next response (see csrfIssue). The
+// cookie and the X-CSRF-Token header must carry the same value, compared
+// in constant time, and the HMAC must verify; anything not exactly 129
+// characters of that shape is refused before any hashing.
+//
+// The token cookie is issued when a request lacks a valid one and is not
+// rotated on every response (parallel requests would race, the original's
+// bug). Its attributes: Path=/, no Domain (host-only), not HttpOnly
+// (scripts read it to send the header), Secure when cookies.secure,
+// SameSite=Lax and no Max-Age (a session cookie: it is bound to a session
+// and re-issued whenever missing, so persisting it buys nothing). Lax, not
+// Strict: the cookie is no defence on its own (a forger cannot set the
+// header), and under Strict a visitor arriving by a link from another site
+// would not send it, so every such arrival would re-mint the token and
+// break a script that cached the old one.
+
+// csrfGuard is CSRFConfig checked and compiled once; nil when disabled.
+type csrfGuard struct {
+	secret        []byte
+	cookieName    string
+	cookieEq      string // cookieName + "=", to find it in the Cookie header
+	cookieSuffix  string // the Set-Cookie attributes, built once
+	headerKey     string // canonical header name: a direct map look-up
+	trusted       map[string]bool
+	exempt        map[string]bool // canonical paths
+	trustSameSite bool
+	reportOnly    bool // the caller logs failures without rejecting
+
+	mu       sync.RWMutex      // protects verified
+	verified map[string]string // token -> the binding its HMAC verified for
+}
+
+type csrfVerdict int
+
+const (
+	csrfPass csrfVerdict = iota
+	csrfReject
+	csrfNeedToken
+)
+
+const (
+	csrfRandomBytes  = 32
+	csrfHexLen       = 2 * csrfRandomBytes // each half of the token
+	csrfTokenLen     = 2*csrfHexLen + 1
+	csrfMinSecretLen = 32
+	csrfMaxOriginLen = 4096 // browsers trim a longer Referer to its origin
+	csrfMaxQueryKeys = 256  // pairs examined for _method before failing closed
+	csrfMaxVerified  = 10000
+	csrfHexDigits    = "0123456789abcdef"
+)
+
+// csrfMethodOverrideHeaders are the override headers frameworks honour,
+// in Go's canonical spelling.
+var csrfMethodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// csrfSafelistedHeaders are request headers a cross-site page may set
+// without a CORS preflight: the token header must not be one of them.
+var csrfSafelistedHeaders = map[string]bool{
+	"Accept": true, "Accept-Language": true, "Content-Language": true,
+	"Content-Type": true, "Range": true,
+}
+
+// newCSRFGuard checks and compiles the options; secure is cookies.secure.
+// It returns (nil, nil) when CSRF protection is off.
+func newCSRFGuard(c CSRFConfig, secure bool) (*csrfGuard, error) {
+	if !c.Enabled {
+		return nil, nil
+	}
+	g := &csrfGuard{
+		trustSameSite: c.TrustSameSite, reportOnly: c.ReportOnly,
+		verified: make(map[string]string),
+	}
+	steps := []func(CSRFConfig, bool, *csrfGuard) error{
+		compileCSRFSecret, compileCSRFCookie, compileCSRFHeader,
+		compileCSRFOrigins, compileCSRFExemptPaths,
+	}
+	for _, step := range steps {
+		if err := step(c, secure, g); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+func compileCSRFSecret(c CSRFConfig, _ bool, g *csrfGuard) error {
+	if strings.TrimSpace(c.Secret) == "" {
+		return optionError("csrf.secret", "is required when csrf.enabled is true")
+	}
+	if len(c.Secret) < csrfMinSecretLen {
+		return optionError("csrf.secret", "must be at least %d characters", csrfMinSecretLen)
+	}
+	g.secret = []byte(c.Secret)
+	return nil
+}
+
+func compileCSRFCookie(c CSRFConfig, secure bool, g *csrfGuard) error {
+	name := strings.TrimSpace(c.CookieName)
+	if err := checkCookieName("csrf.cookieName", name, true); err != nil {
+		return err
+	}
+	// Browsers drop __Host- and __Secure- cookies without Secure; the
+	// cookie always has Path=/ and no Domain, as __Host- also requires.
+	if (strings.HasPrefix(name, "__Host-") || strings.HasPrefix(name, "__Secure-")) && !secure {
+		return optionError("csrf.cookieName", "%s needs cookies.secure=true", name)
+	}
+	g.cookieName, g.cookieEq = name, name+"="
+	g.cookieSuffix = "; Path=/; SameSite=Lax"
+	if secure {
+		g.cookieSuffix += "; Secure"
+	}
+	if len(name)+1+csrfTokenLen+len(g.cookieSuffix) > maxCookieBytes {
+		return optionError("csrf.cookieName", "is too long for a %d-byte cookie", maxCookieBytes)
+	}
+	return nil
+}
+
+func compileCSRFHeader(c CSRFConfig, _ bool, g *csrfGuard) error {
+	name := strings.TrimSpace(c.HeaderName)
+	if !validHeaderName(name) {
+		return optionError("csrf.headerName", "%q is not a valid header name", name)
+	}
+	key := http.CanonicalHeaderKey(name)
+	if csrfSafelistedHeaders[key] {
+		return optionError("csrf.headerName", "%s can be sent cross-site without a CORS preflight; use a custom name such as X-CSRF-Token", name)
+	}
+	g.headerKey = key
+	return nil
+}
+
+func compileCSRFOrigins(c CSRFConfig, _ bool, g *csrfGuard) error {
+	g.trusted = make(map[string]bool, len(c.TrustedOrigins))
+	for _, o := range c.TrustedOrigins {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue // a trailing comma in a label value
+		}
+		norm, ok := csrfConfiguredOrigin(o)
+		if !ok {
+			return optionError("csrf.trustedOrigins", "%q is not an origin: want scheme://host[:port] (http or https, no path, not null)", o)
+		}
+		g.trusted[norm] = true
+	}
+	return nil
+}
+
+// csrfConfiguredOrigin checks a configured origin strictly and returns it
+// in the form csrfHeaderOrigin gives a browser's Origin header.
+func csrfConfiguredOrigin(o string) (string, bool) {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" ||
+		u.User != nil || u.Path != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" ||
+		strings.ContainsAny(u.Host, "*%") || strings.HasSuffix(u.Host, ":") {
+		return "", false
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", false
+		}
+	}
+	return csrfHeaderOrigin(o)
+}
+
+func compileCSRFExemptPaths(c CSRFConfig, _ bool, g *csrfGuard) error {
+	g.exempt = make(map[string]bool, len(c.ExemptPaths))
+	for _, p := range c.ExemptPaths {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		// Exact paths only: a pattern or an encoded character would
+		// suggest a match the exact comparison never makes.
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "*?#%;\\ \t\r\n\x00") {
+			return optionError("csrf.exemptPaths", "%q is not an exact path such as /webhooks/stripe", p)
+		}
+		g.exempt[canonicalPath(p)] = true
+	}
+	return nil
+}
+
+// csrfEarly decides what it can before any backend call, on the canonical
+// path. reason is a short word for the audit log; when a method override
+// made a safe method unsafe, a reject or token verdict says
+// "method-override".
+func csrfEarly(g *csrfGuard, req *http.Request, canonicalPath string) (csrfVerdict, string) {
+	if g == nil {
+		return csrfPass, "disabled"
+	}
+	if g.exempt[canonicalPath] {
+		return csrfPass, "exempt"
+	}
+	if !csrfSafeMethods[req.Method] {
+		return csrfOrigin(g, req)
+	}
+	// The common safe request is judged inline (a call costs about a
+	// microsecond under Yaegi): no override header, and no query or one
+	// without an escape or the word "method".
+	h := req.Header
+	if len(h["X-Http-Method-Override"])+len(h["X-Http-Method"])+len(h["X-Method-Override"]) == 0 {
+		q := req.URL.RawQuery
+		if q == "" || (strings.IndexByte(q, '%') < 0 && !strings.Contains(strings.ToLower(q), "method")) {
+			return csrfPass, "safe-method"
+		}
+	}
+	return csrfSafeWithOverride(g, req)
+}
+
+// csrfSafeWithOverride judges a safe request that may carry a method
+// override: if it does, as the unsafe request it asks to be.
+func csrfSafeWithOverride(g *csrfGuard, req *http.Request) (csrfVerdict, string) {
+	if !csrfMethodOverridden(req) {
+		return csrfPass, "safe-method"
+	}
+	verdict, reason := csrfOrigin(g, req)
+	if verdict != csrfPass {
+		reason = "method-override"
+	}
+	return verdict, reason
+}
+
+// csrfSafeMethods is exact: "get" or "PROPFIND" is unsafe. A map, not a
+// switch: Yaegi looks it up several times faster.
+var csrfSafeMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodOptions: true, http.MethodTrace: true,
+}
+
+// csrfMethodOverridden reports whether a safe request asks the app to
+// treat it as another method.
+func csrfMethodOverridden(req *http.Request) bool {
+	if csrfHeaderOverride(req.Header) {
+		return true
+	}
+	return req.URL.RawQuery != "" && csrfQueryOverride(req.URL.RawQuery)
+}
+
+func csrfHeaderOverride(h http.Header) bool {
+	for _, k := range csrfMethodOverrideHeaders {
+		for _, v := range h[k] {
+			if !csrfSafeOverride(v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func csrfSafeOverride(v string) bool {
+	return csrfSafeMethods[strings.ToUpper(strings.TrimSpace(v))]
+}
+
+// csrfQueryOverride looks for a _method parameter as frameworks read it:
+// decoded, any case, split on "&" or ";", and "." or " " for the leading
+// "_" (PHP turns both into "_" in parameter names).
+func csrfQueryOverride(q string) bool {
+	if strings.Count(q, "&")+strings.Count(q, ";") >= csrfMaxQueryKeys {
+		return true // fail closed rather than split an attacker-sized query
+	}
+	pairs := strings.Split(strings.ReplaceAll(q, ";", "&"), "&")
+	for _, pair := range pairs {
+		key, value, _ := strings.Cut(pair, "=")
+		key = csrfUnescape(key)
+		if len(key) != len("_method") || strings.IndexByte("_. ", key[0]) < 0 || !strings.EqualFold(key[1:], "method") {
+			continue
+		}
+		if !csrfSafeOverride(csrfUnescape(value)) {
+			return true
+		}
+	}
+	return false
+}
+
+// csrfUnescape decodes a query component, keeping an undecodable one as
+// it is (as lenient parsers do).
+func csrfUnescape(s string) string {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s
+	}
+	u, err := url.QueryUnescape(s)
+	if err != nil {
+		return s
+	}
+	return u
+}
+
+// csrfOrigin judges an unsafe request by Fetch Metadata, then Origin,
+// then Referer.
+func csrfOrigin(g *csrfGuard, req *http.Request) (csrfVerdict, string) {
+	if site, ok := req.Header["Sec-Fetch-Site"]; ok {
+		return csrfFetchSite(g, req, site)
+	}
+	if origin, ok := req.Header["Origin"]; ok {
+		return csrfOriginHeader(g, req, origin)
+	}
+	if referer, ok := req.Header["Referer"]; ok {
+		return csrfReferer(g, req, referer)
+	}
+	return csrfNeedToken, "no-origin"
+}
+
+func csrfFetchSite(g *csrfGuard, req *http.Request, values []string) (csrfVerdict, string) {
+	site := ""
+	if len(values) == 1 {
+		site = values[0]
+	}
+	switch site {
+	case "same-origin":
+		return csrfPass, "same-origin"
+	case "same-site":
+		if g.trustSameSite {
+			return csrfPass, "same-site-trusted"
+		}
+		return csrfTrustedOrNot(g, req, "same-site")
+	case "cross-site":
+		return csrfTrustedOrNot(g, req, "cross-site")
+	case "none":
+		// A user-initiated request (bookmark, typed URL) has no business
+		// being unsafe.
+		return csrfReject, "fetch-site-none"
+	}
+	return csrfReject, "fetch-site-unknown"
+}
+
+// csrfTrustedOrNot lets a cross-origin request through when its Origin is
+// a configured trusted origin.
+func csrfTrustedOrNot(g *csrfGuard, req *http.Request, reason string) (csrfVerdict, string) {
+	values := req.Header["Origin"]
+	if len(values) == 1 {
+		if o, ok := csrfHeaderOrigin(values[0]); ok && g.trusted[o] {
+			return csrfPass, "trusted-origin"
+		}
+	}
+	return csrfReject, reason
+}
+
+func csrfOriginHeader(g *csrfGuard, req *http.Request, values []string) (csrfVerdict, string) {
+	if len(values) == 1 && values[0] == "null" {
+		return csrfReject, "origin-null" // sandboxed frames, file: pages, some redirects
+	}
+	if len(values) != 1 {
+		return csrfReject, "origin-malformed"
+	}
+	o, ok := csrfHeaderOrigin(values[0])
+	if !ok {
+		return csrfReject, "origin-malformed"
+	}
+	if o == csrfRequestOrigin(req) || g.trusted[o] {
+		return csrfPass, "origin-match"
+	}
+	return csrfReject, "origin-mismatch"
+}
+
+func csrfReferer(g *csrfGuard, req *http.Request, values []string) (csrfVerdict, string) {
+	if len(values) != 1 {
+		return csrfReject, "referer-malformed"
+	}
+	o, ok := csrfRefererOrigin(values[0])
+	if !ok {
+		return csrfReject, "referer-malformed"
+	}
+	if o == csrfRequestOrigin(req) || g.trusted[o] {
+		return csrfPass, "referer-match"
+	}
+	return csrfReject, "referer-mismatch"
+}
+
+// csrfHeaderOrigin normalises an Origin value, "scheme://host[:port]":
+// lower case, default port dropped. Only the shape is checked; the value
+// is then compared for equality with known origins, so anything odd
+// inside the host simply does not match.
+func csrfHeaderOrigin(v string) (string, bool) {
+	scheme, host, ok := csrfSplitScheme(v)
+	if !ok || host == "" || strings.ContainsAny(host, "/?#@\\") {
+		return "", false
+	}
+	return csrfNormalOrigin(scheme, host), true
+}
+
+// csrfRefererOrigin is the origin of a Referer URL.
+func csrfRefererOrigin(v string) (string, bool) {
+	scheme, rest, ok := csrfSplitScheme(v)
+	if !ok {
+		return "", false
+	}
+	host := rest
+	if i := strings.IndexAny(rest, "/?#\\"); i >= 0 {
+		host = rest[:i]
+	}
+	if host == "" || strings.IndexByte(host, '@') >= 0 {
+		return "", false // browsers never send userinfo
+	}
+	return csrfNormalOrigin(scheme, host), true
+}
+
+// csrfSplitScheme splits "http(s)://rest", the scheme in any case.
+func csrfSplitScheme(v string) (scheme, rest string, ok bool) {
+	if len(v) > csrfMaxOriginLen {
+		return "", "", false
+	}
+	i := strings.Index(v, "://")
+	if i < 0 {
+		return "", "", false
+	}
+	scheme = strings.ToLower(v[:i])
+	if scheme != "http" && scheme != "https" {
+		return "", "", false
+	}
+	return scheme, v[i+3:], true
+}
+
+func csrfNormalOrigin(scheme, host string) string {
+	host = strings.ToLower(host)
+	if scheme == "https" {
+		host = strings.TrimSuffix(host, ":443")
+	} else {
+		host = strings.TrimSuffix(host, ":80")
+	}
+	return scheme + "://" + host
+}
+
+// csrfRequestOrigin is the origin the browser addressed: see the file
+// comment for why X-Forwarded-Proto decides the scheme.
+func csrfRequestOrigin(req *http.Request) string {
+	return csrfNormalOrigin(csrfRequestScheme(req), req.Host)
+}
+
+func csrfRequestScheme(req *http.Request) string {
+	if p := req.Header.Get("X-Forwarded-Proto"); p != "" {
+		if i := strings.IndexByte(p, ','); i >= 0 {
+			p = p[:i] // the hop nearest the browser
+		}
+		switch strings.ToLower(strings.TrimSpace(p)) {
+		case "https", "wss":
+			return "https"
+		case "http", "ws":
+			return "http"
+		}
+	}
+	if req.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// csrfTokenValid checks the double-submit token: one header value equal
+// (in constant time) to the cookie, whose HMAC verifies for binding.
+func csrfTokenValid(g *csrfGuard, req *http.Request, binding string) bool {
+	if g == nil {
+		return false
+	}
+	h := req.Header[g.headerKey]
+	if len(h) != 1 || len(h[0]) != csrfTokenLen {
+		return false
+	}
+	c := csrfCookie(g, req)
+	if len(c) != csrfTokenLen || subtle.ConstantTimeCompare([]byte(h[0]), []byte(c)) != 1 {
+		return false
+	}
+	return csrfTokenSigned(g, c, binding)
+}
+
+// csrfIssue returns a Set-Cookie value with a new token when the request's
+// cookie holds no valid token for binding, else "". Only the cookie is
+// checked: safe requests do not send the header.
+func csrfIssue(g *csrfGuard, req *http.Request, binding string) string {
+	if g == nil || csrfTokenSigned(g, csrfCookie(g, req), binding) {
+		return ""
+	}
+	return csrfNewCookie(g, binding)
+}
+
+func csrfNewCookie(g *csrfGuard, binding string) string {
+	tok, ok := csrfMint(g, binding)
+	if !ok {
+		log.Printf("authlayer: csrf token not issued: no random bytes")
+		return ""
+	}
+	return g.cookieName + "=" + tok + g.cookieSuffix
+}
+
+func csrfMint(g *csrfGuard, binding string) (string, bool) {
+	b := make([]byte, csrfRandomBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", false
+	}
+	random := hex.EncodeToString(b)
+	return csrfMAC(g, random, binding) + "." + random, true
+}
+
+// csrfTokenSigned checks the token's shape, then its HMAC for binding.
+//
+// A session sends the same token on every request and csrfIssue looks at
+// it on every response, so a verified token is remembered with its
+// binding: an HMAC costs several microseconds of interpreted glue, the
+// look-up a fraction of one. Only tokens whose HMAC verified enter the
+// map (a client cannot fill it with guesses), and it is emptied when
+// full. The look-up reveals nothing about a guessed MAC: keys are
+// compared only after a seeded hash matches.
+func csrfTokenSigned(g *csrfGuard, tok, binding string) bool {
+	if len(tok) != csrfTokenLen || tok[csrfHexLen] != '.' {
+		return false
+	}
+	g.mu.RLock()
+	known, ok := g.verified[tok]
+	g.mu.RUnlock()
+	if ok && known == binding {
+		return true
+	}
+	return csrfTokenVerify(g, tok, binding)
+}
+
+func csrfTokenVerify(g *csrfGuard, tok, binding string) bool {
+	random := tok[csrfHexLen+1:]
+	if strings.Trim(random, csrfHexDigits) != "" {
+		return false
+	}
+	// A MAC that is not lower-case hex cannot equal the computed one.
+	if !hmac.Equal([]byte(tok[:csrfHexLen]), []byte(csrfMAC(g, random, binding))) {
+		return false
+	}
+	g.mu.Lock()
+	if len(g.verified) >= csrfMaxVerified {
+		g.verified = make(map[string]string)
+	}
+	g.verified[tok] = binding
+	g.mu.Unlock()
+	return true
+}
+
+// csrfMAC is the lower-case hex HMAC-SHA256 of
+// "<len(random)>!<random>[!<binding>]".
+func csrfMAC(g *csrfGuard, random, binding string) string {
+	msg := strconv.Itoa(len(random)) + "!" + random
+	if binding != "" {
+		msg += "!" + binding
+	}
+	m := hmac.New(sha256.New, g.secret)
+	_, _ = m.Write([]byte(msg))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// csrfCookie reads the token cookie. A name sent twice with different
+// values is ambiguous (a sibling subdomain can toss one): neither is used.
+//
+// The common case, one Cookie header naming the cookie once, is read
+// without parsing every cookie. The value is not unquoted or checked
+// here: only an exact token passes csrfTokenSigned.
+func csrfCookie(g *csrfGuard, req *http.Request) string {
+	h := req.Header["Cookie"]
+	if len(h) != 1 {
+		return csrfCookieAmongMany(g, req)
+	}
+	s := h[0]
+	i := strings.Index(s, g.cookieEq)
+	if i < 0 {
+		return ""
+	}
+	if !csrfCookieStart(s, i) || strings.Contains(s[i+1:], g.cookieEq) {
+		return csrfCookieAmongMany(g, req) // inside another cookie, or ours twice
+	}
+	s = s[i+len(g.cookieEq):]
+	if j := strings.IndexByte(s, ';'); j >= 0 {
+		s = s[:j]
+	}
+	return s
+}
+
+// csrfCookieStart reports whether a cookie starts at i: the header's start,
+// or right after ";" or "; ".
+func csrfCookieStart(s string, i int) bool {
+	return i == 0 || s[i-1] == ';' || (i > 1 && s[i-1] == ' ' && s[i-2] == ';')
+}
+
+func csrfCookieAmongMany(g *csrfGuard, req *http.Request) string {
+	if len(req.Header["Cookie"]) == 0 {
+		return ""
+	}
+	v := ""
+	for _, c := range req.Cookies() {
+		if c.Name == g.cookieName {
+			v = mergeCookie(v, c.Value)
+		}
+	}
+	return dropConflict(g.cookieName, v)
+}
