@@ -24,13 +24,15 @@ func mayBeDenied(route *routeMatch, res *authResult) bool {
 func denied(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) bool {
 	switch {
 	case res.loggedOut && route.kind != kindAuthOnly:
-		m.denyAnonymous(rw, req, route, res, "Session ended")
+		m.denyAnonymous(rw, req, route, res, "Session ended", "session-ended")
 	case route.needsUser && res.transient:
 		// Fail closed: the backend could not vouch for the user.
+		record(m, req, eventAccessDenied, res.id, res.token, false, "backend-unavailable", http.StatusServiceUnavailable)
 		deny(rw, req, route, res, http.StatusServiceUnavailable, "Authentication service unavailable")
 	case route.needsUser && !res.loggedIn:
-		m.denyAnonymous(rw, req, route, res, "Authentication required")
+		m.denyAnonymous(rw, req, route, res, "Authentication required", "login-required")
 	case route.kind == kindRole && !hasAnyRole(res.id, route.roles):
+		record(m, req, eventAccessDenied, res.id, res.token, false, "role-required", http.StatusForbidden)
 		deny(rw, req, route, res, http.StatusForbidden, "Forbidden")
 	case route.kind == kindAuthOnly && res.loggedIn && isPageVisit(req, route):
 		redirect(rw, req, res, m.returnToTarget(req.URL.Query()))
@@ -42,11 +44,13 @@ func denied(m *middleware, rw http.ResponseWriter, req *http.Request, route *rou
 
 // denyAnonymous sends a browser to the login page with a way back, and
 // answers an API client 401.
-func (m *middleware) denyAnonymous(rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, message string) {
+func (m *middleware) denyAnonymous(rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, message, reason string) {
 	if isAPIRequest(req, route) {
+		record(m, req, eventAccessDenied, res.id, res.token, false, reason, http.StatusUnauthorized)
 		deny(rw, req, route, res, http.StatusUnauthorized, message)
 		return
 	}
+	record(m, req, eventAccessDenied, res.id, res.token, false, reason, redirectStatus(req))
 	redirect(rw, req, res, m.loginRedirect(req.URL.RequestURI()))
 }
 

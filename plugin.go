@@ -5,6 +5,7 @@ package authlayer
 import (
 	"context"
 	"net/http"
+	"os"
 )
 
 // Config is the middleware's configuration, as Traefik decodes it.
@@ -90,6 +91,7 @@ type middleware struct {
 	s      *settings
 	state  *sharedState
 	routes *routeMemo
+	audit  *auditLog // nil when audit.enabled is false
 }
 
 // New builds the middleware. It checks and compiles the configuration and
@@ -101,10 +103,15 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	if err != nil {
 		return nil, err
 	}
+	auditLog, err := newAuditLog(config.Audit, name, os.Stdout)
+	if err != nil {
+		return nil, err
+	}
 	return &middleware{
 		next: next, name: name, s: s,
 		state:  sharedStateFor(name, config, s),
 		routes: newRouteMemo(s.routes, s.protectAmbiguous),
+		audit:  auditLog,
 	}, nil
 }
 

@@ -55,7 +55,7 @@ func (f *fakeBackend) me(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]interface{}{"success": true, "data": map[string]interface{}{
 			"id": strings.TrimPrefix(tok, "user-"), "type": "user", "role": role, "name": "Zoë"}})
 	case strings.HasPrefix(tok, "guest-"):
-		writeJSON(w, 200, map[string]interface{}{"success": true, "data": map[string]interface{}{"id": tok, "type": "guest"}})
+		writeJSON(w, 200, map[string]interface{}{"success": true, "data": map[string]interface{}{"id": "visitor-" + strings.TrimPrefix(tok, "guest-"), "type": "guest"}})
 	case strings.HasPrefix(tok, "down-"):
 		writeJSON(w, 500, map[string]interface{}{"success": false})
 	default:

@@ -57,10 +57,13 @@ func writeHTMLError(rw http.ResponseWriter, status int, message string) {
 // so a form post is not replayed at the target.
 func redirect(rw http.ResponseWriter, req *http.Request, res *authResult, location string) {
 	writeSessionHeaders(rw, res)
-	status := http.StatusSeeOther
-	if req.Method == http.MethodGet || req.Method == http.MethodHead {
-		status = http.StatusFound
-	}
 	rw.Header().Set("Location", location)
-	rw.WriteHeader(status)
+	rw.WriteHeader(redirectStatus(req))
+}
+
+func redirectStatus(req *http.Request) int {
+	if req.Method == http.MethodGet || req.Method == http.MethodHead {
+		return http.StatusFound
+	}
+	return http.StatusSeeOther
 }

@@ -95,10 +95,13 @@ func (m *middleware) authenticateSlow(req *http.Request) *authResult {
 		v := m.validate(carried.user)
 		switch v.state {
 		case stateValid:
+			record(m, req, eventAuthSuccess, v.id, carried.user, true, "", 0)
 			return m.userSession(carried.user, v.id)
 		case stateTransient:
+			record(m, req, eventError, nil, carried.user, false, "backend-unavailable", 0)
 			return &authResult{transient: true}
 		}
+		record(m, req, eventAuthFail, nil, carried.user, false, "invalid-token", 0)
 		return m.refreshSession(req, carried, firstNonEmpty(carried.refresh, carried.user))
 	}
 	if carried.refresh != "" {
@@ -167,13 +170,17 @@ func (m *middleware) refreshSession(req *http.Request, carried carriedCookies, c
 	out := m.refresh(credential)
 	switch out.kind {
 	case refreshDone:
+		record(m, req, eventAuthRefresh, out.session.id, out.accessToken, out.session.state == stateValid, "", 0)
 		return m.refreshedSession(out)
 	case refreshReuse:
 		log.Printf("authlayer: %s: refresh token reuse detected, session ended", m.name)
+		record(m, req, eventAuthReuse, nil, credential, false, "refresh-token-reuse", 0)
 		return &authResult{loggedOut: true, setCookies: m.s.cookies.clearing(carried, true, true, true)}
 	case refreshTransient:
+		record(m, req, eventAuthRefreshFail, nil, credential, false, "backend-unavailable", 0)
 		return &authResult{transient: true}
 	}
+	record(m, req, eventAuthRefreshFail, nil, credential, false, "expired-or-revoked", 0)
 	cleared := m.s.cookies.clearing(carried, true, false, true)
 	if !m.s.refresh.fallbackToGuest {
 		return &authResult{setCookies: cleared}
@@ -245,10 +252,13 @@ func (m *middleware) guestSession(req *http.Request, carried carriedCookies) *au
 		v := m.validate(carried.guest)
 		switch v.state {
 		case stateValid:
+			record(m, req, eventAuthSuccess, v.id, carried.guest, true, "guest", 0)
 			return &authResult{id: v.id, token: carried.guest}
 		case stateTransient:
+			record(m, req, eventError, nil, carried.guest, false, "backend-unavailable", 0)
 			return &authResult{transient: true}
 		}
+		record(m, req, eventAuthFail, nil, carried.guest, false, "invalid-guest-token", 0)
 		cleared = m.s.cookies.clearing(carried, false, true, false)
 	}
 	if !m.s.guest.enabled {
@@ -270,13 +280,16 @@ func (m *middleware) mintGuest(req *http.Request) *authResult {
 	token, err := m.state.backend.mintGuest(req.Context())
 	if err != nil {
 		log.Printf("authlayer: %s: guest token not minted: %v", m.name, err)
+		record(m, req, eventError, nil, "", false, "guest-mint-failed", 0)
 		return &authResult{}
 	}
 	v := m.validate(token)
 	if v.state != stateValid {
 		log.Printf("authlayer: %s: minted guest token did not validate", m.name)
+		record(m, req, eventError, nil, token, false, "guest-token-invalid", 0)
 		return &authResult{}
 	}
+	record(m, req, eventAuthGuest, v.id, token, true, "", 0)
 	return &authResult{
 		id: v.id, token: token, refreshed: token,
 		setCookies: appendCookie(nil, m.s.cookies.guestCookie(token)),

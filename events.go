@@ -1,0 +1,39 @@
+package authlayer
+
+import (
+	"net"
+	"net/http"
+)
+
+// Audit events of the request flow (the log itself is audit.go). Each call
+// is cheap when the event is filtered out or the log is off: the record is
+// built only after auditEnabled says it will be written. auth:success is
+// written when a session is established with the backend (a cache miss, a
+// refresh answer), not for every cached request.
+
+// record writes one audit event about req. who is the session's identity
+// when known; token is hashed (salted) when there is no user id.
+func record(m *middleware, req *http.Request, event string, who *identity, token string, success bool, reason string, status int) {
+	if !auditEnabled(m.audit, event) {
+		return
+	}
+	r := auditRecord{
+		Event: event, IP: requestIP(m, req), Method: req.Method,
+		Path: canonicalPath(req.URL.Path), Success: success, Reason: reason, Status: status,
+	}
+	if who != nil && who.userID != "" {
+		r.UserID = who.userID
+	} else {
+		r.Token = token
+	}
+	audit(m.audit, r)
+}
+
+// requestIP is the client address the audit log and the rate limiter use.
+func requestIP(m *middleware, req *http.Request) string {
+	host, _, err := net.SplitHostPort(req.RemoteAddr)
+	if err != nil {
+		return req.RemoteAddr
+	}
+	return host
+}
