@@ -91,7 +91,8 @@ type middleware struct {
 	s      *settings
 	state  *sharedState
 	routes *routeMemo
-	audit  *auditLog // nil when audit.enabled is false
+	audit  *auditLog  // nil when audit.enabled is false
+	csrf   *csrfGuard // nil when csrf.enabled is false
 }
 
 // New builds the middleware. It checks and compiles the configuration and
@@ -107,11 +108,19 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	if err != nil {
 		return nil, err
 	}
+	csrf, err := newCSRFGuard(config.CSRF, s.cookies.secure)
+	if err != nil {
+		return nil, err
+	}
+	if csrf != nil && (csrf.cookieName == s.cookies.user || csrf.cookieName == s.cookies.guest || csrf.cookieName == s.cookies.refresh) {
+		return nil, optionError("csrf.cookieName", "%s is already a token cookie", csrf.cookieName)
+	}
 	return &middleware{
 		next: next, name: name, s: s,
 		state:  sharedStateFor(name, config, s),
 		routes: newRouteMemo(s.routes, s.protectAmbiguous),
 		audit:  auditLog,
+		csrf:   csrf,
 	}, nil
 }
 
@@ -134,7 +143,28 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		m.next.ServeHTTP(rw, req)
 		return
 	}
+	if m.csrf != nil {
+		m.serveWithCSRF(rw, req, route)
+		return
+	}
 	res := authenticate(m, req)
+	if mayBeDenied(route, res) && denied(m, rw, req, route, res) {
+		return
+	}
+	forward(m, rw, req, res)
+}
+
+// serveWithCSRF is the same flow with the CSRF checks around the token
+// flow (see csrfflow.go).
+func (m *middleware) serveWithCSRF(rw http.ResponseWriter, req *http.Request, route *routeMatch) {
+	answered, needToken := csrfBefore(m, rw, req, route)
+	if answered {
+		return
+	}
+	res := authenticate(m, req)
+	if csrfAfter(m, rw, req, route, res, needToken) {
+		return
+	}
 	if mayBeDenied(route, res) && denied(m, rw, req, route, res) {
 		return
 	}

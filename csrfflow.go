@@ -1,0 +1,62 @@
+package authlayer
+
+import (
+	"log"
+	"net/http"
+)
+
+// CSRF in the request flow (the guard itself is csrf.go). The checks that
+// need no session (Fetch Metadata, Origin, Referer) run before any backend
+// call, so a cross-site forgery never costs a validation; the signed
+// double-submit token, bound to the session, is checked once the session
+// is known. Excluded paths bypass authlayer and so CSRF too; exempt paths
+// (csrf.exemptPaths) are matched exactly.
+
+// csrfBefore runs the session-free checks. It reports whether it answered
+// the request, and whether the token must still be checked.
+func csrfBefore(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch) (answered, needToken bool) {
+	verdict, reason := csrfEarly(m.csrf, req, canonicalPath(req.URL.Path))
+	switch verdict {
+	case csrfReject:
+		return csrfFailed(m, rw, req, route, &authResult{}, reason), false
+	case csrfNeedToken:
+		return false, true
+	}
+	return false, false
+}
+
+// csrfAfter checks the token when needed and issues one to a session that
+// has none (guests included), without rotating a valid one.
+func csrfAfter(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, needToken bool) bool {
+	binding := csrfBinding(res)
+	if c := csrfIssue(m.csrf, req, binding); c != "" {
+		res.setCookies = append(res.setCookies, c)
+	}
+	if needToken && !csrfTokenValid(m.csrf, req, binding) {
+		return csrfFailed(m, rw, req, route, res, "token")
+	}
+	return false
+}
+
+// csrfBinding ties tokens to the session: a token minted for another
+// session (another user, or the guest before login) fails.
+func csrfBinding(res *authResult) string {
+	if res.id == nil || res.id.userID == "" {
+		return ""
+	}
+	return res.id.tokenType + ":" + res.id.userID
+}
+
+// csrfFailed logs the failure and, unless in report-only mode, answers 403
+// with next-api-layer's message. It reports whether it answered.
+func csrfFailed(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, reason string) bool {
+	record(m, req, eventCSRFFail, res.id, res.token, false, reason, http.StatusForbidden)
+	if m.csrf.reportOnly {
+		log.Printf("authlayer: %s: CSRF check failed (%s), allowed by csrf.reportOnly", m.name, reason)
+		return false
+	}
+	rw.Header().Add("Vary", "Sec-Fetch-Site")
+	rw.Header().Add("Vary", "Origin")
+	deny(rw, req, route, res, http.StatusForbidden, "CSRF validation failed")
+	return true
+}
