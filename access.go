@@ -7,7 +7,7 @@ import (
 // mayBeDenied is the quick test that lets the common requests (public
 // pages, a logged-in user on a protected page) skip the full decision.
 func mayBeDenied(route *routeMatch, res *authResult) bool {
-	if res.loggedOut {
+	if res.loggedOut || res.limited != nil {
 		return true
 	}
 	switch route.kind {
@@ -23,6 +23,9 @@ func mayBeDenied(route *routeMatch, res *authResult) bool {
 // itself when it may not reach the app. It reports whether it answered.
 func denied(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) bool {
 	switch {
+	case res.limited != nil:
+		writeSessionHeaders(rw, res)
+		writeRateLimited(rw, *res.limited)
 	case res.loggedOut && route.kind != kindAuthOnly:
 		m.denyAnonymous(rw, req, route, res, "Session ended", "session-ended")
 	case route.needsUser && res.transient:

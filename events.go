@@ -1,7 +1,6 @@
 package authlayer
 
 import (
-	"net"
 	"net/http"
 )
 
@@ -31,9 +30,9 @@ func record(m *middleware, req *http.Request, event string, who *identity, token
 
 // requestIP is the client address the audit log and the rate limiter use.
 func requestIP(m *middleware, req *http.Request) string {
-	host, _, err := net.SplitHostPort(req.RemoteAddr)
-	if err != nil {
-		return req.RemoteAddr
+	var proxies *proxyList
+	if m.state.limiter != nil {
+		proxies = m.state.limiter.proxies
 	}
-	return host
+	return clientIP(proxies, req)
 }

@@ -108,6 +108,10 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	if err != nil {
 		return nil, err
 	}
+	limiter, err := newRateLimiter(config.RateLimit)
+	if err != nil {
+		return nil, err
+	}
 	csrf, err := newCSRFGuard(config.CSRF, s.cookies.secure)
 	if err != nil {
 		return nil, err
@@ -117,7 +121,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	}
 	return &middleware{
 		next: next, name: name, s: s,
-		state:  sharedStateFor(name, config, s),
+		state:  sharedStateFor(name, config, s, limiter),
 		routes: newRouteMemo(s.routes, s.protectAmbiguous),
 		audit:  auditLog,
 		csrf:   csrf,
@@ -141,6 +145,9 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	}
 	if route.kind == kindExcluded {
 		m.next.ServeHTTP(rw, req)
+		return
+	}
+	if m.state.limiter != nil && rateLimited(m, rw, req) {
 		return
 	}
 	if m.csrf != nil {

@@ -13,7 +13,9 @@ import (
 // serving in-flight requests for a while. The validation cache, the
 // remembered refreshes and the backend connection pool are therefore shared
 // by every instance with the same middleware name and the same
-// backend-facing configuration (backend, responses, guest, cache, refresh):
+// backend-facing configuration (backend, responses, guest, cache, refresh,
+// rateLimit; the rate limiter's budgets live here too, so a reload does
+// not hand every client a fresh budget):
 // routers share one cache, and a reload in the middle of a refresh burst
 // finds the refresh already remembered instead of replaying the old
 // refresh token. A change to those options starts a fresh state (cached
@@ -27,6 +29,7 @@ import (
 const maxSharedStates = 64
 
 type sharedState struct {
+	limiter     *rateLimiter // nil when rateLimit.enabled is false; budgets survive reloads
 	backend     *backendClient
 	validations *dedupCache // token hash → validation
 	refreshes   *dedupCache // credential hash → refreshOutcome
@@ -38,7 +41,7 @@ var (
 	stateOrder []string
 )
 
-func sharedStateFor(name string, c *Config, s *settings) *sharedState {
+func sharedStateFor(name string, c *Config, s *settings, limiter *rateLimiter) *sharedState {
 	key := stateKey(name, c)
 	statesMu.Lock()
 	defer statesMu.Unlock()
@@ -46,6 +49,7 @@ func sharedStateFor(name string, c *Config, s *settings) *sharedState {
 		return st
 	}
 	st := &sharedState{
+		limiter:     limiter,
 		backend:     newBackendClient(s),
 		validations: newDedupCache(s.cacheMax),
 		refreshes:   newDedupCache(s.cacheMax),
@@ -62,7 +66,7 @@ func sharedStateFor(name string, c *Config, s *settings) *sharedState {
 // stateKey identifies a state by middleware name and a hash of the
 // backend-facing options (hashed: the guest password is among them).
 func stateKey(name string, c *Config) string {
-	raw, _ := json.Marshal([]interface{}{c.Backend, c.Responses, c.Guest, c.Cache, c.Refresh})
+	raw, _ := json.Marshal([]interface{}{c.Backend, c.Responses, c.Guest, c.Cache, c.Refresh, c.RateLimit})
 	sum := sha256.Sum256(append([]byte(name+"\x00"), raw...))
 	return string(sum[:])
 }

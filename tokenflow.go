@@ -66,13 +66,14 @@ type refreshOutcome struct {
 
 // authResult is what the token flow decided for one request.
 type authResult struct {
-	id         *identity // nil: anonymous
-	token      string    // forwarded as Authorization: Bearer
-	loggedIn   bool      // a user session, not a guest one
-	refreshed  string    // a token refreshed or minted on this request
-	setCookies []string  // Set-Cookie values for the response
-	transient  bool      // the backend could not answer
-	loggedOut  bool      // refresh token reuse: the session is ended
+	id         *identity     // nil: anonymous
+	token      string        // forwarded as Authorization: Bearer
+	loggedIn   bool          // a user session, not a guest one
+	refreshed  string        // a token refreshed or minted on this request
+	setCookies []string      // Set-Cookie values for the response
+	transient  bool          // the backend could not answer
+	loggedOut  bool          // refresh token reuse: the session is ended
+	limited    *rateDecision // over a backend budget: answer 429
 }
 
 // authenticate runs the token cascade for req. The common case, a user
@@ -92,7 +93,10 @@ func authenticate(m *middleware, req *http.Request) *authResult {
 func (m *middleware) authenticateSlow(req *http.Request) *authResult {
 	carried := m.s.cookies.read(req)
 	if carried.user != "" {
-		v := m.validate(carried.user)
+		v, limited := m.validateBudgeted(req, carried.user)
+		if limited != nil {
+			return &authResult{limited: limited}
+		}
 		switch v.state {
 		case stateValid:
 			record(m, req, eventAuthSuccess, v.id, carried.user, true, "", 0)
@@ -167,6 +171,9 @@ func (m *middleware) validationTTL(v validation) time.Duration {
 // refreshSession refreshes with credential and turns the outcome into the
 // request's session and cookies.
 func (m *middleware) refreshSession(req *http.Request, carried carriedCookies, credential string) *authResult {
+	if limited := m.refreshBudgeted(req, credential); limited != nil {
+		return &authResult{limited: limited}
+	}
 	out := m.refresh(credential)
 	switch out.kind {
 	case refreshDone:
@@ -249,7 +256,10 @@ func (m *middleware) refreshNow(credential string) refreshOutcome {
 func (m *middleware) guestSession(req *http.Request, carried carriedCookies) *authResult {
 	var cleared []string
 	if carried.guest != "" {
-		v := m.validate(carried.guest)
+		v, limited := m.validateBudgeted(req, carried.guest)
+		if limited != nil {
+			return &authResult{limited: limited}
+		}
 		switch v.state {
 		case stateValid:
 			record(m, req, eventAuthSuccess, v.id, carried.guest, true, "guest", 0)
@@ -277,6 +287,9 @@ func (m *middleware) guestSession(req *http.Request, carried carriedCookies) *au
 // guest token is an anonymous session and is never shared between clients,
 // so minting is not deduplicated.
 func (m *middleware) mintGuest(req *http.Request) *authResult {
+	if backendBudget(m, req, budgetGuestMints, "guest-mints") != nil {
+		return &authResult{} // over the minting budget: served without a guest session
+	}
 	token, err := m.state.backend.mintGuest(req.Context())
 	if err != nil {
 		log.Printf("authlayer: %s: guest token not minted: %v", m.name, err)

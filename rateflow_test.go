@@ -1,0 +1,78 @@
+package authlayer
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"testing"
+)
+
+func rateConfig(requests, unknown, mints int) func(*Config) {
+	return func(c *Config) {
+		c.RateLimit.Enabled = true
+		c.RateLimit.Requests, c.RateLimit.UnknownTokens, c.RateLimit.GuestMints = requests, unknown, mints
+		c.RateLimit.Window = "1h"
+		c.RateLimit.TrustedProxies = []string{"192.0.2.1"} // httptest's RemoteAddr
+	}
+}
+
+func from(req *http.Request, ip string) *http.Request {
+	req.Header.Set("X-Forwarded-For", ip)
+	return req
+}
+
+func TestRequestBudgetAnswers429WithoutBackendCalls(t *testing.T) {
+	f := newFakeBackend(t)
+	h, up := newTestMiddleware(t, f, rateConfig(3, 100, 100))
+	user := &http.Cookie{Name: "userToken", Value: "user-r1"}
+	for i := 0; i < 3; i++ {
+		rec := serve(h, from(page("/dashboard", user), "198.51.100.7"))
+		if rec.Code != http.StatusOK || rec.Header().Get("X-RateLimit-Remaining") != strconv.Itoa(2-i) {
+			t.Fatalf("request %d: %d remaining %q", i, rec.Code, rec.Header().Get("X-RateLimit-Remaining"))
+		}
+	}
+	validations := f.validates.Load()
+	rec := serve(h, from(page("/dashboard", &http.Cookie{Name: "userToken", Value: "user-r2"}), "198.51.100.7"))
+	var body map[string]interface{}
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || body["retryAfter"] == nil {
+		t.Errorf("over budget: %d Retry-After %q body %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
+	}
+	if f.validates.Load() != validations || up.calls != 3 {
+		t.Errorf("a limited request reached the backend (%d) or the app (%d)", f.validates.Load()-validations, up.calls)
+	}
+	// Another client, and a spoofed left-most hop does not borrow its budget.
+	if rec := serve(h, from(page("/", user), "203.0.113.9")); rec.Code != http.StatusOK {
+		t.Errorf("another client was limited: %d", rec.Code)
+	}
+	if rec := serve(h, from(page("/", user), "203.0.113.10, 198.51.100.7")); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("a spoofed left-most X-Forwarded-For hop escaped the limit: %d", rec.Code)
+	}
+	// A reload builds a new instance; the budget is not reset.
+	h2, _ := newTestMiddleware(t, f, rateConfig(3, 100, 100))
+	if rec := serve(h2, from(page("/", user), "198.51.100.7")); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("a reload reset the budget: %d", rec.Code)
+	}
+}
+
+func TestBackendBudgets(t *testing.T) {
+	f := newFakeBackend(t)
+	h, _ := newTestMiddleware(t, f, rateConfig(100, 2, 1))
+	for i := 0; i < 2; i++ {
+		serve(h, from(page("/", &http.Cookie{Name: "userToken", Value: "user-u" + strconv.Itoa(i)}), "198.51.100.8"))
+	}
+	// Cached tokens cost nothing from the unknown-token budget.
+	if rec := serve(h, from(page("/", &http.Cookie{Name: "userToken", Value: "user-u0"}), "198.51.100.8")); rec.Code != http.StatusOK {
+		t.Errorf("a cached token was refused: %d", rec.Code)
+	}
+	rec := serve(h, from(page("/", &http.Cookie{Name: "userToken", Value: "user-u9"}), "198.51.100.8"))
+	if rec.Code != http.StatusTooManyRequests || f.validates.Load() != 2 {
+		t.Errorf("third unknown token: %d after %d validations, want 429 after 2", rec.Code, f.validates.Load())
+	}
+	serve(h, from(page("/"), "198.51.100.9"))
+	rec = serve(h, from(page("/"), "198.51.100.9"))
+	if rec.Code != http.StatusOK || f.mints.Load() != 1 || rec.Header().Get("Set-Cookie") != "" {
+		t.Errorf("second guest visit: %d, %d mints, Set-Cookie %q; want it served without a new guest token",
+			rec.Code, f.mints.Load(), rec.Header().Get("Set-Cookie"))
+	}
+}
