@@ -123,3 +123,25 @@ func BenchmarkYaegiAnonymousRedirect(b *testing.B) {
 		b.Fatalf("backend calls = %d, want 0", calls.Load())
 	}
 }
+
+// BenchmarkYaegiCacheHitAllGuards is the cache hit with rate limiting and
+// CSRF on (a GET carrying a valid CSRF cookie, so none is issued).
+func BenchmarkYaegiCacheHitAllGuards(b *testing.B) {
+	srv, calls := backend(b)
+	opts := options(srv.URL)
+	opts["rateLimit"] = map[string]interface{}{"enabled": "true", "requests": "1000000000", "window": "1s"}
+	opts["csrf"] = map[string]interface{}{"enabled": "true", "secret": strings.Repeat("s", 40)}
+	h := build(b, yaegi(b, "../.."), opts)
+	warm := httptest.NewRecorder()
+	h.ServeHTTP(warm, request(true))
+	req := request(true)
+	for _, c := range (&http.Response{Header: warm.Header()}).Cookies() {
+		if c.Name == "__csrf" {
+			req.AddCookie(c)
+		}
+	}
+	run(b, h, req, http.StatusNoContent)
+	if calls.Load() != 1 {
+		b.Fatalf("backend calls = %d, want 1", calls.Load())
+	}
+}
