@@ -1,9 +1,12 @@
 package authlayer
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // appSettingCookies is an app that sets its own cookies, one of them with
@@ -90,4 +93,59 @@ func TestHostPrefixedCookieNames(t *testing.T) {
 		!strings.Contains(got, "Path=/") || strings.Contains(got, "Domain") {
 		t.Errorf("__Host- cookie = %q, want Secure, Path=/ and no Domain", got)
 	}
+}
+
+func TestDecisionsIgnoreClientRoutingHeaders(t *testing.T) {
+	f := newFakeBackend(t)
+	h, up := newTestMiddleware(t, f, func(c *Config) {
+		c.Guest.Enabled = false
+		c.Routes.Public = []string{"/public"}
+	})
+	req := page("/dashboard")
+	for _, name := range []string{"X-Forwarded-Uri", "X-Original-Uri", "X-Original-Url", "X-Rewrite-Url"} {
+		req.Header.Set(name, "/public")
+	}
+	req.Header.Set("X-Forwarded-Host", "public.example.com")
+	req.Header.Set("Forwarded", "host=public.example.com")
+	if rec := serve(h, req); rec.Code != http.StatusFound || up.calls != 0 {
+		t.Errorf("routing headers changed the decision: %d, upstream calls %d", rec.Code, up.calls)
+	}
+}
+
+// TestBackendCallsAreCapped: with backend.maxConcurrent=1 and one call
+// held by a hung backend, a call for another token fails fast as
+// unavailable instead of piling up.
+func TestBackendCallsAreCapped(t *testing.T) {
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer hung.Close()
+	c := CreateConfig()
+	c.Backend.URL, c.Backend.MaxConcurrent, c.Backend.Timeout = hung.URL, 1, "5s"
+	c.Routes.Protected = []string{"/a", "/b"}
+	h, err := New(context.Background(), &upstream{}, c, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan int)
+	held := httptest.NewRequest(http.MethodGet, "/a", nil)
+	held.AddCookie(&http.Cookie{Name: "userToken", Value: "one"})
+	go func() { first <- serve(h, held).Code }()
+	m := h.(*middleware)
+	for i := 0; i < 2000 && m.state.backend.inFlight.Load() == 0; i++ {
+		time.Sleep(time.Millisecond)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/b", nil)
+	req.AddCookie(&http.Cookie{Name: "userToken", Value: "another"})
+	start := time.Now()
+	if code := serve(h, req).Code; code != http.StatusServiceUnavailable {
+		t.Errorf("a call over the cap: %d, want 503", code)
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Errorf("a call over the cap waited %v for the hung one", waited)
+	}
+	close(release)
+	<-first
 }
