@@ -8,11 +8,10 @@ GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT_DIR := $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/tools/golangci-lint/$(GOLANGCI_LINT_VERSION)
 GOLANGCI_LINT := $(GOLANGCI_LINT_DIR)/golangci-lint
 # Nested modules `make lint` holds to the same configuration (the plugin's
-# depguard rule applies to the root's files only). test and demo join once
-# `make lint-modules` passes.
+# depguard rule applies to the root's files only).
 LINT_MODULES := test demo demo/browser
 
-.PHONY: test check unit yaegi_test contract demo-test browser-test demo bench fuzz lint lint-modules tidy
+.PHONY: test check unit yaegi_test contract demo-test browser-test demo bench fuzz lint tidy
 
 ## test: everything CI runs: format and vet, compiled tests under -race,
 ## the same tests interpreted by Yaegi v0.16.1, the Traefik-loader suites,
@@ -68,10 +67,6 @@ lint: $(GOLANGCI_LINT)
 	$(GOLANGCI_LINT) run ./...
 	@for m in $(LINT_MODULES); do echo "golangci-lint in $$m"; (cd $$m && $(GOLANGCI_LINT) run ./...) || exit 1; done
 	@for m in . $(MODULES); do (cd $$m && $(GO) mod tidy -diff) || { echo "go mod tidy would change $$m (run make tidy)"; exit 1; }; done
-
-## lint-modules: the same on the test and demo modules (not yet in CI).
-lint-modules: $(GOLANGCI_LINT)
-	@rc=0; for m in test demo; do echo "golangci-lint in $$m"; (cd $$m && $(GOLANGCI_LINT) run ./...) || rc=1; done; exit $$rc
 
 $(GOLANGCI_LINT):
 	GOBIN=$(GOLANGCI_LINT_DIR) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
