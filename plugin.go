@@ -186,5 +186,10 @@ func forward(m *middleware, rw http.ResponseWriter, req *http.Request, res *auth
 		m.next.ServeHTTP(rw, req)
 		return
 	}
-	m.next.ServeHTTP(&cookieWriter{rw: rw, res: res}, req)
+	cw := &cookieWriter{rw: rw, res: res}
+	m.next.ServeHTTP(cw, req)
+	// An app that writes nothing still gets its empty 200 sent by the
+	// server after this returns: the session's cookies must be on it (a
+	// lost rotated refresh token would log the user out later).
+	cw.addSessionHeaders()
 }

@@ -36,8 +36,14 @@ func deny(rw http.ResponseWriter, req *http.Request, route *routeMatch, res *aut
 	writeHTMLError(rw, status, message)
 }
 
+// jsonError is next-api-layer's error body, keys in its order.
+type jsonError struct {
+	Success bool   `json:"success"`
+	Message string `json:"message"`
+}
+
 func writeJSONError(rw http.ResponseWriter, status int, message string) {
-	body, _ := json.Marshal(map[string]interface{}{"success": false, "message": message})
+	body, _ := json.Marshal(jsonError{Message: message})
 	rw.Header().Set("Content-Type", "application/json; charset=utf-8")
 	rw.Header().Set("X-Content-Type-Options", "nosniff")
 	rw.WriteHeader(status)

@@ -1,6 +1,9 @@
 package authlayer
 
 import (
+	"bufio"
+	"errors"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -28,13 +31,30 @@ func (w *cookieWriter) Write(b []byte) (int, error) {
 	return w.rw.Write(b)
 }
 
-// Flush keeps streaming responses working through the wrapper.
+// Flush keeps streaming responses working through the wrapper when the
+// plugin is compiled. Under Yaegi v0.16.1 compiled code cannot see this
+// method (the interpreter's ResponseWriter bridge has no Flush), so a
+// streamed response that carries session cookies is flushed at its end.
 func (w *cookieWriter) Flush() {
 	w.addSessionHeaders()
 	if f, ok := any(w.rw).(http.Flusher); ok {
 		f.Flush()
 	}
 }
+
+// Hijack lets a WebSocket upgrade through on a response that sets session
+// cookies; the cookies go out with the upgrade response. Yaegi bridges
+// Hijack to compiled code (unlike Unwrap).
+func (w *cookieWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.addSessionHeaders()
+	h, ok := any(w.rw).(http.Hijacker)
+	if !ok {
+		return nil, nil, errHijackUnsupported
+	}
+	return h.Hijack()
+}
+
+var errHijackUnsupported = errors.New("authlayer: the response writer cannot be hijacked")
 
 func (w *cookieWriter) addSessionHeaders() {
 	if w.written {

@@ -259,7 +259,6 @@ func (a *silentApp) ServeHTTP(http.ResponseWriter, *http.Request) { a.calls.Add(
 // is over, the next refresh replays a used refresh token and the user is
 // logged out.
 func TestSecuritySessionCookiesWhenAppWritesNothing(t *testing.T) {
-	t.Skip("BUG: forward (plugin.go) adds authlayer's Set-Cookie and Cache-Control: no-store only from cookieWriter's WriteHeader/Write/Flush (writer.go); when next returns without writing, both are lost (refreshed/rotated/minted/__csrf cookies never reach the browser)")
 	run(t, func(t *testing.T, e *env) {
 		app := &silentApp{}
 		h := e.handlerWithNext(t, e.opts(m{"cookies": m{"refresh": refreshCookie}}), app)
@@ -299,7 +298,6 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // token alike) can still be upgraded (WebSocket): the app, or Traefik's
 // reverse proxy, can hijack the connection through authlayer's writer.
 func TestSecurityUpgradeOnARequestThatSetsCookies(t *testing.T) {
-	t.Skip("BUG: cookieWriter (writer.go) has no Hijack method, so http.NewResponseController(w).Hijack() fails with \"feature not supported\" on every response where authlayer sets a cookie (refresh, guest mint, first __csrf token) and a WebSocket upgrade through the reverse proxy fails; an Unwrap method would fix only the compiled plugin: Yaegi v0.16.1 exposes Hijack, not Unwrap, to compiled code")
 	run(t, func(t *testing.T, e *env) {
 		var hijackErr error
 		calls := 0
