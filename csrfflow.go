@@ -15,7 +15,7 @@ import (
 // csrfBefore runs the session-free checks. It reports whether it answered
 // the request, and whether the token must still be checked.
 func csrfBefore(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch) (answered, needToken bool) {
-	verdict, reason := csrfEarly(m.csrf, req, canonicalPath(req.URL.Path))
+	verdict, reason := csrfEarly(m.csrf, req, route.path)
 	switch verdict {
 	case csrfReject:
 		return csrfFailed(m, rw, req, route, &authResult{}, reason), false

@@ -68,7 +68,9 @@ func decideRoute(memo *routeMemo, decoded, raw string) *routeMatch {
 		// 100 KiB path would cost milliseconds. No app needs one.
 		return &routeMatch{rejected: true}
 	}
-	m := memo.table.match(canonicalPath(decoded))
+	canonical := canonicalPath(decoded)
+	m := memo.table.match(canonical)
+	m.path = canonical
 	if ambiguousPath(decoded, raw) {
 		if !memo.protectUnclear {
 			m.rejected = true

@@ -41,9 +41,10 @@ type routeRule struct {
 type routeMatch struct {
 	kind      routeKind
 	roles     []string
-	api       bool // answer with JSON, never redirect
-	needsUser bool // protected or role rule
-	rejected  bool // ambiguous spelling: answer 400 (see canonical.go)
+	api       bool   // answer with JSON, never redirect
+	needsUser bool   // protected or role rule
+	rejected  bool   // ambiguous spelling: answer 400 (see canonical.go)
+	path      string // the canonical path decided on (set by the memo)
 }
 
 // routeTable indexes rules by their first segment, so a request looks at
