@@ -256,7 +256,9 @@ type request struct {
 const acceptHTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
 // page is a browser navigation to site.
-func page(site, target string) request { return request{site: site, target: target, accept: acceptHTML} }
+func page(site, target string) request {
+	return request{site: site, target: target, accept: acceptHTML}
+}
 
 // api is a fetch from a script.
 func api(site, target string) request {
