@@ -66,7 +66,7 @@ func TestIdentityHeaders(t *testing.T) {
 		"plain": routes,
 		"guests": {"routes": routes["routes"],
 			"guest": m{"enabled": "true", "username": "guest-user", "password": "guest-pass"}},
-		"custom": m{"headers": m{"user": custom[0], "userId": custom[1], "tokenType": custom[2], "refreshedToken": custom[3]}},
+		"custom":  m{"headers": m{"user": custom[0], "userId": custom[1], "tokenType": custom[2], "refreshedToken": custom[3]}},
 		"noauthz": m{"headers": m{"forwardAuthorization": "false"}},
 	})
 
