@@ -9,7 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"sync/atomic"
+	"strings"
 	"time"
 )
 
@@ -33,20 +33,16 @@ type responseFields struct {
 // backendClient talks to the auth backend. One client (and its connection
 // pool) serves every instance sharing a state; see state.go.
 type backendClient struct {
-	client *http.Client
-	urls   backendSettings
-	fields responseFields
-	// inFlight counts calls under way, capped at backend.maxConcurrent. An
-	// atomic counter rather than a channel semaphore: Yaegi v0.16.1 shares
-	// one case list between concurrent runs of a select statement, so a
-	// select on the request path is a data race when interpreted.
-	inFlight atomic.Int64
-	maxCalls int64
-	reuse    refreshSettings
-	guest    []byte
+	client  *http.Client
+	urls    backendSettings
+	fields  responseFields
+	slots   *callSlots // backend.maxConcurrent, shared fairly between clients
+	reuse   refreshSettings
+	guest   []byte
+	logName string // the middleware's name, for log lines
 }
 
-func newBackendClient(s *settings) *backendClient {
+func newBackendClient(name string, s *settings) *backendClient {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConns = 2 * s.backend.maxConcurrent
 	transport.MaxIdleConnsPerHost = s.backend.maxConcurrent // Go keeps only 2 by default
@@ -57,11 +53,12 @@ func newBackendClient(s *settings) *backendClient {
 			// Redirects from the backend are answers, never followed.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		urls:     s.backend,
-		fields:   s.responses,
-		maxCalls: int64(s.backend.maxConcurrent),
-		reuse:    s.refresh,
-		guest:    s.guest.body,
+		urls:    s.backend,
+		fields:  s.responses,
+		slots:   newCallSlots(s.backend.maxConcurrent),
+		reuse:   s.refresh,
+		guest:   s.guest.body,
+		logName: name,
 	}
 }
 
@@ -72,17 +69,18 @@ type backendAnswer struct {
 	doc    interface{}
 }
 
-// call makes one backend request bounded by backend.timeout from ctx.
-func (b *backendClient) call(ctx context.Context, method, url, bearer string, body []byte) (backendAnswer, error) {
-	if b.inFlight.Add(1) > b.maxCalls {
-		// Over the cap the call fails fast as "unavailable" (fail closed)
-		// instead of queueing behind a backend that is already saturated.
-		b.inFlight.Add(-1)
+// call makes one backend request on behalf of client (the key its fair
+// share of call slots is counted under). It waits for a slot and answers
+// within ctx's deadline.
+func (b *backendClient) call(ctx context.Context, client, method, url, bearer string, body []byte) (backendAnswer, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(b.urls.timeout)
+	}
+	if !b.slots.acquire(client, deadline) {
 		return backendAnswer{}, errBackendUnavailable
 	}
-	defer b.inFlight.Add(-1)
-	ctx, cancel := context.WithTimeout(ctx, b.urls.timeout)
-	defer cancel()
+	defer b.slots.release(client)
 
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
@@ -107,11 +105,23 @@ func (b *backendClient) call(ctx context.Context, method, url, bearer string, bo
 	return backendAnswer{status: resp.StatusCode, doc: decodeJSON(raw)}, nil
 }
 
+// detachedContext bounds one shared backend call by backend.timeout alone:
+// it serves every request waiting on it, so no single client's
+// cancellation may cut it off.
+func (b *backendClient) detachedContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), b.urls.timeout)
+}
+
+// decodeJSON decodes one whole JSON object; anything else (an HTML error
+// page, a truncated body, trailing garbage, a bare string) is nil.
 func decodeJSON(raw []byte) interface{} {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	var doc interface{}
-	if err := dec.Decode(&doc); err != nil {
+	var doc map[string]interface{}
+	if err := dec.Decode(&doc); err != nil || doc == nil {
+		return nil
+	}
+	if _, err := dec.Token(); err != io.EOF {
 		return nil
 	}
 	return doc
@@ -124,27 +134,84 @@ func transientStatus(status int) bool {
 
 func is2xx(status int) bool { return status >= 200 && status < 300 }
 
-// validate asks the backend whether token is valid.
-func (b *backendClient) validate(ctx context.Context, token string) validation {
-	ans, err := b.call(ctx, http.MethodGet, b.urls.validateURL, token, nil)
-	if err != nil || transientStatus(ans.status) {
+// validate asks the backend whether token is valid. Only a clear answer
+// says invalid: a 4xx, or a well-formed answer whose success field is
+// false. Anything else that is not the contract's answer (5xx, 408, 429,
+// a redirect, a 2xx whose body is not the expected JSON) is a backend
+// failure: it is not cached, triggers no refresh and clears no cookie.
+func (b *backendClient) validate(ctx context.Context, client, token string) validation {
+	if !validCookieValue(token) {
+		// No backend call for what no cookie can hold (over 4096 bytes,
+		// forbidden characters): it is not a token.
+		return validation{state: stateInvalid}
+	}
+	ans, err := b.call(ctx, client, http.MethodGet, b.urls.validateURL, token, nil)
+	if err != nil {
 		return validation{state: stateTransient}
 	}
-	if !is2xx(ans.status) || !b.succeeded(ans.doc) {
+	if definiteRefusal(ans.status) {
 		return validation{state: stateInvalid}
+	}
+	if !is2xx(ans.status) {
+		return validation{state: stateTransient}
+	}
+	switch b.successOf(ans.doc) {
+	case answerNo:
+		return validation{state: stateInvalid}
+	case answerMalformed:
+		return validation{state: stateTransient}
 	}
 	id := b.identityFrom(ans.doc, token)
 	if id == nil {
-		return validation{state: stateInvalid} // a 2xx without a usable user is not a yes
+		return validation{state: stateTransient} // a 2xx without the user object is not the contract
 	}
 	return validation{state: stateValid, id: id}
 }
 
-func (b *backendClient) succeeded(doc interface{}) bool {
+// definiteRefusal is a 4xx that speaks about the token (not 408 or 429,
+// which speak about the backend).
+func definiteRefusal(status int) bool {
+	return status >= 400 && status < 500 && !transientStatus(status)
+}
+
+// answerKind classifies a 2xx body against the contract.
+type answerKind int
+
+const (
+	answerYes       answerKind = iota
+	answerNo                   // the success field says false
+	answerMalformed            // not the contract's JSON: a backend failure
+)
+
+// successOf reads the success field: true, false, or neither (missing, or
+// not a boolean): malformed. Without a configured field any JSON object is
+// a yes.
+func (b *backendClient) successOf(doc interface{}) answerKind {
 	if doc == nil {
-		return false
+		return answerMalformed
 	}
-	return len(b.fields.success) == 0 || b.fields.success.truthy(doc)
+	if len(b.fields.success) == 0 {
+		return answerYes
+	}
+	v, ok := b.fields.success.lookup(doc)
+	if !ok {
+		return answerMalformed
+	}
+	switch t := v.(type) {
+	case bool:
+		if t {
+			return answerYes
+		}
+		return answerNo
+	case string:
+		if strings.EqualFold(t, "true") {
+			return answerYes
+		}
+		if strings.EqualFold(t, "false") {
+			return answerNo
+		}
+	}
+	return answerMalformed
 }
 
 // identityFrom builds the user's identity, with its upstream header values
@@ -189,25 +256,36 @@ type refreshAnswer struct {
 }
 
 // refresh exchanges credential (the refresh token, or the expired access
-// token in single-token mode) for a new access token.
-func (b *backendClient) refresh(ctx context.Context, credential string) refreshAnswer {
-	ans, err := b.call(ctx, http.MethodPost, b.urls.refreshURL, credential, nil)
+// token in single-token mode) for a new access token. As for validate, only
+// a clear answer is fatal; a 2xx without a usable token is a backend
+// failure (the cookies stay).
+func (b *backendClient) refresh(ctx context.Context, client, credential string) refreshAnswer {
+	if !validCookieValue(credential) {
+		return refreshAnswer{kind: refreshFatal}
+	}
+	ans, err := b.call(ctx, client, http.MethodPost, b.urls.refreshURL, credential, nil)
 	if err != nil {
 		return refreshAnswer{kind: refreshTransient}
 	}
 	if b.isReuse(ans) {
 		return refreshAnswer{kind: refreshReuse}
 	}
-	if transientStatus(ans.status) {
+	if definiteRefusal(ans.status) {
+		return refreshAnswer{kind: refreshFatal}
+	}
+	if !is2xx(ans.status) {
 		return refreshAnswer{kind: refreshTransient}
 	}
-	if !is2xx(ans.status) || !b.succeeded(ans.doc) {
+	switch b.successOf(ans.doc) {
+	case answerNo:
 		return refreshAnswer{kind: refreshFatal}
+	case answerMalformed:
+		return refreshAnswer{kind: refreshTransient}
 	}
 	access := b.fields.accessToken.str(ans.doc)
 	rotated := b.fields.refreshToken.str(ans.doc)
 	if !validCookieValue(access) || (rotated != "" && !validCookieValue(rotated)) {
-		return refreshAnswer{kind: refreshFatal}
+		return refreshAnswer{kind: refreshTransient}
 	}
 	return refreshAnswer{kind: refreshDone, accessToken: access, refreshToken: rotated}
 }
@@ -218,7 +296,7 @@ func (b *backendClient) isReuse(ans backendAnswer) bool {
 	if b.reuse.reuseStatus[ans.status] {
 		return true
 	}
-	if ans.doc == nil || (is2xx(ans.status) && b.succeeded(ans.doc)) {
+	if ans.doc == nil || (is2xx(ans.status) && b.successOf(ans.doc) == answerYes) {
 		return false
 	}
 	for _, p := range reuseCodePaths {
@@ -234,9 +312,9 @@ var reuseCodePaths = []jsonPath{
 	{"code"}, {"error"}, {"reason"}, {"data", "code"}, {"data", "error"}, {"data", "reason"},
 }
 
-// mintGuest asks the backend for a new guest token.
-func (b *backendClient) mintGuest(ctx context.Context) (string, error) {
-	ans, err := b.call(ctx, http.MethodPost, b.urls.guestURL, "", b.guest)
+// mintGuest asks the backend for a new guest token for client.
+func (b *backendClient) mintGuest(ctx context.Context, client string) (string, error) {
+	ans, err := b.call(ctx, client, http.MethodPost, b.urls.guestURL, "", b.guest)
 	if err != nil {
 		return "", err
 	}

@@ -2,6 +2,7 @@ package authlayer
 
 import (
 	"crypto/sha256"
+	"log"
 	"sync"
 	"time"
 )
@@ -16,11 +17,25 @@ import (
 // and a finished load is stored before its flight is removed, so a request
 // arriving at any moment either joins the flight or hits the cache: N
 // concurrent misses make exactly one load.
+//
+// A load runs on its own goroutine, detached from every request (the
+// leader's client may leave while others wait; a refresh cut off mid-call
+// would lose a rotated token), and ends within backend.timeout. Every
+// caller, the one that started it included, waits for it only until its
+// own deadline.
+//
+// Answers come in two kinds with separate bounds. Strong entries are what
+// users need (a valid session, a finished refresh); weak entries are what
+// anyone can cause cheaply (an invalid token, a failed refresh). A flood of
+// junk tokens fills and churns the weak map only, and never displaces a
+// strong entry.
 type dedupCache struct {
-	mu         sync.Mutex // protects entries and flights
+	mu         sync.Mutex // protects entries, weak and flights
 	entries    map[string]cacheEntry
+	weak       map[string]cacheEntry
 	flights    map[string]*flight
-	maxEntries int
+	maxEntries int   // per map
+	staleFor   int64 // nanoseconds an expired strong entry still counts as recently seen
 }
 
 type cacheEntry struct {
@@ -28,23 +43,51 @@ type cacheEntry struct {
 	expires int64 // unix nanoseconds
 }
 
-// flight is one load in progress; done is closed once value is set.
+// flight is one load in progress. value is set before the waiters are
+// told; each waiter's channel has room for both the answer and its own
+// timer, so no send ever blocks.
 type flight struct {
-	done  chan struct{}
-	value interface{}
+	value   interface{}
+	ttl     time.Duration
+	weak    bool
+	waiters []chan bool
 }
 
-// loadFunc performs a load; it returns the value and how long it may be
-// cached (0: not at all, for transient answers).
-type loadFunc func() (value interface{}, ttl time.Duration)
+// loadFunc performs a load; it returns the value, how long it may be
+// cached (0: not at all, for transient answers), and whether it is a weak
+// answer (see dedupCache).
+type loadFunc func() (value interface{}, ttl time.Duration, weak bool)
+
+// chargeFunc is asked, under the cache's lock, before this caller starts a
+// load of its own: only a caller that really causes a backend call pays for
+// it. stale is the expired strong entry for the key when it expired less
+// than staleFor ago (nil otherwise). Returning false refuses the load.
+type chargeFunc func(stale interface{}) bool
+
+// loadOutcome says how load answered.
+type loadOutcome int
+
+const (
+	loadHit     loadOutcome = iota // a live cached entry
+	loadJoined                     // another caller's load
+	loadLed                        // a load this caller started
+	loadRefused                    // the charge was refused: nothing loaded
+	loadFailed                     // the load yielded nothing, or the deadline came first
+)
 
 func newDedupCache(maxEntries int) *dedupCache {
 	return &dedupCache{
 		entries:    map[string]cacheEntry{},
+		weak:       map[string]cacheEntry{},
 		flights:    map[string]*flight{},
 		maxEntries: maxEntries,
+		staleFor:   int64(recentlySeen),
 	}
 }
+
+// recentlySeen is how long after its cache entry expired a valid token
+// still counts as known (it is not charged as an unknown token).
+const recentlySeen = 10 * time.Minute
 
 // cacheKey hashes the whole token: every segment of a JWT (a changed
 // signature is a miss), and 32 bytes per key whatever the token's size.
@@ -59,6 +102,9 @@ func cacheGet(c *dedupCache, key string) (interface{}, bool) {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
 	e, ok := c.entries[key]
+	if !ok {
+		e, ok = c.weak[key]
+	}
 	c.mu.Unlock()
 	if !ok || now >= e.expires {
 		return nil, false
@@ -66,78 +112,143 @@ func cacheGet(c *dedupCache, key string) (interface{}, bool) {
 	return e.value, true
 }
 
-// load returns the cached value for key, or joins or starts the load. The
-// load runs on the caller that started it, detached from every client: it
-// must not use any request's context (the leader's client may leave while
-// others wait), and it must be bounded in time (backend calls are), since
-// waiters wait for it. ok is false when the load yielded nothing (it
-// panicked).
-func (c *dedupCache) load(key string, fn loadFunc) (value interface{}, ok bool) {
+// load returns the cached value for key, or joins or starts the load, and
+// waits for it until deadline (the zero time: no bound but the load's own).
+// charge, when not nil, decides whether this caller may start a load.
+func (c *dedupCache) load(key string, deadline time.Time, charge chargeFunc, fn loadFunc) (interface{}, loadOutcome) {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
-	if e, hit := c.entries[key]; hit && now < e.expires {
+	if v, ok := c.liveLocked(key, now); ok {
 		c.mu.Unlock()
-		return e.value, true
+		return v, loadHit
 	}
-	if f, running := c.flights[key]; running {
-		c.mu.Unlock()
-		// A plain receive, not a select on the waiter's context too: Yaegi
-		// v0.16.1 shares a select's case list between goroutines (a data
-		// race). The leader's load is bounded by backend.timeout.
-		<-f.done
-		return f.value, f.value != nil
+	how := loadJoined
+	f, running := c.flights[key]
+	if !running {
+		if charge != nil && !charge(c.staleLocked(key, now)) {
+			c.mu.Unlock()
+			return nil, loadRefused
+		}
+		f = &flight{}
+		c.flights[key] = f
+		how = loadLed
 	}
-	f := &flight{done: make(chan struct{})}
-	c.flights[key] = f
+	ch := make(chan bool, 2)
+	f.waiters = append(f.waiters, ch)
 	c.mu.Unlock()
-
-	c.lead(key, f, fn)
-	return f.value, f.value != nil
+	if !running {
+		go c.lead(key, f, fn)
+	}
+	return awaitFlight(f, ch, deadline, how)
 }
 
-// lead runs the load and publishes it. The deferred cleanup runs even if
-// fn panics, so waiters are never stranded.
+// awaitFlight waits for the flight's answer or the deadline, whichever
+// comes first. A plain receive fed by a timer, not a select: Yaegi v0.16.1
+// shares a select's case list between goroutines (a data race).
+func awaitFlight(f *flight, ch chan bool, deadline time.Time, how loadOutcome) (interface{}, loadOutcome) {
+	var timer *time.Timer
+	if !deadline.IsZero() {
+		timer = time.AfterFunc(time.Until(deadline), func() { ch <- false })
+	}
+	answered := <-ch
+	if timer != nil {
+		timer.Stop()
+	}
+	if !answered || f.value == nil {
+		return nil, loadFailed
+	}
+	return f.value, how
+}
+
+func (c *dedupCache) liveLocked(key string, now int64) (interface{}, bool) {
+	e, ok := c.entries[key]
+	if !ok {
+		e, ok = c.weak[key]
+	}
+	if !ok || now >= e.expires {
+		return nil, false
+	}
+	return e.value, true
+}
+
+func (c *dedupCache) staleLocked(key string, now int64) interface{} {
+	e, ok := c.entries[key]
+	if !ok || now >= e.expires+c.staleFor {
+		return nil
+	}
+	return e.value
+}
+
+// lead runs the load and publishes it. The deferred publish runs even if
+// fn panics, so waiters are never stranded; the panic is logged, not
+// re-raised (this goroutine belongs to no request).
 func (c *dedupCache) lead(key string, f *flight, fn loadFunc) {
-	var ttl time.Duration
-	defer func() {
-		c.mu.Lock()
-		if ttl > 0 {
-			c.storeLocked(key, f.value, time.Now().Add(ttl).UnixNano())
-		}
-		delete(c.flights, key)
-		c.mu.Unlock()
-		close(f.done)
-	}()
-	f.value, ttl = fn()
+	defer c.publish(key, f)
+	f.value, f.ttl, f.weak = fn()
 }
 
-// storeLocked adds an entry, making room first when the cache is full:
-// expired entries go, then arbitrary ones (map order), down to 90%.
-func (c *dedupCache) storeLocked(key string, value interface{}, expires int64) {
-	if _, exists := c.entries[key]; !exists && len(c.entries) >= c.maxEntries {
-		c.evictLocked()
+// publish stores a finished load, removes its flight and wakes its
+// waiters, in that order: a caller arriving at any moment finds either the
+// flight or the entry.
+func (c *dedupCache) publish(key string, f *flight) {
+	if r := recover(); r != nil {
+		log.Printf("authlayer: backend call failed: %v", r)
+		f.value = nil // two statements: Yaegi fails on `f.value, f.ttl = nil, 0`
+		f.ttl = 0
 	}
-	c.entries[key] = cacheEntry{value: value, expires: expires}
+	c.mu.Lock()
+	if f.ttl > 0 && f.value != nil {
+		c.storeLocked(key, f.value, time.Now().Add(f.ttl).UnixNano(), f.weak)
+	}
+	delete(c.flights, key)
+	waiters := f.waiters
+	c.mu.Unlock()
+	for i := 0; i < len(waiters); i++ {
+		waiters[i] <- true
+	}
 }
 
-func (c *dedupCache) evictLocked() {
+// storeLocked adds an entry to the strong or the weak map (and drops any
+// older one of the other kind), making room first when that map is full.
+func (c *dedupCache) storeLocked(key string, value interface{}, expires int64, weak bool) {
+	into, other := c.entries, c.weak
+	if weak {
+		into, other = c.weak, c.entries
+	}
+	delete(other, key)
+	if _, exists := into[key]; !exists && len(into) >= c.maxEntries {
+		evictLocked(into, c.maxEntries)
+	}
+	into[key] = cacheEntry{value: value, expires: expires}
+}
+
+// evictLocked makes room in one map: expired entries go, then arbitrary
+// ones (map order), down to 90% of the bound.
+func evictLocked(m map[string]cacheEntry, maxEntries int) {
 	now := time.Now().UnixNano()
-	for k, e := range c.entries {
+	for k, e := range m {
 		if now >= e.expires {
-			delete(c.entries, k)
+			delete(m, k)
 		}
 	}
-	target := c.maxEntries - c.maxEntries/10 - 1
-	for k := range c.entries {
-		if len(c.entries) <= target {
+	target := maxEntries - maxEntries/10 - 1
+	for k := range m {
+		if len(m) <= target {
 			break
 		}
-		delete(c.entries, k)
+		delete(m, k)
 	}
 }
 
 // size reports the number of entries, for tests and benchmarks.
 func (c *dedupCache) size() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries) + len(c.weak)
+}
+
+// strongSize reports the number of strong entries, for tests.
+func (c *dedupCache) strongSize() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.entries)

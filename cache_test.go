@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,10 +26,10 @@ func TestDedupCacheOneLoadForConcurrentMisses(t *testing.T) {
 		go func() {
 			defer done.Done()
 			started.Done()
-			v, _ := c.load("k", func() (interface{}, time.Duration) {
+			v, _ := c.load("k", time.Time{}, nil, func() (interface{}, time.Duration, bool) {
 				loads.Add(1)
 				<-release
-				return "value", time.Minute
+				return "value", time.Minute, false
 			})
 			results[i] = v
 		}()
@@ -47,37 +48,151 @@ func TestDedupCacheOneLoadForConcurrentMisses(t *testing.T) {
 }
 
 // TestDedupCacheLeaderPanicReleasesWaiters: a load that panics must not
-// strand the requests waiting on it.
+// strand the requests waiting on it, nor crash the process (it runs on a
+// goroutine of its own).
 func TestDedupCacheLeaderPanicReleasesWaiters(t *testing.T) {
 	c := newDedupCache(10)
 	release := make(chan struct{})
+	leader := make(chan loadOutcome, 1)
 	go func() {
-		defer func() { _ = recover() }()
-		c.load("k", func() (interface{}, time.Duration) {
+		_, how := c.load("k", time.Time{}, nil, func() (interface{}, time.Duration, bool) {
 			<-release
 			panic("backend client bug")
 		})
+		leader <- how
 	}()
 	waitForFlight(t, c, "k")
-	waiter := make(chan interface{})
+	waiter := make(chan loadOutcome, 1)
 	go func() {
-		// If this caller arrives after the panic it leads a load of its own.
-		v, _ := c.load("k", func() (interface{}, time.Duration) { return "own", 0 })
-		waiter <- v
+		_, how := c.load("k", time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "own", 0, false })
+		waiter <- how
 	}()
-	time.Sleep(20 * time.Millisecond) // let the waiter join the flight
+	waitForWaiters(t, c, "k", 2)
 	close(release)
-	select {
-	case v := <-waiter:
-		if v != nil && v != "own" {
-			t.Errorf("waiter got %v", v)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("a waiter was stranded by a panicked load")
-	}
+	expectOutcome(t, leader, loadFailed)
+	expectOutcome(t, waiter, loadFailed)
 	if _, ok := cacheGet(c, "k"); ok {
 		t.Error("a panicked load was cached")
 	}
+}
+
+// TestDedupCacheWaitEndsAtDeadline: a caller waits for a slow load only
+// until its own deadline; the load goes on and its answer is cached for
+// the next caller.
+func TestDedupCacheWaitEndsAtDeadline(t *testing.T) {
+	c := newDedupCache(10)
+	release := make(chan struct{})
+	start := time.Now()
+	v, how := c.load("k", start.Add(50*time.Millisecond), nil, func() (interface{}, time.Duration, bool) {
+		<-release
+		return "late", time.Minute, false
+	})
+	if how != loadFailed || v != nil {
+		t.Fatalf("got %v, %d; want nil, loadFailed", v, how)
+	}
+	if waited := time.Since(start); waited > 3*time.Second {
+		t.Fatalf("waited %v past a 50ms deadline", waited)
+	}
+	close(release)
+	for i := 0; i < 1000; i++ {
+		if v, ok := cacheGet(c, "k"); ok {
+			if v != "late" {
+				t.Fatalf("cached %v, want the load's answer", v)
+			}
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("the detached load's answer was never cached")
+}
+
+// TestDedupCacheChargesOnlyTheCallerThatLoads: waiters and cache hits are
+// free; the charge sees a recently expired strong entry; a refused charge
+// loads nothing.
+func TestDedupCacheChargesOnlyTheCallerThatLoads(t *testing.T) {
+	c := newDedupCache(10)
+	var charges atomic.Int64
+	charge := func(stale interface{}) bool { charges.Add(1); return true }
+	release := make(chan struct{})
+	const callers = 50
+	var done sync.WaitGroup
+	done.Add(callers)
+	go func() {
+		c.load("k", time.Time{}, charge, func() (interface{}, time.Duration, bool) {
+			<-release
+			return "v", 20 * time.Millisecond, false
+		})
+	}()
+	waitForFlight(t, c, "k")
+	for i := 0; i < callers; i++ {
+		go func() {
+			defer done.Done()
+			c.load("k", time.Time{}, charge, func() (interface{}, time.Duration, bool) { return "other", 0, false })
+		}()
+	}
+	waitForWaiters(t, c, "k", callers+1)
+	close(release)
+	done.Wait()
+	c.load("k", time.Time{}, charge, nil) // a hit
+	if n := charges.Load(); n != 1 {
+		t.Fatalf("charged %d times, want once (the caller that loaded)", n)
+	}
+	time.Sleep(30 * time.Millisecond) // the entry expires
+	var stale interface{}
+	_, how := c.load("k", time.Time{}, func(s interface{}) bool { stale = s; return false }, nil)
+	if how != loadRefused || stale != "v" {
+		t.Fatalf("after expiry: outcome %d, stale %v; want loadRefused and the expired value", how, stale)
+	}
+}
+
+// TestDedupCacheWeakEntriesNeverDisplaceStrongOnes: a flood of weak
+// answers (junk tokens, failed refreshes) leaves every strong entry.
+func TestDedupCacheWeakEntriesNeverDisplaceStrongOnes(t *testing.T) {
+	c := newDedupCache(100)
+	for i := 0; i < 50; i++ {
+		c.load("user"+strconv.Itoa(i), time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "valid", time.Hour, false })
+	}
+	for i := 0; i < 5000; i++ {
+		c.load("junk"+strconv.Itoa(i), time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "invalid", time.Hour, true })
+	}
+	for i := 0; i < 50; i++ {
+		if v, ok := cacheGet(c, "user"+strconv.Itoa(i)); !ok || v != "valid" {
+			t.Fatalf("strong entry %d was displaced by the flood", i)
+		}
+	}
+	if n := c.size(); n > 200 {
+		t.Errorf("cache holds %d entries, bound is 100 per kind", n)
+	}
+}
+
+func expectOutcome(t *testing.T, ch chan loadOutcome, want loadOutcome) {
+	t.Helper()
+	select {
+	case how := <-ch:
+		if how != want {
+			t.Errorf("outcome %d, want %d", int(how), int(want))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a caller was stranded")
+	}
+}
+
+func waitForWaiters(t *testing.T, c *dedupCache, key string, n int) {
+	t.Helper()
+	for i := 0; i < 2000; i++ {
+		c.mu.Lock()
+		f, ok := c.flights[key]
+		got := 0
+		if ok {
+			got = len(f.waiters)
+		}
+		c.mu.Unlock()
+		if got >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("fewer than %d callers joined the flight", n)
 }
 
 func waitForFlight(t *testing.T, c *dedupCache, key string) {
@@ -98,14 +213,14 @@ func TestDedupCacheTTLAndUncachedAnswers(t *testing.T) {
 	c := newDedupCache(10)
 	calls := 0
 	load := func(ttl time.Duration) loadFunc {
-		return func() (interface{}, time.Duration) { calls++; return calls, ttl }
+		return func() (interface{}, time.Duration, bool) { calls++; return calls, ttl, false }
 	}
-	c.load("transient", load(0))
-	c.load("transient", load(0))
+	c.load("transient", time.Time{}, nil, load(0))
+	c.load("transient", time.Time{}, nil, load(0))
 	if calls != 2 {
 		t.Errorf("an answer with ttl 0 was cached: %d loads, want 2", calls)
 	}
-	c.load("short", load(20*time.Millisecond))
+	c.load("short", time.Time{}, nil, load(20*time.Millisecond))
 	if v, ok := cacheGet(c, "short"); !ok || v != 3 {
 		t.Errorf("fresh entry: got %v %v", v, ok)
 	}
@@ -119,10 +234,10 @@ func TestDedupCacheIsBounded(t *testing.T) {
 	c := newDedupCache(100)
 	for i := 0; i < 10000; i++ {
 		key := cacheKey(time.Duration(i).String())
-		c.load(key, func() (interface{}, time.Duration) { return i, time.Hour })
+		c.load(key, time.Time{}, nil, func() (interface{}, time.Duration, bool) { return i, time.Hour, i%2 == 0 })
 	}
-	if n := c.size(); n > 100 {
-		t.Errorf("cache holds %d entries, cap is 100", n)
+	if n := c.size(); n > 200 {
+		t.Errorf("cache holds %d entries, cap is 100 per kind", n)
 	}
 }
 

@@ -42,7 +42,7 @@ func TestFlowWritesAuditEvents(t *testing.T) {
 		events []string
 	}{
 		{"guest minted", page("/"), []string{eventAuthGuest}},
-		{"guest sent to login", page("/dashboard"), []string{eventAuthGuest, eventAccessDenied}},
+		{"guest sent to login (no guest minted where one cannot help)", page("/dashboard"), []string{eventAccessDenied}},
 		{"valid user", page("/dashboard", &http.Cookie{Name: "userToken", Value: "user-a1"}), []string{eventAuthSuccess}},
 		{"refreshed", page("/", &http.Cookie{Name: "userToken", Value: "expired-a2"}), []string{eventAuthFail, eventAuthRefresh}},
 		{"reuse", page("/", &http.Cookie{Name: "userToken", Value: "reuse-a3"}), []string{eventAuthFail, eventAuthReuse, eventAccessDenied}},

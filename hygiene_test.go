@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -113,39 +115,101 @@ func TestDecisionsIgnoreClientRoutingHeaders(t *testing.T) {
 }
 
 // TestBackendCallsAreCapped: with backend.maxConcurrent=1 and one call
-// held by a hung backend, a call for another token fails fast as
-// unavailable instead of piling up.
+// held by a hung backend, a call for another token waits for a slot until
+// the request's deadline (backend.timeout), then fails closed with 503:
+// it neither piles onto the backend nor hangs.
 func TestBackendCallsAreCapped(t *testing.T) {
 	release := make(chan struct{})
+	var inFlight, peak atomic.Int64
 	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-release
+		notePeak(&inFlight, &peak)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		inFlight.Add(-1)
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
 	defer hung.Close()
+	defer close(release)
 	c := CreateConfig()
-	c.Backend.URL, c.Backend.MaxConcurrent, c.Backend.Timeout = hung.URL, 1, "5s"
+	c.Backend.URL, c.Backend.MaxConcurrent, c.Backend.Timeout = hung.URL, 1, "300ms"
 	c.Routes.Protected = []string{"/a", "/b"}
 	h, err := New(context.Background(), &upstream{}, c, t.Name())
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := make(chan int)
+	first := make(chan int, 1)
 	held := httptest.NewRequest(http.MethodGet, "/a", nil)
 	held.AddCookie(&http.Cookie{Name: "userToken", Value: "one"})
 	go func() { first <- serve(h, held).Code }()
 	m := h.(*middleware)
-	for i := 0; i < 2000 && m.state.backend.inFlight.Load() == 0; i++ {
+	for i := 0; i < 2000 && m.state.backend.slots.busy() == 0; i++ {
 		time.Sleep(time.Millisecond)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/b", nil)
+	req.RemoteAddr = "192.0.2.9:1234"
 	req.AddCookie(&http.Cookie{Name: "userToken", Value: "another"})
 	start := time.Now()
 	if code := serve(h, req).Code; code != http.StatusServiceUnavailable {
 		t.Errorf("a call over the cap: %d, want 503", code)
 	}
-	if waited := time.Since(start); waited > 2*time.Second {
-		t.Errorf("a call over the cap waited %v for the hung one", waited)
+	if waited := time.Since(start); waited > 3*time.Second {
+		t.Errorf("a call over the cap waited %v, past its 300ms deadline", waited)
 	}
-	close(release)
-	<-first
+	if n := peak.Load(); n != 1 {
+		t.Errorf("backend saw %d calls at once, want 1 (the cap is 1)", n)
+	}
+	if code := <-first; code != http.StatusServiceUnavailable {
+		t.Errorf("the hung call: %d, want 503 at its deadline", code)
+	}
+}
+
+// TestBurstBeyondTheCapIsServed: 40 cold sessions at once with
+// backend.maxConcurrent=4 and a backend taking 20ms: every request waits
+// for a slot and is served; none gets a spurious 503.
+func TestBurstBeyondTheCapIsServed(t *testing.T) {
+	var inFlight, peak atomic.Int64
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		notePeak(&inFlight, &peak)
+		time.Sleep(20 * time.Millisecond)
+		inFlight.Add(-1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"success":true,"data":{"id":"u","type":"user"}}`))
+	}))
+	defer slow.Close()
+	c := CreateConfig()
+	c.Backend.URL, c.Backend.MaxConcurrent, c.Backend.Timeout = slow.URL, 4, "10s"
+	c.Routes.Protected = []string{"/x"}
+	h, err := New(context.Background(), &upstream{}, c, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const burst = 40
+	codes := make(chan int, burst)
+	for i := 0; i < burst; i++ {
+		req := httptest.NewRequest(http.MethodGet, "/x", nil)
+		req.RemoteAddr = "198.51.100." + strconv.Itoa(i) + ":1000"
+		req.AddCookie(&http.Cookie{Name: "userToken", Value: "tok" + strconv.Itoa(i)})
+		go func(r *http.Request) { codes <- serve(h, r).Code }(req)
+	}
+	for i := 0; i < burst; i++ {
+		if code := <-codes; code != http.StatusOK {
+			t.Errorf("request in a burst beyond the cap: %d, want 200", code)
+		}
+	}
+	if p := peak.Load(); p > 4 {
+		t.Errorf("backend saw %d calls at once, cap is 4", p)
+	}
+}
+
+// notePeak counts one more call in flight and keeps the highest count.
+func notePeak(inFlight, peak *atomic.Int64) {
+	n := inFlight.Add(1)
+	for {
+		p := peak.Load()
+		if n <= p || peak.CompareAndSwap(p, n) {
+			return
+		}
+	}
 }

@@ -154,7 +154,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		m.serveWithCSRF(rw, req, route)
 		return
 	}
-	res := authenticate(m, req)
+	res := authenticate(m, req, route)
 	if mayBeDenied(route, res) && denied(m, rw, req, route, res) {
 		return
 	}
@@ -168,7 +168,7 @@ func (m *middleware) serveWithCSRF(rw http.ResponseWriter, req *http.Request, ro
 	if answered {
 		return
 	}
-	res := authenticate(m, req)
+	res := authenticate(m, req, route)
 	if csrfAfter(m, rw, req, route, res, needToken) {
 		return
 	}

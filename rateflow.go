@@ -7,20 +7,23 @@ import (
 
 // Rate limiting in the request flow (the limiter itself is ratelimit.go).
 // Every request spends from the client's request budget before any
-// backend call; the expensive backend calls spend from their own, tighter
-// budgets: validating a token that is not in the cache, refreshing (unless
-// the refresh is already remembered), minting a guest token. Prefetch
-// headers are set by the client, so they only ever spare the request
-// budget, never the backend ones.
+// backend call. The expensive backend calls spend from their own, tighter
+// budgets, charged only to the client whose request really makes the call:
+// validating a token that is neither cached nor validated recently,
+// starting a refresh, minting a guest token. Waiting on another request's
+// call, a remembered refresh and a cache hit are free, so many users
+// behind one address do not spend each other's budgets.
 
-// rateLimited spends one request and answers 429 when the client is over
-// its budget. It reports whether it answered.
+// rateLimited spends one request (a quarter of one for a prefetch, unless
+// rateLimit.countPrefetch) and answers 429 when the client is over its
+// budget. It reports whether it answered.
 func rateLimited(m *middleware, rw http.ResponseWriter, req *http.Request) bool {
 	rl := m.state.limiter
-	if !rateCountPrefetch(rl) && isPrefetch(req) {
-		return false
+	cost := rl.intervals[budgetRequests]
+	if !rl.countPrefetch && isPrefetch(req) {
+		cost /= prefetchShare
 	}
-	d := rateTake(rl, budgetRequests, rateClientKey(rl, req), time.Now())
+	d := rateTakeCost(rl, budgetRequests, rateClientKey(rl, req), time.Now(), cost)
 	if d.allowed {
 		rateLimitHeaders(rw.Header(), d)
 		return false
@@ -30,38 +33,15 @@ func rateLimited(m *middleware, rw http.ResponseWriter, req *http.Request) bool 
 	return true
 }
 
-// backendBudget spends from one of the backend budgets. It returns nil
-// when the call may go ahead, else the refusal to answer with.
-func backendBudget(m *middleware, req *http.Request, b rateBudget, reason string) *rateDecision {
-	rl := m.state.limiter
-	if rl == nil {
-		return nil
-	}
-	d := rateTake(rl, b, rateClientKey(rl, req), time.Now())
+// spendBudget spends one token of a backend budget for client: the caller
+// is about to make that backend call itself. It returns nil when the call
+// may go ahead, else the refusal to answer with. It takes only the
+// limiter's lock (it is called under a cache's lock); the caller writes
+// the audit line.
+func spendBudget(rl *rateLimiter, b rateBudget, client string) *rateDecision {
+	d := rateTake(rl, b, client, time.Now())
 	if d.allowed {
 		return nil
 	}
-	record(m, req, eventRateLimitExceeded, nil, "", false, reason, http.StatusTooManyRequests)
 	return &d
-}
-
-// validateBudgeted validates token, spending the unknown-token budget when
-// the answer is not cached. limited is the refusal when over budget.
-func (m *middleware) validateBudgeted(req *http.Request, token string) (v validation, limited *rateDecision) {
-	if cached, ok := cacheGet(m.state.validations, cacheKey(token)); ok {
-		return cached.(validation), nil
-	}
-	if limited = backendBudget(m, req, budgetUnknownTokens, "unknown-tokens"); limited != nil {
-		return validation{}, limited
-	}
-	return m.validate(token), nil
-}
-
-// refreshBudgeted spends the refresh budget unless the refresh of this
-// credential is already remembered (a free answer).
-func (m *middleware) refreshBudgeted(req *http.Request, credential string) *rateDecision {
-	if _, ok := cacheGet(m.state.refreshes, cacheKey(credential)); ok {
-		return nil
-	}
-	return backendBudget(m, req, budgetRefreshes, "refreshes")
 }

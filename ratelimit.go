@@ -53,8 +53,7 @@ const evictionSample = 8
 // (whose budget restarts full: the limiter fails open for that one client
 // rather than refusing new ones).
 type rateLimiter struct {
-	mu      sync.Mutex // protects clients
-	clients map[string]rateEntry
+	buckets *rateBuckets // shared by the instances of one session scope (state.go)
 
 	limits    [budgetCount]int   // bucket sizes, for the headers
 	intervals [budgetCount]int64 // nanoseconds per token
@@ -63,6 +62,18 @@ type rateLimiter struct {
 	maxSources    int
 	proxies       *proxyList
 	countPrefetch bool
+}
+
+// rateBuckets holds every client's buckets. It outlives configuration
+// reloads that keep the backend (state.go): a reload must not hand every
+// client a fresh budget.
+type rateBuckets struct {
+	mu      sync.Mutex // protects clients
+	clients map[string]rateEntry
+}
+
+func newRateBuckets() *rateBuckets {
+	return &rateBuckets{clients: map[string]rateEntry{}}
 }
 
 // rateEntry is one client's buckets.
@@ -92,7 +103,7 @@ func newRateLimiter(c RateLimitConfig) (*rateLimiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	rl := &rateLimiter{clients: map[string]rateEntry{}, countPrefetch: c.CountPrefetch}
+	rl := &rateLimiter{buckets: newRateBuckets(), countPrefetch: c.CountPrefetch}
 	sizes := []struct {
 		option string
 		budget rateBudget
@@ -139,10 +150,21 @@ func rateTake(rl *rateLimiter, b rateBudget, key string, now time.Time) rateDeci
 	if rl == nil {
 		return rateDecision{allowed: true}
 	}
+	return rateTakeCost(rl, b, key, now, rl.intervals[b])
+}
+
+// prefetchShare is the part of a request a prefetch costs: speculative
+// requests are cheap to serve and browsers send many, but they are marked
+// by client-chosen headers, so they can never skip the budget.
+const prefetchShare = 4
+
+// rateTakeCost spends cost (nanoseconds of bucket level; one token is one
+// interval) of budget b for key at now.
+func rateTakeCost(rl *rateLimiter, b rateBudget, key string, now time.Time, cost int64) rateDecision {
 	t := now.UnixNano()
-	interval, burst := rl.intervals[b], rl.bursts[b]
-	rl.mu.Lock()
-	e, found := rl.clients[key]
+	interval, burst := cost, rl.bursts[b]
+	rl.buckets.mu.Lock()
+	e, found := rl.buckets.clients[key]
 	level := e.fullAt[b] - t
 	if level < 0 {
 		level = 0
@@ -151,8 +173,8 @@ func rateTake(rl *rateLimiter, b rateBudget, key string, now time.Time) rateDeci
 		level = burst
 	}
 	if level+interval > burst {
-		rl.mu.Unlock()
-		return rateRefused(rl, b, level, t)
+		rl.buckets.mu.Unlock()
+		return rateRefused(rl, b, level, interval, t)
 	}
 	level += interval
 	e.fullAt[b] = t + level
@@ -160,21 +182,21 @@ func rateTake(rl *rateLimiter, b rateBudget, key string, now time.Time) rateDeci
 		e.idleAt = e.fullAt[b]
 	}
 	if found {
-		rl.clients[key] = e
+		rl.buckets.clients[key] = e
 	} else {
 		rateAddClient(rl, key, e, t)
 	}
-	rl.mu.Unlock()
+	rl.buckets.mu.Unlock()
 	return rateDecision{
 		allowed:      true,
 		limit:        rl.limits[b],
-		remaining:    int((burst - level) / interval),
+		remaining:    int((burst - level) / rl.intervals[b]),
 		resetSeconds: ceilSeconds(t + level),
 	}
 }
 
-func rateRefused(rl *rateLimiter, b rateBudget, level, t int64) rateDecision {
-	retry := ceilSeconds(level + rl.intervals[b] - rl.bursts[b])
+func rateRefused(rl *rateLimiter, b rateBudget, level, cost, t int64) rateDecision {
+	retry := ceilSeconds(level + cost - rl.bursts[b])
 	if retry < 1 {
 		retry = 1
 	}
@@ -198,10 +220,10 @@ func ceilSeconds(ns int64) int {
 // is copied: it may be a slice of a huge X-Forwarded-For header, which the
 // map must not keep alive. Called with rl.mu held.
 func rateAddClient(rl *rateLimiter, key string, e rateEntry, t int64) {
-	if len(rl.clients) >= rl.maxSources {
+	if len(rl.buckets.clients) >= rl.maxSources {
 		rateEvict(rl, t)
 	}
-	rl.clients[strings.Clone(key)] = e
+	rl.buckets.clients[strings.Clone(key)] = e
 }
 
 // rateEvict frees room for one client: every idle client among a sample of
@@ -210,9 +232,9 @@ func rateAddClient(rl *rateLimiter, key string, e rateEntry, t int64) {
 func rateEvict(rl *rateLimiter, t int64) {
 	sampled, freed := 0, 0
 	victim, haveVictim := "", false
-	for k, e := range rl.clients {
+	for k, e := range rl.buckets.clients {
 		if e.idleAt <= t {
-			delete(rl.clients, k)
+			delete(rl.buckets.clients, k)
 			freed++
 		} else if !haveVictim {
 			victim, haveVictim = k, true
@@ -223,15 +245,15 @@ func rateEvict(rl *rateLimiter, t int64) {
 		}
 	}
 	if freed == 0 && haveVictim {
-		delete(rl.clients, victim)
+		delete(rl.buckets.clients, victim)
 	}
 }
 
 // rateSources reports the number of clients tracked, for tests.
 func rateSources(rl *rateLimiter) int {
-	rl.mu.Lock()
-	n := len(rl.clients)
-	rl.mu.Unlock()
+	rl.buckets.mu.Lock()
+	n := len(rl.buckets.clients)
+	rl.buckets.mu.Unlock()
 	return n
 }
 

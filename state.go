@@ -3,6 +3,7 @@ package authlayer
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"strings"
 	"sync"
 )
 
@@ -10,63 +11,98 @@ import (
 //
 // Traefik calls New for every router using the middleware and again for
 // every router on every configuration reload, and old instances keep
-// serving in-flight requests for a while. The validation cache, the
-// remembered refreshes and the backend connection pool are therefore shared
-// by every instance with the same middleware name and the same
-// backend-facing configuration (backend, responses, guest, cache, refresh,
-// rateLimit; the rate limiter's budgets live here too, so a reload does
-// not hand every client a fresh budget):
-// routers share one cache, and a reload in the middle of a refresh burst
-// finds the refresh already remembered instead of replaying the old
-// refresh token. A change to those options starts a fresh state (cached
-// answers from another backend or another response mapping would be
-// wrong). Route, cookie and header options are per instance.
+// serving in-flight requests for a while. What a request needs from
+// earlier requests therefore lives in two scopes shared by instances with
+// the same middleware name:
 //
-// The registry keeps at most maxSharedStates states; the oldest is dropped
-// first (instances still holding it keep working, it is only no longer
-// handed out). Nothing here starts a goroutine.
+//   - the session scope, per backend URL: the remembered refreshes and the
+//     rate limiter's budgets. It survives every reload that keeps
+//     backend.url, whatever else changes: a reload in the middle of a
+//     refresh burst finds the refresh in flight or remembered instead of
+//     replaying the old refresh token (which, with rotation, would end the
+//     session), and no reload hands clients a fresh budget.
+//   - the backend scope, per backend-facing configuration (backend,
+//     responses, guest, cache, refresh): the validation cache and the
+//     backend client with its connection pool and call slots. A change to
+//     those options starts a fresh one, since answers read with another
+//     mapping or from another endpoint would be wrong; it costs one
+//     validation per active token, never a session.
+//
+// Route, cookie, header, CSRF, audit and rate-limit options are per
+// instance. The registry keeps at most maxSharedScopes scopes; the oldest
+// is dropped first (instances still holding it keep working, it is only no
+// longer handed out). Nothing here starts a goroutine.
 
-const maxSharedStates = 64
+const maxSharedScopes = 128
 
+// sharedState is one instance's view of the scopes it shares.
 type sharedState struct {
-	limiter     *rateLimiter // nil when rateLimit.enabled is false; budgets survive reloads
+	limiter     *rateLimiter // nil when rateLimit.enabled is false; its buckets are the session scope's
 	backend     *backendClient
 	validations *dedupCache // token hash → validation
 	refreshes   *dedupCache // credential hash → refreshOutcome
 }
 
+type sessionScope struct {
+	refreshes *dedupCache
+	buckets   *rateBuckets
+}
+
+type backendScope struct {
+	backend     *backendClient
+	validations *dedupCache
+}
+
 var (
-	statesMu   sync.Mutex // protects states and stateOrder
-	states     = map[string]*sharedState{}
-	stateOrder []string
+	scopesMu   sync.Mutex // protects scopes and scopeOrder
+	scopes     = map[string]interface{}{}
+	scopeOrder []string
 )
 
 func sharedStateFor(name string, c *Config, s *settings, limiter *rateLimiter) *sharedState {
-	key := stateKey(name, c)
-	statesMu.Lock()
-	defer statesMu.Unlock()
-	if st, ok := states[key]; ok {
-		return st
+	scopesMu.Lock()
+	defer scopesMu.Unlock()
+	ss := sharedScope(sessionKey(name, c), func() interface{} {
+		return &sessionScope{refreshes: newDedupCache(s.cacheMax), buckets: newRateBuckets()}
+	}).(*sessionScope)
+	bs := sharedScope(backendKey(name, c), func() interface{} {
+		return &backendScope{backend: newBackendClient(name, s), validations: newDedupCache(s.cacheMax)}
+	}).(*backendScope)
+	if limiter != nil {
+		limiter.buckets = ss.buckets
 	}
-	st := &sharedState{
-		limiter:     limiter,
-		backend:     newBackendClient(s),
-		validations: newDedupCache(s.cacheMax),
-		refreshes:   newDedupCache(s.cacheMax),
-	}
-	if len(stateOrder) >= maxSharedStates {
-		delete(states, stateOrder[0])
-		stateOrder = stateOrder[1:]
-	}
-	states[key] = st
-	stateOrder = append(stateOrder, key)
-	return st
+	return &sharedState{limiter: limiter, backend: bs.backend, validations: bs.validations, refreshes: ss.refreshes}
 }
 
-// stateKey identifies a state by middleware name and a hash of the
-// backend-facing options (hashed: the guest password is among them).
-func stateKey(name string, c *Config) string {
-	raw, _ := json.Marshal([]interface{}{c.Backend, c.Responses, c.Guest, c.Cache, c.Refresh, c.RateLimit})
-	sum := sha256.Sum256(append([]byte(name+"\x00"), raw...))
+// sharedScope returns the scope stored under key, or stores a new one.
+// Called with scopesMu held.
+func sharedScope(key string, create func() interface{}) interface{} {
+	if v, ok := scopes[key]; ok {
+		return v
+	}
+	v := create()
+	if len(scopeOrder) >= maxSharedScopes {
+		delete(scopes, scopeOrder[0])
+		scopeOrder = scopeOrder[1:]
+	}
+	scopes[key] = v
+	scopeOrder = append(scopeOrder, key)
+	return v
+}
+
+// sessionKey identifies a session scope: the middleware and its backend.
+func sessionKey(name string, c *Config) string {
+	return scopeKey("session", name, strings.TrimSuffix(strings.TrimSpace(c.Backend.URL), "/"))
+}
+
+// backendKey identifies a backend scope by the middleware and a hash of
+// the backend-facing options (hashed: the guest password is among them).
+func backendKey(name string, c *Config) string {
+	raw, _ := json.Marshal([]interface{}{c.Backend, c.Responses, c.Guest, c.Cache, c.Refresh})
+	return scopeKey("backend", name, string(raw))
+}
+
+func scopeKey(kind, name, options string) string {
+	sum := sha256.Sum256([]byte(kind + "\x00" + name + "\x00" + options))
 	return string(sum[:])
 }

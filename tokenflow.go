@@ -1,8 +1,6 @@
 package authlayer
 
 import (
-	"context"
-	"log"
 	"net/http"
 	"time"
 )
@@ -16,10 +14,12 @@ import (
 // verdict is the backend's answer about a token.
 type verdict int
 
+// The zero verdict is transient, so an answer nobody filled in can never
+// mean "valid".
 const (
-	stateValid     verdict = iota
-	stateInvalid           // definite: the backend said no
-	stateTransient         // the backend could not answer: fail closed, keep cookies
+	stateTransient verdict = iota // the backend could not answer: fail closed, keep cookies
+	stateInvalid                  // definite: the backend said no
+	stateValid
 )
 
 // identity is a validated token's user, with the upstream header values
@@ -79,7 +79,7 @@ type authResult struct {
 // authenticate runs the token cascade for req. The common case, a user
 // cookie with a cached valid answer, is answered here; everything else
 // goes to authenticateSlow.
-func authenticate(m *middleware, req *http.Request) *authResult {
+func authenticate(m *middleware, req *http.Request, route *routeMatch) *authResult {
 	if c, err := req.Cookie(m.s.cookies.user); err == nil && c.Value != "" && singleCookie(req, m.s.cookies.userEq) {
 		if v, ok := cacheGet(m.state.validations, cacheKey(c.Value)); ok {
 			if id := v.(validation).id; id != nil {
@@ -87,37 +87,57 @@ func authenticate(m *middleware, req *http.Request) *authResult {
 			}
 		}
 	}
-	return m.authenticateSlow(req)
+	return authenticateSlow(m, req, route)
 }
 
-func (m *middleware) authenticateSlow(req *http.Request) *authResult {
-	carried := m.s.cookies.read(req)
-	if carried.user != "" {
-		v, limited := m.validateBudgeted(req, carried.user)
-		if limited != nil {
-			return &authResult{limited: limited}
-		}
-		switch v.state {
-		case stateValid:
-			record(m, req, eventAuthSuccess, v.id, carried.user, true, "", 0)
-			return m.userSession(carried.user, v.id)
-		case stateTransient:
-			record(m, req, eventError, nil, carried.user, false, "backend-unavailable", 0)
-			return &authResult{transient: true}
-		}
-		record(m, req, eventAuthFail, nil, carried.user, false, "invalid-token", 0)
-		return m.refreshSession(req, carried, firstNonEmpty(carried.refresh, carried.user))
-	}
-	if carried.refresh != "" {
-		// The access cookie is gone (expired in the browser) but the
-		// refresh cookie is not: refresh rather than log the user out.
-		return m.refreshSession(req, carried, carried.refresh)
-	}
-	return m.guestSession(req, carried)
+// flow is one request on the slow path: every backend call it makes (or
+// waits for) shares one deadline, backend.timeout from its start, and is
+// charged to its client.
+type flow struct {
+	m        *middleware
+	req      *http.Request
+	route    *routeMatch
+	deadline time.Time
+	client   string // rate-limit and call-slot key
 }
 
-func (m *middleware) userSession(token string, id *identity) *authResult {
-	return &authResult{id: id, token: token, loggedIn: acceptsAsUser(m.s, id.tokenType)}
+func authenticateSlow(m *middleware, req *http.Request, route *routeMatch) *authResult {
+	f := &flow{
+		m: m, req: req, route: route,
+		deadline: time.Now().Add(m.s.backend.timeout),
+		client:   rateClientKey(m.state.limiter, req),
+	}
+	return f.session(m.s.cookies.read(req))
+}
+
+// session is the cascade: user cookie, then refresh, then guest.
+func (f *flow) session(carried carriedCookies) *authResult {
+	if carried.user == "" {
+		if carried.refresh != "" {
+			// The access cookie is gone (expired in the browser) but the
+			// refresh cookie is not: refresh rather than log the user out.
+			return f.refreshSession(carried, carried.refresh)
+		}
+		return f.guestSession(carried)
+	}
+	v, limited := f.validate(carried.user, true)
+	if limited != nil {
+		return &authResult{limited: limited}
+	}
+	switch v.state {
+	case stateValid:
+		record(f.m, f.req, eventAuthSuccess, v.id, carried.user, true, "", 0)
+		return userSession(f.m.s, carried.user, v.id)
+	case stateTransient:
+		record(f.m, f.req, eventError, nil, carried.user, false, "backend-unavailable", 0)
+		return &authResult{transient: true}
+	}
+	record(f.m, f.req, eventAuthFail, nil, carried.user, false, "invalid-token", 0)
+	return f.refreshSession(carried, firstNonEmpty(carried.refresh, carried.user))
+}
+
+func userSession(s *settings, token string, id *identity) *authResult {
+	return &authResult{id: id, token: token, loggedIn: acceptsAsUser(s, id.tokenType)}
 }
 
 // acceptsAsUser reports whether a token of this type is a logged-in user.
@@ -129,34 +149,51 @@ func acceptsAsUser(s *settings, tokenType string) bool {
 }
 
 // validate answers from the cache, or makes (or joins) one backend call.
-func (m *middleware) validate(token string) validation {
-	key := cacheKey(token)
-	if v, ok := cacheGet(m.state.validations, key); ok {
-		return v.(validation)
+// With charged, a call this client starts spends its unknown-token budget,
+// unless the token validated recently (a known user whose entry expired);
+// waiting on another's call is free. limited is the refusal when over
+// budget.
+func (f *flow) validate(token string, charged bool) (validation, *rateDecision) {
+	var refused *rateDecision
+	var charge chargeFunc
+	if charged && f.m.state.limiter != nil {
+		charge = func(stale interface{}) bool {
+			if recentlyValid(stale) {
+				return true
+			}
+			refused = spendBudget(f.m.state.limiter, budgetUnknownTokens, f.client)
+			return refused == nil
+		}
 	}
-	return m.validateMiss(key, token)
+	b, client := f.m.state.backend, f.client
+	v, how := f.m.state.validations.load(cacheKey(token), f.deadline, charge, func() (interface{}, time.Duration, bool) {
+		ctx, cancel := b.detachedContext()
+		defer cancel()
+		answer := b.validate(ctx, client, token)
+		return answer, validationTTL(f.m.s, answer), answer.state == stateInvalid
+	})
+	switch how {
+	case loadRefused:
+		record(f.m, f.req, eventRateLimitExceeded, nil, "", false, "unknown-tokens", http.StatusTooManyRequests)
+		return validation{}, refused
+	case loadFailed:
+		return validation{state: stateTransient}, nil
+	}
+	return v.(validation), nil
 }
 
-func (m *middleware) validateMiss(key, token string) validation {
-	v, ok := m.state.validations.load(key, func() (interface{}, time.Duration) {
-		// Detached from every request: waiters depend on this call,
-		// whoever leaves; backend.timeout bounds it.
-		answer := m.state.backend.validate(context.Background(), token)
-		return answer, m.validationTTL(answer)
-	})
-	if !ok || v == nil {
-		return validation{state: stateTransient}
-	}
-	return v.(validation)
+func recentlyValid(stale interface{}) bool {
+	v, ok := stale.(validation)
+	return ok && v.state == stateValid
 }
 
 // validationTTL caches definite answers for cache.ttl, never beyond the
 // token's expiry; transient answers are not cached.
-func (m *middleware) validationTTL(v validation) time.Duration {
+func validationTTL(s *settings, v validation) time.Duration {
 	if v.state == stateTransient {
 		return 0
 	}
-	ttl := m.s.cacheTTL
+	ttl := s.cacheTTL
 	if v.id != nil && !v.id.expiresAt.IsZero() {
 		if left := time.Until(v.id.expiresAt); left < ttl {
 			ttl = left
@@ -168,143 +205,9 @@ func (m *middleware) validationTTL(v validation) time.Duration {
 	return ttl
 }
 
-// refreshSession refreshes with credential and turns the outcome into the
-// request's session and cookies.
-func (m *middleware) refreshSession(req *http.Request, carried carriedCookies, credential string) *authResult {
-	if limited := m.refreshBudgeted(req, credential); limited != nil {
-		return &authResult{limited: limited}
-	}
-	out := m.refresh(credential)
-	switch out.kind {
-	case refreshDone:
-		record(m, req, eventAuthRefresh, out.session.id, out.accessToken, out.session.state == stateValid, "", 0)
-		return m.refreshedSession(out)
-	case refreshReuse:
-		log.Printf("authlayer: %s: refresh token reuse detected, session ended", m.name)
-		record(m, req, eventAuthReuse, nil, credential, false, "refresh-token-reuse", 0)
-		return &authResult{loggedOut: true, setCookies: m.s.cookies.clearing(carried, true, true, true)}
-	case refreshTransient:
-		record(m, req, eventAuthRefreshFail, nil, credential, false, "backend-unavailable", 0)
-		return &authResult{transient: true}
-	}
-	record(m, req, eventAuthRefreshFail, nil, credential, false, "expired-or-revoked", 0)
-	cleared := m.s.cookies.clearing(carried, true, false, true)
-	if !m.s.refresh.fallbackToGuest {
-		return &authResult{setCookies: cleared}
-	}
-	res := m.guestSession(req, carried)
-	res.setCookies = append(cleared, res.setCookies...)
-	return res
-}
-
-func (m *middleware) refreshedSession(out refreshOutcome) *authResult {
-	cookies := appendCookie(nil, m.s.cookies.userCookie(out.accessToken))
-	if out.refreshToken != "" && m.s.cookies.refresh != "" {
-		cookies = appendCookie(cookies, m.s.cookies.refreshCookie(out.refreshToken))
-	}
-	if out.session.state != stateValid {
-		// The new tokens are kept (a rotated refresh token must not be
-		// lost), but this request cannot be authenticated.
-		return &authResult{transient: true, setCookies: cookies}
-	}
-	res := m.userSession(out.accessToken, out.session.id)
-	res.refreshed = out.accessToken
-	res.setCookies = cookies
-	return res
-}
-
 func appendCookie(list []string, cookie string) []string {
 	if cookie == "" {
 		return list
 	}
 	return append(list, cookie)
-}
-
-// refresh makes (or joins) one refresh per credential. A finished refresh
-// is remembered for refresh.graceWindow, so requests that still carry the
-// old cookie reuse it: with rotating refresh tokens a second refresh would
-// be a replay and log the user out.
-func (m *middleware) refresh(credential string) refreshOutcome {
-	v, ok := m.state.refreshes.load(cacheKey(credential), func() (interface{}, time.Duration) {
-		out := m.refreshNow(credential)
-		if out.kind == refreshTransient {
-			return out, 0
-		}
-		return out, m.s.refresh.graceWindow
-	})
-	if !ok || v == nil {
-		return refreshOutcome{kind: refreshTransient}
-	}
-	return v.(refreshOutcome)
-}
-
-// refreshNow calls the backend and validates the new token: a refresh
-// counts only if its token validates.
-func (m *middleware) refreshNow(credential string) refreshOutcome {
-	ans := m.state.backend.refresh(context.Background(), credential)
-	if ans.kind != refreshDone {
-		return refreshOutcome{kind: ans.kind}
-	}
-	v := m.validate(ans.accessToken)
-	if v.state == stateInvalid {
-		return refreshOutcome{kind: refreshFatal}
-	}
-	return refreshOutcome{kind: refreshDone, accessToken: ans.accessToken, refreshToken: ans.refreshToken, session: v}
-}
-
-// guestSession uses a valid guest cookie, or mints a guest token.
-func (m *middleware) guestSession(req *http.Request, carried carriedCookies) *authResult {
-	var cleared []string
-	if carried.guest != "" {
-		v, limited := m.validateBudgeted(req, carried.guest)
-		if limited != nil {
-			return &authResult{limited: limited}
-		}
-		switch v.state {
-		case stateValid:
-			record(m, req, eventAuthSuccess, v.id, carried.guest, true, "guest", 0)
-			return &authResult{id: v.id, token: carried.guest}
-		case stateTransient:
-			record(m, req, eventError, nil, carried.guest, false, "backend-unavailable", 0)
-			return &authResult{transient: true}
-		}
-		record(m, req, eventAuthFail, nil, carried.guest, false, "invalid-guest-token", 0)
-		cleared = m.s.cookies.clearing(carried, false, true, false)
-	}
-	if !m.s.guest.enabled {
-		return &authResult{setCookies: cleared}
-	}
-	res := m.mintGuest(req)
-	if len(res.setCookies) == 0 {
-		// Clear the stale guest cookie only when no new one replaces it:
-		// one Set-Cookie per name, never a clear and a set side by side.
-		res.setCookies = cleared
-	}
-	return res
-}
-
-// mintGuest asks the backend for a guest token for this client alone: a
-// guest token is an anonymous session and is never shared between clients,
-// so minting is not deduplicated.
-func (m *middleware) mintGuest(req *http.Request) *authResult {
-	if backendBudget(m, req, budgetGuestMints, "guest-mints") != nil {
-		return &authResult{} // over the minting budget: served without a guest session
-	}
-	token, err := m.state.backend.mintGuest(req.Context())
-	if err != nil {
-		log.Printf("authlayer: %s: guest token not minted: %v", m.name, err)
-		record(m, req, eventError, nil, "", false, "guest-mint-failed", 0)
-		return &authResult{}
-	}
-	v := m.validate(token)
-	if v.state != stateValid {
-		log.Printf("authlayer: %s: minted guest token did not validate", m.name)
-		record(m, req, eventError, nil, token, false, "guest-token-invalid", 0)
-		return &authResult{}
-	}
-	record(m, req, eventAuthGuest, v.id, token, true, "", 0)
-	return &authResult{
-		id: v.id, token: token, refreshed: token,
-		setCookies: appendCookie(nil, m.s.cookies.guestCookie(token)),
-	}
 }

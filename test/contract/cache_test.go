@@ -112,8 +112,13 @@ func TestTransientAnswersAreNotCached(t *testing.T) {
 				e.be.SetValidate(tok, tc.answer)
 				r := e.do(t, h, api("/account").cookie(userCookie, tok))
 				wantJSONError(t, r, http.StatusServiceUnavailable)
+				// The shared call runs detached under its own timeout and may
+				// outlive the request by a moment; a request arriving before it
+				// ends joins it. Wait until it is over.
+				waitCallsOver(t, e.be, fakebackend.Validate)
 				r = e.do(t, h, api("/account").cookie(userCookie, tok))
 				wantJSONError(t, r, http.StatusServiceUnavailable)
+				waitCallsOver(t, e.be, fakebackend.Validate)
 				if got := e.be.CountFor(fakebackend.Validate, tok); got != 2 {
 					t.Errorf("validate calls: got %d, want 2 (transient answers are not cached)", got)
 				}
@@ -168,4 +173,24 @@ func TestCacheMaxEntries(t *testing.T) {
 			})
 		}
 	})
+}
+
+// waitCallsOver waits (bounded) until no hanging call to endpoint is still
+// held: each has been aborted by its client.
+func waitCallsOver(t *testing.T, be *fakebackend.Backend, endpoint string) {
+	t.Helper()
+	deadline := time.Now().Add(waitBound)
+	for time.Now().Before(deadline) {
+		open := 0
+		for _, c := range be.Calls(endpoint) {
+			if c.Hung && !c.Aborted {
+				open++
+			}
+		}
+		if open == 0 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("a hanging %s call was never ended", endpoint)
 }

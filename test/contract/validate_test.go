@@ -62,9 +62,10 @@ func TestIdentityHeaders(t *testing.T) {
 }
 
 // TestValidateAnswerClasses: 2xx with success true and an object under
-// data is valid; other 4xx and malformed 2xx are definitely invalid (a
-// refresh is attempted); 5xx, 408 and 429 are transient (no refresh, the
-// protected route answers 503, cookies are kept).
+// data is valid; other 4xx and success false are definitely invalid (a
+// refresh is attempted); 5xx, 408, 429, redirects and a 2xx whose body is
+// not the contract's JSON are transient (issue 7, defect 2: no refresh,
+// the protected route answers 503, cookies are kept).
 func TestValidateAnswerClasses(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(m{"routes": m{"protected": list("/api/me")}}))
@@ -86,14 +87,19 @@ func TestValidateAnswerClasses(t *testing.T) {
 			{"400", fakebackend.Status(400), invalid},
 			{"403", fakebackend.Status(403), invalid},
 			{"404", fakebackend.Status(404), invalid},
-			{"200 not JSON", fakebackend.Garbage(), invalid},
-			{"200 empty body", fakebackend.Answer{}, invalid},
+			{"200 not JSON", fakebackend.Garbage(), transient},
+			{"200 empty body", fakebackend.Answer{}, transient},
 			{"200 success false", fakebackend.Answer{JSON: m{"success": false, "data": user}}, invalid},
-			{"200 success missing", fakebackend.Answer{JSON: m{"data": user}}, invalid},
-			{"200 no data", fakebackend.Answer{JSON: m{"success": true}}, invalid},
-			{"200 data null", fakebackend.Answer{JSON: m{"success": true, "data": nil}}, invalid},
-			{"200 data string", fakebackend.Answer{JSON: m{"success": true, "data": "u-9"}}, invalid},
-			{"200 data array", fakebackend.Answer{JSON: m{"success": true, "data": []interface{}{user}}}, invalid},
+			{"200 success missing", fakebackend.Answer{JSON: m{"data": user}}, transient},
+			{"200 no data", fakebackend.Answer{JSON: m{"success": true}}, transient},
+			{"200 data null", fakebackend.Answer{JSON: m{"success": true, "data": nil}}, transient},
+			{"200 data string", fakebackend.Answer{JSON: m{"success": true, "data": "u-9"}}, transient},
+			{"200 data array", fakebackend.Answer{JSON: m{"success": true, "data": []interface{}{user}}}, transient},
+			{"200 truncated JSON", fakebackend.Answer{Body: `{"success":true,"data":{"id":"u-9"`}, transient},
+			{"200 JSON then garbage", fakebackend.Answer{Body: `{"success":true,"data":{"id":"u-9"}}<html>`}, transient},
+			{"200 success not a boolean", fakebackend.Answer{JSON: m{"success": "yes", "data": user}}, transient},
+			{"200 success \"false\"", fakebackend.Answer{JSON: m{"success": "false", "data": user}}, invalid},
+			{"302 to a login page", fakebackend.Answer{Status: 302, Body: "<html>login</html>"}, transient},
 			{"500", fakebackend.Status(500), transient},
 			{"502", fakebackend.Status(502), transient},
 			{"503", fakebackend.Status(503), transient},

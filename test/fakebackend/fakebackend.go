@@ -66,6 +66,8 @@ type Call struct {
 	// Aborted is set when the client went away while the call was held by
 	// a gate or hanging.
 	Aborted bool
+	// Hung is set when the call was answered with Hang.
+	Hung bool
 }
 
 // Backend is a fake auth backend. The zero value is not usable: use New.
@@ -394,6 +396,7 @@ func (b *Backend) serve(w http.ResponseWriter, r *http.Request) {
 
 	a := b.answer(endpoint, r.Method, call)
 	if a.Hang {
+		b.markHung(call)
 		select {
 		case <-r.Context().Done():
 			b.markAborted(call)
@@ -402,6 +405,12 @@ func (b *Backend) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	write(w, a)
+}
+
+func (b *Backend) markHung(c *Call) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c.Hung = true
 }
 
 func (b *Backend) markAborted(c *Call) {

@@ -1,0 +1,75 @@
+package authlayer
+
+import (
+	"context"
+	"log"
+)
+
+// Guests in the token flow: a valid guest cookie is used, else a guest
+// token is minted (guest.enabled). A guest token is an anonymous session
+// for one client, so minting is never shared or deduplicated, and it is
+// skipped where a guest session cannot change the answer (a route that
+// needs a user answers the same with or without one).
+
+// guestSession uses a valid guest cookie, or mints a guest token.
+func (f *flow) guestSession(carried carriedCookies) *authResult {
+	var cleared []string
+	if carried.guest != "" {
+		v, limited := f.validate(carried.guest, true)
+		if limited != nil {
+			return &authResult{limited: limited}
+		}
+		switch v.state {
+		case stateValid:
+			record(f.m, f.req, eventAuthSuccess, v.id, carried.guest, true, "guest", 0)
+			return &authResult{id: v.id, token: carried.guest}
+		case stateTransient:
+			record(f.m, f.req, eventError, nil, carried.guest, false, "backend-unavailable", 0)
+			return &authResult{transient: true}
+		}
+		record(f.m, f.req, eventAuthFail, nil, carried.guest, false, "invalid-guest-token", 0)
+		cleared = f.m.s.cookies.clearing(carried, false, true, false)
+	}
+	if !f.m.s.guest.enabled || (f.route != nil && f.route.needsUser) {
+		return &authResult{setCookies: cleared}
+	}
+	res := f.mintGuest()
+	if len(res.setCookies) == 0 {
+		// Clear the stale guest cookie only when no new one replaces it:
+		// one Set-Cookie per name, never a clear and a set side by side.
+		res.setCookies = cleared
+	}
+	return res
+}
+
+// mintGuest asks the backend for a guest token for this client alone,
+// within the request's deadline, and validates it.
+func (f *flow) mintGuest() *authResult {
+	if rl := f.m.state.limiter; rl != nil {
+		if refused := spendBudget(rl, budgetGuestMints, f.client); refused != nil {
+			// Served without a guest session, not refused: status 0 says
+			// the request went on.
+			record(f.m, f.req, eventRateLimitExceeded, nil, "", false, "guest-mints", 0)
+			return &authResult{}
+		}
+	}
+	ctx, cancel := context.WithDeadline(f.req.Context(), f.deadline)
+	token, err := f.m.state.backend.mintGuest(ctx, f.client)
+	cancel()
+	if err != nil {
+		log.Printf("authlayer: %s: guest token not minted: %v", f.m.name, err)
+		record(f.m, f.req, eventError, nil, "", false, "guest-mint-failed", 0)
+		return &authResult{}
+	}
+	v, _ := f.validate(token, false)
+	if v.state != stateValid {
+		log.Printf("authlayer: %s: minted guest token did not validate", f.m.name)
+		record(f.m, f.req, eventError, nil, token, false, "guest-token-invalid", 0)
+		return &authResult{}
+	}
+	record(f.m, f.req, eventAuthGuest, v.id, token, true, "", 0)
+	return &authResult{
+		id: v.id, token: token, refreshed: token,
+		setCookies: appendCookie(nil, f.m.s.cookies.guestCookie(token)),
+	}
+}

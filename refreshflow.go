@@ -1,0 +1,153 @@
+package authlayer
+
+import (
+	"log"
+	"net/http"
+	"time"
+)
+
+// Refresh in the token flow. One refresh runs per credential however many
+// requests carry it (dedupCache), detached from every request so a client
+// leaving cannot lose a rotated token. A finished refresh is remembered for
+// refresh.graceWindow under the old credential: requests that still carry
+// the old cookie (the browser had not stored the new one yet) get the same
+// new token instead of refreshing again, which with rotating refresh tokens
+// would be a replay and end the session. The memo lives in the
+// session-scoped state (state.go), so a configuration reload in the middle
+// of a refresh finds it instead of replaying it.
+//
+// A remembered refresh never outlives the token it produced: the new access
+// token is validated on every use like any other token (the validation
+// cache: at most cache.ttl, never past its exp), so once it is revoked,
+// expired or logged out, the old credential gets nothing from the memo.
+
+// failureMemo bounds how long a failed refresh is remembered: long enough
+// to answer a burst of requests with the same dead credential with one
+// backend call, short enough that junk credentials do not pile up.
+const failureMemo = 5 * time.Second
+
+// refreshSession refreshes with credential and turns the outcome into the
+// request's session and cookies.
+func (f *flow) refreshSession(carried carriedCookies, credential string) *authResult {
+	out, limited := f.refresh(credential)
+	if limited != nil {
+		return &authResult{limited: limited}
+	}
+	switch out.kind {
+	case refreshDone:
+		record(f.m, f.req, eventAuthRefresh, out.session.id, out.accessToken, out.session.state == stateValid, "", 0)
+		return refreshedSession(f.m.s, out)
+	case refreshReuse:
+		record(f.m, f.req, eventAuthReuse, nil, credential, false, "refresh-token-reuse", 0)
+		return &authResult{loggedOut: true, setCookies: f.m.s.cookies.clearing(carried, true, true, true)}
+	case refreshTransient:
+		record(f.m, f.req, eventAuthRefreshFail, nil, credential, false, "backend-unavailable", 0)
+		return &authResult{transient: true}
+	}
+	record(f.m, f.req, eventAuthRefreshFail, nil, credential, false, "expired-or-revoked", 0)
+	cleared := f.m.s.cookies.clearing(carried, true, false, true)
+	if !f.m.s.refresh.fallbackToGuest {
+		return &authResult{setCookies: cleared}
+	}
+	res := f.guestSession(carried)
+	res.setCookies = append(cleared, res.setCookies...)
+	return res
+}
+
+func refreshedSession(s *settings, out refreshOutcome) *authResult {
+	cookies := appendCookie(nil, s.cookies.userCookie(out.accessToken))
+	if out.refreshToken != "" && s.cookies.refresh != "" {
+		cookies = appendCookie(cookies, s.cookies.refreshCookie(out.refreshToken))
+	}
+	if out.session.state != stateValid {
+		// The new tokens are kept (a rotated refresh token must not be
+		// lost), but this request cannot be authenticated.
+		return &authResult{transient: true, setCookies: cookies}
+	}
+	res := userSession(s, out.accessToken, out.session.id)
+	res.refreshed = out.accessToken
+	res.setCookies = cookies
+	return res
+}
+
+// refresh makes, joins or remembers the refresh of credential. Only a
+// client that starts a refresh spends its refresh budget.
+func (f *flow) refresh(credential string) (refreshOutcome, *rateDecision) {
+	var refused *rateDecision
+	var charge chargeFunc
+	if f.m.state.limiter != nil {
+		charge = func(stale interface{}) bool {
+			refused = spendBudget(f.m.state.limiter, budgetRefreshes, f.client)
+			return refused == nil
+		}
+	}
+	m, client := f.m, f.client
+	v, how := m.state.refreshes.load(cacheKey(credential), f.deadline, charge, func() (interface{}, time.Duration, bool) {
+		out := refreshNow(m, client, credential)
+		return out, refreshMemoTTL(m.s, out.kind), out.kind != refreshDone
+	})
+	switch how {
+	case loadRefused:
+		record(f.m, f.req, eventRateLimitExceeded, nil, "", false, "refreshes", http.StatusTooManyRequests)
+		return refreshOutcome{}, refused
+	case loadFailed:
+		return refreshOutcome{kind: refreshTransient}, nil
+	}
+	out := v.(refreshOutcome)
+	if out.kind == refreshDone && how != loadLed {
+		out = f.revalidated(out)
+	}
+	return out, nil
+}
+
+// revalidated checks a refresh result this request did not make itself
+// (remembered, or made by a request of another instance): its session is
+// whatever the new access token is worth now.
+func (f *flow) revalidated(out refreshOutcome) refreshOutcome {
+	v, _ := f.validate(out.accessToken, false)
+	if v.state == stateInvalid {
+		return refreshOutcome{kind: refreshFatal}
+	}
+	out.session = v
+	return out
+}
+
+// refreshMemoTTL remembers a finished refresh for the grace window, and a
+// failed one briefly (never a transient one).
+func refreshMemoTTL(s *settings, kind refreshKind) time.Duration {
+	switch kind {
+	case refreshTransient:
+		return 0
+	case refreshDone:
+		return s.refresh.graceWindow
+	}
+	if s.refresh.graceWindow < failureMemo {
+		return s.refresh.graceWindow
+	}
+	return failureMemo
+}
+
+// refreshNow calls the backend and validates the new token: a refresh
+// counts only if its token validates. It runs detached from any request
+// (see dedupCache.load), under its own backend.timeout per call.
+func refreshNow(m *middleware, client, credential string) refreshOutcome {
+	ctx, cancel := m.state.backend.detachedContext()
+	ans := m.state.backend.refresh(ctx, client, credential)
+	cancel()
+	switch ans.kind {
+	case refreshDone:
+	case refreshReuse:
+		// Logged here, once per event, not once per waiting request.
+		log.Printf("authlayer: %s: refresh token reuse detected, session ended", m.name)
+		return refreshOutcome{kind: refreshReuse}
+	default:
+		return refreshOutcome{kind: ans.kind}
+	}
+	f := &flow{m: m, deadline: time.Now().Add(m.s.backend.timeout), client: client}
+	v, _ := f.validate(ans.accessToken, false)
+	if v.state == stateInvalid {
+		return refreshOutcome{kind: refreshFatal}
+	}
+	// A transient answer keeps the new tokens: the old ones are spent.
+	return refreshOutcome{kind: refreshDone, accessToken: ans.accessToken, refreshToken: ans.refreshToken, session: v}
+}

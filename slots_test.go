@@ -1,0 +1,92 @@
+package authlayer
+
+import (
+	"testing"
+	"time"
+)
+
+func TestCallSlotsWaitForARelease(t *testing.T) {
+	s := newCallSlots(2)
+	if !s.acquire("a", time.Now()) || !s.acquire("b", time.Now()) {
+		t.Fatal("free slots were refused")
+	}
+	got := make(chan bool, 1)
+	go func() { got <- s.acquire("c", time.Now().Add(5*time.Second)) }()
+	waitQueued(t, s, 1)
+	s.release("a")
+	if !<-got {
+		t.Fatal("a waiter did not get the released slot")
+	}
+	if n := s.busy(); n != 2 {
+		t.Fatalf("busy = %d, want 2", n)
+	}
+}
+
+func TestCallSlotsGiveUpAtTheDeadline(t *testing.T) {
+	s := newCallSlots(1)
+	s.acquire("a", time.Now())
+	start := time.Now()
+	if s.acquire("b", start.Add(30*time.Millisecond)) {
+		t.Fatal("a full pool handed out a slot")
+	}
+	if waited := time.Since(start); waited < 25*time.Millisecond || waited > 3*time.Second {
+		t.Fatalf("waited %v for a 30ms deadline", waited)
+	}
+	if s.acquire("b", time.Now().Add(-time.Second)) {
+		t.Fatal("a past deadline got a slot")
+	}
+	s.release("a")
+	if !s.acquire("b", time.Now()) {
+		t.Fatal("an expired waiter kept a slot or a place in line")
+	}
+}
+
+// TestCallSlotsFairShare: one client holds at most half of the slots; the
+// rest stay free for others, and its own extra calls wait.
+func TestCallSlotsFairShare(t *testing.T) {
+	s := newCallSlots(4)
+	for i := 0; i < 2; i++ {
+		if !s.acquire("greedy", time.Now()) {
+			t.Fatal("a client's share was refused")
+		}
+	}
+	if s.acquire("greedy", time.Now()) {
+		t.Fatal("a client got more than half of the slots")
+	}
+	if !s.acquire("other", time.Now()) || !s.acquire("other2", time.Now()) {
+		t.Fatal("another client was refused while slots were free")
+	}
+	got := make(chan bool, 2)
+	go func() { got <- s.acquire("greedy", time.Now().Add(5*time.Second)) }()
+	waitQueued(t, s, 1)
+	go func() { got <- s.acquire("third", time.Now().Add(5*time.Second)) }()
+	waitQueued(t, s, 2)
+	s.release("other") // greedy is still at its share: the slot goes to "third"
+	if !<-got {
+		t.Fatal("the eligible waiter was not served")
+	}
+	s.mu.Lock()
+	third, greedy := s.byClient["third"], s.byClient["greedy"]
+	s.mu.Unlock()
+	if third != 1 || greedy != 2 {
+		t.Fatalf("slots: third %d, greedy %d; want 1 and 2", third, greedy)
+	}
+	s.release("greedy")
+	if !<-got {
+		t.Fatal("greedy's waiter was not served once under its share")
+	}
+}
+
+func waitQueued(t *testing.T, s *callSlots, n int) {
+	t.Helper()
+	for i := 0; i < 2000; i++ {
+		s.mu.Lock()
+		q := len(s.queue)
+		s.mu.Unlock()
+		if q >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("fewer than %d waiters queued", n)
+}
