@@ -544,15 +544,27 @@ func readCapped(path string) string {
 	return string(data)
 }
 
-// WaitLog waits (bounded by d) until Traefik's log matches re, and returns
-// the matching line.
+// LogSize is the length of Traefik's log so far, for WaitLogSince.
+func (tr *Traefik) LogSize() int { return len(tr.Logs()) }
+
+// WaitLog waits (bounded by d) until a line of Traefik's log matches re,
+// and returns that line.
 func (tr *Traefik) WaitLog(t testing.TB, re *regexp.Regexp, d time.Duration) string {
+	t.Helper()
+	return tr.WaitLogSince(t, 0, re, d)
+}
+
+// WaitLogSince is WaitLog over the log written after offset (a LogSize).
+func (tr *Traefik) WaitLogSince(t testing.TB, offset int, re *regexp.Regexp, d time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for i := 0; i < int(d/pollEvery)+1; i++ {
-		for _, line := range strings.Split(tr.Logs(), "\n") {
-			if re.MatchString(line) {
-				return line
+		logs := tr.Logs()
+		if offset <= len(logs) {
+			for _, line := range strings.Split(logs[offset:], "\n") {
+				if re.MatchString(line) {
+					return line
+				}
 			}
 		}
 		if time.Now().After(deadline) {

@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authlayer/authlayer/test/traefikrun"
+)
+
+// TestBadOption: a middleware whose options New refuses (or Traefik
+// cannot decode) fails to load: Traefik logs an error naming the option,
+// the router using it answers 404 (Traefik does not serve a router whose
+// middleware failed) and the API reports the router disabled with that
+// error; other routers keep working, and fixing the option brings the
+// router back without a restart.
+func TestBadOption(t *testing.T) {
+	s := start(t, traefikrun.Options{LogLevel: "ERROR"})
+	for _, tc := range []struct {
+		desc    string
+		options m
+		// errRe must match the error Traefik logs for the router (and
+		// the API reports).
+		errRe string
+	}{
+		{"unparsable duration", m{"cache": m{"ttl": "2 seconds"}}, `authlayer: cache\.ttl: .*2 seconds`},
+		{"missing backend.url", m{"backend": m{"url": ""}}, `authlayer: backend\.url`},
+		// Traefik's decoder names the Go field, not the option.
+		{"wrong type", m{"cache": m{"maxEntries": "lots"}}, `failed to decode configuration.*Cache\.MaxEntries`},
+		{"bad route pattern", m{"routes": m{"protected": list("noslash")}}, `authlayer: routes\.protected: .*noslash`},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			offset := s.tr.LogSize()
+			s.deploy(t, sites{"good": m{}, "bad": tc.options})
+			r := s.do(t, page("bad", "/"))
+			if r.code != http.StatusNotFound {
+				t.Errorf("router with the bad middleware: got %d %q, want Traefik's 404", r.code, r.body)
+			}
+			if r.upstream != nil {
+				t.Errorf("the upstream received a request through a middleware that failed to load")
+			}
+			wantForwarded(t, s.do(t, page("good", "/")))
+
+			errRe := regexp.MustCompile(`(?s)` + tc.errRe)
+			line := s.tr.WaitLogSince(t, offset, regexp.MustCompile(`ERR error=.*`+tc.errRe+`.*routerName=bad@file`), 5*time.Second)
+			t.Logf("Traefik logs: %s", line)
+
+			code, body := s.tr.Get(t, "/api/http/routers/bad@file")
+			var router struct {
+				Status string   `json:"status"`
+				Err    []string `json:"error"`
+			}
+			if code != http.StatusOK || json.Unmarshal(body, &router) != nil {
+				t.Fatalf("API router bad@file: got %d %.300s", code, body)
+			}
+			if router.Status != "disabled" || !errRe.MatchString(strings.Join(router.Err, " ")) {
+				t.Errorf("API router bad@file: got status %q errors %q, want disabled with the option named", router.Status, router.Err)
+			}
+		})
+	}
+
+	t.Run("fixing the option brings the router back", func(t *testing.T) {
+		s.deploy(t, sites{"good": m{}, "bad": m{"cache": m{"ttl": "2s"}}})
+		wantAnonymous(t, s.do(t, page("bad", "/")))
+	})
+}
