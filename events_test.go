@@ -3,8 +3,11 @@ package authlayer
 import (
 	"bytes"
 	"encoding/json"
+	"log"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -68,4 +71,76 @@ func TestFlowWritesAuditEvents(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestGuestMintBudgetAuditSaysServed: over the guest-mint budget the page
+// is still served (without a guest session); the audit line must not
+// claim a 429.
+func TestGuestMintBudgetAuditSaysServed(t *testing.T) {
+	var buf bytes.Buffer
+	f := newFakeBackend(t)
+	h, _ := newTestMiddleware(t, f, rateConfig(100, 100, 1))
+	a, err := newAuditLog(AuditConfig{Enabled: true, Salt: "test-salt"}, t.Name(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.(*middleware).audit = a
+	serve(h, from(page("/"), "198.51.100.30"))
+	buf.Reset()
+	rec := serve(h, from(page("/"), "198.51.100.30"))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("second visit: %d, want 200 without a guest session", rec.Code)
+	}
+	events := auditEvents(t, &buf)
+	if len(events) != 1 || events[0]["event"] != eventRateLimitExceeded {
+		t.Fatalf("events %v, want one %s", events, eventRateLimitExceeded)
+	}
+	if status, ok := events[0]["status"]; ok {
+		t.Errorf("audit status %v for a request that was served, want none", status)
+	}
+}
+
+// TestReuseLoggedOncePerEvent: one refresh-token reuse, however many
+// requests carry the replayed token, is one log line.
+func TestReuseLoggedOncePerEvent(t *testing.T) {
+	var buf lockedBuffer
+	log.SetOutput(&buf)
+	defer log.SetOutput(os.Stderr)
+	f := newFakeBackend(t)
+	h, _ := newTestMiddleware(t, f, nil)
+	const n = 16
+	done := make(chan int, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			done <- serve(h, page("/", &http.Cookie{Name: "userToken", Value: "reuse-once"})).Code
+		}()
+	}
+	for i := 0; i < n; i++ {
+		<-done
+	}
+	if got := strings.Count(buf.String(), "reuse detected"); got != int(f.refreshes.Load()) || got < 1 {
+		t.Errorf("reuse log lines: %d for %d backend answers, want one per answer", got, f.refreshes.Load())
+	}
+	if f.refreshes.Load() > 2 {
+		t.Errorf("%d refresh calls for one replayed token, want the answer shared", f.refreshes.Load())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the log package's concurrent
+// writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -1,0 +1,292 @@
+package contract
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authlayer/authlayer/test/fakebackend"
+)
+
+// Regression tests for issue 7: what broke when authlayer was attacked and
+// loaded in a real Traefik. Each fails on the code before the fix.
+
+// TestRememberedRefreshRevalidatesNewToken (defect 3): a request still
+// carrying the old credential gets the remembered new token only while
+// that token validates: once the backend revokes it, the old cookie (or,
+// in dual-token mode, a stolen old refresh token alone) opens nothing, and
+// the old credential is never replayed.
+func TestRememberedRefreshRevalidatesNewToken(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		for _, dual := range []bool{false, true} {
+			dual := dual
+			t.Run(fmt.Sprintf("dual-token %v", dual), func(t *testing.T) {
+				options := m{"cache": m{"ttl": "100ms"}, "routes": m{"protected": list("/account")}}
+				if dual {
+					options["cookies"] = m{"refresh": refreshCookie}
+				}
+				h := e.handler(t, e.opts(options))
+				rosa := fakebackend.UserData("u-rosa", "user", nil)
+				old := fakebackend.Token(t.Name() + "-old")
+				fresh := fakebackend.Token(t.Name() + "-fresh")
+				e.be.SetValidate(old, fakebackend.Unauthorized())
+				e.be.RefreshTo(old, fresh, "", rosa)
+				rq := api("/account").cookie(userCookie, old)
+				if dual {
+					rq = api("/account").cookie(refreshCookie, old)
+				}
+				wantIdentity(t, e.do(t, h, rq), fresh, rosa, "u-rosa", "user", fresh)
+
+				e.be.SetValidate(fresh, fakebackend.Unauthorized()) // revoked (or logged out)
+				time.Sleep(250 * time.Millisecond)                  // wall time: the cached validation expires
+				r := e.do(t, h, rq)
+				wantNotForwarded(t, r)
+				wantJSONError(t, r, http.StatusUnauthorized)
+				for _, c := range r.setCookies(userCookie) {
+					if c.Value == fresh {
+						t.Errorf("the revoked token was handed out again: %q", c.Raw)
+					}
+				}
+				if got := e.be.CountFor(fakebackend.Refresh, old); got != 1 {
+					t.Errorf("refresh calls with the old credential: got %d, want 1 (never replayed)", got)
+				}
+			})
+		}
+	})
+}
+
+// TestReloadMidRefreshKeepsTheSession (defect 5): a reload that changes
+// backend-facing options (cache, rateLimit, refresh, backend.timeout)
+// while a refresh is in flight: requests served by the new instance join
+// or reuse that refresh. One refresh call, every response carries the new
+// cookie, none is 401 or clears it.
+func TestReloadMidRefreshKeepsTheSession(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		sam := fakebackend.UserData("u-sam", "user", nil)
+		old := fakebackend.Token(t.Name() + "-old")
+		fresh := fakebackend.Token(t.Name() + "-fresh")
+		e.be.SetValidate(old, fakebackend.Unauthorized())
+		e.be.RefreshTo(old, fresh, "", sam)
+		name := t.Name() + "@file"
+		before, err := e.factory(e.opts(), e.up, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gate := e.be.Hold(fakebackend.Refresh)
+		defer gate.Release()
+		first := e.startBurst(before, 8, page("/x").cookie(userCookie, old))
+		gate.WaitArrivals(t, 1, waitBound)
+
+		reloaded := e.opts(m{
+			"cache":     m{"ttl": "5s", "maxEntries": "500"},
+			"refresh":   m{"graceWindow": "30s"},
+			"backend":   m{"timeout": "3s"},
+			"rateLimit": m{"enabled": "true", "trustedProxies": harnessPeer, "window": "1h", "requests": "1000"},
+		})
+		after, err := e.factory(reloaded, e.up, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		second := e.startBurst(after, 8, page("/x").cookie(userCookie, old))
+		second.waitStarted(t)
+		time.Sleep(50 * time.Millisecond) // let the new instance's requests join the flight
+		gate.Release()
+		results := append(first.collect(t), second.collect(t)...)
+		late := e.do(t, after, page("/x").cookie(userCookie, old)) // after the refresh: remembered
+		results = append(results, late)
+		for i, r := range results {
+			if r.code != http.StatusOK {
+				t.Errorf("response %d: status %d, want 200", i, r.code)
+			}
+			wantCookieSet(t, r, userCookie, fresh)
+		}
+		if got := e.be.CountFor(fakebackend.Refresh, old); got != 1 {
+			t.Errorf("refresh calls: got %d, want 1 (a reload must not replay a refresh)", got)
+		}
+	})
+}
+
+// TestJunkFloodKeepsRememberedRefreshes (defect 6): thousands of junk
+// tokens (each one a failed validation and a failed refresh) do not evict
+// the remembered refreshes users replaying their old cookie need, even
+// with a small cache.maxEntries.
+func TestJunkFloodKeepsRememberedRefreshes(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, e.opts(m{"cache": m{"maxEntries": "50"}}))
+		const users = 20
+		olds := make([]string, users)
+		freshes := make([]string, users)
+		for i := 0; i < users; i++ {
+			olds[i] = fakebackend.Token(fmt.Sprintf("%s-old-%d", t.Name(), i))
+			freshes[i] = fakebackend.Token(fmt.Sprintf("%s-fresh-%d", t.Name(), i))
+			e.be.SetValidate(olds[i], fakebackend.Unauthorized())
+			e.be.RefreshTo(olds[i], freshes[i], "", fakebackend.UserData(fmt.Sprintf("u-%d", i), "user", nil))
+			wantCookieSet(t, e.do(t, h, page("/").cookie(userCookie, olds[i])), userCookie, freshes[i])
+		}
+		for i := 0; i < 400; i++ {
+			junk := fakebackend.Token(fmt.Sprintf("%s-junk-%d", t.Name(), i)) // 401, then refresh 401
+			e.do(t, h, page("/").cookie(userCookie, junk))
+		}
+		for i := 0; i < users; i++ {
+			r := e.do(t, h, page("/").cookie(userCookie, olds[i]))
+			wantCookieSet(t, r, userCookie, freshes[i])
+			if got := e.be.CountFor(fakebackend.Refresh, olds[i]); got != 1 {
+				t.Errorf("user %d: refresh calls with the old cookie: got %d, want 1 (the memo was evicted)", i, got)
+			}
+		}
+	})
+}
+
+// TestRateBudgetsChargeBackendCalls (defect 8): many users behind one
+// address whose cache entries expire, and one user's refresh storm, spend
+// no backend budget beyond the calls really made: no 429.
+func TestRateBudgetsChargeBackendCalls(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		t.Run("known users revalidating", func(t *testing.T) {
+			h := e.handler(t, rateOpts(e, m{"requests": "10000", "unknownTokens": "25"}, m{"cache": m{"ttl": "50ms"}}))
+			const office = "198.51.100.70"
+			tokens := make([]string, 20)
+			for i := range tokens {
+				tokens[i], _ = freshUser(e, fmt.Sprintf("%s-%d", t.Name(), i), fmt.Sprintf("u-office-%d", i))
+			}
+			for round := 0; round < 4; round++ {
+				for i, tok := range tokens {
+					r := e.do(t, h, from(api("/").cookie(userCookie, tok), office))
+					if r.code != http.StatusOK || r.upstream == nil {
+						t.Fatalf("round %d user %d: status %d, want 200 (a known token is not an unknown one)", round, i, r.code)
+					}
+				}
+				time.Sleep(80 * time.Millisecond) // wall time: every cache entry expires
+			}
+		})
+		t.Run("one user's refresh storm", func(t *testing.T) {
+			h := e.handler(t, rateOpts(e, m{"requests": "10000", "refreshes": "2", "unknownTokens": "100"}))
+			old := fakebackend.Token(t.Name() + "-old")
+			fresh := fakebackend.Token(t.Name() + "-fresh")
+			e.be.SetValidate(old, fakebackend.Unauthorized())
+			e.be.RefreshTo(old, fresh, "", fakebackend.UserData("u-storm", "user", nil))
+			gate := e.be.Hold(fakebackend.Refresh)
+			defer gate.Release()
+			storm := e.startBurst(h, 32, from(page("/").cookie(userCookie, old), "198.51.100.71"))
+			gate.WaitArrivals(t, 1, waitBound)
+			storm.waitStarted(t)
+			time.Sleep(50 * time.Millisecond) // let the storm join the refresh
+			gate.Release()
+			for i, r := range storm.collect(t) {
+				if r.code != http.StatusOK {
+					t.Errorf("request %d of the storm: status %d, want 200", i, r.code)
+				}
+			}
+			if got := e.be.CountFor(fakebackend.Refresh, old); got != 1 {
+				t.Errorf("refresh calls: got %d, want 1", got)
+			}
+		})
+	})
+}
+
+// TestOneDeadlinePerRequest (defect 9): every backend call a request
+// makes shares one deadline, backend.timeout from its start; and a junk
+// token on a page that needs a user costs no guest mint.
+func TestOneDeadlinePerRequest(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, e.opts(e.guestOpts(), m{"backend": m{"timeout": "1s"}, "routes": m{"protected": list("/account")}}))
+		t.Run("hung refresh and guest mint", func(t *testing.T) {
+			tok := fakebackend.Token(t.Name())
+			e.be.SetValidate(tok, fakebackend.Unauthorized())
+			e.be.SetRefresh(tok, fakebackend.Hang())
+			e.be.SetGuestAnswer(fakebackend.Hang())
+			defer e.be.SetGuestAnswer(fakebackend.Answer{JSON: m{"data": m{"accessToken": "unused"}}})
+			start := time.Now()
+			r := e.do(t, h, page("/").cookie(userCookie, tok))
+			// Before the fix: 1s for the refresh, then 1s for the mint.
+			if took := time.Since(start); took > 1800*time.Millisecond {
+				t.Errorf("the request took %v with backend.timeout 1s", took)
+			}
+			wantNoCookieClearing(t, r)
+		})
+		t.Run("junk token on a protected page", func(t *testing.T) {
+			tok := fakebackend.Token(t.Name()) // unknown: validate 401, refresh 401
+			mints := e.be.Count(fakebackend.Guest)
+			r := e.do(t, h, api("/account").cookie(userCookie, tok))
+			wantJSONError(t, r, http.StatusUnauthorized)
+			if got := e.be.Count(fakebackend.Guest) - mints; got != 0 {
+				t.Errorf("guest mints: got %d, want 0 (a guest cannot open a protected page)", got)
+			}
+		})
+	})
+}
+
+// TestOversizedTokensAreNotSent (defect 10): a cookie value no browser
+// could hold (over 4096 bytes) is not a token: no backend call, anonymous.
+func TestOversizedTokensAreNotSent(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, e.opts())
+		huge := "eyJ" + strings.Repeat("A", 5000)
+		before := e.be.Total()
+		r := e.do(t, h, api("/").cookie(userCookie, huge))
+		wantAnonymous(t, r)
+		wantBackendUntouched(t, e, before)
+	})
+}
+
+// TestPrefetchDoesNotSkipTheRequestBudget (defect 10): prefetch headers
+// are chosen by the client; they lower a request's cost, they never make
+// it free.
+func TestPrefetchDoesNotSkipTheRequestBudget(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, rateOpts(e, m{"requests": "4"}))
+		limited := 0
+		for i := 0; i < 40; i++ {
+			rq := from(api("/"), "198.51.100.80").withHeader("Sec-Purpose", "prefetch").withHeader("Next-Router-Prefetch", "1")
+			if e.do(t, h, rq).code == http.StatusTooManyRequests {
+				limited++
+			}
+		}
+		// 4 requests' worth of budget is 16 prefetches.
+		if limited != 40-16 {
+			t.Errorf("prefetch requests refused: got %d of 40, want 24 (each costs a quarter)", limited)
+		}
+	})
+}
+
+// TestGarbage2xxNeverEndsASession (defect 2): a backend answering 2xx with
+// a body that is not the contract's JSON, at any step, keeps every cookie
+// and every token the backend already rotated: the refresh answer itself,
+// and the validation of the refreshed token.
+func TestGarbage2xxNeverEndsASession(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, e.opts(m{"cookies": m{"refresh": refreshCookie}, "routes": m{"protected": list("/account")}}))
+		t.Run("refresh answers garbage", func(t *testing.T) {
+			access := fakebackend.Token(t.Name() + "-access")
+			refresh := fakebackend.Token(t.Name() + "-refresh")
+			e.be.SetValidate(access, fakebackend.Unauthorized())
+			e.be.SetRefresh(refresh, fakebackend.Garbage())
+			r := e.do(t, h, api("/account").cookie(userCookie, access).cookie(refreshCookie, refresh))
+			wantJSONError(t, r, http.StatusServiceUnavailable)
+			wantNoCookieClearing(t, r)
+		})
+		t.Run("the refreshed token's validation answers garbage", func(t *testing.T) {
+			access := fakebackend.Token(t.Name() + "-access")
+			refresh := fakebackend.Token(t.Name() + "-refresh")
+			fresh := fakebackend.Token(t.Name() + "-fresh")
+			rotated := fakebackend.Token(t.Name() + "-rotated")
+			e.be.SetValidate(access, fakebackend.Unauthorized())
+			e.be.SetRefresh(refresh, fakebackend.Refreshed(fresh, rotated))
+			e.be.SetValidate(fresh, fakebackend.Garbage())
+			r := e.do(t, h, api("/account").cookie(userCookie, access).cookie(refreshCookie, refresh))
+			wantJSONError(t, r, http.StatusServiceUnavailable)
+			wantNoCookieClearing(t, r)
+			wantCookieSet(t, r, userCookie, fresh)
+			wantCookieSet(t, r, refreshCookie, rotated) // the old one is spent: the new one must reach the browser
+			// The backend recovers: the new cookies work, no second refresh.
+			ursula := fakebackend.UserData("u-ursula", "user", nil)
+			e.be.SetUser(fresh, ursula)
+			wantIdentity(t, e.do(t, h, api("/account").cookie(userCookie, fresh).cookie(refreshCookie, rotated)), fresh, ursula, "u-ursula", "user", "")
+			if got := e.be.CountFor(fakebackend.Refresh, refresh); got != 1 {
+				t.Errorf("refresh calls: got %d, want 1", got)
+			}
+		})
+	})
+}
