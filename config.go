@@ -20,11 +20,14 @@ type BackendConfig struct {
 	// GuestPath is called with POST and the guest credentials as JSON to
 	// mint a guest token. Default "auth/guest".
 	GuestPath string `json:"guestPath,omitempty"`
-	// Timeout bounds every backend call, as a Go duration. Default "3s".
+	// Timeout is one request's budget for all its backend calls (validate,
+	// refresh, guest mint, and waiting for a call slot), and bounds each
+	// shared call, as a Go duration. Default "3s".
 	Timeout string `json:"timeout,omitempty"`
 	// MaxConcurrent caps the backend calls in flight at once from one
-	// middleware; a call beyond it fails fast as "backend unavailable"
-	// (fail closed). Default 64.
+	// middleware; a call beyond it waits for a free slot within the
+	// request's timeout, then fails closed as "backend unavailable". One
+	// client (address) holds at most half of the slots. Default 64.
 	MaxConcurrent int `json:"maxConcurrent,omitempty"`
 }
 
@@ -81,8 +84,13 @@ type CookiesConfig struct {
 	Path string `json:"path,omitempty"`
 	// Domain is the cookies' domain; empty means host-only. Default "".
 	Domain string `json:"domain,omitempty"`
-	// RefreshPath is the refresh cookie's path; empty means Path.
-	// Default "".
+	// RefreshCookiePath is the refresh cookie's Path attribute, for
+	// example the path of the app's refresh route, so browsers send the
+	// refresh token nowhere else; empty means Path. Default "". (Not to be
+	// confused with backend.refreshPath, the backend's refresh endpoint.)
+	RefreshCookiePath string `json:"refreshCookiePath,omitempty"`
+	// RefreshPath is the deprecated name of RefreshCookiePath, still
+	// read; setting both to different paths is an error. Default "".
 	RefreshPath string `json:"refreshPath,omitempty"`
 }
 
@@ -120,7 +128,10 @@ type RefreshConfig struct {
 	ReuseCodes []string `json:"reuseCodes,omitempty"`
 	// GraceWindow is how long a refresh result is remembered under the old
 	// credential, so requests still carrying the old cookie reuse it
-	// instead of refreshing again. Default "60s".
+	// instead of refreshing again (with rotating refresh tokens a second
+	// refresh would be a replay). The new token is validated on every use;
+	// the window only bounds how long the old credential can obtain it.
+	// "0s" turns the memo off. Default "10s".
 	GraceWindow string `json:"graceWindow,omitempty"`
 }
 

@@ -59,7 +59,7 @@ func CreateConfig() *Config {
 			FallbackToGuest:  true,
 			ReuseStatusCodes: []string{"409"},
 			ReuseCodes:       []string{"token_reuse"},
-			GraceWindow:      "60s",
+			GraceWindow:      "10s",
 		},
 		Routes: RoutesConfig{
 			API:            []string{"/api"},
