@@ -10,7 +10,9 @@ import (
 // written when a session is established with the backend (a cache miss, a
 // refresh answer), not for every cached request.
 
-// record writes one audit event about req. who is the session's identity
+// record writes one audit event about req. The path is the one the app
+// receives, as sent (escaped), never a form authlayer derived from it: a
+// log must not show a path the app never saw. who is the session's identity
 // when known; token is hashed (salted) when there is no user id.
 func record(m *middleware, req *http.Request, event string, who *identity, token string, success bool, reason string, status int) {
 	if !auditEnabled(m.audit, event) {
@@ -18,7 +20,7 @@ func record(m *middleware, req *http.Request, event string, who *identity, token
 	}
 	r := auditRecord{
 		Event: event, IP: requestIP(m, req), Method: req.Method,
-		Path: canonicalPath(req.URL.Path), Success: success, Reason: reason, Status: status,
+		Path: req.URL.EscapedPath(), Success: success, Reason: reason, Status: status,
 	}
 	if who != nil && who.userID != "" {
 		r.UserID = who.userID

@@ -144,3 +144,19 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestAuditPathIsThePathTheAppSees: the audit line carries the request's
+// path as sent, not the canonical form rules were decided on.
+func TestAuditPathIsThePathTheAppSees(t *testing.T) {
+	var buf bytes.Buffer
+	f := newFakeBackend(t)
+	h := auditedMiddleware(t, f, &buf)
+	serve(h, page("/dashboard/./x/../%7Euser"))
+	events := auditEvents(t, &buf)
+	if len(events) == 0 {
+		t.Fatal("no audit line")
+	}
+	if got := events[0]["path"]; got != "/dashboard/./x/../%7Euser" {
+		t.Errorf("audit path %v, want the path as sent", got)
+	}
+}
