@@ -1,38 +1,60 @@
 package authlayer
 
 import (
+	"net/url"
 	"path"
 	"strings"
 )
 
 // Canonical paths. Every rule decision (excluded, public, protected, roles,
-// auth-only, API) is made on one canonical form of the request path, so no
+// auth-only, API) is made on clean forms of the request path, so no
 // spelling of a protected path is treated as a weaker one:
 //
 //   - dot segments are resolved and repeated slashes merged ("/a/../b",
 //     "//b" and "/b/" are all "/b");
-//   - matrix parameters are dropped from every segment ("/admin;x=1" is
-//     "/admin"), as Java servers route them;
 //   - case is folded for strict rules (see routes.go).
 //
-// Spellings whose meaning depends on the server behind Traefik are
-// ambiguous: an encoded "/" or "\" ("%2F", "%5C"), a backslash, a NUL or
-// other control character, an encoded "?", "#" or ";", and double encoding
-// (a "%" left after decoding). By default such a request is refused with
-// 400; with routes.ambiguousPaths=protect it is treated as protected
-// instead (the stricter rule). The decision uses the path Go parsed from
-// the request line, the one Traefik forwards, and does not depend on
-// Traefik's own path sanitising being on.
+// Apps read matrix parameters (";x=1") differently, so a path holding ";"
+// is decided under every reading an app may take, and the strictest
+// decision wins (see decideRoute in routememo.go):
+//
+//   - literal: ";" is part of the name, and "..;" is a name, not a dot
+//     segment (Go, Node, nginx, and Traefik itself). canonicalPath is this
+//     reading: the audit log records it, and csrf.exemptPaths match it
+//     only when every reading agrees (routeMatch.path).
+//   - servlet: parameters are dropped from each segment, then dot segments
+//     resolved ("/admin;x=1" is "/admin", "/a/..;x/b" is "/b": Java).
+//   - names only: dot segments resolved literally, then parameters dropped
+//     from each name (a router that strips them before matching).
+//
+// A segment that is a dot segment under some readings only (".;", "..;x",
+// also spelled "%2e%2e;") makes the path ambiguous, like the spellings
+// below whose meaning depends on the server behind Traefik: an encoded "/"
+// or "\" ("%2F", "%5C"), a backslash, a NUL or other control character, an
+// encoded "?", "#" or ";", and double encoding (a "%" left after
+// decoding). By default such a request is refused with 400; with
+// routes.ambiguousPaths=protect it is treated as at least protected, and
+// never weaker than under any reading. The decision uses the path Go
+// parsed from the request line, the one Traefik forwards, and does not
+// depend on Traefik's own path sanitising being on.
 
-// canonicalPath resolves a decoded path to its canonical form.
+// canonicalPath resolves a decoded path to its literal reading: dot
+// segments resolved, slashes merged, matrix parameters kept as part of the
+// names.
 func canonicalPath(p string) string {
 	if p == "" || p[0] != '/' {
 		p = "/" + p
 	}
-	if strings.IndexByte(p, ';') >= 0 {
-		p = dropMatrixParams(p)
-	}
 	return path.Clean(p)
+}
+
+// servletPath is the servlet reading of a decoded path: parameters dropped
+// from every segment, then dot segments resolved.
+func servletPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	return path.Clean(dropMatrixParams(p))
 }
 
 // dropMatrixParams removes ";…" from every segment.
@@ -44,6 +66,25 @@ func dropMatrixParams(p string) string {
 		}
 	}
 	return strings.Join(segs, "/")
+}
+
+// dotParamSegment reports whether a segment of the decoded path is a dot
+// segment once its parameters are dropped ("..;", ".;x"), so it is "." or
+// ".." to a servlet container and a name to Go.
+func dotParamSegment(p string) bool {
+	for _, s := range strings.Split(p, "/") {
+		if strings.HasPrefix(s, "..;") || strings.HasPrefix(s, ".;") {
+			return true
+		}
+	}
+	return false
+}
+
+// sentPath is the path as the client sent it (escaped), which always
+// holds a ";" or an escape when the readings disagree, so no
+// csrf.exemptPaths entry can equal it.
+func sentPath(decoded, raw string) string {
+	return (&url.URL{Path: decoded, RawPath: raw}).EscapedPath()
 }
 
 // ambiguousPath reports whether the request path could mean different

@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"strings"
 	"sync"
 )
 
@@ -60,18 +61,29 @@ func routeMiss(memo *routeMemo, key, decoded, raw string) *routeMatch {
 	return r
 }
 
-// decideRoute matches the canonical path, refusing ambiguous spellings or
-// resolving them to the stricter rule.
+// decideRoute decides on every reading of the path (see canonical.go),
+// refusing ambiguous spellings or resolving them to the stricter rule. It
+// runs on a memo miss only.
 func decideRoute(memo *routeMemo, decoded, raw string) *routeMatch {
 	if len(decoded) > maxPathBytes {
 		// Matching is linear in the path, and interpreted: a hostile
 		// 100 KiB path would cost milliseconds. No app needs one.
 		return &routeMatch{rejected: true}
 	}
-	canonical := canonicalPath(decoded)
-	m := memo.table.match(canonical)
-	m.path = canonical
-	if ambiguousPath(decoded, raw) {
+	literal := canonicalPath(decoded)
+	m := memo.table.match(literal)
+	m.path = literal
+	unclear := ambiguousPath(decoded, raw)
+	if strings.IndexByte(decoded, ';') >= 0 {
+		unclear = matchParamReadings(memo.table, &m, decoded, raw) || unclear
+	}
+	if unclear {
+		if strings.IndexByte(m.path, ';') < 0 {
+			// The app may read it differently from every reading
+			// above ("/hooks%2Fstripe"): record it as sent, which no
+			// exempt path equals.
+			m.path = sentPath(decoded, raw)
+		}
 		if !memo.protectUnclear {
 			m.rejected = true
 		} else if !m.needsUser {
@@ -79,4 +91,23 @@ func decideRoute(memo *routeMemo, decoded, raw string) *routeMatch {
 		}
 	}
 	return &m
+}
+
+// matchParamReadings makes m, the decision for the literal reading of a
+// path holding ";", at least as strict as the decisions for the servlet
+// and names-only readings. It reports whether the path is ambiguous (a
+// dot segment under some readings only).
+func matchParamReadings(table *routeTable, m *routeMatch, decoded, raw string) bool {
+	literal := m.path
+	servlet := servletPath(decoded)
+	names := dropMatrixParams(literal)
+	*m = stricterMatch(*m, table.match(servlet))
+	*m = stricterMatch(*m, table.match(names)) // keeps m.path
+	if (servlet != literal || names != literal) && strings.IndexByte(literal, ';') < 0 {
+		// The readings disagree although the literal one lost its ";"
+		// ("/hooks/;x/../stripe" is /hooks/stripe to Go, /stripe to
+		// Java): record the path as sent, which no exempt path equals.
+		m.path = sentPath(decoded, raw)
+	}
+	return dotParamSegment(decoded)
 }

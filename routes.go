@@ -172,6 +172,45 @@ func (t *routeTable) match(path string) routeMatch {
 	return m
 }
 
+// stricterMatch combines the decisions for two readings of one path into
+// one at least as strict as each: the stricter kind, where excluded (which
+// skips authlayer altogether) is the weakest; for two role rules, the
+// roles both accept (a user needs a role each reading accepts; with none
+// in common nobody gets in); API when either is API. The path is a's.
+func stricterMatch(a, b routeMatch) routeMatch {
+	if b.kind == kindRole && a.kind == kindRole {
+		a.roles = commonRoles(a.roles, b.roles)
+	} else if strictness(b.kind) > strictness(a.kind) {
+		a.kind, a.roles = b.kind, b.roles
+	}
+	a.api = a.api || b.api
+	a.needsUser = a.needsUser || b.needsUser
+	return a
+}
+
+// strictness orders kinds for stricterMatch: as routeKind, except that
+// excluded is weaker than no rule.
+func strictness(k routeKind) int {
+	if k == kindExcluded {
+		return -1
+	}
+	return int(k)
+}
+
+// commonRoles returns the roles in both lists.
+func commonRoles(a, b []string) []string {
+	out := []string{}
+	for _, r := range a {
+		for _, s := range b {
+			if r == s {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // pickRule returns the better of best and the matching rules in candidates.
 func pickRule(best *routeRule, candidates []*routeRule, segs, lower []string) *routeRule {
 	for _, r := range candidates {

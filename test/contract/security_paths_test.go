@@ -24,9 +24,11 @@ func pathRoutes(ambiguous string) m {
 }
 
 // TestSecurityPathSpellingsOfAProtectedPath: every spelling of
-// /dashboard that an app would route to /dashboard (matrix parameters,
-// case, repeated slashes, dot segments, encoded dots, encoded unreserved
-// characters) is protected: anonymous browsers are sent to the login page,
+// /dashboard that an app would route to /dashboard under some reading
+// (matrix parameters kept as names or dropped, case, repeated slashes, dot
+// segments, encoded dots, encoded unreserved characters) is protected,
+// even where another reading leads to /static (excluded) or /docs
+// (public): anonymous browsers are sent to the login page,
 // API clients get 401, nothing reaches the app and no backend call is
 // made. A logged-in user is served on each.
 func TestSecurityPathSpellingsOfAProtectedPath(t *testing.T) {
@@ -43,13 +45,18 @@ func TestSecurityPathSpellingsOfAProtectedPath(t *testing.T) {
 		"/docs/./../dashboard",
 		"/docs/%2e%2e/dashboard",
 		"/docs/%2E%2E/dashboard",
-		"/docs/..;/dashboard",
 		"/docs;x=1/../dashboard",
 		"/%64ashboard",
 		"/static/../dashboard",
 		"/static/%2e%2e/dashboard",
-		"/static/..;/dashboard",
 		"/dashboard?next=/docs",
+		// Issue 7: Go reads the first as /dashboard/static/app.js and
+		// Java as /static/app.js; Go reads the others as /dashboard/…,
+		// Java as /docs/….
+		"/dashboard/;x/../static/app.js",
+		"/static;v=1/../dashboard",
+		"/dashboard/;jsessionid=1/../docs",
+		"/Dashboard/;x/../docs/guide",
 	}
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(pathRoutes("")))
@@ -101,9 +108,26 @@ func TestSecurityPathSpellingsOfAProtectedPath(t *testing.T) {
 }
 
 // ambiguousTargets are spellings whose meaning depends on the app behind
-// Traefik: encoded "/" and "\", NUL, encoded ";", "?" and "#", and double
-// encoding.
+// Traefik: encoded "/" and "\", NUL, encoded ";", "?" and "#", double
+// encoding, and dot segments with parameters (".." or "." to a Java
+// servlet container, a name to Go, Node, nginx and Traefik: issue 7).
 var ambiguousTargets = []string{
+	"/dashboard/..;/",
+	"/dashboard/..;",
+	"/DASHBOARD/..;/",
+	"/dashboard/..;/static/app.js",
+	"/Dashboard/..;/static/app.js",
+	"/dashboard/%2e%2e;/static/app.js",
+	"/dashboard/%2E%2E;/static/app.js",
+	"/dashboard/.%2e;/static/app.js",
+	"/dashboard/..;jsessionid=1/static/app.js",
+	"/dashboard/..;x=1/docs",
+	"/dashboard/.;/x",
+	"/.;/dashboard",
+	"/docs/..;/dashboard",
+	"/docs/.;/x",
+	"/static/..;/dashboard",
+	"/static/%2e%2e;/dashboard",
 	"/docs%2Fx",
 	"/docs%2fx",
 	"/docs%2F..%2Fdashboard",
@@ -215,5 +239,88 @@ func TestSecurityAmbiguousPathsOption(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "routes.ambiguousPaths") {
 			t.Errorf("New with routes.ambiguousPaths=allow: got error %v, want one naming routes.ambiguousPaths", err)
 		}
+	})
+}
+
+// dotParamRoleTargets reach /admin under some reading: Go reads "..;" as
+// a name (so /admin/..;/x is below /admin), Java as ".." (so /x/..;/admin
+// is /admin).
+var dotParamRoleTargets = []string{
+	"/admin/..;/x",
+	"/ADMIN/..;/x",
+	"/Admin/%2e%2e;/x",
+	"/admin/.%2E;/x",
+	"/admin/..;jsessionid=1/",
+	"/x/..;/admin",
+	"/static/..;/admin",
+}
+
+// TestSecurityPathDotParamsKeepRoleRules: a dot segment with parameters
+// never escapes a role rule: refused with 400 by default; with
+// routes.ambiguousPaths=protect a logged-in user without the role gets 403
+// and an admin is served. A role rule under the literal or the servlet
+// reading of a path with parameters applies too.
+func TestSecurityPathDotParamsKeepRoleRules(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		roles := m{"roles": []interface{}{m{"path": "/admin", "roles": list("admin")}}}
+		strict := e.handler(t, e.opts(pathRoutes(""), m{"routes": roles}))
+		protect := e.handler(t, e.opts(pathRoutes("protect"), m{"routes": roles}))
+		user := fakebackend.Token("dotparams-user")
+		e.be.SetUser(user, fakebackend.UserData("u-dp", "user", "editor"))
+		admin := fakebackend.Token("dotparams-admin")
+		adminData := fakebackend.UserData("u-dp-admin", "user", "admin")
+		e.be.SetUser(admin, adminData)
+
+		for _, target := range dotParamRoleTargets {
+			t.Run(url.PathEscape(target), func(t *testing.T) {
+				t.Run("reject", func(t *testing.T) {
+					before := e.be.Total()
+					r := e.do(t, strict, api(target).cookie(userCookie, user))
+					wantNotForwarded(t, r)
+					wantJSONError(t, r, http.StatusBadRequest)
+					wantBackendUntouched(t, e, before)
+				})
+				t.Run("protect anonymous", func(t *testing.T) {
+					r := e.do(t, protect, page(target))
+					wantNotForwarded(t, r)
+					wantLoginRedirect(t, r, http.StatusFound, target)
+				})
+				t.Run("protect without the role", func(t *testing.T) {
+					r := e.do(t, protect, api(target).cookie(userCookie, user))
+					wantNotForwarded(t, r)
+					wantJSONError(t, r, http.StatusForbidden)
+				})
+				t.Run("protect admin", func(t *testing.T) {
+					wantIdentity(t, e.do(t, protect, api(target).cookie(userCookie, admin)), admin, adminData, "u-dp-admin", "user", "")
+				})
+			})
+		}
+		for _, target := range []string{"/admin;x=1", "/ADMIN;jsessionid=2/users", "/admin/;x/../users", "/x/;y/../../admin"} {
+			t.Run("params/"+url.PathEscape(target), func(t *testing.T) {
+				r := e.do(t, strict, api(target).cookie(userCookie, user))
+				wantNotForwarded(t, r)
+				wantJSONError(t, r, http.StatusForbidden)
+				wantIdentity(t, e.do(t, strict, api(target).cookie(userCookie, admin)), admin, adminData, "u-dp-admin", "user", "")
+			})
+		}
+	})
+}
+
+// TestSecurityPathBenignParams: parameters that do not change which rule
+// applies under any reading work as before: public stays public, a static
+// asset with a cache-busting parameter stays excluded (no backend call).
+func TestSecurityPathBenignParams(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, e.opts(pathRoutes("")))
+		for _, target := range []string{"/docs;x=1", "/docs/guide;jsessionid=1", "/other;x=1/y", "/docs/...;/x"} {
+			t.Run(url.PathEscape(target), func(t *testing.T) {
+				wantAnonymous(t, e.do(t, h, page(target)))
+			})
+		}
+		t.Run("excluded", func(t *testing.T) {
+			before := e.be.Total()
+			wantAnonymous(t, e.do(t, h, page("/static/app.js;v=2").withHeader(hUser, "spoofed")))
+			wantBackendUntouched(t, e, before)
+		})
 	})
 }
