@@ -165,7 +165,11 @@ type RoutesConfig struct {
 	// Roles restricts paths to users with one of the listed roles.
 	Roles []RoleRule `json:"roles,omitempty"`
 	// AllowedTokenTypes lists the token types accepted as a logged-in
-	// user on protected routes; empty means any type but "guest".
+	// user on protected routes; empty means any type but "guest". Required
+	// when responses.tokenType is empty: every token's type is then
+	// "user", a guest's too, so New refuses an empty list (and refuses
+	// an empty responses.tokenType outright when guest.enabled is true).
+	// Default [].
 	AllowedTokenTypes []string `json:"allowedTokenTypes,omitempty"`
 	// LoginURL is where unauthenticated page requests are sent. Default
 	// "/login".

@@ -19,7 +19,7 @@ type cookieSettings struct {
 	refreshMaxAge           int
 	secure                  bool
 	sameSite                http.SameSite
-	path, refreshPath       string
+	path, refreshCookiePath string
 	domain                  string
 }
 
@@ -28,7 +28,7 @@ func compileCookies(c *Config, s *settings) error {
 	cs := cookieSettings{
 		user: strings.TrimSpace(k.User), guest: strings.TrimSpace(k.Guest),
 		refresh: strings.TrimSpace(k.Refresh), secure: k.Secure,
-		path: k.Path, refreshPath: k.RefreshPath, domain: strings.TrimSpace(k.Domain),
+		path: k.Path, domain: strings.TrimSpace(k.Domain),
 	}
 	if err := checkCookieName("cookies.user", cs.user, true); err != nil {
 		return err
@@ -58,10 +58,8 @@ func compileCookies(c *Config, s *settings) error {
 	if cs.path == "" || !strings.HasPrefix(cs.path, "/") {
 		return optionError("cookies.path", "must start with /")
 	}
-	if cs.refreshPath == "" {
-		cs.refreshPath = cs.path
-	} else if !strings.HasPrefix(cs.refreshPath, "/") {
-		return optionError("cookies.refreshPath", "must start with /")
+	if cs.refreshCookiePath, err = refreshCookiePath(k, cs.path); err != nil {
+		return err
 	}
 	if err := checkPrefixedNames(cs); err != nil {
 		return err
@@ -69,6 +67,27 @@ func compileCookies(c *Config, s *settings) error {
 	cs.userEq = cs.user + "="
 	s.cookies = cs
 	return nil
+}
+
+// refreshCookiePath is the refresh cookie's path: cookies.refreshCookiePath,
+// or its deprecated alias cookies.refreshPath (the name also meant the
+// backend's refresh endpoint, backend.refreshPath), or else the cookies'
+// path. Both set to different paths is an error rather than a guess.
+func refreshCookiePath(k CookiesConfig, path string) (string, error) {
+	p, option := k.RefreshCookiePath, "cookies.refreshCookiePath"
+	if k.RefreshPath != "" {
+		if p != "" && p != k.RefreshPath {
+			return "", optionError(option, "%q conflicts with cookies.refreshPath %q, its deprecated alias: set only cookies.refreshCookiePath", p, k.RefreshPath)
+		}
+		p, option = k.RefreshPath, "cookies.refreshPath"
+	}
+	if p == "" {
+		return path, nil
+	}
+	if !strings.HasPrefix(p, "/") {
+		return "", optionError(option, "must start with /")
+	}
+	return p, nil
 }
 
 func checkCookieName(option, name string, required bool) error {
@@ -127,7 +146,7 @@ func checkPrefixedNames(cs cookieSettings) error {
 	names := []struct{ option, name, path string }{
 		{"cookies.user", cs.user, cs.path},
 		{"cookies.guest", cs.guest, cs.path},
-		{"cookies.refresh", cs.refresh, cs.refreshPath},
+		{"cookies.refresh", cs.refresh, cs.refreshCookiePath},
 	}
 	for _, n := range names {
 		if (strings.HasPrefix(n.name, "__Host-") || strings.HasPrefix(n.name, "__Secure-")) && !cs.secure {
@@ -195,11 +214,18 @@ func dropConflict(name, v string) string {
 }
 
 // singleCookie reports whether the request can carry at most one cookie
-// with this name: the quick test that lets the common path use
-// req.Cookie, which returns the first of several.
+// with this name (nameEq is the name followed by "="): the quick test that
+// lets the common path use req.Cookie, which returns the first of several.
+//
+// It counts the name itself, not "name=": net/http trims spaces and tabs
+// around a cookie's name, so "userToken =a; userToken=b" is two cookies
+// named userToken although "userToken=" occurs once. Every cookie with
+// the name holds the name verbatim in the one Cookie line, so a single
+// occurrence proves a single cookie; a name that also occurs elsewhere (a
+// longer name, inside a value) only sends the request to the slow path.
 func singleCookie(req *http.Request, nameEq string) bool {
 	h := req.Header["Cookie"]
-	return len(h) == 1 && strings.Count(h[0], nameEq) <= 1
+	return len(h) == 1 && strings.Count(h[0], nameEq[:len(nameEq)-1]) <= 1
 }
 
 func firstNonEmpty(a, b string) string {
@@ -218,7 +244,7 @@ func (cs *cookieSettings) guestCookie(token string) string {
 }
 
 func (cs *cookieSettings) refreshCookie(token string) string {
-	return cs.build(cs.refresh, token, cs.refreshPath, cs.refreshMaxAge)
+	return cs.build(cs.refresh, token, cs.refreshCookiePath, cs.refreshMaxAge)
 }
 
 // clearing returns the Set-Cookie values deleting the given cookies, only
@@ -232,7 +258,7 @@ func (cs *cookieSettings) clearing(carried carriedCookies, user, guest, refresh 
 		out = append(out, cs.build(cs.guest, "", cs.path, -1))
 	}
 	if refresh && carried.refresh != "" {
-		out = append(out, cs.build(cs.refresh, "", cs.refreshPath, -1))
+		out = append(out, cs.build(cs.refresh, "", cs.refreshCookiePath, -1))
 	}
 	return out
 }

@@ -15,9 +15,12 @@ import (
 //     canonical path ("/hooks" does not exempt "/hooks/x" or "/Hooks").
 //  2. Safe methods (GET, HEAD, OPTIONS, TRACE) pass, unless a method
 //     override (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override
-//     or a "_method" query parameter, any case) asks for anything else: an
-//     app honouring it would run an unsafe action that skipped the check.
-//     Every other method, unknown ones included, is unsafe.
+//     in any case and with "_" or "." for "-", or a "_method" query
+//     parameter in any case, also as "_method[]" or PHP's ".method") asks
+//     for anything else: an app honouring it would run an unsafe action
+//     that skipped the check. Every other method, unknown ones included,
+//     is unsafe. Request bodies are not read: the frameworks that take
+//     _method from a form body do so only for POST, which is unsafe anyway.
 //  3. Fetch Metadata: "Sec-Fetch-Site: same-origin" passes; "same-site"
 //     passes only with csrf.trustSameSite; "cross-site" and "same-site"
 //     also pass when Origin is one of csrf.trustedOrigins (browsers that
@@ -99,9 +102,19 @@ const (
 	csrfHexDigits    = "0123456789abcdef"
 )
 
-// csrfMethodOverrideHeaders are the override headers frameworks honour,
-// in Go's canonical spelling.
-var csrfMethodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+// csrfOverrideHeaders are the override headers frameworks honour, as
+// normalizeHeaderName folds a header key: any case, "_" or "." for "-".
+// PHP, WSGI and nginx with underscores_in_headers hand the app
+// X_HTTP_METHOD_OVERRIDE or x.http.method.override as
+// X-HTTP-Method-Override, and a Go server keeps such a key apart
+// (X_http_method_override), so every key is folded before comparing.
+var csrfOverrideHeaders = map[string]bool{"x-http-method-override": true, "x-http-method": true, "x-method-override": true}
+
+// csrfOverrideHeaderLengths are their lengths: a key of another length is
+// not folded.
+var csrfOverrideHeaderLengths = map[int]bool{
+	len("x-http-method-override"): true, len("x-http-method"): true, len("x-method-override"): true,
+}
 
 // csrfSafelistedHeaders are request headers a cross-site page may set
 // without a CORS preflight: the token header must not be one of them.
@@ -241,13 +254,13 @@ func csrfEarly(g *csrfGuard, req *http.Request, canonicalPath string) (csrfVerdi
 	if !csrfSafeMethods[req.Method] {
 		return csrfOrigin(g, req)
 	}
-	// The common safe request is judged inline (a call costs about a
-	// microsecond under Yaegi): no override header, and no query or one
-	// without an escape or the word "method".
-	h := req.Header
-	if len(h["X-Http-Method-Override"])+len(h["X-Http-Method"])+len(h["X-Method-Override"]) == 0 {
-		q := req.URL.RawQuery
-		if q == "" || (strings.IndexByte(q, '%') < 0 && !strings.Contains(strings.ToLower(q), "method")) {
+	// The common safe request is judged here: no query or one without an
+	// escape or the word "method", and then either same-origin Fetch
+	// Metadata (csrfOrigin passes it, override or not, so its header keys
+	// need not be looked through) or no override header in any spelling.
+	q := req.URL.RawQuery
+	if q == "" || (strings.IndexByte(q, '%') < 0 && !strings.Contains(strings.ToLower(q), "method")) {
+		if site := req.Header["Sec-Fetch-Site"]; (len(site) == 1 && site[0] == "same-origin") || !csrfHeaderOverride(req.Header) {
 			return csrfPass, "safe-method"
 		}
 	}
@@ -282,15 +295,30 @@ func csrfMethodOverridden(req *http.Request) bool {
 	return req.URL.RawQuery != "" && csrfQueryOverride(req.URL.RawQuery)
 }
 
+// csrfHeaderOverride reports whether a header asks for an unsafe method
+// under any spelling of an override header's key (see
+// csrfOverrideHeaders). Every key is looked at, the cheapest tests first
+// (an interpreted loop costs ~0.2 µs a key): only a key that starts with
+// "x" and has an override's length is folded.
 func csrfHeaderOverride(h http.Header) bool {
-	for _, k := range csrfMethodOverrideHeaders {
-		for _, v := range h[k] {
-			if !csrfSafeOverride(v) {
-				return true
-			}
+	for k := range h {
+		if len(k) > 12 && (k[0] == 'X' || k[0] == 'x') && csrfOverrideHeaderLengths[len(k)] &&
+			csrfOverrideHeaders[normalizeHeaderName(k)] && !csrfSafeOverrides(h[k]) {
+			return true
 		}
 	}
 	return false
+}
+
+// csrfSafeOverrides reports whether every value of an override header
+// names a safe method.
+func csrfSafeOverrides(values []string) bool {
+	for _, v := range values {
+		if !csrfSafeOverride(v) {
+			return false
+		}
+	}
+	return true
 }
 
 func csrfSafeOverride(v string) bool {
@@ -298,8 +326,8 @@ func csrfSafeOverride(v string) bool {
 }
 
 // csrfQueryOverride looks for a _method parameter as frameworks read it:
-// decoded, any case, split on "&" or ";", and "." or " " for the leading
-// "_" (PHP turns both into "_" in parameter names).
+// decoded, any case, split on "&" or ";" (see csrfOverrideParam for the
+// spellings of the key).
 func csrfQueryOverride(q string) bool {
 	if strings.Count(q, "&")+strings.Count(q, ";") >= csrfMaxQueryKeys {
 		return true // fail closed rather than split an attacker-sized query
@@ -307,15 +335,31 @@ func csrfQueryOverride(q string) bool {
 	pairs := strings.Split(strings.ReplaceAll(q, ";", "&"), "&")
 	for _, pair := range pairs {
 		key, value, _ := strings.Cut(pair, "=")
-		key = csrfUnescape(key)
-		if len(key) != len("_method") || strings.IndexByte("_. ", key[0]) < 0 || !strings.EqualFold(key[1:], "method") {
-			continue
-		}
-		if !csrfSafeOverride(csrfUnescape(value)) {
+		if csrfOverrideParam(key) && !csrfSafeOverride(csrfUnescape(value)) {
 			return true
 		}
 	}
 	return false
+}
+
+// csrfOverrideParam reports whether a raw query key names the _method
+// parameter for some framework: decoded (twice if an escape survives the
+// first decoding, as when a proxy decodes too), any case, "_method[]" or
+// "_method[0]" (an array named _method in PHP and Rails), leading spaces
+// dropped and ".", " " or an unmatched "[" for the leading "_" (PHP's
+// reading of parameter names).
+func csrfOverrideParam(key string) bool {
+	key = csrfUnescape(key)
+	if strings.IndexByte(key, '%') >= 0 {
+		key = csrfUnescape(key)
+	}
+	if i := strings.IndexByte(key, '['); i > 0 {
+		key = key[:i]
+	}
+	for len(key) > len("_method") && key[0] == ' ' {
+		key = key[1:]
+	}
+	return len(key) == len("_method") && strings.IndexByte("_. [", key[0]) >= 0 && strings.EqualFold(key[1:], "method")
 }
 
 // csrfUnescape decodes a query component, keeping an undecodable one as

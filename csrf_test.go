@@ -200,6 +200,69 @@ func TestCSRFMethodOverrideCannotSmuggleUnsafeActions(t *testing.T) {
 	}
 }
 
+// TestCSRFMethodOverrideAliases: every spelling an app framework may fold
+// into a method override counts as one. Header keys are used exactly as
+// given (a Go server canonicalises X_HTTP_METHOD_OVERRIDE to
+// X_http_method_override; PHP, WSGI and nginx with underscores_in_headers
+// read it, or x.http.method.override, as X-HTTP-Method-Override). Query
+// keys as PHP and Rails read them: _method[] and _method[0] are an array
+// named _method, an unmatched leading "[" is "_", leading spaces go.
+func TestCSRFMethodOverrideAliases(t *testing.T) {
+	tests := []struct {
+		desc   string
+		method string
+		query  string
+		raw    map[string]string // header keys set exactly as spelled
+		want   csrfVerdict
+		reason string
+	}{
+		{"X_HTTP_METHOD_OVERRIDE", http.MethodGet, "", map[string]string{"X_HTTP_METHOD_OVERRIDE": "DELETE"}, csrfReject, "method-override"},
+		{"X_http_method_override (Go's canonical form)", http.MethodGet, "", map[string]string{"X_http_method_override": "DELETE"}, csrfReject, "method-override"},
+		{"X_Method_Override", http.MethodGet, "", map[string]string{"X_Method_Override": "PUT"}, csrfReject, "method-override"},
+		{"x.http.method.override", http.MethodGet, "", map[string]string{"x.http.method.override": "DELETE"}, csrfReject, "method-override"},
+		{"X.Http.Method", http.MethodHead, "", map[string]string{"X.Http.Method": "PATCH"}, csrfReject, "method-override"},
+		{"X-HTTP_Method-override", http.MethodGet, "", map[string]string{"X-HTTP_Method-override": "POST"}, csrfReject, "method-override"},
+		{"x-http-method-override lower case key", http.MethodOptions, "", map[string]string{"x-http-method-override": "DELETE"}, csrfReject, "method-override"},
+		{"X_HTTP_METHOD_OVERRIDE empty value", http.MethodGet, "", map[string]string{"X_HTTP_METHOD_OVERRIDE": ""}, csrfReject, "method-override"},
+		{"X_HTTP_METHOD_OVERRIDE to GET", http.MethodGet, "", map[string]string{"X_HTTP_METHOD_OVERRIDE": "GET"}, csrfPass, "safe-method"},
+		{"control: X-HTTP-Method-Overrides", http.MethodGet, "", map[string]string{"X-HTTP-Method-Overrides": "DELETE"}, csrfPass, "safe-method"},
+		{"control: X_Auth_Method", http.MethodGet, "", map[string]string{"X_Auth_Method": "DELETE"}, csrfPass, "safe-method"},
+		{"control: realistic headers", http.MethodGet, "", map[string]string{
+			"Authorization": "Bearer x", "Cache-Control": "no-cache", "X-Forwarded-Proto": "https",
+			"X-Forwarded-For": "1.2.3.4", "X-Requested-With": "XMLHttpRequest", "If-None-Match": "\"x\"",
+		}, csrfPass, "safe-method"},
+		{"_method[]", http.MethodGet, "_method[]=DELETE", nil, csrfReject, "method-override"},
+		{"_method%5B%5D", http.MethodGet, "_method%5B%5D=DELETE", nil, csrfReject, "method-override"},
+		{"%5Fmethod%5b%5d", http.MethodGet, "a=1&%5Fmethod%5b%5d=PUT", nil, csrfReject, "method-override"},
+		{"_method[0]", http.MethodGet, "_method[0]=PATCH", nil, csrfReject, "method-override"},
+		{"_METHOD[]", http.MethodGet, "_METHOD[]=delete", nil, csrfReject, "method-override"},
+		{"_METHOD", http.MethodGet, "_METHOD=DELETE", nil, csrfReject, "method-override"},
+		{"unmatched [ read as _", http.MethodGet, "[method=DELETE", nil, csrfReject, "method-override"},
+		{".method[]", http.MethodGet, ".method[]=DELETE", nil, csrfReject, "method-override"},
+		{"leading spaces", http.MethodGet, "++_method=DELETE", nil, csrfReject, "method-override"},
+		{"leading encoded spaces", http.MethodGet, "%20%20_method%5B%5D=DELETE", nil, csrfReject, "method-override"},
+		{"double-encoded key", http.MethodGet, "%255Fmethod=DELETE", nil, csrfReject, "method-override"},
+		{"_method[]=GET", http.MethodGet, "_method[]=GET", nil, csrfPass, "safe-method"},
+		{"control: _methods", http.MethodGet, "_methods=DELETE", nil, csrfPass, "safe-method"},
+		{"control: _method_x", http.MethodGet, "_method_x=DELETE", nil, csrfPass, "safe-method"},
+		{"control: x_method[]", http.MethodGet, "x_method[]=DELETE", nil, csrfPass, "safe-method"},
+		{"control: [method]", http.MethodGet, "[method]=DELETE", nil, csrfPass, "safe-method"},
+	}
+	g := newTestCSRFGuard(t, nil)
+	for _, tc := range tests {
+		target := csrfTestTarget
+		if tc.query != "" {
+			target += "?" + tc.query
+		}
+		h := http.Header{"Sec-Fetch-Site": {"cross-site"}}
+		for k, v := range tc.raw {
+			h[k] = []string{v}
+		}
+		v, reason := csrfEarly(g, csrfTestRequest(tc.method, target, h), "/api/items")
+		checkCSRFVerdict(t, tc.desc, v, reason, tc.want, tc.reason)
+	}
+}
+
 func TestCSRFUnknownMethodsAreUnsafe(t *testing.T) {
 	tests := []struct {
 		method string
@@ -579,6 +642,29 @@ func BenchmarkCSRFEarlySafeMethod(b *testing.B) {
 	req := csrfTestRequest(http.MethodGet, csrfTestTarget+"?page=2", nil)
 	for i := 0; i < b.N; i++ {
 		csrfEarly(g, req, "/api/items")
+	}
+}
+
+// BenchmarkCSRFEarlySafeMethodBrowserHeaders: a GET as a browser behind
+// Traefik sends it. Same-origin (most requests) skips the look through
+// the header keys for override aliases; cross-site (a visitor arriving by
+// a link) pays for it.
+func BenchmarkCSRFEarlySafeMethodBrowserHeaders(b *testing.B) {
+	g, _ := newCSRFGuard(CSRFConfig{Enabled: true, Secret: csrfTestSecret, CookieName: "__csrf", HeaderName: "X-CSRF-Token"}, true)
+	for _, site := range []string{"same-origin", "cross-site"} {
+		h := http.Header{"Sec-Fetch-Site": {site}}
+		for _, k := range []string{"Accept", "Accept-Encoding", "Accept-Language", "Cache-Control", "Cookie", "Priority",
+			"Sec-Ch-Ua", "Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "Sec-Fetch-Dest", "Sec-Fetch-Mode",
+			"Sec-Fetch-User", "Upgrade-Insecure-Requests", "User-Agent", "X-Forwarded-For", "X-Forwarded-Host",
+			"X-Forwarded-Port", "X-Forwarded-Proto", "X-Forwarded-Server", "X-Real-Ip"} {
+			h[k] = []string{"x"}
+		}
+		req := csrfTestRequest(http.MethodGet, csrfTestTarget+"?page=2", h)
+		b.Run(site, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				csrfEarly(g, req, "/api/items")
+			}
+		})
 	}
 }
 

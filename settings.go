@@ -63,7 +63,7 @@ func compileSettings(c *Config) (*settings, error) {
 	s := &settings{}
 	steps := []func(*Config, *settings) error{
 		compileBackend, compileResponses, compileCookies, compileGuest,
-		compileCache, compileRefresh, compileRoutes, compileHeaders,
+		compileCache, compileRefresh, compileRoutes, compileTokenTypes, compileHeaders,
 	}
 	for _, step := range steps {
 		if err := step(c, s); err != nil {
@@ -225,11 +225,34 @@ func compileRoutes(c *Config, s *settings) error {
 	default:
 		return optionError("routes.ambiguousPaths", "%q is not one of reject, protect", r.AmbiguousPaths)
 	}
+	return nil
+}
+
+// compileTokenTypes compiles routes.allowedTokenTypes and refuses the
+// configurations in which a guest would count as a logged-in user.
+// Without responses.tokenType every token has type "user" (see
+// identityFrom), a guest token placed in the user cookie included: the
+// operator must then say which types count as users; and with guests
+// enabled no list can tell the guest tokens authlayer mints from users.
+func compileTokenTypes(c *Config, s *settings) error {
 	s.allowed = map[string]bool{}
-	for _, t := range r.AllowedTokenTypes {
+	for _, t := range c.Routes.AllowedTokenTypes {
 		if t = strings.TrimSpace(t); t != "" {
 			s.allowed[t] = true
 		}
+	}
+	if len(s.responses.tokenType) > 0 {
+		return nil
+	}
+	if s.guest.enabled {
+		return optionError("responses.tokenType", "must be set when guest.enabled is true: without it every token has type \"user\", "+
+			"so a guest token moved into the %s cookie would count as a logged-in user whatever routes.allowedTokenTypes says", s.cookies.user)
+	}
+	if len(s.allowed) == 0 {
+		return optionError("routes.allowedTokenTypes", "must be set when responses.tokenType is empty: without a token type every token, "+
+			"guests' included, would count as a logged-in user; set responses.tokenType to the field of the validate answer "+
+			"that tells guests from users, or list the types that count as users (with no tokenType every token's type is "+
+			"\"user\": [user] states that the backend validates no guest tokens)")
 	}
 	return nil
 }

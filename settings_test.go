@@ -3,6 +3,7 @@ package authlayer
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -91,5 +92,111 @@ func TestEndpointJoin(t *testing.T) {
 	}
 	if s.backend.refreshURL != "http://auth.local:9000/api/auth/refresh" {
 		t.Errorf("refresh URL = %q", s.backend.refreshURL)
+	}
+}
+
+// TestNewRefusesConfigurationsWhereGuestsCountAsUsers: without
+// responses.tokenType every token, a guest's included, has type "user",
+// so New refuses it unless routes.allowedTokenTypes says what counts as a
+// user, and refuses it outright with guests enabled (the guest tokens
+// authlayer mints would be users once moved into the user cookie).
+func TestNewRefusesConfigurationsWhereGuestsCountAsUsers(t *testing.T) {
+	guests := func(c *Config) { c.Guest = GuestConfig{Enabled: true, Username: "g", Password: "p"} }
+	for _, tc := range []struct {
+		desc    string
+		mutate  func(*Config)
+		wantErr string // the option the error names; "" = accepted
+	}{
+		{"tokenType empty", func(c *Config) { c.Responses.TokenType = "" }, "routes.allowedTokenTypes"},
+		{"tokenType blank", func(c *Config) { c.Responses.TokenType = "  " }, "routes.allowedTokenTypes"},
+		{"tokenType empty, allowedTokenTypes blank", func(c *Config) {
+			c.Responses.TokenType = ""
+			c.Routes.AllowedTokenTypes = []string{" ", ""}
+		}, "routes.allowedTokenTypes"},
+		{"tokenType empty, guests on", func(c *Config) { c.Responses.TokenType = ""; guests(c) }, "responses.tokenType"},
+		{"tokenType empty, guests on, allowedTokenTypes set", func(c *Config) {
+			c.Responses.TokenType = ""
+			c.Routes.AllowedTokenTypes = []string{"user"}
+			guests(c)
+		}, "responses.tokenType"},
+		{"tokenType empty, allowedTokenTypes set (every token is a user, said explicitly)", func(c *Config) {
+			c.Responses.TokenType = ""
+			c.Routes.AllowedTokenTypes = []string{"user"}
+		}, ""},
+		{"defaults", func(c *Config) {}, ""},
+		{"defaults with guests", guests, ""},
+		{"tokenType set, allowedTokenTypes set", func(c *Config) {
+			c.Responses.TokenType = "kind"
+			c.Routes.AllowedTokenTypes = []string{"member"}
+			guests(c)
+		}, ""},
+	} {
+		c := validConfig()
+		tc.mutate(c)
+		_, err := New(context.Background(), http.NotFoundHandler(), c, "t")
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.desc, err)
+		case tc.wantErr != "" && err == nil:
+			t.Errorf("%s: accepted, want an error naming %s", tc.desc, tc.wantErr)
+		case tc.wantErr != "" && !strings.HasPrefix(err.Error(), "authlayer: "+tc.wantErr+":"):
+			t.Errorf("%s: error %q does not name %s", tc.desc, err, tc.wantErr)
+		case tc.wantErr != "" && !strings.Contains(err.Error(), "guest"):
+			t.Errorf("%s: error %q does not say why (guests would count as users)", tc.desc, err)
+		}
+	}
+}
+
+// TestDjangoStyleExampleKeepsGuestsOut: the README's Django-style shape,
+// {"user": {...}, "is_guest": false, "exp": …}, with tokenType: is_guest
+// and allowedTokenTypes: ["false"]: users reach protected pages, a guest
+// token moved into the user cookie does not, nor does an answer that
+// lacks is_guest.
+func TestDjangoStyleExampleKeepsGuestsOut(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		answer := map[string]interface{}{"user": map[string]interface{}{"id": 7, "groups": []string{"staff"}}, "exp": 4102444800}
+		switch bearer(r) {
+		case "django-user":
+			answer["is_guest"] = false
+		case "django-guest":
+			answer["is_guest"] = true
+		case "django-untyped":
+		default:
+			writeJSON(w, http.StatusUnauthorized, map[string]interface{}{"detail": "invalid"})
+			return
+		}
+		writeJSON(w, http.StatusOK, answer)
+	}))
+	defer backend.Close()
+	c := CreateConfig()
+	c.Backend.URL = backend.URL
+	c.Cookies.Secure = false
+	c.Responses = ResponsesConfig{User: "user", UserID: "user.id", TokenType: "is_guest", ExpiresAt: "exp", Roles: "user.groups", AccessToken: "access"}
+	c.Routes.Protected = []string{"/dashboard"}
+	c.Routes.AllowedTokenTypes = []string{"false"}
+	h, err := New(context.Background(), http.NotFoundHandler(), c, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		token string
+		want  int
+	}{
+		{"django-user", http.StatusNotFound}, // reached the app (NotFoundHandler)
+		{"django-guest", http.StatusUnauthorized},
+		{"django-untyped", http.StatusUnauthorized},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/dashboard", nil)
+		req.Header.Set("Accept", "application/json")
+		req.AddCookie(&http.Cookie{Name: "userToken", Value: tc.token})
+		if rec := serve(h, req); rec.Code != tc.want {
+			t.Errorf("%s on a protected page: status %d, want %d", tc.token, rec.Code, tc.want)
+		}
+	}
+	// The example as the README printed it (tokenType "") is refused.
+	c.Responses.TokenType = ""
+	c.Routes.AllowedTokenTypes = nil
+	if _, err := New(context.Background(), http.NotFoundHandler(), c, "t"); err == nil {
+		t.Error("tokenType \"\" without allowedTokenTypes was accepted")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/authlayer/authlayer/test/fakebackend"
 )
 
 // TestConfigErrors: New refuses bad configuration with an error naming the
@@ -37,6 +39,12 @@ func TestConfigErrors(t *testing.T) {
 				[]string{"guest.username", "guest.password", "guest.enabled"}},
 			{"guest enabled without password", m{"guest": m{"enabled": "true", "username": "g"}},
 				[]string{"guest.password"}},
+			{"responses.tokenType empty without routes.allowedTokenTypes", m{"responses": m{"tokenType": ""}},
+				[]string{"routes.allowedTokenTypes"}},
+			{"cookies.refreshCookiePath without leading slash", m{"cookies": m{"refreshCookiePath": "auth"}},
+				[]string{"cookies.refreshCookiePath"}},
+			{"deprecated cookies.refreshPath without leading slash", m{"cookies": m{"refreshPath": "auth"}},
+				[]string{"cookies.refreshPath"}},
 		}
 		for _, tc := range tests {
 			t.Run(tc.desc, func(t *testing.T) {
@@ -84,6 +92,9 @@ func TestConfigValid(t *testing.T) {
 				},
 			}},
 			{"guest with credentials", m{"guest": m{"enabled": "true", "username": "g", "password": "p"}}},
+			{"no token type, the user types listed", m{"responses": m{"tokenType": ""}, "routes": m{"allowedTokenTypes": "user"}}},
+			{"refresh cookie path", m{"cookies": m{"refresh": "refreshToken", "refreshCookiePath": "/auth"}}},
+			{"refresh cookie path under its deprecated name", m{"cookies": m{"refresh": "refreshToken", "refreshPath": "/auth"}}},
 		}
 		for _, tc := range tests {
 			t.Run(tc.desc, func(t *testing.T) {
@@ -98,5 +109,95 @@ func TestConfigValid(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+// TestConfigGuestsNeverCountAsUsersByDefault: a configuration in which a
+// guest token placed in the user cookie would count as a logged-in user
+// fails in New, with an error naming the option to set. Without
+// responses.tokenType every token, a guest's included, has type "user":
+// routes.allowedTokenTypes must then say what counts as a user, and with
+// guests enabled no list can tell authlayer's own guest tokens apart.
+func TestConfigGuestsNeverCountAsUsersByDefault(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		guests := m{"enabled": "true", "username": "g", "password": "p"}
+		for _, tc := range []struct {
+			desc    string
+			options m
+			option  string // the option the error names ("" = accepted)
+		}{
+			{"tokenType empty", m{"responses": m{"tokenType": ""}}, "routes.allowedTokenTypes"},
+			{"tokenType empty, empty list item", m{"responses": m{"tokenType": ""}, "routes": m{"allowedTokenTypes": ","}}, "routes.allowedTokenTypes"},
+			{"tokenType empty, guests on", m{"responses": m{"tokenType": ""}, "guest": guests}, "responses.tokenType"},
+			{"tokenType empty, guests on, types listed", m{"responses": m{"tokenType": ""}, "routes": m{"allowedTokenTypes": "user"}, "guest": guests},
+				"responses.tokenType"},
+			{"tokenType empty, types listed", m{"responses": m{"tokenType": ""}, "routes": m{"allowedTokenTypes": list("user")}}, ""},
+			{"defaults, guests on", m{"guest": guests}, ""},
+			{"own type field, types listed, guests on", m{"responses": m{"tokenType": "data.kind"}, "routes": m{"allowedTokenTypes": "member,staff"}, "guest": guests}, ""},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				options := e.opts(tc.options)
+				h, err := e.factory(options, e.up, t.Name())
+				if tc.option == "" {
+					if err != nil {
+						t.Fatalf("New(%v): %v, want it accepted", options, err)
+					}
+					return
+				}
+				if err == nil {
+					t.Fatalf("New(%v): got no error (handler %T), want one naming %s", options, h, tc.option)
+				}
+				if !strings.HasPrefix(err.Error(), "authlayer: "+tc.option+":") || !strings.Contains(err.Error(), "guest") {
+					t.Errorf("New: got error %q, want it to name %s and say that guests would count as users", err, tc.option)
+				}
+			})
+		}
+	})
+}
+
+// TestConfigRefreshCookiePath: cookies.refreshCookiePath sets the Path of
+// the refresh cookie authlayer writes; cookies.refreshPath, its deprecated
+// name, still does; the two set to different paths fail in New with an
+// error naming both.
+func TestConfigRefreshCookiePath(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		for _, tc := range []struct {
+			desc    string
+			cookies m
+			want    string
+		}{
+			{"default: the cookies' path", m{}, "/"},
+			{"refreshCookiePath", m{"refreshCookiePath": "/auth"}, "/auth"},
+			{"deprecated refreshPath", m{"refreshPath": "/auth"}, "/auth"},
+			{"both, the same", m{"refreshCookiePath": "/auth", "refreshPath": "/auth"}, "/auth"},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				cookies := m{"refresh": refreshCookie}
+				for k, v := range tc.cookies {
+					cookies[k] = v
+				}
+				h := e.handler(t, e.opts(m{"cookies": cookies}))
+				access := fakebackend.Token("rcp-access-" + tc.desc)
+				refresh := fakebackend.Token("rcp-refresh-" + tc.desc)
+				fresh := fakebackend.Token("rcp-fresh-" + tc.desc)
+				rotated := fakebackend.Token("rcp-rotated-" + tc.desc)
+				e.be.SetValidate(access, fakebackend.Unauthorized())
+				e.be.RefreshTo(refresh, fresh, rotated, fakebackend.UserData("u-rcp", "user", nil))
+				r := e.do(t, h, page("/").cookie(userCookie, access).cookie(refreshCookie, refresh))
+				if c := wantCookieSet(t, r, refreshCookie, rotated); c.Path != tc.want {
+					t.Errorf("Set-Cookie %s: Path %q, want %q", refreshCookie, c.Path, tc.want)
+				}
+				if c := wantCookieSet(t, r, userCookie, fresh); c.Path != "/" {
+					t.Errorf("Set-Cookie %s: Path %q, want /", userCookie, c.Path)
+				}
+			})
+		}
+		t.Run("both, different", func(t *testing.T) {
+			options := e.opts(m{"cookies": m{"refresh": refreshCookie, "refreshCookiePath": "/auth", "refreshPath": "/session"}})
+			_, err := e.factory(options, e.up, t.Name())
+			if err == nil || !strings.Contains(err.Error(), "cookies.refreshCookiePath") || !strings.Contains(err.Error(), "cookies.refreshPath") {
+				t.Errorf("New(%v): got %v, want an error naming cookies.refreshCookiePath and cookies.refreshPath", options, err)
+			}
+		})
 	})
 }

@@ -70,6 +70,62 @@ func TestSecurityDuplicateUserCookieIsNotTrusted(t *testing.T) {
 	})
 }
 
+// TestSecurityDuplicateUserCookieSpelledWithSpaceIsNotTrusted: net/http
+// trims the spaces and tabs around a cookie's name, so "userToken =<a>"
+// is a user cookie like "userToken=<a>". A user cookie sent twice with
+// different values is trusted in neither copy however either is spelled,
+// also when both tokens are cached (the fast path's case): a tossed
+// attacker's or guest's token does not become the session, and the
+// victim's own does not either.
+func TestSecurityDuplicateUserCookieSpelledWithSpaceIsNotTrusted(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, e.opts(m{"routes": m{"protected": "/account"}, "cache": m{"ttl": "1h"}}))
+		alice, aliceData := freshUser(e, "spaced-alice", "u-alice")
+		mallory, malloryData := freshUser(e, "spaced-mallory", "u-mallory")
+		guest := fakebackend.Token("spaced-guest")
+		e.be.SetUser(guest, fakebackend.UserData("g-spaced", "guest", nil))
+		// Every token is cached: the fast path would accept any of them.
+		wantIdentity(t, e.do(t, h, page("/account").cookie(userCookie, alice)), alice, aliceData, "u-alice", "user", "")
+		wantIdentity(t, e.do(t, h, page("/account").cookie(userCookie, mallory)), mallory, malloryData, "u-mallory", "user", "")
+		wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, guest)))
+
+		for _, tc := range []struct {
+			desc  string
+			lines []string // Cookie header lines
+		}{
+			{"attacker's first, space before =", []string{userCookie + " =" + mallory + "; " + userCookie + "=" + alice}},
+			{"attacker's first, tab before =", []string{userCookie + "\t=" + mallory + "; " + userCookie + "=" + alice}},
+			{"attacker's last, space before =", []string{userCookie + "=" + alice + "; " + userCookie + " =" + mallory}},
+			{"both spaced", []string{userCookie + "  =" + mallory + ";" + userCookie + " =" + alice}},
+			{"guest's first, space before =", []string{userCookie + " =" + guest + "; " + userCookie + "=" + alice}},
+			{"among other cookies", []string{"theme=dark; " + userCookie + " =" + mallory + "; lang=en; " + userCookie + "=" + alice}},
+			{"two Cookie header lines, spaced", []string{userCookie + " =" + mallory, userCookie + "=" + alice}},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				rq := page("/account/settings")
+				for _, l := range tc.lines {
+					rq = rq.withHeader("Cookie", l)
+				}
+				before := e.be.Total()
+				r := e.do(t, h, rq)
+				wantNotForwarded(t, r)
+				wantLoginRedirect(t, r, http.StatusFound, "/account/settings")
+				wantBackendUntouched(t, e, before)
+
+				pub := page("/")
+				for _, l := range tc.lines {
+					pub = pub.withHeader("Cookie", l)
+				}
+				wantAnonymous(t, e.do(t, h, pub))
+			})
+		}
+		t.Run("control: one spaced cookie is the session", func(t *testing.T) {
+			r := e.do(t, h, page("/account").withHeader("Cookie", userCookie+" ="+alice))
+			wantIdentity(t, r, alice, aliceData, "u-alice", "user", "")
+		})
+	})
+}
+
 // cookieApp is an upstream that sets its own cookies (one named like an
 // auth cookie) and a public Cache-Control, then answers in one of several
 // ways.

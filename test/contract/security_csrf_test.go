@@ -278,6 +278,20 @@ func TestSecurityCSRFMethodOverride(t *testing.T) {
 			{"x-http-method-override lower case", crossSite("/account/delete").withHeader("x-http-method-override", "delete"), false},
 			{"X-HTTP-Method", crossSite("/account/delete").withHeader("X-HTTP-Method", "PUT"), false},
 			{"X-Method-Override", crossSite("/account/delete").withHeader("X-Method-Override", "PATCH"), false},
+			// Spellings PHP, WSGI or nginx fold into the override header.
+			{"X_HTTP_METHOD_OVERRIDE (Go keeps it as X_http_method_override)", crossSite("/account/delete").withHeader("X_HTTP_METHOD_OVERRIDE", "DELETE"), false},
+			{"X_HTTP_METHOD_OVERRIDE raw key", crossSite("/account/delete").withRawKey("X_HTTP_METHOD_OVERRIDE", "DELETE"), false},
+			{"X_Method_Override raw key", crossSite("/account/delete").withRawKey("X_Method_Override", "PUT"), false},
+			{"x.http.method.override raw key", crossSite("/account/delete").withRawKey("x.http.method.override", "DELETE"), false},
+			{"X_HTTP_Method raw key", crossSite("/account/delete").withRawKey("X_HTTP_Method", "PATCH"), false},
+			{"control: X_HTTP_METHOD_OVERRIDE GET", crossSite("/account/delete").withRawKey("X_HTTP_METHOD_OVERRIDE", "GET"), true},
+			// Query spellings frameworks read as _method.
+			{"_method[]", crossSite("/account/delete?_method[]=DELETE"), false},
+			{"_method%5B%5D", crossSite("/account/delete?_method%5B%5D=DELETE"), false},
+			{"_METHOD", crossSite("/account/delete?_METHOD=DELETE"), false},
+			{"_method[0]", crossSite("/account/delete?_method[0]=PATCH"), false},
+			{"[method (PHP reads an unmatched [ as _)", crossSite("/account/delete?[method=DELETE"), false},
+			{"control: _methods", crossSite("/account/delete?_methods=DELETE"), true},
 			{"Origin of another site", api("/account/delete?_method=DELETE").withHeader("Origin", "https://evil.example"), false},
 			{"no Origin and no token", api("/account/delete?_method=DELETE"), false},
 		} {
