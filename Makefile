@@ -11,7 +11,7 @@ GOLANGCI_LINT := $(GOLANGCI_LINT_DIR)/golangci-lint
 # depguard rule applies to the root's files only).
 LINT_MODULES := test demo demo/browser
 
-.PHONY: test check unit yaegi_test contract demo-test browser-test demo bench fuzz lint tidy
+.PHONY: test check unit yaegi_test contract e2e demo-test browser-test demo bench fuzz lint tidy
 
 ## test: everything CI runs: format and vet, compiled tests under -race,
 ## the same tests interpreted by Yaegi v0.16.1, the Traefik-loader suites,
@@ -31,9 +31,29 @@ yaegi_test:
 	./scripts/yaegi-test.sh
 
 ## contract: behaviour, configuration-shape, reload and catalog tests, each
-## run against the compiled plugin and the plugin loaded as Traefik does.
+## run against the compiled plugin and the plugin loaded as Traefik does
+## (packages that run a real Traefik, test/traefikrun and its importers,
+## are left to `make e2e` and the benchmarks).
+CONTRACT_PKGS = $$($(GO) list -f '{{.ImportPath}}{{range .Imports}} {{.}}{{end}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./... | grep -v /test/traefikrun | cut -d' ' -f1)
 contract:
-	cd test && $(GO) test -race -count=1 ./...
+	cd test && $(GO) test -race -count=1 $(CONTRACT_PKGS)
+
+## e2e: the contract's behaviours through a real Traefik binary
+## (test/e2e, harness test/traefikrun): TRAEFIK_BIN, else traefik on
+## PATH, else the binary ../shared/tools/build-traefik left in its cache.
+## Without one the tests skip with a message; AUTHLAYER_REQUIRE_TRAEFIK=1
+## makes that a failure, and then, with no TRAEFIK_BIN given, the binary is
+## obtained from ../shared/tools/build-traefik when it exists (a first
+## build takes about 15 minutes).
+BUILD_TRAEFIK := $(abspath $(CURDIR)/../shared/tools/build-traefik)
+e2e:
+	@bin="$(TRAEFIK_BIN)"; \
+	if [ -z "$$bin" ] && [ "$(AUTHLAYER_REQUIRE_TRAEFIK)" = 1 ] && [ -f "$(BUILD_TRAEFIK)" ] && [ -x "$(BUILD_TRAEFIK)" ]; then \
+		echo "e2e: obtaining Traefik with $(BUILD_TRAEFIK)"; \
+		bin=$$("$(BUILD_TRAEFIK)") || exit 1; \
+	fi; \
+	case "$$bin" in ""|/*) ;; *) bin="$(CURDIR)/$$bin" ;; esac; \
+	cd test && TRAEFIK_BIN="$$bin" $(GO) test -count=1 -v ./traefikrun/ ./e2e/
 
 demo-test:
 	cd demo && $(GO) test -count=1 ./...
