@@ -70,7 +70,8 @@ const waitBound = 15 * time.Second
 // fix has not landed), so that whoever fixes them can see them pass.
 const envPending = "AUTHLAYER_E2E_PENDING"
 
-// pending skips a case that fails on a known, filed defect, unless
+// pending skips a case that fails on a known defect (filed, or reported
+// by this suite) whose fix has not landed, unless
 // AUTHLAYER_E2E_PENDING=1.
 func pending(t *testing.T, why string) {
 	t.Helper()
