@@ -20,9 +20,9 @@ import (
 const (
 	// defaultChromium is Debian's chromium package's binary.
 	defaultChromium = "/usr/bin/chromium"
-	// accessTTL is the access tokens' lifetime: short, so that a refresh
-	// happens within the test.
-	accessTTL = 3 * time.Second
+	// localAccessTTL is the access tokens' lifetime of the stacks the test
+	// starts itself: short, so that a refresh happens within the test.
+	localAccessTTL = 3 * time.Second
 	// testTimeout bounds the whole walk-through, browser start included.
 	testTimeout = 3 * time.Minute
 	// startTimeout bounds Chromium's start.
@@ -262,7 +262,8 @@ func TestBrowserWalkthrough(t *testing.T) {
 	}
 	t.Logf("screenshots: %s", shots)
 
-	base := startStack(t, accessTTL, logs)
+	base, accessTTL, front := demoStack(t, logs)
+	t.Logf("front: %s", front)
 	s := newSession(t, chromium, base, shots, logs)
 	mark := time.Now()
 	done := func(what string) {

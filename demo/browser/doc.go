@@ -1,8 +1,18 @@
 // Package browser holds the demo's browser test: a real headless Chromium,
 // driven with chromedp, walks through the demo the way a person would
 // (guest visit, login, token refresh, role rule, logout) against the demo
-// stack started in-process on loopback ports, with authlayer interpreted by
-// Yaegi as Traefik does.
+// stack started in-process on loopback ports. In front of the backend and
+// the app is a real Traefik with authlayer as a local plugin when there is
+// a binary (TRAEFIK_BIN, traefik on PATH, or the one
+// ../shared/tools/build-traefik caches), otherwise the dev host, where
+// authlayer is interpreted by Yaegi as Traefik does (a failure instead when
+// AUTHLAYER_REQUIRE_TRAEFIK=1). The test prints which front ran.
+//
+// AUTHLAYER_DEMO_URL points the test at a stack that is already running
+// instead (`make demo`, or docker compose), whose access tokens live
+// AUTHLAYER_DEMO_ACCESS_TTL (default 20s, the demo's):
+//
+//	AUTHLAYER_DEMO_URL=http://localhost:8080 go test -v -count=1 .
 //
 // It is a module of its own so that the demo module, and its plain
 // `go test ./...`, never depend on chromedp or on a browser.

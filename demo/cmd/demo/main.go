@@ -1,7 +1,8 @@
 // Command demo runs the whole authlayer demo on one machine, without
 // Docker: the auth backend, the app, and in front of them either a traefik
-// binary found on PATH or, failing that, a dev host where authlayer is
-// interpreted by Yaegi v0.16.1 exactly as Traefik interprets it.
+// binary (-traefik, else $TRAEFIK_BIN, else traefik on PATH) or, failing
+// that, a dev host where authlayer is interpreted by Yaegi v0.16.1 exactly
+// as Traefik interprets it.
 //
 // The middleware's options come from docker-compose.yml's labels on the app
 // service (with backend.url pointed at the local backend), so this run and
@@ -49,8 +50,8 @@ func main() {
 	flag.StringVar(&f.app, "app", "127.0.0.1:9002", "address of the app")
 	flag.StringVar(&f.compose, "compose", "docker-compose.yml", "compose file whose app labels configure the middleware")
 	flag.StringVar(&f.pluginRoot, "plugin", "..", "the plugin's source directory (the repository root)")
-	flag.StringVar(&f.front, "front", "auto", `"auto" (traefik if on PATH, else the dev host), "traefik" or "devhost"`)
-	flag.StringVar(&f.traefikBin, "traefik", "", "traefik binary to use (default: traefik from PATH)")
+	flag.StringVar(&f.front, "front", "auto", `"auto" (traefik if there is one, else the dev host), "traefik" or "devhost"`)
+	flag.StringVar(&f.traefikBin, "traefik", "", "traefik binary to use (default: $TRAEFIK_BIN, else traefik from PATH)")
 	flag.DurationVar(&f.accessTTL, "access-ttl", authbackend.DefaultAccessTTL, "access token lifetime (short, to watch refreshes)")
 	flag.DurationVar(&f.refreshTTL, "refresh-ttl", authbackend.DefaultRefreshTTL, "refresh token lifetime")
 	flag.DurationVar(&f.reuseGrace, "reuse-grace", authbackend.DefaultReuseGrace, "backend grace window for a replayed refresh token")
@@ -127,6 +128,14 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 			}
 		}()
 		front = f.listen
+		// Announce the front only once Traefik serves the demo (it loads
+		// the plugin first).
+		if err := waitServing(ctx, "http://"+front+"/", stack.errc); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while waiting
+			}
+			return err
+		}
 	} else {
 		why := "no traefik binary found"
 		if f.front == "devhost" {
@@ -217,7 +226,8 @@ func (s *servers) shutdown() {
 	}
 }
 
-// pickFront returns the traefik binary to run, or "" for the dev host.
+// pickFront returns the traefik binary to run, or "" for the dev host:
+// -traefik, else $TRAEFIK_BIN, else traefik on PATH.
 func pickFront(f flags) (string, error) {
 	switch f.front {
 	case "devhost":
@@ -228,16 +238,51 @@ func pickFront(f flags) (string, error) {
 	}
 	bin := f.traefikBin
 	if bin == "" {
+		bin = os.Getenv("TRAEFIK_BIN")
+	}
+	if bin == "" {
 		found, err := exec.LookPath("traefik")
 		if err != nil {
 			if f.front == "traefik" {
-				return "", errors.New("-front traefik: no traefik binary on PATH (pass -traefik)")
+				return "", errors.New("-front traefik: no traefik binary on PATH (pass -traefik or set TRAEFIK_BIN)")
 			}
 			return "", nil
 		}
 		bin = found
 	}
 	return absPath(bin), nil
+}
+
+// serveTimeout bounds the wait for Traefik to serve the demo.
+const serveTimeout = 60 * time.Second
+
+// waitServing polls url until Traefik answers it with anything but its own
+// 404 (no router yet) or a gateway error, a part of the stack fails
+// (errc), ctx ends, or serveTimeout passes.
+func waitServing(ctx context.Context, url string, errc chan error) error {
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(serveTimeout)
+	for time.Now().Before(deadline) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := client.Do(req); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound && resp.StatusCode < 500 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errc:
+			errc <- err // run's select reports it too
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("traefik did not serve %s within %s", url, serveTimeout)
 }
 
 // browserURL is the address to open: loopback and wildcard hosts become

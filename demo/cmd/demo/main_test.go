@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
 // TestRunDevHost starts the whole stack as `go run ./cmd/demo -front
@@ -68,6 +72,14 @@ func TestPickFront(t *testing.T) {
 	if bin, err := pickFront(flags{front: "traefik", traefikBin: "/opt/traefik"}); bin != "/opt/traefik" || err != nil {
 		t.Errorf("explicit binary: %q %v", bin, err)
 	}
+	t.Setenv("TRAEFIK_BIN", "/opt/from-env/traefik")
+	if bin, err := pickFront(flags{front: "auto"}); bin != "/opt/from-env/traefik" || err != nil {
+		t.Errorf("TRAEFIK_BIN: %q %v", bin, err)
+	}
+	if bin, err := pickFront(flags{front: "auto", traefikBin: "/opt/traefik"}); bin != "/opt/traefik" || err != nil {
+		t.Errorf("-traefik over TRAEFIK_BIN: %q %v", bin, err)
+	}
+	t.Setenv("TRAEFIK_BIN", "")
 	t.Setenv("PATH", t.TempDir())
 	if bin, err := pickFront(flags{front: "auto"}); bin != "" || err != nil {
 		t.Errorf("auto without traefik on PATH: %q %v, want the dev host", bin, err)
@@ -86,4 +98,68 @@ func TestBrowserURL(t *testing.T) {
 			t.Errorf("browserURL(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// TestRunTraefik starts the whole stack as `go run ./cmd/demo -front
+// traefik` does, with a real Traefik binary (TRAEFIK_BIN, PATH, or the
+// build-traefik cache; skipped without one unless
+// AUTHLAYER_REQUIRE_TRAEFIK=1), serves one page through it, and stops it.
+func TestRunTraefik(t *testing.T) {
+	bin := traefikrun.Binary(t)
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := flags{
+		listen: fmt.Sprintf("127.0.0.1:%d", port), backend: "127.0.0.1:0", app: "127.0.0.1:0",
+		compose: "../../docker-compose.yml", pluginRoot: "../../..", front: "traefik", traefikBin: bin,
+		accessTTL: 20 * time.Second, refreshTTL: time.Hour, reuseGrace: 10 * time.Second,
+	}
+	var logs strings.Builder
+	logger := log.New(&logs, "", 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	frontc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, f, logger, func(u string) { frontc <- u }) }()
+
+	var front string
+	select {
+	case front = <-frontc:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(90 * time.Second):
+		t.Fatal("the stack did not start within 90s")
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(front + "/api/public/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"visitor":"guest"`) {
+		t.Errorf("GET /api/public/hello through Traefik = %d %s, want 200 as a guest", resp.StatusCode, body)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v after cancel", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not stop within 20s of cancel")
+	}
+	if !strings.Contains(logs.String(), "front: traefik binary at "+bin) {
+		t.Errorf("the log does not say which front ran:\n%s", logs.String())
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
