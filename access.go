@@ -27,18 +27,18 @@ func denied(m *middleware, rw http.ResponseWriter, req *http.Request, route *rou
 		writeSessionHeaders(rw, res)
 		writeRateLimited(rw, *res.limited)
 	case res.loggedOut && route.kind != kindAuthOnly:
-		m.denyAnonymous(rw, req, route, res, "Session ended", "session-ended")
+		denyAnonymous(m, rw, req, route, res, "Session ended", "session-ended")
 	case route.needsUser && res.transient:
 		// Fail closed: the backend could not vouch for the user.
 		record(m, req, eventAccessDenied, res.id, res.token, false, "backend-unavailable", http.StatusServiceUnavailable)
 		deny(rw, req, route, res, http.StatusServiceUnavailable, "Authentication service unavailable")
 	case route.needsUser && !res.loggedIn:
-		m.denyAnonymous(rw, req, route, res, "Authentication required", "login-required")
+		denyAnonymous(m, rw, req, route, res, "Authentication required", "login-required")
 	case route.kind == kindRole && !hasAnyRole(res.id, route.roles):
 		record(m, req, eventAccessDenied, res.id, res.token, false, "role-required", http.StatusForbidden)
 		deny(rw, req, route, res, http.StatusForbidden, "Forbidden")
 	case route.kind == kindAuthOnly && res.loggedIn && isPageVisit(req, route):
-		redirect(rw, req, res, m.returnToTarget(req.URL.Query()))
+		redirect(rw, req, res, returnToTarget(m, req.URL.Query()))
 	default:
 		return false
 	}
@@ -47,14 +47,14 @@ func denied(m *middleware, rw http.ResponseWriter, req *http.Request, route *rou
 
 // denyAnonymous sends a browser to the login page with a way back, and
 // answers an API client 401.
-func (m *middleware) denyAnonymous(rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, message, reason string) {
+func denyAnonymous(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, message, reason string) {
 	if isAPIRequest(req, route) {
 		record(m, req, eventAccessDenied, res.id, res.token, false, reason, http.StatusUnauthorized)
 		deny(rw, req, route, res, http.StatusUnauthorized, message)
 		return
 	}
 	record(m, req, eventAccessDenied, res.id, res.token, false, reason, redirectStatus(req))
-	redirect(rw, req, res, m.loginRedirect(req.URL.RequestURI()))
+	redirect(rw, req, res, loginRedirect(m, req.URL.RequestURI()))
 }
 
 // isPageVisit is a browser navigating (GET or HEAD of an HTML page).

@@ -72,15 +72,15 @@ type backendAnswer struct {
 // call makes one backend request on behalf of client (the key its fair
 // share of call slots is counted under). It waits for a slot and answers
 // within ctx's deadline.
-func (b *backendClient) call(ctx context.Context, client, method, url, bearer string, body []byte) (backendAnswer, error) {
+func backendCall(b *backendClient, ctx context.Context, client, method, url, bearer string, body []byte) (backendAnswer, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(b.urls.timeout)
 	}
-	if !b.slots.acquire(client, deadline) {
+	if !slotAcquire(b.slots, client, deadline) {
 		return backendAnswer{}, errBackendUnavailable
 	}
-	defer b.slots.release(client)
+	defer slotRelease(b.slots, client)
 
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
@@ -108,7 +108,7 @@ func (b *backendClient) call(ctx context.Context, client, method, url, bearer st
 // detachedContext bounds one shared backend call by backend.timeout alone:
 // it serves every request waiting on it, so no single client's
 // cancellation may cut it off.
-func (b *backendClient) detachedContext() (context.Context, context.CancelFunc) {
+func backendContext(b *backendClient) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), b.urls.timeout)
 }
 
@@ -139,13 +139,13 @@ func is2xx(status int) bool { return status >= 200 && status < 300 }
 // false. Anything else that is not the contract's answer (5xx, 408, 429,
 // a redirect, a 2xx whose body is not the expected JSON) is a backend
 // failure: it is not cached, triggers no refresh and clears no cookie.
-func (b *backendClient) validate(ctx context.Context, client, token string) validation {
+func backendValidate(b *backendClient, ctx context.Context, client, token string) validation {
 	if !validCookieValue(token) {
 		// No backend call for what no cookie can hold (over 4096 bytes,
 		// forbidden characters): it is not a token.
 		return validation{state: stateInvalid}
 	}
-	ans, err := b.call(ctx, client, http.MethodGet, b.urls.validateURL, token, nil)
+	ans, err := backendCall(b, ctx, client, http.MethodGet, b.urls.validateURL, token, nil)
 	if err != nil {
 		return validation{state: stateTransient}
 	}
@@ -155,13 +155,13 @@ func (b *backendClient) validate(ctx context.Context, client, token string) vali
 	if !is2xx(ans.status) {
 		return validation{state: stateTransient}
 	}
-	switch b.successOf(ans.doc) {
+	switch answerSuccess(b, ans.doc) {
 	case answerNo:
 		return validation{state: stateInvalid}
 	case answerMalformed:
 		return validation{state: stateTransient}
 	}
-	id := b.identityFrom(ans.doc, token)
+	id := backendIdentity(b, ans.doc, token)
 	if id == nil {
 		return validation{state: stateTransient} // a 2xx without the user object is not the contract
 	}
@@ -186,14 +186,14 @@ const (
 // successOf reads the success field: true, false, or neither (missing, or
 // not a boolean): malformed. Without a configured field any JSON object is
 // a yes.
-func (b *backendClient) successOf(doc interface{}) answerKind {
+func answerSuccess(b *backendClient, doc interface{}) answerKind {
 	if doc == nil {
 		return answerMalformed
 	}
 	if len(b.fields.success) == 0 {
 		return answerYes
 	}
-	v, ok := b.fields.success.lookup(doc)
+	v, ok := pathLookup(b.fields.success, doc)
 	if !ok {
 		return answerMalformed
 	}
@@ -216,8 +216,8 @@ func (b *backendClient) successOf(doc interface{}) answerKind {
 
 // identityFrom builds the user's identity, with its upstream header values
 // encoded once here so a cache hit only copies them.
-func (b *backendClient) identityFrom(doc interface{}, token string) *identity {
-	user, ok := b.fields.user.lookup(doc)
+func backendIdentity(b *backendClient, doc interface{}, token string) *identity {
+	user, ok := pathLookup(b.fields.user, doc)
 	if !ok {
 		return nil
 	}
@@ -229,21 +229,27 @@ func (b *backendClient) identityFrom(doc interface{}, token string) *identity {
 		return nil
 	}
 	id := &identity{
-		userID:    headerSafe(b.fields.userID.str(doc)),
-		tokenType: headerSafe(b.fields.tokenType.str(doc)),
-		roles:     b.fields.roles.strList(doc),
+		userID:    headerSafe(pathStr(b.fields.userID, doc)),
+		tokenType: headerSafe(pathStr(b.fields.tokenType, doc)),
+		roles:     pathStrList(b.fields.roles, doc),
 	}
-	if id.tokenType == "" {
+	if len(b.fields.tokenType) == 0 {
+		// No type field configured: every token is a user's (New accepts
+		// this only with routes.allowedTokenTypes and guests off). A type
+		// field that is configured but missing stays empty, and an empty
+		// type never counts as logged in (fail closed: it may be a guest).
 		id.tokenType = "user"
 	}
-	if exp, ok := b.fields.expiresAt.instant(doc); ok {
+	if exp, ok := pathInstant(b.fields.expiresAt, doc); ok {
 		id.expiresAt = exp
 	}
 	id.userValues = oneValue(base64.StdEncoding.EncodeToString(raw))
 	if id.userID != "" {
 		id.userIDValues = oneValue(id.userID)
 	}
-	id.tokenTypeValues = oneValue(id.tokenType)
+	if id.tokenType != "" {
+		id.tokenTypeValues = oneValue(id.tokenType)
+	}
 	id.authorizationValues = oneValue("Bearer " + token)
 	return id
 }
@@ -259,15 +265,15 @@ type refreshAnswer struct {
 // token in single-token mode) for a new access token. As for validate, only
 // a clear answer is fatal; a 2xx without a usable token is a backend
 // failure (the cookies stay).
-func (b *backendClient) refresh(ctx context.Context, client, credential string) refreshAnswer {
+func backendRefresh(b *backendClient, ctx context.Context, client, credential string) refreshAnswer {
 	if !validCookieValue(credential) {
 		return refreshAnswer{kind: refreshFatal}
 	}
-	ans, err := b.call(ctx, client, http.MethodPost, b.urls.refreshURL, credential, nil)
+	ans, err := backendCall(b, ctx, client, http.MethodPost, b.urls.refreshURL, credential, nil)
 	if err != nil {
 		return refreshAnswer{kind: refreshTransient}
 	}
-	if b.isReuse(ans) {
+	if backendIsReuse(b, ans) {
 		return refreshAnswer{kind: refreshReuse}
 	}
 	if definiteRefusal(ans.status) {
@@ -276,14 +282,14 @@ func (b *backendClient) refresh(ctx context.Context, client, credential string) 
 	if !is2xx(ans.status) {
 		return refreshAnswer{kind: refreshTransient}
 	}
-	switch b.successOf(ans.doc) {
+	switch answerSuccess(b, ans.doc) {
 	case answerNo:
 		return refreshAnswer{kind: refreshFatal}
 	case answerMalformed:
 		return refreshAnswer{kind: refreshTransient}
 	}
-	access := b.fields.accessToken.str(ans.doc)
-	rotated := b.fields.refreshToken.str(ans.doc)
+	access := pathStr(b.fields.accessToken, ans.doc)
+	rotated := pathStr(b.fields.refreshToken, ans.doc)
 	if !validCookieValue(access) || (rotated != "" && !validCookieValue(rotated)) {
 		return refreshAnswer{kind: refreshTransient}
 	}
@@ -292,15 +298,15 @@ func (b *backendClient) refresh(ctx context.Context, client, credential string) 
 
 // isReuse recognises a replayed refresh token: by status, or by a code in
 // the answer's "code", "error" or "reason" field (top level or in "data").
-func (b *backendClient) isReuse(ans backendAnswer) bool {
+func backendIsReuse(b *backendClient, ans backendAnswer) bool {
 	if b.reuse.reuseStatus[ans.status] {
 		return true
 	}
-	if ans.doc == nil || (is2xx(ans.status) && b.successOf(ans.doc) == answerYes) {
+	if ans.doc == nil || (is2xx(ans.status) && answerSuccess(b, ans.doc) == answerYes) {
 		return false
 	}
 	for _, p := range reuseCodePaths {
-		if v := p.str(ans.doc); v != "" && b.reuse.reuseCodes[v] {
+		if v := pathStr(p, ans.doc); v != "" && b.reuse.reuseCodes[v] {
 			return true
 		}
 	}
@@ -313,15 +319,15 @@ var reuseCodePaths = []jsonPath{
 }
 
 // mintGuest asks the backend for a new guest token for client.
-func (b *backendClient) mintGuest(ctx context.Context, client string) (string, error) {
-	ans, err := b.call(ctx, client, http.MethodPost, b.urls.guestURL, "", b.guest)
+func backendMintGuest(b *backendClient, ctx context.Context, client string) (string, error) {
+	ans, err := backendCall(b, ctx, client, http.MethodPost, b.urls.guestURL, "", b.guest)
 	if err != nil {
 		return "", err
 	}
 	if !is2xx(ans.status) || ans.doc == nil {
 		return "", errors.New("guest endpoint answered " + strconv.Itoa(ans.status))
 	}
-	token := b.fields.accessToken.str(ans.doc)
+	token := pathStr(b.fields.accessToken, ans.doc)
 	if !validCookieValue(token) {
 		return "", errors.New("guest endpoint answered without a usable token")
 	}

@@ -112,20 +112,35 @@ func cacheGet(c *dedupCache, key string) (interface{}, bool) {
 	return e.value, true
 }
 
+// cacheLookup is cacheGet with the entry's expiry (unix nanoseconds).
+func cacheLookup(c *dedupCache, key string) (interface{}, int64, bool) {
+	now := time.Now().UnixNano()
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	if !ok {
+		e, ok = c.weak[key]
+	}
+	c.mu.Unlock()
+	if !ok || now >= e.expires {
+		return nil, 0, false
+	}
+	return e.value, e.expires, true
+}
+
 // load returns the cached value for key, or joins or starts the load, and
 // waits for it until deadline (the zero time: no bound but the load's own).
 // charge, when not nil, decides whether this caller may start a load.
-func (c *dedupCache) load(key string, deadline time.Time, charge chargeFunc, fn loadFunc) (interface{}, loadOutcome) {
+func cacheLoad(c *dedupCache, key string, deadline time.Time, charge chargeFunc, fn loadFunc) (interface{}, loadOutcome) {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
-	if v, ok := c.liveLocked(key, now); ok {
+	if v, ok := cacheLiveLocked(c, key, now); ok {
 		c.mu.Unlock()
 		return v, loadHit
 	}
 	how := loadJoined
 	f, running := c.flights[key]
 	if !running {
-		if charge != nil && !charge(c.staleLocked(key, now)) {
+		if charge != nil && !charge(cacheStaleLocked(c, key, now)) {
 			c.mu.Unlock()
 			return nil, loadRefused
 		}
@@ -137,7 +152,9 @@ func (c *dedupCache) load(key string, deadline time.Time, charge chargeFunc, fn 
 	f.waiters = append(f.waiters, ch)
 	c.mu.Unlock()
 	if !running {
-		go c.lead(key, f, fn)
+		// A plain function, not a method value: Yaegi v0.16.1 builds a
+		// method value's wrapper lazily, racing on its first concurrent uses.
+		go leadFlight(c, key, f, fn)
 	}
 	return awaitFlight(f, ch, deadline, how)
 }
@@ -148,11 +165,11 @@ func (c *dedupCache) load(key string, deadline time.Time, charge chargeFunc, fn 
 func awaitFlight(f *flight, ch chan bool, deadline time.Time, how loadOutcome) (interface{}, loadOutcome) {
 	var timer *time.Timer
 	if !deadline.IsZero() {
-		timer = time.AfterFunc(time.Until(deadline), func() { ch <- false })
+		timer = startDeadline(time.Until(deadline), ch)
 	}
 	answered := <-ch
 	if timer != nil {
-		timer.Stop()
+		endDeadline(timer)
 	}
 	if !answered || f.value == nil {
 		return nil, loadFailed
@@ -160,7 +177,29 @@ func awaitFlight(f *flight, ch chan bool, deadline time.Time, how loadOutcome) (
 	return f.value, how
 }
 
-func (c *dedupCache) liveLocked(key string, now int64) (interface{}, bool) {
+// startDeadline sends false on ch after d. It uses a timer and a
+// forwarding goroutine rather than time.AfterFunc: Yaegi v0.16.1 builds the
+// wrapper of an interpreted function handed to compiled code lazily, and
+// that races on its first concurrent uses. endDeadline releases the
+// goroutine at once (it never outlives the wait by more than that).
+func startDeadline(d time.Duration, ch chan bool) *time.Timer {
+	timer := time.NewTimer(d)
+	go forwardDeadline(timer.C, ch)
+	return timer
+}
+
+func forwardDeadline(fired <-chan time.Time, ch chan bool) {
+	<-fired
+	ch <- false
+}
+
+// endDeadline makes the timer fire now, so its forwarding goroutine ends;
+// the caller no longer reads ch, whose room takes the extra send.
+func endDeadline(timer *time.Timer) {
+	timer.Reset(0)
+}
+
+func cacheLiveLocked(c *dedupCache, key string, now int64) (interface{}, bool) {
 	e, ok := c.entries[key]
 	if !ok {
 		e, ok = c.weak[key]
@@ -171,7 +210,7 @@ func (c *dedupCache) liveLocked(key string, now int64) (interface{}, bool) {
 	return e.value, true
 }
 
-func (c *dedupCache) staleLocked(key string, now int64) interface{} {
+func cacheStaleLocked(c *dedupCache, key string, now int64) interface{} {
 	e, ok := c.entries[key]
 	if !ok || now >= e.expires+c.staleFor {
 		return nil
@@ -179,18 +218,18 @@ func (c *dedupCache) staleLocked(key string, now int64) interface{} {
 	return e.value
 }
 
-// lead runs the load and publishes it. The deferred publish runs even if
-// fn panics, so waiters are never stranded; the panic is logged, not
-// re-raised (this goroutine belongs to no request).
-func (c *dedupCache) lead(key string, f *flight, fn loadFunc) {
-	defer c.publish(key, f)
+// leadFlight runs the load and publishes it. The deferred publish runs
+// even if fn panics, so waiters are never stranded; the panic is logged,
+// not re-raised (this goroutine belongs to no request).
+func leadFlight(c *dedupCache, key string, f *flight, fn loadFunc) {
+	defer publishFlight(c, key, f)
 	f.value, f.ttl, f.weak = fn()
 }
 
-// publish stores a finished load, removes its flight and wakes its
+// publishFlight stores a finished load, removes its flight and wakes its
 // waiters, in that order: a caller arriving at any moment finds either the
 // flight or the entry.
-func (c *dedupCache) publish(key string, f *flight) {
+func publishFlight(c *dedupCache, key string, f *flight) {
 	if r := recover(); r != nil {
 		log.Printf("authlayer: backend call failed: %v", r)
 		f.value = nil // two statements: Yaegi fails on `f.value, f.ttl = nil, 0`
@@ -198,7 +237,7 @@ func (c *dedupCache) publish(key string, f *flight) {
 	}
 	c.mu.Lock()
 	if f.ttl > 0 && f.value != nil {
-		c.storeLocked(key, f.value, time.Now().Add(f.ttl).UnixNano(), f.weak)
+		cacheStoreLocked(c, key, f.value, time.Now().Add(f.ttl).UnixNano(), f.weak)
 	}
 	delete(c.flights, key)
 	waiters := f.waiters
@@ -210,7 +249,7 @@ func (c *dedupCache) publish(key string, f *flight) {
 
 // storeLocked adds an entry to the strong or the weak map (and drops any
 // older one of the other kind), making room first when that map is full.
-func (c *dedupCache) storeLocked(key string, value interface{}, expires int64, weak bool) {
+func cacheStoreLocked(c *dedupCache, key string, value interface{}, expires int64, weak bool) {
 	into, other := c.entries, c.weak
 	if weak {
 		into, other = c.weak, c.entries

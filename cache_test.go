@@ -26,7 +26,7 @@ func TestDedupCacheOneLoadForConcurrentMisses(t *testing.T) {
 		go func() {
 			defer done.Done()
 			started.Done()
-			v, _ := c.load("k", time.Time{}, nil, func() (interface{}, time.Duration, bool) {
+			v, _ := cacheLoad(c, "k", time.Time{}, nil, func() (interface{}, time.Duration, bool) {
 				loads.Add(1)
 				<-release
 				return "value", time.Minute, false
@@ -55,7 +55,7 @@ func TestDedupCacheLeaderPanicReleasesWaiters(t *testing.T) {
 	release := make(chan struct{})
 	leader := make(chan loadOutcome, 1)
 	go func() {
-		_, how := c.load("k", time.Time{}, nil, func() (interface{}, time.Duration, bool) {
+		_, how := cacheLoad(c, "k", time.Time{}, nil, func() (interface{}, time.Duration, bool) {
 			<-release
 			panic("backend client bug")
 		})
@@ -64,7 +64,7 @@ func TestDedupCacheLeaderPanicReleasesWaiters(t *testing.T) {
 	waitForFlight(t, c, "k")
 	waiter := make(chan loadOutcome, 1)
 	go func() {
-		_, how := c.load("k", time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "own", 0, false })
+		_, how := cacheLoad(c, "k", time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "own", 0, false })
 		waiter <- how
 	}()
 	waitForWaiters(t, c, "k", 2)
@@ -83,7 +83,7 @@ func TestDedupCacheWaitEndsAtDeadline(t *testing.T) {
 	c := newDedupCache(10)
 	release := make(chan struct{})
 	start := time.Now()
-	v, how := c.load("k", start.Add(50*time.Millisecond), nil, func() (interface{}, time.Duration, bool) {
+	v, how := cacheLoad(c, "k", start.Add(50*time.Millisecond), nil, func() (interface{}, time.Duration, bool) {
 		<-release
 		return "late", time.Minute, false
 	})
@@ -118,7 +118,7 @@ func TestDedupCacheChargesOnlyTheCallerThatLoads(t *testing.T) {
 	var done sync.WaitGroup
 	done.Add(callers)
 	go func() {
-		c.load("k", time.Time{}, charge, func() (interface{}, time.Duration, bool) {
+		cacheLoad(c, "k", time.Time{}, charge, func() (interface{}, time.Duration, bool) {
 			<-release
 			return "v", 20 * time.Millisecond, false
 		})
@@ -127,19 +127,19 @@ func TestDedupCacheChargesOnlyTheCallerThatLoads(t *testing.T) {
 	for i := 0; i < callers; i++ {
 		go func() {
 			defer done.Done()
-			c.load("k", time.Time{}, charge, func() (interface{}, time.Duration, bool) { return "other", 0, false })
+			cacheLoad(c, "k", time.Time{}, charge, func() (interface{}, time.Duration, bool) { return "other", 0, false })
 		}()
 	}
 	waitForWaiters(t, c, "k", callers+1)
 	close(release)
 	done.Wait()
-	c.load("k", time.Time{}, charge, nil) // a hit
+	cacheLoad(c, "k", time.Time{}, charge, nil) // a hit
 	if n := charges.Load(); n != 1 {
 		t.Fatalf("charged %d times, want once (the caller that loaded)", n)
 	}
 	time.Sleep(30 * time.Millisecond) // the entry expires
 	var stale interface{}
-	_, how := c.load("k", time.Time{}, func(s interface{}) bool { stale = s; return false }, nil)
+	_, how := cacheLoad(c, "k", time.Time{}, func(s interface{}) bool { stale = s; return false }, nil)
 	if how != loadRefused || stale != "v" {
 		t.Fatalf("after expiry: outcome %d, stale %v; want loadRefused and the expired value", how, stale)
 	}
@@ -150,10 +150,10 @@ func TestDedupCacheChargesOnlyTheCallerThatLoads(t *testing.T) {
 func TestDedupCacheWeakEntriesNeverDisplaceStrongOnes(t *testing.T) {
 	c := newDedupCache(100)
 	for i := 0; i < 50; i++ {
-		c.load("user"+strconv.Itoa(i), time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "valid", time.Hour, false })
+		cacheLoad(c, "user"+strconv.Itoa(i), time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "valid", time.Hour, false })
 	}
 	for i := 0; i < 5000; i++ {
-		c.load("junk"+strconv.Itoa(i), time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "invalid", time.Hour, true })
+		cacheLoad(c, "junk"+strconv.Itoa(i), time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "invalid", time.Hour, true })
 	}
 	for i := 0; i < 50; i++ {
 		if v, ok := cacheGet(c, "user"+strconv.Itoa(i)); !ok || v != "valid" {
@@ -215,12 +215,12 @@ func TestDedupCacheTTLAndUncachedAnswers(t *testing.T) {
 	load := func(ttl time.Duration) loadFunc {
 		return func() (interface{}, time.Duration, bool) { calls++; return calls, ttl, false }
 	}
-	c.load("transient", time.Time{}, nil, load(0))
-	c.load("transient", time.Time{}, nil, load(0))
+	cacheLoad(c, "transient", time.Time{}, nil, load(0))
+	cacheLoad(c, "transient", time.Time{}, nil, load(0))
 	if calls != 2 {
 		t.Errorf("an answer with ttl 0 was cached: %d loads, want 2", calls)
 	}
-	c.load("short", time.Time{}, nil, load(20*time.Millisecond))
+	cacheLoad(c, "short", time.Time{}, nil, load(20*time.Millisecond))
 	if v, ok := cacheGet(c, "short"); !ok || v != 3 {
 		t.Errorf("fresh entry: got %v %v", v, ok)
 	}
@@ -234,7 +234,7 @@ func TestDedupCacheIsBounded(t *testing.T) {
 	c := newDedupCache(100)
 	for i := 0; i < 10000; i++ {
 		key := cacheKey(time.Duration(i).String())
-		c.load(key, time.Time{}, nil, func() (interface{}, time.Duration, bool) { return i, time.Hour, i%2 == 0 })
+		cacheLoad(c, key, time.Time{}, nil, func() (interface{}, time.Duration, bool) { return i, time.Hour, i%2 == 0 })
 	}
 	if n := c.size(); n > 200 {
 		t.Errorf("cache holds %d entries, cap is 100 per kind", n)

@@ -182,7 +182,9 @@ type RoutesConfig struct {
 	ReturnToParam string `json:"returnToParam,omitempty"`
 	// AmbiguousPaths says what to do with a path whose meaning depends on
 	// the app (an encoded "/" or "\", control characters, double
-	// encoding): "reject" answers 400, "protect" treats it as protected.
+	// encoding, a dot segment with parameters such as "..;", which is ".."
+	// to Java and a name to Go): "reject" answers 400, "protect" treats it
+	// as at least protected, never weaker than any reading's rule.
 	// Default "reject".
 	AmbiguousPaths string `json:"ambiguousPaths,omitempty"`
 }

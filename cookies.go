@@ -171,7 +171,7 @@ type carriedCookies struct {
 // shadow ours, and the browser sends the attacker's first. Neither value is
 // trusted (the request is treated as not carrying that cookie) and the
 // conflict is logged; a __Host- name prevents it.
-func (cs *cookieSettings) read(req *http.Request) carriedCookies {
+func cookiesRead(cs *cookieSettings, req *http.Request) carriedCookies {
 	var c carriedCookies
 	if len(req.Header["Cookie"]) == 0 {
 		return c
@@ -235,37 +235,37 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-func (cs *cookieSettings) userCookie(token string) string {
-	return cs.build(cs.user, token, cs.path, cs.userMaxAge)
+func userCookieValue(cs *cookieSettings, token string) string {
+	return buildCookie(cs, cs.user, token, cs.path, cs.userMaxAge)
 }
 
-func (cs *cookieSettings) guestCookie(token string) string {
-	return cs.build(cs.guest, token, cs.path, cs.guestMaxAge)
+func guestCookieValue(cs *cookieSettings, token string) string {
+	return buildCookie(cs, cs.guest, token, cs.path, cs.guestMaxAge)
 }
 
-func (cs *cookieSettings) refreshCookie(token string) string {
-	return cs.build(cs.refresh, token, cs.refreshCookiePath, cs.refreshMaxAge)
+func refreshCookieValue(cs *cookieSettings, token string) string {
+	return buildCookie(cs, cs.refresh, token, cs.refreshCookiePath, cs.refreshMaxAge)
 }
 
 // clearing returns the Set-Cookie values deleting the given cookies, only
 // for those the request carried.
-func (cs *cookieSettings) clearing(carried carriedCookies, user, guest, refresh bool) []string {
+func cookiesClearing(cs *cookieSettings, carried carriedCookies, user, guest, refresh bool) []string {
 	var out []string
 	if user && carried.user != "" {
-		out = append(out, cs.build(cs.user, "", cs.path, -1))
+		out = append(out, buildCookie(cs, cs.user, "", cs.path, -1))
 	}
 	if guest && carried.guest != "" {
-		out = append(out, cs.build(cs.guest, "", cs.path, -1))
+		out = append(out, buildCookie(cs, cs.guest, "", cs.path, -1))
 	}
 	if refresh && carried.refresh != "" {
-		out = append(out, cs.build(cs.refresh, "", cs.refreshCookiePath, -1))
+		out = append(out, buildCookie(cs, cs.refresh, "", cs.refreshCookiePath, -1))
 	}
 	return out
 }
 
 // build renders one Set-Cookie value; maxAge < 0 deletes the cookie. It
 // returns "" for a cookie too large for browsers to keep.
-func (cs *cookieSettings) build(name, value, path string, maxAge int) string {
+func buildCookie(cs *cookieSettings, name, value, path string, maxAge int) string {
 	c := &http.Cookie{ //nolint:gosec // G124: Secure and SameSite come from cookies.secure and cookies.sameSite, checked in New.
 		Name: name, Value: value, Path: path, Domain: cs.domain, MaxAge: maxAge,
 		Secure: cs.secure, HttpOnly: true, SameSite: cs.sameSite,

@@ -78,7 +78,7 @@ func checkCookiePathsAgree(t *testing.T, desc string, lines []string) {
 	for _, l := range lines {
 		req.Header.Add("Cookie", l)
 	}
-	slow := cs.read(req).user
+	slow := cookiesRead(cs, req).user
 	if fast, used := fastUserCookie(cs, req); used && fast != slow {
 		t.Errorf("%s %q: fast path reads %q, slow path %q", desc, lines, fast, slow)
 	}
@@ -192,11 +192,11 @@ func TestRefreshCookiePathOption(t *testing.T) {
 			continue
 		}
 		s, _ := compileSettings(c)
-		set := s.cookies.refreshCookie("r")
+		set := refreshCookieValue(&s.cookies, "r")
 		if !strings.Contains(set, "; Path="+tc.want+";") {
 			t.Errorf("%s: Set-Cookie %q, want Path=%s", tc.desc, set, tc.want)
 		}
-		if clear := s.cookies.clearing(carriedCookies{refresh: "r"}, false, false, true); len(clear) != 1 || !strings.Contains(clear[0], "; Path="+tc.want+";") {
+		if clear := cookiesClearing(&s.cookies, carriedCookies{refresh: "r"}, false, false, true); len(clear) != 1 || !strings.Contains(clear[0], "; Path="+tc.want+";") {
 			t.Errorf("%s: clearing %q, want Path=%s", tc.desc, clear, tc.want)
 		}
 	}

@@ -26,16 +26,20 @@ func csrfBefore(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 }
 
 // csrfAfter checks the token when needed and issues one to a session that
-// has none (guests included), without rotating a valid one.
-func csrfAfter(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, needToken bool) bool {
+// has none (guests included), without rotating a valid one. It returns
+// whether it answered, and the session to go on with: a copy when a cookie
+// was added (res may be a shared, remembered session; see sessionmemo.go).
+func csrfAfter(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, needToken bool) (bool, *authResult) {
 	binding := csrfBinding(res)
 	if c := csrfIssue(m.csrf, req, binding); c != "" {
-		res.setCookies = append(res.setCookies, c)
+		cp := *res
+		cp.setCookies = append(append(make([]string, 0, len(res.setCookies)+1), res.setCookies...), c)
+		res = &cp
 	}
 	if needToken && !csrfTokenValid(m.csrf, req, binding) {
-		return csrfFailed(m, rw, req, route, res, "token")
+		return csrfFailed(m, rw, req, route, res, "token"), res
 	}
-	return false
+	return false, res
 }
 
 // csrfBinding ties tokens to the session: a token minted for another

@@ -79,7 +79,7 @@ func FuzzCookieRead(f *testing.F) {
 func checkCookieRead(t *testing.T, header string) {
 	cs := cookieSettings{user: "userToken", guest: "guestToken", refresh: "refreshToken"}
 	req := &http.Request{Header: http.Header{"Cookie": {header}}}
-	c := cs.read(req)
+	c := cookiesRead(&cs, req)
 	for _, v := range []string{c.user, c.guest, c.refresh} {
 		if v == cookieConflict || strings.ContainsAny(v, ";\x00") {
 			t.Fatalf("read(%q) returned %q", header, v)
@@ -95,11 +95,11 @@ func FuzzJSONPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte, path string) {
 		doc := decodeJSON(raw)
 		p := splitJSONPath(path)
-		p.lookup(doc)
-		p.str(doc)
-		p.truthy(doc)
-		p.strList(doc)
-		p.instant(doc)
+		pathLookup(p, doc)
+		pathStr(p, doc)
+		pathTruthy(p, doc)
+		pathStrList(p, doc)
+		pathInstant(p, doc)
 	})
 }
 
@@ -272,7 +272,7 @@ func checkDecisionCoversReadings(t *testing.T, target string) {
 			t.Fatalf("%q is ambiguous but decided as kind %d", target, int(r.kind))
 		}
 		for _, reading := range readings(u.Path) {
-			if why := weakerThan(*r, table.match(reading)); why != "" {
+			if why := weakerThan(*r, matchRoute(table, reading)); why != "" {
 				t.Fatalf("%q (protect %v) decided as kind %d roles %v api %v: %s than reading %q",
 					target, protect, int(r.kind), r.roles, r.api, why, reading)
 			}

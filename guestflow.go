@@ -12,10 +12,10 @@ import (
 // needs a user answers the same with or without one).
 
 // guestSession uses a valid guest cookie, or mints a guest token.
-func (f *flow) guestSession(carried carriedCookies) *authResult {
+func flowGuestSession(f *flow, carried carriedCookies) *authResult {
 	var cleared []string
 	if carried.guest != "" {
-		v, limited := f.validate(carried.guest, true)
+		v, limited := flowValidate(f, carried.guest, true)
 		if limited != nil {
 			return &authResult{limited: limited}
 		}
@@ -28,12 +28,12 @@ func (f *flow) guestSession(carried carriedCookies) *authResult {
 			return &authResult{transient: true}
 		}
 		record(f.m, f.req, eventAuthFail, nil, carried.guest, false, "invalid-guest-token", 0)
-		cleared = f.m.s.cookies.clearing(carried, false, true, false)
+		cleared = cookiesClearing(&f.m.s.cookies, carried, false, true, false)
 	}
 	if !f.m.s.guest.enabled || (f.route != nil && f.route.needsUser) {
 		return &authResult{setCookies: cleared}
 	}
-	res := f.mintGuest()
+	res := flowMintGuest(f)
 	if len(res.setCookies) == 0 {
 		// Clear the stale guest cookie only when no new one replaces it:
 		// one Set-Cookie per name, never a clear and a set side by side.
@@ -44,7 +44,7 @@ func (f *flow) guestSession(carried carriedCookies) *authResult {
 
 // mintGuest asks the backend for a guest token for this client alone,
 // within the request's deadline, and validates it.
-func (f *flow) mintGuest() *authResult {
+func flowMintGuest(f *flow) *authResult {
 	if rl := f.m.state.limiter; rl != nil {
 		if refused := spendBudget(rl, budgetGuestMints, f.client); refused != nil {
 			// Served without a guest session, not refused: status 0 says
@@ -54,14 +54,14 @@ func (f *flow) mintGuest() *authResult {
 		}
 	}
 	ctx, cancel := context.WithDeadline(f.req.Context(), f.deadline)
-	token, err := f.m.state.backend.mintGuest(ctx, f.client)
+	token, err := backendMintGuest(f.m.state.backend, ctx, f.client)
 	cancel()
 	if err != nil {
 		log.Printf("authlayer: %s: guest token not minted: %v", f.m.name, err)
 		record(f.m, f.req, eventError, nil, "", false, "guest-mint-failed", 0)
 		return &authResult{}
 	}
-	v, _ := f.validate(token, false)
+	v, _ := flowValidate(f, token, false)
 	if v.state != stateValid {
 		log.Printf("authlayer: %s: minted guest token did not validate", f.m.name)
 		record(f.m, f.req, eventError, nil, token, false, "guest-token-invalid", 0)
@@ -70,6 +70,6 @@ func (f *flow) mintGuest() *authResult {
 	record(f.m, f.req, eventAuthGuest, v.id, token, true, "", 0)
 	return &authResult{
 		id: v.id, token: token, refreshed: token,
-		setCookies: appendCookie(nil, f.m.s.cookies.guestCookie(token)),
+		setCookies: appendCookie(nil, guestCookieValue(&f.m.s.cookies, token)),
 	}
 }

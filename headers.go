@@ -87,7 +87,9 @@ func setIdentityHeaders(hs *headerSettings, req *http.Request, res *authResult) 
 		if id.userIDValues != nil {
 			req.Header[hs.userID] = id.userIDValues
 		}
-		req.Header[hs.tokenType] = id.tokenTypeValues
+		if id.tokenTypeValues != nil {
+			req.Header[hs.tokenType] = id.tokenTypeValues
+		}
 		if hs.forwardAuthorization {
 			req.Header[authorizationHeader] = id.authorizationValues
 		}

@@ -46,7 +46,7 @@ func BenchmarkPartCookies(b *testing.B) {
 	m, _ := hotMiddleware(b)
 	req := benchRequest()
 	for i := 0; i < b.N; i++ {
-		m.s.cookies.read(req)
+		cookiesRead(&m.s.cookies, req)
 	}
 }
 
@@ -91,5 +91,23 @@ func BenchmarkPartServeHTTP(b *testing.B) {
 	rec := httptest.NewRecorder()
 	for i := 0; i < b.N; i++ {
 		m.ServeHTTP(rec, req)
+	}
+}
+
+func BenchmarkPartMemo(b *testing.B) {
+	m, _ := hotMiddleware(b)
+	req := benchRequest()
+	for i := 0; i < b.N; i++ {
+		memoSession(m.state.sessions, req)
+	}
+}
+
+func emptyStep(m *middleware) bool { return m == nil }
+
+// BenchmarkPartEmptyCall is the floor: one plain function call per loop.
+func BenchmarkPartEmptyCall(b *testing.B) {
+	m, _ := hotMiddleware(b)
+	for i := 0; i < b.N; i++ {
+		emptyStep(m)
 	}
 }

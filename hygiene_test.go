@@ -76,10 +76,10 @@ func TestDuplicateCookieNamesAreNotTrusted(t *testing.T) {
 
 func TestOversizedTokenCookieIsNeverEmitted(t *testing.T) {
 	cs := cookieSettings{user: "userToken", path: "/", secure: true, sameSite: http.SameSiteLaxMode}
-	if got := cs.userCookie(strings.Repeat("a", maxCookieBytes)); got != "" {
+	if got := userCookieValue(&cs, strings.Repeat("a", maxCookieBytes)); got != "" {
 		t.Errorf("a %d-byte cookie was emitted", len(got))
 	}
-	if got := cs.userCookie("small"); got == "" {
+	if got := userCookieValue(&cs, "small"); got == "" {
 		t.Error("a small cookie was refused")
 	}
 }
@@ -144,7 +144,7 @@ func TestBackendCallsAreCapped(t *testing.T) {
 	held.AddCookie(&http.Cookie{Name: "userToken", Value: "one"})
 	go func() { first <- serve(h, held).Code }()
 	m := h.(*middleware)
-	for i := 0; i < 2000 && m.state.backend.slots.busy() == 0; i++ {
+	for i := 0; i < 2000 && slotsBusy(m.state.backend.slots) == 0; i++ {
 		time.Sleep(time.Millisecond)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/b", nil)

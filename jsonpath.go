@@ -22,7 +22,7 @@ func splitJSONPath(p string) jsonPath {
 
 // lookup walks doc along p. It reports false when the path is not
 // configured or leads nowhere.
-func (p jsonPath) lookup(doc interface{}) (interface{}, bool) {
+func pathLookup(p jsonPath, doc interface{}) (interface{}, bool) {
 	if len(p) == 0 {
 		return nil, false
 	}
@@ -49,8 +49,8 @@ func (p jsonPath) lookup(doc interface{}) (interface{}, bool) {
 }
 
 // str reads a string, or a number written as JSON, as a string.
-func (p jsonPath) str(doc interface{}) string {
-	v, ok := p.lookup(doc)
+func pathStr(p jsonPath, doc interface{}) string {
+	v, ok := pathLookup(p, doc)
 	if !ok {
 		return ""
 	}
@@ -67,8 +67,8 @@ func (p jsonPath) str(doc interface{}) string {
 
 // truthy reports whether the value at p is JSON true (or the string
 // "true", as some backends send).
-func (p jsonPath) truthy(doc interface{}) bool {
-	v, ok := p.lookup(doc)
+func pathTruthy(p jsonPath, doc interface{}) bool {
+	v, ok := pathLookup(p, doc)
 	if !ok {
 		return false
 	}
@@ -82,8 +82,8 @@ func (p jsonPath) truthy(doc interface{}) bool {
 }
 
 // strList reads a string or an array of strings (roles).
-func (p jsonPath) strList(doc interface{}) []string {
-	v, ok := p.lookup(doc)
+func pathStrList(p jsonPath, doc interface{}) []string {
+	v, ok := pathLookup(p, doc)
 	if !ok {
 		return nil
 	}
@@ -107,8 +107,8 @@ func (p jsonPath) strList(doc interface{}) []string {
 
 // instant reads an expiry: epoch seconds (number or numeric string), epoch
 // milliseconds when the number is too large for seconds, or RFC 3339.
-func (p jsonPath) instant(doc interface{}) (time.Time, bool) {
-	v, ok := p.lookup(doc)
+func pathInstant(p jsonPath, doc interface{}) (time.Time, bool) {
+	v, ok := pathLookup(p, doc)
 	if !ok {
 		return time.Time{}, false
 	}

@@ -151,7 +151,7 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if m.csrf != nil {
-		m.serveWithCSRF(rw, req, route)
+		serveWithCSRF(m, rw, req, route)
 		return
 	}
 	res := authenticate(m, req, route)
@@ -163,13 +163,13 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 
 // serveWithCSRF is the same flow with the CSRF checks around the token
 // flow (see csrfflow.go).
-func (m *middleware) serveWithCSRF(rw http.ResponseWriter, req *http.Request, route *routeMatch) {
+func serveWithCSRF(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch) {
 	answered, needToken := csrfBefore(m, rw, req, route)
 	if answered {
 		return
 	}
-	res := authenticate(m, req, route)
-	if csrfAfter(m, rw, req, route, res, needToken) {
+	answered, res := csrfAfter(m, rw, req, route, authenticate(m, req, route), needToken)
+	if answered {
 		return
 	}
 	if mayBeDenied(route, res) && denied(m, rw, req, route, res) {
@@ -191,5 +191,5 @@ func forward(m *middleware, rw http.ResponseWriter, req *http.Request, res *auth
 	// An app that writes nothing still gets its empty 200 sent by the
 	// server after this returns: the session's cookies must be on it (a
 	// lost rotated refresh token would log the user out later).
-	cw.addSessionHeaders()
+	addSessionHeaders(cw)
 }

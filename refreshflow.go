@@ -28,8 +28,8 @@ const failureMemo = 5 * time.Second
 
 // refreshSession refreshes with credential and turns the outcome into the
 // request's session and cookies.
-func (f *flow) refreshSession(carried carriedCookies, credential string) *authResult {
-	out, limited := f.refresh(credential)
+func flowRefreshSession(f *flow, carried carriedCookies, credential string) *authResult {
+	out, limited := flowRefresh(f, credential)
 	if limited != nil {
 		return &authResult{limited: limited}
 	}
@@ -39,25 +39,25 @@ func (f *flow) refreshSession(carried carriedCookies, credential string) *authRe
 		return refreshedSession(f.m.s, out)
 	case refreshReuse:
 		record(f.m, f.req, eventAuthReuse, nil, credential, false, "refresh-token-reuse", 0)
-		return &authResult{loggedOut: true, setCookies: f.m.s.cookies.clearing(carried, true, true, true)}
+		return &authResult{loggedOut: true, setCookies: cookiesClearing(&f.m.s.cookies, carried, true, true, true)}
 	case refreshTransient:
 		record(f.m, f.req, eventAuthRefreshFail, nil, credential, false, "backend-unavailable", 0)
 		return &authResult{transient: true}
 	}
 	record(f.m, f.req, eventAuthRefreshFail, nil, credential, false, "expired-or-revoked", 0)
-	cleared := f.m.s.cookies.clearing(carried, true, false, true)
+	cleared := cookiesClearing(&f.m.s.cookies, carried, true, false, true)
 	if !f.m.s.refresh.fallbackToGuest {
 		return &authResult{setCookies: cleared}
 	}
-	res := f.guestSession(carried)
+	res := flowGuestSession(f, carried)
 	res.setCookies = append(cleared, res.setCookies...)
 	return res
 }
 
 func refreshedSession(s *settings, out refreshOutcome) *authResult {
-	cookies := appendCookie(nil, s.cookies.userCookie(out.accessToken))
+	cookies := appendCookie(nil, userCookieValue(&s.cookies, out.accessToken))
 	if out.refreshToken != "" && s.cookies.refresh != "" {
-		cookies = appendCookie(cookies, s.cookies.refreshCookie(out.refreshToken))
+		cookies = appendCookie(cookies, refreshCookieValue(&s.cookies, out.refreshToken))
 	}
 	if out.session.state != stateValid {
 		// The new tokens are kept (a rotated refresh token must not be
@@ -72,7 +72,7 @@ func refreshedSession(s *settings, out refreshOutcome) *authResult {
 
 // refresh makes, joins or remembers the refresh of credential. Only a
 // client that starts a refresh spends its refresh budget.
-func (f *flow) refresh(credential string) (refreshOutcome, *rateDecision) {
+func flowRefresh(f *flow, credential string) (refreshOutcome, *rateDecision) {
 	var refused *rateDecision
 	var charge chargeFunc
 	if f.m.state.limiter != nil {
@@ -82,7 +82,7 @@ func (f *flow) refresh(credential string) (refreshOutcome, *rateDecision) {
 		}
 	}
 	m, client := f.m, f.client
-	v, how := m.state.refreshes.load(cacheKey(credential), f.deadline, charge, func() (interface{}, time.Duration, bool) {
+	v, how := cacheLoad(m.state.refreshes, cacheKey(credential), f.deadline, charge, func() (interface{}, time.Duration, bool) {
 		out := refreshNow(m, client, credential)
 		return out, refreshMemoTTL(m.s, out.kind), out.kind != refreshDone
 	})
@@ -95,7 +95,7 @@ func (f *flow) refresh(credential string) (refreshOutcome, *rateDecision) {
 	}
 	out := v.(refreshOutcome)
 	if out.kind == refreshDone && how != loadLed {
-		out = f.revalidated(out)
+		out = flowRevalidated(f, out)
 	}
 	return out, nil
 }
@@ -103,8 +103,8 @@ func (f *flow) refresh(credential string) (refreshOutcome, *rateDecision) {
 // revalidated checks a refresh result this request did not make itself
 // (remembered, or made by a request of another instance): its session is
 // whatever the new access token is worth now.
-func (f *flow) revalidated(out refreshOutcome) refreshOutcome {
-	v, _ := f.validate(out.accessToken, false)
+func flowRevalidated(f *flow, out refreshOutcome) refreshOutcome {
+	v, _ := flowValidate(f, out.accessToken, false)
 	if v.state == stateInvalid {
 		return refreshOutcome{kind: refreshFatal}
 	}
@@ -131,8 +131,8 @@ func refreshMemoTTL(s *settings, kind refreshKind) time.Duration {
 // counts only if its token validates. It runs detached from any request
 // (see dedupCache.load), under its own backend.timeout per call.
 func refreshNow(m *middleware, client, credential string) refreshOutcome {
-	ctx, cancel := m.state.backend.detachedContext()
-	ans := m.state.backend.refresh(ctx, client, credential)
+	ctx, cancel := backendContext(m.state.backend)
+	ans := backendRefresh(m.state.backend, ctx, client, credential)
 	cancel()
 	switch ans.kind {
 	case refreshDone:
@@ -144,7 +144,7 @@ func refreshNow(m *middleware, client, credential string) refreshOutcome {
 		return refreshOutcome{kind: ans.kind}
 	}
 	f := &flow{m: m, deadline: time.Now().Add(m.s.backend.timeout), client: client}
-	v, _ := f.validate(ans.accessToken, false)
+	v, _ := flowValidate(f, ans.accessToken, false)
 	if v.state == stateInvalid {
 		return refreshOutcome{kind: refreshFatal}
 	}

@@ -28,19 +28,19 @@ func isLocalPath(v string) bool {
 // returnToTarget picks where a logged-in user leaving an auth-only page
 // goes: the request's return-to value when it is local and not itself an
 // auth-only page (that would loop), else homeUrl.
-func (m *middleware) returnToTarget(q url.Values) string {
+func returnToTarget(m *middleware, q url.Values) string {
 	v := q.Get(m.s.returnTo)
 	if !isLocalPath(v) {
 		return m.s.homeURL
 	}
-	if p, _ := localPathOf(v); m.s.routes.match(p).kind == kindAuthOnly {
+	if p, _ := localPathOf(v); matchRoute(m.s.routes, p).kind == kindAuthOnly {
 		return m.s.homeURL
 	}
 	return v
 }
 
 // loginRedirect is the login URL carrying the original path and query.
-func (m *middleware) loginRedirect(requestURI string) string {
+func loginRedirect(m *middleware, requestURI string) string {
 	sep := "?"
 	if strings.Contains(m.s.loginURL, "?") {
 		sep = "&"

@@ -71,7 +71,7 @@ func decideRoute(memo *routeMemo, decoded, raw string) *routeMatch {
 		return &routeMatch{rejected: true}
 	}
 	literal := canonicalPath(decoded)
-	m := memo.table.match(literal)
+	m := matchRoute(memo.table, literal)
 	m.path = literal
 	unclear := ambiguousPath(decoded, raw)
 	if strings.IndexByte(decoded, ';') >= 0 {
@@ -101,8 +101,8 @@ func matchParamReadings(table *routeTable, m *routeMatch, decoded, raw string) b
 	literal := m.path
 	servlet := servletPath(decoded)
 	names := dropMatrixParams(literal)
-	*m = stricterMatch(*m, table.match(servlet))
-	*m = stricterMatch(*m, table.match(names)) // keeps m.path
+	*m = stricterMatch(*m, matchRoute(table, servlet))
+	*m = stricterMatch(*m, matchRoute(table, names)) // keeps m.path
 	if (servlet != literal || names != literal) && strings.IndexByte(literal, ';') < 0 {
 		// The readings disagree although the literal one lost its ";"
 		// ("/hooks/;x/../stripe" is /hooks/stripe to Go, /stripe to

@@ -151,7 +151,7 @@ func (t *routeTable) add(rule *routeRule) {
 }
 
 // match decides the rule for a canonical path (see canonical.go).
-func (t *routeTable) match(path string) routeMatch {
+func matchRoute(t *routeTable, path string) routeMatch {
 	segs := splitSegments(path)
 	lower := splitSegments(strings.ToLower(path))
 	var best *routeRule

@@ -44,7 +44,7 @@ func TestRouteMatch(t *testing.T) {
 		{"/admin/users", kindRole, false},
 	}
 	for _, tc := range tests {
-		got := table.match(canonicalPath(tc.path))
+		got := matchRoute(table, canonicalPath(tc.path))
 		if got.kind != tc.kind || got.api != tc.api {
 			t.Errorf("match(%q) = kind %d api %v, want kind %d api %v", tc.path, int(got.kind), got.api, int(tc.kind), tc.api)
 		}
@@ -56,7 +56,7 @@ func TestRouteTieGoesToStricterRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := table.match("/x/y").kind; got != kindProtected {
+	if got := matchRoute(table, "/x/y").kind; got != kindProtected {
 		t.Errorf("tie between public and protected: got kind %d, want protected", int(got))
 	}
 }
@@ -67,17 +67,17 @@ func TestProtectedByDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	// "/" as a rule matches everything, as the least specific rule.
-	if got := table.match("/anything").kind; got != kindPublic {
+	if got := matchRoute(table, "/anything").kind; got != kindPublic {
 		t.Errorf("with public / every path matches it: got %d", int(got))
 	}
 	table, err = newRouteTable(RoutesConfig{ProtectedByDefault: true, Public: []string{"/about"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := table.match("/anything").kind; got != kindProtected {
+	if got := matchRoute(table, "/anything").kind; got != kindProtected {
 		t.Errorf("unmatched path under protectedByDefault: got %d, want protected", int(got))
 	}
-	if got := table.match("/about/team").kind; got != kindPublic {
+	if got := matchRoute(table, "/about/team").kind; got != kindPublic {
 		t.Errorf("public path under protectedByDefault: got %d, want public", int(got))
 	}
 }

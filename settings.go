@@ -275,10 +275,10 @@ func redirectTarget(option, v string) (string, error) {
 // themselves protect (every visit would redirect to itself) and a home URL
 // that is an auth-only page (a logged-in user would bounce forever).
 func checkNoRedirectLoop(table *routeTable, loginURL, homeURL string) error {
-	if p, local := localPathOf(loginURL); local && table.match(p).needsUser {
+	if p, local := localPathOf(loginURL); local && matchRoute(table, p).needsUser {
 		return optionError("routes.loginUrl", "%s is itself protected (add it to routes.authOnly or routes.public)", p)
 	}
-	if p, local := localPathOf(homeURL); local && table.match(p).kind == kindAuthOnly {
+	if p, local := localPathOf(homeURL); local && matchRoute(table, p).kind == kindAuthOnly {
 		return optionError("routes.homeUrl", "%s is an auth-only page: logged-in users would be redirected in a loop", p)
 	}
 	return nil

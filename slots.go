@@ -12,9 +12,9 @@ import (
 // answered 503. No client may hold more than half of the slots, so one
 // client cannot starve the rest; the line is bounded too.
 //
-// Waiting uses a per-waiter channel fed either by a release or by a
-// time.AfterFunc timer, never a select: Yaegi v0.16.1 shares a select's
-// case list between goroutines.
+// Waiting uses a per-waiter channel fed either by a release or by a timer,
+// never a select: Yaegi v0.16.1 shares a select's case list between
+// goroutines.
 type callSlots struct {
 	mu        sync.Mutex // protects everything below
 	max       int
@@ -46,10 +46,10 @@ func newCallSlots(size int) *callSlots {
 
 // acquire takes a slot for client, waiting until deadline at the latest.
 // It reports whether it got one; a caller that got one must release it.
-func (s *callSlots) acquire(client string, deadline time.Time) bool {
+func slotAcquire(s *callSlots, client string, deadline time.Time) bool {
 	s.mu.Lock()
 	if s.inUse < s.max && s.byClient[client] < s.perClient {
-		s.takeLocked(client)
+		slotTakeLocked(s, client)
 		s.mu.Unlock()
 		return true
 	}
@@ -61,20 +61,29 @@ func (s *callSlots) acquire(client string, deadline time.Time) bool {
 	w := &slotWaiter{client: client, ch: make(chan bool, 1)}
 	s.queue = append(s.queue, w)
 	s.mu.Unlock()
-	timer := time.AfterFunc(wait, func() { s.expire(w) })
+	// A timer and a plain goroutine, not time.AfterFunc with a closure
+	// (see startDeadline in cache.go).
+	timer := time.NewTimer(wait)
+	go expireAt(s, w, timer.C)
 	got := <-w.ch
-	timer.Stop()
+	timer.Reset(0) // ends expireAt now; w is settled, so it does nothing
 	return got
 }
 
-func (s *callSlots) takeLocked(client string) {
+// expireAt ends w's wait when fired delivers, unless a release came first.
+func expireAt(s *callSlots, w *slotWaiter, fired <-chan time.Time) {
+	<-fired
+	slotExpire(s, w)
+}
+
+func slotTakeLocked(s *callSlots, client string) {
 	s.inUse++
 	s.byClient[client]++
 }
 
 // release frees client's slot and hands it to the first waiter whose
 // client is under its share.
-func (s *callSlots) release(client string) {
+func slotRelease(s *callSlots, client string) {
 	s.mu.Lock()
 	s.inUse--
 	if s.byClient[client] <= 1 {
@@ -86,7 +95,7 @@ func (s *callSlots) release(client string) {
 		if s.inUse < s.max && s.byClient[w.client] < s.perClient {
 			s.queue = append(s.queue[:i], s.queue[i+1:]...)
 			w.done = true
-			s.takeLocked(w.client)
+			slotTakeLocked(s, w.client)
 			w.ch <- true
 			break
 		}
@@ -96,7 +105,7 @@ func (s *callSlots) release(client string) {
 
 // expire ends a wait that reached its deadline, unless a release got there
 // first.
-func (s *callSlots) expire(w *slotWaiter) {
+func slotExpire(s *callSlots, w *slotWaiter) {
 	s.mu.Lock()
 	if !w.done {
 		w.done = true
@@ -112,7 +121,7 @@ func (s *callSlots) expire(w *slotWaiter) {
 }
 
 // busy reports the slots in use, for tests.
-func (s *callSlots) busy() int {
+func slotsBusy(s *callSlots) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.inUse

@@ -7,36 +7,36 @@ import (
 
 func TestCallSlotsWaitForARelease(t *testing.T) {
 	s := newCallSlots(2)
-	if !s.acquire("a", time.Now()) || !s.acquire("b", time.Now()) {
+	if !slotAcquire(s, "a", time.Now()) || !slotAcquire(s, "b", time.Now()) {
 		t.Fatal("free slots were refused")
 	}
 	got := make(chan bool, 1)
-	go func() { got <- s.acquire("c", time.Now().Add(5*time.Second)) }()
+	go func() { got <- slotAcquire(s, "c", time.Now().Add(5*time.Second)) }()
 	waitQueued(t, s, 1)
-	s.release("a")
+	slotRelease(s, "a")
 	if !<-got {
 		t.Fatal("a waiter did not get the released slot")
 	}
-	if n := s.busy(); n != 2 {
+	if n := slotsBusy(s); n != 2 {
 		t.Fatalf("busy = %d, want 2", n)
 	}
 }
 
 func TestCallSlotsGiveUpAtTheDeadline(t *testing.T) {
 	s := newCallSlots(1)
-	s.acquire("a", time.Now())
+	slotAcquire(s, "a", time.Now())
 	start := time.Now()
-	if s.acquire("b", start.Add(30*time.Millisecond)) {
+	if slotAcquire(s, "b", start.Add(30*time.Millisecond)) {
 		t.Fatal("a full pool handed out a slot")
 	}
 	if waited := time.Since(start); waited < 25*time.Millisecond || waited > 3*time.Second {
 		t.Fatalf("waited %v for a 30ms deadline", waited)
 	}
-	if s.acquire("b", time.Now().Add(-time.Second)) {
+	if slotAcquire(s, "b", time.Now().Add(-time.Second)) {
 		t.Fatal("a past deadline got a slot")
 	}
-	s.release("a")
-	if !s.acquire("b", time.Now()) {
+	slotRelease(s, "a")
+	if !slotAcquire(s, "b", time.Now()) {
 		t.Fatal("an expired waiter kept a slot or a place in line")
 	}
 }
@@ -46,22 +46,22 @@ func TestCallSlotsGiveUpAtTheDeadline(t *testing.T) {
 func TestCallSlotsFairShare(t *testing.T) {
 	s := newCallSlots(4)
 	for i := 0; i < 2; i++ {
-		if !s.acquire("greedy", time.Now()) {
+		if !slotAcquire(s, "greedy", time.Now()) {
 			t.Fatal("a client's share was refused")
 		}
 	}
-	if s.acquire("greedy", time.Now()) {
+	if slotAcquire(s, "greedy", time.Now()) {
 		t.Fatal("a client got more than half of the slots")
 	}
-	if !s.acquire("other", time.Now()) || !s.acquire("other2", time.Now()) {
+	if !slotAcquire(s, "other", time.Now()) || !slotAcquire(s, "other2", time.Now()) {
 		t.Fatal("another client was refused while slots were free")
 	}
 	got := make(chan bool, 2)
-	go func() { got <- s.acquire("greedy", time.Now().Add(5*time.Second)) }()
+	go func() { got <- slotAcquire(s, "greedy", time.Now().Add(5*time.Second)) }()
 	waitQueued(t, s, 1)
-	go func() { got <- s.acquire("third", time.Now().Add(5*time.Second)) }()
+	go func() { got <- slotAcquire(s, "third", time.Now().Add(5*time.Second)) }()
 	waitQueued(t, s, 2)
-	s.release("other") // greedy is still at its share: the slot goes to "third"
+	slotRelease(s, "other") // greedy is still at its share: the slot goes to "third"
 	if !<-got {
 		t.Fatal("the eligible waiter was not served")
 	}
@@ -71,7 +71,7 @@ func TestCallSlotsFairShare(t *testing.T) {
 	if third != 1 || greedy != 2 {
 		t.Fatalf("slots: third %d, greedy %d; want 1 and 2", third, greedy)
 	}
-	s.release("greedy")
+	slotRelease(s, "greedy")
 	if !<-got {
 		t.Fatal("greedy's waiter was not served once under its share")
 	}

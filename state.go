@@ -26,7 +26,8 @@ import (
 //     backend client with its connection pool and call slots. A change to
 //     those options starts a fresh one, since answers read with another
 //     mapping or from another endpoint would be wrong; it costs one
-//     validation per active token, never a session.
+//     validation per active token, never a session. The session memo
+//     (sessionmemo.go) is per backend scope and cookie names.
 //
 // Route, cookie, header, CSRF, audit and rate-limit options are per
 // instance. The registry keeps at most maxSharedScopes scopes; the oldest
@@ -39,8 +40,9 @@ const maxSharedScopes = 128
 type sharedState struct {
 	limiter     *rateLimiter // nil when rateLimit.enabled is false; its buckets are the session scope's
 	backend     *backendClient
-	validations *dedupCache // token hash → validation
-	refreshes   *dedupCache // credential hash → refreshOutcome
+	validations *dedupCache  // token hash → validation
+	refreshes   *dedupCache  // credential hash → refreshOutcome
+	sessions    *sessionMemo // Cookie header → settled session (per backend scope and cookie names)
 }
 
 type sessionScope struct {
@@ -68,10 +70,13 @@ func sharedStateFor(name string, c *Config, s *settings, limiter *rateLimiter) *
 	bs := sharedScope(backendKey(name, c), func() interface{} {
 		return &backendScope{backend: newBackendClient(name, s), validations: newDedupCache(s.cacheMax)}
 	}).(*backendScope)
+	memo := sharedScope(memoKey(name, c), func() interface{} {
+		return newSessionMemo(s.cacheMax)
+	}).(*sessionMemo)
 	if limiter != nil {
 		limiter.buckets = ss.buckets
 	}
-	return &sharedState{limiter: limiter, backend: bs.backend, validations: bs.validations, refreshes: ss.refreshes}
+	return &sharedState{limiter: limiter, backend: bs.backend, validations: bs.validations, refreshes: ss.refreshes, sessions: memo}
 }
 
 // sharedScope returns the scope stored under key, or stores a new one.
@@ -100,6 +105,13 @@ func sessionKey(name string, c *Config) string {
 func backendKey(name string, c *Config) string {
 	raw, _ := json.Marshal([]interface{}{c.Backend, c.Responses, c.Guest, c.Cache, c.Refresh})
 	return scopeKey("backend", name, string(raw))
+}
+
+// memoKey identifies a session memo: a backend scope and the cookie names
+// and token types that turn a Cookie header into a session.
+func memoKey(name string, c *Config) string {
+	raw, _ := json.Marshal([]interface{}{c.Backend, c.Responses, c.Guest, c.Cache, c.Refresh, c.Cookies, c.Routes.AllowedTokenTypes})
+	return scopeKey("memo", name, string(raw))
 }
 
 func scopeKey(kind, name, options string) string {

@@ -76,18 +76,35 @@ type authResult struct {
 	limited    *rateDecision // over a backend budget: answer 429
 }
 
-// authenticate runs the token cascade for req. The common case, a user
-// cookie with a cached valid answer, is answered here; everything else
-// goes to authenticateSlow.
+// authenticate runs the token cascade for req. The common case, the same
+// cookies as a recent request whose session is settled, is one look-up in
+// the session memo; next, a user cookie whose validation is cached;
+// everything else goes to authenticateSlow. Settled sessions found on the
+// way are remembered for the next request.
 func authenticate(m *middleware, req *http.Request, route *routeMatch) *authResult {
+	if res := memoSession(m.state.sessions, req); res != nil {
+		return res
+	}
+	return authenticateMiss(m, req, route)
+}
+
+func authenticateMiss(m *middleware, req *http.Request, route *routeMatch) *authResult {
 	if c, err := req.Cookie(m.s.cookies.user); err == nil && c.Value != "" && singleCookie(req, m.s.cookies.userEq) {
-		if v, ok := cacheGet(m.state.validations, cacheKey(c.Value)); ok {
+		if v, expires, ok := cacheLookup(m.state.validations, cacheKey(c.Value)); ok {
 			if id := v.(validation).id; id != nil {
-				return &authResult{id: id, token: c.Value, loggedIn: acceptsAsUser(m.s, id.tokenType)}
+				res := &authResult{id: id, token: c.Value, loggedIn: acceptsAsUser(m.s, id.tokenType)}
+				memoRemember(m.state.sessions, req, res, expires)
+				return res
 			}
 		}
 	}
-	return authenticateSlow(m, req, route)
+	res := authenticateSlow(m, req, route)
+	if settledSession(res) {
+		if _, expires, ok := cacheLookup(m.state.validations, cacheKey(res.token)); ok {
+			memoRemember(m.state.sessions, req, res, expires)
+		}
+	}
+	return res
 }
 
 // flow is one request on the slow path: every backend call it makes (or
@@ -107,20 +124,20 @@ func authenticateSlow(m *middleware, req *http.Request, route *routeMatch) *auth
 		deadline: time.Now().Add(m.s.backend.timeout),
 		client:   rateClientKey(m.state.limiter, req),
 	}
-	return f.session(m.s.cookies.read(req))
+	return flowSession(f, cookiesRead(&m.s.cookies, req))
 }
 
 // session is the cascade: user cookie, then refresh, then guest.
-func (f *flow) session(carried carriedCookies) *authResult {
+func flowSession(f *flow, carried carriedCookies) *authResult {
 	if carried.user == "" {
 		if carried.refresh != "" {
 			// The access cookie is gone (expired in the browser) but the
 			// refresh cookie is not: refresh rather than log the user out.
-			return f.refreshSession(carried, carried.refresh)
+			return flowRefreshSession(f, carried, carried.refresh)
 		}
-		return f.guestSession(carried)
+		return flowGuestSession(f, carried)
 	}
-	v, limited := f.validate(carried.user, true)
+	v, limited := flowValidate(f, carried.user, true)
 	if limited != nil {
 		return &authResult{limited: limited}
 	}
@@ -133,19 +150,21 @@ func (f *flow) session(carried carriedCookies) *authResult {
 		return &authResult{transient: true}
 	}
 	record(f.m, f.req, eventAuthFail, nil, carried.user, false, "invalid-token", 0)
-	return f.refreshSession(carried, firstNonEmpty(carried.refresh, carried.user))
+	return flowRefreshSession(f, carried, firstNonEmpty(carried.refresh, carried.user))
 }
 
 func userSession(s *settings, token string, id *identity) *authResult {
 	return &authResult{id: id, token: token, loggedIn: acceptsAsUser(s, id.tokenType)}
 }
 
-// acceptsAsUser reports whether a token of this type is a logged-in user.
+// acceptsAsUser reports whether a token of this type is a logged-in user:
+// one of routes.allowedTokenTypes, else any type but "guest" and the empty
+// type (an answer without the configured type field).
 func acceptsAsUser(s *settings, tokenType string) bool {
 	if len(s.allowed) > 0 {
 		return s.allowed[tokenType]
 	}
-	return tokenType != "guest"
+	return tokenType != "guest" && tokenType != ""
 }
 
 // validate answers from the cache, or makes (or joins) one backend call.
@@ -153,7 +172,7 @@ func acceptsAsUser(s *settings, tokenType string) bool {
 // unless the token validated recently (a known user whose entry expired);
 // waiting on another's call is free. limited is the refusal when over
 // budget.
-func (f *flow) validate(token string, charged bool) (validation, *rateDecision) {
+func flowValidate(f *flow, token string, charged bool) (validation, *rateDecision) {
 	var refused *rateDecision
 	var charge chargeFunc
 	if charged && f.m.state.limiter != nil {
@@ -166,10 +185,10 @@ func (f *flow) validate(token string, charged bool) (validation, *rateDecision) 
 		}
 	}
 	b, client := f.m.state.backend, f.client
-	v, how := f.m.state.validations.load(cacheKey(token), f.deadline, charge, func() (interface{}, time.Duration, bool) {
-		ctx, cancel := b.detachedContext()
+	v, how := cacheLoad(f.m.state.validations, cacheKey(token), f.deadline, charge, func() (interface{}, time.Duration, bool) {
+		ctx, cancel := backendContext(b)
 		defer cancel()
-		answer := b.validate(ctx, client, token)
+		answer := backendValidate(b, ctx, client, token)
 		return answer, validationTTL(f.m.s, answer), answer.state == stateInvalid
 	})
 	switch how {

@@ -22,12 +22,12 @@ type cookieWriter struct {
 func (w *cookieWriter) Header() http.Header { return w.rw.Header() }
 
 func (w *cookieWriter) WriteHeader(status int) {
-	w.addSessionHeaders()
+	addSessionHeaders(w)
 	w.rw.WriteHeader(status)
 }
 
 func (w *cookieWriter) Write(b []byte) (int, error) {
-	w.addSessionHeaders()
+	addSessionHeaders(w)
 	return w.rw.Write(b)
 }
 
@@ -36,7 +36,7 @@ func (w *cookieWriter) Write(b []byte) (int, error) {
 // method (the interpreter's ResponseWriter bridge has no Flush), so a
 // streamed response that carries session cookies is flushed at its end.
 func (w *cookieWriter) Flush() {
-	w.addSessionHeaders()
+	addSessionHeaders(w)
 	if f, ok := any(w.rw).(http.Flusher); ok {
 		f.Flush()
 	}
@@ -46,7 +46,7 @@ func (w *cookieWriter) Flush() {
 // cookies; the cookies go out with the upgrade response. Yaegi bridges
 // Hijack to compiled code (unlike Unwrap).
 func (w *cookieWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	w.addSessionHeaders()
+	addSessionHeaders(w)
 	h, ok := any(w.rw).(http.Hijacker)
 	if !ok {
 		return nil, nil, errHijackUnsupported
@@ -56,7 +56,7 @@ func (w *cookieWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 var errHijackUnsupported = errors.New("authlayer: the response writer cannot be hijacked")
 
-func (w *cookieWriter) addSessionHeaders() {
+func addSessionHeaders(w *cookieWriter) {
 	if w.written {
 		return
 	}

@@ -185,7 +185,7 @@ func TestLoggedInUser(t *testing.T) {
 			allowed bool
 		}{
 			{"user", plain, userCookie, "user", true},
-			{"type missing", plain, userCookie, "", true},
+			{"type missing: may be a guest, not a user (issue 7, defect 4)", plain, userCookie, "", false},
 			{"other type", plain, userCookie, "service", true},
 			{"guest type in the user cookie", plain, userCookie, "guest", false},
 			{"user type in the guest cookie", plain, guestCookie, "user", false},

@@ -127,7 +127,7 @@ func TestForgedIdentityHeadersAreStripped(t *testing.T) {
 func TestConfiguredHeaderNames(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		tok := fakebackend.Token("bob")
-		bob := fakebackend.UserData(7, "", nil)
+		bob := fakebackend.UserData(7, "user", nil)
 		e.be.SetUser(tok, bob)
 		names := []string{"X-User", "X-User-Id", "X-Token-Type", "X-New-Token"}
 		h := e.handler(t, e.opts(m{"headers": m{

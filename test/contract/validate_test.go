@@ -39,7 +39,7 @@ func TestIdentityHeaders(t *testing.T) {
 			wantID   string
 			wantType string
 		}{
-			{"string id, type missing means user", fakebackend.UserData("u-1", "", nil), "u-1", "user"},
+			{"string id, type missing: no type (never counted as a user)", fakebackend.UserData("u-1", "", nil), "u-1", ""},
 			{"type user", fakebackend.UserData("u-2", "user", nil), "u-2", "user"},
 			{"other type", fakebackend.UserData("u-3", "service", nil), "u-3", "service"},
 			{"numeric id", fakebackend.UserData(42, "user", nil), "42", "user"},

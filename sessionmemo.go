@@ -1,0 +1,105 @@
+package authlayer
+
+import (
+	"net/http"
+	"sync"
+	"time"
+)
+
+// sessionMemo answers the most common request, a browser whose cookies
+// have not changed since its last request, with one map look-up: the key
+// is the request's whole Cookie header, the value the session that header
+// was found to carry, until the validation behind it expires.
+//
+// Why: under Yaegi every interpreted call and allocation counts; parsing
+// the cookies, checking the name is not sent twice and hashing the token
+// cost more than everything else on a cached request. The memo keeps the
+// decisions they lead to. It is exact, not a shortcut around a check:
+//
+//   - the key is the whole header, so another token, another guest cookie
+//     or a duplicate cookie is another key, decided by the full path once;
+//   - only settled sessions are stored (a valid user or guest, nothing to
+//     set, nothing refreshed), with the expiry of the validation cache
+//     entry they came from: revocation is seen within cache.ttl as before,
+//     never past the token's exp;
+//   - entries are immutable and shared; a request that must add to its
+//     result (a CSRF cookie) copies it first.
+//
+// It is shared by the instances with the same backend scope and cookie
+// names (state.go), bounded in entries and in key size, and emptied when
+// full.
+type sessionMemo struct {
+	entries sync.Map   // Cookie header → *memoEntry; one call per look-up under Yaegi
+	mu      sync.Mutex // serialises stores and the count
+	count   int        // entries stored since the last reset
+	max     int
+}
+
+// memoEntry is one remembered session; res is never modified.
+type memoEntry struct {
+	res     authResult
+	expires int64 // unix nanoseconds: the validation's own expiry
+}
+
+// maxMemoCookieBytes keeps hostile or unusual Cookie headers out of the
+// memo (a token is a few hundred bytes).
+const maxMemoCookieBytes = 2048
+
+func newSessionMemo(size int) *sessionMemo {
+	return &sessionMemo{max: size}
+}
+
+// memoSession returns the remembered session for req's Cookie header, or
+// nil. A plain function on every request's path (see plugin.go).
+func memoSession(sm *sessionMemo, req *http.Request) *authResult {
+	h := req.Header["Cookie"]
+	if len(h) != 1 {
+		return nil
+	}
+	v, ok := sm.entries.Load(h[0])
+	if !ok {
+		return nil
+	}
+	e := v.(*memoEntry)
+	if time.Now().UnixNano() >= e.expires {
+		return nil
+	}
+	return &e.res
+}
+
+// memoRemember stores res for req's Cookie header when it is a settled
+// session whose validation is cached under token until expires.
+func memoRemember(sm *sessionMemo, req *http.Request, res *authResult, expires int64) {
+	h := req.Header["Cookie"]
+	if len(h) != 1 || len(h[0]) > maxMemoCookieBytes || !settledSession(res) || expires == 0 {
+		return
+	}
+	e := &memoEntry{res: *res, expires: expires}
+	sm.mu.Lock()
+	if sm.count >= sm.max {
+		// Emptied when full: Range+Delete, as a sync.Map cannot be
+		// swapped under concurrent readers without another indirection.
+		sm.entries.Range(func(k, _ interface{}) bool { sm.entries.Delete(k); return true })
+		sm.count = 0
+	}
+	if _, loaded := sm.entries.LoadOrStore(h[0], e); loaded {
+		sm.entries.Store(h[0], e)
+	} else {
+		sm.count++
+	}
+	sm.mu.Unlock()
+}
+
+// settledSession is a result the next request with the same cookies gets
+// as is: an identity, nothing to set, refresh or refuse.
+func settledSession(res *authResult) bool {
+	return res.id != nil && len(res.setCookies) == 0 && res.refreshed == "" &&
+		!res.transient && !res.loggedOut && res.limited == nil
+}
+
+// memoSize reports the number of entries, for tests.
+func memoSize(sm *sessionMemo) int {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	return sm.count
+}
