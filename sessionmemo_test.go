@@ -1,0 +1,135 @@
+package authlayer
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// revocableBackend validates "user-*" tokens until revoked is set.
+func revocableBackend(t *testing.T, revoked *atomic.Bool, calls *atomic.Int64) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		tok := bearer(r)
+		if revoked.Load() || !strings.HasPrefix(tok, "user-") {
+			writeJSON(w, 401, map[string]interface{}{"success": false})
+			return
+		}
+		writeJSON(w, 200, map[string]interface{}{"success": true, "data": map[string]interface{}{"id": tok, "type": "user"}})
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func memoMiddleware(t *testing.T, url string, mutate func(*Config)) *middleware {
+	c := CreateConfig()
+	c.Backend.URL = url
+	c.Cookies.Secure = false
+	c.Cache.TTL = "100ms"
+	c.Routes.Protected = []string{"/dashboard"}
+	if mutate != nil {
+		mutate(c)
+	}
+	h, err := New(context.Background(), &upstream{}, c, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.(*middleware)
+}
+
+// TestSessionMemoNeverOutlivesTheValidation: the memo answers repeated
+// requests without a backend call, but a revocation is seen once the
+// validation's cache.ttl has passed, as without the memo.
+func TestSessionMemoNeverOutlivesTheValidation(t *testing.T) {
+	var revoked atomic.Bool
+	var calls atomic.Int64
+	m := memoMiddleware(t, revocableBackend(t, &revoked, &calls).URL, nil)
+	user := &http.Cookie{Name: "userToken", Value: "user-memo"}
+	for i := 0; i < 5; i++ {
+		if rec := serve(m, page("/dashboard", user)); rec.Code != http.StatusOK {
+			t.Fatalf("request %d: %d", i, rec.Code)
+		}
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("backend calls: %d, want 1", n)
+	}
+	if n := memoSize(m.state.sessions); n != 1 {
+		t.Fatalf("memo entries: %d, want 1", n)
+	}
+	revoked.Store(true)
+	time.Sleep(150 * time.Millisecond) // wall time: cache.ttl passes
+	if rec := serve(m, page("/dashboard", user)); rec.Code == http.StatusOK {
+		t.Fatal("a revoked session was served from the memo after its validation expired")
+	}
+}
+
+// TestSessionMemoKeepsOnlySettledSessions: a refresh, a guest mint or a
+// duplicate cookie is decided anew on every request.
+func TestSessionMemoKeepsOnlySettledSessions(t *testing.T) {
+	f := newFakeBackend(t)
+	h, _ := newTestMiddleware(t, f, nil)
+	m := h.(*middleware)
+	serve(h, page("/", &http.Cookie{Name: "userToken", Value: "expired-m1"})) // refreshed
+	serve(h, page("/"))                                                        // guest minted
+	dup := page("/dashboard")
+	dup.Header.Set("Cookie", "userToken=user-m2; userToken=user-m3")
+	if rec := serve(h, dup); rec.Code == http.StatusOK {
+		t.Fatal("a duplicated user cookie was trusted")
+	}
+	if n := memoSize(m.state.sessions); n != 0 {
+		t.Fatalf("memo holds %d entries, want none", n)
+	}
+	again := page("/dashboard")
+	again.Header.Set("Cookie", "userToken=user-m2; userToken=user-m3")
+	if rec := serve(h, again); rec.Code == http.StatusOK {
+		t.Fatal("a duplicated user cookie was trusted on a second request")
+	}
+}
+
+// TestSessionMemoEntriesAreNotModified: with CSRF on, every request
+// without a CSRF cookie gets one; the shared remembered session is never
+// changed by it.
+func TestSessionMemoEntriesAreNotModified(t *testing.T) {
+	f := newFakeBackend(t)
+	h, _ := newTestMiddleware(t, f, func(c *Config) {
+		c.CSRF.Enabled = true
+		c.CSRF.Secret = strings.Repeat("s", 32)
+	})
+	m := h.(*middleware)
+	user := &http.Cookie{Name: "userToken", Value: "user-m4"}
+	for i := 0; i < 3; i++ {
+		rec := serve(h, page("/dashboard", user))
+		if n := len(rec.Result().Cookies()); rec.Code != http.StatusOK || n != 1 {
+			t.Fatalf("request %d: %d with %d cookies, want 200 with the CSRF cookie", i, rec.Code, n)
+		}
+	}
+	res := memoSession(m.state.sessions, page("/dashboard", user))
+	if res == nil || len(res.setCookies) != 0 {
+		t.Fatalf("remembered session %+v, want one with nothing to set", res)
+	}
+}
+
+// TestSessionMemoIsBounded: distinct Cookie headers beyond the bound
+// empty the memo instead of growing it; oversized headers are not kept.
+func TestSessionMemoIsBounded(t *testing.T) {
+	var revoked atomic.Bool
+	var calls atomic.Int64
+	m := memoMiddleware(t, revocableBackend(t, &revoked, &calls).URL, func(c *Config) { c.Cache.MaxEntries = 20 })
+	for i := 0; i < 100; i++ {
+		serve(m, page("/dashboard", &http.Cookie{Name: "userToken", Value: "user-" + strconv.Itoa(i)}))
+	}
+	if n := memoSize(m.state.sessions); n > 20 {
+		t.Fatalf("memo holds %d entries, bound is 20", n)
+	}
+	big := page("/dashboard", &http.Cookie{Name: "userToken", Value: "user-big"}, &http.Cookie{Name: "pad", Value: strings.Repeat("p", 3000)})
+	before := memoSize(m.state.sessions)
+	serve(m, big)
+	if n := memoSize(m.state.sessions); n > before {
+		t.Fatal("a Cookie header over 2 KiB was kept in the memo")
+	}
+}
