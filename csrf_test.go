@@ -708,6 +708,8 @@ var csrfCookieSeeds = []string{
 	"__csrf=" + testCSRFToken(csrfTestSecret, csrfTestRandom, "") + ";__csrf",
 	"__csrf=\"" + testCSRFToken(csrfTestSecret, csrfTestRandom, "") + "\"",
 	";;__csrf=;", "__csrf", "=__csrf=x",
+	"__csrf =" + testCSRFToken(csrfTestSecret, "0000000000000000000000000000000000000000000000000000000000000000", "") + "; __csrf=" + testCSRFToken(csrfTestSecret, csrfTestRandom, ""),
+	"__csrf\t=x; __csrf=" + testCSRFToken(csrfTestSecret, csrfTestRandom, ""),
 }
 
 func FuzzCSRFCookieRead(f *testing.F) {

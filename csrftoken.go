@@ -124,12 +124,19 @@ func csrfCookie(g *csrfGuard, req *http.Request) string {
 		return csrfCookieAmongMany(g, req)
 	}
 	s := h[0]
-	i := strings.Index(s, g.cookieEq)
-	if i < 0 {
+	// The name itself, not "name=", must appear exactly once: net/http
+	// trims spaces around a name, so "__csrf =x; __csrf=y" carries it
+	// twice (a conflict) while holding "__csrf=" once.
+	switch strings.Count(s, g.cookieName) {
+	case 0:
 		return ""
+	case 1:
+	default:
+		return csrfCookieAmongMany(g, req)
 	}
-	if !csrfCookieStart(s, i) || strings.Contains(s[i+1:], g.cookieEq) {
-		return csrfCookieAmongMany(g, req) // inside another cookie, or ours twice
+	i := strings.Index(s, g.cookieEq)
+	if i < 0 || !csrfCookieStart(s, i) {
+		return csrfCookieAmongMany(g, req) // spaced, or inside another cookie
 	}
 	s = s[i+len(g.cookieEq):]
 	if j := strings.IndexByte(s, ';'); j >= 0 {
