@@ -31,6 +31,10 @@ func TestBadOption(t *testing.T) {
 		// Traefik's decoder names the Go field, not the option.
 		{"wrong type", m{"cache": m{"maxEntries": "lots"}}, `failed to decode configuration.*Cache\.MaxEntries`},
 		{"bad route pattern", m{"routes": m{"protected": list("noslash")}}, `authlayer: routes\.protected: .*noslash`},
+		// Issue 7 defect 4: without a token type nothing tells a guest
+		// from a user.
+		{"no token type and no allowedTokenTypes", m{"responses": m{"tokenType": ""}},
+			`authlayer: (responses\.tokenType|routes\.allowedTokenTypes): .*tokenType`},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			offset := s.tr.LogSize()

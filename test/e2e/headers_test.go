@@ -134,7 +134,7 @@ func TestIdentityHeaders(t *testing.T) {
 	})
 
 	t.Run("configured header names", func(t *testing.T) {
-		bob := fakebackend.UserData(7, "", nil)
+		bob := fakebackend.UserData(7, "user", nil)
 		tok := fakebackend.Token("bob")
 		s.be.SetUser(tok, bob)
 		rq := page("custom", "/").cookie(userCookie, tok)

@@ -36,11 +36,23 @@ func TestValidateAndCache(t *testing.T) {
 		}
 	})
 
-	t.Run("numeric id and missing type", func(t *testing.T) {
+	t.Run("numeric id", func(t *testing.T) {
 		tok := fakebackend.Token("numeric")
-		data := fakebackend.UserData(1234567890123, "", nil)
+		data := fakebackend.UserData(1234567890123, "user", nil)
 		s.be.SetUser(tok, data)
 		wantIdentity(t, s.do(t, page("app", "/").cookie(userCookie, tok)), tok, data, "1234567890123", "user", "")
+	})
+
+	t.Run("missing type: no type header, not a user", func(t *testing.T) {
+		tok := fakebackend.Token("untyped")
+		data := fakebackend.UserData("u-untyped", "", nil)
+		s.be.SetUser(tok, data)
+		wantIdentity(t, s.do(t, page("app", "/").cookie(userCookie, tok)), tok, data, "u-untyped", "", "")
+		r := s.do(t, api("app", "/api/account").cookie(userCookie, tok))
+		wantNotForwarded(t, r)
+		if r.code != http.StatusUnauthorized && r.code != http.StatusForbidden {
+			t.Errorf("protected API with an untyped token: got %d, want 401 or 403", r.code)
+		}
 	})
 
 	t.Run("cache hit", func(t *testing.T) {

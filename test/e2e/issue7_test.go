@@ -1,0 +1,119 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/traefikrun"
+)
+
+// TestIssue7 holds the real-Traefik regression tests of issue 7's defects
+// that depend on what Traefik does around the plugin (its path handling,
+// its concurrency), each named after the defect.
+func TestIssue7(t *testing.T) {
+	s := start(t, traefikrun.Options{})
+	routes := m{
+		"protected": list("/dashboard", "/api/account"),
+		"excluded":  list("/static"),
+		"roles":     []interface{}{m{"path": "/admin", "roles": list("admin")}},
+	}
+	s.deploy(t, sites{
+		"paths":   m{"routes": routes},
+		"protect": m{"routes": m{"protected": routes["protected"], "excluded": routes["excluded"], "ambiguousPaths": "protect"}},
+		"memo":    m{"cache": m{"ttl": "200ms"}, "routes": m{"protected": list("/api/account")}},
+		"slots":   m{"backend": m{"maxConcurrent": "4", "timeout": "5s"}, "routes": m{"protected": list("/api/account")}},
+	})
+
+	// Defect 1: a dot segment with parameters ("..;") is a name to Go,
+	// Traefik and most apps, but ".." to others; it must never make a
+	// path weaker than any reading of it. Traefik passes such paths to the
+	// plugin as sent.
+	t.Run("defect 1: dot segments with parameters", func(t *testing.T) {
+		editor := fakebackend.Token("issue7-editor")
+		s.be.SetUser(editor, fakebackend.UserData("u-editor", "user", "editor"))
+		for _, tc := range []struct {
+			desc string
+			rq   request
+		}{
+			{"protected page", page("paths", "/dashboard/..;/")},
+			{"protected page, encoded dots", page("paths", "/dashboard/%2e%2e;/")},
+			{"protected page, parameter text", page("paths", "/dashboard/..;x=1/")},
+			{"role rule", page("paths", "/admin/..;/x").cookie(userCookie, editor)},
+			{"protected read as excluded", page("paths", "/dashboard/..;/static/app.js")},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				r := s.do(t, tc.rq)
+				wantNotForwarded(t, r)
+				if r.code != http.StatusBadRequest {
+					t.Errorf("status: got %d %q, want 400 (routes.ambiguousPaths reject)", r.code, r.body)
+				}
+			})
+		}
+		t.Run("ambiguousPaths protect", func(t *testing.T) {
+			r := s.do(t, api("protect", "/dashboard/..;/static/x"))
+			wantNotForwarded(t, r)
+			wantJSONError(t, r, http.StatusUnauthorized)
+		})
+	})
+
+	// Defect 3: a remembered refresh must not outlive the new token: once
+	// that token is revoked (and its cache entry expired), the old cookie
+	// gets no session either.
+	t.Run("defect 3: remembered refresh after the new token is revoked", func(t *testing.T) {
+		old := fakebackend.Token("issue7-memo-old")
+		fresh := fakebackend.Token("issue7-memo-new")
+		s.be.SetValidate(old, fakebackend.Unauthorized())
+		s.be.RefreshTo(old, fresh, "", fakebackend.UserData("u-memo", "user", nil))
+		first := s.do(t, api("memo", "/api/account").cookie(userCookie, old))
+		wantForwarded(t, first)
+		wantCookieSet(t, first, userCookie, fresh)
+
+		s.be.SetValidate(fresh, fakebackend.Unauthorized()) // revoked, e.g. logged out elsewhere
+		time.Sleep(500 * time.Millisecond)                  // wall time for cache.ttl 200ms to pass
+		for _, tok := range []string{fresh, old} {
+			r := s.do(t, api("memo", "/api/account").cookie(userCookie, tok))
+			wantNotForwarded(t, r)
+			wantJSONError(t, r, http.StatusUnauthorized)
+		}
+	})
+
+	// Defect 7: more uncached sessions at once than backend.maxConcurrent
+	// wait for a call slot (within backend.timeout) instead of failing
+	// fast with 503 while the backend is healthy. (All requests come from
+	// one client here, which may hold half of the slots.)
+	t.Run("defect 7: a burst beyond maxConcurrent waits for slots", func(t *testing.T) {
+		const n = 16
+		gate := s.be.Hold(fakebackend.Validate)
+		defer gate.Release()
+		results := make(chan asyncResult, n)
+		for i := 0; i < n; i++ {
+			tok := fakebackend.Token(fmt.Sprintf("issue7-slots-%d", i))
+			s.be.SetUser(tok, fakebackend.UserData(fmt.Sprintf("u-slots-%d", i), "user", nil))
+			rq := api("slots", "/api/account").cookie(userCookie, tok)
+			go func() {
+				r, err := s.send(rq)
+				results <- asyncResult{r, err}
+			}()
+		}
+		gate.WaitArrivals(t, 2, waitBound)
+		settle()
+		gate.Release()
+		b := &burst{n: n, results: results}
+		codes := map[int]int{}
+		for _, r := range b.collect(t) {
+			codes[r.code]++
+			if r.code == http.StatusOK && r.upstream.Get(hUserID) == "" {
+				t.Errorf("a session was forwarded without its identity")
+			}
+		}
+		if codes[http.StatusOK] != n {
+			t.Errorf("statuses of %d concurrent new sessions with maxConcurrent 4: %v, want all 200", n, codes)
+		}
+		if got := s.be.Count(fakebackend.Validate); got < n {
+			t.Errorf("validate calls: got %d, want at least %d (one per session)", got, n)
+		}
+	})
+}
