@@ -42,11 +42,18 @@ type backendClient struct {
 	logName string // the middleware's name, for log lines
 }
 
-func newBackendClient(name string, s *settings) *backendClient {
+// newBackendTransport is the connection pool to one backend. It lives in
+// the session scope (state.go), so reloads that change other options reuse
+// its connections instead of leaving idle ones behind.
+func newBackendTransport(maxConcurrent int) *http.Transport {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConns = 2 * s.backend.maxConcurrent
-	transport.MaxIdleConnsPerHost = s.backend.maxConcurrent // Go keeps only 2 by default
+	transport.MaxIdleConns = 2 * maxConcurrent
+	transport.MaxIdleConnsPerHost = maxConcurrent // Go keeps only 2 by default
 	transport.IdleConnTimeout = 90 * time.Second
+	return transport
+}
+
+func newBackendClient(name string, s *settings, transport *http.Transport) *backendClient {
 	return &backendClient{
 		client: &http.Client{
 			Transport: transport,

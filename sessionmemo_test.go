@@ -75,7 +75,7 @@ func TestSessionMemoKeepsOnlySettledSessions(t *testing.T) {
 	h, _ := newTestMiddleware(t, f, nil)
 	m := h.(*middleware)
 	serve(h, page("/", &http.Cookie{Name: "userToken", Value: "expired-m1"})) // refreshed
-	serve(h, page("/"))                                                        // guest minted
+	serve(h, page("/"))                                                       // guest minted
 	dup := page("/dashboard")
 	dup.Header.Set("Cookie", "userToken=user-m2; userToken=user-m3")
 	if rec := serve(h, dup); rec.Code == http.StatusOK {

@@ -3,6 +3,7 @@ package authlayer
 import (
 	"crypto/sha256"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"sync"
 )
@@ -15,19 +16,20 @@ import (
 // earlier requests therefore lives in two scopes shared by instances with
 // the same middleware name:
 //
-//   - the session scope, per backend URL: the remembered refreshes and the
-//     rate limiter's budgets. It survives every reload that keeps
-//     backend.url, whatever else changes: a reload in the middle of a
-//     refresh burst finds the refresh in flight or remembered instead of
-//     replaying the old refresh token (which, with rotation, would end the
-//     session), and no reload hands clients a fresh budget.
+//   - the session scope, per backend URL: the remembered refreshes, the
+//     rate limiter's budgets and the connection pool to the backend. It
+//     survives every reload that keeps backend.url, whatever else
+//     changes: a reload in the middle of a refresh burst finds the refresh
+//     in flight or remembered instead of replaying the old refresh token
+//     (which, with rotation, would end the session), no reload hands
+//     clients a fresh budget, and no reload leaves idle connections behind.
 //   - the backend scope, per backend-facing configuration (backend,
 //     responses, guest, cache, refresh): the validation cache and the
-//     backend client with its connection pool and call slots. A change to
-//     those options starts a fresh one, since answers read with another
-//     mapping or from another endpoint would be wrong; it costs one
-//     validation per active token, never a session. The session memo
-//     (sessionmemo.go) is per backend scope and cookie names.
+//     backend client with its call slots. A change to those options
+//     starts a fresh one, since answers read with another mapping or from
+//     another endpoint would be wrong; it costs one validation per active
+//     token, never a session. The session memo (sessionmemo.go) is per
+//     backend scope and cookie names.
 //
 // Route, cookie, header, CSRF, audit and rate-limit options are per
 // instance. The registry keeps at most maxSharedScopes scopes; the oldest
@@ -48,6 +50,7 @@ type sharedState struct {
 type sessionScope struct {
 	refreshes *dedupCache
 	buckets   *rateBuckets
+	transport *http.Transport // the backend's connection pool, kept across reloads
 }
 
 type backendScope struct {
@@ -65,10 +68,10 @@ func sharedStateFor(name string, c *Config, s *settings, limiter *rateLimiter) *
 	scopesMu.Lock()
 	defer scopesMu.Unlock()
 	ss := sharedScope(sessionKey(name, c), func() interface{} {
-		return &sessionScope{refreshes: newDedupCache(s.cacheMax), buckets: newRateBuckets()}
+		return &sessionScope{refreshes: newDedupCache(s.cacheMax), buckets: newRateBuckets(), transport: newBackendTransport(s.backend.maxConcurrent)}
 	}).(*sessionScope)
 	bs := sharedScope(backendKey(name, c), func() interface{} {
-		return &backendScope{backend: newBackendClient(name, s), validations: newDedupCache(s.cacheMax)}
+		return &backendScope{backend: newBackendClient(name, s, ss.transport), validations: newDedupCache(s.cacheMax)}
 	}).(*backendScope)
 	memo := sharedScope(memoKey(name, c), func() interface{} {
 		return newSessionMemo(s.cacheMax)
