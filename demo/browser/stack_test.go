@@ -202,7 +202,10 @@ func startTraefik(t *testing.T, bin string, options map[string]interface{}, back
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Logf("Traefik: %v", err)
+			}
 		case <-time.After(15 * time.Second):
 			t.Errorf("Traefik did not stop within 15s")
 		}

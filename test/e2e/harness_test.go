@@ -283,16 +283,6 @@ func (r request) withHeader(name, value string) request {
 	return r
 }
 
-func (r request) withRawKey(key, value string) request {
-	raw := map[string]string{}
-	for k, v := range r.rawKeys {
-		raw[k] = v
-	}
-	raw[key] = value
-	r.rawKeys = raw
-	return r
-}
-
 // result is what the client got, and what the upstream received.
 type result struct {
 	code     int
@@ -649,13 +639,6 @@ func wantLoginRedirect(t *testing.T, r *result, status int, original string) {
 		t.Errorf("got %d Location %q, want %d Location %q", r.code, r.header.Get("Location"), status, want)
 	}
 	wantNoStore(t, r)
-}
-
-func wantCount(t *testing.T, be *fakebackend.Backend, endpoint string, want int) {
-	t.Helper()
-	if got := be.Count(endpoint); got != want {
-		t.Errorf("backend %s calls: got %d, want %d", endpoint, got, want)
-	}
 }
 
 // wantBackendUntouched checks that no backend call was made since before.
