@@ -99,6 +99,8 @@ type Options struct {
 	StartTimeout time.Duration
 	// ReloadTimeout bounds each Reload; 0 means 20 s.
 	ReloadTimeout time.Duration
+	// LocalPlugins are other local plugins to load (see LocalPlugin).
+	LocalPlugins []LocalPlugin
 }
 
 // Traefik is one running Traefik process.
@@ -155,6 +157,7 @@ func cachedBinary() string {
 		base = filepath.Join(home, ".cache")
 	}
 	p := filepath.Join(base, "authlayer", "traefik-"+Version, "traefik")
+	//nolint:gosec // G703: the path is build-traefik's cache under the user's own cache directory
 	if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
 		return p
 	}
@@ -274,7 +277,10 @@ func CopyPlugin(root, dst string) error {
 	return nil
 }
 
+// copyTree copies the directory src (a part of the plugin checkout the test
+// points at, not an attacker-controlled tree) to dst.
 func copyTree(src, dst string) error {
+	//nolint:gosec // G703: src is the plugin checkout the test itself points at
 	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -284,18 +290,18 @@ func copyTree(src, dst string) error {
 			return err
 		}
 		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o750)
+			return os.MkdirAll(filepath.Join(dst, rel), 0o750) //nolint:gosec // G703: under the test's own temporary directory
 		}
 		return copyFile(p, filepath.Join(dst, rel))
 	})
 }
 
 func copyFile(src, dst string) error {
-	data, err := os.ReadFile(src)
+	data, err := os.ReadFile(src) //nolint:gosec // G703: a file of the plugin checkout the test points at
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(dst, data, 0o600)
+	return os.WriteFile(dst, data, 0o600) //nolint:gosec // G703: under the test's own temporary directory
 }
 
 // freePort returns a loopback port nobody listens on right now.
@@ -373,6 +379,9 @@ func start(t testing.TB, bin, root string, opts Options, marker *httptest.Server
 	if err := CopyPlugin(root, filepath.Join(dir, "plugins-local", "src", filepath.FromSlash(ModuleName))); err != nil {
 		return nil, err
 	}
+	if err := copyLocalPlugins(dir, opts.LocalPlugins); err != nil {
+		return nil, err
+	}
 	webPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -417,7 +426,9 @@ func start(t testing.TB, bin, root string, opts Options, marker *httptest.Server
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--configFile="+staticPath)
+	// Stop ends the process (SIGTERM, then SIGKILL), not a context.
+	//nolint:gosec // G204: running the Traefik binary the developer chose is the point
+	cmd := exec.CommandContext(context.Background(), bin, "--configFile="+staticPath)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Env = os.Environ()
@@ -495,6 +506,7 @@ func (tr *Traefik) staticConfig(webPort, apiPort int) []byte {
 			PluginName: map[string]interface{}{"moduleName": ModuleName},
 		}},
 	}
+	tr.addLocalPlugins(static)
 	if tr.opts.AccessLog {
 		static["accessLog"] = map[string]interface{}{"filePath": filepath.Join(tr.Dir, "access.log")}
 	}
@@ -732,7 +744,13 @@ func (tr *Traefik) Stop() {
 // "/api/http/routers/x@file") and returns the status and body.
 func (tr *Traefik) Get(t testing.TB, path string) (int, []byte) {
 	t.Helper()
-	resp, err := tr.client.Get(tr.APIURL + path)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, tr.APIURL+path, nil)
+	if err != nil {
+		t.Fatalf("traefikrun: GET %s: %v", path, err)
+	}
+	resp, err := tr.client.Do(req)
 	if err != nil {
 		t.Fatalf("traefikrun: GET %s: %v", path, err)
 	}
