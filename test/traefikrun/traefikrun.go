@@ -324,7 +324,8 @@ func Start(t testing.TB, opts Options) *Traefik {
 	if err != nil {
 		t.Fatalf("traefikrun: %v", err)
 	}
-	if version != Version {
+	// Official releases print the version without the "v".
+	if strings.TrimPrefix(version, "v") != strings.TrimPrefix(Version, "v") {
 		t.Logf("traefikrun: %s is Traefik %s; the project tests against %s", bin, version, Version)
 	}
 	root := opts.PluginRoot
