@@ -27,7 +27,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"reflect"
 	"sort"
 	"strconv"
@@ -65,20 +64,6 @@ const (
 
 // waitBound bounds every wait for a response: reaching it is a failure.
 const waitBound = 15 * time.Second
-
-// envPending set to 1 runs the cases marked pending (known defects whose
-// fix has not landed), so that whoever fixes them can see them pass.
-const envPending = "AUTHLAYER_E2E_PENDING"
-
-// pending skips a case that fails on a known defect (filed, or reported
-// by this suite) whose fix has not landed, unless
-// AUTHLAYER_E2E_PENDING=1.
-func pending(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv(envPending) != "1" {
-		t.Skipf("pending %s (run with %s=1 to check a fix)", why, envPending)
-	}
-}
 
 // m is shorthand for an option map.
 type m = map[string]interface{}
