@@ -75,6 +75,20 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem .
 	cd test && $(GO) test -run '^$$' -bench . -benchmem ./bench/...
 
+## bench-traefik: authlayer inside a real Traefik (the binary e2e uses)
+## against no middleware, an empty interpreted plugin and forwardAuth:
+## interleaved rounds, medians, the tables of BENCHMARKS.md (about 7
+## minutes; BENCH_* knobs in test/benchtraefik/benchtraefik_test.go, e.g.
+## BENCH_SOAK=5m for the RSS soak).
+## bench-quick: the same comparison in one process (the Yaegi loader behind
+## a real http.Server), three interleaved runs in about a minute.
+.PHONY: bench-traefik bench-quick
+bench-traefik:
+	cd test && AUTHLAYER_BENCH_TRAEFIK=1 AUTHLAYER_REQUIRE_TRAEFIK=1 $(GO) test -count=1 -run '^TestBenchTraefik$$' -v -timeout 60m ./benchtraefik/
+
+bench-quick:
+	cd test && $(GO) test -run '^$$' -bench '^BenchmarkServer$$' -benchtime 2s ./bench/
+
 ## fuzz: each fuzz target for FUZZTIME (the seeds also run in `make test`).
 FUZZTIME ?= 15s
 fuzz:

@@ -1,0 +1,3 @@
+module example.com/emptyplugin
+
+go 1.21
