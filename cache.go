@@ -285,10 +285,3 @@ func (c *dedupCache) size() int {
 	defer c.mu.Unlock()
 	return len(c.entries) + len(c.weak)
 }
-
-// strongSize reports the number of strong entries, for tests.
-func (c *dedupCache) strongSize() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}

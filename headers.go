@@ -58,13 +58,20 @@ func (hs *headerSettings) own(normalized string) {
 	hs.ownedLengths[len(normalized)] = true
 }
 
-// normalizeHeaderName folds the spellings that PHP, WSGI and nginx treat as
-// one header: any case, "_" or "." for "-" (oauth2-proxy CVE-2025-64484).
+// normalizeHeaderName folds the spellings that CGI, WSGI, PHP and nginx
+// treat as one header: any case, and any character HTTP allows in a name
+// other than a letter, a digit or "-" ("!#$%&'*+.^_`|~") in place of "-":
+// those backends turn every one of them into "_", so X~Auth~User is
+// X-Auth-User to them (oauth2-proxy CVE-2025-64484; Traefik's
+// aliasHeadersStrategy documents the same class).
 func normalizeHeaderName(name string) string {
 	return headerAliasFolder.Replace(strings.ToLower(name))
 }
 
-var headerAliasFolder = strings.NewReplacer("_", "-", ".", "-")
+var headerAliasFolder = strings.NewReplacer(
+	"_", "-", ".", "-", "!", "-", "#", "-", "$", "-", "%", "-", "&", "-", "'", "-",
+	"*", "-", "+", "-", "^", "-", "`", "-", "|", "-", "~", "-",
+)
 
 // stripIdentityHeaders removes every client-supplied copy of the headers
 // authlayer sets, aliases included, so the app can trust them.

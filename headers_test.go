@@ -12,7 +12,9 @@ func TestStripRemovesSpoofedIdentityAndAliases(t *testing.T) {
 	}
 	req, _ := http.NewRequest(http.MethodGet, "/", nil)
 	spoofed := []string{"X-Auth-User", "x-auth-user", "X_Auth_User", "X.Auth.User", "X-AUTH-USER-ID",
-		"x_auth_token_type", "X-Refreshed-Token", "x.refreshed.token", "Authorization", "AUTHORIZATION"}
+		"x_auth_token_type", "X-Refreshed-Token", "x.refreshed.token", "Authorization", "AUTHORIZATION",
+		"X~Auth~User", "X+Auth+User", "X!Auth!User", "X#Auth$User", "X%Auth&User", "X'Auth*User",
+		"X^Auth`User", "X|Auth|User-Id", "x~auth.user_id", "X-Auth-Token~Type"}
 	for _, name := range spoofed {
 		req.Header[name] = []string{"evil"}
 	}

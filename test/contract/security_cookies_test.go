@@ -253,6 +253,10 @@ func TestSecurityIdentityHeaderAliasesAsRawKeys(t *testing.T) {
 		"x_auth_token_type", "X.Auth.Token.Type",
 		"X_Refreshed_Token", "x.refreshed.token",
 		"AUTHORIZATION", "authorization",
+		// Every character HTTP allows in a name besides letters, digits and
+		// "-" is "_" to CGI, WSGI, PHP and nginx.
+		"X~Auth~User", "X+Auth+User", "X!Auth!User", "X#Auth$User", "X%Auth&User",
+		"X'Auth*User", "X^Auth`User", "X|Auth|User|Id", "x~refreshed~token",
 	}
 	const forged = "eyJpZCI6ImFkbWluIiwicm9sZSI6ImFkbWluIn0=" // {"id":"admin","role":"admin"}
 	run(t, func(t *testing.T, e *env) {
