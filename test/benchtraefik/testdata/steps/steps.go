@@ -1,0 +1,282 @@
+// This file is added to the plugin's package when the step benchmark
+// (../../steps_test.go) interprets it with Yaegi: each BenchX(n) runs one
+// step of the request flow n times on a prepared request, so its cost per
+// call and its allocations can be read one by one. It calls the plugin's
+// unexported functions: when they change, update it to match.
+
+package authlayer
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+)
+
+type benchNoop struct{}
+
+func (benchNoop) ServeHTTP(http.ResponseWriter, *http.Request) {}
+
+// benchPass is the empty plugin's handler.
+type benchPass struct{ next http.Handler }
+
+func (p *benchPass) ServeHTTP(rw http.ResponseWriter, req *http.Request) { p.next.ServeHTTP(rw, req) }
+
+var (
+	bmUser, bmGuest, bmGuards       *middleware
+	bReqUser, bReqGuest, bReqGuards *http.Request
+	bRW                             *httptest.ResponseRecorder
+	bRoute                          *routeMatch
+	bRes                            *authResult
+	bKey, bTok                      string
+)
+
+// benchRequest is a browser's request as a middleware sees it in Traefik
+// (with the X-Forwarded-* headers the entry point adds).
+func benchRequest(cookie string) *http.Request {
+	req := httptest.NewRequest("GET", "http://bench.test/app/page?tab=1", nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	h := req.Header
+	h.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) authlayer-bench")
+	h.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+	h.Set("Accept-Language", "en-US,en;q=0.9")
+	h.Set("Cookie", cookie)
+	h.Set("X-Forwarded-For", "127.0.0.1")
+	h.Set("X-Forwarded-Host", "bench.test")
+	h.Set("X-Forwarded-Port", "80")
+	h.Set("X-Forwarded-Proto", "http")
+	h.Set("X-Forwarded-Server", "traefik")
+	h.Set("X-Real-Ip", "127.0.0.1")
+	return req
+}
+
+func benchBuild(cfg *Config, name string) *middleware {
+	h, err := New(context.Background(), benchNoop{}, cfg, name)
+	if err != nil {
+		panic(err)
+	}
+	return h.(*middleware)
+}
+
+// BenchSetup builds three middlewares (README's minimal options; with
+// guests; with csrf, rateLimit and audit), warms their caches and returns
+// the CSRF cookie the third issued.
+func BenchSetup(backend, userTok, guestTok string) string {
+	bTok = userTok
+	c := CreateConfig()
+	c.Backend.URL = backend
+	bmUser = benchBuild(c, "user@steps")
+
+	c = CreateConfig()
+	c.Backend.URL = backend
+	c.Guest.Enabled = true
+	c.Guest.Username = "guest"
+	c.Guest.Password = "guest-password"
+	bmGuest = benchBuild(c, "guest@steps")
+
+	c = CreateConfig()
+	c.Backend.URL = backend
+	c.CSRF.Enabled = true
+	c.CSRF.Secret = strings.Repeat("k", 40)
+	c.RateLimit.Enabled = true
+	c.RateLimit.Requests = 1000000000
+	c.RateLimit.Window = "1s"
+	c.Audit.Enabled = true
+	c.Audit.Events = []string{"auth:fail", "csrf:fail", "rateLimit:exceeded", "error"}
+	bmGuards = benchBuild(c, "guards@steps")
+
+	bRW = httptest.NewRecorder()
+	bReqUser = benchRequest("theme=dark; userToken=" + userTok)
+	bReqGuest = benchRequest("theme=dark; guestToken=" + guestTok)
+	bmUser.ServeHTTP(httptest.NewRecorder(), bReqUser)
+	bmGuest.ServeHTTP(httptest.NewRecorder(), bReqGuest)
+	rec := httptest.NewRecorder()
+	bmGuards.ServeHTTP(rec, benchRequest("theme=dark; userToken="+userTok))
+	csrf := ""
+	for _, ck := range (&http.Response{Header: rec.Header()}).Cookies() {
+		if ck.Name == "__csrf" {
+			csrf = ck.Name + "=" + ck.Value
+		}
+	}
+	bReqGuards = benchRequest("theme=dark; userToken=" + userTok + "; " + csrf)
+	bmGuards.ServeHTTP(httptest.NewRecorder(), bReqGuards)
+	// Twice: the first request with a cookie header remembers its session.
+	bmUser.ServeHTTP(httptest.NewRecorder(), bReqUser)
+	bmGuest.ServeHTTP(httptest.NewRecorder(), bReqGuest)
+	bmGuards.ServeHTTP(httptest.NewRecorder(), bReqGuards)
+
+	bRoute = routeFor(bmUser.routes, bReqUser.URL.Path, bReqUser.URL.RawPath)
+	bKey = cacheKey(userTok)
+	bRes = authenticate(bmUser, bReqUser, bRoute)
+	return csrf
+}
+
+// BenchHandlers returns the handlers, for calls from compiled code as
+// Traefik makes them.
+func BenchHandlers() (user, guest, guards, pass http.Handler) {
+	return bmUser, bmGuest, bmGuards, &benchPass{next: benchNoop{}}
+}
+
+// BenchRequests returns the prepared requests.
+func BenchRequests() (user, guest, guards *http.Request) { return bReqUser, bReqGuest, bReqGuards }
+
+func benchNop() {}
+
+// BenchLoop is the loop alone.
+func BenchLoop(n int) {
+	for i := 0; i < n; i++ {
+	}
+}
+
+// BenchCall is a call to an empty function.
+func BenchCall(n int) {
+	for i := 0; i < n; i++ {
+		benchNop()
+	}
+}
+
+// BenchStrip removes client copies of the identity headers.
+func BenchStrip(n int) {
+	m, req := bmUser, bReqUser
+	for i := 0; i < n; i++ {
+		stripIdentityHeaders(&m.s.headers, req)
+	}
+}
+
+// BenchRoute is the route memo's look-up.
+func BenchRoute(n int) {
+	m, req := bmUser, bReqUser
+	for i := 0; i < n; i++ {
+		routeFor(m.routes, req.URL.Path, req.URL.RawPath)
+	}
+}
+
+// BenchAuthenticate is the whole token flow of a cached user.
+func BenchAuthenticate(n int) {
+	m, req, route := bmUser, bReqUser, bRoute
+	for i := 0; i < n; i++ {
+		authenticate(m, req, route)
+	}
+}
+
+// BenchSessionMemo is the session memo's look-up.
+func BenchSessionMemo(n int) {
+	m, req := bmUser, bReqUser
+	for i := 0; i < n; i++ {
+		memoSession(m.state.sessions, req)
+	}
+}
+
+// BenchAuthenticateMiss is the token flow without the session memo: the
+// cookie, the cache key, the validation cache.
+func BenchAuthenticateMiss(n int) {
+	m, req, route := bmUser, bReqUser, bRoute
+	for i := 0; i < n; i++ {
+		authenticateMiss(m, req, route)
+	}
+}
+
+// BenchCookie is req.Cookie for the user cookie.
+func BenchCookie(n int) {
+	m, req := bmUser, bReqUser
+	for i := 0; i < n; i++ {
+		req.Cookie(m.s.cookies.user)
+	}
+}
+
+// BenchSingleCookie checks the cookie is sent once.
+func BenchSingleCookie(n int) {
+	m, req := bmUser, bReqUser
+	for i := 0; i < n; i++ {
+		singleCookie(req, m.s.cookies.userEq)
+	}
+}
+
+// BenchCacheKey hashes the token.
+func BenchCacheKey(n int) {
+	for i := 0; i < n; i++ {
+		cacheKey(bTok)
+	}
+}
+
+// BenchCacheLookup reads the validation cache.
+func BenchCacheLookup(n int) {
+	c := bmUser.state.validations
+	for i := 0; i < n; i++ {
+		cacheLookup(c, bKey)
+	}
+}
+
+// BenchMayBeDenied is the access rules' quick check.
+func BenchMayBeDenied(n int) {
+	for i := 0; i < n; i++ {
+		mayBeDenied(bRoute, bRes)
+	}
+}
+
+// BenchSetHeaders sets the identity headers.
+func BenchSetHeaders(n int) {
+	m, req, res := bmUser, bReqUser, bRes
+	for i := 0; i < n; i++ {
+		setIdentityHeaders(&m.s.headers, req, res)
+	}
+}
+
+// BenchForward sets the headers and calls next (a no-op handler).
+func BenchForward(n int) {
+	m, req, res, rw := bmUser, bReqUser, bRes, bRW
+	for i := 0; i < n; i++ {
+		forward(m, rw, req, res)
+	}
+}
+
+// BenchCookieWriter is forward through the response writer wrapper (a
+// response that sets cookies).
+func BenchCookieWriter(n int) {
+	m, req, rw := bmUser, bReqUser, bRW
+	res := &authResult{id: bRes.id, token: bRes.token, loggedIn: true, setCookies: []string{"a=b"}}
+	for i := 0; i < n; i++ {
+		forward(m, rw, req, res)
+	}
+}
+
+// BenchRateLimited spends one request from the client's budget.
+func BenchRateLimited(n int) {
+	m, req, rw := bmGuards, bReqGuards, bRW
+	for i := 0; i < n; i++ {
+		rateLimited(m, rw, req)
+	}
+}
+
+// BenchClientKey is the client's rate-limit key.
+func BenchClientKey(n int) {
+	m, req := bmGuards, bReqGuards
+	for i := 0; i < n; i++ {
+		rateClientKey(m.state.limiter, req)
+	}
+}
+
+// BenchCSRFBefore is the session-free CSRF check of a GET.
+func BenchCSRFBefore(n int) {
+	m, req, rw, route := bmGuards, bReqGuards, bRW, bRoute
+	for i := 0; i < n; i++ {
+		csrfBefore(m, rw, req, route)
+	}
+}
+
+// BenchCSRFAfter checks the request's CSRF cookie for the session.
+func BenchCSRFAfter(n int) {
+	m, req, rw, route := bmGuards, bReqGuards, bRW, bRoute
+	for i := 0; i < n; i++ {
+		res := &authResult{id: bRes.id, token: bRes.token, loggedIn: true}
+		csrfAfter(m, rw, req, route, res, false)
+	}
+}
+
+// BenchAuthenticateGuest is the token flow of a cached guest.
+func BenchAuthenticateGuest(n int) {
+	m, req, route := bmGuest, bReqGuest, bRoute
+	for i := 0; i < n; i++ {
+		authenticate(m, req, route)
+	}
+}
