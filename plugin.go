@@ -93,6 +93,7 @@ type middleware struct {
 	routes *routeMemo
 	audit  *auditLog  // nil when audit.enabled is false
 	csrf   *csrfGuard // nil when csrf.enabled is false
+	plain  bool       // neither rate limits nor CSRF: remembered sessions take the short path
 }
 
 // New builds the middleware. It checks and compiles the configuration and
@@ -121,6 +122,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	}
 	return &middleware{
 		next: next, name: name, s: s,
+		plain:  limiter == nil && csrf == nil,
 		state:  sharedStateFor(name, config, s, limiter),
 		routes: newRouteMemo(s.routes, s.protectAmbiguous),
 		audit:  auditLog,
@@ -128,15 +130,43 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	}, nil
 }
 
-// ServeHTTP is the request flow: strip spoofed identity headers, bypass
-// excluded paths, run the token flow, apply the access rules, forward.
+// ServeHTTP answers the common request, the same cookies as a recent
+// request on a route its session may open, from the memos
+// (serveRemembered); everything else takes the whole flow (serveFlow).
 //
-// The steps on the common path are plain functions, not methods, and
-// small: Yaegi calls a function about ten times faster than a method of an
-// interpreted type, and allocates every local a function declares on each
-// call. Rare branches (refresh, guests, denials) live in their own
-// functions.
+// Why so small: Yaegi allocates every local and temporary a function
+// declares on each call, whether or not that code runs, and each call into
+// the standard library boxes its arguments. The common path is kept in
+// small plain functions with few locals; rare branches (refresh, guests,
+// denials, CSRF, rate limits) live in their own functions.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
+	if !m.plain || !serveRemembered(m, rw, req) {
+		serveFlow(m, rw, req)
+	}
+}
+
+// serveRemembered forwards a request whose Cookie header maps to a
+// settled session (sessionmemo.go) on a route that session passes. It
+// reports false, having changed nothing, for anything else.
+func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request) bool {
+	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
+	if route.gate == gateFull {
+		return false
+	}
+	res := memoSession(m.state.sessions, req)
+	if res == nil || (route.gate == gateUser && !res.loggedIn) {
+		return false
+	}
+	stripIdentityHeaders(&m.s.headers, req)
+	setIdentityHeaders(&m.s.headers, req, res)
+	m.next.ServeHTTP(rw, req)
+	return true
+}
+
+// serveFlow is the request flow: strip spoofed identity headers, bypass
+// excluded paths, rate limits, CSRF, the token flow, the access rules,
+// forward.
+func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request) {
 	stripIdentityHeaders(&m.s.headers, req)
 	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
 	if route.rejected {

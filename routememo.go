@@ -49,6 +49,7 @@ func routeFor(memo *routeMemo, decoded, raw string) *routeMatch {
 
 func routeMiss(memo *routeMemo, key, decoded, raw string) *routeMatch {
 	r := decideRoute(memo, decoded, raw)
+	r.gate = gateFor(r)
 	if len(key) > maxMemoPathBytes {
 		return r
 	}
@@ -110,4 +111,26 @@ func matchParamReadings(table *routeTable, m *routeMatch, decoded, raw string) b
 		m.path = sentPath(decoded, raw)
 	}
 	return dotParamSegment(decoded)
+}
+
+// routeGate is what a remembered session needs to pass a route without
+// the full decision (see serveRemembered in plugin.go).
+type routeGate int
+
+const (
+	gateFull routeGate = iota // rejected, excluded, auth-only or role: the full flow decides
+	gateOpen                  // no rule or public: any session passes
+	gateUser                  // protected: a logged-in user passes
+)
+
+func gateFor(r *routeMatch) routeGate {
+	switch {
+	case r.rejected:
+		return gateFull
+	case r.kind == kindNone || r.kind == kindPublic:
+		return gateOpen
+	case r.kind == kindProtected:
+		return gateUser
+	}
+	return gateFull
 }

@@ -45,6 +45,7 @@ type routeMatch struct {
 	needsUser bool   // protected or role rule
 	rejected  bool   // ambiguous spelling: answer 400 (see canonical.go)
 	path      string // the canonical path decided on (set by the memo)
+	gate      routeGate
 }
 
 // routeTable indexes rules by their first segment, so a request looks at
