@@ -38,6 +38,7 @@ type Backend struct {
 
 	validations atomic.Int64
 	guests      atomic.Int64
+	conns       atomic.Int64
 	guestSeq    atomic.Int64
 	srv         *http.Server
 }
@@ -49,7 +50,11 @@ func NewBackend(delay time.Duration) (*Backend, error) {
 		return nil, err
 	}
 	b := &Backend{URL: "http://" + ln.Addr().String(), Delay: delay}
-	b.srv = &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second}
+	b.srv = &http.Server{Handler: b, ReadHeaderTimeout: 10 * time.Second, ConnState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			b.conns.Add(1)
+		}
+	}}
 	go func() { _ = b.srv.Serve(ln) }()
 	return b, nil
 }
@@ -59,6 +64,9 @@ func (b *Backend) Close() { _ = b.srv.Close() }
 
 // Validations is the number of GET /auth/me calls so far.
 func (b *Backend) Validations() int64 { return b.validations.Load() }
+
+// Conns is the number of connections accepted so far.
+func (b *Backend) Conns() int64 { return b.conns.Load() }
 
 // Guests is the number of POST /auth/guest calls so far.
 func (b *Backend) Guests() int64 { return b.guests.Load() }

@@ -240,6 +240,7 @@ type measurement struct {
 	p50, p99         time.Duration
 	requests         int64
 	calls            int64
+	conns            int64         // new backend connections
 	cpuPerReq        time.Duration // Traefik's
 	genCPUPerReq     time.Duration // the load generator's process (upstream and backend included)
 	rss              int64
@@ -292,9 +293,9 @@ func (b *bench) measure(r *route) measurement {
 func (b *bench) measureOnce(r *route) measurement {
 	build := func(int64) []byte { return r.req }
 	b.load(r.name, b.k.warmup, 0, build)
-	var calls0 int64
+	var calls0, conns0 int64
 	if r.backend != nil {
-		calls0 = r.backend.Validations()
+		calls0, conns0 = r.backend.Validations(), r.backend.Conns()
 	}
 	tr0, err := ReadProcStat(b.pid)
 	if err != nil {
@@ -316,6 +317,7 @@ func (b *bench) measureOnce(r *route) measurement {
 	}
 	if r.backend != nil {
 		ms.calls = r.backend.Validations() - calls0
+		ms.conns = r.backend.Conns() - conns0
 	}
 	foreign := (busy1 - busy0) - (tr1.CPU - tr0.CPU) - (self1.CPU - self0.CPU)
 	ms.foreign = float64(foreign) / float64(res.Elapsed)
@@ -597,7 +599,7 @@ func medianOf(ms []measurement, f func(measurement) float64) float64 {
 func routeTable(rs []*route, results map[string][]measurement, k knobs) string {
 	var s strings.Builder
 	fmt.Fprintf(&s, "\nRoutes, medians of %d interleaved rounds (%v each after a %v warm-up, %d keep-alive connections); the ratio is to no middleware in the same round (range over the rounds in brackets):\n\n", k.rounds, k.duration, k.warmup, k.conns)
-	s.WriteString("| route | × no middleware | CPU-bound estimate | rps | p50 ms | p99 ms | backend calls / 10k req | Traefik CPU µs/req | + vs no middleware | Traefik RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	s.WriteString("| route | × no middleware | CPU-bound estimate | rps | p50 ms | p99 ms | backend calls (new connections) / 10k req | Traefik CPU µs/req | + vs no middleware | Traefik RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	noneCPU := medianOf(results["none"], func(x measurement) float64 { return float64(x.cpuPerReq) })
 	noneAll := noneCPU + medianOf(results["none"], func(x measurement) float64 { return float64(x.genCPUPerReq) })
 	for _, r := range rs {
@@ -610,12 +612,13 @@ func routeTable(rs []*route, results map[string][]measurement, k knobs) string {
 		cpu := medianOf(ms, func(x measurement) float64 { return float64(x.cpuPerReq) })
 		calls := "–"
 		if r.backend != nil {
-			var c, n int64
+			var c, nc, n int64
 			for _, x := range ms {
 				c += x.calls
+				nc += x.conns
 				n += x.requests
 			}
-			calls = fmt.Sprintf("%.1f", float64(c)*10000/float64(n))
+			calls = fmt.Sprintf("%.1f (%.1f)", float64(c)*10000/float64(n), float64(nc)*10000/float64(n))
 		}
 		added := "–"
 		if r.name != "none" {
