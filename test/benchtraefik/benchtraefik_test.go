@@ -156,7 +156,20 @@ type route struct {
 	headers     []string // request headers besides Host (name, value, …)
 	wantUserID  string   // X-Seen-User-Id the upstream must report
 	csrfCookie  bool     // fetch the CSRF cookie first and send it
-	req         []byte
+	// tokens > 0 sends user tokens 1…tokens in turn instead of one token,
+	// so that concurrent requests do not share (deduplicate) a backend
+	// call: with cache.ttl 0s, every request makes one.
+	tokens int
+	req    []byte
+	reqs   [][]byte // with tokens
+}
+
+// build returns the route's request number seq.
+func (r *route) build(seq int64) []byte {
+	if r.tokens > 0 {
+		return r.reqs[seq%int64(r.tokens)]
+	}
+	return r.req
 }
 
 // browserHeaders are the headers every request carries, as a browser's
@@ -174,6 +187,11 @@ func browserHeaders(cookie string, extra ...string) []string {
 }
 
 const requestPath = "/app/page?tab=1"
+
+// ttl0Tokens is how many users the cache.ttl 0s routes cycle through:
+// more than twice the connections, so no two requests in flight carry the
+// same token.
+const ttl0Tokens = 97
 
 func authlayerMW(opts m) m { return m{"plugin": m{traefikrun.PluginName: opts}} }
 
@@ -204,8 +222,8 @@ func routes(be0, be5 *Backend) []*route {
 		{name: "user5", label: "authlayer, cached user token, backend 5 ms", mw: authlayerMW(minimal(be5)), backend: be5, headers: browserHeaders(userCookie), wantUserID: "1"},
 		{name: "guest", label: "authlayer, cached guest token", mw: authlayerMW(guestOpts), backend: be0, headers: browserHeaders("theme=dark; guestToken=" + guest), wantUserID: "2"},
 		{name: "guards", label: "authlayer, cached user, csrf + rateLimit + audit", mw: authlayerMW(guards), backend: be0, headers: browserHeaders(userCookie), wantUserID: "1", csrfCookie: true},
-		{name: "ttl0", label: "authlayer, cache.ttl 0s (a backend call per request)", mw: authlayerMW(ttl0(be0)), backend: be0, headers: browserHeaders(userCookie), wantUserID: "1"},
-		{name: "ttl0-5", label: "authlayer, cache.ttl 0s, backend 5 ms", mw: authlayerMW(ttl0(be5)), backend: be5, headers: browserHeaders(userCookie), wantUserID: "1"},
+		{name: "ttl0", label: "authlayer, cache.ttl 0s (a backend call per request)", mw: authlayerMW(ttl0(be0)), backend: be0, headers: browserHeaders(userCookie), wantUserID: "1", tokens: ttl0Tokens},
+		{name: "ttl0-5", label: "authlayer, cache.ttl 0s, backend 5 ms", mw: authlayerMW(ttl0(be5)), backend: be5, headers: browserHeaders(userCookie), wantUserID: "1", tokens: ttl0Tokens},
 		{name: "fwd", label: "Traefik forwardAuth", mw: fwd(be0), backend: be0, headers: browserHeaders("theme=dark", "Authorization", "Bearer "+user), wantUserID: "1"},
 		{name: "fwd5", label: "Traefik forwardAuth, backend 5 ms", mw: fwd(be5), backend: be5, headers: browserHeaders("theme=dark", "Authorization", "Bearer "+user), wantUserID: "1"},
 	}
@@ -291,7 +309,7 @@ func (b *bench) measure(r *route) measurement {
 }
 
 func (b *bench) measureOnce(r *route) measurement {
-	build := func(int64) []byte { return r.req }
+	build := r.build
 	b.load(r.name, b.k.warmup, 0, build)
 	var calls0, conns0 int64
 	if r.backend != nil {
@@ -359,6 +377,15 @@ func (b *bench) prepare(r *route) {
 		}
 	}
 	r.req = Request(r.name+".test", requestPath, headers...)
+	for i := 1; i <= r.tokens; i++ {
+		h := append([]string(nil), headers...)
+		for j := 0; j+1 < len(h); j += 2 {
+			if h[j] == "Cookie" {
+				h[j+1] = strings.Replace(h[j+1], Token("user", 1), Token("user", i), 1)
+			}
+		}
+		r.reqs = append(r.reqs, Request(r.name+".test", requestPath, h...))
+	}
 	for i := 0; i < 2; i++ { // the second answer is a cache hit
 		resp, err := c.Do(r.req)
 		if err != nil {
@@ -863,7 +890,7 @@ func (b *bench) profile(r *route) string {
 	secs := b.k.profileSeconds
 	done := make(chan *Result, 1)
 	go func() {
-		done <- b.load(r.name, time.Duration(secs+2)*time.Second, 0, func(int64) []byte { return r.req })
+		done <- b.load(r.name, time.Duration(secs+2)*time.Second, 0, r.build)
 	}()
 	time.Sleep(time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+30)*time.Second)
