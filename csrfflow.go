@@ -64,3 +64,10 @@ func csrfFailed(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 	deny(rw, req, route, res, http.StatusForbidden, "CSRF validation failed")
 	return true
 }
+
+// csrfSafeRequest reports whether req needs no CSRF check at all: a safe
+// method without an override (or exempt), as csrfEarly judges it.
+func csrfSafeRequest(g *csrfGuard, req *http.Request, canonicalPath string) bool {
+	verdict, _ := csrfEarly(g, req, canonicalPath)
+	return verdict == csrfPass
+}

@@ -140,14 +140,14 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 // small plain functions with few locals; rare branches (refresh, guests,
 // denials, CSRF, rate limits) live in their own functions.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
-	if !m.plain || !serveRemembered(m, rw, req) {
-		serveFlow(m, rw, req)
+	if !serveRemembered(m, rw, req) {
+		serveFlow(m, rw, req, false)
 	}
 }
 
-// serveRemembered forwards a request whose Cookie header maps to a
-// settled session (sessionmemo.go) on a route that session passes. It
-// reports false, having changed nothing, for anything else.
+// serveRemembered answers a request whose Cookie header maps to a settled
+// session (sessionmemo.go) on a route that session passes. It reports
+// false, having changed nothing, for anything else.
 func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request) bool {
 	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
 	if route.gate == gateFull {
@@ -157,16 +157,37 @@ func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request) b
 	if res == nil || (route.gate == gateUser && !res.loggedIn) {
 		return false
 	}
+	if !m.plain {
+		serveRememberedGuarded(m, rw, req, route, res)
+		return true
+	}
 	stripIdentityHeaders(&m.s.headers, req)
 	setIdentityHeaders(&m.s.headers, req, res)
 	m.next.ServeHTTP(rw, req)
 	return true
 }
 
+// serveRememberedGuarded is serveRemembered with rate limiting and CSRF
+// on: the request budget is spent as always; a safe request whose CSRF
+// cookie is already valid for this session (noted in the memo) needs no
+// CSRF work; anything else continues in the whole flow, its budget spent.
+func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
+	if m.state.limiter != nil && rateLimited(m, rw, req) {
+		return
+	}
+	if m.csrf != nil && !(res.csrfOK && csrfSafeRequest(m.csrf, req, route.path)) {
+		serveFlow(m, rw, req, true)
+		return
+	}
+	stripIdentityHeaders(&m.s.headers, req)
+	setIdentityHeaders(&m.s.headers, req, res)
+	m.next.ServeHTTP(rw, req)
+}
+
 // serveFlow is the request flow: strip spoofed identity headers, bypass
-// excluded paths, rate limits, CSRF, the token flow, the access rules,
-// forward.
-func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request) {
+// excluded paths, rate limits (unless counted already), CSRF, the token
+// flow, the access rules, forward.
+func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, counted bool) {
 	stripIdentityHeaders(&m.s.headers, req)
 	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
 	if route.rejected {
@@ -177,7 +198,7 @@ func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request) {
 		m.next.ServeHTTP(rw, req)
 		return
 	}
-	if m.state.limiter != nil && rateLimited(m, rw, req) {
+	if !counted && m.state.limiter != nil && rateLimited(m, rw, req) {
 		return
 	}
 	if m.csrf != nil {

@@ -62,6 +62,10 @@ type rateLimiter struct {
 	maxSources    int
 	proxies       *proxyList
 	countPrefetch bool
+
+	keys     sync.Map   // connection address (+ X-Forwarded-For) → client key
+	keysMu   sync.Mutex // serialises stores into keys and keyCount
+	keyCount int
 }
 
 // rateBuckets holds every client's buckets. It outlives configuration
@@ -314,14 +318,55 @@ func legacyPrefetch(h http.Header) bool {
 	return false
 }
 
-// rateClientKey is clientKey(clientIP(...)) with one parse.
+// rateClientKey is clientKey(clientIP(...)) with one parse, remembered per
+// connection address (and X-Forwarded-For line, when proxies are
+// trusted): a keep-alive connection sends many requests, and parsing the
+// address costs several interpreted calls each time.
 func rateClientKey(rl *rateLimiter, req *http.Request) string {
-	var proxies *proxyList
-	if rl != nil {
-		proxies = rl.proxies
+	if rl == nil {
+		a, text := clientAddr(nil, req)
+		return addrKey(a, text)
 	}
-	a, text := clientAddr(proxies, req)
-	return addrKey(a, text)
+	seen := req.RemoteAddr
+	if rl.proxies != nil {
+		xff := req.Header["X-Forwarded-For"]
+		if len(xff) > 1 || (len(xff) == 1 && len(xff[0]) > maxKeyMemoXFF) {
+			return parsedClientKey(rl, req)
+		}
+		if len(xff) == 1 {
+			seen += "\n" + xff[0]
+		}
+	}
+	if k, ok := rl.keys.Load(seen); ok {
+		return k.(string)
+	}
+	k := parsedClientKey(rl, req)
+	rememberClientKey(rl, seen, k)
+	return k
+}
+
+func parsedClientKey(rl *rateLimiter, req *http.Request) string {
+	a, text := clientAddr(rl.proxies, req)
+	return strings.Clone(addrKey(a, text))
+}
+
+// maxKeyMemoXFF keeps long (often forged) X-Forwarded-For lines out of the
+// key memo; maxKeyMemo bounds it (emptied when full).
+const (
+	maxKeyMemoXFF = 256
+	maxKeyMemo    = 4096
+)
+
+func rememberClientKey(rl *rateLimiter, seen, key string) {
+	rl.keysMu.Lock()
+	if rl.keyCount >= maxKeyMemo {
+		rl.keys.Range(func(k, _ interface{}) bool { rl.keys.Delete(k); return true })
+		rl.keyCount = 0
+	}
+	if _, loaded := rl.keys.LoadOrStore(seen, key); !loaded {
+		rl.keyCount++
+	}
+	rl.keysMu.Unlock()
 }
 
 // rateCountPrefetch reports whether prefetch requests spend

@@ -68,13 +68,19 @@ func memoSession(sm *sessionMemo, req *http.Request) *authResult {
 }
 
 // memoRemember stores res for req's Cookie header when it is a settled
-// session whose validation is cached under token until expires.
-func memoRemember(sm *sessionMemo, req *http.Request, res *authResult, expires int64) {
+// session whose validation is cached until expires. With CSRF on, it
+// notes whether the header's CSRF cookie is valid for this session (then
+// a safe request needs no CSRF work).
+func memoRemember(m *middleware, req *http.Request, res *authResult, expires int64) {
 	h := req.Header["Cookie"]
 	if len(h) != 1 || len(h[0]) > maxMemoCookieBytes || !settledSession(res) || expires == 0 {
 		return
 	}
 	e := &memoEntry{res: *res, expires: expires}
+	if m.csrf != nil {
+		e.res.csrfOK = csrfIssue(m.csrf, req, csrfBinding(res)) == ""
+	}
+	sm := m.state.sessions
 	sm.mu.Lock()
 	if sm.count >= sm.max {
 		// Emptied when full: Range+Delete, as a sync.Map cannot be

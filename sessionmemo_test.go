@@ -133,3 +133,70 @@ func TestSessionMemoIsBounded(t *testing.T) {
 		t.Fatal("a Cookie header over 2 KiB was kept in the memo")
 	}
 }
+
+// TestRememberedSessionsStillSpendTheBudget: with rate limiting on, a
+// remembered session's requests spend the request budget like any other,
+// and are refused once it is spent.
+func TestRememberedSessionsStillSpendTheBudget(t *testing.T) {
+	f := newFakeBackend(t)
+	h, up := newTestMiddleware(t, f, rateConfig(5, 100, 100))
+	user := &http.Cookie{Name: "userToken", Value: "user-rl"}
+	for i := 0; i < 5; i++ {
+		if rec := serve(h, from(page("/dashboard", user), "198.51.100.90")); rec.Code != http.StatusOK {
+			t.Fatalf("request %d: %d", i, rec.Code)
+		}
+	}
+	if rec := serve(h, from(page("/dashboard", user), "198.51.100.90")); rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("sixth request: %d, want 429", rec.Code)
+	}
+	if up.calls != 5 || f.validates.Load() != 1 {
+		t.Errorf("app saw %d requests, backend %d validations; want 5 and 1", up.calls, f.validates.Load())
+	}
+}
+
+// TestRememberedSessionsStillCheckCSRF: a remembered session whose CSRF
+// cookie is valid passes safe requests without CSRF work, but an unsafe
+// request without the token header, or a cross-site one, is refused.
+func TestRememberedSessionsStillCheckCSRF(t *testing.T) {
+	f := newFakeBackend(t)
+	h, up := newTestMiddleware(t, f, func(c *Config) {
+		c.CSRF.Enabled = true
+		c.CSRF.Secret = strings.Repeat("s", 32)
+	})
+	user := &http.Cookie{Name: "userToken", Value: "user-cs"}
+	first := serve(h, page("/dashboard", user))
+	var token *http.Cookie
+	for _, c := range first.Result().Cookies() {
+		if c.Name == "__csrf" {
+			token = c
+		}
+	}
+	if token == nil {
+		t.Fatal("no CSRF cookie issued")
+	}
+	for i := 0; i < 3; i++ { // the memo now knows the cookie is valid
+		if rec := serve(h, page("/dashboard", user, token)); rec.Code != http.StatusOK || rec.Header().Get("Set-Cookie") != "" {
+			t.Fatalf("safe request %d: %d, Set-Cookie %q", i, rec.Code, rec.Header().Get("Set-Cookie"))
+		}
+	}
+	calls := up.calls
+	post := page("/dashboard", user, token)
+	post.Method = http.MethodPost
+	if rec := serve(h, post); rec.Code != http.StatusForbidden {
+		t.Errorf("POST without the token header: %d, want 403", rec.Code)
+	}
+	override := page("/dashboard?_method=DELETE", user, token)
+	override.Header.Set("Sec-Fetch-Site", "cross-site")
+	if rec := serve(h, override); rec.Code != http.StatusForbidden {
+		t.Errorf("cross-site GET with a DELETE override: %d, want 403", rec.Code)
+	}
+	withHeader := page("/dashboard", user, token)
+	withHeader.Method = http.MethodPost
+	withHeader.Header.Set("X-CSRF-Token", token.Value)
+	if rec := serve(h, withHeader); rec.Code != http.StatusOK {
+		t.Errorf("POST with the token header: %d, want 200", rec.Code)
+	}
+	if up.calls != calls+1 {
+		t.Errorf("app saw %d refused requests", up.calls-calls-1)
+	}
+}

@@ -110,10 +110,11 @@ func backendKey(name string, c *Config) string {
 	return scopeKey("backend", name, string(raw))
 }
 
-// memoKey identifies a session memo: a backend scope and the cookie names
-// and token types that turn a Cookie header into a session.
+// memoKey identifies a session memo: a backend scope, the cookie names and
+// token types that turn a Cookie header into a session, and the CSRF
+// options its entries' csrfOK was judged under.
 func memoKey(name string, c *Config) string {
-	raw, _ := json.Marshal([]interface{}{c.Backend, c.Responses, c.Guest, c.Cache, c.Refresh, c.Cookies, c.Routes.AllowedTokenTypes})
+	raw, _ := json.Marshal([]interface{}{c.Backend, c.Responses, c.Guest, c.Cache, c.Refresh, c.Cookies, c.Routes.AllowedTokenTypes, c.CSRF})
 	return scopeKey("memo", name, string(raw))
 }
 

@@ -74,6 +74,7 @@ type authResult struct {
 	transient  bool          // the backend could not answer
 	loggedOut  bool          // refresh token reuse: the session is ended
 	limited    *rateDecision // over a backend budget: answer 429
+	csrfOK     bool          // a remembered session's CSRF cookie is valid (sessionmemo.go)
 }
 
 // authenticate runs the token cascade for req. The common case, the same
@@ -93,7 +94,7 @@ func authenticateMiss(m *middleware, req *http.Request, route *routeMatch) *auth
 		if v, expires, ok := cacheLookup(m.state.validations, cacheKey(c.Value)); ok {
 			if id := v.(validation).id; id != nil {
 				res := &authResult{id: id, token: c.Value, loggedIn: acceptsAsUser(m.s, id.tokenType)}
-				memoRemember(m.state.sessions, req, res, expires)
+				memoRemember(m, req, res, expires)
 				return res
 			}
 		}
@@ -101,7 +102,7 @@ func authenticateMiss(m *middleware, req *http.Request, route *routeMatch) *auth
 	res := authenticateSlow(m, req, route)
 	if settledSession(res) {
 		if _, expires, ok := cacheLookup(m.state.validations, cacheKey(res.token)); ok {
-			memoRemember(m.state.sessions, req, res, expires)
+			memoRemember(m, req, res, expires)
 		}
 	}
 	return res
