@@ -13,6 +13,10 @@ type headerSettings struct {
 	// and "." as "-"), and ownedLengths their lengths, a cheap pre-check.
 	owned        map[string]bool
 	ownedLengths map[int]bool
+	// safe holds common request header names, exactly as Go's server
+	// spells them, that are none of the owned ones: a key found here needs
+	// no folding (one map look-up per header instead of several calls).
+	safe map[string]bool
 }
 
 const authorizationHeader = "Authorization"
@@ -44,7 +48,29 @@ func newHeaderSettings(h HeadersConfig) (headerSettings, error) {
 	if hs.forwardAuthorization {
 		hs.own(normalizeHeaderName(authorizationHeader))
 	}
+	hs.safe = map[string]bool{}
+	for _, name := range commonRequestHeaders {
+		if !hs.owned[normalizeHeaderName(name)] {
+			hs.safe[name] = true
+		}
+	}
 	return hs, nil
+}
+
+// commonRequestHeaders are the names browsers and proxies send on most
+// requests, canonical as Go's server delivers them.
+var commonRequestHeaders = []string{
+	"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
+	"Baggage", "Cache-Control", "Connection", "Content-Encoding", "Content-Length",
+	"Content-Type", "Cookie", "Dnt", "Forwarded", "If-Match", "If-Modified-Since",
+	"If-None-Match", "If-Range", "If-Unmodified-Since", "Keep-Alive", "Origin", "Pragma",
+	"Priority", "Range", "Referer", "Sec-Ch-Ua", "Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform",
+	"Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User",
+	"Sec-Websocket-Extensions", "Sec-Websocket-Key", "Sec-Websocket-Protocol",
+	"Sec-Websocket-Version", "Te", "Traceparent", "Tracestate", "Upgrade",
+	"Upgrade-Insecure-Requests", "User-Agent", "Via", "X-Csrf-Token", "X-Forwarded-For",
+	"X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Proto",
+	"X-Forwarded-Server", "X-Real-Ip", "X-Requested-With",
 }
 
 // reservedHeaders cannot carry identity: overwriting them breaks the request.
@@ -77,9 +103,16 @@ var headerAliasFolder = strings.NewReplacer(
 // authlayer sets, aliases included, so the app can trust them.
 func stripIdentityHeaders(hs *headerSettings, req *http.Request) {
 	for name := range req.Header {
-		if hs.ownedLengths[len(name)] && hs.owned[normalizeHeaderName(name)] {
-			delete(req.Header, name)
+		if !hs.safe[name] {
+			stripIfOwned(hs, req, name)
 		}
+	}
+}
+
+// stripIfOwned removes name if it is, or aliases, a header authlayer sets.
+func stripIfOwned(hs *headerSettings, req *http.Request, name string) {
+	if hs.ownedLengths[len(name)] && hs.owned[normalizeHeaderName(name)] {
+		delete(req.Header, name)
 	}
 }
 

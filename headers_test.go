@@ -41,3 +41,26 @@ func TestHeaderSafe(t *testing.T) {
 		t.Error("a plain id was dropped")
 	}
 }
+
+// TestStripOwnedNamesAmongCommonOnes: a configured identity header that is
+// also a common request header name is still stripped (the fast "safe
+// names" check never covers an owned name).
+func TestStripOwnedNamesAmongCommonOnes(t *testing.T) {
+	c := CreateConfig().Headers
+	c.UserID = "X-Requested-With"
+	hs, err := newHeaderSettings(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "/", nil)
+	req.Header["X-Requested-With"] = []string{"evil"}
+	req.Header["X_requested_with"] = []string{"evil"}
+	req.Header["Accept"] = []string{"text/html"}
+	stripIdentityHeaders(&hs, req)
+	if len(req.Header["X-Requested-With"]) > 0 || len(req.Header["X_requested_with"]) > 0 {
+		t.Errorf("an owned name in the common list reached the app: %v", req.Header)
+	}
+	if req.Header.Get("Accept") != "text/html" {
+		t.Error("a common header was removed")
+	}
+}

@@ -72,12 +72,12 @@ type rateLimiter struct {
 // reloads that keep the backend (state.go): a reload must not hand every
 // client a fresh budget.
 type rateBuckets struct {
-	mu      sync.Mutex // protects clients
-	clients map[string]rateEntry
+	mu      sync.Mutex            // protects clients
+	clients map[string]*rateEntry // updated in place: no copy in and out per request
 }
 
 func newRateBuckets() *rateBuckets {
-	return &rateBuckets{clients: map[string]rateEntry{}}
+	return &rateBuckets{clients: map[string]*rateEntry{}}
 }
 
 // rateEntry is one client's buckets.
@@ -166,9 +166,13 @@ const prefetchShare = 4
 // interval) of budget b for key at now.
 func rateTakeCost(rl *rateLimiter, b rateBudget, key string, now time.Time, cost int64) rateDecision {
 	t := now.UnixNano()
-	interval, burst := cost, rl.bursts[b]
-	rl.buckets.mu.Lock()
-	e, found := rl.buckets.clients[key]
+	burst := rl.bursts[b]
+	bk := rl.buckets
+	bk.mu.Lock()
+	e := bk.clients[key]
+	if e == nil {
+		e = rateAddClient(rl, key, t)
+	}
 	level := e.fullAt[b] - t
 	if level < 0 {
 		level = 0
@@ -176,21 +180,16 @@ func rateTakeCost(rl *rateLimiter, b rateBudget, key string, now time.Time, cost
 		// The wall clock went back: wait at most one interval, not the jump.
 		level = burst
 	}
-	if level+interval > burst {
-		rl.buckets.mu.Unlock()
-		return rateRefused(rl, b, level, interval, t)
+	if level+cost > burst {
+		bk.mu.Unlock()
+		return rateRefused(rl, b, level, cost, t)
 	}
-	level += interval
+	level += cost
 	e.fullAt[b] = t + level
-	if e.fullAt[b] > e.idleAt {
-		e.idleAt = e.fullAt[b]
+	if t+level > e.idleAt {
+		e.idleAt = t + level
 	}
-	if found {
-		rl.buckets.clients[key] = e
-	} else {
-		rateAddClient(rl, key, e, t)
-	}
-	rl.buckets.mu.Unlock()
+	bk.mu.Unlock()
 	return rateDecision{
 		allowed:      true,
 		limit:        rl.limits[b],
@@ -220,14 +219,17 @@ func ceilSeconds(ns int64) int {
 	return int(s)
 }
 
-// rateAddClient stores a new client's entry, making room first. The key
-// is copied: it may be a slice of a huge X-Forwarded-For header, which the
-// map must not keep alive. Called with rl.mu held.
-func rateAddClient(rl *rateLimiter, key string, e rateEntry, t int64) {
+// rateAddClient stores a new client's (full) entry, making room first, and
+// returns it. The key is copied: it may be a slice of a huge
+// X-Forwarded-For header, which the map must not keep alive. Called with
+// the buckets' lock held.
+func rateAddClient(rl *rateLimiter, key string, t int64) *rateEntry {
 	if len(rl.buckets.clients) >= rl.maxSources {
 		rateEvict(rl, t)
 	}
+	e := &rateEntry{}
 	rl.buckets.clients[strings.Clone(key)] = e
+	return e
 }
 
 // rateEvict frees room for one client: every idle client among a sample of
@@ -265,9 +267,11 @@ func rateSources(rl *rateLimiter) int {
 // decision of budgetRequests (the other budgets are internal and not
 // advertised).
 func rateLimitHeaders(h http.Header, d rateDecision) {
-	h.Set("X-RateLimit-Limit", strconv.Itoa(d.limit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(d.remaining))
-	h.Set("X-RateLimit-Reset", strconv.Itoa(d.resetSeconds))
+	// Direct assignments under the canonical keys: Header.Set would
+	// canonicalise each name again, one more call per header under Yaegi.
+	h["X-Ratelimit-Limit"] = []string{strconv.Itoa(d.limit)}
+	h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(d.remaining)}
+	h["X-Ratelimit-Reset"] = []string{strconv.Itoa(d.resetSeconds)}
 }
 
 // writeRateLimited answers a refused request with the original's 429. The
