@@ -37,8 +37,8 @@ type sessionMemo struct {
 
 // memoEntry is one remembered session; res is never modified.
 type memoEntry struct {
-	res     authResult
-	expires int64 // unix nanoseconds: the validation's own expiry
+	res       authResult
+	expiresAt time.Time // the validation's own expiry
 }
 
 // maxMemoCookieBytes keeps hostile or unusual Cookie headers out of the
@@ -61,7 +61,7 @@ func memoSession(sm *sessionMemo, req *http.Request) *authResult {
 		return nil
 	}
 	e := v.(*memoEntry)
-	if time.Now().UnixNano() >= e.expires {
+	if time.Until(e.expiresAt) <= 0 { // one call, where Now().UnixNano() is two
 		return nil
 	}
 	return &e.res
@@ -76,7 +76,7 @@ func memoRemember(m *middleware, req *http.Request, res *authResult, expires int
 	if len(h) != 1 || len(h[0]) > maxMemoCookieBytes || !settledSession(res) || expires == 0 {
 		return
 	}
-	e := &memoEntry{res: *res, expires: expires}
+	e := &memoEntry{res: *res, expiresAt: time.Unix(0, expires)}
 	if m.csrf != nil {
 		e.res.csrfOK = csrfIssue(m.csrf, req, csrfBinding(res)) == ""
 	}
