@@ -38,6 +38,7 @@ type knobs struct {
 	soak             time.Duration
 	maxForeign       float64 // cores other processes may use during a measurement
 	retries          int
+	baseline         string // another copy of the plugin to run side by side
 	out              string
 }
 
@@ -104,6 +105,7 @@ func readKnobs(t *testing.T) knobs {
 		soak:           envDuration(t, "BENCH_SOAK", 0),
 		maxForeign:     envFloat(t, "BENCH_MAX_FOREIGN", 0.25),
 		retries:        envInt(t, "BENCH_RETRIES", 2),
+		baseline:       os.Getenv("BENCH_BASELINE"),
 		out:            os.Getenv("BENCH_OUT"),
 	}
 	if names := envList("BENCH_ROUTES", ""); len(names) > 0 {
@@ -227,6 +229,54 @@ func routes(be0, be5 *Backend) []*route {
 		{name: "fwd", label: "Traefik forwardAuth", mw: fwd(be0), backend: be0, headers: browserHeaders("theme=dark", "Authorization", "Bearer "+user), wantUserID: "1"},
 		{name: "fwd5", label: "Traefik forwardAuth, backend 5 ms", mw: fwd(be5), backend: be5, headers: browserHeaders("theme=dark", "Authorization", "Bearer "+user), wantUserID: "1"},
 	}
+}
+
+// Names of the baseline copy of the plugin (BENCH_BASELINE).
+const (
+	baselineAlias  = "authlayerbase"
+	baselineModule = "example.com/baseline/authlayer"
+)
+
+// baselineRoutes loads the plugin copy in dir as a second local plugin
+// (its module path rewritten, so one Traefik interprets both) and returns
+// rs with a twin of every authlayer route on it, right after the original,
+// so both are measured in every round.
+func baselineRoutes(t *testing.T, dir string, rs []*route) (traefikrun.LocalPlugin, []*route) {
+	stage := t.TempDir()
+	if err := traefikrun.CopyPlugin(dir, stage); err != nil {
+		t.Fatalf("BENCH_BASELINE: %v", err)
+	}
+	for _, f := range []struct{ name, prefix string }{{"go.mod", "module "}, {".traefik.yml", "import:"}} {
+		path := filepath.Join(stage, f.name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("BENCH_BASELINE: %v", err)
+		}
+		lines := strings.Split(string(data), "\n")
+		for i, line := range lines {
+			if strings.HasPrefix(line, f.prefix) {
+				lines[i] = f.prefix + " " + baselineModule
+			}
+		}
+		if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out []*route
+	for _, r := range rs {
+		out = append(out, r)
+		plugin, _ := r.mw["plugin"].(m)
+		opts, ok := plugin[traefikrun.PluginName]
+		if !ok {
+			continue
+		}
+		twin := *r
+		twin.name += "-base"
+		twin.label += " (baseline)"
+		twin.mw = m{"plugin": m{baselineAlias: opts}}
+		out = append(out, &twin)
+	}
+	return traefikrun.LocalPlugin{Alias: baselineAlias, ModuleName: baselineModule, Source: stage}, out
 }
 
 // dynamic renders the routers, middlewares and the upstream service.
@@ -492,6 +542,13 @@ func TestBenchTraefik(t *testing.T) {
 			rs = append(rs, r)
 		}
 	}
+	var localPlugins []traefikrun.LocalPlugin
+	localPlugins = append(localPlugins, traefikrun.LocalPlugin{Alias: "emptyplugin", ModuleName: "example.com/emptyplugin", Source: "testdata/emptyplugin"})
+	if k.baseline != "" {
+		lp, twins := baselineRoutes(t, k.baseline, rs)
+		localPlugins = append(localPlugins, lp)
+		rs = twins
+	}
 	// Routes of the later phases, each with a cache of its own.
 	users := map[usersSpec]*route{}
 	extra := []*route{}
@@ -515,7 +572,7 @@ func TestBenchTraefik(t *testing.T) {
 		LogLevel:     "ERROR",
 		Dynamic:      dynamic(append(append([]*route{}, rs...), extra...), up.URL),
 		StartTimeout: 2 * time.Minute,
-		LocalPlugins: []traefikrun.LocalPlugin{{Alias: "emptyplugin", ModuleName: "example.com/emptyplugin", Source: "testdata/emptyplugin"}},
+		LocalPlugins: localPlugins,
 	})
 	b := &bench{t: t, k: k, tr: tr, addr: strings.TrimPrefix(tr.URL, "http://"), pid: strconv.Itoa(tr.PID()), log: os.Stdout}
 	version, _ := traefikrun.BinaryVersion(tr.Bin)
@@ -757,6 +814,9 @@ func (b *bench) header(version string, began time.Time) string {
 				src += fmt.Sprintf(" with %d .go files modified", n)
 			}
 		}
+	}
+	if b.k.baseline != "" {
+		src += "; baseline (routes marked so) " + b.k.baseline
 	}
 	return fmt.Sprintf("Run of %s: %d CPUs (%s), %s, Traefik %s (%s), plugin source %s.\n",
 		began.Format("2006-01-02 15:04 MST"), runtime.NumCPU(), cpu, runtime.Version(), version, b.tr.Bin, src)
