@@ -36,6 +36,8 @@ import (
 //	+cpu-µs/req   the same minus no middleware's: the middleware's cost
 //	x-none-cpu    no middleware's cpu-µs/req ÷ this one's: the ratio a
 //	              CPU-bound machine would show, steadier than x-none
+//	others-cores  CPU other processes used meanwhile (a busy machine
+//	              makes every figure unreliable: run again)
 //
 // It runs AUTHLAYER_BENCH_ROUNDS rounds (3), every route once per round,
 // and logs the medians; `make bench-quick` takes about a minute:
@@ -43,7 +45,9 @@ import (
 //	cd test && go test -run '^$' -bench '^BenchmarkServer$' -benchtime 2s ./bench/
 //
 // AUTHLAYER_PLUGIN_ROOT points it at another copy of the plugin (for
-// example `git archive HEAD | tar -x -C /tmp/p` to compare a change).
+// example `git archive HEAD | tar -x -C /tmp/p`); AUTHLAYER_BENCH_BASELINE
+// at a second copy measured side by side (routes "<name>-base"), to judge
+// a change within one run.
 func BenchmarkServer(b *testing.B) {
 	root := os.Getenv("AUTHLAYER_PLUGIN_ROOT")
 	if root == "" {
@@ -84,17 +88,33 @@ func BenchmarkServer(b *testing.B) {
 	guards["audit"] = map[string]interface{}{"enabled": "true", "events": "auth:fail,auth:guest,auth:refresh,auth:refresh:fail,auth:reuse,access:denied,csrf:fail,rateLimit:exceeded,error"}
 
 	userCookie := "theme=dark; userToken=" + user
-	routes := []struct {
+	type route struct {
 		name, cookie, userID string
 		plugin               string // "" none, else the plugin root
 		opts                 map[string]interface{}
 		csrf                 bool
-	}{
+	}
+	routes := []route{
 		{name: "none", cookie: userCookie},
 		{name: "empty", cookie: userCookie, plugin: "testdata/emptyplugin"},
 		{name: "user", cookie: userCookie, userID: "1", plugin: root, opts: minimal()},
 		{name: "guest", cookie: "theme=dark; guestToken=" + guest, userID: "2", plugin: root, opts: guestOpts},
 		{name: "guards", cookie: userCookie, userID: "1", plugin: root, opts: guards, csrf: true},
+	}
+	if base := os.Getenv("AUTHLAYER_BENCH_BASELINE"); base != "" {
+		// Another copy of the plugin (its own interpreter), a twin of
+		// every authlayer route right after it.
+		var ab []route
+		for _, r := range routes {
+			ab = append(ab, r)
+			if r.plugin == root {
+				twin := r
+				twin.name += "-base"
+				twin.plugin = base
+				ab = append(ab, twin)
+			}
+		}
+		routes = ab
 	}
 	heldLive = ballast(ballastMB())
 	defer func() { heldLive = nil }()
@@ -138,14 +158,14 @@ func BenchmarkServer(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("AUTHLAYER_BENCH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	type sample struct{ ratio, cpuRatio, addedCPU float64 }
+	type sample struct{ ratio, cpuRatio, addedCPU, others float64 }
 	results := map[string][]sample{}
 	for round := 1; round <= rounds; round++ {
 		var noneRPS, noneCPU float64
 		for _, t := range targets {
-			var rps, cpu float64
+			var rps, cpu, others float64
 			b.Run(t.name, func(b *testing.B) {
-				rps, cpu = drive(b, t.addr, t.req)
+				rps, cpu, others = drive(b, t.addr, t.req)
 				if t.name == "none" {
 					noneRPS, noneCPU = rps, cpu
 				}
@@ -153,11 +173,11 @@ func BenchmarkServer(b *testing.B) {
 				b.ReportMetric(cpu-noneCPU, "+cpu-µs/req")
 				b.ReportMetric(noneCPU/cpu, "x-none-cpu")
 			})
-			results[t.name] = append(results[t.name], sample{rps / noneRPS, noneCPU / cpu, cpu - noneCPU})
+			results[t.name] = append(results[t.name], sample{rps / noneRPS, noneCPU / cpu, cpu - noneCPU, others})
 		}
 	}
 	var summary strings.Builder
-	fmt.Fprintf(&summary, "medians of %d rounds (range):\n| route | x-none | x-none-cpu | +cpu-µs/req |\n|---|---|---|---|\n", rounds)
+	fmt.Fprintf(&summary, "medians of %d rounds (range):\n| route | x-none | x-none-cpu | +cpu-µs/req | others-cores |\n|---|---|---|---|---|\n", rounds)
 	for _, t := range targets {
 		ss := results[t.name]
 		col := func(f func(sample) float64) string {
@@ -168,10 +188,11 @@ func BenchmarkServer(b *testing.B) {
 			sort.Float64s(xs)
 			return fmt.Sprintf("%.2f (%.2f–%.2f)", xs[len(xs)/2], xs[0], xs[len(xs)-1])
 		}
-		fmt.Fprintf(&summary, "| %s | %s | %s | %s |\n", t.name,
+		fmt.Fprintf(&summary, "| %s | %s | %s | %s | %s |\n", t.name,
 			col(func(x sample) float64 { return x.ratio }),
 			col(func(x sample) float64 { return x.cpuRatio }),
-			col(func(x sample) float64 { return x.addedCPU }))
+			col(func(x sample) float64 { return x.addedCPU }),
+			col(func(x sample) float64 { return x.others }))
 	}
 	// Printed, not logged: a benchmark with sub-benchmarks prints no log.
 	fmt.Print("BenchmarkServer " + summary.String())
@@ -269,8 +290,9 @@ func check(b *testing.B, addr string, req []byte, userID string) {
 const conns = 32
 
 // drive sends b.N requests over conns connections and reports throughput,
-// latency and CPU per request; it returns req/s and cpu-µs/req.
-func drive(b *testing.B, addr string, req []byte) (rps, cpuPerReq float64) {
+// latency and CPU per request; it returns req/s, cpu-µs/req and the cores
+// other processes used meanwhile.
+func drive(b *testing.B, addr string, req []byte) (rps, cpuPerReq, others float64) {
 	// RunParallel runs GOMAXPROCS × parallelism goroutines, one
 	// connection each.
 	b.SetParallelism((conns + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
@@ -280,6 +302,7 @@ func drive(b *testing.B, addr string, req []byte) (rps, cpuPerReq float64) {
 		fail string
 	)
 	cpu0 := processCPU()
+	busy0, _ := benchtraefik.MachineBusy()
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
@@ -311,6 +334,8 @@ func drive(b *testing.B, addr string, req []byte) (rps, cpuPerReq float64) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	cpu := processCPU() - cpu0
+	busy1, _ := benchtraefik.MachineBusy()
+	others = float64(busy1-busy0-cpu) / float64(elapsed)
 	if fail != "" {
 		b.Fatalf("failed request: %s", fail)
 	}
@@ -319,11 +344,12 @@ func drive(b *testing.B, addr string, req []byte) (rps, cpuPerReq float64) {
 	cpuPerReq = float64(cpu.Microseconds()) / float64(b.N)
 	b.ReportMetric(rps, "req/s")
 	b.ReportMetric(cpuPerReq, "cpu-µs/req")
+	b.ReportMetric(others, "others-cores")
 	if len(lats) > 0 {
 		b.ReportMetric(float64(lats[len(lats)/2].Microseconds())/1e3, "p50-ms")
 		b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds())/1e3, "p99-ms")
 	}
-	return rps, cpuPerReq
+	return rps, cpuPerReq, others
 }
 
 // processCPU is this process's user + system CPU time so far.
