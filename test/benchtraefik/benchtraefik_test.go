@@ -767,9 +767,11 @@ func targetRows(results map[string][]measurement) []target {
 		}
 		return median(xs), true
 	}
-	// cpuAll is Traefik's and the generator's CPU per request, medians.
+	// cpuAll is Traefik's and the generator's CPU per request, medians
+	// (as in the routes table).
 	cpuAll := func(name string) float64 {
-		return medianOf(results[name], func(x measurement) float64 { return float64(x.cpuPerReq + x.genCPUPerReq) })
+		return medianOf(results[name], func(x measurement) float64 { return float64(x.cpuPerReq) }) +
+			medianOf(results[name], func(x measurement) float64 { return float64(x.genCPUPerReq) })
 	}
 	add := func(name, a, bname string, v float64, ok bool, floor float64) {
 		if !ok {
