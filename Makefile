@@ -77,9 +77,9 @@ bench:
 
 ## bench-traefik: authlayer inside a real Traefik (the binary e2e uses)
 ## against no middleware, an empty interpreted plugin and forwardAuth:
-## interleaved rounds, medians, the tables of BENCHMARKS.md (about 7
-## minutes; BENCH_* knobs in test/benchtraefik/benchtraefik_test.go, e.g.
-## BENCH_SOAK=5m for the RSS soak).
+## interleaved rounds, medians, the tables of BENCHMARKS.md (about 4
+## minutes; BENCH_* knobs in BENCHMARKS.md, e.g. BENCH_SOAK=5m for the RSS
+## soak, BENCH_BASELINE=<other copy> to compare two versions in one run).
 ## bench-quick: the same comparison in one process (the Yaegi loader behind
 ## a real http.Server), three interleaved runs in about a minute.
 .PHONY: bench-traefik bench-quick
