@@ -3,6 +3,7 @@ package authlayer
 import (
 	"log"
 	"net/http"
+	"strings"
 )
 
 // CSRF in the request flow (the guard itself is csrf.go). The checks that
@@ -66,8 +67,17 @@ func csrfFailed(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 }
 
 // csrfSafeRequest reports whether req needs no CSRF check at all: a safe
-// method without an override (or exempt), as csrfEarly judges it.
-func csrfSafeRequest(g *csrfGuard, req *http.Request, canonicalPath string) bool {
+// method without an override (or exempt), as csrfEarly judges it. Without
+// a query that could spell an override and without any header outside
+// the common set (unusual, from stripIdentityHeaders), a safe method cannot
+// carry an override.
+func csrfSafeRequest(g *csrfGuard, req *http.Request, canonicalPath string, unusual bool) bool {
+	if !unusual && csrfSafeMethods[req.Method] {
+		q := req.URL.RawQuery
+		if q == "" || (strings.IndexByte(q, '%') < 0 && !strings.Contains(strings.ToLower(q), "method")) {
+			return true // as csrfEarly: no query override is spelled without "%" or "method"
+		}
+	}
 	verdict, _ := csrfEarly(g, req, canonicalPath)
 	return verdict == csrfPass
 }

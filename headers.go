@@ -100,13 +100,19 @@ var headerAliasFolder = strings.NewReplacer(
 )
 
 // stripIdentityHeaders removes every client-supplied copy of the headers
-// authlayer sets, aliases included, so the app can trust them.
-func stripIdentityHeaders(hs *headerSettings, req *http.Request) {
+// authlayer sets, aliases included, so the app can trust them. It reports
+// whether the request carries any header outside the common set: without
+// one, it cannot carry a method override or a prefetch marker either, and
+// the checks for those can be skipped.
+func stripIdentityHeaders(hs *headerSettings, req *http.Request) bool {
+	unusual := false
 	for name := range req.Header {
 		if !hs.safe[name] {
+			unusual = true
 			stripIfOwned(hs, req, name)
 		}
 	}
+	return unusual
 }
 
 // stripIfOwned removes name if it is, or aliases, a header authlayer sets.

@@ -64,3 +64,36 @@ func TestStripOwnedNamesAmongCommonOnes(t *testing.T) {
 		t.Error("a common header was removed")
 	}
 }
+
+// TestCommonHeadersNeverHideMarkers: no name in the common set folds to a
+// method-override or prefetch header, so a request without an unusual
+// header needs neither check (serveRememberedGuarded relies on it).
+func TestCommonHeadersNeverHideMarkers(t *testing.T) {
+	markers := map[string]bool{"sec-purpose": true, "purpose": true, "x-purpose": true, "x-moz": true, "next-router-prefetch": true}
+	for k := range csrfOverrideHeaders {
+		markers[k] = true
+	}
+	for _, name := range commonRequestHeaders {
+		if markers[normalizeHeaderName(name)] {
+			t.Errorf("%s is in the common set but is a prefetch or override header", name)
+		}
+	}
+	hs, err := newHeaderSettings(CreateConfig().Headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"X-Http-Method-Override", "X_http_method_override", "Sec-Purpose", "Next-Router-Prefetch", "X-Moz"} {
+		req, _ := http.NewRequest(http.MethodGet, "/", nil)
+		req.Header["Accept"] = []string{"*/*"}
+		req.Header[name] = []string{"x"}
+		if !stripIdentityHeaders(&hs, req) {
+			t.Errorf("%s was not reported as unusual", name)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, "/", nil)
+	req.Header["Accept"] = []string{"*/*"}
+	req.Header["Cookie"] = []string{"a=b"}
+	if stripIdentityHeaders(&hs, req) {
+		t.Error("a request with common headers only was reported as unusual")
+	}
+}

@@ -172,14 +172,14 @@ func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request) b
 // cookie is already valid for this session (noted in the memo) needs no
 // CSRF work; anything else continues in the whole flow, its budget spent.
 func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
-	if m.state.limiter != nil && rateLimited(m, rw, req) {
+	unusual := stripIdentityHeaders(&m.s.headers, req)
+	if m.state.limiter != nil && rateLimited(m, rw, req, unusual) {
 		return
 	}
-	if m.csrf != nil && !(res.csrfOK && csrfSafeRequest(m.csrf, req, route.path)) {
+	if m.csrf != nil && !(res.csrfOK && csrfSafeRequest(m.csrf, req, route.path, unusual)) {
 		serveFlow(m, rw, req, true)
 		return
 	}
-	stripIdentityHeaders(&m.s.headers, req)
 	setIdentityHeaders(&m.s.headers, req, res)
 	m.next.ServeHTTP(rw, req)
 }
@@ -188,7 +188,7 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 // excluded paths, rate limits (unless counted already), CSRF, the token
 // flow, the access rules, forward.
 func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, counted bool) {
-	stripIdentityHeaders(&m.s.headers, req)
+	unusual := stripIdentityHeaders(&m.s.headers, req)
 	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
 	if route.rejected {
 		deny(rw, req, route, &authResult{}, http.StatusBadRequest, "Invalid request path")
@@ -198,7 +198,7 @@ func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, counted
 		m.next.ServeHTTP(rw, req)
 		return
 	}
-	if !counted && m.state.limiter != nil && rateLimited(m, rw, req) {
+	if !counted && m.state.limiter != nil && rateLimited(m, rw, req, unusual) {
 		return
 	}
 	if m.csrf != nil {

@@ -17,10 +17,13 @@ import (
 // rateLimited spends one request (a quarter of one for a prefetch, unless
 // rateLimit.countPrefetch) and answers 429 when the client is over its
 // budget. It reports whether it answered.
-func rateLimited(m *middleware, rw http.ResponseWriter, req *http.Request) bool {
+//
+// unusual is stripIdentityHeaders' report: without a header outside the
+// common set there is no prefetch marker to look for.
+func rateLimited(m *middleware, rw http.ResponseWriter, req *http.Request, unusual bool) bool {
 	rl := m.state.limiter
 	cost := rl.intervals[budgetRequests]
-	if !rl.countPrefetch && isPrefetch(req) {
+	if unusual && !rl.countPrefetch && isPrefetch(req) {
 		cost /= prefetchShare
 	}
 	d := rateTakeCost(rl, budgetRequests, rateClientKey(rl, req), time.Now(), cost)

@@ -269,10 +269,29 @@ func rateSources(rl *rateLimiter) int {
 func rateLimitHeaders(h http.Header, d rateDecision) {
 	// Direct assignments under the canonical keys: Header.Set would
 	// canonicalise each name again, one more call per header under Yaegi.
-	h["X-Ratelimit-Limit"] = []string{strconv.Itoa(d.limit)}
-	h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(d.remaining)}
+	// The small numbers come prebuilt (counts, shared read-only slices).
+	h["X-Ratelimit-Limit"] = countValues(d.limit)
+	h["X-Ratelimit-Remaining"] = countValues(d.remaining)
 	h["X-Ratelimit-Reset"] = []string{strconv.Itoa(d.resetSeconds)}
 }
+
+// countValues is a one-value header slice for n, prebuilt for small n.
+// Its capacity is its length: an append elsewhere copies it.
+func countValues(n int) []string {
+	if n >= 0 && n < len(smallCounts) {
+		return smallCounts[n]
+	}
+	return []string{strconv.Itoa(n)}
+}
+
+// smallCounts are "0" … "1023" as header values.
+var smallCounts = func() [][]string {
+	out := make([][]string, 1024)
+	for i := range out {
+		out[i] = []string{strconv.Itoa(i)}[:1:1]
+	}
+	return out
+}()
 
 // writeRateLimited answers a refused request with the original's 429. The
 // body is written by hand to keep the original's key order (json.Marshal
@@ -327,6 +346,17 @@ func legacyPrefetch(h http.Header) bool {
 // trusted): a keep-alive connection sends many requests, and parsing the
 // address costs several interpreted calls each time.
 func rateClientKey(rl *rateLimiter, req *http.Request) string {
+	if rl != nil && rl.proxies == nil {
+		// The common case, kept to few locals (Yaegi allocates them all
+		// on every call): the key depends on the peer alone.
+		if k, ok := rl.keys.Load(req.RemoteAddr); ok {
+			return k.(string)
+		}
+	}
+	return rateClientKeyMiss(rl, req)
+}
+
+func rateClientKeyMiss(rl *rateLimiter, req *http.Request) string {
 	if rl == nil {
 		a, text := clientAddr(nil, req)
 		return addrKey(a, text)
@@ -340,9 +370,9 @@ func rateClientKey(rl *rateLimiter, req *http.Request) string {
 		if len(xff) == 1 {
 			seen += "\n" + xff[0]
 		}
-	}
-	if k, ok := rl.keys.Load(seen); ok {
-		return k.(string)
+		if k, ok := rl.keys.Load(seen); ok {
+			return k.(string)
+		}
 	}
 	k := parsedClientKey(rl, req)
 	rememberClientKey(rl, seen, k)

@@ -190,6 +190,12 @@ func TestRememberedSessionsStillCheckCSRF(t *testing.T) {
 	if rec := serve(h, override); rec.Code != http.StatusForbidden {
 		t.Errorf("cross-site GET with a DELETE override: %d, want 403", rec.Code)
 	}
+	headerOverride := page("/dashboard", user, token)
+	headerOverride.Header.Set("Sec-Fetch-Site", "cross-site")
+	headerOverride.Header["X_http_method_override"] = []string{"DELETE"}
+	if rec := serve(h, headerOverride); rec.Code != http.StatusForbidden {
+		t.Errorf("cross-site GET with an X_HTTP_METHOD_OVERRIDE header: %d, want 403", rec.Code)
+	}
 	withHeader := page("/dashboard", user, token)
 	withHeader.Method = http.MethodPost
 	withHeader.Header.Set("X-CSRF-Token", token.Value)

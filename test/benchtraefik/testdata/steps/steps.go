@@ -266,7 +266,7 @@ func BenchCookieWriter(n int) {
 func BenchRateLimited(n int) {
 	m, req, rw := bmGuards, bReqGuards, bRW
 	for i := 0; i < n; i++ {
-		rateLimited(m, rw, req)
+		rateLimited(m, rw, req, true)
 	}
 }
 
