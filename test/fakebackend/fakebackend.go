@@ -53,6 +53,9 @@ type Answer struct {
 	// Hang never answers: the handler waits until the client goes away
 	// (authlayer's timeout) or the backend is closed.
 	Hang bool
+	// Delay answers after this long (a slow but healthy backend), unless
+	// the client goes away first.
+	Delay time.Duration
 }
 
 // Call is one request the backend received.
@@ -395,6 +398,16 @@ func (b *Backend) serve(w http.ResponseWriter, r *http.Request) {
 	}
 
 	a := b.answer(endpoint, r.Method, call)
+	if a.Delay > 0 {
+		select {
+		case <-time.After(a.Delay):
+		case <-r.Context().Done():
+			b.markAborted(call)
+			return
+		case <-b.done:
+			return
+		}
+	}
 	if a.Hang {
 		b.markHung(call)
 		select {

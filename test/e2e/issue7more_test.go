@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/traefikrun"
+)
+
+// TestIssue7Budgets holds the real-Traefik regression tests of issue 7's
+// defects 6, 8, 9 and 10: what floods, budgets, deadlines and client
+// headers do through Traefik's entry point (X-Forwarded-For trusted from
+// 127.0.0.1, as in TestRateLimit).
+func TestIssue7Budgets(t *testing.T) {
+	s := start(t, traefikrun.Options{ForwardedTrustedIPs: []string{"127.0.0.1/32"}})
+	rl := func(budgets m) m {
+		out := m{"enabled": "true", "window": "1h", "trustedProxies": "127.0.0.1/32", "requests": "10000"}
+		for k, v := range budgets {
+			out[k] = v
+		}
+		return out
+	}
+	s.deploy(t, sites{
+		"flood":    m{"cache": m{"maxEntries": "50"}},
+		"office":   m{"cache": m{"ttl": "50ms"}, "rateLimit": rl(m{"unknownTokens": "25"})},
+		"deadline": m{"backend": m{"timeout": "1s"}, "guest": m{"enabled": "true", "username": "guest-user", "password": "guest-pass"}},
+		"prefetch": m{"rateLimit": rl(m{"requests": "4"})},
+		"plain":    m{"routes": m{"protected": list("/account")}},
+	})
+	s.be.EnableGuest("guest-user", "guest-pass")
+
+	// Defect 6: junk tokens never evict the remembered refreshes users
+	// replaying their old cookie need.
+	t.Run("defect 6: a junk flood keeps remembered refreshes", func(t *testing.T) {
+		const users = 10
+		olds := make([]string, users)
+		for i := range olds {
+			olds[i] = fakebackend.Token(fmt.Sprintf("i7-flood-old-%d", i))
+			fresh := fakebackend.Token(fmt.Sprintf("i7-flood-new-%d", i))
+			s.be.SetValidate(olds[i], fakebackend.Unauthorized())
+			s.be.RefreshTo(olds[i], fresh, "", fakebackend.UserData(fmt.Sprintf("u-flood-%d", i), "user", nil))
+			wantCookieSet(t, s.do(t, page("flood", "/").cookie(userCookie, olds[i])), userCookie, fresh)
+		}
+		for i := 0; i < 200; i++ {
+			s.do(t, page("flood", "/").cookie(userCookie, fakebackend.Token(fmt.Sprintf("i7-junk-%d", i))))
+		}
+		for i, old := range olds {
+			s.do(t, page("flood", "/").cookie(userCookie, old))
+			if got := s.be.CountFor(fakebackend.Refresh, old); got != 1 {
+				t.Errorf("user %d: refresh calls with the old cookie: got %d, want 1", i, got)
+			}
+		}
+	})
+
+	// Defect 8: known users behind one address whose cache entries expire
+	// do not spend the unknown-token budget.
+	t.Run("defect 8: an office behind one address", func(t *testing.T) {
+		tokens := make([]string, 20)
+		for i := range tokens {
+			tokens[i] = fakebackend.Token(fmt.Sprintf("i7-office-%d", i))
+			s.be.SetUser(tokens[i], fakebackend.UserData(fmt.Sprintf("u-office-%d", i), "user", nil))
+		}
+		for round := 0; round < 3; round++ {
+			for i, tok := range tokens {
+				r := s.do(t, from(api("office", "/").cookie(userCookie, tok), "198.51.100.70"))
+				if r.code != http.StatusOK {
+					t.Fatalf("round %d user %d: status %d, want 200", round, i, r.code)
+				}
+			}
+			time.Sleep(100 * time.Millisecond) // wall time: every cache entry expires
+		}
+	})
+
+	// Defect 9: one deadline for every backend call of a request. Each
+	// answer takes 600 ms (a slow, healthy backend): validate, refresh,
+	// guest mint and its validation used to run one after another (2.4 s
+	// with a 1 s timeout).
+	t.Run("defect 9: slow calls share one deadline", func(t *testing.T) {
+		tok := fakebackend.Token("i7-deadline")
+		slow := 600 * time.Millisecond
+		s.be.SetValidate(tok, fakebackend.Answer{Status: http.StatusUnauthorized, JSON: m{"success": false}, Delay: slow})
+		s.be.SetRefresh(tok, fakebackend.Answer{Status: http.StatusUnauthorized, JSON: m{"success": false}, Delay: slow})
+		s.be.SetGuestAnswer(fakebackend.Answer{JSON: m{"data": m{"accessToken": fakebackend.GuestToken(9)}}, Delay: slow})
+		defer s.be.SetGuestAnswer(fakebackend.Answer{JSON: m{"data": m{"accessToken": "unused"}}})
+		start := time.Now()
+		r := s.do(t, page("deadline", "/").cookie(userCookie, tok))
+		if took := time.Since(start); took > 1500*time.Millisecond {
+			t.Errorf("the request took %v with backend.timeout 1s", took)
+		}
+		wantNoCookieClearing(t, r)
+	})
+
+	// Defect 10: prefetch headers lower the cost, never skip the budget.
+	t.Run("defect 10: prefetch does not skip the request budget", func(t *testing.T) {
+		limited := 0
+		for i := 0; i < 24; i++ {
+			rq := from(api("prefetch", "/"), "198.51.100.80").withHeader("Sec-Purpose", "prefetch").withHeader("Next-Router-Prefetch", "1")
+			if s.do(t, rq).code == http.StatusTooManyRequests {
+				limited++
+			}
+		}
+		if limited != 24-16 {
+			t.Errorf("prefetch requests refused: got %d of 24, want 8 (each costs a quarter of 4)", limited)
+		}
+	})
+
+	// Defect 10: a user cookie sent twice under another spelling is
+	// trusted in neither copy; a token no cookie can hold is never sent.
+	t.Run("defect 10: spaced duplicate cookie and oversized token", func(t *testing.T) {
+		victim := fakebackend.Token("i7-victim")
+		attacker := fakebackend.Token("i7-attacker")
+		s.be.SetUser(victim, fakebackend.UserData("u-victim", "user", nil))
+		s.be.SetUser(attacker, fakebackend.UserData("u-attacker", "user", nil))
+		rq := api("plain", "/account").withHeader("Cookie", userCookie+" ="+attacker+"; "+userCookie+"="+victim)
+		r := s.do(t, rq)
+		wantNotForwarded(t, r)
+		wantJSONError(t, r, http.StatusUnauthorized)
+
+		before := s.be.Total()
+		huge := api("plain", "/").cookie(userCookie, "eyJ"+strings.Repeat("A", 5000))
+		wantAnonymous(t, s.do(t, huge))
+		s.wantBackendUntouched(t, before)
+	})
+}
