@@ -176,7 +176,7 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 	if m.state.limiter != nil && rateLimited(m, rw, req, unusual) {
 		return
 	}
-	if m.csrf != nil && !(res.csrfOK && csrfSafeRequest(m.csrf, req, route.path, unusual)) {
+	if m.csrf != nil && (!res.csrfOK || !csrfSafeRequest(m.csrf, req, route.path, unusual)) {
 		serveFlow(m, rw, req, true)
 		return
 	}
