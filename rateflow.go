@@ -26,8 +26,11 @@ func rateLimited(m *middleware, rw http.ResponseWriter, req *http.Request, unusu
 	if unusual && !rl.countPrefetch && isPrefetch(req) {
 		cost /= prefetchShare
 	}
+	if rateRequestAllowed(rl, rw.Header(), rateClientKey(rl, req), cost) {
+		return false
+	}
 	d := rateTakeCost(rl, budgetRequests, rateClientKey(rl, req), time.Now(), cost)
-	if d.allowed {
+	if d.allowed { // the bucket refilled in between
 		rateLimitHeaders(rw.Header(), d)
 		return false
 	}

@@ -62,6 +62,7 @@ type rateLimiter struct {
 	maxSources    int
 	proxies       *proxyList
 	countPrefetch bool
+	limitValues   []string // X-RateLimit-Limit of the request budget, built once
 
 	keys     sync.Map   // connection address (+ X-Forwarded-For) → client key
 	keysMu   sync.Mutex // serialises stores into keys and keyCount
@@ -127,6 +128,7 @@ func newRateLimiter(c RateLimitConfig) (*rateLimiter, error) {
 		return nil, optionError("rateLimit.maxSources", "must be at least 1, got %d", c.MaxSources)
 	}
 	rl.maxSources = c.MaxSources
+	rl.limitValues = []string{strconv.Itoa(rl.limits[budgetRequests])}[:1:1]
 	if rl.proxies, err = parseTrustedProxies("rateLimit.trustedProxies", c.TrustedProxies); err != nil {
 		return nil, err
 	}
@@ -155,6 +157,39 @@ func rateTake(rl *rateLimiter, b rateBudget, key string, now time.Time) rateDeci
 		return rateDecision{allowed: true}
 	}
 	return rateTakeCost(rl, b, key, now, rl.intervals[b])
+}
+
+// rateRequestAllowed is rateTakeCost for the request budget on the common
+// path: when the take is allowed it writes the X-RateLimit-* headers
+// itself and reports true, without building a rateDecision (under Yaegi
+// every field and copy costs); when refused it changes nothing and the
+// caller asks rateTakeCost for the refusal's details.
+func rateRequestAllowed(rl *rateLimiter, h http.Header, key string, cost int64) bool {
+	t := time.Now().UnixNano()
+	bk := rl.buckets
+	bk.mu.Lock()
+	e := bk.clients[key]
+	if e == nil {
+		e = rateAddClient(rl, key, t)
+	}
+	level := e.fullAt[budgetRequests] - t
+	if level < 0 {
+		level = 0
+	}
+	if level+cost > rl.bursts[budgetRequests] {
+		bk.mu.Unlock()
+		return false
+	}
+	level += cost
+	e.fullAt[budgetRequests] = t + level
+	if t+level > e.idleAt {
+		e.idleAt = t + level
+	}
+	bk.mu.Unlock()
+	h["X-Ratelimit-Limit"] = rl.limitValues
+	h["X-Ratelimit-Remaining"] = countValues(int((rl.bursts[budgetRequests] - level) / rl.intervals[budgetRequests]))
+	h["X-Ratelimit-Reset"] = []string{strconv.FormatInt((t+level+int64(time.Second)-1)/int64(time.Second), 10)}
+	return true
 }
 
 // prefetchShare is the part of a request a prefetch costs: speculative
