@@ -76,7 +76,7 @@ type backendAnswer struct {
 	doc    interface{}
 }
 
-// call makes one backend request on behalf of client (the key its fair
+// backendCall makes one backend request on behalf of client (the key its fair
 // share of call slots is counted under). It waits for a slot and answers
 // within ctx's deadline.
 func backendCall(b *backendClient, ctx context.Context, client, method, url, bearer string, body []byte) (backendAnswer, error) {
@@ -112,7 +112,7 @@ func backendCall(b *backendClient, ctx context.Context, client, method, url, bea
 	return backendAnswer{status: resp.StatusCode, doc: decodeJSON(raw)}, nil
 }
 
-// detachedContext bounds one shared backend call by backend.timeout alone:
+// backendContext bounds one shared backend call by backend.timeout alone:
 // it serves every request waiting on it, so no single client's
 // cancellation may cut it off.
 func backendContext(b *backendClient) (context.Context, context.CancelFunc) {
@@ -141,7 +141,7 @@ func transientStatus(status int) bool {
 
 func is2xx(status int) bool { return status >= 200 && status < 300 }
 
-// validate asks the backend whether token is valid. Only a clear answer
+// backendValidate asks the backend whether token is valid. Only a clear answer
 // says invalid: a 4xx, or a well-formed answer whose success field is
 // false. Anything else that is not the contract's answer (5xx, 408, 429,
 // a redirect, a 2xx whose body is not the expected JSON) is a backend
@@ -190,7 +190,7 @@ const (
 	answerMalformed            // not the contract's JSON: a backend failure
 )
 
-// successOf reads the success field: true, false, or neither (missing, or
+// answerSuccess reads the success field: true, false, or neither (missing, or
 // not a boolean): malformed. Without a configured field any JSON object is
 // a yes.
 func answerSuccess(b *backendClient, doc interface{}) answerKind {
@@ -221,7 +221,7 @@ func answerSuccess(b *backendClient, doc interface{}) answerKind {
 	return answerMalformed
 }
 
-// identityFrom builds the user's identity, with its upstream header values
+// backendIdentity builds the user's identity, with its upstream header values
 // encoded once here so a cache hit only copies them.
 func backendIdentity(b *backendClient, doc interface{}, token string) *identity {
 	user, ok := pathLookup(b.fields.user, doc)
@@ -268,7 +268,7 @@ type refreshAnswer struct {
 	refreshToken string
 }
 
-// refresh exchanges credential (the refresh token, or the expired access
+// backendRefresh exchanges credential (the refresh token, or the expired access
 // token in single-token mode) for a new access token. As for validate, only
 // a clear answer is fatal; a 2xx without a usable token is a backend
 // failure (the cookies stay).
@@ -303,7 +303,7 @@ func backendRefresh(b *backendClient, ctx context.Context, client, credential st
 	return refreshAnswer{kind: refreshDone, accessToken: access, refreshToken: rotated}
 }
 
-// isReuse recognises a replayed refresh token: by status, or by a code in
+// backendIsReuse recognises a replayed refresh token: by status, or by a code in
 // the answer's "code", "error" or "reason" field (top level or in "data").
 func backendIsReuse(b *backendClient, ans backendAnswer) bool {
 	if b.reuse.reuseStatus[ans.status] {
@@ -325,7 +325,7 @@ var reuseCodePaths = []jsonPath{
 	{"code"}, {"error"}, {"reason"}, {"data", "code"}, {"data", "error"}, {"data", "reason"},
 }
 
-// mintGuest asks the backend for a new guest token for client.
+// backendMintGuest asks the backend for a new guest token for client.
 func backendMintGuest(b *backendClient, ctx context.Context, client string) (string, error) {
 	ans, err := backendCall(b, ctx, client, http.MethodPost, b.urls.guestURL, "", b.guest)
 	if err != nil {

@@ -127,7 +127,7 @@ func cacheLookup(c *dedupCache, key string) (interface{}, int64, bool) {
 	return e.value, e.expires, true
 }
 
-// load returns the cached value for key, or joins or starts the load, and
+// cacheLoad returns the cached value for key, or joins or starts the load, and
 // waits for it until deadline (the zero time: no bound but the load's own).
 // charge, when not nil, decides whether this caller may start a load.
 func cacheLoad(c *dedupCache, key string, deadline time.Time, charge chargeFunc, fn loadFunc) (interface{}, loadOutcome) {
@@ -247,7 +247,7 @@ func publishFlight(c *dedupCache, key string, f *flight) {
 	}
 }
 
-// storeLocked adds an entry to the strong or the weak map (and drops any
+// cacheStoreLocked adds an entry to the strong or the weak map (and drops any
 // older one of the other kind), making room first when that map is full.
 func cacheStoreLocked(c *dedupCache, key string, value interface{}, expires int64, weak bool) {
 	into, other := c.entries, c.weak

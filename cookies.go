@@ -164,7 +164,7 @@ type carriedCookies struct {
 	user, guest, refresh string
 }
 
-// read parses the Cookie header once and picks the auth cookies.
+// cookiesRead parses the Cookie header once and picks the auth cookies.
 //
 // A name sent twice with different values is ambiguous: a sibling
 // subdomain can toss a cookie with our name, or a path-scoped one can
@@ -247,7 +247,7 @@ func refreshCookieValue(cs *cookieSettings, token string) string {
 	return buildCookie(cs, cs.refresh, token, cs.refreshCookiePath, cs.refreshMaxAge)
 }
 
-// clearing returns the Set-Cookie values deleting the given cookies, only
+// cookiesClearing returns the Set-Cookie values deleting the given cookies, only
 // for those the request carried.
 func cookiesClearing(cs *cookieSettings, carried carriedCookies, user, guest, refresh bool) []string {
 	var out []string
@@ -263,7 +263,7 @@ func cookiesClearing(cs *cookieSettings, carried carriedCookies, user, guest, re
 	return out
 }
 
-// build renders one Set-Cookie value; maxAge < 0 deletes the cookie. It
+// buildCookie renders one Set-Cookie value; maxAge < 0 deletes the cookie. It
 // returns "" for a cookie too large for browsers to keep.
 func buildCookie(cs *cookieSettings, name, value, path string, maxAge int) string {
 	c := &http.Cookie{ //nolint:gosec // G124: Secure and SameSite come from cookies.secure and cookies.sameSite, checked in New.

@@ -11,7 +11,7 @@ import (
 // skipped where a guest session cannot change the answer (a route that
 // needs a user answers the same with or without one).
 
-// guestSession uses a valid guest cookie, or mints a guest token.
+// flowGuestSession uses a valid guest cookie, or mints a guest token.
 func flowGuestSession(f *flow, carried carriedCookies) *authResult {
 	var cleared []string
 	if carried.guest != "" {
@@ -42,7 +42,7 @@ func flowGuestSession(f *flow, carried carriedCookies) *authResult {
 	return res
 }
 
-// mintGuest asks the backend for a guest token for this client alone,
+// flowMintGuest asks the backend for a guest token for this client alone,
 // within the request's deadline, and validates it.
 func flowMintGuest(f *flow) *authResult {
 	if rl := f.m.state.limiter; rl != nil {

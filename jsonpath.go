@@ -20,7 +20,7 @@ func splitJSONPath(p string) jsonPath {
 	return jsonPath(strings.Split(p, "."))
 }
 
-// lookup walks doc along p. It reports false when the path is not
+// pathLookup walks doc along p. It reports false when the path is not
 // configured or leads nowhere.
 func pathLookup(p jsonPath, doc interface{}) (interface{}, bool) {
 	if len(p) == 0 {
@@ -48,7 +48,7 @@ func pathLookup(p jsonPath, doc interface{}) (interface{}, bool) {
 	return cur, cur != nil
 }
 
-// str reads a string, or a number written as JSON, as a string.
+// pathStr reads a string, or a number written as JSON, as a string.
 func pathStr(p jsonPath, doc interface{}) string {
 	v, ok := pathLookup(p, doc)
 	if !ok {
@@ -65,7 +65,7 @@ func pathStr(p jsonPath, doc interface{}) string {
 	return ""
 }
 
-// truthy reports whether the value at p is JSON true (or the string
+// pathTruthy reports whether the value at p is JSON true (or the string
 // "true", as some backends send).
 func pathTruthy(p jsonPath, doc interface{}) bool {
 	v, ok := pathLookup(p, doc)
@@ -81,7 +81,7 @@ func pathTruthy(p jsonPath, doc interface{}) bool {
 	return false
 }
 
-// strList reads a string or an array of strings (roles).
+// pathStrList reads a string or an array of strings (roles).
 func pathStrList(p jsonPath, doc interface{}) []string {
 	v, ok := pathLookup(p, doc)
 	if !ok {
@@ -105,7 +105,7 @@ func pathStrList(p jsonPath, doc interface{}) []string {
 	return nil
 }
 
-// instant reads an expiry: epoch seconds (number or numeric string), epoch
+// pathInstant reads an expiry: epoch seconds (number or numeric string), epoch
 // milliseconds when the number is too large for seconds, or RFC 3339.
 func pathInstant(p jsonPath, doc interface{}) (time.Time, bool) {
 	v, ok := pathLookup(p, doc)

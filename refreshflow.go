@@ -26,7 +26,7 @@ import (
 // backend call, short enough that junk credentials do not pile up.
 const failureMemo = 5 * time.Second
 
-// refreshSession refreshes with credential and turns the outcome into the
+// flowRefreshSession refreshes with credential and turns the outcome into the
 // request's session and cookies.
 func flowRefreshSession(f *flow, carried carriedCookies, credential string) *authResult {
 	out, limited := flowRefresh(f, credential)
@@ -70,7 +70,7 @@ func refreshedSession(s *settings, out refreshOutcome) *authResult {
 	return res
 }
 
-// refresh makes, joins or remembers the refresh of credential. Only a
+// flowRefresh makes, joins or remembers the refresh of credential. Only a
 // client that starts a refresh spends its refresh budget.
 func flowRefresh(f *flow, credential string) (refreshOutcome, *rateDecision) {
 	var refused *rateDecision
@@ -100,7 +100,7 @@ func flowRefresh(f *flow, credential string) (refreshOutcome, *rateDecision) {
 	return out, nil
 }
 
-// revalidated checks a refresh result this request did not make itself
+// flowRevalidated checks a refresh result this request did not make itself
 // (remembered, or made by a request of another instance): its session is
 // whatever the new access token is worth now.
 func flowRevalidated(f *flow, out refreshOutcome) refreshOutcome {

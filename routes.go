@@ -151,7 +151,7 @@ func (t *routeTable) add(rule *routeRule) {
 	t.exact[rule.segments[0]] = append(t.exact[rule.segments[0]], rule)
 }
 
-// match decides the rule for a canonical path (see canonical.go).
+// matchRoute decides the rule for a canonical path (see canonical.go).
 func matchRoute(t *routeTable, path string) routeMatch {
 	segs := splitSegments(path)
 	lower := splitSegments(strings.ToLower(path))

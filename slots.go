@@ -44,7 +44,7 @@ func newCallSlots(size int) *callSlots {
 	return &callSlots{max: size, perClient: perClient, maxQueue: slotQueueFactor * size, byClient: map[string]int{}}
 }
 
-// acquire takes a slot for client, waiting until deadline at the latest.
+// slotAcquire takes a slot for client, waiting until deadline at the latest.
 // It reports whether it got one; a caller that got one must release it.
 func slotAcquire(s *callSlots, client string, deadline time.Time) bool {
 	s.mu.Lock()
@@ -81,7 +81,7 @@ func slotTakeLocked(s *callSlots, client string) {
 	s.byClient[client]++
 }
 
-// release frees client's slot and hands it to the first waiter whose
+// slotRelease frees client's slot and hands it to the first waiter whose
 // client is under its share.
 func slotRelease(s *callSlots, client string) {
 	s.mu.Lock()
@@ -103,7 +103,7 @@ func slotRelease(s *callSlots, client string) {
 	s.mu.Unlock()
 }
 
-// expire ends a wait that reached its deadline, unless a release got there
+// slotExpire ends a wait that reached its deadline, unless a release got there
 // first.
 func slotExpire(s *callSlots, w *slotWaiter) {
 	s.mu.Lock()
@@ -120,7 +120,7 @@ func slotExpire(s *callSlots, w *slotWaiter) {
 	s.mu.Unlock()
 }
 
-// busy reports the slots in use, for tests.
+// slotsBusy reports the slots in use, for tests.
 func slotsBusy(s *callSlots) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

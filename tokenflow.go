@@ -128,7 +128,7 @@ func authenticateSlow(m *middleware, req *http.Request, route *routeMatch) *auth
 	return flowSession(f, cookiesRead(&m.s.cookies, req))
 }
 
-// session is the cascade: user cookie, then refresh, then guest.
+// flowSession is the cascade: user cookie, then refresh, then guest.
 func flowSession(f *flow, carried carriedCookies) *authResult {
 	if carried.user == "" {
 		if carried.refresh != "" {
@@ -168,7 +168,7 @@ func acceptsAsUser(s *settings, tokenType string) bool {
 	return tokenType != "guest" && tokenType != ""
 }
 
-// validate answers from the cache, or makes (or joins) one backend call.
+// flowValidate answers from the cache, or makes (or joins) one backend call.
 // With charged, a call this client starts spends its unknown-token budget,
 // unless the token validated recently (a known user whose entry expired);
 // waiting on another's call is free. limited is the refusal when over
