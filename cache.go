@@ -96,35 +96,15 @@ func cacheKey(token string) string {
 	return string(sum[:])
 }
 
-// cacheGet returns a live cached value. A plain function, not a method: it
-// is on every request's path, and Yaegi calls functions much faster.
-func cacheGet(c *dedupCache, key string) (interface{}, bool) {
-	now := time.Now().UnixNano()
-	c.mu.Lock()
-	e, ok := c.entries[key]
-	if !ok {
-		e, ok = c.weak[key]
-	}
-	c.mu.Unlock()
-	if !ok || now >= e.expires {
-		return nil, false
-	}
-	return e.value, true
-}
-
-// cacheLookup is cacheGet with the entry's expiry (unix nanoseconds).
+// cacheLookup returns a live cached value with its expiry (unix
+// nanoseconds). A plain function, not a method: Yaegi calls functions much
+// faster.
 func cacheLookup(c *dedupCache, key string) (interface{}, int64, bool) {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
-	e, ok := c.entries[key]
-	if !ok {
-		e, ok = c.weak[key]
-	}
+	v, expires, ok := cacheLiveLocked(c, key, now)
 	c.mu.Unlock()
-	if !ok || now >= e.expires {
-		return nil, 0, false
-	}
-	return e.value, e.expires, true
+	return v, expires, ok
 }
 
 // cacheLoad returns the cached value for key, or joins or starts the load, and
@@ -133,7 +113,7 @@ func cacheLookup(c *dedupCache, key string) (interface{}, int64, bool) {
 func cacheLoad(c *dedupCache, key string, deadline time.Time, charge chargeFunc, fn loadFunc) (interface{}, loadOutcome) {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
-	if v, ok := cacheLiveLocked(c, key, now); ok {
+	if v, _, ok := cacheLiveLocked(c, key, now); ok {
 		c.mu.Unlock()
 		return v, loadHit
 	}
@@ -199,15 +179,17 @@ func endDeadline(timer *time.Timer) {
 	timer.Reset(0)
 }
 
-func cacheLiveLocked(c *dedupCache, key string, now int64) (interface{}, bool) {
+// cacheLiveLocked is the live entry for key, strong or weak, with its
+// expiry. Called with c.mu held.
+func cacheLiveLocked(c *dedupCache, key string, now int64) (interface{}, int64, bool) {
 	e, ok := c.entries[key]
 	if !ok {
 		e, ok = c.weak[key]
 	}
 	if !ok || now >= e.expires {
-		return nil, false
+		return nil, 0, false
 	}
-	return e.value, true
+	return e.value, e.expires, true
 }
 
 func cacheStaleLocked(c *dedupCache, key string, now int64) interface{} {

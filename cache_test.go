@@ -71,7 +71,7 @@ func TestDedupCacheLeaderPanicReleasesWaiters(t *testing.T) {
 	close(release)
 	expectOutcome(t, leader, loadFailed)
 	expectOutcome(t, waiter, loadFailed)
-	if _, ok := cacheGet(c, "k"); ok {
+	if _, ok := cacheGetForTest(c, "k"); ok {
 		t.Error("a panicked load was cached")
 	}
 }
@@ -95,7 +95,7 @@ func TestDedupCacheWaitEndsAtDeadline(t *testing.T) {
 	}
 	close(release)
 	for i := 0; i < 1000; i++ {
-		if v, ok := cacheGet(c, "k"); ok {
+		if v, ok := cacheGetForTest(c, "k"); ok {
 			if v != "late" {
 				t.Fatalf("cached %v, want the load's answer", v)
 			}
@@ -156,7 +156,7 @@ func TestDedupCacheWeakEntriesNeverDisplaceStrongOnes(t *testing.T) {
 		cacheLoad(c, "junk"+strconv.Itoa(i), time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "invalid", time.Hour, true })
 	}
 	for i := 0; i < 50; i++ {
-		if v, ok := cacheGet(c, "user"+strconv.Itoa(i)); !ok || v != "valid" {
+		if v, ok := cacheGetForTest(c, "user"+strconv.Itoa(i)); !ok || v != "valid" {
 			t.Fatalf("strong entry %d was displaced by the flood", i)
 		}
 	}
@@ -221,11 +221,11 @@ func TestDedupCacheTTLAndUncachedAnswers(t *testing.T) {
 		t.Errorf("an answer with ttl 0 was cached: %d loads, want 2", calls)
 	}
 	cacheLoad(c, "short", time.Time{}, nil, load(20*time.Millisecond))
-	if v, ok := cacheGet(c, "short"); !ok || v != 3 {
+	if v, ok := cacheGetForTest(c, "short"); !ok || v != 3 {
 		t.Errorf("fresh entry: got %v %v", v, ok)
 	}
 	time.Sleep(30 * time.Millisecond)
-	if _, ok := cacheGet(c, "short"); ok {
+	if _, ok := cacheGetForTest(c, "short"); ok {
 		t.Error("an expired entry was served")
 	}
 }
@@ -247,4 +247,10 @@ func TestCacheKeyCoversWholeToken(t *testing.T) {
 	if cacheKey(a) == cacheKey(b) {
 		t.Error("tokens differing in the signature share a key")
 	}
+}
+
+// cacheGetForTest is cacheLookup without the expiry.
+func cacheGetForTest(c *dedupCache, key string) (interface{}, bool) {
+	v, _, ok := cacheLookup(c, key)
+	return v, ok
 }
