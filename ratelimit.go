@@ -437,9 +437,3 @@ func rememberClientKey(rl *rateLimiter, seen, key string) {
 	}
 	rl.keysMu.Unlock()
 }
-
-// rateCountPrefetch reports whether prefetch requests spend
-// budgetRequests (rateLimit.countPrefetch).
-func rateCountPrefetch(rl *rateLimiter) bool {
-	return rl != nil && rl.countPrefetch
-}

@@ -39,9 +39,6 @@ func TestNewRateLimiterDisabledIsNil(t *testing.T) {
 	if d := rateTake(nil, budgetRequests, "k", rateEpoch); !d.allowed {
 		t.Error("a nil limiter refused a request")
 	}
-	if rateCountPrefetch(nil) {
-		t.Error("a nil limiter counts prefetches")
-	}
 }
 
 func TestNewRateLimiterDefaults(t *testing.T) {
@@ -401,10 +398,10 @@ func TestIsPrefetch(t *testing.T) {
 }
 
 func TestRateCountPrefetch(t *testing.T) {
-	if rateCountPrefetch(newTestRateLimiter(t, nil)) {
+	if newTestRateLimiter(t, nil).countPrefetch {
 		t.Error("prefetches counted by default")
 	}
-	if !rateCountPrefetch(newTestRateLimiter(t, func(c *RateLimitConfig) { c.CountPrefetch = true })) {
+	if !newTestRateLimiter(t, func(c *RateLimitConfig) { c.CountPrefetch = true }).countPrefetch {
 		t.Error("rateLimit.countPrefetch ignored")
 	}
 }
