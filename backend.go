@@ -221,13 +221,28 @@ func answerSuccess(b *backendClient, doc interface{}) answerKind {
 	return answerMalformed
 }
 
-// backendIdentity builds the user's identity, with its upstream header values
-// encoded once here so a cache hit only copies them.
+// backendIdentity builds the user's identity from a validate answer.
 func backendIdentity(b *backendClient, doc interface{}, token string) *identity {
 	user, ok := pathLookup(b.fields.user, doc)
 	if !ok {
 		return nil
 	}
+	tokenType := headerSafe(pathStr(b.fields.tokenType, doc))
+	if len(b.fields.tokenType) == 0 {
+		// No type field configured: every token is a user's (New accepts
+		// this only with routes.allowedTokenTypes and guests off). A type
+		// field that is configured but missing stays empty, and an empty
+		// type never counts as logged in (fail closed: it may be a guest).
+		tokenType = "user"
+	}
+	exp, _ := pathInstant(b.fields.expiresAt, doc)
+	return newIdentity(user, headerSafe(pathStr(b.fields.userID, doc)), tokenType, pathStrList(b.fields.roles, doc), exp, token, "backend")
+}
+
+// newIdentity builds an identity, with its upstream header values encoded
+// once here so a cache hit only copies them. nil when user is not an
+// object or too large to forward.
+func newIdentity(user interface{}, userID, tokenType string, roles []string, exp time.Time, token, verifiedBy string) *identity {
 	if _, isObject := user.(map[string]interface{}); !isObject {
 		return nil
 	}
@@ -235,21 +250,7 @@ func backendIdentity(b *backendClient, doc interface{}, token string) *identity 
 	if err != nil || len(raw) > maxUserJSON {
 		return nil
 	}
-	id := &identity{
-		userID:    headerSafe(pathStr(b.fields.userID, doc)),
-		tokenType: headerSafe(pathStr(b.fields.tokenType, doc)),
-		roles:     pathStrList(b.fields.roles, doc),
-	}
-	if len(b.fields.tokenType) == 0 {
-		// No type field configured: every token is a user's (New accepts
-		// this only with routes.allowedTokenTypes and guests off). A type
-		// field that is configured but missing stays empty, and an empty
-		// type never counts as logged in (fail closed: it may be a guest).
-		id.tokenType = "user"
-	}
-	if exp, ok := pathInstant(b.fields.expiresAt, doc); ok {
-		id.expiresAt = exp
-	}
+	id := &identity{userID: userID, tokenType: tokenType, roles: roles, expiresAt: exp}
 	id.userValues = oneValue(base64.StdEncoding.EncodeToString(raw))
 	if id.userID != "" {
 		id.userIDValues = oneValue(id.userID)
@@ -258,6 +259,7 @@ func backendIdentity(b *backendClient, doc interface{}, token string) *identity 
 		id.tokenTypeValues = oneValue(id.tokenType)
 	}
 	id.authorizationValues = oneValue("Bearer " + token)
+	id.verifiedValues = oneValue(verifiedBy)
 	return id
 }
 

@@ -229,6 +229,15 @@ func publishFlight(c *dedupCache, key string, f *flight) {
 	}
 }
 
+// cacheStore stores value for ttl: a result obtained without a load
+// (a token verified locally).
+func cacheStore(c *dedupCache, key string, value interface{}, ttl time.Duration, weak bool) {
+	expires := time.Now().Add(ttl).UnixNano()
+	c.mu.Lock()
+	cacheStoreLocked(c, key, value, expires, weak)
+	c.mu.Unlock()
+}
+
 // cacheStoreLocked adds an entry to the strong or the weak map (and drops any
 // older one of the other kind), making room first when that map is full.
 func cacheStoreLocked(c *dedupCache, key string, value interface{}, expires int64, weak bool) {

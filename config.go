@@ -201,6 +201,10 @@ type HeadersConfig struct {
 	// RefreshedToken carries a token authlayer just refreshed or minted.
 	// Default "X-Refreshed-Token".
 	RefreshedToken string `json:"refreshedToken,omitempty"`
+	// VerifiedBy, when set, names a header saying who checked the token:
+	// "local" (jwt.* verified it here) or "backend". Empty: not sent.
+	// Default "".
+	VerifiedBy string `json:"verifiedBy,omitempty"`
 	// ForwardAuthorization sends "Authorization: Bearer <token>" upstream
 	// (and strips the client's own). Default true.
 	ForwardAuthorization bool `json:"forwardAuthorization,omitempty"`
@@ -266,4 +270,58 @@ type AuditConfig struct {
 	// Salt keys the token hash written for anonymous events; empty means
 	// a random salt per process (hashes do not correlate across restarts).
 	Salt string `json:"salt,omitempty"`
+}
+
+// JWTConfig turns on local verification of the tokens' signatures and
+// claims, so a valid token costs no backend call (see jwt*.go and the
+// README's "Local JWT verification").
+type JWTConfig struct {
+	// Enabled verifies tokens locally. Default false.
+	Enabled bool `json:"enabled,omitempty"`
+	// Mode says what the backend is still asked: "local" (never asked to
+	// validate), "revalidate" (a locally valid token is confirmed by the
+	// backend at most once per RevalidateInterval, so revocation is seen)
+	// or "fallback" (tokens whose key or algorithm authlayer cannot check
+	// go to the backend). Default "local".
+	Mode string `json:"mode,omitempty"`
+	// RevalidateInterval is how often the backend confirms a token in
+	// "revalidate" mode. Default "60s".
+	RevalidateInterval string `json:"revalidateInterval,omitempty"`
+	// Algorithms is the allow-list: HS256/384/512, RS256/384/512,
+	// PS256/384/512, ES256/384/512, EdDSA. "none" is never accepted.
+	// Empty means every algorithm the configured keys can verify.
+	Algorithms []string `json:"algorithms,omitempty"`
+	// Secret is the HMAC key for HS256/384/512 (at least as many bytes as
+	// the hash: 32, 48, 64).
+	Secret string `json:"secret,omitempty"`
+	// PublicKeys are verification keys: PEM (PUBLIC KEY, RSA PUBLIC KEY or
+	// CERTIFICATE; a "kid: <id>" PEM header names the key; "\n" may be
+	// written as the two characters \ and n), or a JWK or JWKS as JSON.
+	PublicKeys []string `json:"publicKeys,omitempty"`
+	// JWKSURL is where the issuer publishes its keys (a JWKS). Fetched
+	// when first needed, never by New.
+	JWKSURL string `json:"jwksUrl,omitempty"`
+	// JWKSMinRefreshInterval spaces refetches caused by an unknown kid.
+	// Default "30s".
+	JWKSMinRefreshInterval string `json:"jwksMinRefreshInterval,omitempty"`
+	// JWKSMaxAge is how long fetched keys are used before a refetch (a
+	// failed refetch keeps them). Default "1h".
+	JWKSMaxAge string `json:"jwksMaxAge,omitempty"`
+	// Issuer, when set, must equal the token's iss claim.
+	Issuer string `json:"issuer,omitempty"`
+	// Audience, when set, must contain one of the token's aud values.
+	Audience []string `json:"audience,omitempty"`
+	// Leeway is the clock skew allowed for exp and nbf. Default "30s".
+	Leeway string `json:"leeway,omitempty"`
+	// UserClaim is the dotted path of the user object forwarded in
+	// X-Auth-User; empty means the whole claims object. Default "".
+	UserClaim string `json:"userClaim,omitempty"`
+	// UserIDClaim is the user's id. Default "sub".
+	UserIDClaim string `json:"userIdClaim,omitempty"`
+	// TokenTypeClaim is the token's type ("user", "guest", ...), with the
+	// same rules as responses.tokenType. Default "type".
+	TokenTypeClaim string `json:"tokenTypeClaim,omitempty"`
+	// RolesClaim is the user's roles: a string or an array of strings.
+	// Default "roles".
+	RolesClaim string `json:"rolesClaim,omitempty"`
 }

@@ -8,6 +8,7 @@ import (
 // headerSettings are the upstream identity headers, by canonical name.
 type headerSettings struct {
 	user, userID, tokenType, refreshed string
+	verifiedBy                         string // "" when headers.verifiedBy is empty
 	forwardAuthorization               bool
 	// owned holds every header authlayer sets, normalised (lower case, "_"
 	// and "." as "-"), and ownedLengths their lengths, a cheap pre-check.
@@ -32,6 +33,13 @@ func newHeaderSettings(h HeadersConfig) (headerSettings, error) {
 		{"headers.userId", h.UserID, &hs.userID},
 		{"headers.tokenType", h.TokenType, &hs.tokenType},
 		{"headers.refreshedToken", h.RefreshedToken, &hs.refreshed},
+	}
+	if strings.TrimSpace(h.VerifiedBy) != "" {
+		names = append(names, struct {
+			option string
+			value  string
+			target *string
+		}{"headers.verifiedBy", h.VerifiedBy, &hs.verifiedBy})
 	}
 	for _, n := range names {
 		v := strings.TrimSpace(n.value)
@@ -138,6 +146,9 @@ func setIdentityHeaders(hs *headerSettings, req *http.Request, res *authResult) 
 		}
 		if hs.forwardAuthorization {
 			req.Header[authorizationHeader] = id.authorizationValues
+		}
+		if hs.verifiedBy != "" {
+			req.Header[hs.verifiedBy] = id.verifiedValues
 		}
 	}
 	if res.refreshed != "" {

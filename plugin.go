@@ -21,6 +21,7 @@ type Config struct {
 	CSRF      CSRFConfig      `json:"csrf,omitempty"`
 	RateLimit RateLimitConfig `json:"rateLimit,omitempty"`
 	Audit     AuditConfig     `json:"audit,omitempty"`
+	JWT       JWTConfig       `json:"jwt,omitempty"`
 }
 
 // CreateConfig returns the default configuration. It is the only place
@@ -80,6 +81,16 @@ func CreateConfig() *Config {
 			Requests: 100, Window: "60s",
 			GuestMints: 10, Refreshes: 30, UnknownTokens: 60,
 			MaxSources: 100000,
+		},
+		JWT: JWTConfig{
+			Mode:                   "local",
+			RevalidateInterval:     "60s",
+			JWKSMinRefreshInterval: "30s",
+			JWKSMaxAge:             "1h",
+			Leeway:                 "30s",
+			UserIDClaim:            "sub",
+			TokenTypeClaim:         "type",
+			RolesClaim:             "roles",
 		},
 	}
 }

@@ -29,6 +29,7 @@ type settings struct {
 	protectAmbiguous bool
 	allowed          map[string]bool // token types that count as logged in; empty: any but guest
 	headers          headerSettings
+	jwt              *jwtSettings // nil when jwt.enabled is false
 }
 
 type backendSettings struct {
@@ -63,7 +64,7 @@ func compileSettings(c *Config) (*settings, error) {
 	s := &settings{}
 	steps := []func(*Config, *settings) error{
 		compileBackend, compileResponses, compileCookies, compileGuest,
-		compileCache, compileRefresh, compileRoutes, compileTokenTypes, compileHeaders,
+		compileCache, compileRefresh, compileRoutes, compileTokenTypes, compileHeaders, compileJWT,
 	}
 	for _, step := range steps {
 		if err := step(c, s); err != nil {

@@ -24,15 +24,16 @@ import (
 //     (which, with rotation, would end the session), no reload hands
 //     clients a fresh budget, and no reload leaves idle connections behind.
 //   - the backend scope, per backend-facing configuration (backend,
-//     responses, guest, cache, refresh): the validation cache and the
-//     backend client with its call slots. A change to those options
-//     starts a fresh one, since answers read with another mapping or from
-//     another endpoint would be wrong; it costs one validation per active
+//     responses, guest, cache, refresh, jwt): the validation cache and
+//     the backend client with its call slots. A change to those options
+//     starts a fresh one, since answers read with another mapping, from
+//     another endpoint or checked with other keys would be wrong; it costs one validation per active
 //     token, never a session. The session memo (sessionmemo.go) is per
 //     backend scope and cookie names.
 //
 // Route, cookie, header, CSRF, audit and rate-limit options are per
-// instance. The registry keeps at most maxSharedScopes scopes; the oldest
+// instance. Keys fetched from a JWKS (jwks.go) are kept per middleware
+// and JWKS URL. The registry keeps at most maxSharedScopes scopes; the oldest
 // is dropped first (instances still holding it keep working, it is only no
 // longer handed out). Nothing here starts a goroutine.
 
@@ -45,6 +46,7 @@ type sharedState struct {
 	validations *dedupCache  // token hash → validation
 	refreshes   *dedupCache  // credential hash → refreshOutcome
 	sessions    *sessionMemo // Cookie header → settled session (per backend scope and cookie names)
+	jwks        *jwksCache   // nil without jwt.jwksUrl; per middleware name and JWKS URL
 }
 
 type sessionScope struct {
@@ -79,7 +81,13 @@ func sharedStateFor(name string, c *Config, s *settings, limiter *rateLimiter) *
 	if limiter != nil {
 		limiter.buckets = ss.buckets
 	}
-	return &sharedState{limiter: limiter, backend: bs.backend, validations: bs.validations, refreshes: ss.refreshes, sessions: memo}
+	state := &sharedState{limiter: limiter, backend: bs.backend, validations: bs.validations, refreshes: ss.refreshes, sessions: memo}
+	if s.jwt != nil && s.jwt.jwksURL != "" {
+		state.jwks = sharedScope(jwksKey(name, c), func() interface{} {
+			return newJWKSCache(name, s.jwt, s.backend.timeout, ss.transport)
+		}).(*jwksCache)
+	}
+	return state
 }
 
 // sharedScope returns the scope stored under key, or stores a new one.
@@ -106,15 +114,22 @@ func sessionKey(name string, c *Config) string {
 // backendKey identifies a backend scope by the middleware and a hash of
 // the backend-facing options (hashed: the guest password is among them).
 func backendKey(name string, c *Config) string {
-	raw, _ := json.Marshal([]interface{}{c.Backend, c.Responses, c.Guest, c.Cache, c.Refresh})
+	raw, _ := json.Marshal([]interface{}{c.Backend, c.Responses, c.Guest, c.Cache, c.Refresh, c.JWT})
 	return scopeKey("backend", name, string(raw))
+}
+
+// jwksKey identifies a JWKS cache: the middleware, its JWKS URL and the
+// intervals it is fetched by.
+func jwksKey(name string, c *Config) string {
+	raw, _ := json.Marshal([]interface{}{c.JWT.JWKSURL, c.JWT.JWKSMinRefreshInterval, c.JWT.JWKSMaxAge, c.Backend.Timeout})
+	return scopeKey("jwks", name, string(raw))
 }
 
 // memoKey identifies a session memo: a backend scope, the cookie names and
 // token types that turn a Cookie header into a session, and the CSRF
 // options its entries' csrfOK was judged under.
 func memoKey(name string, c *Config) string {
-	raw, _ := json.Marshal([]interface{}{c.Backend, c.Responses, c.Guest, c.Cache, c.Refresh, c.Cookies, c.Routes.AllowedTokenTypes, c.CSRF})
+	raw, _ := json.Marshal([]interface{}{c.Backend, c.Responses, c.Guest, c.Cache, c.Refresh, c.JWT, c.Cookies, c.Routes.AllowedTokenTypes, c.CSRF})
 	return scopeKey("memo", name, string(raw))
 }
 

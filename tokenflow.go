@@ -34,6 +34,7 @@ type identity struct {
 	userIDValues        []string // nil when there is no usable id
 	tokenTypeValues     []string
 	authorizationValues []string // "Bearer <token>"
+	verifiedValues      []string // "local" or "backend", for headers.verifiedBy
 }
 
 // oneValue is a header value slice whose capacity is its length.
@@ -168,12 +169,22 @@ func acceptsAsUser(s *settings, tokenType string) bool {
 	return tokenType != "guest" && tokenType != ""
 }
 
-// flowValidate answers from the cache, or makes (or joins) one backend call.
-// With charged, a call this client starts spends its unknown-token budget,
-// unless the token validated recently (a known user whose entry expired);
-// waiting on another's call is free. limited is the refusal when over
-// budget.
+// flowValidate answers from the cache, from local verification
+// (jwtflow.go), or makes (or joins) one backend call. With charged, a call
+// this client starts spends its unknown-token budget, unless the token
+// validated recently (a known user whose entry expired); waiting on
+// another's call is free, and so is a local verification. limited is the
+// refusal when over budget.
 func flowValidate(f *flow, token string, charged bool) (validation, *rateDecision) {
+	if j := f.m.s.jwt; j != nil {
+		return flowValidateJWT(f, j, token, charged)
+	}
+	return flowValidateBackend(f, cacheKey(token), token, charged, nil)
+}
+
+// flowValidateBackend validates token with the backend; with local (a
+// token verified here, jwt.mode revalidate) the backend only confirms it.
+func flowValidateBackend(f *flow, key, token string, charged bool, local *identity) (validation, *rateDecision) {
 	var refused *rateDecision
 	var charge chargeFunc
 	if charged && f.m.state.limiter != nil {
@@ -185,18 +196,24 @@ func flowValidate(f *flow, token string, charged bool) (validation, *rateDecisio
 			return refused == nil
 		}
 	}
-	b, client := f.m.state.backend, f.client
-	v, how := cacheLoad(f.m.state.validations, cacheKey(token), f.deadline, charge, func() (interface{}, time.Duration, bool) {
+	b, client, s := f.m.state.backend, f.client, f.m.s
+	v, how := cacheLoad(f.m.state.validations, key, f.deadline, charge, func() (interface{}, time.Duration, bool) {
 		ctx, cancel := backendContext(b)
 		defer cancel()
 		answer := backendValidate(b, ctx, client, token)
-		return answer, validationTTL(f.m.s, answer), answer.state == stateInvalid
+		if local != nil {
+			return confirmedValidation(s, answer, local)
+		}
+		return answer, validationTTL(s, answer), answer.state == stateInvalid
 	})
 	switch how {
 	case loadRefused:
 		record(f.m, f.req, eventRateLimitExceeded, nil, "", false, "unknown-tokens", http.StatusTooManyRequests)
 		return validation{}, refused
 	case loadFailed:
+		if local != nil {
+			return validation{state: stateValid, id: local}, nil // the backend could not confirm in time: the local verdict stands
+		}
 		return validation{state: stateTransient}, nil
 	}
 	return v.(validation), nil

@@ -1,0 +1,105 @@
+package authlayer
+
+import "time"
+
+// Where local verification meets the token flow. A token that verifies
+// here is a valid session without a backend call, cached like a backend
+// answer but until its exp; an expired or forged one is invalid (the flow
+// refreshes, then falls back to a guest, as for a backend's 401); jwt.mode
+// says what the backend is still asked:
+//
+//   - local: nothing. A token no key here can check is invalid.
+//   - revalidate: a locally valid token is confirmed by the backend when
+//     first seen and then at most once per jwt.revalidateInterval. A "no"
+//     ends it (revocation); an outage leaves the local verdict standing.
+//   - fallback: tokens no key or algorithm here can check (an unknown
+//     kid, an algorithm outside jwt.algorithms, JWKS down) go to the
+//     backend as without jwt.
+//
+// Whatever the mode, a JWKS that cannot be fetched is a transient
+// failure, never a refusal: no session ends because the issuer is down.
+
+// flowValidateJWT is flowValidate with jwt.enabled.
+func flowValidateJWT(f *flow, j *jwtSettings, token string, charged bool) (validation, *rateDecision) {
+	key := cacheKey(token)
+	if v, _, ok := cacheLookup(f.m.state.validations, key); ok {
+		return v.(validation), nil
+	}
+	check := jwtVerify(j, f.m.state.jwks, token, f.deadline)
+	switch check.verdict {
+	case jwtGood:
+		id := claimsIdentity(j, check.claims, token)
+		if id == nil {
+			break // the configured user claim is not an object: not a session
+		}
+		if j.mode == jwtModeRevalidate {
+			return flowValidateBackend(f, key, token, charged, id)
+		}
+		return rememberLocal(f, key, validation{state: stateValid, id: id}), nil
+	case jwtUncheckable:
+		if j.mode == jwtModeFallback {
+			return flowValidateBackend(f, key, token, charged, nil)
+		}
+	case jwtKeysUnavailable:
+		if j.mode == jwtModeFallback {
+			return flowValidateBackend(f, key, token, charged, nil)
+		}
+		return validation{state: stateTransient}, nil
+	}
+	return rememberLocal(f, key, validation{state: stateInvalid}), nil
+}
+
+// rememberLocal caches a local verdict: a valid one until the token's
+// exp, an invalid one (weak, see cache.go) for cache.ttl. cache.ttl "0s"
+// caches neither.
+func rememberLocal(f *flow, key string, v validation) validation {
+	ttl := f.m.s.cacheTTL
+	if v.state == stateValid {
+		ttl = localTTL(f.m.s, v.id, 0)
+	}
+	if ttl > 0 {
+		cacheStore(f.m.state.validations, key, v, ttl, v.state != stateValid)
+	}
+	return v
+}
+
+// localTTL is how long a locally valid token's entry lives: until exp,
+// and at most limit when limit is positive; zero with cache.ttl "0s".
+func localTTL(s *settings, id *identity, limit time.Duration) time.Duration {
+	if s.cacheTTL <= 0 {
+		return 0
+	}
+	ttl := time.Until(id.expiresAt)
+	if limit > 0 && limit < ttl {
+		ttl = limit
+	}
+	if ttl < 0 {
+		return 0
+	}
+	return ttl
+}
+
+// confirmedValidation maps the backend's answer about a locally valid
+// token (revalidate mode): a definite no is final; a yes, or no answer at
+// all, leaves the local verdict standing until the next confirmation.
+func confirmedValidation(s *settings, answer validation, local *identity) (validation, time.Duration, bool) {
+	if answer.state == stateInvalid {
+		return answer, validationTTL(s, answer), true
+	}
+	return validation{state: stateValid, id: local}, localTTL(s, local, s.jwt.revalidate), false
+}
+
+// claimsIdentity builds the identity of a locally verified token from its
+// claims, with the jwt.*Claim paths.
+func claimsIdentity(j *jwtSettings, claims map[string]interface{}, token string) *identity {
+	var user interface{} = claims
+	if len(j.user) > 0 {
+		user, _ = pathLookup(j.user, claims)
+	}
+	tokenType := headerSafe(pathStr(j.tokenType, claims))
+	if len(j.tokenType) == 0 {
+		tokenType = "user" // accepted by New only with routes.allowedTokenTypes and guests off
+	}
+	exp, _ := claimTime(claims, "exp")
+	return newIdentity(user, headerSafe(pathStr(j.userID, claims)), tokenType, pathStrList(j.roles, claims), exp, token, "local")
+}

@@ -1,0 +1,122 @@
+package authlayer
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+)
+
+// Reading a compact JWS strictly, before any key is looked at: a size cap
+// first, exactly three segments, canonical unpadded base64url, and JSON
+// objects without duplicate keys (parsers disagree on which duplicate
+// wins, so a header or claims object with one means two things).
+
+// maxJWTBytes caps a token before any decoding; a cookie cannot hold more.
+const maxJWTBytes = maxCookieBytes
+
+// jwsParts is a token split and decoded.
+type jwsParts struct {
+	signed    string // header.payload, the signed bytes
+	header    map[string]interface{}
+	payload   []byte
+	signature []byte
+}
+
+// splitJWS decodes token's three segments; ok is false for anything that
+// is not a well-formed compact JWS.
+func splitJWS(token string) (jwsParts, bool) {
+	var p jwsParts
+	if len(token) > maxJWTBytes || strings.Count(token, ".") != 2 {
+		return p, false
+	}
+	first := strings.IndexByte(token, '.')
+	second := first + 1 + strings.IndexByte(token[first+1:], '.')
+	rawHeader, ok1 := decodeSegment(token[:first])
+	payload, ok2 := decodeSegment(token[first+1 : second])
+	signature, ok3 := decodeSegment(token[second+1:])
+	if !ok1 || !ok2 || !ok3 || len(rawHeader) == 0 || len(payload) == 0 || len(signature) == 0 {
+		return p, false
+	}
+	header, ok := decodeStrictObject(rawHeader)
+	if !ok {
+		return p, false
+	}
+	p.signed, p.header, p.payload, p.signature = token[:second], header, payload, signature
+	return p, true
+}
+
+// decodeSegment decodes unpadded base64url in its one canonical spelling:
+// only the 64 alphabet characters (no padding, no line breaks, which Go's
+// decoder would skip) and zero trailing bits.
+func decodeSegment(seg string) ([]byte, bool) {
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return nil, false
+		}
+	}
+	out, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	return out, err == nil
+}
+
+// decodeStrictObject decodes one JSON object with numbers kept as
+// json.Number, refusing duplicate keys at any depth and trailing data.
+func decodeStrictObject(raw []byte) (map[string]interface{}, bool) {
+	if !uniqueKeys(raw) {
+		return nil, false
+	}
+	doc, ok := decodeJSON(raw).(map[string]interface{})
+	return doc, ok
+}
+
+// uniqueKeys walks raw's tokens and reports false when an object repeats a
+// key (or the JSON is malformed).
+func uniqueKeys(raw []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	return uniqueKeysValue(dec, 0)
+}
+
+// maxJSONDepth bounds nesting, so a hostile token cannot recurse deeply.
+const maxJSONDepth = 32
+
+func uniqueKeysValue(dec *json.Decoder, depth int) bool {
+	tok, err := dec.Token()
+	if err != nil || depth > maxJSONDepth {
+		return false
+	}
+	delim, isDelim := tok.(json.Delim)
+	if !isDelim {
+		return true
+	}
+	switch delim {
+	case '{':
+		return uniqueKeysObject(dec, depth)
+	case '[':
+		for dec.More() {
+			if !uniqueKeysValue(dec, depth+1) {
+				return false
+			}
+		}
+		_, err = dec.Token()
+		return err == nil
+	}
+	return false
+}
+
+func uniqueKeysObject(dec *json.Decoder, depth int) bool {
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		key, isKey := tok.(string)
+		if err != nil || !isKey || seen[key] {
+			return false
+		}
+		seen[key] = true
+		if !uniqueKeysValue(dec, depth+1) {
+			return false
+		}
+	}
+	_, err := dec.Token()
+	return err == nil
+}

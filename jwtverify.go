@@ -1,0 +1,312 @@
+package authlayer
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/json"
+	"hash"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Local verification of one token: its structure (jwtparse.go), its
+// algorithm against the allow-list, the key its header names, the
+// signature, then the claims. The answer is one of four: good, bad (a
+// definite refusal, as a backend's 401), uncheckable (no key or algorithm
+// here can check it: jwt.mode decides), or keys unavailable (the JWKS
+// could not be fetched: a transient failure, never a refusal).
+
+// jwtAlgorithm is what one "alg" value means.
+type jwtAlgorithm struct {
+	family    string
+	hash      crypto.Hash // none for EdDSA
+	pss       bool
+	curve     string // ES: the curve its key must be on
+	size      int    // ES: bytes per signature half
+	minSecret int    // HS: the hash's size, the shortest secret allowed
+}
+
+var jwtAlgorithms = map[string]jwtAlgorithm{
+	"HS256": {family: familyHMAC, hash: crypto.SHA256, minSecret: 32},
+	"HS384": {family: familyHMAC, hash: crypto.SHA384, minSecret: 48},
+	"HS512": {family: familyHMAC, hash: crypto.SHA512, minSecret: 64},
+	"RS256": {family: familyRSA, hash: crypto.SHA256},
+	"RS384": {family: familyRSA, hash: crypto.SHA384},
+	"RS512": {family: familyRSA, hash: crypto.SHA512},
+	"PS256": {family: familyRSA, hash: crypto.SHA256, pss: true},
+	"PS384": {family: familyRSA, hash: crypto.SHA384, pss: true},
+	"PS512": {family: familyRSA, hash: crypto.SHA512, pss: true},
+	"ES256": {family: familyEC, hash: crypto.SHA256, curve: "P-256", size: 32},
+	"ES384": {family: familyEC, hash: crypto.SHA384, curve: "P-384", size: 48},
+	"ES512": {family: familyEC, hash: crypto.SHA512, curve: "P-521", size: 66},
+	"EdDSA": {family: familyOKP, curve: "Ed25519"},
+}
+
+// jwtVerdict is a local verification's answer. The zero value refuses.
+type jwtVerdict int
+
+const (
+	jwtBad             jwtVerdict = iota // definite: forged, malformed, expired, wrong issuer …
+	jwtGood                              // signature and claims hold
+	jwtUncheckable                       // no key or algorithm here to check it
+	jwtKeysUnavailable                   // the JWKS could not be fetched
+)
+
+// jwtCheck is one verification: the verdict, the claims of a good token
+// and a short reason for the audit log (never token material).
+type jwtCheck struct {
+	verdict jwtVerdict
+	claims  map[string]interface{}
+	reason  string
+}
+
+func jwtRefuse(reason string) jwtCheck { return jwtCheck{verdict: jwtBad, reason: reason} }
+
+// jwtVerify checks token locally; a JWKS fetch it needs waits until
+// deadline at most.
+func jwtVerify(j *jwtSettings, jw *jwksCache, token string, deadline time.Time) jwtCheck {
+	p, ok := splitJWS(token)
+	if !ok {
+		return jwtRefuse("malformed")
+	}
+	if _, crit := p.header["crit"]; crit {
+		return jwtRefuse("crit") // no extension is understood here
+	}
+	name, _ := p.header["alg"].(string)
+	if name == "" || strings.EqualFold(name, "none") {
+		return jwtRefuse("alg-none")
+	}
+	a, known := jwtAlgorithms[name]
+	if !known || !j.algorithms[name] {
+		return jwtCheck{verdict: jwtUncheckable, reason: "algorithm"}
+	}
+	kid, ok := jwtKid(p.header)
+	if !ok {
+		return jwtRefuse("malformed")
+	}
+	if verdict, reason := jwtSignatureVerdict(j, jw, p, name, a, kid, deadline); verdict != jwtGood {
+		return jwtCheck{verdict: verdict, reason: reason}
+	}
+	claims, ok := decodeStrictObject(p.payload)
+	if !ok {
+		return jwtRefuse("malformed")
+	}
+	if reason := jwtClaimsProblem(j, claims, time.Now()); reason != "" {
+		return jwtRefuse(reason)
+	}
+	return jwtCheck{verdict: jwtGood, claims: claims}
+}
+
+// jwtKid reads the optional kid header, which must be a string.
+func jwtKid(header map[string]interface{}) (string, bool) {
+	v, present := header["kid"]
+	if !present {
+		return "", true
+	}
+	kid, ok := v.(string)
+	return kid, ok
+}
+
+// jwtSignatureVerdict finds the keys that may check the signature and
+// tries them. Keys the token names or carries itself (jku, x5u, jwk, x5c)
+// are ignored: only configured and fetched keys count.
+func jwtSignatureVerdict(j *jwtSettings, jw *jwksCache, p jwsParts, name string, a jwtAlgorithm, kid string, deadline time.Time) (jwtVerdict, string) {
+	if a.family == familyHMAC {
+		if kid != "" && keyNamed(j.keys, kid) {
+			return jwtBad, "kid-mismatch" // the kid names a public key: not an HMAC token
+		}
+		if !hmacValid(a.hash, j.secret, p.signed, p.signature) {
+			return jwtBad, "signature"
+		}
+		return jwtGood, ""
+	}
+	keys, verdict, reason := jwtKeysFor(j, jw, name, a, kid, deadline)
+	if verdict != jwtGood {
+		return verdict, reason
+	}
+	for _, key := range keys {
+		if signatureValid(key, a, p.signed, p.signature) {
+			return jwtGood, ""
+		}
+	}
+	return jwtBad, "signature"
+}
+
+// jwtKeysFor returns the keys that fit alg and kid: the configured ones
+// and the JWKS's, fetched on first need, when stale, and again (at most
+// once per jwt.jwksMinRefreshInterval) when no key answers to the kid.
+func jwtKeysFor(j *jwtSettings, jw *jwksCache, name string, a jwtAlgorithm, kid string, deadline time.Time) ([]*jwtKey, jwtVerdict, string) {
+	fetched, loaded := jwksKeys(jw, false, deadline)
+	fit, named := fittingKeys(j.keys, fetched, name, a, kid)
+	if len(fit) == 0 && !named && jw != nil {
+		fetched, loaded = jwksKeys(jw, true, deadline)
+		fit, named = fittingKeys(j.keys, fetched, name, a, kid)
+	}
+	switch {
+	case len(fit) > 0:
+		return fit, jwtGood, ""
+	case named:
+		return nil, jwtBad, "kid-mismatch" // the kid names a key of another type or algorithm
+	case jw != nil && !loaded:
+		return nil, jwtKeysUnavailable, "jwks-unavailable"
+	}
+	return nil, jwtUncheckable, "unknown-key"
+}
+
+// fittingKeys returns the keys that may check alg: those named kid (when
+// the token gives one) and those without a kid. named reports that some
+// key carries the kid, fitting or not.
+func fittingKeys(static, fetched []*jwtKey, name string, a jwtAlgorithm, kid string) (fit []*jwtKey, named bool) {
+	for _, list := range [2][]*jwtKey{static, fetched} {
+		for _, key := range list {
+			if kid != "" && key.kid != "" && key.kid != kid {
+				continue
+			}
+			if kid != "" && key.kid == kid {
+				named = true
+			}
+			if keyFits(key, name, a) {
+				fit = append(fit, key)
+			}
+		}
+	}
+	return fit, named
+}
+
+func keyNamed(keys []*jwtKey, kid string) bool {
+	for _, key := range keys {
+		if key.kid == kid {
+			return true
+		}
+	}
+	return false
+}
+
+// signatureValid checks one asymmetric signature.
+func signatureValid(key *jwtKey, a jwtAlgorithm, signed string, sig []byte) bool {
+	switch a.family {
+	case familyRSA:
+		digest := jwtDigest(a.hash, signed)
+		if a.pss {
+			opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: a.hash}
+			return rsa.VerifyPSS(key.rsa, a.hash, digest, sig, opts) == nil
+		}
+		return rsa.VerifyPKCS1v15(key.rsa, a.hash, digest, sig) == nil
+	case familyEC:
+		// JWS signs ES as r||s, each half exactly the curve's size.
+		if len(sig) != 2*a.size {
+			return false
+		}
+		r := new(big.Int).SetBytes(sig[:a.size])
+		s := new(big.Int).SetBytes(sig[a.size:])
+		return ecdsa.Verify(key.ec, jwtDigest(a.hash, signed), r, s)
+	case familyOKP:
+		return ed25519.Verify(key.ed, []byte(signed), sig)
+	}
+	return false
+}
+
+func jwtDigest(h crypto.Hash, msg string) []byte {
+	switch h {
+	case crypto.SHA384:
+		d := sha512.Sum384([]byte(msg))
+		return d[:]
+	case crypto.SHA512:
+		d := sha512.Sum512([]byte(msg))
+		return d[:]
+	}
+	d := sha256.Sum256([]byte(msg))
+	return d[:]
+}
+
+// hmacValid compares in constant time; without a secret nothing is valid.
+func hmacValid(h crypto.Hash, secret []byte, signed string, sig []byte) bool {
+	if len(secret) == 0 {
+		return false
+	}
+	var mac hash.Hash
+	switch h {
+	case crypto.SHA384:
+		mac = hmac.New(sha512.New384, secret)
+	case crypto.SHA512:
+		mac = hmac.New(sha512.New, secret)
+	default:
+		mac = hmac.New(sha256.New, secret)
+	}
+	mac.Write([]byte(signed))
+	return hmac.Equal(mac.Sum(nil), sig)
+}
+
+// jwtClaimsProblem checks the registered claims; "" means they hold. exp
+// is required: a token that never expires cannot be verified locally.
+func jwtClaimsProblem(j *jwtSettings, claims map[string]interface{}, now time.Time) string {
+	exp, ok := claimTime(claims, "exp")
+	if !ok || exp.IsZero() {
+		return "no-exp"
+	}
+	if now.After(exp.Add(j.leeway)) {
+		return "expired"
+	}
+	if nbf, ok := claimTime(claims, "nbf"); !ok {
+		return "malformed"
+	} else if !nbf.IsZero() && now.Add(j.leeway).Before(nbf) {
+		return "not-yet-valid"
+	}
+	if j.issuer != "" {
+		if iss, _ := claims["iss"].(string); iss != j.issuer {
+			return "issuer"
+		}
+	}
+	if len(j.audience) > 0 && !audienceMatches(j.audience, claims["aud"]) {
+		return "audience"
+	}
+	return ""
+}
+
+// claimTime reads a NumericDate claim: zero when absent, not ok when it is
+// not a number.
+func claimTime(claims map[string]interface{}, name string) (time.Time, bool) {
+	v, present := claims[name]
+	if !present {
+		return time.Time{}, true
+	}
+	n, ok := v.(json.Number)
+	if !ok {
+		return time.Time{}, false
+	}
+	f, err := strconv.ParseFloat(n.String(), 64)
+	if err != nil || f <= 0 || f > 1e11 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(f), 0), true
+}
+
+// audienceMatches accepts aud as a string or an array of strings.
+func audienceMatches(want []string, aud interface{}) bool {
+	var got []string
+	switch t := aud.(type) {
+	case string:
+		got = []string{t}
+	case []interface{}:
+		for _, v := range t {
+			if s, ok := v.(string); ok {
+				got = append(got, s)
+			}
+		}
+	}
+	for _, g := range got {
+		for _, w := range want {
+			if g == w {
+				return true
+			}
+		}
+	}
+	return false
+}
