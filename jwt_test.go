@@ -263,7 +263,9 @@ func TestJWTOptionErrors(t *testing.T) {
 		{"HS512 with a 32-byte secret", func(c *Config) { c.JWT.Secret, c.JWT.Algorithms = testSecret[:32], []string{"HS512"} }, "jwt.secret"},
 		{"unknown algorithm", func(c *Config) { c.JWT.Algorithms = []string{"RS1"} }, "jwt.algorithms"},
 		{"bad mode", func(c *Config) { c.JWT.Mode = "trust-me" }, "jwt.mode"},
-		{"bad PEM", func(c *Config) { c.JWT.PublicKeys = []string{"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"} }, "jwt.publicKeys"},
+		{"bad PEM", func(c *Config) {
+			c.JWT.PublicKeys = []string{"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"}
+		}, "jwt.publicKeys"},
 		{"private key JWK", func(c *Config) { c.JWT.PublicKeys = []string{string(priv)} }, "jwt.publicKeys"},
 		{"symmetric JWK", func(c *Config) { c.JWT.PublicKeys = []string{`{"kty":"oct","k":"c2VjcmV0"}`} }, "jwt.publicKeys"},
 		{"short RSA key", func(c *Config) { c.JWT.PublicKeys = []string{publicPEM(t, &short.PublicKey, "")} }, "jwt.publicKeys"},

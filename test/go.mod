@@ -1,12 +1,13 @@
 module github.com/authlayer/authlayer/test
 
-go 1.22.0
+go 1.24.0
 
 replace github.com/authlayer/authlayer => ../
 
 require (
 	github.com/Masterminds/sprig/v3 v3.2.3
 	github.com/authlayer/authlayer v0.0.0-00010101000000-000000000000
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/mitchellh/mapstructure v1.5.1-0.20231216201459-8508981c8b6c
 	github.com/traefik/paerser v0.2.2
 	github.com/traefik/yaegi v0.16.1
