@@ -21,7 +21,7 @@ const maxJWKSBody = 512 << 10
 
 // jwksRetry spaces attempts while no keys have been fetched yet, or after
 // the keys went stale, so an outage costs one fetch per interval rather
-// than one per request.
+// than one per request (jwt.jwksMinRefreshInterval when shorter).
 const jwksRetry = 5 * time.Second
 
 type jwksCache struct {
@@ -56,36 +56,41 @@ func newJWKSCache(name string, j *jwtSettings, timeout time.Duration, transport 
 	}
 }
 
-// jwksKeys returns the fetched keys and whether any fetch ever succeeded,
-// fetching first when none has, when the keys are older than maxAge, or,
-// with kidMiss, when a token's kid matched nothing (rate limited). jw may
-// be nil (no JWKS configured).
-func jwksKeys(jw *jwksCache, kidMiss bool, deadline time.Time) ([]*jwtKey, bool) {
+// jwksKeys returns the fetched keys, whether any fetch ever succeeded, and
+// whether keys newer than those at the call's start came in during it. It
+// fetches first when none has succeeded, when the keys are older than
+// maxAge, or, with kidMiss, when a token's kid matched nothing (at most
+// once per minRefresh). jw may be nil (no JWKS configured).
+func jwksKeys(jw *jwksCache, kidMiss bool, deadline time.Time) (keys []*jwtKey, loaded, renewed bool) {
 	if jw == nil {
-		return nil, false
+		return nil, false, false
 	}
 	jw.mu.Lock()
-	attempted := jw.attemptedAt
+	attempted, before := jw.attemptedAt, jw.fetchedAt
 	need := jwksDue(jw, kidMiss, time.Now())
 	jw.mu.Unlock()
 	if need {
 		cacheLoad(jw.fetches, "jwks", deadline, nil, func() (interface{}, time.Duration, bool) {
 			jwksFetchOnce(jw, attempted)
-			return true, 0, false
+			return true, time.Duration(0), false
 		})
 	}
 	jw.mu.Lock()
-	keys, loaded := jw.keys, jw.loaded
+	keys, loaded, renewed = jw.keys, jw.loaded, !jw.fetchedAt.Equal(before)
 	jw.mu.Unlock()
-	return keys, loaded
+	return keys, loaded, renewed
 }
 
 // jwksDue decides whether to fetch. Called with jw.mu held.
 func jwksDue(jw *jwksCache, kidMiss bool, now time.Time) bool {
 	sinceAttempt := now.Sub(jw.attemptedAt)
+	retry := jwksRetry
+	if jw.minRefresh < retry {
+		retry = jw.minRefresh
+	}
 	switch {
 	case !jw.loaded || now.Sub(jw.fetchedAt) >= jw.maxAge:
-		return jw.attemptedAt.IsZero() || sinceAttempt >= jwksRetry
+		return jw.attemptedAt.IsZero() || sinceAttempt >= retry
 	case kidMiss:
 		return sinceAttempt >= jw.minRefresh
 	}

@@ -21,7 +21,8 @@ import (
 // signature, then the claims. The answer is one of four: good, bad (a
 // definite refusal, as a backend's 401), uncheckable (no key or algorithm
 // here can check it: jwt.mode decides), or keys unavailable (the JWKS
-// could not be fetched: a transient failure, never a refusal).
+// could not be fetched, or not yet refetched for a new kid: a transient
+// failure, never a refusal).
 
 // jwtAlgorithm is what one "alg" value means.
 type jwtAlgorithm struct {
@@ -140,14 +141,21 @@ func jwtSignatureVerdict(j *jwtSettings, jw *jwksCache, p jwsParts, name string,
 }
 
 // jwtKeysFor returns the keys that fit alg and kid: the configured ones
-// and the JWKS's, fetched on first need, when stale, and again (at most
-// once per jwt.jwksMinRefreshInterval) when no key answers to the kid.
+// and the JWKS's, fetched on first need, when stale, and again when no key
+// answers to the kid. A kid still unknown after a fresh fetch is
+// uncheckable; one whose refetch had to wait (jwt.jwksMinRefreshInterval,
+// or the issuer down) is a transient failure, so a token signed with a key
+// published a moment ago never ends a session.
 func jwtKeysFor(j *jwtSettings, jw *jwksCache, name string, a jwtAlgorithm, kid string, deadline time.Time) ([]*jwtKey, jwtVerdict, string) {
-	fetched, loaded := jwksKeys(jw, false, deadline)
+	fetched, loaded, _ := jwksKeys(jw, false, deadline)
 	fit, named := fittingKeys(j.keys, fetched, name, a, kid)
 	if len(fit) == 0 && !named && jw != nil {
-		fetched, loaded = jwksKeys(jw, true, deadline)
+		var renewed bool
+		fetched, loaded, renewed = jwksKeys(jw, true, deadline)
 		fit, named = fittingKeys(j.keys, fetched, name, a, kid)
+		if len(fit) == 0 && !named && loaded && !renewed {
+			return nil, jwtKeysUnavailable, "jwks-refetch-spaced"
+		}
 	}
 	switch {
 	case len(fit) > 0:

@@ -202,7 +202,10 @@ func flowValidateBackend(f *flow, key, token string, charged bool, local *identi
 		defer cancel()
 		answer := backendValidate(b, ctx, client, token)
 		if local != nil {
-			return confirmedValidation(s, answer, local)
+			// Three results named first: Yaegi v0.16.1 loses them when a
+			// closure returns another call's results directly.
+			confirmed, ttl, weak := confirmedValidation(s, answer, local)
+			return confirmed, ttl, weak
 		}
 		return answer, validationTTL(s, answer), answer.state == stateInvalid
 	})

@@ -9,13 +9,19 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
+	_ "crypto/sha256" // registers the hashes SignRaw uses
+	_ "crypto/sha512"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -242,4 +248,57 @@ func (is *Issuer) Delay(d time.Duration) {
 	is.mu.Lock()
 	is.delay = d
 	is.mu.Unlock()
+}
+
+// Segment is base64url without padding, as JWS segments are written.
+func Segment(raw []byte) string { return base64.RawURLEncoding.EncodeToString(raw) }
+
+// SignRaw signs a header written by hand (duplicate keys, jku, an alg
+// that does not fit the key: what an attacker sends) over claims, with
+// signAlg's hash and scheme and key, using the standard library.
+func SignRaw(t testing.TB, signAlg string, key interface{}, header string, claims Claims) string {
+	t.Helper()
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := Segment([]byte(header)) + "." + Segment(payload)
+	h := map[string]crypto.Hash{"256": crypto.SHA256, "384": crypto.SHA384, "512": crypto.SHA512}[signAlg[len(signAlg)-3:]]
+	var sig []byte
+	switch k := key.(type) {
+	case []byte:
+		mac := hmac.New(h.New, k)
+		mac.Write([]byte(signed))
+		sig = mac.Sum(nil)
+	case *rsa.PrivateKey:
+		d := digest(h, signed)
+		if strings.HasPrefix(signAlg, "PS") {
+			sig, err = rsa.SignPSS(rand.Reader, k, h, d, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		} else {
+			sig, err = rsa.SignPKCS1v15(rand.Reader, k, h, d)
+		}
+	case *ecdsa.PrivateKey:
+		size := (k.Curve.Params().BitSize + 7) / 8
+		var r, s *big.Int
+		r, s, err = ecdsa.Sign(rand.Reader, k, digest(h, signed))
+		if err == nil {
+			sig = make([]byte, 2*size)
+			r.FillBytes(sig[:size])
+			s.FillBytes(sig[size:])
+		}
+	case ed25519.PrivateKey:
+		sig = ed25519.Sign(k, []byte(signed))
+	default:
+		t.Fatalf("jwtkit: no raw signer for %T", key)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed + "." + Segment(sig)
+}
+
+func digest(h crypto.Hash, msg string) []byte {
+	d := h.New()
+	d.Write([]byte(msg))
+	return d.Sum(nil)
 }

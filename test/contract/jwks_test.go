@@ -1,0 +1,157 @@
+package contract
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/jwtkit"
+)
+
+// Issue 9: keys from the issuer's JWKS (jwt.jwksUrl).
+
+func jwksOpts(is *jwtkit.Issuer, extra m) m {
+	o := m{
+		"jwt":     m{"enabled": "true", "jwksUrl": is.URL(), "jwksMinRefreshInterval": "200ms"},
+		"headers": m{"verifiedBy": hVerified},
+		"routes":  m{"protected": list("/account", "/api/account")},
+	}
+	merge(o, extra)
+	return o
+}
+
+// TestJWKSFetchedLazilyAndShared: New fetches nothing; the first token
+// fetches once; concurrent first requests share that fetch; later tokens
+// with known kids fetch nothing.
+func TestJWKSFetchedLazilyAndShared(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		k := jwtkit.Generate(t)
+		is := jwtkit.NewIssuer(t, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "k1", Alg: "RS256"}, jwtkit.JWK{Pub: k.EdPub, Kid: "k2"})
+		is.Delay(200 * time.Millisecond)
+		h := e.handler(t, e.opts(jwksOpts(is, nil)))
+		if is.Fetches() != 0 {
+			t.Fatalf("New fetched the JWKS %d times", is.Fetches())
+		}
+		const n = 12
+		pending := make([]<-chan asyncResult, n)
+		for i := range pending {
+			tok := jwtkit.Sign(t, "RS256", k.RSA, "k1", jwtkit.Std(fmt.Sprintf("u-%d", i), "user"))
+			pending[i] = e.doAsync(h, page("/account").cookie(userCookie, tok))
+		}
+		for i, ch := range pending {
+			r := await(t, ch, fmt.Sprintf("request %d", i))
+			wantVerifiedBy(t, r, "local")
+		}
+		if is.Fetches() != 1 {
+			t.Errorf("fetches for %d concurrent first requests: %d, want 1", n, is.Fetches())
+		}
+		is.Delay(0)
+		ed := jwtkit.Sign(t, "EdDSA", k.Ed, "k2", jwtkit.Std("u-ed", "user"))
+		wantVerifiedBy(t, e.do(t, h, page("/account").cookie(userCookie, ed)), "local")
+		if is.Fetches() != 1 {
+			t.Errorf("fetches after a known kid: %d, want 1", is.Fetches())
+		}
+		wantCount(t, e.be, fakebackend.Validate, 0)
+	})
+}
+
+// TestJWKSRotationAndUnknownKids: a new kid triggers one refetch and
+// verifies; an unknown kid refetches at most once per
+// jwksMinRefreshInterval, however many tokens carry it, and is refused
+// (401) when a fresh fetch does not know it, or answered 503 while the
+// refetch must wait: never a session.
+func TestJWKSRotationAndUnknownKids(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		k := jwtkit.Generate(t)
+		is := jwtkit.NewIssuer(t, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
+		h := e.handler(t, e.opts(jwksOpts(is, nil))) // jwksMinRefreshInterval 200ms
+		old := jwtkit.Sign(t, "RS256", k.RSA, "old", jwtkit.Std("u-old", "user"))
+		wantVerifiedBy(t, e.do(t, h, page("/account").cookie(userCookie, old)), "local")
+
+		// The issuer rotates, adding a P-256 key: the first token with the
+		// new kid fetches the new set.
+		is.Publish(t, jwtkit.JWK{Pub: &k.P256.PublicKey, Kid: "new", Alg: "ES256"}, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
+		time.Sleep(250 * time.Millisecond)
+		fresh := jwtkit.Sign(t, "ES256", k.P256, "new", jwtkit.Std("u-new", "user"))
+		wantVerifiedBy(t, e.do(t, h, page("/account").cookie(userCookie, fresh)), "local")
+		if is.Fetches() != 2 {
+			t.Fatalf("fetches after the rotation: %d, want 2", is.Fetches())
+		}
+
+		// Tokens with a kid the issuer never published.
+		time.Sleep(250 * time.Millisecond)
+		start := time.Now()
+		statuses := map[int]int{}
+		for i := 0; i < 20; i++ {
+			tok := jwtkit.Sign(t, "RS256", k.RSA2, "nobody", jwtkit.Std(fmt.Sprintf("u-%d", i), "user"))
+			r := e.do(t, h, api("/api/account").cookie(userCookie, tok))
+			statuses[r.code]++
+			if r.upstream != nil {
+				t.Fatalf("an unknown-kid token was forwarded")
+			}
+		}
+		if statuses[http.StatusUnauthorized] < 1 || statuses[http.StatusUnauthorized]+statuses[http.StatusServiceUnavailable] != 20 {
+			t.Errorf("statuses for unknown-kid tokens: %v, want 401 after a fresh fetch and 401 or 503 otherwise", statuses)
+		}
+		if limit := 3 + int(time.Since(start)/(200*time.Millisecond)); is.Fetches() > limit {
+			t.Errorf("fetches for 20 unknown-kid tokens: %d, want at most %d (one per 200ms)", is.Fetches(), limit)
+		}
+		wantCount(t, e.be, fakebackend.Validate, 0)
+	})
+}
+
+// TestJWKSOutage: with no keys ever fetched, a token cannot be checked:
+// protected routes answer 503 and keep the cookies (no refresh, no
+// logout); once keys are fetched, an outage keeps them in use.
+func TestJWKSOutage(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		k := jwtkit.Generate(t)
+		is := jwtkit.NewIssuer(t, jwtkit.JWK{Pub: k.EdPub, Kid: "ed"})
+		is.Fail(http.StatusBadGateway)
+		h := e.handler(t, e.opts(jwksOpts(is, m{"jwt": m{"jwksMaxAge": "300ms"}, "cookies": m{"refresh": refreshCookie}})))
+		claims := jwtkit.Std("u-1", "user")
+		tok := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", claims)
+
+		r := e.do(t, h, api("/api/account").cookie(userCookie, tok).cookie(refreshCookie, "r-1"))
+		wantJSONError(t, r, http.StatusServiceUnavailable)
+		wantNoCookieClearing(t, r)
+		r = e.do(t, h, page("/account").cookie(userCookie, tok).cookie(refreshCookie, "r-1"))
+		if r.code != http.StatusServiceUnavailable || r.upstream != nil {
+			t.Errorf("protected page with the JWKS down: got %d (forwarded %v), want 503 not forwarded", r.code, r.upstream != nil)
+		}
+		wantNoCookieClearing(t, r)
+		wantCount(t, e.be, fakebackend.Refresh, 0)
+
+		is.Publish(t, jwtkit.JWK{Pub: k.EdPub, Kid: "ed"})
+		time.Sleep(250 * time.Millisecond) // past the retry spacing (jwksMinRefreshInterval)
+		wantIdentity(t, e.do(t, h, page("/account").cookie(userCookie, tok)), tok, claimsData(t, claims), "u-1", "user", "")
+
+		// The keys go stale (jwksMaxAge) while the issuer is down: the
+		// last good keys stay in use.
+		is.Fail(http.StatusInternalServerError)
+		time.Sleep(400 * time.Millisecond)
+		other := jwtkit.Std("u-2", "user")
+		tok2 := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", other)
+		wantIdentity(t, e.do(t, h, page("/account").cookie(userCookie, tok2)), tok2, claimsData(t, other), "u-2", "user", "")
+		wantCount(t, e.be, fakebackend.Validate, 0)
+	})
+}
+
+// TestJWKSOutageFallback: in fallback mode a JWKS outage sends tokens to
+// the backend instead of failing.
+func TestJWKSOutageFallback(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		k := jwtkit.Generate(t)
+		is := jwtkit.NewIssuer(t)
+		is.Fail(http.StatusServiceUnavailable)
+		h := e.handler(t, e.opts(jwksOpts(is, m{"jwt": m{"mode": "fallback"}})))
+		tok := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", jwtkit.Std("u-1", "user"))
+		data := fakebackend.UserData("u-1", "user", nil)
+		e.be.SetUser(tok, data)
+		r := e.do(t, h, page("/account").cookie(userCookie, tok))
+		wantIdentity(t, r, tok, data, "u-1", "user", "")
+		wantVerifiedBy(t, r, "backend")
+	})
+}
