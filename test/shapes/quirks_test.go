@@ -1,8 +1,10 @@
 package shapes
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -261,5 +263,44 @@ func TestOnePluginPerMiddleware(t *testing.T) {
 	}
 	if _, err := loader.FromCRD([]byte(`{"plugin":{"other":{}}}`), pluginName); err == nil {
 		t.Error("another plugin's configuration was returned")
+	}
+}
+
+// jwt.publicKeys in labels: a JWK holds commas, so it must be written
+// with an index (publicKeys[0]=…); written plainly, the comma split
+// breaks it and New refuses the option by name. A PEM goes on one line
+// with \n for its newlines.
+func TestLabelJWTPublicKeys(t *testing.T) {
+	jwk := `{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1"}`
+	pemOneLine := `-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n-----END PUBLIC KEY-----\n`
+	base := map[string]string{
+		labelPrefix + "backend.url": "http://127.0.0.1:9001",
+		labelPrefix + "jwt.enabled": "true",
+	}
+	build := func(extra map[string]string) error {
+		labels := map[string]string{}
+		for k, v := range base {
+			labels[k] = v
+		}
+		for k, v := range extra {
+			labels[k] = v
+		}
+		opts, err := loader.FromLabels(labels, middlewareName, pluginName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := decodeCompiled(t, opts)
+		_, err = authlayer.New(context.Background(), http.NotFoundHandler(), cfg, "labels")
+		return err
+	}
+	if err := build(map[string]string{labelPrefix + "jwt.publicKeys[0]": jwk, labelPrefix + "jwt.publicKeys[1]": pemOneLine}); err != nil {
+		t.Errorf("indexed JWK and one-line PEM: %v", err)
+	}
+	if err := build(map[string]string{labelPrefix + "jwt.publicKeys": pemOneLine}); err != nil {
+		t.Errorf("one-line PEM without an index: %v", err)
+	}
+	err := build(map[string]string{labelPrefix + "jwt.publicKeys": jwk})
+	if err == nil || !strings.Contains(err.Error(), "jwt.publicKeys") {
+		t.Errorf("JWK without an index (split on its commas): got %v, want an error naming jwt.publicKeys", err)
 	}
 }
