@@ -262,7 +262,15 @@ func SignRaw(t testing.TB, signAlg string, key interface{}, header string, claim
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed := Segment([]byte(header)) + "." + Segment(payload)
+	return SignJSON(t, signAlg, key, header, string(payload))
+}
+
+// SignJSON is SignRaw with the payload written by hand too (a duplicate
+// claim).
+func SignJSON(t testing.TB, signAlg string, key interface{}, header, payload string) string {
+	t.Helper()
+	var err error
+	signed := Segment([]byte(header)) + "." + Segment([]byte(payload))
 	h := map[string]crypto.Hash{"256": crypto.SHA256, "384": crypto.SHA384, "512": crypto.SHA512}[signAlg[len(signAlg)-3:]]
 	var sig []byte
 	switch k := key.(type) {
