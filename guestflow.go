@@ -27,7 +27,7 @@ func flowGuestSession(f *flow, carried carriedCookies) *authResult {
 			record(f.m, f.req, eventError, nil, carried.guest, false, "backend-unavailable", 0)
 			return &authResult{transient: true}
 		}
-		record(f.m, f.req, eventAuthFail, nil, carried.guest, false, "invalid-guest-token", 0)
+		record(f.m, f.req, eventAuthFail, nil, carried.guest, false, firstNonEmpty(v.reason, "invalid-guest-token"), 0)
 		cleared = cookiesClearing(&f.m.s.cookies, carried, false, true, false)
 	}
 	if !f.m.s.guest.enabled || (f.route != nil && f.route.needsUser) {

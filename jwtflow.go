@@ -1,6 +1,9 @@
 package authlayer
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // Where local verification meets the token flow. A token that verifies
 // here is a valid session without a backend call, cached like a backend
@@ -19,18 +22,39 @@ import "time"
 // Whatever the mode, a JWKS that cannot be fetched is a transient
 // failure, never a refusal: no session ends because the issuer is down.
 
-// flowValidateJWT is flowValidate with jwt.enabled.
+// flowValidateJWT is flowValidate with jwt.enabled. With charged and rate
+// limiting on, a token refused here spends the client's unknown-token
+// budget (a valid one never does), and a client whose budget is spent
+// gets no verification at all: junk costs its sender, not the CPU.
 func flowValidateJWT(f *flow, j *jwtSettings, token string, charged bool) (validation, *rateDecision) {
 	key := cacheKey(token)
 	if v, _, ok := cacheLookup(f.m.state.validations, key); ok {
 		return v.(validation), nil
 	}
+	rl := f.m.state.limiter
+	if !charged {
+		rl = nil
+	}
+	if rl != nil && !rateWouldAllow(rl, budgetUnknownTokens, f.client) {
+		record(f.m, f.req, eventRateLimitExceeded, nil, "", false, "unknown-tokens", http.StatusTooManyRequests)
+		return validation{}, spendBudget(rl, budgetUnknownTokens, f.client)
+	}
+	v, limited := flowValidateLocal(f, j, key, token, charged)
+	if rl != nil && v.state == stateInvalid && v.reason != "" {
+		spendBudget(rl, budgetUnknownTokens, f.client)
+	}
+	return v, limited
+}
+
+// flowValidateLocal verifies token here and applies jwt.mode.
+func flowValidateLocal(f *flow, j *jwtSettings, key, token string, charged bool) (validation, *rateDecision) {
 	check := jwtVerify(j, f.m.state.jwks, token, f.deadline)
 	switch check.verdict {
 	case jwtGood:
 		id := claimsIdentity(j, check.claims, token)
 		if id == nil {
-			break // the configured user claim is not an object: not a session
+			check.reason = "user-claim" // the configured user claim is not an object: not a session
+			break
 		}
 		if j.mode == jwtModeRevalidate {
 			return flowValidateBackend(f, key, token, charged, id)
@@ -46,7 +70,7 @@ func flowValidateJWT(f *flow, j *jwtSettings, token string, charged bool) (valid
 		}
 		return validation{state: stateTransient}, nil
 	}
-	return rememberLocal(f, key, validation{state: stateInvalid}), nil
+	return rememberLocal(f, key, validation{state: stateInvalid, reason: "jwt-" + check.reason}), nil
 }
 
 // rememberLocal caches a local verdict: a valid one until the token's

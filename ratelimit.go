@@ -192,6 +192,22 @@ func rateRequestAllowed(rl *rateLimiter, h http.Header, key string, cost int64) 
 	return true
 }
 
+// rateWouldAllow reports whether one token of budget b is left for key,
+// spending nothing: a check before work whose cost is charged only when
+// it turns out to be the client's fault (a token refused locally).
+func rateWouldAllow(rl *rateLimiter, b rateBudget, key string) bool {
+	t := time.Now().UnixNano()
+	bk := rl.buckets
+	bk.mu.Lock()
+	defer bk.mu.Unlock()
+	e := bk.clients[key]
+	if e == nil {
+		return true
+	}
+	level := e.fullAt[b] - t
+	return level+rl.intervals[b] <= rl.bursts[b]
+}
+
 // prefetchShare is the part of a request a prefetch costs: speculative
 // requests are cheap to serve and browsers send many, but they are marked
 // by client-chosen headers, so they can never skip the budget.

@@ -44,8 +44,9 @@ func oneValue(v string) []string {
 
 // validation is one cached validation answer.
 type validation struct {
-	state verdict
-	id    *identity
+	state  verdict
+	id     *identity
+	reason string // why a local verification refused the token (jwtflow.go), for the audit log
 }
 
 type refreshKind int
@@ -151,7 +152,7 @@ func flowSession(f *flow, carried carriedCookies) *authResult {
 		record(f.m, f.req, eventError, nil, carried.user, false, "backend-unavailable", 0)
 		return &authResult{transient: true}
 	}
-	record(f.m, f.req, eventAuthFail, nil, carried.user, false, "invalid-token", 0)
+	record(f.m, f.req, eventAuthFail, nil, carried.user, false, firstNonEmpty(v.reason, "invalid-token"), 0)
 	return flowRefreshSession(f, carried, firstNonEmpty(carried.refresh, carried.user))
 }
 

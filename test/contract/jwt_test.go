@@ -2,6 +2,7 @@ package contract
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -282,4 +283,33 @@ func TestJWTKeysNamedByTheTokenAreIgnored(t *testing.T) {
 // foreign RSA key.
 func signWithHeader(t *testing.T, k *jwtkit.Keys, header string) string {
 	return jwtkit.SignRaw(t, "RS256", k.RSA2, header, jwtkit.Std("u-evil", "user"))
+}
+
+// TestJWTRefusalsSpendTheBudget: with rate limiting on, tokens refused
+// locally spend the client's unknown-token budget and, once it is spent,
+// get 429 without being verified; valid tokens never spend it.
+func TestJWTRefusalsSpendTheBudget(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		k := jwtkit.Generate(t)
+		h := e.handler(t, rateOpts(e, m{"requests": "1000", "unknownTokens": "3", "refreshes": "1000"}, jwtOpts(t, nil)))
+		const client, other = "198.51.100.70", "198.51.100.71"
+		for i := 0; i < 10; i++ {
+			tok := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", jwtkit.Std(fmt.Sprintf("u-valid-%d", i), "user"))
+			wantVerifiedBy(t, e.do(t, h, from(api("/api/account").cookie(userCookie, tok), client)), "local")
+		}
+		for i := 0; i < 6; i++ {
+			forged := jwtkit.Sign(t, "RS256", k.RSA2, "rsa", jwtkit.Std(fmt.Sprintf("u-forged-%d", i), "user"))
+			r := e.do(t, h, from(api("/api/account").cookie(userCookie, forged), client))
+			if i < 3 {
+				wantJSONError(t, r, http.StatusUnauthorized)
+				continue
+			}
+			wantRateLimited(t, r)
+		}
+		// Over budget, even a valid new token from that client is refused;
+		// another client is not affected.
+		tok := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", jwtkit.Std("u-late", "user"))
+		wantRateLimited(t, e.do(t, h, from(api("/api/account").cookie(userCookie, tok), client)))
+		wantVerifiedBy(t, e.do(t, h, from(api("/api/account").cookie(userCookie, tok), other)), "local")
+	})
 }
