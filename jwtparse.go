@@ -51,13 +51,16 @@ func splitJWS(token string) (jwsParts, bool) {
 // decoder would skip) and zero trailing bits.
 func decodeSegment(seg string) ([]byte, bool) {
 	for i := 0; i < len(seg); i++ {
-		c := seg[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		if !base64urlChar(seg[i]) {
 			return nil, false
 		}
 	}
 	out, err := base64.RawURLEncoding.Strict().DecodeString(seg)
 	return out, err == nil
+}
+
+func base64urlChar(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
 // decodeStrictObject decodes one JSON object with numbers kept as
