@@ -313,3 +313,20 @@ func TestJWTRefusalsSpendTheBudget(t *testing.T) {
 		wantVerifiedBy(t, e.do(t, h, from(api("/api/account").cookie(userCookie, tok), other)), "local")
 	})
 }
+
+// TestJWTVerifiedByCannotBeSpoofed: the client's own X-Auth-Verified-By,
+// under any spelling, never reaches the app.
+func TestJWTVerifiedByCannotBeSpoofed(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, e.opts(jwtOpts(t, nil)))
+		for _, name := range []string{hVerified, "x-auth-verified-by", "X_Auth_Verified_By", "X.Auth.Verified.By"} {
+			r := e.do(t, h, page("/").withHeader(name, "local"))
+			wantAnonymous(t, r)
+			for k := range r.upstream {
+				if normHeader(k) == normHeader(hVerified) {
+					t.Errorf("%s: the client's %s reached the app", name, k)
+				}
+			}
+		}
+	})
+}
