@@ -27,15 +27,15 @@ import (
 //     responses, guest, cache, refresh, jwt): the validation cache and
 //     the backend client with its call slots. A change to those options
 //     starts a fresh one, since answers read with another mapping, from
-//     another endpoint or checked with other keys would be wrong; it costs one validation per active
-//     token, never a session. The session memo (sessionmemo.go) is per
-//     backend scope and cookie names.
+//     another endpoint or checked with other keys would be wrong; it costs
+//     one validation per active token, never a session. The session memo
+//     (sessionmemo.go) is per backend scope and cookie names.
 //
 // Route, cookie, header, CSRF, audit and rate-limit options are per
 // instance. Keys fetched from a JWKS (jwks.go) are kept per middleware
-// and JWKS URL. The registry keeps at most maxSharedScopes scopes; the oldest
-// is dropped first (instances still holding it keep working, it is only no
-// longer handed out). Nothing here starts a goroutine.
+// and JWKS URL. The registry keeps at most maxSharedScopes scopes; the
+// oldest is dropped first (instances still holding it keep working, it is
+// only no longer handed out). Nothing here starts a goroutine.
 
 const maxSharedScopes = 128
 

@@ -174,8 +174,8 @@ func acceptsAsUser(s *settings, tokenType string) bool {
 // (jwtflow.go), or makes (or joins) one backend call. With charged, a call
 // this client starts spends its unknown-token budget, unless the token
 // validated recently (a known user whose entry expired); waiting on
-// another's call is free, and so is a local verification. limited is the
-// refusal when over budget.
+// another's call is free (a local verification spends it only when it
+// refuses the token). limited is the refusal when over budget.
 func flowValidate(f *flow, token string, charged bool) (validation, *rateDecision) {
 	if j := f.m.s.jwt; j != nil {
 		return flowValidateJWT(f, j, token, charged)
