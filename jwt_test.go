@@ -12,7 +12,7 @@ import (
 
 // jwtTestSettings compiles a configuration with jwt on and the test keys
 // (PEM, kids "rsa", "p256", "p384", "p521", "ed") plus the HMAC secret.
-func jwtTestSettings(t *testing.T, mutate func(*JWTConfig)) *jwtSettings {
+func jwtTestSettings(t testing.TB, mutate func(*JWTConfig)) *jwtSettings {
 	t.Helper()
 	k := keysForTest(t)
 	c := CreateConfig()
@@ -171,6 +171,7 @@ func TestJWTMalformedTokens(t *testing.T) {
 		{"over the size cap", signWithSecret(headerJSON("HS256", ""), claimsJSON(t, map[string]interface{}{"pad": strings.Repeat("x", maxJWTBytes)}))},
 		{"empty", ""},
 		{"dots only", ".."},
+		{"claims nested beyond the depth bound", signWithSecret(headerJSON("HS256", ""), `{"sub":"u-1","exp":9999999999,"x":`+strings.Repeat("[", 40)+strings.Repeat("]", 40)+`}`)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -336,4 +337,27 @@ func TestJWTKeyFormats(t *testing.T) {
 	if _, err := parsePublicKeys([]string{string(raw)}); err == nil {
 		t.Error("a point off the curve was accepted")
 	}
+}
+
+// FuzzJWTRespellings: whatever a fuzzer makes of valid tokens (one per
+// family), only the exact original verifies: no other spelling of a
+// signed token (padding, alphabet, trailing bits, whitespace, segments)
+// and no mutation of its content is accepted, and nothing panics.
+func FuzzJWTRespellings(f *testing.F) {
+	j := jwtTestSettings(f, nil)
+	originals := map[string]bool{}
+	for _, alg := range []string{"HS256", "RS256", "PS384", "ES256", "ES512", "EdDSA"} {
+		tok := makeJWT(f, headerJSON(alg, kidOf[alg]), claimsJSON(f, nil), alg, keyFor(f, alg))
+		originals[tok] = true
+		f.Add(tok)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		check := verifyToken(j, token)
+		if check.verdict == jwtGood && !originals[token] {
+			t.Fatalf("a token other than the originals verified: %q", token)
+		}
+		if originals[token] && check.verdict != jwtGood {
+			t.Fatalf("an original token did not verify: %d (%s)", check.verdict, check.reason)
+		}
+	})
 }
