@@ -2,8 +2,12 @@ package demo_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"log"
 	"net/http"
@@ -13,6 +17,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -197,9 +202,15 @@ func TestComposeLabelsMakeAValidMiddleware(t *testing.T) {
 // front with authlayer interpreted by Yaegi.
 type stack struct {
 	front, backend, app *httptest.Server
+	// validations counts the backend's GET /auth/me calls: authlayer
+	// asking it whether a token is valid.
+	validations *atomic.Int64
 }
 
-func startStack(t *testing.T, accessTTL time.Duration) *stack {
+// startStack runs the demo as `make demo` does, with the compose file's
+// labels (overridden by labels, keys after the plugin prefix, for
+// example "jwt.mode") and its signing key.
+func startStack(t *testing.T, accessTTL time.Duration, labels map[string]string) *stack {
 	t.Helper()
 	// Reserve the backend's address first: the options point at it.
 	backendSrv := httptest.NewUnstartedServer(nil)
@@ -207,17 +218,36 @@ func startStack(t *testing.T, accessTTL time.Duration) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	skipIfPlaceholder(t, setup.Options)
+	options := setup.Options
+	if len(labels) > 0 {
+		all := map[string]string{}
+		for k, v := range setup.Labels {
+			all[k] = v
+		}
+		for k, v := range labels {
+			all[devstack.LabelPrefix+k] = v
+		}
+		if options, err = loader.FromLabels(all, devstack.MiddlewareName, devstack.PluginName); err != nil {
+			t.Fatal(err)
+		}
+	}
+	skipIfPlaceholder(t, options)
 	quiet := log.New(io.Discard, "", 0)
 	backend, err := authbackend.New(authbackend.Config{
-		Secret: []byte("test-secret-test-secret-test-secret!"), Users: authbackend.DemoUsers(),
+		SigningKey: setup.SigningKey, Users: authbackend.DemoUsers(),
 		GuestUsername: setup.GuestUsername, GuestPassword: setup.GuestPassword,
 		AccessTTL: accessTTL, SecureCookies: setup.SecureCookies, Logger: quiet,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	backendSrv.Config.Handler = backend
+	validations := &atomic.Int64{}
+	backendSrv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/auth/me" {
+			validations.Add(1)
+		}
+		backend.ServeHTTP(w, r)
+	})
 	backendSrv.Start()
 	t.Cleanup(backendSrv.Close)
 	appHandler, err := app.New(app.Options{})
@@ -233,13 +263,13 @@ func startStack(t *testing.T, accessTTL time.Duration) *stack {
 	}
 	backendURL, _ := url.Parse(backendSrv.URL)
 	appURL, _ := url.Parse(appSrv.URL)
-	host, err := devstack.NewDevHost(factory, setup.Options, backendURL, appURL, quiet)
+	host, err := devstack.NewDevHost(factory, options, backendURL, appURL, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	front := httptest.NewServer(host)
 	t.Cleanup(front.Close)
-	return &stack{front: front, backend: backendSrv, app: appSrv}
+	return &stack{front: front, backend: backendSrv, app: appSrv, validations: validations}
 }
 
 // browser is an HTTP client with a cookie jar that does not follow
@@ -291,6 +321,12 @@ func (b *browser) post(path string, form url.Values) (reply, string) {
 	return b.do(req)
 }
 
+// setCookie stores a cookie for the front, as if the server had set it.
+func (b *browser) setCookie(name, value string) {
+	u, _ := url.Parse(b.base)
+	b.client.Jar.SetCookies(u, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
+}
+
 func (b *browser) cookie(name string) string {
 	u, _ := url.Parse(b.base)
 	for _, c := range b.client.Jar.Cookies(u) {
@@ -302,7 +338,7 @@ func (b *browser) cookie(name string) string {
 }
 
 func TestDevHostServesHomeEndToEnd(t *testing.T) {
-	s := startStack(t, authbackend.DefaultAccessTTL)
+	s := startStack(t, authbackend.DefaultAccessTTL, nil)
 	b := newBrowser(t, s.front.URL)
 	resp, body := b.get("/")
 	if resp.StatusCode != http.StatusOK {
@@ -311,13 +347,19 @@ func TestDevHostServesHomeEndToEnd(t *testing.T) {
 	if !strings.Contains(body, "Hello, guest") || b.cookie("guestToken") == "" {
 		t.Errorf("GET /: want a guest session (guest cookie and greeting); cookie set: %v", b.cookie("guestToken") != "")
 	}
+	if !strings.Contains(body, "<dt>Token check</dt><dd>verified locally</dd>") {
+		t.Error("GET /: the guest token authlayer minted is not shown as verified locally")
+	}
 	if resp, _ := b.get("/static/style.css"); resp.StatusCode != http.StatusOK {
 		t.Errorf("GET /static/style.css = %d", resp.StatusCode)
+	}
+	if n := s.validations.Load(); n != 0 {
+		t.Errorf("authlayer asked the backend to validate %d times; jwt.mode=local verifies every token itself", n)
 	}
 }
 
 func TestDevHostLoginFlowEndToEnd(t *testing.T) {
-	s := startStack(t, authbackend.DefaultAccessTTL)
+	s := startStack(t, authbackend.DefaultAccessTTL, nil)
 	b := newBrowser(t, s.front.URL)
 
 	resp, _ := b.get("/dashboard")
@@ -337,6 +379,16 @@ func TestDevHostLoginFlowEndToEnd(t *testing.T) {
 	resp, body = b.get("/dashboard")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Alice Martin") || !strings.Contains(body, "u-alice") {
 		t.Fatalf("GET /dashboard after login = %d, want alice's dashboard", resp.StatusCode)
+	}
+	// authlayer verified the backend's EdDSA token itself and says so, and
+	// forwarded the token's claims as the user.
+	if !strings.Contains(body, "verified locally") || strings.Contains(body, "validated by the backend") {
+		t.Errorf("GET /dashboard after login: the dashboard does not show the token as verified locally")
+	}
+	for _, claim := range []string{"<th>knd</th><td><code>access</code>", "<th>aud</th><td><code>[&#34;authlayer-demo-app&#34;]</code>", "<th>roles</th><td><code>[&#34;user&#34;]</code>"} {
+		if !strings.Contains(body, claim) {
+			t.Errorf("GET /dashboard after login: the user table lacks the token claim %s", claim)
+		}
 	}
 	if resp, _ := b.get("/login"); resp.StatusCode < 300 || resp.StatusCode > 399 {
 		t.Errorf("GET /login when signed in = %d, want a redirect away (auth-only)", resp.StatusCode)
@@ -369,12 +421,18 @@ func TestDevHostLoginFlowEndToEnd(t *testing.T) {
 	if resp, body := admin.get("/admin"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Admin area") {
 		t.Errorf("GET /admin as admin = %d", resp.StatusCode)
 	}
+
+	// jwt.mode=local: not one token went to the backend's /auth/me, users'
+	// and guests' alike; the role rule read the token's roles claim.
+	if n := s.validations.Load(); n != 0 {
+		t.Errorf("authlayer asked the backend to validate %d times; jwt.mode=local verifies every token itself", n)
+	}
 }
 
 // TestDevHostStripsForgedIdentity: a client cannot pass as admin by
 // sending the identity headers itself.
 func TestDevHostStripsForgedIdentity(t *testing.T) {
-	s := startStack(t, authbackend.DefaultAccessTTL)
+	s := startStack(t, authbackend.DefaultAccessTTL, nil)
 	b := newBrowser(t, s.front.URL)
 	forged := base64.StdEncoding.EncodeToString([]byte(`{"id":"u-admin","type":"user","role":"admin","name":"Mallory"}`))
 	for _, path := range []string{"/admin", "/dashboard", "/"} {
@@ -383,10 +441,188 @@ func TestDevHostStripsForgedIdentity(t *testing.T) {
 		req.Header.Set("X-Auth-User", forged)
 		req.Header.Set("X-Auth-User-Id", "u-admin")
 		req.Header.Set("X-Auth-Token-Type", "user")
+		req.Header.Set("X-Auth-Verified-By", "backend")
 		resp, body := b.do(req)
 		if resp.StatusCode == http.StatusOK && strings.Contains(body, "Mallory") {
 			t.Errorf("GET %s with forged headers = 200 as Mallory", path)
 		}
+		if strings.Contains(body, "validated by the backend") {
+			t.Errorf("GET %s: the client's X-Auth-Verified-By reached the app", path)
+		}
+	}
+}
+
+// TestComposeSigningKeyWiring: the backend signs with the compose file's
+// key, and the labels give authlayer exactly its public half (with the kid
+// the backend's tokens carry), with the claims checks the backend's tokens
+// pass.
+func TestComposeSigningKeyWiring(t *testing.T) {
+	setup, err := devstack.LoadSetup(composePath, "127.0.0.1:9001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup.SigningKey == nil {
+		t.Fatalf("the compose file's %s service sets no %s", devstack.BackendService, authbackend.EnvPrivateKey)
+	}
+	cfg := authlayer.CreateConfig()
+	if err := loader.Decode(setup.Options, cfg); err != nil {
+		t.Fatal(err)
+	}
+	j := cfg.JWT
+	if !j.Enabled || j.Mode != "local" || strings.Join(j.Algorithms, ",") != "EdDSA" || j.Issuer != authbackend.DefaultIssuer ||
+		strings.Join(j.Audience, ",") != authbackend.AccessAudience || j.JWKSURL != "" {
+		t.Errorf("jwt = %+v, want local EdDSA verification with the backend's issuer and access audience", j)
+	}
+	if cfg.Headers.VerifiedBy != app.HeaderVerifiedBy {
+		t.Errorf("headers.verifiedBy = %q, want the header the app reads, %s", cfg.Headers.VerifiedBy, app.HeaderVerifiedBy)
+	}
+	if len(j.PublicKeys) != 1 {
+		t.Fatalf("jwt.publicKeys has %d entries, want the backend's key only", len(j.PublicKeys))
+	}
+	assertPublicKeyOf(t, "compose jwt.publicKeys", j.PublicKeys[0], setup.SigningKey)
+}
+
+// assertPublicKeyOf checks that entry (a jwt.publicKeys value: PEM, with
+// \n for newlines allowed) is key's public half named by its KeyID.
+func assertPublicKeyOf(t *testing.T, what, entry string, key ed25519.PrivateKey) {
+	t.Helper()
+	block, rest := pem.Decode([]byte(strings.TrimSpace(strings.ReplaceAll(entry, `\n`, "\n"))))
+	if block == nil || block.Type != "PUBLIC KEY" || len(strings.TrimSpace(string(rest))) != 0 {
+		t.Fatalf("%s: want one PUBLIC KEY PEM block, got %q", what, entry)
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	want := key.Public().(ed25519.PublicKey)
+	if !want.Equal(pub) {
+		t.Errorf("%s is not the public half of the backend's signing key", what)
+	}
+	if kid := block.Headers["kid"]; kid != authbackend.KeyID(want) {
+		t.Errorf("%s: kid %q, want the one the backend's tokens carry, %q", what, kid, authbackend.KeyID(want))
+	}
+}
+
+// TestDevHostVerifiesSignatures: authlayer accepts the backend's tokens
+// because it checks them with the backend's public key, not because it
+// accepts any token: a token forged with another key, even naming the
+// right kid, is no session, and neither is the backend's own refresh
+// token moved into the user cookie (right key, wrong audience).
+func TestDevHostVerifiesSignatures(t *testing.T) {
+	s := startStack(t, authbackend.DefaultAccessTTL, nil)
+	setup, err := devstack.LoadSetup(composePath, "127.0.0.1:9001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := setup.SigningKey.Public().(ed25519.PublicKey)
+	now := time.Now()
+	claims := map[string]interface{}{
+		"iss": authbackend.DefaultIssuer, "aud": []string{authbackend.AccessAudience}, "sub": "u-admin", "knd": "access",
+		"type": "user", "roles": []string{"admin"}, "name": "Mallory", "jti": "forged", "fam": "forged",
+		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+	}
+	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
+	forged := signEdDSA(t, otherKey, authbackend.KeyID(pub), claims)
+	control := signEdDSA(t, setup.SigningKey, authbackend.KeyID(pub), claims)
+
+	// The control: the same claims signed with the demo key pass, so the
+	// refusals below are the signature's doing.
+	b := newBrowser(t, s.front.URL)
+	b.setCookie("userToken", control)
+	if resp, body := b.get("/admin"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Mallory") {
+		t.Fatalf("GET /admin with a token signed by the demo key = %d, want 200 (the control)", resp.StatusCode)
+	}
+
+	b = newBrowser(t, s.front.URL)
+	b.setCookie("userToken", forged)
+	if resp, body := b.get("/admin"); resp.StatusCode == http.StatusOK || strings.Contains(body, "Mallory") {
+		t.Errorf("GET /admin with a token forged with another key = %d, want a refusal", resp.StatusCode)
+	}
+
+	alice := newBrowser(t, s.front.URL)
+	alice.post("/auth/login", url.Values{"username": {"alice"}, "password": {"alice"}})
+	refresh := alice.cookie("refreshToken")
+	if refresh == "" {
+		t.Fatal("login set no refresh cookie")
+	}
+	// The refresh token verifies (right key) but is for another audience:
+	// not a session. authlayer can only do what it does with any user
+	// token that is no longer good without a refresh cookie: present it
+	// to the backend's /auth/refresh, which issues a new access token.
+	b = newBrowser(t, s.front.URL)
+	b.setCookie("userToken", refresh)
+	resp, body := b.get("/dashboard")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "refreshed the token on this very request") {
+		t.Errorf("GET /dashboard with a refresh token as the user token = %d, want it exchanged at /auth/refresh, not taken as a session", resp.StatusCode)
+	}
+	if got := b.cookie("userToken"); got == "" || got == refresh {
+		t.Error("the refresh token stayed in the user cookie: authlayer took it as an access token")
+	}
+	if n := s.validations.Load(); n != 0 {
+		t.Errorf("authlayer asked the backend to validate %d times in jwt.mode=local", n)
+	}
+}
+
+// signEdDSA makes a compact JWS by hand (crypto/ed25519 and JSON only).
+func signEdDSA(t *testing.T, key ed25519.PrivateKey, kid string, claims map[string]interface{}) string {
+	t.Helper()
+	header, err := json.Marshal(map[string]string{"alg": "EdDSA", "typ": "JWT", "kid": kid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signing := base64.RawURLEncoding.EncodeToString(header) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	return signing + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(key, []byte(signing)))
+}
+
+// TestDevHostLogoutAndJWTMode shows what jwt.mode changes: a copy of the
+// access token replayed after logout. In the demo's mode, local, it keeps
+// working until it expires (20s by default: the backend is never asked);
+// with revalidate the backend is asked again every revalidateInterval and
+// its "revoked" ends it. Either way the page says "verified locally", and
+// the refresh token is dead from the logout on. With jwt off the backend
+// validates every token, and the page says so.
+func TestDevHostLogoutAndJWTMode(t *testing.T) {
+	for _, tc := range []struct {
+		mode        string
+		labels      map[string]string
+		wantCheck   string // the dashboard's token check
+		wantReplay  bool   // the replayed token still opens the dashboard
+		wantBackend bool   // authlayer asked /auth/me
+	}{
+		{"local", nil, "verified locally", true, false},
+		{"revalidate", map[string]string{"jwt.mode": "revalidate", "jwt.revalidateInterval": "1s"}, "verified locally", false, true},
+		{"jwt off", map[string]string{"jwt.enabled": "false"}, "validated by the backend", false, true},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			s := startStack(t, authbackend.DefaultAccessTTL, tc.labels)
+			b := newBrowser(t, s.front.URL)
+			b.post("/auth/login", url.Values{"username": {"alice"}, "password": {"alice"}})
+			access := b.cookie("userToken")
+			if resp, body := b.get("/dashboard"); resp.StatusCode != http.StatusOK || !strings.Contains(body, tc.wantCheck) {
+				t.Fatalf("GET /dashboard = %d, want alice's dashboard saying %q", resp.StatusCode, tc.wantCheck)
+			}
+			if resp, _ := b.post("/auth/logout", nil); resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("logout = %d", resp.StatusCode)
+			}
+			// Past the revalidate interval (1s) and cache.ttl (2s, the
+			// backend's answers are cached that long).
+			time.Sleep(2500 * time.Millisecond)
+
+			replay := newBrowser(t, s.front.URL)
+			replay.setCookie("userToken", access)
+			resp, body := replay.get("/dashboard")
+			replayed := resp.StatusCode == http.StatusOK && strings.Contains(body, "Alice Martin")
+			if replayed != tc.wantReplay {
+				t.Errorf("jwt.mode=%s: the access token replayed after logout opened the dashboard: %v, want %v (status %d)", tc.mode, replayed, tc.wantReplay, resp.StatusCode)
+			}
+			if asked := s.validations.Load() > 0; asked != tc.wantBackend {
+				t.Errorf("jwt.mode=%s: authlayer asked the backend's /auth/me: %v, want %v", tc.mode, asked, tc.wantBackend)
+			}
+		})
 	}
 }
 
@@ -394,7 +630,7 @@ func TestDevHostStripsForgedIdentity(t *testing.T) {
 // next request is refreshed by authlayer (the rotated cookies come back
 // and the app sees X-Refreshed-Token).
 func TestDevHostRefreshesExpiredToken(t *testing.T) {
-	s := startStack(t, time.Second)
+	s := startStack(t, time.Second, nil)
 	b := newBrowser(t, s.front.URL)
 	b.post("/auth/login", url.Values{"username": {"alice"}, "password": {"alice"}})
 	firstRefresh := b.cookie("refreshToken")

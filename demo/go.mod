@@ -1,6 +1,6 @@
 module github.com/authlayer/authlayer/demo
 
-go 1.22.0
+go 1.24.0
 
 replace github.com/authlayer/authlayer => ../
 

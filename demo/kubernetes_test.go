@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer"
+	"github.com/authlayer/authlayer/demo/authbackend"
 	"github.com/authlayer/authlayer/demo/internal/devstack"
 	"github.com/authlayer/authlayer/test/loader"
 	"gopkg.in/yaml.v3"
@@ -211,6 +212,20 @@ func TestKubernetesMiddlewareMatchesCompose(t *testing.T) {
 		t.Fatalf("compose configuration: guest password %q, backend %q", composeCfg.Guest.Password, composeCfg.Backend.URL)
 	}
 
+	// The public key: a PEM block in the CRD, one line (\n for newlines)
+	// in a label; authlayer reads both the same way, and both must be the
+	// public half of the key the backend's Secret holds.
+	if len(crdCfg.JWT.PublicKeys) != 1 {
+		t.Fatalf("the Middleware's jwt.publicKeys has %d entries, want the backend's key only", len(crdCfg.JWT.PublicKeys))
+	}
+	key, err := authbackend.ParsePrivateKey(secrets["authbackend-jwt"]["private-key"])
+	if err != nil {
+		t.Fatalf("Secret authbackend-jwt: private-key: %v", err)
+	}
+	assertPublicKeyOf(t, "the Middleware's jwt.publicKeys", crdCfg.JWT.PublicKeys[0], key)
+	normalizePublicKeys(crdCfg)
+	normalizePublicKeys(composeCfg)
+
 	// Compiled: through loader.Compiled's decoding.
 	if !reflect.DeepEqual(crdCfg, composeCfg) {
 		t.Errorf("the CRD and the compose labels configure authlayer differently (CRD, compose):\n%s", strings.Join(fieldDiff("config", reflect.ValueOf(crdCfg), reflect.ValueOf(composeCfg)), "\n"))
@@ -239,12 +254,21 @@ func TestKubernetesMiddlewareMatchesCompose(t *testing.T) {
 		if err := loader.CopyConfig(&got, v); err != nil {
 			t.Fatalf("Yaegi: %s: %v", c.what, err)
 		}
+		normalizePublicKeys(&got)
 		if !reflect.DeepEqual(&got, composeCfg) {
 			t.Errorf("Yaegi: the %s options decode differently from the compiled compose configuration (Yaegi, compiled):\n%s", c.what, strings.Join(fieldDiff("config", reflect.ValueOf(&got), reflect.ValueOf(composeCfg)), "\n"))
 		}
 		if _, err := plugin.New(context.Background(), http.NotFoundHandler(), v, kubeMiddlewareName); err != nil {
 			t.Errorf("Yaegi: New refused the %s configuration: %v", c.what, err)
 		}
+	}
+}
+
+// normalizePublicKeys writes cfg's jwt.publicKeys as authlayer reads them:
+// \n as a newline, surrounding space trimmed.
+func normalizePublicKeys(cfg *authlayer.Config) {
+	for i, k := range cfg.JWT.PublicKeys {
+		cfg.JWT.PublicKeys[i] = strings.TrimSpace(strings.ReplaceAll(k, `\n`, "\n"))
 	}
 }
 

@@ -26,7 +26,11 @@ func newTestApp(t *testing.T) (*App, *time.Time) {
 func asUser(req *http.Request, tokenType string, user map[string]interface{}) *http.Request {
 	raw, _ := json.Marshal(user)
 	req.Header.Set(HeaderUser, base64.StdEncoding.EncodeToString(raw))
-	req.Header.Set(HeaderUserID, user["id"].(string))
+	id, ok := user["id"].(string)
+	if !ok {
+		id, _ = user["sub"].(string) // a token's claims
+	}
+	req.Header.Set(HeaderUserID, id)
 	req.Header.Set(HeaderTokenType, tokenType)
 	return req
 }
@@ -272,5 +276,79 @@ func TestUserFieldsFormatting(t *testing.T) {
 		if got[k] != w {
 			t.Errorf("%s = %q, want %q", k, got[k], w)
 		}
+	}
+}
+
+// claimsAlice is X-Auth-User as authlayer sends it when it verified the
+// token itself: the token's claims.
+var claimsAlice = map[string]interface{}{
+	"sub": "u-alice", "type": "user", "knd": "access", "name": "Alice Martin", "email": "alice@example.test",
+	"username": "alice", "roles": []interface{}{"user"}, "iss": "authlayer-demo", "aud": []interface{}{"authlayer-demo-app"},
+	"exp": float64(testNow.Add(20 * time.Second).Unix()), "iat": float64(testNow.Unix()),
+}
+
+func TestIdentityFromTokenClaims(t *testing.T) {
+	req := get("/")
+	raw, _ := json.Marshal(claimsAlice)
+	req.Header.Set(HeaderUser, base64.StdEncoding.EncodeToString(raw))
+	req.Header.Set(HeaderTokenType, "user")
+	req.Header.Set(HeaderVerifiedBy, "local")
+	id := IdentityFrom(req)
+	if !id.IsUser() || id.UserID != "u-alice" || id.Name != "Alice Martin" || !id.HasRole("user") || id.HasRole("admin") {
+		t.Errorf("claims: %+v, want alice with role user (id from sub, roles from the roles claim)", id)
+	}
+	if id.VerifiedBy != VerifiedLocal || id.Verification() != "verified locally" {
+		t.Errorf("VerifiedBy %q, Verification %q", id.VerifiedBy, id.Verification())
+	}
+	// roles wins over role when both are there.
+	both := map[string]interface{}{"id": "u-x", "roles": []interface{}{"user"}, "role": "admin"}
+	if id := IdentityFrom(asUser(get("/"), "user", both)); id.HasRole("admin") || !id.HasRole("user") {
+		t.Errorf("roles and role: got %v, want the roles claim", id.Roles)
+	}
+}
+
+func TestPagesShowWhoCheckedTheToken(t *testing.T) {
+	a, _ := newTestApp(t)
+	for _, tc := range []struct {
+		header  string
+		want    string
+		notWant []string
+	}{
+		{"local", "verified locally", []string{"validated by the backend", "not reported"}},
+		{"backend", "validated by the backend", []string{"verified locally", "not reported"}},
+		{"", "not reported", []string{"verified locally", "validated by the backend"}},
+		{"LOCAL or anything else", "not reported", []string{"verified locally", "validated by the backend"}},
+	} {
+		req := asUser(get("/dashboard"), "user", claimsAlice)
+		if tc.header != "" {
+			req.Header.Set(HeaderVerifiedBy, tc.header)
+		}
+		rec := serve(a, req)
+		body := rec.Body.String()
+		if rec.Code != http.StatusOK || !strings.Contains(body, "Alice Martin") {
+			t.Fatalf("%q: dashboard status %d", tc.header, rec.Code)
+		}
+		if !strings.Contains(body, tc.want) {
+			t.Errorf("X-Auth-Verified-By %q: the dashboard lacks %q", tc.header, tc.want)
+		}
+		for _, nw := range tc.notWant {
+			if strings.Contains(body, nw) {
+				t.Errorf("X-Auth-Verified-By %q: the dashboard shows %q", tc.header, nw)
+			}
+		}
+	}
+
+	home := asUser(get("/"), "user", alice)
+	home.Header.Set(HeaderVerifiedBy, "local")
+	if body := serve(a, home).Body.String(); !strings.Contains(body, "verified your token itself") || !strings.Contains(body, "<dt>Token check</dt><dd>verified locally</dd>") {
+		t.Error("home page: does not say the token was verified locally")
+	}
+	home = asUser(get("/"), "guest", guest)
+	home.Header.Set(HeaderVerifiedBy, "backend")
+	if body := serve(a, home).Body.String(); !strings.Contains(body, "<dt>Token check</dt><dd>validated by the backend</dd>") {
+		t.Error("home page, guest: does not say the backend validated the token")
+	}
+	if body := serve(a, asUser(get("/"), "user", alice)).Body.String(); strings.Contains(body, "Token check") {
+		t.Error("home page without X-Auth-Verified-By: shows a token check anyway")
 	}
 }

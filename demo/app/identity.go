@@ -17,6 +17,18 @@ const (
 	HeaderUserID         = "X-Auth-User-Id"
 	HeaderTokenType      = "X-Auth-Token-Type"
 	HeaderRefreshedToken = "X-Refreshed-Token"
+	// HeaderVerifiedBy says who checked the token (authlayer's
+	// headers.verifiedBy): VerifiedLocal or VerifiedBackend.
+	HeaderVerifiedBy = "X-Auth-Verified-By"
+)
+
+// The values of HeaderVerifiedBy.
+const (
+	// VerifiedLocal: authlayer verified the token itself (jwt.*): its
+	// signature, issuer, audience and expiry, without a backend call.
+	VerifiedLocal = "local"
+	// VerifiedBackend: the auth backend validated the token (GET /auth/me).
+	VerifiedBackend = "backend"
 )
 
 // Identity is who the request is from, as authlayer says.
@@ -24,7 +36,8 @@ type Identity struct {
 	// UserID and TokenType come from X-Auth-User-Id and X-Auth-Token-Type.
 	UserID    string
 	TokenType string
-	// User is the decoded X-Auth-User object (the backend's data object).
+	// User is the decoded X-Auth-User object: the token's claims when
+	// authlayer verified it locally, the backend's data object otherwise.
 	User map[string]interface{}
 	// Name, Email and Roles are read from User for the templates.
 	Name  string
@@ -35,6 +48,9 @@ type Identity struct {
 	// Refreshed is true when authlayer refreshed or minted the token on
 	// this very request (X-Refreshed-Token was present).
 	Refreshed bool
+	// VerifiedBy is X-Auth-Verified-By: VerifiedLocal, VerifiedBackend, or
+	// "" when authlayer does not say (headers.verifiedBy unset).
+	VerifiedBy string
 }
 
 // IdentityFrom reads the identity headers. A missing or undecodable
@@ -58,12 +74,19 @@ func IdentityFrom(r *http.Request) Identity {
 		User:      user,
 		Name:      stringField(user, "name"),
 		Email:     stringField(user, "email"),
-		Roles:     rolesOf(user["role"]),
+		Roles:     rolesOf(user),
 		Expires:   epochField(user, "exp"),
 		Refreshed: r.Header.Get(HeaderRefreshedToken) != "",
 	}
+	switch v := r.Header.Get(HeaderVerifiedBy); v {
+	case VerifiedLocal, VerifiedBackend:
+		id.VerifiedBy = v
+	}
 	if id.UserID == "" {
 		id.UserID = stringField(user, "id")
+	}
+	if id.UserID == "" {
+		id.UserID = stringField(user, "sub") // a token's claims
 	}
 	if id.TokenType == "" {
 		id.TokenType = "user"
@@ -88,6 +111,17 @@ func (id Identity) HasRole(role string) bool {
 		}
 	}
 	return false
+}
+
+// Verification says in words who checked the token, "" when unknown.
+func (id Identity) Verification() string {
+	switch id.VerifiedBy {
+	case VerifiedLocal:
+		return "verified locally"
+	case VerifiedBackend:
+		return "validated by the backend"
+	}
+	return ""
 }
 
 // DisplayName is the name to greet the user with.
@@ -130,8 +164,17 @@ func epochField(m map[string]interface{}, key string) time.Time {
 	return time.Time{}
 }
 
-// rolesOf accepts a role as a string, a comma-separated string or an array.
-func rolesOf(v interface{}) []string {
+// rolesOf reads the user's roles: the "roles" claim of a locally verified
+// token, else the backend's "role" field.
+func rolesOf(user map[string]interface{}) []string {
+	if roles, ok := user["roles"]; ok {
+		return roleList(roles)
+	}
+	return roleList(user["role"])
+}
+
+// roleList accepts a role as a string, a comma-separated string or an array.
+func roleList(v interface{}) []string {
 	var out []string
 	switch r := v.(type) {
 	case string:

@@ -1,7 +1,10 @@
 // Package authbackend is the demo's auth service: it issues and verifies
-// HS256-signed JWTs and speaks the backend contract authlayer expects
-// (GET /auth/me, POST /auth/refresh, POST /auth/guest), plus the browser
-// endpoints a real app needs (POST /auth/login, POST /auth/logout).
+// JWTs signed with Ed25519 (EdDSA) and speaks the backend contract
+// authlayer expects (GET /auth/me, POST /auth/refresh, POST /auth/guest),
+// plus the browser endpoints a real app needs (POST /auth/login, POST
+// /auth/logout). Because the signature is public-key, authlayer can verify
+// the access tokens itself with the public key (jwt.publicKeys) and need
+// not ask /auth/me at all.
 //
 // Everything lives in memory: users come from Config, and the refresh-token
 // bookkeeping (rotation, reuse detection, revoked families) is lost on
@@ -9,6 +12,8 @@
 package authbackend
 
 import (
+	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"log"
 	"time"
@@ -24,7 +29,8 @@ type User struct {
 	Password string
 	Name     string
 	Email    string
-	// Role is sent as data.role ("user", "admin").
+	// Role is sent as data.role ("user", "admin") and in the access
+	// token's roles claim.
 	Role string
 }
 
@@ -40,8 +46,11 @@ func DemoUsers() []User {
 // Config configures a Server. Zero durations and empty names take the
 // defaults written beside each field.
 type Config struct {
-	// Secret is the HS256 signing key. Required, at least 32 bytes.
-	Secret []byte
+	// SigningKey is the Ed25519 private key every token is signed with
+	// (EdDSA). Required. Its public half is what authlayer's
+	// jwt.publicKeys must hold; tokens name it in their "kid" header
+	// (KeyID).
+	SigningKey ed25519.PrivateKey
 	// Issuer is the tokens' iss claim, checked on every parse. Default
 	// "authlayer-demo".
 	Issuer string
@@ -93,14 +102,35 @@ const (
 	DefaultUserCookie    = "userToken"
 	DefaultGuestCookie   = "guestToken"
 	DefaultRefreshCookie = "refreshToken"
-	minSecretBytes       = 32
+)
+
+// Environment variables of the authbackend command that carry the signing
+// key (a PKCS #8 PEM, see ParsePrivateKey), read by the demo's local runner
+// from the compose file too.
+const (
+	EnvPrivateKey     = "AUTH_JWT_PRIVATE_KEY"
+	EnvPrivateKeyFile = "AUTH_JWT_PRIVATE_KEY_FILE"
+)
+
+// Audiences (the aud claim). Access tokens (users' and guests') are for
+// the app, which authlayer checks (jwt.audience); refresh tokens are for
+// this backend only, so that authlayer does not take one moved into the
+// user cookie for a session, valid signature and all.
+const (
+	AccessAudience  = "authlayer-demo-app"
+	RefreshAudience = "authlayer-demo-refresh"
 )
 
 // withDefaults returns a copy of c with every zero field defaulted, or an
 // error naming the first invalid field.
 func (c Config) withDefaults() (Config, error) {
-	if len(c.Secret) < minSecretBytes {
-		return c, errors.New("authbackend: secret: must be at least 32 bytes")
+	if len(c.SigningKey) != ed25519.PrivateKeySize {
+		return c, errors.New("authbackend: signing key: want an Ed25519 private key")
+	}
+	// The key is seed || public key: a public half that does not belong to
+	// the seed would make tokens nobody can verify.
+	if pub := ed25519.NewKeyFromSeed(c.SigningKey.Seed()).Public().(ed25519.PublicKey); !bytes.Equal(pub, c.SigningKey[ed25519.SeedSize:]) {
+		return c, errors.New("authbackend: signing key: its public half does not match its seed")
 	}
 	if c.Issuer == "" {
 		c.Issuer = DefaultIssuer

@@ -1,6 +1,7 @@
 package authbackend
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -15,11 +16,13 @@ import (
 
 // Server is the auth backend's HTTP handler.
 type Server struct {
-	cfg      Config
-	byName   map[string]User
-	byID     map[string]User
-	sessions *sessions
-	mux      *http.ServeMux
+	cfg       Config
+	publicKey ed25519.PublicKey // the signing key's public half
+	kid       string            // KeyID(publicKey), every token's kid header
+	byName    map[string]User
+	byID      map[string]User
+	sessions  *sessions
+	mux       *http.ServeMux
 }
 
 // New checks cfg, fills its defaults and returns the handler.
@@ -28,12 +31,15 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	pub, _ := cfg.SigningKey.Public().(ed25519.PublicKey)
 	s := &Server{
-		cfg:      cfg,
-		byName:   make(map[string]User, len(cfg.Users)),
-		byID:     make(map[string]User, len(cfg.Users)),
-		sessions: newSessions(),
-		mux:      http.NewServeMux(),
+		cfg:       cfg,
+		publicKey: pub,
+		kid:       KeyID(pub),
+		byName:    make(map[string]User, len(cfg.Users)),
+		byID:      make(map[string]User, len(cfg.Users)),
+		sessions:  newSessions(),
+		mux:       http.NewServeMux(),
 	}
 	for _, u := range cfg.Users {
 		s.byName[u.Username] = u

@@ -1,7 +1,15 @@
 package authbackend
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -31,13 +39,23 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-var testSecret = []byte("0123456789abcdef0123456789abcdef-test-only")
+// testKey is the Ed25519 key of RFC 8037, appendix A.1 (a published test
+// key: never use it to sign anything real).
+var testKey = ed25519.NewKeyFromSeed(b64url("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"))
+
+func b64url(s string) []byte {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 func newTestServer(t *testing.T, mutate func(*Config)) (*Server, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 	cfg := Config{
-		Secret: testSecret, Users: DemoUsers(),
+		SigningKey: testKey, Users: DemoUsers(),
 		GuestUsername: "guest", GuestPassword: "guest-secret",
 		Now: clock.Now,
 	}
@@ -112,9 +130,15 @@ func login(t *testing.T, s *Server, username string) (access, refresh string) {
 	return ck["userToken"].Value, refresh
 }
 
-func TestNewRejectsShortSecret(t *testing.T) {
-	if _, err := New(Config{Secret: []byte("short")}); err == nil || !strings.Contains(err.Error(), "secret") {
-		t.Fatalf("got %v, want an error naming the secret", err)
+func TestNewRejectsBadSigningKeys(t *testing.T) {
+	mismatched := append(ed25519.PrivateKey{}, testKey...)
+	mismatched[len(mismatched)-1] ^= 1 // the public half no longer belongs to the seed
+	for name, key := range map[string]ed25519.PrivateKey{
+		"none": nil, "short": testKey[:ed25519.SeedSize], "mismatched public half": mismatched,
+	} {
+		if _, err := New(Config{SigningKey: key}); err == nil || !strings.Contains(err.Error(), "signing key") {
+			t.Errorf("%s: got %v, want an error naming the signing key", name, err)
+		}
 	}
 }
 
@@ -240,15 +264,49 @@ func TestMe(t *testing.T) {
 		t.Errorf("data = %v", env.Data)
 	}
 
-	// A token signed with another key, one with alg "none", and a token
-	// whose payload was edited must all fail.
-	foreign, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u-admin", "knd": "access", "type": "user", "jti": "x", "iss": DefaultIssuer, "iat": clock.Now().Unix(), "exp": clock.Now().Add(time.Hour).Unix()}).SignedString([]byte("another-key-another-key-another-key"))
-	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "u-admin", "knd": "access", "type": "user", "jti": "x", "iss": DefaultIssuer, "iat": clock.Now().Unix(), "exp": clock.Now().Add(time.Hour).Unix()}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	// Tokens that are not the backend's own, well-formed access tokens
+	// must all fail: another key (even naming this key's kid), the public
+	// key used as an HMAC secret (algorithm confusion), alg "none", an
+	// edited payload, a refresh token, and good signatures over the wrong
+	// kid, audience, issuer or kind.
+	kid := KeyID(testKey.Public().(ed25519.PublicKey))
+	admin := func() jwt.MapClaims {
+		return jwt.MapClaims{
+			"sub": "u-admin", "knd": "access", "type": "user", "jti": "x", "iss": DefaultIssuer, "aud": []string{AccessAudience},
+			"iat": clock.Now().Unix(), "exp": clock.Now().Add(time.Hour).Unix(),
+		}
+	}
+	signed := func(method jwt.SigningMethod, key interface{}, kid string, c jwt.MapClaims) string {
+		tok := jwt.NewWithClaims(method, c)
+		if kid != "" {
+			tok.Header["kid"] = kid
+		}
+		out, err := tok.SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
+	pubDER, _ := x509.MarshalPKIXPublicKey(testKey.Public())
+	with := func(k string, v interface{}) jwt.MapClaims { c := admin(); c[k] = v; return c }
 	parts := strings.Split(access, ".")
 	tampered := parts[0] + "." + parts[1] + "x." + parts[2]
+	// The control: the claims the cases below spoil, signed right, pass.
+	if rec, env := do(t, s, withBearer(http.MethodGet, "/auth/me", signed(jwt.SigningMethodEdDSA, testKey, kid, admin()))); rec.Code != http.StatusOK || env.Data["id"] != "u-admin" {
+		t.Fatalf("control token: got %d %+v, want 200 as u-admin", rec.Code, env)
+	}
 	for name, tok := range map[string]string{
-		"missing": "", "garbage": "not-a-jwt", "foreign key": foreign, "alg none": none,
-		"tampered": tampered, "refresh token": refresh,
+		"missing": "", "garbage": "not-a-jwt", "tampered": tampered, "refresh token": refresh,
+		"another key":                     signed(jwt.SigningMethodEdDSA, otherKey, kid, admin()),
+		"HS256 keyed with the public key": signed(jwt.SigningMethodHS256, pubDER, kid, admin()),
+		"alg none":                        signed(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, kid, admin()),
+		"no kid":                          signed(jwt.SigningMethodEdDSA, testKey, "", admin()),
+		"another kid":                     signed(jwt.SigningMethodEdDSA, testKey, "other", admin()),
+		"refresh audience":                signed(jwt.SigningMethodEdDSA, testKey, kid, with("aud", []string{RefreshAudience})),
+		"no audience":                     signed(jwt.SigningMethodEdDSA, testKey, kid, with("aud", []string{})),
+		"another issuer":                  signed(jwt.SigningMethodEdDSA, testKey, kid, with("iss", "someone-else")),
+		"unknown kind":                    signed(jwt.SigningMethodEdDSA, testKey, kid, with("knd", "id")),
 	} {
 		rec, env := do(t, s, withBearer(http.MethodGet, "/auth/me", tok))
 		if rec.Code != http.StatusUnauthorized || env.Success || env.Message == "" {
@@ -488,5 +546,163 @@ func TestSessionsArePruned(t *testing.T) {
 	refreshWith(t, s, refresh) // triggers the sweep
 	if used, _ := s.sessions.size(); used != 1 {
 		t.Errorf("used = %d after expiry, want only the new credential", used)
+	}
+}
+
+// decodeJWS splits a compact JWS, checks its EdDSA signature with pub using
+// crypto/ed25519 alone (not the library that signed it), and returns its
+// header and claims.
+func decodeJWS(t *testing.T, token string, pub ed25519.PublicKey) (header, claims map[string]interface{}) {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token has %d parts, want 3", len(parts))
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	if !ed25519.Verify(pub, []byte(parts[0]+"."+parts[1]), sig) {
+		t.Fatal("the Ed25519 signature does not verify with the public key")
+	}
+	for i, dst := range []*map[string]interface{}{&header, &claims} {
+		raw, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err != nil {
+			t.Fatalf("part %d: %v", i, err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.UseNumber()
+		if err := dec.Decode(dst); err != nil {
+			t.Fatalf("part %d: %v", i, err)
+		}
+	}
+	return header, claims
+}
+
+func jsonEqual(t *testing.T, got interface{}, want string) bool {
+	t.Helper()
+	b, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) == want
+}
+
+// TestTokensAreEdDSASigned checks what authlayer verifies locally: every
+// token is an EdDSA JWS naming the key's thumbprint, verifiable with the
+// public key alone, and the access tokens carry the user.
+func TestTokensAreEdDSASigned(t *testing.T) {
+	s, clock := newTestServer(t, nil)
+	pub := testKey.Public().(ed25519.PublicKey)
+	now := clock.Now().Unix()
+	access, refresh := login(t, s, "admin")
+
+	header, c := decodeJWS(t, access, pub)
+	if !jsonEqual(t, header, `{"alg":"EdDSA","kid":"`+KeyID(pub)+`","typ":"JWT"}`) {
+		t.Errorf("access token header = %v", header)
+	}
+	want := map[string]string{
+		"iss": `"authlayer-demo"`, "aud": `["authlayer-demo-app"]`, "sub": `"u-admin"`, "knd": `"access"`, "type": `"user"`,
+		"roles": `["admin"]`, "name": `"Ada Admin"`, "email": `"admin@example.test"`, "username": `"admin"`,
+		"iat": fmt.Sprint(now), "nbf": fmt.Sprint(now), "exp": fmt.Sprint(now + int64(DefaultAccessTTL/time.Second)),
+	}
+	for k, v := range want {
+		if !jsonEqual(t, c[k], v) {
+			t.Errorf("access token claim %s = %v, want %s", k, c[k], v)
+		}
+	}
+	if c["jti"] == "" || c["fam"] == "" {
+		t.Errorf("access token lacks jti or fam: %v", c)
+	}
+
+	_, rc := decodeJWS(t, refresh, pub)
+	if !jsonEqual(t, rc["aud"], `["authlayer-demo-refresh"]`) || rc["knd"] != "refresh" || rc["sub"] != "u-admin" || rc["fam"] != c["fam"] {
+		t.Errorf("refresh token claims = %v, want the refresh audience and the access token's family", rc)
+	}
+	for _, k := range []string{"type", "roles", "name", "email"} {
+		if _, ok := rc[k]; ok {
+			t.Errorf("refresh token carries %s: it is no session token", k)
+		}
+	}
+
+	guest, _, err := s.issueGuest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, gc := decodeJWS(t, guest, pub)
+	if gc["type"] != "guest" || !jsonEqual(t, gc["roles"], `["guest"]`) || !jsonEqual(t, gc["aud"], `["authlayer-demo-app"]`) ||
+		!strings.HasPrefix(fmt.Sprint(gc["sub"]), "guest-") || !jsonEqual(t, gc["exp"], fmt.Sprint(now+int64(DefaultGuestTTL/time.Second))) {
+		t.Errorf("guest token claims = %v", gc)
+	}
+
+	// Signed with the configured key, not any other.
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	s2, _ := newTestServer(t, func(c *Config) { c.SigningKey = other })
+	access2, _ := login(t, s2, "alice")
+	if parts := strings.Split(access2, "."); ed25519.Verify(pub, []byte(parts[0]+"."+parts[1]), b64url(parts[2])) {
+		t.Error("a server configured with another key signed with the test key")
+	}
+	if rec, _ := do(t, s, withBearer(http.MethodGet, "/auth/me", access2)); rec.Code != http.StatusUnauthorized {
+		t.Errorf("a token of a backend with another key: got %d, want 401", rec.Code)
+	}
+}
+
+// TestKeyIDIsTheThumbprint checks KeyID against RFC 8037, appendix A.3.
+func TestKeyIDIsTheThumbprint(t *testing.T) {
+	pub := testKey.Public().(ed25519.PublicKey)
+	if got := base64.RawURLEncoding.EncodeToString(pub); got != "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" {
+		t.Fatalf("test key's x = %s, not RFC 8037's", got)
+	}
+	if got := KeyID(pub); got != "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k" {
+		t.Errorf("KeyID = %s, want RFC 8037's thumbprint kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k", got)
+	}
+}
+
+func TestKeyPEMs(t *testing.T) {
+	privPEM, err := PrivateKeyPEM(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{
+		"PEM": privPEM, "one line": OneLine(privPEM), "indented": "\n  " + privPEM + "  \n",
+	} {
+		got, err := ParsePrivateKey(text)
+		if err != nil || !got.Equal(testKey) {
+			t.Errorf("%s: ParsePrivateKey = %v, want the key back", name, err)
+		}
+	}
+	if strings.Contains(OneLine(privPEM), "\n") {
+		t.Errorf("OneLine kept a newline: %q", OneLine(privPEM))
+	}
+
+	pub := testKey.Public().(ed25519.PublicKey)
+	pubPEM, err := PublicKeyPEM(pub, KeyID(pub))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode([]byte(pubPEM))
+	if block == nil || block.Type != "PUBLIC KEY" || block.Headers["kid"] != KeyID(pub) {
+		t.Fatalf("PublicKeyPEM = %q, want a PUBLIC KEY block with the kid header", pubPEM)
+	}
+	if parsed, err := x509.ParsePKIXPublicKey(block.Bytes); err != nil || !pub.Equal(parsed) {
+		t.Errorf("PublicKeyPEM's key = %v %v, want the public key", parsed, err)
+	}
+	if plain, _ := PublicKeyPEM(pub, ""); strings.Contains(plain, "kid") {
+		t.Errorf("PublicKeyPEM without a kid = %q", plain)
+	}
+
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecDER, _ := x509.MarshalPKCS8PrivateKey(ecKey)
+	ecPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: ecDER}))
+	for name, text := range map[string]string{
+		"empty": "", "garbage": "not a key", "public key": pubPEM, "EC key": ecPEM,
+		"two keys": privPEM + privPEM,
+		"bad DER":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("nope")})),
+	} {
+		if _, err := ParsePrivateKey(text); err == nil {
+			t.Errorf("%s: no error", name)
+		} else if strings.Contains(err.Error(), "MC4C") {
+			t.Errorf("%s: the error quotes key material: %v", name, err)
+		}
 	}
 }

@@ -22,14 +22,18 @@ const (
 	typeGuest = "guest"
 )
 
-// claims is the payload of every token the backend issues.
+// claims is the payload of every token the backend issues. An access
+// token carries the user (authlayer forwards its claims to the app in
+// X-Auth-User when it verifies the token itself); a refresh token only the
+// subject and the family.
 type claims struct {
-	Kind   string `json:"knd"`
-	Type   string `json:"type,omitempty"`
-	Family string `json:"fam,omitempty"`
-	Name   string `json:"name,omitempty"`
-	Email  string `json:"email,omitempty"`
-	Role   string `json:"role,omitempty"`
+	Kind     string   `json:"knd"`
+	Type     string   `json:"type,omitempty"`
+	Family   string   `json:"fam,omitempty"`
+	Username string   `json:"username,omitempty"`
+	Name     string   `json:"name,omitempty"`
+	Email    string   `json:"email,omitempty"`
+	Roles    []string `json:"roles,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -56,16 +60,21 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// sign signs c with the server's key.
+// sign signs c with the server's Ed25519 key (EdDSA), naming the key in
+// the "kid" header.
 func (s *Server) sign(c *claims) (string, error) {
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.cfg.Secret)
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
+	t.Header["kid"] = s.kid
+	return t.SignedString(s.cfg.SigningKey)
 }
 
-// registered fills the standard claims for a token living ttl from now.
-func (s *Server) registered(subject string, now time.Time, ttl time.Duration) jwt.RegisteredClaims {
+// registered fills the standard claims for a token for audience living ttl
+// from now.
+func (s *Server) registered(subject, audience string, now time.Time, ttl time.Duration) jwt.RegisteredClaims {
 	return jwt.RegisteredClaims{
 		Issuer:    s.cfg.Issuer,
 		Subject:   subject,
+		Audience:  jwt.ClaimStrings{audience},
 		ID:        randomID(),
 		IssuedAt:  jwt.NewNumericDate(now),
 		NotBefore: jwt.NewNumericDate(now),
@@ -79,8 +88,8 @@ func (s *Server) issuePair(u User, family string) (tokenPair, error) {
 	now := s.cfg.Now()
 	access := &claims{
 		Kind: kindAccess, Type: typeUser, Family: family,
-		Name: u.Name, Email: u.Email, Role: u.Role,
-		RegisteredClaims: s.registered(u.ID, now, s.cfg.AccessTTL),
+		Username: u.Username, Name: u.Name, Email: u.Email, Roles: rolesOf(u),
+		RegisteredClaims: s.registered(u.ID, AccessAudience, now, s.cfg.AccessTTL),
 	}
 	var pair tokenPair
 	var err error
@@ -93,7 +102,7 @@ func (s *Server) issuePair(u User, family string) (tokenPair, error) {
 	}
 	refresh := &claims{
 		Kind: kindRefresh, Family: family,
-		RegisteredClaims: s.registered(u.ID, now, s.cfg.RefreshTTL),
+		RegisteredClaims: s.registered(u.ID, RefreshAudience, now, s.cfg.RefreshTTL),
 	}
 	if pair.Refresh, err = s.sign(refresh); err != nil {
 		return tokenPair{}, err
@@ -104,25 +113,45 @@ func (s *Server) issuePair(u User, family string) (tokenPair, error) {
 // issueGuest issues a guest access token with a fresh guest id.
 func (s *Server) issueGuest() (string, *claims, error) {
 	c := &claims{
-		Kind: kindAccess, Type: typeGuest, Name: "Guest", Role: "guest",
-		RegisteredClaims: s.registered("guest-"+randomID()[:12], s.cfg.Now(), s.cfg.GuestTTL),
+		Kind: kindAccess, Type: typeGuest, Name: "Guest", Roles: []string{"guest"},
+		RegisteredClaims: s.registered("guest-"+randomID()[:12], AccessAudience, s.cfg.Now(), s.cfg.GuestTTL),
 	}
 	tok, err := s.sign(c)
 	return tok, c, err
 }
 
-// parse verifies the token's signature, algorithm and issuer and returns
-// its claims. Time claims are checked against the server's clock: an
-// expired but otherwise good token returns its claims with errTokenExpired,
-// so callers that accept expired credentials (refresh, logout) can.
+// rolesOf is the roles claim of u's access tokens.
+func rolesOf(u User) []string {
+	if u.Role == "" {
+		return nil
+	}
+	return []string{u.Role}
+}
+
+// audienceOf is the aud a token of kind must carry.
+func audienceOf(kind string) string {
+	if kind == kindRefresh {
+		return RefreshAudience
+	}
+	return AccessAudience
+}
+
+// parse verifies the token's signature (EdDSA with the server's key, named
+// by its kid), issuer, audience and kind, and returns its claims. Time
+// claims are checked against the server's clock: an expired but otherwise
+// good token returns its claims with errTokenExpired, so callers that
+// accept expired credentials (refresh, logout) can.
 func (s *Server) parse(token string) (*claims, error) {
 	c := &claims{}
 	// Claims are validated below, by hand, so that "expired" can be told
 	// apart from every other failure; the signature is always verified.
-	_, err := jwt.ParseWithClaims(token, c, func(*jwt.Token) (interface{}, error) {
-		return s.cfg.Secret, nil
+	_, err := jwt.ParseWithClaims(token, c, func(t *jwt.Token) (interface{}, error) {
+		if kid, _ := t.Header["kid"].(string); kid != s.kid {
+			return nil, errTokenInvalid
+		}
+		return s.publicKey, nil
 	},
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithoutClaimsValidation(),
 	)
 	if err != nil {
@@ -131,6 +160,10 @@ func (s *Server) parse(token string) (*claims, error) {
 	now := s.cfg.Now()
 	switch {
 	case c.Issuer != s.cfg.Issuer, c.ID == "", c.Subject == "", c.ExpiresAt == nil, c.IssuedAt == nil:
+		return nil, errTokenInvalid
+	case c.Kind != kindAccess && c.Kind != kindRefresh:
+		return nil, errTokenInvalid
+	case len(c.Audience) != 1 || c.Audience[0] != audienceOf(c.Kind):
 		return nil, errTokenInvalid
 	case c.NotBefore != nil && now.Before(c.NotBefore.Time):
 		return nil, errTokenInvalid

@@ -229,6 +229,18 @@ func (s *session) expectPage(what string, resp *network.Response, status int64, 
 	}
 }
 
+// expectVerifiedLocally checks the dashboard's "Token check" card: it
+// must say "verified locally" (X-Auth-Verified-By: local), not that the
+// backend validated the token.
+func (s *session) expectVerifiedLocally(what string) {
+	s.t.Helper()
+	card := step(s, "the dashboard's token check card", chromedp.Evaluate[string](
+		`(document.getElementById("verified-by") || {innerText: ""}).innerText`))
+	if !strings.Contains(card, "verified locally") || strings.Contains(card, "validated by the backend") {
+		s.t.Fatalf("%s: the dashboard's token check says %q, want \"verified locally\"", what, card)
+	}
+}
+
 // expectLoginRedirect checks that the browser was sent to the login page
 // with a return-to of /dashboard, and that the form will carry it back.
 func (s *session) expectLoginRedirect(what string, resp *network.Response) {
@@ -299,7 +311,10 @@ func TestBrowserWalkthrough(t *testing.T) {
 	s.screenshot("login-form-filled")
 	resp = s.click(`form[action="/auth/login"] button[type="submit"]`)
 	loggedIn := time.Now()
-	s.expectPage("after login", resp, 200, "/dashboard", "Dashboard", "Signed in as Alice Martin", "u-alice")
+	// authlayer verified the backend's EdDSA-signed token itself (jwt.*,
+	// with the backend's public key) and told the app so.
+	s.expectPage("after login", resp, 200, "/dashboard", "Dashboard", "Signed in as Alice Martin", "u-alice", "verified locally")
+	s.expectVerifiedLocally("after login")
 	c = s.cookies()
 	user, refresh := c[userCookie], c[refreshCookie]
 	if user == nil || user.Value == "" || !user.HTTPOnly || refresh == nil || refresh.Value == "" || !refresh.HTTPOnly {
@@ -309,7 +324,7 @@ func TestBrowserWalkthrough(t *testing.T) {
 		t.Errorf("after login: the %s cookie is still there", guestCookie)
 	}
 	s.screenshot("dashboard-after-login")
-	done("login form: back on /dashboard as Alice Martin, user and refresh cookies set")
+	done("login form: back on /dashboard as Alice Martin, token verified locally, user and refresh cookies set")
 
 	// While the access token is valid, a reload keeps it (no refresh). The
 	// check only counts if the reload finished well before the expiry.
@@ -348,12 +363,13 @@ func TestBrowserWalkthrough(t *testing.T) {
 		if text := s.text(); !strings.Contains(text, "authlayer refreshed the token on this very request") {
 			t.Errorf("refresh: the dashboard does not say the token was refreshed on this request; it shows:\n%s", text)
 		}
+		s.expectVerifiedLocally("after the refresh")
 	}
 	if !rotated {
 		t.Fatalf("the %s cookie was not rotated within %d reloads after the %s access token expired", userCookie, maxRefreshReloads, accessTTL)
 	}
 	s.screenshot("dashboard-after-refresh")
-	done("access token expired: reload refreshed it, user still shown, user and refresh cookies rotated")
+	done("access token expired: reload refreshed it, user still shown and verified locally, user and refresh cookies rotated")
 
 	// 5. The admin page is refused to alice (role rule).
 	resp = s.navigate("/admin")

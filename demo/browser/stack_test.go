@@ -3,7 +3,6 @@ package browser_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"io"
 	"log"
 	"net"
@@ -103,7 +102,8 @@ func (l *logBuffer) String() string {
 }
 
 // startStack runs the demo as `make demo` does: the real auth backend
-// (access tokens living accessTTL), the real app, and in front of them
+// (access tokens living accessTTL, signed with the compose file's key),
+// the real app, and in front of them
 // Traefik (traefikBin) with authlayer as a local plugin, or, when
 // traefikBin is "", the dev host with authlayer interpreted by Yaegi; the
 // middleware's options are the compose file's labels. Everything listens
@@ -117,17 +117,16 @@ func startStack(t *testing.T, accessTTL time.Duration, logs *logBuffer, traefikB
 		backendSrv.Close()
 		t.Fatal(err)
 	}
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
+	if setup.SigningKey == nil {
 		backendSrv.Close()
-		t.Fatal(err)
+		t.Fatalf("%s: the authbackend service sets no %s", composePath, authbackend.EnvPrivateKey)
 	}
 	guestUser, guestPass := "", ""
 	if setup.GuestEnabled {
 		guestUser, guestPass = setup.GuestUsername, setup.GuestPassword
 	}
 	backend, err := authbackend.New(authbackend.Config{
-		Secret: secret, Users: authbackend.DemoUsers(),
+		SigningKey: setup.SigningKey, Users: authbackend.DemoUsers(),
 		GuestUsername: guestUser, GuestPassword: guestPass,
 		AccessTTL: accessTTL, SecureCookies: setup.SecureCookies,
 		SingleToken: setup.RefreshCookie == "", RefreshCookie: setup.RefreshCookie,

@@ -14,7 +14,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -103,7 +103,7 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 	}
 	stack.serve(backendLn, backendHandler)
 	stack.serve(appLn, appHandler)
-	logger.Printf("auth backend on %s (access tokens live %s), app on %s", backendURL, f.accessTTL, appURL)
+	logger.Printf("auth backend on %s (EdDSA tokens, kid %s, access tokens live %s), app on %s", backendURL, authbackend.KeyID(setup.SigningKey.Public().(ed25519.PublicKey)), f.accessTTL, appURL)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -173,19 +173,21 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 	}
 }
 
-// buildServices makes the backend and the app; the backend takes its guest
-// credentials, cookie security and token mode from the middleware's labels.
+// buildServices makes the backend and the app; the backend signs with the
+// compose file's key (the backend service's AUTH_JWT_PRIVATE_KEY, whose
+// public half the labels give authlayer) and takes its guest credentials,
+// cookie security and token mode from the middleware's labels.
 func buildServices(f flags, setup *devstack.Setup) (http.Handler, http.Handler, error) {
-	secret := make([]byte, 32)
-	if _, err := rand.Read(secret); err != nil {
-		return nil, nil, err
+	if setup.SigningKey == nil {
+		return nil, nil, fmt.Errorf("%s: services.%s sets no %s: the backend needs the signing key whose public half the labels give authlayer (jwt.publicKeys)",
+			f.compose, devstack.BackendService, authbackend.EnvPrivateKey)
 	}
 	guestUser, guestPass := "", ""
 	if setup.GuestEnabled {
 		guestUser, guestPass = setup.GuestUsername, setup.GuestPassword
 	}
 	backend, err := authbackend.New(authbackend.Config{
-		Secret: secret, Users: authbackend.DemoUsers(),
+		SigningKey: setup.SigningKey, Users: authbackend.DemoUsers(),
 		GuestUsername: guestUser, GuestPassword: guestPass,
 		AccessTTL: f.accessTTL, RefreshTTL: f.refreshTTL, ReuseGrace: f.reuseGrace,
 		SecureCookies: setup.SecureCookies, SingleToken: setup.RefreshCookie == "",

@@ -7,6 +7,8 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +49,7 @@ func TestRunDevHost(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"visitor":"guest"`) {
 		t.Errorf("GET /api/public/hello = %d %s, want 200 as a guest", resp.StatusCode, body)
 	}
+	loginShowsVerifiedLocally(t, front)
 
 	cancel()
 	select {
@@ -140,6 +143,7 @@ func TestRunTraefik(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"visitor":"guest"`) {
 		t.Errorf("GET /api/public/hello through Traefik = %d %s, want 200 as a guest", resp.StatusCode, body)
 	}
+	loginShowsVerifiedLocally(t, front)
 
 	cancel()
 	select {
@@ -152,6 +156,27 @@ func TestRunTraefik(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "front: traefik binary at "+bin) {
 		t.Errorf("the log does not say which front ran:\n%s", logs.String())
+	}
+}
+
+// loginShowsVerifiedLocally signs in as alice through the front and checks
+// that the dashboard says authlayer verified her token itself: the backend
+// signs with the compose file's key and the middleware has its public half.
+func loginShowsVerifiedLocally(t *testing.T, front string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := client.PostForm(front+"/auth/login", url.Values{"username": {"alice"}, "password": {"alice"}, "redirect": {"/dashboard"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/dashboard" {
+		t.Fatalf("login: ended at %s with %d, want alice's dashboard", resp.Request.URL.Path, resp.StatusCode)
+	}
+	if !strings.Contains(string(body), "Alice Martin") || !strings.Contains(string(body), "verified locally") {
+		t.Errorf("the dashboard after login does not show Alice Martin's token as verified locally:\n%s", body)
 	}
 }
 

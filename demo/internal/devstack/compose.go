@@ -6,6 +6,7 @@
 package devstack
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/authlayer/authlayer/demo/authbackend"
 	"github.com/authlayer/authlayer/test/loader"
 	"gopkg.in/yaml.v3"
 )
@@ -153,11 +155,16 @@ type Setup struct {
 	GuestPassword string
 	SecureCookies bool
 	RefreshCookie string
+	// SigningKey is the backend's Ed25519 signing key, from the backend
+	// service's AUTH_JWT_PRIVATE_KEY; nil when the compose file sets none.
+	// The labels' jwt.publicKeys hold its public half.
+	SigningKey ed25519.PrivateKey
 }
 
 // LoadSetup reads composePath, takes the app service's plugin labels,
 // points backend.url at backendAddr ("host:port") and converts them with
-// loader.FromLabels, exactly as Traefik's Docker provider would.
+// loader.FromLabels, exactly as Traefik's Docker provider would; and reads
+// the backend service's signing key.
 func LoadSetup(composePath, backendAddr string) (*Setup, error) {
 	services, err := ReadCompose(composePath)
 	if err != nil {
@@ -183,10 +190,17 @@ func LoadSetup(composePath, backendAddr string) (*Setup, error) {
 	s.GuestUsername = option(labels, "guest.username")
 	s.GuestPassword = option(labels, "guest.password")
 	s.RefreshCookie = option(labels, "cookies.refresh")
-	// Secure defaults to true in the plugin; only an explicit false turns it off.
-	secure, err := strconv.ParseBool(option(labels, "cookies.secure"))
-	s.SecureCookies = err != nil || secure
-	return s, nil //nolint:nilerr // an unset or unparsable cookies.secure label means the plugin's default (true), not an error
+	// Secure defaults to true in the plugin; only an explicit false turns it
+	// off (an unset or unparsable label means the default).
+	secure, perr := strconv.ParseBool(option(labels, "cookies.secure"))
+	s.SecureCookies = perr != nil || secure
+	if raw := services[BackendService].Environment[authbackend.EnvPrivateKey]; raw != "" {
+		if s.SigningKey, err = authbackend.ParsePrivateKey(raw); err != nil {
+			// The error never quotes the key.
+			return nil, fmt.Errorf("%s: services.%s.environment.%s: %w", composePath, BackendService, authbackend.EnvPrivateKey, err)
+		}
+	}
+	return s, nil
 }
 
 // option returns the plugin label with the given option key (for example

@@ -3,6 +3,8 @@ package devstack
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"log"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authlayer/authlayer/demo/authbackend"
 	"github.com/authlayer/authlayer/test/loader"
 )
 
@@ -115,6 +118,47 @@ func TestLoadSetup(t *testing.T) {
 	}
 	if _, err := LoadSetup(path, "no-port"); err == nil {
 		t.Error("backend address without a port: no error")
+	}
+	if s.SigningKey != nil {
+		t.Error("a compose file without AUTH_JWT_PRIVATE_KEY gave a signing key")
+	}
+}
+
+// TestLoadSetupSigningKey: the backend service's AUTH_JWT_PRIVATE_KEY,
+// a PEM block or one line with \n, becomes Setup.SigningKey; a bad one is
+// an error that does not quote it.
+func TestLoadSetupSigningKey(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := authbackend.PrivateKeyPEM(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := "services:\n  app:\n    labels:\n      - \"" + LabelPrefix + "backend.url=http://authbackend:9001\"\n"
+	indented := "    " + strings.ReplaceAll(strings.TrimSpace(keyPEM), "\n", "\n        ")
+	dir := t.TempDir()
+	for name, backend := range map[string]string{
+		"block":    "  authbackend:\n    environment:\n      AUTH_JWT_PRIVATE_KEY: |\n    " + indented + "\n",
+		"one line": "  authbackend:\n    environment:\n      - 'AUTH_JWT_PRIVATE_KEY=" + authbackend.OneLine(keyPEM) + "'\n",
+	} {
+		s, err := LoadSetup(writeFile(t, dir, name+".yml", app+backend), "127.0.0.1:1")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !key.Equal(s.SigningKey) {
+			t.Errorf("%s: SigningKey is not the compose file's key", name)
+		}
+	}
+	pub, _ := authbackend.PublicKeyPEM(key.Public().(ed25519.PublicKey), "")
+	bad := "  authbackend:\n    environment:\n      - 'AUTH_JWT_PRIVATE_KEY=" + authbackend.OneLine(pub) + "'\n"
+	_, err = LoadSetup(writeFile(t, dir, "bad.yml", app+bad), "127.0.0.1:1")
+	if err == nil || !strings.Contains(err.Error(), "AUTH_JWT_PRIVATE_KEY") {
+		t.Fatalf("a public key as the private key: err = %v, want an error naming AUTH_JWT_PRIVATE_KEY", err)
+	}
+	if strings.Contains(err.Error(), "MCow") {
+		t.Errorf("the error quotes the key: %v", err)
 	}
 }
 

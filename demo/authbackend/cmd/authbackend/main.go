@@ -1,13 +1,18 @@
 // Command authbackend runs the demo auth service.
 //
-// Every flag has an environment variable (shown in -help); the signing
-// secret is read only from AUTH_JWT_SECRET, never from a flag, so that it
-// does not show in the process list. Without it a random secret is used and
-// tokens die with the process.
+// Every flag has an environment variable (shown in -help). The Ed25519
+// signing key is read only from the environment, never from a flag, so
+// that it does not show in the process list: AUTH_JWT_PRIVATE_KEY (a
+// PKCS #8 PEM, with newlines or \n) or AUTH_JWT_PRIVATE_KEY_FILE (a file
+// holding one). Without either a random key is used: tokens die with the process,
+// and authlayer can verify them only once given the public key the log
+// prints. -public-key prints the configured key's public half as
+// authlayer's jwt.publicKeys takes it, and exits.
 package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"flag"
@@ -40,20 +45,35 @@ func run() error {
 		guestPass     = flag.String("guest-password", env("AUTH_GUEST_PASSWORD", ""), "guest credentials password [AUTH_GUEST_PASSWORD]")
 		secureCookies = flag.Bool("secure-cookies", envBool("AUTH_SECURE_COOKIES", false), "set the Secure attribute on cookies (https only) [AUTH_SECURE_COOKIES]")
 		singleToken   = flag.Bool("single-token", envBool("AUTH_SINGLE_TOKEN", false), "no refresh cookie: the expired access token is the refresh credential [AUTH_SINGLE_TOKEN]")
+		printPublic   = flag.Bool("public-key", false, "print the signing key's public half (PEM with its kid, and as one line for a label) for authlayer's jwt.publicKeys, and exit")
 	)
 	flag.Parse()
 	logger := log.New(os.Stderr, "authbackend: ", log.LstdFlags)
 
-	secret := []byte(os.Getenv("AUTH_JWT_SECRET"))
-	if len(secret) == 0 {
-		secret = make([]byte, 32)
-		if _, err := rand.Read(secret); err != nil {
-			return err
+	key, configured, err := signingKey()
+	if err != nil {
+		return err
+	}
+	pub, _ := key.Public().(ed25519.PublicKey)
+	kid := authbackend.KeyID(pub)
+	pubPEM, err := authbackend.PublicKeyPEM(pub, kid)
+	if err != nil {
+		return err
+	}
+	if *printPublic {
+		if !configured {
+			return errors.New("-public-key: no key configured (set AUTH_JWT_PRIVATE_KEY or AUTH_JWT_PRIVATE_KEY_FILE)")
 		}
-		logger.Print("AUTH_JWT_SECRET not set: using a random secret (tokens die with this process)")
+		fmt.Printf("%s\n# one line, for a Docker label:\n%s\n", pubPEM, authbackend.OneLine(pubPEM))
+		return nil
+	}
+	if !configured {
+		// The public key is no secret: printing it is how this key can be
+		// given to authlayer (jwt.publicKeys).
+		logger.Printf("no AUTH_JWT_PRIVATE_KEY or AUTH_JWT_PRIVATE_KEY_FILE: signing with a random Ed25519 key (tokens die with this process); authlayer verifies them only with this public key in jwt.publicKeys: %s", authbackend.OneLine(pubPEM))
 	}
 	srv, err := authbackend.New(authbackend.Config{
-		Secret: secret, Users: authbackend.DemoUsers(),
+		SigningKey: key, Users: authbackend.DemoUsers(),
 		GuestUsername: *guestUser, GuestPassword: *guestPass,
 		AccessTTL: *accessTTL, RefreshTTL: *refreshTTL, GuestTTL: *guestTTL, ReuseGrace: *reuseGrace,
 		SecureCookies: *secureCookies, SingleToken: *singleToken,
@@ -68,7 +88,7 @@ func run() error {
 	hs := &http.Server{Addr: *addr, Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ListenAndServe() }()
-	logger.Printf("listening on %s (access tokens live %s, refresh tokens %s)", *addr, *accessTTL, *refreshTTL)
+	logger.Printf("listening on %s (EdDSA tokens, kid %s; access tokens live %s, refresh tokens %s)", *addr, kid, *accessTTL, *refreshTTL)
 	select {
 	case err := <-errc:
 		return err
@@ -80,6 +100,39 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// signingKey reads the Ed25519 private key from AUTH_JWT_PRIVATE_KEY or
+// the file AUTH_JWT_PRIVATE_KEY_FILE names; without either it makes a
+// random one (configured false). Errors never quote the key.
+func signingKey() (key ed25519.PrivateKey, configured bool, err error) {
+	inline, file := os.Getenv(authbackend.EnvPrivateKey), os.Getenv(authbackend.EnvPrivateKeyFile)
+	switch {
+	case inline != "" && file != "":
+		return nil, false, errors.New("set AUTH_JWT_PRIVATE_KEY or AUTH_JWT_PRIVATE_KEY_FILE, not both")
+	case inline != "":
+		key, err = authbackend.ParsePrivateKey(inline)
+		if err != nil {
+			return nil, false, fmt.Errorf("AUTH_JWT_PRIVATE_KEY: %w", err)
+		}
+		return key, true, nil
+	case file != "":
+		data, err := os.ReadFile(file) //nolint:gosec // G304: reading the key file the operator named is the point
+		if err != nil {
+			return nil, false, fmt.Errorf("AUTH_JWT_PRIVATE_KEY_FILE: %w", err)
+		}
+		key, err = authbackend.ParsePrivateKey(string(data))
+		if err != nil {
+			return nil, false, fmt.Errorf("AUTH_JWT_PRIVATE_KEY_FILE %s: %w", file, err)
+		}
+		return key, true, nil
+	case os.Getenv("AUTH_JWT_SECRET") != "":
+		// The HS256 secret of earlier versions: ignoring it silently would
+		// sign with a random key authlayer cannot verify.
+		return nil, false, errors.New("AUTH_JWT_SECRET is no longer read: tokens are signed with Ed25519; set AUTH_JWT_PRIVATE_KEY or AUTH_JWT_PRIVATE_KEY_FILE")
+	}
+	_, key, err = ed25519.GenerateKey(rand.Reader)
+	return key, false, err
 }
 
 func env(name, def string) string {
