@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -39,8 +40,17 @@ import (
 //	others-cores  CPU other processes used meanwhile (a busy machine
 //	              makes every figure unreliable: run again)
 //
+// The routes: none, empty, user (a cached user token), guest, guards
+// (csrf + rateLimit + audit), ttl0 (cache.ttl 0s: a backend call per
+// request), and local verification (jwt.enabled) with HS256, RS256, ES256
+// and EdDSA, each as jwt-<alg> (cache.ttl 0s: the token verified on every
+// request) and jwt-<alg>-cached (the default cache: verified once); the
+// summary adds each route's throughput ÷ user's and ÷ ttl0's per round.
+// AUTHLAYER_BENCH_ROUTES (a comma list of names, "jwt" for every jwt-*
+// route; none always runs) runs some only.
+//
 // It runs AUTHLAYER_BENCH_ROUNDS rounds (3), every route once per round,
-// and logs the medians; `make bench-quick` takes about a minute:
+// and logs the medians; `make bench-quick` takes about two minutes:
 //
 //	cd test && go test -run '^$' -bench '^BenchmarkServer$' -benchtime 2s ./bench/
 //
@@ -87,12 +97,20 @@ func BenchmarkServer(b *testing.B) {
 	// made per request are the same.
 	guards["audit"] = map[string]interface{}{"enabled": "true", "events": "auth:fail,auth:guest,auth:refresh,auth:refresh:fail,auth:reuse,access:denied,csrf:fail,rateLimit:exceeded,error"}
 
+	ttl0 := minimal()
+	ttl0["cache"] = map[string]interface{}{"ttl": "0s"}
+
 	userCookie := "theme=dark; userToken=" + user
 	type route struct {
 		name, cookie, userID string
 		plugin               string // "" none, else the plugin root
 		opts                 map[string]interface{}
 		csrf                 bool
+		// tokens > 0 cycles through user tokens 1…tokens instead of one,
+		// so that concurrent requests do not share (deduplicate) a backend
+		// call: with cache.ttl 0s, every request makes one.
+		tokens int
+		jwt    bool // local verification: a baseline copy without it gets no twin
 	}
 	routes := []route{
 		{name: "none", cookie: userCookie},
@@ -100,14 +118,36 @@ func BenchmarkServer(b *testing.B) {
 		{name: "user", cookie: userCookie, userID: "1", plugin: root, opts: minimal()},
 		{name: "guest", cookie: "theme=dark; guestToken=" + guest, userID: "2", plugin: root, opts: guestOpts},
 		{name: "guards", cookie: userCookie, userID: "1", plugin: root, opts: guards, csrf: true},
+		{name: "ttl0", cookie: userCookie, userID: "1", plugin: root, opts: ttl0, tokens: ttl0Tokens},
+	}
+	// Local verification (jwt.enabled, jwt.mode local): jwt-<alg> with
+	// cache.ttl 0s verifies the token on every request; jwt-<alg>-cached
+	// (the default cache.ttl) verifies it once and then answers from the
+	// validation cache and the session memo until its exp.
+	cases := benchtraefik.JWTCases(b)
+	for _, c := range cases {
+		opts := minimal()
+		opts["cache"] = map[string]interface{}{"ttl": "0s"}
+		opts["jwt"] = c.Options()
+		routes = append(routes, route{name: "jwt-" + c.Name, cookie: "theme=dark; userToken=" + c.Token, userID: "1", plugin: root, opts: opts, jwt: true})
+	}
+	for _, c := range cases {
+		opts := minimal()
+		opts["jwt"] = c.Options()
+		routes = append(routes, route{name: "jwt-" + c.Name + "-cached", cookie: "theme=dark; userToken=" + c.Token, userID: "1", plugin: root, opts: opts, jwt: true})
+	}
+	if only := os.Getenv("AUTHLAYER_BENCH_ROUTES"); only != "" {
+		routes = selectRoutes(routes, only, func(r route) string { return r.name })
 	}
 	if base := os.Getenv("AUTHLAYER_BENCH_BASELINE"); base != "" {
 		// Another copy of the plugin (its own interpreter), a twin of
-		// every authlayer route right after it.
+		// every authlayer route right after it (of the jwt routes, only
+		// when that copy verifies tokens locally).
+		baseJWT := benchtraefik.HasLocalJWT(base)
 		var ab []route
 		for _, r := range routes {
 			ab = append(ab, r)
-			if r.plugin == root {
+			if r.plugin == root && (!r.jwt || baseJWT) {
 				twin := r
 				twin.name += "-base"
 				twin.plugin = base
@@ -121,7 +161,7 @@ func BenchmarkServer(b *testing.B) {
 
 	type target struct {
 		name, addr string
-		req        []byte
+		reqs       [][]byte
 	}
 	var targets []target
 	for _, r := range routes {
@@ -147,9 +187,17 @@ func BenchmarkServer(b *testing.B) {
 		if r.csrf {
 			headers[7] += "; " + csrfCookie(b, addr, headers)
 		}
-		req := benchtraefik.Request("bench.test", "/app/page?tab=1", headers...)
-		check(b, addr, req, r.userID)
-		targets = append(targets, target{r.name, addr, req})
+		reqs := [][]byte{benchtraefik.Request("bench.test", "/app/page?tab=1", headers...)}
+		check(b, addr, reqs[0], r.userID)
+		if r.tokens > 0 {
+			reqs = nil
+			for i := 1; i <= r.tokens; i++ {
+				h := append([]string(nil), headers...)
+				h[7] = strings.Replace(h[7], user, benchtraefik.Token("user", i), 1)
+				reqs = append(reqs, benchtraefik.Request("bench.test", "/app/page?tab=1", h...))
+			}
+		}
+		targets = append(targets, target{r.name, addr, reqs})
 	}
 
 	// Rounds, each route once per round (go test's -count would run each
@@ -158,14 +206,14 @@ func BenchmarkServer(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("AUTHLAYER_BENCH_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	type sample struct{ ratio, cpuRatio, addedCPU, others float64 }
+	type sample struct{ rps, ratio, cpuRatio, addedCPU, others float64 }
 	results := map[string][]sample{}
 	for round := 1; round <= rounds; round++ {
 		var noneRPS, noneCPU float64
 		for _, t := range targets {
 			var rps, cpu, others float64
 			b.Run(t.name, func(b *testing.B) {
-				rps, cpu, others = drive(b, t.addr, t.req)
+				rps, cpu, others = drive(b, t.addr, t.reqs)
 				if t.name == "none" {
 					noneRPS, noneCPU = rps, cpu
 				}
@@ -173,26 +221,35 @@ func BenchmarkServer(b *testing.B) {
 				b.ReportMetric(cpu-noneCPU, "+cpu-µs/req")
 				b.ReportMetric(noneCPU/cpu, "x-none-cpu")
 			})
-			results[t.name] = append(results[t.name], sample{rps / noneRPS, noneCPU / cpu, cpu - noneCPU, others})
+			results[t.name] = append(results[t.name], sample{rps, rps / noneRPS, noneCPU / cpu, cpu - noneCPU, others})
 		}
 	}
 	var summary strings.Builder
-	fmt.Fprintf(&summary, "medians of %d rounds (range):\n| route | x-none | x-none-cpu | +cpu-µs/req | others-cores |\n|---|---|---|---|---|\n", rounds)
+	fmt.Fprintf(&summary, "medians of %d rounds (range); x-user and x-ttl0 are the throughput ÷ the user and ttl0 routes' in the same round:\n| route | x-none | x-none-cpu | +cpu-µs/req | x-user | x-ttl0 | others-cores |\n|---|---|---|---|---|---|---|\n", rounds)
 	for _, t := range targets {
 		ss := results[t.name]
-		col := func(f func(sample) float64) string {
+		col := func(f func(int, sample) float64) string {
 			xs := make([]float64, len(ss))
 			for i, x := range ss {
-				xs[i] = f(x)
+				xs[i] = f(i, x)
 			}
 			sort.Float64s(xs)
 			return fmt.Sprintf("%.2f (%.2f–%.2f)", xs[len(xs)/2], xs[0], xs[len(xs)-1])
 		}
-		fmt.Fprintf(&summary, "| %s | %s | %s | %s | %s |\n", t.name,
-			col(func(x sample) float64 { return x.ratio }),
-			col(func(x sample) float64 { return x.cpuRatio }),
-			col(func(x sample) float64 { return x.addedCPU }),
-			col(func(x sample) float64 { return x.others }))
+		// vs is the ratio to another route, per round.
+		vs := func(other string) string {
+			ro, ok := results[other]
+			if !ok {
+				return "–"
+			}
+			return col(func(i int, x sample) float64 { return x.rps / ro[i].rps })
+		}
+		fmt.Fprintf(&summary, "| %s | %s | %s | %s | %s | %s | %s |\n", t.name,
+			col(func(_ int, x sample) float64 { return x.ratio }),
+			col(func(_ int, x sample) float64 { return x.cpuRatio }),
+			col(func(_ int, x sample) float64 { return x.addedCPU }),
+			vs("user"), vs("ttl0"),
+			col(func(_ int, x sample) float64 { return x.others }))
 	}
 	// Printed, not logged: a benchmark with sub-benchmarks prints no log.
 	fmt.Print("BenchmarkServer " + summary.String())
@@ -289,10 +346,31 @@ func check(b *testing.B, addr string, req []byte, userID string) {
 // bench-traefik.
 const conns = 32
 
-// drive sends b.N requests over conns connections and reports throughput,
-// latency and CPU per request; it returns req/s, cpu-µs/req and the cores
-// other processes used meanwhile.
-func drive(b *testing.B, addr string, req []byte) (rps, cpuPerReq, others float64) {
+// ttl0Tokens is how many users the cache.ttl 0s route cycles through, as
+// in make bench-traefik: more than twice the connections, so no two
+// requests in flight carry the same token.
+const ttl0Tokens = 97
+
+// selectRoutes keeps the routes named in the comma list only (and "none",
+// which every ratio needs); "jwt" names every jwt-* route.
+func selectRoutes[R any](rs []R, only string, name func(R) string) []R {
+	want := map[string]bool{"none": true}
+	for _, n := range strings.Split(only, ",") {
+		want[strings.TrimSpace(n)] = true
+	}
+	var out []R
+	for _, r := range rs {
+		if n := name(r); want[n] || (want["jwt"] && strings.HasPrefix(n, "jwt-")) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// drive sends b.N requests over conns connections, taking reqs in turn,
+// and reports throughput, latency and CPU per request; it returns req/s,
+// cpu-µs/req and the cores other processes used meanwhile.
+func drive(b *testing.B, addr string, reqs [][]byte) (rps, cpuPerReq, others float64) {
 	// RunParallel runs GOMAXPROCS × parallelism goroutines, one
 	// connection each.
 	b.SetParallelism((conns + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
@@ -305,11 +383,16 @@ func drive(b *testing.B, addr string, req []byte) (rps, cpuPerReq, others float6
 	busy0, _ := benchtraefik.MachineBusy()
 	b.ResetTimer()
 	start := time.Now()
+	var seq atomic.Int64
 	b.RunParallel(func(pb *testing.PB) {
 		c := benchtraefik.NewConn(addr, 10*time.Second)
 		defer c.Close()
 		local := make([]time.Duration, 0, 1024)
 		for pb.Next() {
+			req := reqs[0]
+			if len(reqs) > 1 {
+				req = reqs[seq.Add(1)%int64(len(reqs))]
+			}
 			t0 := time.Now()
 			resp, err := c.Do(req)
 			if err != nil || resp.StatusCode != http.StatusOK {

@@ -162,8 +162,12 @@ type route struct {
 	// so that concurrent requests do not share (deduplicate) a backend
 	// call: with cache.ttl 0s, every request makes one.
 	tokens int
-	req    []byte
-	reqs   [][]byte // with tokens
+	// optIn routes run only when BENCH_ROUTES names them (or "jwt" for
+	// the jwt-* routes).
+	optIn bool
+	jwt   bool // local verification: a baseline copy without it gets no twin
+	req   []byte
+	reqs  [][]byte // with tokens
 }
 
 // build returns the route's request number seq.
@@ -199,7 +203,7 @@ func authlayerMW(opts m) m { return m{"plugin": m{traefikrun.PluginName: opts}} 
 
 func minimal(be *Backend) m { return m{"backend": m{"url": be.URL}} }
 
-func routes(be0, be5 *Backend) []*route {
+func routes(t testing.TB, be0, be5 *Backend) []*route {
 	user := Token("user", 1)
 	guest := Token("guest", 2)
 	guards := minimal(be0)
@@ -217,7 +221,7 @@ func routes(be0, be5 *Backend) []*route {
 		}}
 	}
 	userCookie := "theme=dark; userToken=" + user
-	return []*route{
+	return append([]*route{
 		{name: "none", label: "no middleware", headers: browserHeaders(userCookie)},
 		{name: "empty", label: "empty interpreted plugin", mw: m{"plugin": m{"emptyplugin": m{}}}, headers: browserHeaders(userCookie)},
 		{name: "user", label: "authlayer, cached user token", mw: authlayerMW(minimal(be0)), backend: be0, headers: browserHeaders(userCookie), wantUserID: "1"},
@@ -228,7 +232,32 @@ func routes(be0, be5 *Backend) []*route {
 		{name: "ttl0-5", label: "authlayer, cache.ttl 0s, backend 5 ms", mw: authlayerMW(ttl0(be5)), backend: be5, headers: browserHeaders(userCookie), wantUserID: "1", tokens: ttl0Tokens},
 		{name: "fwd", label: "Traefik forwardAuth", mw: fwd(be0), backend: be0, headers: browserHeaders("theme=dark", "Authorization", "Bearer "+user), wantUserID: "1"},
 		{name: "fwd5", label: "Traefik forwardAuth, backend 5 ms", mw: fwd(be5), backend: be5, headers: browserHeaders("theme=dark", "Authorization", "Bearer "+user), wantUserID: "1"},
+	}, jwtRoutes(t, be0)...)
+}
+
+// jwtRoutes are the local-verification routes (opt-in: BENCH_ROUTES=jwt
+// or their names): jwt-<alg> with cache.ttl 0s verifies the token on every
+// request; jwt-cached (RS256, the default cache) verifies it once, then
+// answers from the validation cache and the session memo until its exp.
+// Their backend is never called (jwt.mode local).
+func jwtRoutes(t testing.TB, be0 *Backend) []*route {
+	jwtRoute := func(c JWTCase, name, label string, ttl0 bool) *route {
+		o := minimal(be0)
+		o["jwt"] = c.Options()
+		if ttl0 {
+			o["cache"] = m{"ttl": "0s"}
+		}
+		return &route{name: name, label: label, mw: authlayerMW(o), backend: be0,
+			headers: browserHeaders("theme=dark; userToken=" + c.Token), wantUserID: "1", optIn: true, jwt: true}
 	}
+	var rs []*route
+	for _, c := range JWTCases(t) {
+		if c.Alg == "RS256" {
+			rs = append([]*route{jwtRoute(c, "jwt-cached", "authlayer, jwt RS256 verified locally, cached", false)}, rs...)
+		}
+		rs = append(rs, jwtRoute(c, "jwt-"+c.Name, "authlayer, jwt "+c.Alg+" verified locally per request (cache.ttl 0s)", true))
+	}
+	return rs
 }
 
 // Names of the baseline copy of the plugin (BENCH_BASELINE).
@@ -262,12 +291,13 @@ func baselineRoutes(t *testing.T, dir string, rs []*route) (traefikrun.LocalPlug
 			t.Fatal(err)
 		}
 	}
+	baseJWT := HasLocalJWT(dir)
 	var out []*route
 	for _, r := range rs {
 		out = append(out, r)
 		plugin, _ := r.mw["plugin"].(m)
 		opts, ok := plugin[traefikrun.PluginName]
-		if !ok {
+		if !ok || (r.jwt && !baseJWT) {
 			continue
 		}
 		twin := *r
@@ -535,10 +565,10 @@ func TestBenchTraefik(t *testing.T) {
 	}
 	defer up.Close()
 
-	all := routes(be0, be5)
+	all := routes(t, be0, be5)
 	var rs []*route
 	for _, r := range all {
-		if k.routes == nil || k.routes[r.name] || r.name == "none" {
+		if r.name == "none" || (k.routes == nil && !r.optIn) || k.routes[r.name] || (r.jwt && k.routes["jwt"]) {
 			rs = append(rs, r)
 		}
 	}
@@ -604,6 +634,7 @@ func TestBenchTraefik(t *testing.T) {
 	var md strings.Builder
 	md.WriteString(b.header(version, began))
 	md.WriteString(routeTable(rs, results, k))
+	md.WriteString(jwtTable(rs, results))
 	targets := targetRows(results)
 
 	// Distinct users on the cached-user route (README's minimal options).
@@ -723,6 +754,47 @@ func routeTable(rs []*route, results map[string][]measurement, k knobs) string {
 		parts = append(parts, fmt.Sprintf("%s %s µs", r.name, us(medianOf(results[r.name], func(x measurement) float64 { return float64(x.genCPUPerReq) }))))
 	}
 	s.WriteString(strings.Join(parts, ", ") + ".\n")
+	return s.String()
+}
+
+// jwtTable compares the local-verification routes, when they ran, with no
+// middleware, the cached user (a backend-validated token, cached) and
+// ttl0 (a backend call per request), each ratio taken per round.
+func jwtTable(rs []*route, results map[string][]measurement) string {
+	var s strings.Builder
+	vs := func(a, bname string) string {
+		ma, mb := results[a], results[bname]
+		if len(mb) == 0 {
+			return "–"
+		}
+		xs := make([]float64, len(ma))
+		for i := range ma {
+			xs[i] = ma[i].rps / mb[i].rps
+		}
+		lo, hi := minMax(xs)
+		return fmt.Sprintf("%.2f (%.2f–%.2f)", median(xs), lo, hi)
+	}
+	cpu := func(name string) float64 {
+		return medianOf(results[name], func(x measurement) float64 { return float64(x.cpuPerReq) })
+	}
+	added := func(a, bname string) string {
+		if len(results[bname]) == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%+.0f", (cpu(a)-cpu(bname))/1e3)
+	}
+	for _, r := range rs {
+		if !r.jwt {
+			continue
+		}
+		if s.Len() == 0 {
+			s.WriteString("\nLocal JWT verification (jwt.mode local; the jwt-<alg> routes verify on every request, cache.ttl 0s), against routes of the same rounds: ratios of throughput per round, medians (range); Traefik CPU per request, medians:\n\n")
+			s.WriteString("| route | × no middleware | × cached user | × cache.ttl 0s (backend call) | Traefik CPU µs/req | + vs no middleware | + vs cached user | + vs cache.ttl 0s |\n|---|---|---|---|---|---|---|---|\n")
+		}
+		fmt.Fprintf(&s, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", r.label,
+			vs(r.name, "none"), vs(r.name, "user"), vs(r.name, "ttl0"),
+			us(cpu(r.name)), added(r.name, "none"), added(r.name, "user"), added(r.name, "ttl0"))
+	}
 	return s.String()
 }
 
@@ -898,7 +970,7 @@ func (b *bench) saveHeapProfile(name string) {
 // heapDiff writes what the heap gained between two profiles
 // (inuse_space, -base) to heap-diff.txt.
 func (b *bench) heapDiff(before, after string) {
-	top, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "tool", "pprof", "-top", "-nodecount=30",
+	top, err := exec.Command(goBinary(), "tool", "pprof", "-top", "-nodecount=30",
 		"-sample_index=inuse_space", "-base", filepath.Join(b.k.out, before), filepath.Join(b.k.out, after)).CombinedOutput()
 	if err != nil {
 		b.t.Errorf("pprof heap diff: %v: %s", err, top)
@@ -976,11 +1048,20 @@ func (b *bench) profile(r *route) string {
 		b.t.Error(err)
 		return ""
 	}
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goBin := goBinary()
 	top, err := exec.Command(goBin, "tool", "pprof", "-top", "-nodecount=25", file).CombinedOutput()
 	if err != nil {
 		b.t.Errorf("pprof %s: %v: %s", file, err, top)
 	}
 	_ = os.WriteFile(strings.TrimSuffix(file, ".pprof")+".txt", top, 0o600)
 	return fmt.Sprintf("- %s (%.0f rps during the profile): `%s`, top functions in `%s`\n", r.label, res.RPS(), file, strings.TrimSuffix(file, ".pprof")+".txt")
+}
+
+// goBinary is the go command that runs this test (`go test` puts its
+// GOROOT's bin first on PATH), for go tool pprof.
+func goBinary() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "go"
 }

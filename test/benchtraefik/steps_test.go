@@ -22,13 +22,18 @@ import (
 // functions in loops) in one interpreted package. ns/op and allocs/op are
 // per call of the step; "serve/*" are whole requests through the handler,
 // each a fresh copy, called from compiled code as Traefik calls it. Where
-// the time goes in BENCHMARKS.md comes from here.
+// the time goes in BENCHMARKS.md comes from here. testdata/steps/
+// jwtsteps.go adds the steps of a local JWT verification per algorithm
+// (JWT*/<alg>) and the requests serve/jwt-<alg> (cache.ttl 0s: verified
+// on every request) and serve/jwt-<alg>-cached, next to serve/ttl0 (a
+// backend call per request).
 //
 //	cd test && go test -run '^$' -bench '^BenchmarkSteps$' -benchmem ./benchtraefik/
 //
 // AUTHLAYER_PLUGIN_ROOT points it at another copy of the plugin. When the
 // plugin's internals change, the benchmark skips, saying why: update
-// testdata/steps/steps.go.
+// testdata/steps/steps.go (when only jwtsteps.go is out of date, only its
+// steps are skipped).
 func BenchmarkSteps(b *testing.B) {
 	root := os.Getenv(traefikrun.EnvPluginRoot)
 	if root == "" {
@@ -38,9 +43,15 @@ func BenchmarkSteps(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	i, err := stepsInterpreter(root)
+	i, err := stepsInterpreter(root, "steps.go", "jwtsteps.go")
+	withJWT := err == nil
 	if err != nil {
-		b.Skipf("testdata/steps/steps.go no longer matches the plugin's internals; update it: %v", err)
+		// Without the jwt steps, to tell which file is out of date.
+		var errSteps error
+		if i, errSteps = stepsInterpreter(root, "steps.go"); errSteps != nil {
+			b.Skipf("testdata/steps/steps.go no longer matches the plugin's internals; update it: %v", errSteps)
+		}
+		b.Logf("testdata/steps/jwtsteps.go no longer matches the plugin's internals (its steps are skipped; update it): %v", err)
 	}
 	be, err := NewBackend(0)
 	if err != nil {
@@ -84,42 +95,93 @@ func BenchmarkSteps(b *testing.B) {
 		b.Fatal(err)
 	}
 	ru, rg, rgd := rv.Interface().(func() (*http.Request, *http.Request, *http.Request))()
-	rw := httptest.NewRecorder()
-	for _, c := range []struct {
-		name string
-		h    http.Handler
-		req  *http.Request
-	}{
+	tv, err := i.Eval("authlayer.BenchTTL0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ttl0, rt := tv.Interface().(func(string, string) (http.Handler, *http.Request))(be.URL, Token("user", 1))
+	serves := []serveCase{
 		{"serve/empty-plugin", pass, ru},
 		{"serve/user", user, ru},
 		{"serve/guest", guest, rg},
 		{"serve/guards", guards, rgd},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			// A fresh copy of the request for every call, as Traefik
-			// hands them over, cloned with the timer stopped.
-			b.ReportAllocs()
-			const chunk = 512
-			reqs := make([]*http.Request, chunk)
-			for done := 0; done < b.N; {
-				b.StopTimer()
-				n := min(chunk, b.N-done)
-				for k := 0; k < n; k++ {
-					reqs[k] = c.req.Clone(c.req.Context())
-				}
-				b.StartTimer()
-				for k := 0; k < n; k++ {
-					c.h.ServeHTTP(rw, reqs[k])
-				}
-				done += n
-			}
-		})
+		// cache.ttl 0s: a backend call (loopback, answered at once) per
+		// request, made one at a time.
+		{"serve/ttl0", ttl0, rt},
+	}
+	if withJWT {
+		serves = append(serves, jwtSteps(b, i, be.URL)...)
+	}
+	for _, c := range serves {
+		b.Run(c.name, func(b *testing.B) { serveEach(b, c.h, c.req) })
 	}
 }
 
-// stepsInterpreter interprets the plugin in root with steps.go added to
-// its package.
-func stepsInterpreter(root string) (*interp.Interpreter, error) {
+type serveCase struct {
+	name string
+	h    http.Handler
+	req  *http.Request
+}
+
+// serveEach serves a fresh copy of req for every call, as Traefik hands
+// them over, cloned with the timer stopped.
+func serveEach(b *testing.B, h http.Handler, req *http.Request) {
+	b.ReportAllocs()
+	rw := httptest.NewRecorder()
+	const chunk = 512
+	reqs := make([]*http.Request, chunk)
+	for done := 0; done < b.N; {
+		b.StopTimer()
+		n := min(chunk, b.N-done)
+		for k := 0; k < n; k++ {
+			reqs[k] = req.Clone(req.Context())
+		}
+		b.StartTimer()
+		for k := 0; k < n; k++ {
+			h.ServeHTTP(rw, reqs[k])
+		}
+		done += n
+	}
+}
+
+// jwtSteps runs the steps of a local verification (testdata/steps/
+// jwtsteps.go) for each algorithm of JWTCases, and returns the whole
+// requests to serve: serve/jwt-<alg> (cache.ttl 0s: verified on every
+// request) and serve/jwt-<alg>-cached (the default cache: verified once).
+func jwtSteps(b *testing.B, i *interp.Interpreter, backend string) []serveCase {
+	eval := func(name string) interface{} {
+		v, err := i.Eval("authlayer." + name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return v.Interface()
+	}
+	setup := eval("BenchJWTSetup").(func(string, string, string, string, string, string))
+	handlers := eval("BenchJWTHandlers").(func(string) (http.Handler, http.Handler, *http.Request))
+	cases := JWTCases(b)
+	for _, c := range cases {
+		setup(backend, c.Alg, c.Key, JWTIssuer, JWTAudience, c.Token)
+	}
+	for _, step := range []string{"Verify", "Split", "Segments", "Signature", "Claims", "UniqueKeys", "DecodeJSON", "ClaimsCheck", "Identity", "Authenticate"} {
+		f := eval("BenchJWT" + step).(func(string, int))
+		for _, c := range cases {
+			b.Run("JWT"+step+"/"+c.Name, func(b *testing.B) {
+				b.ReportAllocs()
+				f(c.Alg, b.N)
+			})
+		}
+	}
+	var serves []serveCase
+	for _, c := range cases {
+		verify, cached, req := handlers(c.Alg)
+		serves = append(serves, serveCase{"serve/jwt-" + c.Name, verify, req}, serveCase{"serve/jwt-" + c.Name + "-cached", cached, req})
+	}
+	return serves
+}
+
+// stepsInterpreter interprets the plugin in root with files (of
+// testdata/steps) added to its package.
+func stepsInterpreter(root string, files ...string) (*interp.Interpreter, error) {
 	base := path.Join("plugins-local", "src", traefikrun.ModuleName)
 	mfs := fstest.MapFS{}
 	entries, err := os.ReadDir(root)
@@ -138,11 +200,13 @@ func stepsInterpreter(root string) (*interp.Interpreter, error) {
 		}
 		mfs[path.Join(base, n)] = &fstest.MapFile{Data: data, Mode: 0o644}
 	}
-	steps, err := os.ReadFile(filepath.Join("testdata", "steps", "steps.go"))
-	if err != nil {
-		return nil, err
+	for _, f := range files {
+		steps, err := os.ReadFile(filepath.Join("testdata", "steps", f))
+		if err != nil {
+			return nil, err
+		}
+		mfs[path.Join(base, "zz_bench_"+f)] = &fstest.MapFile{Data: steps, Mode: 0o644}
 	}
-	mfs[path.Join(base, "zz_bench_steps.go")] = &fstest.MapFile{Data: steps, Mode: 0o644}
 	i := interp.New(interp.Options{GoPath: "plugins-local", SourcecodeFilesystem: mfs})
 	if err := i.Use(stdlib.Symbols); err != nil {
 		return nil, err

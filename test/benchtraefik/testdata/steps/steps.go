@@ -131,6 +131,16 @@ func BenchHandlers() (user, guest, guards, pass http.Handler) {
 // from compiled code (as Traefik hands each request over fresh).
 func BenchRequests() (user, guest, guards *http.Request) { return tReqUser, tReqGuest, tReqGuards }
 
+// BenchTTL0 builds a middleware with cache.ttl 0s (README's minimal
+// options otherwise: a backend call per request) and returns it with a
+// request never served.
+func BenchTTL0(backend, userTok string) (http.Handler, *http.Request) {
+	c := CreateConfig()
+	c.Backend.URL = backend
+	c.Cache.TTL = "0s"
+	return benchBuild(c, "ttl0@steps"), benchRequest("theme=dark; userToken=" + userTok)
+}
+
 func benchNop() {}
 
 // BenchLoop is the loop alone.
