@@ -247,7 +247,15 @@ func newIdentity(user interface{}, userID, tokenType string, roles []string, exp
 		return nil
 	}
 	raw, err := json.Marshal(user)
-	if err != nil || len(raw) > maxUserJSON {
+	if err != nil {
+		return nil
+	}
+	return identityFromJSON(raw, userID, tokenType, roles, exp, token, verifiedBy)
+}
+
+// identityFromJSON is newIdentity given the user object's JSON.
+func identityFromJSON(raw []byte, userID, tokenType string, roles []string, exp time.Time, token, verifiedBy string) *identity {
+	if len(raw) > maxUserJSON {
 		return nil
 	}
 	id := &identity{userID: userID, tokenType: tokenType, roles: roles, expiresAt: exp}

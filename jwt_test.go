@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -360,4 +361,31 @@ func FuzzJWTRespellings(f *testing.F) {
 			t.Fatalf("an original token did not verify: %d (%s)", check.verdict, check.reason)
 		}
 	})
+}
+
+// TestJWTHeaderMemo: only headers of tokens that verified are remembered,
+// at most maxHeaderMemo of them, and a remembered header decides exactly
+// as a fresh parse does.
+func TestJWTHeaderMemo(t *testing.T) {
+	j := jwtTestSettings(t, nil)
+	forged := makeJWT(t, `{"alg":"HS256","junk":"never-verified"}`, claimsJSON(t, nil), "HS256", []byte("another secret, 32 bytes or more!"))
+	wantVerdict(t, verifyToken(j, forged), jwtBad, "signature")
+	if _, ok := headerMemo.Load(strings.Split(forged, ".")[0]); ok {
+		t.Error("the header of a forged token was remembered")
+	}
+	for i := 0; i < maxHeaderMemo+10; i++ {
+		tok := makeJWT(t, `{"alg":"HS256","n":`+strconv.Itoa(i)+`}`, claimsJSON(t, nil), "HS256", []byte(testSecret))
+		wantVerdict(t, verifyToken(j, tok), jwtGood, "")
+		wantVerdict(t, verifyToken(j, tok), jwtGood, "")
+	}
+	count := 0
+	headerMemo.Range(func(_, _ interface{}) bool { count++; return true })
+	if count > maxHeaderMemo {
+		t.Errorf("header memo holds %d entries, bound %d", count, maxHeaderMemo)
+	}
+	// A remembered header with another signature or payload still fails.
+	good := makeJWT(t, headerJSON("HS256", ""), claimsJSON(t, nil), "HS256", []byte(testSecret))
+	wantVerdict(t, verifyToken(j, good), jwtGood, "")
+	parts := strings.Split(good, ".")
+	wantVerdict(t, verifyToken(j, parts[0]+"."+b64url([]byte(claimsJSON(t, map[string]interface{}{"sub": "admin"})))+"."+parts[2]), jwtBad, "signature")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"strings"
+	"sync"
 )
 
 // Reading a compact JWS strictly, before any key is looked at: a size cap
@@ -18,6 +19,7 @@ const maxJWTBytes = maxCookieBytes
 // jwsParts is a token split and decoded.
 type jwsParts struct {
 	signed    string // header.payload, the signed bytes
+	rawHeader string // the header segment, as sent
 	header    map[string]interface{}
 	payload   []byte
 	signature []byte
@@ -32,35 +34,70 @@ func splitJWS(token string) (jwsParts, bool) {
 	}
 	first := strings.IndexByte(token, '.')
 	second := first + 1 + strings.IndexByte(token[first+1:], '.')
-	rawHeader, ok1 := decodeSegment(token[:first])
-	payload, ok2 := decodeSegment(token[first+1 : second])
-	signature, ok3 := decodeSegment(token[second+1:])
-	if !ok1 || !ok2 || !ok3 || len(rawHeader) == 0 || len(payload) == 0 || len(signature) == 0 {
+	payload, ok1 := decodeSegment(token[first+1 : second])
+	signature, ok2 := decodeSegment(token[second+1:])
+	if !ok1 || !ok2 || len(payload) == 0 || len(signature) == 0 {
 		return p, false
 	}
-	header, ok := decodeStrictObject(rawHeader)
+	header, ok := decodeHeader(token[:first])
 	if !ok {
 		return p, false
 	}
-	p.signed, p.header, p.payload, p.signature = token[:second], header, payload, signature
+	p.signed, p.rawHeader, p.header, p.payload, p.signature = token[:second], token[:first], header, payload, signature
 	return p, true
 }
 
+// An issuer's headers repeat byte for byte ({"alg":"ES256","kid":"k1"}),
+// so the headers of tokens that verified are remembered decoded: the
+// strict parse is the costliest part of a verification under Yaegi. Only
+// verified headers are kept (junk cannot fill the memo), read-only, and
+// at most maxHeaderMemo of them.
+const maxHeaderMemo = 64
+
+var (
+	headerMemo     sync.Map   // header segment → map[string]interface{}
+	headerMemoMu   sync.Mutex // protects headerMemoSize
+	headerMemoSize int
+)
+
+func decodeHeader(seg string) (map[string]interface{}, bool) {
+	if v, ok := headerMemo.Load(seg); ok {
+		return v.(map[string]interface{}), true
+	}
+	raw, ok := decodeSegment(seg)
+	if !ok || len(raw) == 0 {
+		return nil, false
+	}
+	return decodeStrictObject(raw)
+}
+
+// rememberHeader keeps the decoded header of a token that verified.
+func rememberHeader(p jwsParts) {
+	if _, known := headerMemo.Load(p.rawHeader); known {
+		return
+	}
+	headerMemoMu.Lock()
+	room := headerMemoSize < maxHeaderMemo
+	if room {
+		headerMemoSize++
+	}
+	headerMemoMu.Unlock()
+	if room {
+		headerMemo.Store(p.rawHeader, p.header)
+	}
+}
+
 // decodeSegment decodes unpadded base64url in its one canonical spelling:
-// only the 64 alphabet characters (no padding, no line breaks, which Go's
-// decoder would skip) and zero trailing bits.
+// only the 64 alphabet characters and zero trailing bits. The strict raw
+// decoder refuses every other byte ("=", "+", "/", spaces, non-ASCII) but
+// skips CR and LF, which are refused first. (No loop over the characters
+// here: under Yaegi each iteration costs more than the whole decode.)
 func decodeSegment(seg string) ([]byte, bool) {
-	for i := 0; i < len(seg); i++ {
-		if !base64urlChar(seg[i]) {
-			return nil, false
-		}
+	if strings.ContainsAny(seg, "\r\n") {
+		return nil, false
 	}
 	out, err := base64.RawURLEncoding.Strict().DecodeString(seg)
 	return out, err == nil
-}
-
-func base64urlChar(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
 // decodeStrictObject decodes one JSON object with numbers kept as

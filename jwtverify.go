@@ -65,6 +65,7 @@ const (
 type jwtCheck struct {
 	verdict jwtVerdict
 	claims  map[string]interface{}
+	payload []byte // the claims' JSON as signed
 	reason  string
 }
 
@@ -95,6 +96,7 @@ func jwtVerify(j *jwtSettings, jw *jwksCache, token string, deadline time.Time) 
 	if verdict, reason := jwtSignatureVerdict(j, jw, p, name, a, kid, deadline); verdict != jwtGood {
 		return jwtCheck{verdict: verdict, reason: reason}
 	}
+	rememberHeader(p)
 	claims, ok := decodeStrictObject(p.payload)
 	if !ok {
 		return jwtRefuse("malformed")
@@ -102,7 +104,7 @@ func jwtVerify(j *jwtSettings, jw *jwksCache, token string, deadline time.Time) 
 	if reason := jwtClaimsProblem(j, claims, time.Now()); reason != "" {
 		return jwtRefuse(reason)
 	}
-	return jwtCheck{verdict: jwtGood, claims: claims}
+	return jwtCheck{verdict: jwtGood, claims: claims, payload: p.payload}
 }
 
 // jwtKid reads the optional kid header, which must be a string.
