@@ -51,7 +51,7 @@ func flowValidateLocal(f *flow, j *jwtSettings, key, token string, charged bool)
 	check := jwtVerify(j, f.m.state.jwks, token, f.deadline)
 	switch check.verdict {
 	case jwtGood:
-		id := claimsIdentityJSON(j, check.claims, check.payload, token)
+		id := claimsIdentity(j, check.claims, check.payload, token)
 		if id == nil {
 			check.reason = "user-claim" // the configured user claim is not an object: not a session
 			break
@@ -114,16 +114,11 @@ func confirmedValidation(s *settings, answer validation, local *identity) (valid
 }
 
 // claimsIdentity builds the identity of a locally verified token from its
-// claims, with the jwt.*Claim paths.
-func claimsIdentity(j *jwtSettings, claims map[string]interface{}, token string) *identity {
-	return claimsIdentityJSON(j, claims, nil, token)
-}
-
-// claimsIdentityJSON is claimsIdentity given the claims' JSON as signed:
-// when the user object is the whole claims object, that JSON is forwarded
-// as is (checked already: one object, no duplicate keys) instead of
-// encoding the claims again.
-func claimsIdentityJSON(j *jwtSettings, claims map[string]interface{}, payload []byte, token string) *identity {
+// claims, with the jwt.*Claim paths. payload is the claims' JSON as
+// signed: when the user object is the whole claims object, that JSON is
+// forwarded as is (checked already: one object, no duplicate keys)
+// instead of encoding the claims again.
+func claimsIdentity(j *jwtSettings, claims map[string]interface{}, payload []byte, token string) *identity {
 	tokenType := headerSafe(pathStr(j.tokenType, claims))
 	if len(j.tokenType) == 0 {
 		tokenType = "user" // accepted by New only with routes.allowedTokenTypes and guests off

@@ -156,13 +156,13 @@ func BenchJWTClaimsCheck(alg string, n int) {
 }
 
 // BenchJWTIdentity builds the identity from the claims as the flow does
-// (claimsIdentityJSON: the claim paths, the signed claims JSON
+// (claimsIdentity: the claim paths, the signed claims JSON
 // base64-encoded as the user object).
 func BenchJWTIdentity(alg string, n int) {
 	b := benchJWTs[alg]
 	j, claims, payload, tok := b.verify.s.jwt, b.claims, b.parts.payload, b.token
 	for i := 0; i < n; i++ {
-		claimsIdentityJSON(j, claims, payload, tok)
+		claimsIdentity(j, claims, payload, tok)
 	}
 }
 
