@@ -31,12 +31,12 @@ func denied(m *middleware, rw http.ResponseWriter, req *http.Request, route *rou
 	case route.needsUser && res.transient:
 		// Fail closed: the backend could not vouch for the user.
 		record(m, req, eventAccessDenied, res.id, res.token, false, "backend-unavailable", http.StatusServiceUnavailable)
-		deny(rw, req, route, res, http.StatusServiceUnavailable, "Authentication service unavailable")
+		deny(m, rw, req, route, res, http.StatusServiceUnavailable, "Authentication service unavailable")
 	case route.needsUser && !res.loggedIn:
 		denyAnonymous(m, rw, req, route, res, "Authentication required", "login-required")
 	case route.kind == kindRole && !hasAnyRole(res.id, route.roles):
 		record(m, req, eventAccessDenied, res.id, res.token, false, "role-required", http.StatusForbidden)
-		deny(rw, req, route, res, http.StatusForbidden, "Forbidden")
+		deny(m, rw, req, route, res, http.StatusForbidden, "Forbidden")
 	case route.kind == kindAuthOnly && res.loggedIn && isPageVisit(req, route):
 		redirect(rw, req, res, returnToTarget(m, req.URL.Query()))
 	default:
@@ -50,7 +50,7 @@ func denied(m *middleware, rw http.ResponseWriter, req *http.Request, route *rou
 func denyAnonymous(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, message, reason string) {
 	if isAPIRequest(req, route) {
 		record(m, req, eventAccessDenied, res.id, res.token, false, reason, http.StatusUnauthorized)
-		deny(rw, req, route, res, http.StatusUnauthorized, message)
+		deny(m, rw, req, route, res, http.StatusUnauthorized, message)
 		return
 	}
 	record(m, req, eventAccessDenied, res.id, res.token, false, reason, redirectStatus(req))

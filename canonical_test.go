@@ -244,7 +244,7 @@ func TestRecordedPathIsOneTheAppSaw(t *testing.T) {
 	}
 	for _, tc := range tests {
 		req := httptest.NewRequest(http.MethodGet, tc.target, nil)
-		r := decideRoute(newRouteMemo(table, true), req.URL.Path, req.URL.RawPath)
+		r := decideRoute(newRouteMemo(table, true, nil), req.URL.Path, req.URL.RawPath)
 		if r.path != tc.want {
 			t.Errorf("%s: path %q, want %q", tc.target, r.path, tc.want)
 		}

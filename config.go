@@ -20,6 +20,12 @@ type BackendConfig struct {
 	// GuestPath is called with POST and the guest credentials as JSON to
 	// mint a guest token. Default "auth/guest".
 	GuestPath string `json:"guestPath,omitempty"`
+	// LoginPath receives the browser's login POST as JSON (endpoints.login).
+	// Default "auth/login".
+	LoginPath string `json:"loginPath,omitempty"`
+	// LogoutPath is called with POST and "Authorization: Bearer <token>"
+	// on logout (endpoints.logout), best effort. Default "auth/logout".
+	LogoutPath string `json:"logoutPath,omitempty"`
 	// Timeout is one request's budget for all its backend calls (validate,
 	// refresh, guest mint, and waiting for a call slot), and bounds each
 	// shared call, as a Go duration. Default "3s".
@@ -92,6 +98,10 @@ type CookiesConfig struct {
 	// RefreshPath is the deprecated name of RefreshCookiePath, still
 	// read; setting both to different paths is an error. Default "".
 	RefreshPath string `json:"refreshPath,omitempty"`
+	// ExpiryHint names a cookie readable by scripts (not HttpOnly) that
+	// holds only the access token's expiry, in Unix seconds, so browser
+	// code can schedule work; empty means none. Default "".
+	ExpiryHint string `json:"expiryHint,omitempty"`
 }
 
 // GuestConfig turns on guest tokens for anonymous visitors.
@@ -133,6 +143,11 @@ type RefreshConfig struct {
 	// the window only bounds how long the old credential can obtain it.
 	// "0s" turns the memo off. Default "10s".
 	GraceWindow string `json:"graceWindow,omitempty"`
+	// ProactiveWindow refreshes a still-valid token on the request that
+	// finds its expiry this close, so users never meet an expired token
+	// mid-form; a failed proactive refresh (other than reuse) keeps the
+	// valid token. "0s" turns it off. Default "0s".
+	ProactiveWindow string `json:"proactiveWindow,omitempty"`
 }
 
 // RoleRule restricts paths to users holding one of Roles.
@@ -180,6 +195,10 @@ type RoutesConfig struct {
 	// ReturnToParam is the query parameter carrying the original path to
 	// the login page and back. Default "redirect".
 	ReturnToParam string `json:"returnToParam,omitempty"`
+	// BlockBrowserAPI redirects a browser's top-level navigation to an API
+	// path (Sec-Fetch-Mode: navigate, or Accept: text/html without fetch
+	// metadata) to HomeURL. Default false.
+	BlockBrowserAPI bool `json:"blockBrowserApi,omitempty"`
 	// AmbiguousPaths says what to do with a path whose meaning depends on
 	// the app (an encoded "/" or "\", control characters, double
 	// encoding, a dot segment with parameters such as "..;", which is ".."
@@ -259,6 +278,9 @@ type RateLimitConfig struct {
 	// CountPrefetch counts prefetch requests (Sec-Purpose: prefetch,
 	// Next-Router-Prefetch). Default false.
 	CountPrefetch bool `json:"countPrefetch,omitempty"`
+	// Logins is the per-client budget per Window of login attempts at
+	// endpoints.login. Default 10.
+	Logins int `json:"logins,omitempty"`
 }
 
 // AuditConfig writes one JSON line per security event to stdout.
@@ -324,4 +346,63 @@ type JWTConfig struct {
 	// RolesClaim is the user's roles: a string or an array of strings.
 	// Default "roles".
 	RolesClaim string `json:"rolesClaim,omitempty"`
+}
+
+// EndpointsConfig turns on authlayer's own session endpoints, exact paths
+// answered by authlayer and never forwarded (see endpoints.go).
+type EndpointsConfig struct {
+	// Login takes the browser's login POST (JSON or form), forwards it to
+	// backend.loginPath and sets the session cookies. Empty: off.
+	// Default "".
+	Login string `json:"login,omitempty"`
+	// Logout ends the session (POST): backend.logoutPath is told, every
+	// auth cookie cleared, cached state dropped. Empty: off. Default "".
+	Logout string `json:"logout,omitempty"`
+	// Session answers GET with the session as JSON (authenticated,
+	// tokenType, user, expiresAt). Empty: off. Default "".
+	Session string `json:"session,omitempty"`
+	// MaxBodyBytes caps a login request's body. Default 16384.
+	MaxBodyBytes int `json:"maxBodyBytes,omitempty"`
+}
+
+// ErrorPagesConfig replaces the HTML pages authlayer answers browsers
+// with. Each value is a URL path on the app ("/errors/403.html", fetched
+// with GET through the middleware chain's next handler and sent with
+// authlayer's status) or "file:" and a local file read by New; empty
+// means authlayer's built-in page.
+type ErrorPagesConfig struct {
+	// Unauthorized is the 401 page. Default "".
+	Unauthorized string `json:"unauthorized,omitempty"`
+	// Forbidden is the 403 page. Default "".
+	Forbidden string `json:"forbidden,omitempty"`
+	// TooManyRequests is the 429 page. Default "".
+	TooManyRequests string `json:"tooManyRequests,omitempty"`
+	// Unavailable is the 503 page. Default "".
+	Unavailable string `json:"unavailable,omitempty"`
+}
+
+// I18nConfig turns on locale detection (see i18n.go).
+type I18nConfig struct {
+	// Locales lists the supported locales ("en", "tr", "pt-BR"); empty
+	// turns i18n off.
+	Locales []string `json:"locales,omitempty"`
+	// DefaultLocale is used when nothing else decides; it must be one of
+	// Locales. Default "" (the first of Locales).
+	DefaultLocale string `json:"defaultLocale,omitempty"`
+	// Cookie names the cookie holding a chosen locale. Default "locale".
+	Cookie string `json:"cookie,omitempty"`
+	// Header carries the locale to the app, and on the response. Default
+	// "X-Locale".
+	Header string `json:"header,omitempty"`
+}
+
+// MethodOverrideConfig sends PUT, PATCH and DELETE upstream as POST, for
+// apps behind infrastructure that blocks those verbs (see
+// methodoverride.go). CSRF and the rules still see the real method.
+type MethodOverrideConfig struct {
+	// Mode is "off", "header" (X-HTTP-Method-Override) or "body" (a
+	// _method field in a JSON or form body). Default "off".
+	Mode string `json:"mode,omitempty"`
+	// MaxBodyBytes caps a body rewritten in "body" mode. Default 1048576.
+	MaxBodyBytes int `json:"maxBodyBytes,omitempty"`
 }

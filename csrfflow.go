@@ -62,7 +62,7 @@ func csrfFailed(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 	}
 	rw.Header().Add("Vary", "Sec-Fetch-Site")
 	rw.Header().Add("Vary", "Origin")
-	deny(rw, req, route, res, http.StatusForbidden, "CSRF validation failed")
+	deny(m, rw, req, route, res, http.StatusForbidden, "CSRF validation failed")
 	return true
 }
 

@@ -154,7 +154,7 @@ func checkProtectedSpelling(t *testing.T, ops string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	memo := newRouteMemo(table, false)
+	memo := newRouteMemo(table, false, nil)
 	target := spell("/dashboard/settings", ops)
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
@@ -261,7 +261,7 @@ func checkDecisionCoversReadings(t *testing.T, target string) {
 		t.Fatal(err)
 	}
 	for _, protect := range []bool{false, true} {
-		r := decideRoute(newRouteMemo(table, protect), u.Path, u.RawPath)
+		r := decideRoute(newRouteMemo(table, protect, nil), u.Path, u.RawPath)
 		if r.rejected {
 			if protect {
 				t.Fatalf("%q refused with ambiguousPaths=protect", target)

@@ -22,6 +22,12 @@ type Config struct {
 	RateLimit RateLimitConfig `json:"rateLimit,omitempty"`
 	Audit     AuditConfig     `json:"audit,omitempty"`
 	JWT       JWTConfig       `json:"jwt,omitempty"`
+	// Endpoints, ErrorPages, I18n and MethodOverride: issue 10's session
+	// layer for front ends.
+	Endpoints      EndpointsConfig      `json:"endpoints,omitempty"`
+	ErrorPages     ErrorPagesConfig     `json:"errorPages,omitempty"`
+	I18n           I18nConfig           `json:"i18n,omitempty"`
+	MethodOverride MethodOverrideConfig `json:"methodOverride,omitempty"`
 }
 
 // CreateConfig returns the default configuration. It is the only place
@@ -32,6 +38,8 @@ func CreateConfig() *Config {
 			ValidatePath:  "auth/me",
 			RefreshPath:   "auth/refresh",
 			GuestPath:     "auth/guest",
+			LoginPath:     "auth/login",
+			LogoutPath:    "auth/logout",
 			Timeout:       "3s",
 			MaxConcurrent: 64,
 		},
@@ -61,6 +69,7 @@ func CreateConfig() *Config {
 			ReuseStatusCodes: []string{"409"},
 			ReuseCodes:       []string{"token_reuse"},
 			GraceWindow:      "10s",
+			ProactiveWindow:  "0s",
 		},
 		Routes: RoutesConfig{
 			API:            []string{"/api"},
@@ -80,7 +89,7 @@ func CreateConfig() *Config {
 		RateLimit: RateLimitConfig{
 			Requests: 100, Window: "60s",
 			GuestMints: 10, Refreshes: 30, UnknownTokens: 60,
-			MaxSources: 100000,
+			MaxSources: 100000, Logins: 10,
 		},
 		JWT: JWTConfig{
 			Mode:                   "local",
@@ -92,6 +101,9 @@ func CreateConfig() *Config {
 			TokenTypeClaim:         "type",
 			RolesClaim:             "roles",
 		},
+		Endpoints:      EndpointsConfig{MaxBodyBytes: 16384},
+		I18n:           I18nConfig{Cookie: "locale", Header: "X-Locale"},
+		MethodOverride: MethodOverrideConfig{Mode: "off", MaxBodyBytes: 1 << 20},
 	}
 }
 
@@ -135,7 +147,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		next: next, name: name, s: s,
 		plain:  limiter == nil && csrf == nil,
 		state:  sharedStateFor(name, config, s, limiter),
-		routes: newRouteMemo(s.routes, s.protectAmbiguous),
+		routes: newRouteMemo(s.routes, s.protectAmbiguous, s.endpoints.paths),
 		audit:  auditLog,
 		csrf:   csrf,
 	}, nil
@@ -160,6 +172,9 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 // session (sessionmemo.go) on a route that session passes. It reports
 // false, having changed nothing, for anything else.
 func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request) bool {
+	if m.s.i18n != nil {
+		return false // the rules see the path without its locale (i18n.go)
+	}
 	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
 	if route.gate == gateFull {
 		return false
@@ -174,6 +189,9 @@ func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request) b
 	}
 	stripIdentityHeaders(&m.s.headers, req)
 	setIdentityHeaders(&m.s.headers, req, res)
+	if m.s.methodOverride.enabled {
+		applyMethodOverride(m, req)
+	}
 	m.next.ServeHTTP(rw, req)
 	return true
 }
@@ -192,6 +210,9 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 		return
 	}
 	setIdentityHeaders(&m.s.headers, req, res)
+	if m.s.methodOverride.enabled {
+		applyMethodOverride(m, req)
+	}
 	m.next.ServeHTTP(rw, req)
 }
 
@@ -200,9 +221,10 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 // flow, the access rules, forward.
 func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, counted bool) {
 	unusual := stripIdentityHeaders(&m.s.headers, req)
-	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
+	decoded, raw := routePath(m, req)
+	route := routeFor(m.routes, decoded, raw)
 	if route.rejected {
-		deny(rw, req, route, &authResult{}, http.StatusBadRequest, "Invalid request path")
+		deny(m, rw, req, route, &authResult{}, http.StatusBadRequest, "Invalid request path")
 		return
 	}
 	if route.kind == kindExcluded {
@@ -212,11 +234,18 @@ func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, counted
 	if !counted && m.state.limiter != nil && rateLimited(m, rw, req, unusual) {
 		return
 	}
+	if m.s.blockBrowserAPI && route.api && blockedNavigation(m, rw, req, route) {
+		return
+	}
 	if m.csrf != nil {
 		serveWithCSRF(m, rw, req, route)
 		return
 	}
 	res := authenticate(m, req, route)
+	if route.endpoint != endpointNone {
+		serveEndpoint(m, rw, req, route, res)
+		return
+	}
 	if mayBeDenied(route, res) && denied(m, rw, req, route, res) {
 		return
 	}
@@ -234,6 +263,10 @@ func serveWithCSRF(m *middleware, rw http.ResponseWriter, req *http.Request, rou
 	if answered {
 		return
 	}
+	if route.endpoint != endpointNone {
+		serveEndpoint(m, rw, req, route, res)
+		return
+	}
 	if mayBeDenied(route, res) && denied(m, rw, req, route, res) {
 		return
 	}
@@ -244,6 +277,9 @@ func serveWithCSRF(m *middleware, rw http.ResponseWriter, req *http.Request, rou
 // sets the session's cookies on the app's response.
 func forward(m *middleware, rw http.ResponseWriter, req *http.Request, res *authResult) {
 	setIdentityHeaders(&m.s.headers, req, res)
+	if m.s.methodOverride.enabled {
+		applyMethodOverride(m, req)
+	}
 	if len(res.setCookies) == 0 {
 		m.next.ServeHTTP(rw, req)
 		return

@@ -27,7 +27,7 @@ func writeSessionHeaders(rw http.ResponseWriter, res *authResult) {
 }
 
 // deny answers an API client with JSON and a browser with a small page.
-func deny(rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, status int, message string) {
+func deny(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, status int, message string) {
 	writeSessionHeaders(rw, res)
 	if isAPIRequest(req, route) {
 		writeJSONError(rw, status, message)

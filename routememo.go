@@ -12,8 +12,9 @@ import (
 // maxMemoPaths entries.
 type routeMemo struct {
 	table          *routeTable
-	protectUnclear bool         // routes.ambiguousPaths=protect: treat as protected instead of 400
-	mu             sync.RWMutex // protects paths
+	protectUnclear bool                    // routes.ambiguousPaths=protect: treat as protected instead of 400
+	endpoints      map[string]endpointKind // endpoints.*, by canonical path
+	mu             sync.RWMutex            // protects paths
 	paths          map[string]*routeMatch
 }
 
@@ -26,8 +27,8 @@ const maxMemoPathBytes = 256
 // 400.
 const maxPathBytes = 4096
 
-func newRouteMemo(table *routeTable, protectUnclear bool) *routeMemo {
-	return &routeMemo{table: table, protectUnclear: protectUnclear, paths: map[string]*routeMatch{}}
+func newRouteMemo(table *routeTable, protectUnclear bool, endpoints map[string]endpointKind) *routeMemo {
+	return &routeMemo{table: table, protectUnclear: protectUnclear, endpoints: endpoints, paths: map[string]*routeMatch{}}
 }
 
 // routeFor returns the decision for a request's path. decoded and raw are
@@ -90,7 +91,9 @@ func decideRoute(memo *routeMemo, decoded, raw string) *routeMatch {
 		} else if !m.needsUser {
 			m.kind, m.needsUser = kindProtected, true
 		}
+		return &m // an endpoint is only ever its exact, unambiguous path
 	}
+	m.endpoint = memo.endpoints[m.path]
 	return &m
 }
 
@@ -125,7 +128,7 @@ const (
 
 func gateFor(r *routeMatch) routeGate {
 	switch {
-	case r.rejected:
+	case r.rejected, r.endpoint != endpointNone:
 		return gateFull
 	case r.kind == kindNone || r.kind == kindPublic:
 		return gateOpen

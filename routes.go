@@ -46,6 +46,7 @@ type routeMatch struct {
 	rejected  bool   // ambiguous spelling: answer 400 (see canonical.go)
 	path      string // the canonical path decided on (set by the memo)
 	gate      routeGate
+	endpoint  endpointKind // one of authlayer's own endpoints (endpoints.go)
 }
 
 // routeTable indexes rules by their first segment, so a request looks at

@@ -166,7 +166,7 @@ func TestRouteReadings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		for _, protect := range []bool{false, true} {
-			r := decideRoute(newRouteMemo(table, protect), tc.path, "")
+			r := decideRoute(newRouteMemo(table, protect, nil), tc.path, "")
 			if r.rejected != (tc.ambiguous && !protect) {
 				t.Errorf("%s (protect %v): rejected %v, want %v", tc.path, protect, r.rejected, tc.ambiguous && !protect)
 				continue

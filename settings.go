@@ -30,6 +30,13 @@ type settings struct {
 	allowed          map[string]bool // token types that count as logged in; empty: any but guest
 	headers          headerSettings
 	jwt              *jwtSettings // nil when jwt.enabled is false
+	endpoints        endpointSettings
+	errorPages       errorPageSettings
+	i18n             *i18nSettings // nil when i18n is off
+	methodOverride   methodOverrideSettings
+	blockBrowserAPI  bool
+	proactiveWindow  time.Duration // refresh.proactiveWindow; 0: off
+	expiryHint       string        // cookies.expiryHint; "": off
 }
 
 type backendSettings struct {
@@ -65,6 +72,7 @@ func compileSettings(c *Config) (*settings, error) {
 	steps := []func(*Config, *settings) error{
 		compileBackend, compileResponses, compileCookies, compileGuest,
 		compileCache, compileRefresh, compileRoutes, compileTokenTypes, compileHeaders, compileJWT,
+		compileEndpoints, compileErrorPages, compileI18n, compileMethodOverride,
 	}
 	for _, step := range steps {
 		if err := step(c, s); err != nil {
@@ -216,6 +224,7 @@ func compileRoutes(c *Config, s *settings) error {
 		return optionError("routes.returnToParam", "must not be empty")
 	}
 	s.returnTo = strings.TrimSpace(r.ReturnToParam)
+	s.blockBrowserAPI = r.BlockBrowserAPI
 	if err := checkNoRedirectLoop(table, s.loginURL, s.homeURL); err != nil {
 		return err
 	}
