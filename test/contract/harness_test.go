@@ -205,6 +205,7 @@ type request struct {
 	header  http.Header // added with Header.Add (canonicalised, as Go's server does)
 	rawKeys map[string]string
 	ctx     context.Context
+	body    string // sent when not "" (see withBody)
 }
 
 const acceptHTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -216,6 +217,12 @@ func page(target string) request { return request{target: target, accept: accept
 func api(target string) request { return request{target: target, accept: "application/json"} }
 
 func (r request) with(method string) request { r.method = method; return r }
+
+// withBody sends body with this Content-Type.
+func (r request) withBody(contentType, body string) request {
+	r.body = body
+	return r.withHeader("Content-Type", contentType)
+}
 
 func (r request) cookie(name, value string) request {
 	c := map[string]string{}
@@ -241,7 +248,11 @@ func (e *env) newRequest(rq request) (*http.Request, string) {
 	if method == "" {
 		method = http.MethodGet
 	}
-	req := httptest.NewRequest(method, rq.target, nil)
+	var body io.Reader
+	if rq.body != "" {
+		body = strings.NewReader(rq.body)
+	}
+	req := httptest.NewRequest(method, rq.target, body)
 	if rq.accept != "" {
 		req.Header.Set("Accept", rq.accept)
 	}

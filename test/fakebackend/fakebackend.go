@@ -5,6 +5,8 @@
 //   - GET  /auth/me       validate, "Authorization: Bearer <token>"
 //   - POST /auth/refresh  refresh, "Authorization: Bearer <credential>"
 //   - POST /auth/guest    mint a guest token from {"username","password"}
+//   - POST /auth/login    log in with {"username","password"} (SetLogin)
+//   - POST /auth/logout   log out, "Authorization: Bearer <token>"
 //
 // Answers are programmed per token (validate) and per credential
 // (refresh); unknown tokens get 401. Every call is counted and recorded,
@@ -32,6 +34,8 @@ const (
 	Validate = "validate"
 	Refresh  = "refresh"
 	Guest    = "guest"
+	Login    = "login"
+	Logout   = "logout"
 	Other    = "other"
 )
 
@@ -40,6 +44,8 @@ const (
 	ValidatePath = "/auth/me"
 	RefreshPath  = "/auth/refresh"
 	GuestPath    = "/auth/guest"
+	LoginPath    = "/auth/login"
+	LogoutPath   = "/auth/logout"
 )
 
 // Answer is one programmed response. The zero Status means 200.
@@ -82,18 +88,20 @@ type Backend struct {
 	done      chan struct{} // closed by Close: ends hangs and gates
 	closeOnce sync.Once
 
-	mu          sync.Mutex // protects everything below
-	validate    map[string]Answer
-	refresh     map[string]Answer
-	guestAnswer *Answer
-	guestUser   string
-	guestPass   string
-	guestOn     bool
-	guestSeq    int
-	minted      map[string]map[string]interface{} // guest token -> user
-	gates       map[string]*Gate
-	calls       map[string][]*Call
-	tokenCalls  map[string]map[string]int
+	mu           sync.Mutex // protects everything below
+	validate     map[string]Answer
+	refresh      map[string]Answer
+	guestAnswer  *Answer
+	guestUser    string
+	guestPass    string
+	guestOn      bool
+	guestSeq     int
+	minted       map[string]map[string]interface{} // guest token -> user
+	logins       map[string]Answer                 // username NUL password -> answer
+	logoutAnswer *Answer
+	gates        map[string]*Gate
+	calls        map[string][]*Call
+	tokenCalls   map[string]map[string]int
 }
 
 // New starts a backend on 127.0.0.1 and closes it when the test ends.
@@ -104,6 +112,7 @@ func New(t testing.TB) *Backend {
 		validate:   map[string]Answer{},
 		refresh:    map[string]Answer{},
 		minted:     map[string]map[string]interface{}{},
+		logins:     map[string]Answer{},
 		gates:      map[string]*Gate{},
 		calls:      map[string][]*Call{},
 		tokenCalls: map[string]map[string]int{},
@@ -359,6 +368,10 @@ func endpointOf(path string) string {
 		return Refresh
 	case GuestPath:
 		return Guest
+	case LoginPath:
+		return Login
+	case LogoutPath:
+		return Logout
 	}
 	return Other
 }
@@ -460,8 +473,60 @@ func (b *Backend) answer(endpoint, method string, c *Call) Answer {
 			return *b.guestAnswer
 		}
 		return b.mintLocked(c)
+	case Login:
+		if method != http.MethodPost {
+			return Status(http.StatusMethodNotAllowed)
+		}
+		return b.loginLocked(c)
+	case Logout:
+		if method != http.MethodPost {
+			return Status(http.StatusMethodNotAllowed)
+		}
+		if b.logoutAnswer != nil {
+			return *b.logoutAnswer
+		}
+		return Answer{JSON: map[string]interface{}{"success": true}}
 	}
 	return Status(http.StatusNotFound)
+}
+
+// SetLogin makes a login with username and password answer a (see
+// LoggedIn for the usual answer); other credentials get 401.
+func (b *Backend) SetLogin(username, password string, a Answer) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.logins[username+"\x00"+password] = a
+}
+
+// SetLogoutAnswer replaces the logout endpoint's 200.
+func (b *Backend) SetLogoutAnswer(a Answer) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.logoutAnswer = &a
+}
+
+// LoggedIn is a successful login answer, next-api-layer's shape: the user
+// and the tokens under data (refresh "" leaves it out).
+func LoggedIn(access, refresh string, user map[string]interface{}) Answer {
+	data := map[string]interface{}{"accessToken": access, "user": user}
+	if refresh != "" {
+		data["refreshToken"] = refresh
+	}
+	return Answer{JSON: map[string]interface{}{"success": true, "data": data}}
+}
+
+func (b *Backend) loginLocked(c *Call) Answer {
+	var creds struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+	}
+	if json.Unmarshal([]byte(c.Body), &creds) != nil {
+		return Answer{Status: http.StatusBadRequest, JSON: map[string]interface{}{"success": false, "message": "bad request"}}
+	}
+	if a, ok := b.logins[creds.Username+"\x00"+creds.Password]; ok {
+		return a
+	}
+	return Answer{Status: http.StatusUnauthorized, JSON: map[string]interface{}{"success": false, "message": "Invalid username or password"}}
 }
 
 func (b *Backend) mintLocked(c *Call) Answer {
