@@ -27,12 +27,16 @@ const (
 	eventCSRFFail          = "csrf:fail"
 	eventRateLimitExceeded = "rateLimit:exceeded"
 	eventError             = "error"
+	eventAuthLogin         = "auth:login"
+	eventAuthLoginFail     = "auth:login:fail"
+	eventAuthLogout        = "auth:logout"
 )
 
 // auditEventNames lists every event audit.events may name.
 var auditEventNames = []string{
 	eventAuthSuccess, eventAuthFail, eventAuthGuest, eventAuthRefresh,
 	eventAuthRefreshFail, eventAuthReuse, eventAccessDenied, eventCSRFFail,
+	eventAuthLogin, eventAuthLoginFail, eventAuthLogout,
 	eventRateLimitExceeded, eventError,
 }
 

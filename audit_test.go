@@ -53,10 +53,12 @@ func auditLines(t *testing.T, out string) []map[string]interface{} {
 	return lines
 }
 
+// The original's events, plus authlayer's login and logout endpoints.
 func TestAuditEventNamesMatchTheOriginal(t *testing.T) {
 	want := []string{
 		"auth:success", "auth:fail", "auth:guest", "auth:refresh",
 		"auth:refresh:fail", "auth:reuse", "access:denied", "csrf:fail",
+		"auth:login", "auth:login:fail", "auth:logout",
 		"rateLimit:exceeded", "error",
 	}
 	if !reflect.DeepEqual(auditEventNames, want) {
@@ -100,6 +102,18 @@ func TestAuditWritesEachEventWithItsFields(t *testing.T) {
 		{
 			auditRecord{Event: eventCSRFFail, IP: "203.0.113.7", Method: "POST", Path: "/api/orders", UserID: "u-42", Reason: "cross-site", Status: 403},
 			map[string]interface{}{"event": "csrf:fail", "ip": "203.0.113.7", "method": "POST", "path": "/api/orders", "userId": "u-42", "success": false, "reason": "cross-site", "status": float64(403)},
+		},
+		{
+			auditRecord{Event: eventAuthLogin, IP: "203.0.113.7", Method: "POST", Path: "/auth/login", UserID: "u-42", Success: true},
+			map[string]interface{}{"event": "auth:login", "ip": "203.0.113.7", "method": "POST", "path": "/auth/login", "userId": "u-42", "success": true},
+		},
+		{
+			auditRecord{Event: eventAuthLoginFail, IP: "203.0.113.7", Method: "POST", Path: "/auth/login", Reason: "rejected", Status: 401},
+			map[string]interface{}{"event": "auth:login:fail", "ip": "203.0.113.7", "method": "POST", "path": "/auth/login", "success": false, "reason": "rejected", "status": float64(401)},
+		},
+		{
+			auditRecord{Event: eventAuthLogout, IP: "203.0.113.7", Method: "POST", Path: "/auth/logout", UserID: "u-42", Success: true},
+			map[string]interface{}{"event": "auth:logout", "ip": "203.0.113.7", "method": "POST", "path": "/auth/logout", "userId": "u-42", "success": true},
 		},
 		{
 			auditRecord{Event: eventRateLimitExceeded, IP: "198.51.100.9", Method: "GET", Path: "/", Reason: "requests", Status: 429},

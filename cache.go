@@ -238,6 +238,15 @@ func cacheStore(c *dedupCache, key string, value interface{}, ttl time.Duration,
 	c.mu.Unlock()
 }
 
+// cacheDelete drops key's entry, strong or weak (a logged-out session's
+// remembered refresh).
+func cacheDelete(c *dedupCache, key string) {
+	c.mu.Lock()
+	delete(c.entries, key)
+	delete(c.weak, key)
+	c.mu.Unlock()
+}
+
 // cacheStoreLocked adds an entry to the strong or the weak map (and drops any
 // older one of the other kind), making room first when that map is full.
 func cacheStoreLocked(c *dedupCache, key string, value interface{}, expires int64, weak bool) {

@@ -14,6 +14,7 @@ const maxCookieBytes = 4096
 
 type cookieSettings struct {
 	user, guest, refresh    string // names; refresh "" = single-token mode
+	hint                    string // cookies.expiryHint; "" = none
 	userEq                  string // user + "=", for singleCookie
 	userMaxAge, guestMaxAge int    // seconds
 	refreshMaxAge           int
@@ -41,6 +42,13 @@ func compileCookies(c *Config, s *settings) error {
 	}
 	if cs.user == cs.guest || (cs.refresh != "" && (cs.refresh == cs.user || cs.refresh == cs.guest)) {
 		return optionError("cookies", "user, guest and refresh cookie names must differ")
+	}
+	cs.hint = strings.TrimSpace(k.ExpiryHint)
+	if err := checkCookieName("cookies.expiryHint", cs.hint, false); err != nil {
+		return err
+	}
+	if cs.hint != "" && (cs.hint == cs.user || cs.hint == cs.guest || cs.hint == cs.refresh) {
+		return optionError("cookies.expiryHint", "%s is already a token cookie", cs.hint)
 	}
 	var err error
 	if cs.userMaxAge, err = maxAgeSeconds("cookies.userMaxAge", k.UserMaxAge); err != nil {
@@ -162,6 +170,7 @@ func checkPrefixedNames(cs cookieSettings) error {
 // carriedCookies are the auth cookies a request arrived with.
 type carriedCookies struct {
 	user, guest, refresh string
+	hint                 string // the expiry hint the browser holds (cookies.expiryHint)
 }
 
 // cookiesRead parses the Cookie header once and picks the auth cookies.
@@ -185,6 +194,10 @@ func cookiesRead(cs *cookieSettings, req *http.Request) carriedCookies {
 		case cs.refresh:
 			if cs.refresh != "" {
 				c.refresh = mergeCookie(c.refresh, ck.Value)
+			}
+		case cs.hint:
+			if cs.hint != "" {
+				c.hint = ck.Value
 			}
 		}
 	}
@@ -253,6 +266,9 @@ func cookiesClearing(cs *cookieSettings, carried carriedCookies, user, guest, re
 	var out []string
 	if user && carried.user != "" {
 		out = append(out, buildCookie(cs, cs.user, "", cs.path, -1))
+	}
+	if user && carried.hint != "" {
+		out = append(out, buildCookie(cs, cs.hint, "", cs.path, -1))
 	}
 	if guest && carried.guest != "" {
 		out = append(out, buildCookie(cs, cs.guest, "", cs.path, -1))

@@ -1,10 +1,17 @@
 package authlayer
 
-import "net/http"
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+)
 
-// authlayer's own session endpoints (endpoints.*): login, logout and
-// session, exact paths answered here and never forwarded. (Being built:
-// issue 10.)
+// authlayer's own session endpoints (endpoints.*): login (login.go),
+// logout (logout.go) and session (sessioninfo.go). Each is one exact
+// path, answered here and never forwarded to the app. They run after
+// the rate limits, CSRF and the token flow, so they get the session and
+// its protections like any other request (login CSRF uses the guest's
+// token).
 
 type endpointKind int
 
@@ -22,12 +29,83 @@ type endpointSettings struct {
 }
 
 func compileEndpoints(c *Config, s *settings) error {
-	s.endpoints = endpointSettings{paths: map[string]endpointKind{}, maxBodyBytes: int64(c.Endpoints.MaxBodyBytes)}
+	e := c.Endpoints
+	if e.MaxBodyBytes < 1 {
+		return optionError("endpoints.maxBodyBytes", "must be at least 1, got %d", e.MaxBodyBytes)
+	}
+	s.endpoints = endpointSettings{paths: map[string]endpointKind{}, maxBodyBytes: int64(e.MaxBodyBytes)}
+	named := []struct {
+		option, value string
+		kind          endpointKind
+	}{
+		{"endpoints.login", e.Login, endpointLogin},
+		{"endpoints.logout", e.Logout, endpointLogout},
+		{"endpoints.session", e.Session, endpointSession},
+	}
+	for _, n := range named {
+		p := strings.TrimSpace(n.value)
+		if p == "" {
+			continue
+		}
+		if !strings.HasPrefix(p, "/") || canonicalPath(p) != p || strings.ContainsAny(p, "?#;%") {
+			return optionError(n.option, "%q must be a plain absolute path such as /auth/login", n.value)
+		}
+		if _, taken := s.endpoints.paths[p]; taken {
+			return optionError(n.option, "%s is already another endpoint", p)
+		}
+		if matchRoute(s.routes, p).kind == kindExcluded {
+			return optionError(n.option, "%s is under routes.excluded, so authlayer would never see it", p)
+		}
+		s.endpoints.paths[p] = n.kind
+	}
 	return nil
 }
 
-// serveEndpoint answers a request to one of the endpoints, after the rate
-// limits, CSRF and the token flow have run (res is the session).
+// serveEndpoint answers a request to one of the endpoints; res is the
+// request's session from the token flow.
 func serveEndpoint(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
-	deny(m, rw, req, route, res, http.StatusNotFound, "Not found")
+	if res.limited != nil {
+		writeSessionHeaders(rw, res)
+		writeRateLimited(rw, *res.limited)
+		return
+	}
+	switch route.endpoint {
+	case endpointLogin:
+		serveLogin(m, rw, req, route, res)
+	case endpointLogout:
+		serveLogout(m, rw, req, route, res)
+	case endpointSession:
+		serveSessionInfo(m, rw, req, route, res)
+	}
+}
+
+// endpointMethod answers 405 unless req uses one of methods.
+func endpointMethod(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, methods ...string) bool {
+	for _, allowed := range methods {
+		if req.Method == allowed {
+			return true
+		}
+	}
+	rw.Header().Set("Allow", strings.Join(methods, ", "))
+	deny(m, rw, req, route, res, http.StatusMethodNotAllowed, "Method not allowed")
+	return false
+}
+
+// writeEndpointJSON sends an endpoint's JSON answer.
+func writeEndpointJSON(rw http.ResponseWriter, status int, body interface{}) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		raw = []byte(`{"success":false,"message":"Internal error"}`)
+		status = http.StatusInternalServerError
+	}
+	rw.Header().Set("Content-Type", "application/json; charset=utf-8")
+	rw.Header().Set("X-Content-Type-Options", "nosniff")
+	rw.WriteHeader(status)
+	_, _ = rw.Write(raw)
+}
+
+// isFormPost is a browser's HTML form submission.
+func isFormPost(req *http.Request) bool {
+	ct := strings.ToLower(req.Header.Get("Content-Type"))
+	return strings.HasPrefix(ct, "application/x-www-form-urlencoded")
 }

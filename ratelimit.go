@@ -32,6 +32,9 @@ const (
 	// budgetUnknownTokens counts validations of tokens not in the cache:
 	// a backend call each, and what a token-guessing client causes.
 	budgetUnknownTokens
+	// budgetLogins counts login attempts at endpoints.login: a backend
+	// call each, and what a password-guessing client causes.
+	budgetLogins
 	budgetCount
 )
 
@@ -118,6 +121,7 @@ func newRateLimiter(c RateLimitConfig) (*rateLimiter, error) {
 		{"rateLimit.guestMints", budgetGuestMints, c.GuestMints},
 		{"rateLimit.refreshes", budgetRefreshes, c.Refreshes},
 		{"rateLimit.unknownTokens", budgetUnknownTokens, c.UnknownTokens},
+		{"rateLimit.logins", budgetLogins, c.Logins},
 	}
 	for _, s := range sizes {
 		if err := setBudget(rl, s.option, s.budget, s.size, window); err != nil {

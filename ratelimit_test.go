@@ -43,7 +43,7 @@ func TestNewRateLimiterDisabledIsNil(t *testing.T) {
 
 func TestNewRateLimiterDefaults(t *testing.T) {
 	rl := newTestRateLimiter(t, nil)
-	want := [budgetCount]int{100, 10, 30, 60}
+	want := [budgetCount]int{100, 10, 30, 60, 10}
 	if rl.limits != want {
 		t.Errorf("limits = %v, want %v", rl.limits, want)
 	}

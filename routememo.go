@@ -128,7 +128,7 @@ const (
 
 func gateFor(r *routeMatch) routeGate {
 	switch {
-	case r.rejected, r.endpoint != endpointNone:
+	case r.rejected || r.endpoint != endpointNone: // one expression: Yaegi v0.16.1 misreads a list in a tagless switch
 		return gateFull
 	case r.kind == kindNone || r.kind == kindPublic:
 		return gateOpen

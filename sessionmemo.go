@@ -76,6 +76,9 @@ func memoRemember(m *middleware, req *http.Request, res *authResult, expires int
 	if len(h) != 1 || len(h[0]) > maxMemoCookieBytes || !settledSession(res) || expires == 0 {
 		return
 	}
+	if expires = memoUntil(m.s, res, expires); expires <= time.Now().UnixNano() {
+		return
+	}
 	e := &memoEntry{res: *res, expiresAt: time.Unix(0, expires)}
 	if m.csrf != nil {
 		e.res.csrfOK = csrfIssue(m.csrf, req, csrfBinding(res)) == ""
@@ -94,6 +97,24 @@ func memoRemember(m *middleware, req *http.Request, res *authResult, expires int
 		sm.count++
 	}
 	sm.mu.Unlock()
+}
+
+// memoForget drops every remembered session holding one of tokens
+// (logout). A scan: logouts are rare, and the memo is bounded.
+func memoForget(sm *sessionMemo, tokens []string) {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	sm.entries.Range(func(k, v interface{}) bool {
+		tok := v.(*memoEntry).res.token
+		for _, t := range tokens {
+			if t != "" && t == tok {
+				sm.entries.Delete(k)
+				sm.count--
+				break
+			}
+		}
+		return true
+	})
 }
 
 // settledSession is a result the next request with the same cookies gets

@@ -36,13 +36,14 @@ type settings struct {
 	methodOverride   methodOverrideSettings
 	blockBrowserAPI  bool
 	proactiveWindow  time.Duration // refresh.proactiveWindow; 0: off
-	expiryHint       string        // cookies.expiryHint; "": off
 }
 
 type backendSettings struct {
 	validateURL   string
 	refreshURL    string
 	guestURL      string
+	loginURL      string
+	logoutURL     string
 	timeout       time.Duration
 	maxConcurrent int
 }
@@ -101,6 +102,12 @@ func compileBackend(c *Config, s *settings) error {
 		return err
 	}
 	if s.backend.guestURL, err = joinEndpoint(base, "backend.guestPath", b.GuestPath); err != nil {
+		return err
+	}
+	if s.backend.loginURL, err = joinEndpoint(base, "backend.loginPath", b.LoginPath); err != nil {
+		return err
+	}
+	if s.backend.logoutURL, err = joinEndpoint(base, "backend.logoutPath", b.LogoutPath); err != nil {
 		return err
 	}
 	if s.backend.timeout, err = positiveDuration("backend.timeout", b.Timeout); err != nil {
@@ -204,6 +211,9 @@ func compileRefresh(c *Config, s *settings) error {
 		return err
 	}
 	s.refresh.graceWindow = grace
+	if s.proactiveWindow, err = parseDuration("refresh.proactiveWindow", r.ProactiveWindow); err != nil {
+		return err
+	}
 	return nil
 }
 

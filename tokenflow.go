@@ -94,7 +94,7 @@ func authenticate(m *middleware, req *http.Request, route *routeMatch) *authResu
 func authenticateMiss(m *middleware, req *http.Request, route *routeMatch) *authResult {
 	if c, err := req.Cookie(m.s.cookies.user); err == nil && c.Value != "" && singleCookie(req, m.s.cookies.userEq) {
 		if v, expires, ok := cacheLookup(m.state.validations, cacheKey(c.Value)); ok {
-			if id := v.(validation).id; id != nil {
+			if id := v.(validation).id; id != nil && !refreshDue(m.s, id) && m.s.cookies.hint == "" {
 				res := &authResult{id: id, token: c.Value, loggedIn: acceptsAsUser(m.s, id.tokenType)}
 				memoRemember(m, req, res, expires)
 				return res
@@ -147,7 +147,11 @@ func flowSession(f *flow, carried carriedCookies) *authResult {
 	switch v.state {
 	case stateValid:
 		record(f.m, f.req, eventAuthSuccess, v.id, carried.user, true, "", 0)
-		return userSession(f.m.s, carried.user, v.id)
+		res := userSession(f.m.s, carried.user, v.id)
+		if res.loggedIn && refreshDue(f.m.s, v.id) {
+			return flowProactiveRefresh(f, carried, res)
+		}
+		return withExpiryHint(f.m.s, carried, res)
 	case stateTransient:
 		record(f.m, f.req, eventError, nil, carried.user, false, "backend-unavailable", 0)
 		return &authResult{transient: true}

@@ -1,0 +1,312 @@
+package authlayer
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// endpoints.login: the browser posts its credentials here (JSON, or an
+// HTML form); authlayer forwards them to backend.loginPath as JSON, reads
+// the tokens with responses.accessToken and responses.refreshToken, sets
+// the cookies with its own attributes (the guest cookie cleared), and
+// answers with the backend's JSON minus every token (a script), or a
+// redirect to the safe return-to value (a form). No token ever reaches
+// the page: the cookies are HttpOnly.
+//
+// Failures pass the backend's status and message through (a form goes
+// back to the login page with ?error=…); a backend that cannot answer is
+// a 503. With rate limiting on, every attempt spends the client's
+// rateLimit.logins budget.
+
+// Login error codes sent back to a login form page (?error=…).
+const (
+	loginErrInvalid     = "invalid_credentials"
+	loginErrRequest     = "invalid_request"
+	loginErrLimited     = "too_many_attempts"
+	loginErrUnavailable = "unavailable"
+)
+
+func serveLogin(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
+	if !endpointMethod(m, rw, req, route, res, http.MethodPost) {
+		return
+	}
+	form := isFormPost(req)
+	body, returnTo, status := loginRequest(m, req, form)
+	if status != 0 {
+		loginFailed(m, rw, req, route, res, form, returnTo, status, nil, "bad-request")
+		return
+	}
+	client := rateClientKey(m.state.limiter, req)
+	if rl := m.state.limiter; rl != nil {
+		if refused := spendBudget(rl, budgetLogins, client); refused != nil {
+			record(m, req, eventRateLimitExceeded, nil, "", false, "logins", http.StatusTooManyRequests)
+			if form {
+				loginFailed(m, rw, req, route, res, form, returnTo, http.StatusTooManyRequests, nil, "rate-limited")
+				return
+			}
+			writeSessionHeaders(rw, res)
+			writeRateLimited(rw, *refused)
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(req.Context(), m.s.backend.timeout)
+	ans, err := backendCall(m.state.backend, ctx, client, http.MethodPost, m.s.backend.loginURL, "", body)
+	cancel()
+	if err != nil {
+		loginFailed(m, rw, req, route, res, form, returnTo, http.StatusServiceUnavailable, nil, "backend-unavailable")
+		return
+	}
+	access, rotated, status := loginTokens(m, ans)
+	if status == http.StatusServiceUnavailable {
+		loginFailed(m, rw, req, route, res, form, returnTo, status, nil, "backend-unavailable")
+		return
+	}
+	if status != 0 {
+		loginFailed(m, rw, req, route, res, form, returnTo, status, ans.doc, "rejected")
+		return
+	}
+	loginSucceeded(m, rw, req, route, res, form, returnTo, ans.doc, access, rotated, client)
+}
+
+// loginRequest reads the credentials: a JSON object as is, or a form's
+// fields as a JSON object of strings (the return-to field left out). It
+// returns the JSON to send, the return-to value, and a status when the
+// request cannot be sent (400, 413, 415).
+func loginRequest(m *middleware, req *http.Request, form bool) ([]byte, string, int) {
+	returnTo := req.URL.Query().Get(m.s.returnTo)
+	if !form && !strings.HasPrefix(strings.ToLower(req.Header.Get("Content-Type")), "application/json") {
+		return nil, returnTo, http.StatusUnsupportedMediaType
+	}
+	raw, err := io.ReadAll(io.LimitReader(req.Body, m.s.endpoints.maxBodyBytes+1))
+	if err != nil {
+		return nil, returnTo, http.StatusBadRequest
+	}
+	if int64(len(raw)) > m.s.endpoints.maxBodyBytes {
+		return nil, returnTo, http.StatusRequestEntityTooLarge
+	}
+	if !form {
+		doc, ok := decodeJSON(raw).(map[string]interface{})
+		if !ok {
+			return nil, returnTo, http.StatusBadRequest
+		}
+		out, _ := json.Marshal(doc)
+		return out, returnTo, 0
+	}
+	values, err := url.ParseQuery(string(raw))
+	if err != nil {
+		return nil, returnTo, http.StatusBadRequest
+	}
+	if v := values.Get(m.s.returnTo); v != "" {
+		returnTo = v
+	}
+	fields := map[string]string{}
+	for k, vs := range values {
+		if k != m.s.returnTo && len(vs) > 0 {
+			fields[k] = vs[0]
+		}
+	}
+	out, _ := json.Marshal(fields)
+	return out, returnTo, 0
+}
+
+// loginTokens reads the tokens from the backend's answer, or returns the
+// status to answer with: the backend's own 4xx, 401 for success false,
+// 503 for anything that is not the contract's answer.
+func loginTokens(m *middleware, ans backendAnswer) (access, rotated string, status int) {
+	switch {
+	case transientStatus(ans.status) || ans.status < 200 || (ans.status >= 300 && ans.status < 400):
+		return "", "", http.StatusServiceUnavailable
+	case ans.status >= 400:
+		return "", "", ans.status
+	}
+	switch answerSuccess(m.state.backend, ans.doc) {
+	case answerNo:
+		return "", "", http.StatusUnauthorized
+	case answerMalformed:
+		return "", "", http.StatusServiceUnavailable
+	}
+	access = pathStr(m.s.responses.accessToken, ans.doc)
+	rotated = pathStr(m.s.responses.refreshToken, ans.doc)
+	if !validCookieValue(access) || (rotated != "" && !validCookieValue(rotated)) {
+		return "", "", http.StatusServiceUnavailable
+	}
+	return access, rotated, 0
+}
+
+// loginSucceeded validates the new token (so the next request is a cache
+// hit, and a token the backend would refuse is never set), sets the
+// cookies and answers.
+func loginSucceeded(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, form bool, returnTo string, doc interface{}, access, rotated, client string) {
+	f := &flow{m: m, req: req, route: route, deadline: time.Now().Add(m.s.backend.timeout), client: client}
+	v, _ := flowValidate(f, access, false)
+	if v.state == stateInvalid || (v.state == stateValid && !acceptsAsUser(m.s, v.id.tokenType)) {
+		log.Printf("authlayer: %s: the backend's login answer holds a token that is not a user session", m.name)
+		loginFailed(m, rw, req, route, res, form, returnTo, http.StatusServiceUnavailable, nil, "token-not-a-user")
+		return
+	}
+	out := &authResult{id: v.id, token: access, loggedIn: v.state == stateValid}
+	out.setCookies = loginCookies(m, req, access, rotated, v.id)
+	record(m, req, eventAuthLogin, v.id, access, true, "", 0)
+	if form {
+		redirect(rw, req, out, afterLogin(m, returnTo))
+		return
+	}
+	writeSessionHeaders(rw, out)
+	writeEndpointJSON(rw, http.StatusOK, withoutTokens(doc, access, rotated))
+}
+
+// afterLogin is where a form login goes: the return-to value when it is a
+// local path that is neither an auth-only page nor the login page itself
+// (no loops), else routes.homeUrl.
+func afterLogin(m *middleware, returnTo string) string {
+	target := returnToTarget(m, url.Values{m.s.returnTo: {returnTo}})
+	if p, ok := localPathOf(target); ok {
+		if login, isLocal := localPathOf(m.s.loginURL); isLocal && canonicalPath(p) == canonicalPath(login) {
+			return m.s.homeURL
+		}
+	}
+	return target
+}
+
+// loginCookies are the new session's cookies: the user (and refresh)
+// token, the expiry hint, the guest cookie cleared, and a CSRF token bound
+// to the new session.
+func loginCookies(m *middleware, req *http.Request, access, rotated string, id *identity) []string {
+	cs := &m.s.cookies
+	cookies := appendCookie(nil, userCookieValue(cs, access))
+	if rotated != "" && cs.refresh != "" {
+		cookies = appendCookie(cookies, refreshCookieValue(cs, rotated))
+	}
+	cookies = appendCookie(cookies, expiryHintCookie(m.s, id))
+	cookies = append(cookies, cookiesClearing(cs, cookiesRead(cs, req), false, true, false)...)
+	if m.csrf != nil && id != nil {
+		cookies = appendCookie(cookies, csrfIssue(m.csrf, req, csrfBinding(&authResult{id: id})))
+	}
+	return cookies
+}
+
+// loginFailed answers a failed login: a form goes back to the login page
+// with an error code and its return-to value; a script gets the status
+// and the backend's JSON (minus anything token-like) or a short message.
+func loginFailed(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, form bool, returnTo string, status int, doc interface{}, reason string) {
+	record(m, req, eventAuthLoginFail, nil, "", false, reason, status)
+	if form {
+		redirect(rw, req, res, loginErrorURL(m, status, returnTo))
+		return
+	}
+	writeSessionHeaders(rw, res)
+	if body, ok := doc.(map[string]interface{}); ok {
+		writeEndpointJSON(rw, status, withoutTokens(body, "", ""))
+		return
+	}
+	writeJSONError(rw, status, loginMessage(status))
+}
+
+func loginMessage(status int) string {
+	switch status {
+	case http.StatusServiceUnavailable:
+		return "Authentication service unavailable"
+	case http.StatusRequestEntityTooLarge:
+		return "Login request too large"
+	case http.StatusUnsupportedMediaType:
+		return "Login requests are JSON or a form"
+	case http.StatusBadRequest:
+		return "Invalid login request"
+	case http.StatusTooManyRequests:
+		return "Too many login attempts. Please try again later."
+	}
+	return "Login failed"
+}
+
+// loginErrorURL is the login page with an error code and the return-to
+// value (kept only when it is a local path).
+func loginErrorURL(m *middleware, status int, returnTo string) string {
+	code := loginErrInvalid
+	switch {
+	case status == http.StatusTooManyRequests:
+		code = loginErrLimited
+	case status == http.StatusServiceUnavailable:
+		code = loginErrUnavailable
+	case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge || status == http.StatusUnsupportedMediaType:
+		code = loginErrRequest
+	}
+	sep := "?"
+	if strings.Contains(m.s.loginURL, "?") {
+		sep = "&"
+	}
+	target := m.s.loginURL + sep + "error=" + code
+	if isLocalPath(returnTo) {
+		target += "&" + url.QueryEscape(m.s.returnTo) + "=" + url.QueryEscape(returnTo)
+	}
+	return target
+}
+
+// withoutTokens copies a backend answer without any string holding one of
+// the tokens and without any string field named like a token
+// (accessToken, refresh_token, jwt, …): a page's script never sees one.
+func withoutTokens(doc interface{}, tokens ...string) interface{} {
+	switch t := doc.(type) {
+	case map[string]interface{}:
+		out := make(map[string]interface{}, len(t))
+		for k, v := range t {
+			if _, isString := v.(string); (isString && tokenLikeKey(k)) || holdsToken(v, tokens) {
+				continue
+			}
+			out[k] = withoutTokens(v, tokens...)
+		}
+		return out
+	case []interface{}:
+		out := make([]interface{}, 0, len(t))
+		for _, v := range t {
+			if !holdsToken(v, tokens) {
+				out = append(out, withoutTokens(v, tokens...))
+			}
+		}
+		return out
+	}
+	return doc
+}
+
+func holdsToken(v interface{}, tokens []string) bool {
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return false
+	}
+	for _, tok := range tokens {
+		if tok != "" && s == tok {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenLikeKey names the fields backends put tokens in.
+func tokenLikeKey(k string) bool {
+	switch strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(k)) {
+	case "accesstoken", "refreshtoken", "token", "idtoken", "jwt", "newtoken", "access", "refresh":
+		return true
+	}
+	return false
+}
+
+// expiryHintCookie is cookies.expiryHint's value for a session: the access
+// token's expiry in Unix seconds, readable by scripts ("" when the hint is
+// off or the expiry unknown).
+func expiryHintCookie(s *settings, id *identity) string {
+	if s.cookies.hint == "" || id == nil || id.expiresAt.IsZero() {
+		return ""
+	}
+	c := buildCookie(&s.cookies, s.cookies.hint, expiryHintValue(id), s.cookies.path, s.cookies.userMaxAge)
+	return strings.Replace(c, "; HttpOnly", "", 1)
+}
+
+func expiryHintValue(id *identity) string {
+	return strconv.FormatInt(id.expiresAt.Unix(), 10)
+}

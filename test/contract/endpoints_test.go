@@ -1,0 +1,371 @@
+package contract
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authlayer/authlayer/test/fakebackend"
+)
+
+// Issue 10: authlayer's login, logout and session endpoints, proactive
+// refresh and the expiry hint cookie.
+
+const (
+	loginPath   = "/auth/login"
+	logoutPath  = "/auth/logout"
+	sessionPath = "/auth/session"
+	hintCookie  = "authExpires"
+)
+
+func endpointOpts(e *env, extra ...m) m {
+	base := []m{{
+		"endpoints": m{"login": loginPath, "logout": logoutPath, "session": sessionPath},
+		"cookies":   m{"refresh": refreshCookie},
+		"routes":    m{"protected": list("/dashboard", "/api/me")},
+	}}
+	return e.opts(append(base, extra...)...)
+}
+
+// loginUser programs a backend login for alice and returns her tokens and
+// user object.
+func loginUser(e *env, label string) (access, refresh string, user map[string]interface{}) {
+	access, refresh = fakebackend.Token(label+"-access"), fakebackend.Token(label+"-refresh")
+	user = fakebackend.UserData("u-"+label, "user", nil)
+	user["exp"] = time.Now().Add(time.Hour).Unix()
+	e.be.SetUser(access, user)
+	e.be.SetLogin(label, "secret-"+label, fakebackend.LoggedIn(access, refresh, user))
+	return access, refresh, user
+}
+
+func jsonLogin(label, password string) request {
+	return api(loginPath).with(http.MethodPost).withBody("application/json", `{"username":"`+label+`","password":"`+password+`"}`)
+}
+
+func wantNoTokenIn(t *testing.T, what, text string, tokens ...string) {
+	t.Helper()
+	for _, tok := range tokens {
+		if tok != "" && strings.Contains(text, tok) {
+			t.Errorf("%s holds a token: %q", what, text)
+		}
+	}
+}
+
+// TestLoginJSON: a script's login sets HttpOnly cookies, clears the guest
+// cookie, and answers the backend's JSON without any token; the token was
+// validated once and the next request is a cache hit.
+func TestLoginJSON(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, endpointOpts(e, e.guestOpts()))
+		access, refresh, user := loginUser(e, "alice")
+		guest := e.do(t, h, page("/"))
+		guestTok := guest.setCookies(guestCookie)[0].Value
+
+		r := e.do(t, h, jsonLogin("alice", "secret-alice").cookie(guestCookie, guestTok))
+		if r.code != http.StatusOK || r.upstream != nil {
+			t.Fatalf("login: got %d (forwarded %v) body %s", r.code, r.upstream != nil, r.body)
+		}
+		wantNoTokenIn(t, "the login answer", r.body, access, refresh)
+		var body struct {
+			Success bool `json:"success"`
+			Data    struct {
+				User map[string]interface{} `json:"user"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(r.body), &body); err != nil || !body.Success || body.Data.User["id"] != "u-alice" {
+			t.Errorf("login answer: %s (%v), want the backend's success and user", r.body, err)
+		}
+		c := wantCookieSet(t, r, userCookie, access)
+		if !c.HttpOnly {
+			t.Error("the user cookie is not HttpOnly")
+		}
+		wantCookieSet(t, r, refreshCookie, refresh)
+		wantCookieCleared(t, r, guestCookie)
+		wantNoStore(t, r)
+		calls := e.be.Calls(fakebackend.Login)
+		if len(calls) != 1 || calls[0].Body != `{"password":"secret-alice","username":"alice"}` || calls[0].Authorization != "" {
+			t.Errorf("backend login calls: %+v", calls)
+		}
+		validations := e.be.Count(fakebackend.Validate)
+		wantIdentity(t, e.do(t, h, page("/dashboard").cookie(userCookie, access).cookie(refreshCookie, refresh)), access, user, "u-alice", "user", "")
+		if got := e.be.Count(fakebackend.Validate) - validations; got != 0 {
+			t.Errorf("validations after login: %d, want 0 (validated at login)", got)
+		}
+	})
+}
+
+// TestLoginForm: a form post is answered with a redirect to its safe
+// return-to value; a failed one goes back to the login page with an error
+// code and the return-to value.
+func TestLoginForm(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, endpointOpts(e))
+		access, _, _ := loginUser(e, "bob")
+		form := func(pw, redirect string) request {
+			v := url.Values{"username": {"bob"}, "password": {pw}, "redirect": {redirect}}
+			return page(loginPath).with(http.MethodPost).withBody("application/x-www-form-urlencoded", v.Encode())
+		}
+		r := e.do(t, h, form("secret-bob", "/dashboard?tab=2"))
+		if r.code != http.StatusSeeOther || r.header.Get("Location") != "/dashboard?tab=2" {
+			t.Errorf("form login: got %d Location %q, want 303 /dashboard?tab=2", r.code, r.header.Get("Location"))
+		}
+		wantCookieSet(t, r, userCookie, access)
+		wantNoTokenIn(t, "the form login answer", r.body, access)
+		if calls := e.be.Calls(fakebackend.Login); len(calls) != 1 || strings.Contains(calls[0].Body, "redirect") {
+			t.Errorf("the form's return-to field was sent to the backend: %+v", calls)
+		}
+		for _, evil := range []string{"//evil.test/x", "https://evil.test", "/\\evil.test", "/login"} {
+			r := e.do(t, h, form("secret-bob", evil))
+			if loc := r.header.Get("Location"); loc != "/" {
+				t.Errorf("return-to %q: Location %q, want /", evil, loc)
+			}
+		}
+		r = e.do(t, h, form("wrong", "/dashboard"))
+		if r.code != http.StatusSeeOther || r.header.Get("Location") != "/login?error=invalid_credentials&redirect=%2Fdashboard" {
+			t.Errorf("failed form login: got %d Location %q", r.code, r.header.Get("Location"))
+		}
+		if len(r.setCookies(userCookie)) != 0 {
+			t.Error("a failed login set the user cookie")
+		}
+	})
+}
+
+// TestLoginFailures: the backend's status and message pass through; a
+// backend that cannot answer is a 503; bad requests are refused before
+// any backend call; nothing sets a session cookie.
+func TestLoginFailures(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, endpointOpts(e, m{"endpoints": m{"maxBodyBytes": "200"}, "backend": m{"timeout": "500ms"}}))
+		loginUser(e, "carol")
+		cases := []struct {
+			desc   string
+			setup  func()
+			rq     request
+			status int
+			calls  int
+		}{
+			{"wrong password: the backend's 401 and message", nil, jsonLogin("carol", "nope"), http.StatusUnauthorized, 1},
+			{"success false", func() {
+				e.be.SetLogin("carol", "f", fakebackend.Answer{JSON: map[string]interface{}{"success": false, "message": "locked"}})
+			}, jsonLogin("carol", "f"), http.StatusUnauthorized, 1},
+			{"backend 500", func() { e.be.SetLogin("carol", "500", fakebackend.Status(500)) }, jsonLogin("carol", "500"), http.StatusServiceUnavailable, 1},
+			{"backend 2xx garbage", func() { e.be.SetLogin("carol", "g", fakebackend.Garbage()) }, jsonLogin("carol", "g"), http.StatusServiceUnavailable, 1},
+			{"backend 2xx without a token", func() {
+				e.be.SetLogin("carol", "nt", fakebackend.Answer{JSON: map[string]interface{}{"success": true, "data": map[string]interface{}{}}})
+			}, jsonLogin("carol", "nt"), http.StatusServiceUnavailable, 1},
+			{"backend hangs", func() { e.be.SetLogin("carol", "hang", fakebackend.Hang()) }, jsonLogin("carol", "hang"), http.StatusServiceUnavailable, 1},
+			{"token the backend does not validate", func() {
+				e.be.SetLogin("carol", "bad", fakebackend.LoggedIn(fakebackend.Token("never-valid"), "", nil))
+			}, jsonLogin("carol", "bad"), http.StatusServiceUnavailable, 1},
+			{"body too large", nil, api(loginPath).with(http.MethodPost).withBody("application/json", `{"username":"`+strings.Repeat("x", 300)+`"}`), http.StatusRequestEntityTooLarge, 0},
+			{"not JSON", nil, api(loginPath).with(http.MethodPost).withBody("application/json", `username=carol`), http.StatusBadRequest, 0},
+			{"other content type", nil, api(loginPath).with(http.MethodPost).withBody("text/plain", `carol`), http.StatusUnsupportedMediaType, 0},
+			{"GET", nil, api(loginPath), http.StatusMethodNotAllowed, 0},
+		}
+		for _, tc := range cases {
+			t.Run(tc.desc, func(t *testing.T) {
+				if tc.setup != nil {
+					tc.setup()
+				}
+				before := e.be.Count(fakebackend.Login)
+				r := e.do(t, h, tc.rq)
+				wantJSONError(t, r, tc.status)
+				if r.upstream != nil {
+					t.Error("the login request reached the app")
+				}
+				if len(r.setCookies(userCookie))+len(r.setCookies(refreshCookie)) != 0 {
+					t.Errorf("a failed login set cookies: %q", r.header.Values("Set-Cookie"))
+				}
+				if got := e.be.Count(fakebackend.Login) - before; got != tc.calls {
+					t.Errorf("backend login calls: %d, want %d", got, tc.calls)
+				}
+				if tc.status == http.StatusMethodNotAllowed && r.header.Get("Allow") != "POST" {
+					t.Errorf("Allow: %q", r.header.Get("Allow"))
+				}
+			})
+		}
+		r := e.do(t, h, jsonLogin("carol", "nope"))
+		if !strings.Contains(r.body, "Invalid username or password") {
+			t.Errorf("the backend's message did not pass through: %s", r.body)
+		}
+	})
+}
+
+// TestLoginBudgetAndCSRF: with rate limiting, each client has
+// rateLimit.logins attempts per window; with CSRF, a cross-site login post
+// is refused before any backend call.
+func TestLoginBudgetAndCSRF(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		loginUser(e, "dave")
+		h := e.handler(t, rateOpts(e, m{"logins": "2", "requests": "100"}, endpointOpts(e)))
+		const client = "198.51.100.80"
+		for i := 0; i < 2; i++ {
+			wantJSONError(t, e.do(t, h, from(jsonLogin("dave", "wrong"), client)), http.StatusUnauthorized)
+		}
+		r := e.do(t, h, from(jsonLogin("dave", "secret-dave"), client))
+		wantRateLimited(t, r)
+		if e.be.Count(fakebackend.Login) != 2 {
+			t.Errorf("backend login calls: %d, want 2", e.be.Count(fakebackend.Login))
+		}
+		if r := e.do(t, h, from(jsonLogin("dave", "secret-dave"), "198.51.100.81")); r.code != http.StatusOK {
+			t.Errorf("another client's login: %d", r.code)
+		}
+
+		csrf := e.handler(t, endpointOpts(e, m{"csrf": m{"enabled": "true", "secret": strings.Repeat("k", 32)}}))
+		before := e.be.Count(fakebackend.Login)
+		r = e.do(t, csrf, jsonLogin("dave", "secret-dave").withHeader("Sec-Fetch-Site", "cross-site"))
+		wantJSONError(t, r, http.StatusForbidden)
+		if e.be.Count(fakebackend.Login) != before {
+			t.Error("a cross-site login reached the backend")
+		}
+		r = e.do(t, csrf, jsonLogin("dave", "secret-dave").withHeader("Sec-Fetch-Site", "same-origin"))
+		if r.code != http.StatusOK {
+			t.Fatalf("same-origin login: %d %s", r.code, r.body)
+		}
+		if len(r.setCookies("__csrf")) != 1 {
+			t.Errorf("login issued no CSRF token for the new session: %q", r.header.Values("Set-Cookie"))
+		}
+	})
+}
+
+// TestLogout: the backend is told, every auth cookie is cleared, and the
+// old cookies replayed here get no session, even though the backend would
+// still validate the token.
+func TestLogout(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, endpointOpts(e, m{"cookies": m{"expiryHint": hintCookie}}))
+		access, refresh, user := loginUser(e, "erin")
+		session := page("/dashboard").cookie(userCookie, access).cookie(refreshCookie, refresh)
+		wantIdentity(t, e.do(t, h, session), access, user, "u-erin", "user", "")
+		wantIdentity(t, e.do(t, h, session), access, user, "u-erin", "user", "")
+
+		r := e.do(t, h, api(logoutPath).with(http.MethodPost).cookie(userCookie, access).cookie(refreshCookie, refresh))
+		if r.code != http.StatusOK || strings.TrimSpace(r.body) != `{"success":true}` {
+			t.Fatalf("logout: %d %s", r.code, r.body)
+		}
+		for _, name := range []string{userCookie, refreshCookie, guestCookie, hintCookie} {
+			wantCookieCleared(t, r, name)
+		}
+		calls := e.be.Calls(fakebackend.Logout)
+		if len(calls) != 1 || calls[0].Authorization != "Bearer "+access || !strings.Contains(calls[0].Body, refresh) {
+			t.Errorf("backend logout calls: %+v", calls)
+		}
+		e.be.SetRefresh(refresh, fakebackend.Revoked())
+		r = e.do(t, h, session)
+		wantLoginRedirect(t, r, http.StatusFound, "/dashboard")
+		if e.be.CountFor(fakebackend.Validate, access) != 1 {
+			t.Errorf("validations of the logged-out token: %d, want 1 (the login's only)", e.be.CountFor(fakebackend.Validate, access))
+		}
+	})
+}
+
+// TestLogoutBackendDown: logout is best effort: the cookies go whatever
+// the backend does, and a form gets its redirect.
+func TestLogoutBackendDown(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, endpointOpts(e, m{"backend": m{"timeout": "300ms"}}))
+		access, refresh, _ := loginUser(e, "finn")
+		e.be.SetLogoutAnswer(fakebackend.Hang())
+		start := time.Now()
+		r := e.do(t, h, page(logoutPath+"?redirect=/bye").with(http.MethodPost).
+			withBody("application/x-www-form-urlencoded", "").cookie(userCookie, access).cookie(refreshCookie, refresh))
+		if r.code != http.StatusSeeOther || r.header.Get("Location") != "/bye" {
+			t.Errorf("form logout with the backend hung: %d Location %q", r.code, r.header.Get("Location"))
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Errorf("logout took %s with a 300ms timeout", time.Since(start))
+		}
+		wantCookieCleared(t, r, userCookie)
+		wantCookieCleared(t, r, refreshCookie)
+		wantJSONError(t, e.do(t, h, api(logoutPath)), http.StatusMethodNotAllowed)
+	})
+}
+
+// TestSessionEndpoint: the session as JSON, from the cache, never the
+// token; anonymous is all nulls.
+func TestSessionEndpoint(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, endpointOpts(e))
+		access, _, user := loginUser(e, "gwen")
+		r := e.do(t, h, api(sessionPath))
+		if r.code != http.StatusOK || strings.TrimSpace(r.body) != `{"authenticated":false,"tokenType":null,"user":null,"expiresAt":null}` {
+			t.Errorf("anonymous session: %d %s", r.code, r.body)
+		}
+		wantNoStore(t, r)
+		for i := 0; i < 3; i++ {
+			r = e.do(t, h, api(sessionPath).cookie(userCookie, access))
+			if r.upstream != nil {
+				t.Fatal("the session endpoint reached the app")
+			}
+		}
+		wantNoTokenIn(t, "the session answer", r.body, access)
+		var got struct {
+			Authenticated bool                   `json:"authenticated"`
+			TokenType     string                 `json:"tokenType"`
+			User          map[string]interface{} `json:"user"`
+			ExpiresAt     int64                  `json:"expiresAt"`
+		}
+		if err := json.Unmarshal([]byte(r.body), &got); err != nil || !got.Authenticated || got.TokenType != "user" ||
+			got.User["id"] != "u-gwen" || strconv.FormatInt(got.ExpiresAt, 10) != strconv.FormatInt(int64(user["exp"].(int64)), 10) {
+			t.Errorf("session: %s (%v)", r.body, err)
+		}
+		if n := e.be.CountFor(fakebackend.Validate, access); n != 1 {
+			t.Errorf("validations for three session polls: %d, want 1", n)
+		}
+		wantJSONError(t, e.do(t, h, api(sessionPath).with(http.MethodPost)), http.StatusMethodNotAllowed)
+	})
+}
+
+// TestProactiveRefresh: a token within refresh.proactiveWindow of its
+// exp is refreshed on this request; a failed proactive refresh keeps the
+// valid token; a token far from expiry is left alone.
+func TestProactiveRefresh(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, endpointOpts(e, m{"refresh": m{"proactiveWindow": "60s"}, "cookies": m{"expiryHint": hintCookie}}))
+		soon := fakebackend.Token("proactive-old")
+		soonData := fakebackend.UserData("u-p", "user", nil)
+		soonData["exp"] = time.Now().Add(30 * time.Second).Unix()
+		e.be.SetUser(soon, soonData)
+		next := fakebackend.Token("proactive-new")
+		nextData := fakebackend.UserData("u-p", "user", nil)
+		nextData["exp"] = time.Now().Add(time.Hour).Unix()
+		e.be.RefreshTo("proactive-refresh", next, "proactive-refresh-2", nextData)
+
+		r := e.do(t, h, page("/dashboard").cookie(userCookie, soon).cookie(refreshCookie, "proactive-refresh"))
+		wantIdentity(t, r, next, nextData, "u-p", "user", next)
+		wantCookieSet(t, r, userCookie, next)
+		wantCookieSet(t, r, refreshCookie, "proactive-refresh-2")
+		hint := wantCookieSet(t, r, hintCookie, strconv.FormatInt(nextData["exp"].(int64), 10))
+		if hint.HttpOnly {
+			t.Error("the expiry hint is HttpOnly: scripts cannot read it")
+		}
+		wantNoTokenIn(t, "the expiry hint", hint.Value, next, soon)
+
+		// The backend cannot refresh: the still-valid token is kept.
+		failing := fakebackend.Token("proactive-failing")
+		e.be.SetUser(failing, soonData)
+		e.be.SetRefresh("refresh-failing", fakebackend.Status(http.StatusServiceUnavailable))
+		r = e.do(t, h, page("/dashboard").cookie(userCookie, failing).cookie(refreshCookie, "refresh-failing"))
+		wantIdentity(t, r, failing, soonData, "u-p", "user", "")
+		wantNoCookieClearing(t, r)
+		if len(r.setCookies(userCookie)) != 0 {
+			t.Error("a failed proactive refresh replaced the user cookie")
+		}
+
+		// Far from expiry: no refresh, and the hint is set once.
+		far := fakebackend.Token("proactive-far")
+		e.be.SetUser(far, nextData)
+		before := e.be.Count(fakebackend.Refresh)
+		r = e.do(t, h, page("/dashboard").cookie(userCookie, far))
+		wantCookieSet(t, r, hintCookie, strconv.FormatInt(nextData["exp"].(int64), 10))
+		r = e.do(t, h, page("/dashboard").cookie(userCookie, far).cookie(hintCookie, strconv.FormatInt(nextData["exp"].(int64), 10)))
+		wantNoSetCookie(t, r)
+		if e.be.Count(fakebackend.Refresh) != before {
+			t.Error("a token far from expiry was refreshed")
+		}
+	})
+}
