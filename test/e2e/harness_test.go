@@ -237,6 +237,7 @@ type request struct {
 	cookies [][2]string
 	header  http.Header       // added with Header.Add (canonical keys)
 	rawKeys map[string]string // sent under exactly these keys
+	body    string            // sent when not "" (see withBody)
 }
 
 const acceptHTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -252,6 +253,12 @@ func api(site, target string) request {
 }
 
 func (r request) with(method string) request { r.method = method; return r }
+
+// withBody sends body with this Content-Type.
+func (r request) withBody(contentType, body string) request {
+	r.body = body
+	return r.withHeader("Content-Type", contentType)
+}
 
 func (r request) cookie(name, value string) request {
 	r.cookies = append(append([][2]string(nil), r.cookies...), [2]string{name, value})
@@ -286,7 +293,11 @@ func (s *suite) send(rq request) (*result, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, s.tr.URL+rq.target, nil)
+	var reqBody io.Reader
+	if rq.body != "" {
+		reqBody = strings.NewReader(rq.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.tr.URL+rq.target, reqBody)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/traefikrun"
+)
+
+// Issue 10 through a real Traefik: login, logout and session endpoints,
+// proactive refresh and the expiry hint.
+
+func TestEndpoints(t *testing.T) {
+	s := start(t, traefikrun.Options{})
+	s.deploy(t, sites{
+		"app": m{
+			"endpoints": m{"login": "/auth/login", "logout": "/auth/logout", "session": "/auth/session"},
+			"cookies":   m{"refresh": refreshCookie, "expiryHint": "authExpires"},
+			"refresh":   m{"proactiveWindow": "60s"},
+			"routes":    m{"protected": list("/dashboard")},
+			"guest":     m{"enabled": "true", "username": "guest-user", "password": "guest-pass"},
+		},
+	})
+	s.be.EnableGuest("guest-user", "guest-pass")
+	access, refresh := fakebackend.Token("e2e-login-access"), fakebackend.Token("e2e-login-refresh")
+	user := fakebackend.UserData("u-login", "user", nil)
+	user["exp"] = time.Now().Add(time.Hour).Unix()
+	s.be.SetUser(access, user)
+	s.be.SetLogin("alice", "pw", fakebackend.LoggedIn(access, refresh, user))
+
+	t.Run("form login, session, logout", func(t *testing.T) {
+		form := url.Values{"username": {"alice"}, "password": {"pw"}, "redirect": {"/dashboard"}}
+		r := s.do(t, page("app", "/auth/login").with(http.MethodPost).withBody("application/x-www-form-urlencoded", form.Encode()))
+		if r.code != http.StatusSeeOther || r.header.Get("Location") != "/dashboard" || r.upstream != nil {
+			t.Fatalf("form login: %d Location %q forwarded %v", r.code, r.header.Get("Location"), r.upstream != nil)
+		}
+		wantCookieSet(t, r, userCookie, access)
+		wantCookieSet(t, r, refreshCookie, refresh)
+		hint := wantCookieSet(t, r, "authExpires", strconv.FormatInt(user["exp"].(int64), 10))
+		if hint.HttpOnly {
+			t.Error("the expiry hint is HttpOnly")
+		}
+		if strings.Contains(r.body, access) || strings.Contains(r.body, refresh) {
+			t.Errorf("the login answer holds a token: %s", r.body)
+		}
+
+		r = s.do(t, api("app", "/auth/session").cookie(userCookie, access))
+		var info struct {
+			Authenticated bool                   `json:"authenticated"`
+			User          map[string]interface{} `json:"user"`
+		}
+		if err := json.Unmarshal([]byte(r.body), &info); err != nil || !info.Authenticated || info.User["id"] != "u-login" || strings.Contains(r.body, access) {
+			t.Errorf("session: %d %s", r.code, r.body)
+		}
+		wantNoStore(t, r)
+
+		r = s.do(t, api("app", "/auth/logout").with(http.MethodPost).cookie(userCookie, access).cookie(refreshCookie, refresh))
+		if r.code != http.StatusOK {
+			t.Fatalf("logout: %d %s", r.code, r.body)
+		}
+		wantCookieCleared(t, r, userCookie)
+		wantCookieCleared(t, r, refreshCookie)
+		if calls := s.be.Calls(fakebackend.Logout); len(calls) != 1 || calls[0].Authorization != "Bearer "+access {
+			t.Errorf("backend logout calls: %+v", calls)
+		}
+		s.be.SetRefresh(refresh, fakebackend.Revoked())
+		r = s.do(t, page("app", "/dashboard").cookie(userCookie, access).cookie(refreshCookie, refresh))
+		wantLoginRedirect(t, r, http.StatusFound, "/dashboard")
+	})
+
+	t.Run("a failed form login goes back with an error", func(t *testing.T) {
+		form := url.Values{"username": {"alice"}, "password": {"wrong"}, "redirect": {"/dashboard"}}
+		r := s.do(t, page("app", "/auth/login").with(http.MethodPost).withBody("application/x-www-form-urlencoded", form.Encode()))
+		if r.code != http.StatusSeeOther || r.header.Get("Location") != "/login?error=invalid_credentials&redirect=%2Fdashboard" {
+			t.Errorf("failed login: %d Location %q", r.code, r.header.Get("Location"))
+		}
+	})
+
+	t.Run("proactive refresh", func(t *testing.T) {
+		soon := fakebackend.Token("e2e-proactive-old")
+		data := fakebackend.UserData("u-pro", "user", nil)
+		data["exp"] = time.Now().Add(20 * time.Second).Unix()
+		s.be.SetUser(soon, data)
+		next := fakebackend.Token("e2e-proactive-new")
+		nextData := fakebackend.UserData("u-pro", "user", nil)
+		nextData["exp"] = time.Now().Add(time.Hour).Unix()
+		s.be.RefreshTo("e2e-proactive-refresh", next, "", nextData)
+		r := s.do(t, page("app", "/dashboard").cookie(userCookie, soon).cookie(refreshCookie, "e2e-proactive-refresh"))
+		wantIdentity(t, r, next, nextData, "u-pro", "user", next)
+		wantCookieSet(t, r, userCookie, next)
+		wantCookieSet(t, r, "authExpires", strconv.FormatInt(nextData["exp"].(int64), 10))
+	})
+}
