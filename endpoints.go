@@ -69,6 +69,14 @@ func serveEndpoint(m *middleware, rw http.ResponseWriter, req *http.Request, rou
 		writeRateLimited(rw, *res.limited)
 		return
 	}
+	if m.csrf == nil && route.endpoint != endpointSession && crossSitePost(req) {
+		// Without csrf.enabled, login and logout still refuse what a
+		// browser marks as cross-site: a forged login (into the
+		// attacker's account) or logout needs nothing else.
+		record(m, req, eventCSRFFail, res.id, res.token, false, "cross-site-endpoint", http.StatusForbidden)
+		deny(m, rw, req, route, res, http.StatusForbidden, "Cross-site request refused")
+		return
+	}
 	switch route.endpoint {
 	case endpointLogin:
 		serveLogin(m, rw, req, route, res)
@@ -77,6 +85,20 @@ func serveEndpoint(m *middleware, rw http.ResponseWriter, req *http.Request, rou
 	case endpointSession:
 		serveSessionInfo(m, rw, req, route, res)
 	}
+}
+
+// crossSitePost is a request a browser says comes from another site:
+// Sec-Fetch-Site cross-site, or an Origin whose host is not the request's.
+func crossSitePost(req *http.Request) bool {
+	if req.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return true
+	}
+	origin := req.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return origin == "null"
+	}
+	_, host, ok := strings.Cut(origin, "://")
+	return !ok || !strings.EqualFold(host, req.Host)
 }
 
 // endpointMethod answers 405 unless req uses one of methods.

@@ -369,3 +369,31 @@ func TestProactiveRefresh(t *testing.T) {
 		}
 	})
 }
+
+// TestEndpointsRefuseCrossSiteWithoutCSRF: with csrf off, login and
+// logout still refuse what the browser marks as cross-site (a forged
+// login into the attacker's account), before any backend call; the
+// session endpoint (GET) is unaffected.
+func TestEndpointsRefuseCrossSiteWithoutCSRF(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, endpointOpts(e))
+		access, _, _ := loginUser(e, "hank")
+		for _, rq := range []request{
+			jsonLogin("hank", "secret-hank").withHeader("Sec-Fetch-Site", "cross-site"),
+			jsonLogin("hank", "secret-hank").withHeader("Origin", "https://evil.test"),
+			api(logoutPath).with(http.MethodPost).cookie(userCookie, access).withHeader("Sec-Fetch-Site", "cross-site"),
+		} {
+			r := e.do(t, h, rq)
+			wantJSONError(t, r, http.StatusForbidden)
+			if len(r.setCookies(userCookie)) != 0 {
+				t.Errorf("a cross-site request changed the user cookie: %q", r.header.Values("Set-Cookie"))
+			}
+		}
+		if e.be.Count(fakebackend.Login)+e.be.Count(fakebackend.Logout) != 0 {
+			t.Error("a cross-site request reached the backend")
+		}
+		if r := e.do(t, h, jsonLogin("hank", "secret-hank").withHeader("Origin", "http://example.com")); r.code != http.StatusOK {
+			t.Errorf("same-origin login (Origin matches the Host): %d %s", r.code, r.body)
+		}
+	})
+}
