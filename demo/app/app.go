@@ -22,6 +22,43 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
+// authlayer's session endpoints and its expiry hint cookie, as the demo
+// configures them (endpoints.login, endpoints.logout, endpoints.session,
+// cookies.expiryHint; the demo's tests check that the labels agree). The
+// login and logout forms post to authlayer, and the dashboard's script
+// asks the session endpoint and reads the hint: the app never handles a
+// credential or a token.
+const (
+	LoginEndpoint    = "/auth/login"
+	LogoutEndpoint   = "/auth/logout"
+	SessionEndpoint  = "/auth/session"
+	ExpiryHintCookie = "authExpires"
+)
+
+// The error codes authlayer's login endpoint sends a form back to the
+// login page with (?error=…), and what the page says for each.
+var loginErrors = map[string]string{
+	"invalid_credentials": "Wrong username or password.",
+	"too_many_attempts":   "Too many sign-in attempts from here. Wait a minute, then try again.",
+	"unavailable":         "The sign-in service is not answering. Try again in a moment.",
+	"invalid_request":     "The sign-in request was not understood. Try again.",
+}
+
+// loginErrorMessage is what the login page says for ?error=code: "" for
+// none, a fixed sentence otherwise (never the code itself).
+func loginErrorMessage(code string) string {
+	if code == "" {
+		return ""
+	}
+	if msg, ok := loginErrors[code]; ok {
+		return msg
+	}
+	return "Signing in failed. Try again."
+}
+
+// endpoints is what the templates get of the constants above.
+type endpoints struct{ Login, Logout, Session, Hint string }
+
 //go:embed static
 var staticFS embed.FS
 
@@ -96,9 +133,11 @@ type view struct {
 	Active string
 	ID     Identity
 	Now    time.Time
+	// Auth are authlayer's endpoints and expiry hint cookie.
+	Auth endpoints
 	// Page-specific fields.
 	Redirect      string
-	LoginError    bool
+	LoginError    string
 	Watch         bool
 	LastRefreshed time.Time
 	UserJSON      string
@@ -112,6 +151,7 @@ type field struct{ Key, Value string }
 
 func (a *App) render(w http.ResponseWriter, status int, name string, v view) {
 	v.Now = a.now()
+	v.Auth = endpoints{Login: LoginEndpoint, Logout: LogoutEndpoint, Session: SessionEndpoint, Hint: ExpiryHintCookie}
 	var buf strings.Builder
 	if err := a.pages[name].Execute(&buf, v); err != nil {
 		http.Error(w, "template error", http.StatusInternalServerError)
@@ -133,7 +173,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) {
 	a.render(w, http.StatusOK, "login", view{
 		Title: "Sign in", Active: "login", ID: IdentityFrom(r),
 		Redirect:   safeLocalPath(q.Get("redirect")),
-		LoginError: q.Get("error") != "",
+		LoginError: loginErrorMessage(q.Get("error")),
 	})
 }
 
@@ -242,7 +282,7 @@ func formatValue(key string, v interface{}) string {
 }
 
 // safeLocalPath keeps a return-to path only if a browser cannot resolve it
-// off-site (see authbackend.SafeRedirect, which enforces the same rule).
+// off-site (authlayer checks the value again before redirecting to it).
 func safeLocalPath(p string) string {
 	if p == "" || len(p) > 2048 || p[0] != '/' || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
 		return ""

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -126,8 +127,24 @@ func TestLoginPage(t *testing.T) {
 	if strings.Contains(body, `role="alert"`) {
 		t.Error("login page shows an error without ?error")
 	}
-	if body := serve(a, get("/login?error=invalid")).Body.String(); !strings.Contains(body, "Wrong username or password") {
-		t.Error("login page hides the error")
+	// authlayer's login endpoint sends a failed form back with ?error=code.
+	for code, want := range map[string]string{
+		"invalid_credentials":       "Wrong username or password.",
+		"too_many_attempts":         "Too many sign-in attempts",
+		"unavailable":               "The sign-in service is not answering",
+		"invalid_request":           "The sign-in request was not understood",
+		"<script>alert(1)</script>": "Signing in failed. Try again.",
+	} {
+		body := serve(a, get("/login?error="+url.QueryEscape(code)+"&redirect=%2Fdashboard")).Body.String()
+		if !strings.Contains(body, `<p class="alert" role="alert">`+want) {
+			t.Errorf("?error=%s: the login page does not say %q", code, want)
+		}
+		if strings.Contains(body, "<script>alert") || (code != "invalid_credentials" && strings.Contains(body, code)) {
+			t.Errorf("?error=%s: the page shows the code itself", code)
+		}
+		if !strings.Contains(body, `name="redirect" value="/dashboard"`) {
+			t.Errorf("?error=%s: the form lost the return-to value", code)
+		}
 	}
 	for _, bad := range []string{"//evil.example", "https://evil.example", "/%5Cevil.example", "/%09/evil.example"} {
 		body := serve(a, get("/login?redirect="+bad)).Body.String()
@@ -144,9 +161,17 @@ func TestDashboard(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d", rec.Code)
 	}
-	for _, want := range []string{"Alice Martin", "alice@example.test", "u-alice", "03:04:25 UTC", "not yet", "validated"} {
+	for _, want := range []string{"Alice Martin", "alice@example.test", "u-alice", "03:04:25 UTC", "not yet", "validated",
+		// The session panel: the script, and where it looks.
+		`id="session-live" data-session="/auth/session" data-hint="authExpires"`, `<script src="/static/session.js" defer></script>`,
+	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("dashboard lacks %q", want)
+		}
+	}
+	for _, page := range []string{"/", "/login", "/admin"} {
+		if body := serve(a, asUser(get(page), "user", admin)).Body.String(); strings.Contains(body, "<script") {
+			t.Errorf("%s has a script; only the dashboard does", page)
 		}
 	}
 
@@ -241,6 +266,10 @@ func TestStaticAssets(t *testing.T) {
 	rec := serve(a, get("/static/style.css"))
 	if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/css") || !strings.Contains(rec.Body.String(), ".card") {
 		t.Errorf("style.css: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	rec = serve(a, get("/static/session.js"))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Header().Get("Content-Type"), "javascript") || !strings.Contains(rec.Body.String(), `getAttribute("data-session")`) {
+		t.Errorf("session.js: %d %q", rec.Code, rec.Header().Get("Content-Type"))
 	}
 	if rec := serve(a, get("/favicon.ico")); rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "<svg") {
 		t.Errorf("favicon: %d", rec.Code)

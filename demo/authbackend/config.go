@@ -1,10 +1,12 @@
 // Package authbackend is the demo's auth service: it issues and verifies
 // JWTs signed with Ed25519 (EdDSA) and speaks the backend contract
-// authlayer expects (GET /auth/me, POST /auth/refresh, POST /auth/guest),
-// plus the browser endpoints a real app needs (POST /auth/login, POST
-// /auth/logout). Because the signature is public-key, authlayer can verify
-// the access tokens itself with the public key (jwt.publicKeys) and need
-// not ask /auth/me at all.
+// authlayer expects (GET /auth/me, POST /auth/refresh, POST /auth/guest,
+// and, for authlayer's own login and logout endpoints, POST /auth/login and
+// POST /auth/logout). Only authlayer talks to it, never a browser: it sets
+// no cookie, and its answers carry the tokens authlayer keeps in HttpOnly
+// cookies. Because the signature is public-key, authlayer can verify the
+// access tokens itself with the public key (jwt.publicKeys) and need not
+// ask /auth/me at all.
 //
 // Everything lives in memory: users come from Config, and the refresh-token
 // bookkeeping (rotation, reuse detection, revoked families) is lost on
@@ -74,17 +76,11 @@ type Config struct {
 	// retry). Past it, a replay is reuse: 409 and the family is revoked.
 	// Default 10s; a negative value means no grace at all.
 	ReuseGrace time.Duration
-	// SingleToken turns off the refresh cookie: the (expired) access token
-	// is then the refresh credential. Default false (dual-token mode).
+	// SingleToken turns off refresh tokens: login and refresh answers carry
+	// an access token only, and the (expired) access token is the refresh
+	// credential (authlayer without cookies.refresh). Default false
+	// (dual-token mode).
 	SingleToken bool
-	// SecureCookies adds the Secure attribute to the cookies set by login
-	// and logout. Off only for plain-http development.
-	SecureCookies bool
-	// UserCookie, GuestCookie and RefreshCookie name the cookies. Defaults
-	// "userToken", "guestToken", "refreshToken".
-	UserCookie    string
-	GuestCookie   string
-	RefreshCookie string
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives one line per security-relevant event; never a token.
@@ -94,14 +90,11 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultIssuer        = "authlayer-demo"
-	DefaultAccessTTL     = 20 * time.Second
-	DefaultRefreshTTL    = time.Hour
-	DefaultGuestTTL      = time.Hour
-	DefaultReuseGrace    = 10 * time.Second
-	DefaultUserCookie    = "userToken"
-	DefaultGuestCookie   = "guestToken"
-	DefaultRefreshCookie = "refreshToken"
+	DefaultIssuer     = "authlayer-demo"
+	DefaultAccessTTL  = 20 * time.Second
+	DefaultRefreshTTL = time.Hour
+	DefaultGuestTTL   = time.Hour
+	DefaultReuseGrace = 10 * time.Second
 )
 
 // Environment variables of the authbackend command that carry the signing
@@ -152,15 +145,6 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.AccessTTL < 0 || c.RefreshTTL < 0 || c.GuestTTL < 0 {
 		return c, errors.New("authbackend: token lifetimes must be positive")
-	}
-	if c.UserCookie == "" {
-		c.UserCookie = DefaultUserCookie
-	}
-	if c.GuestCookie == "" {
-		c.GuestCookie = DefaultGuestCookie
-	}
-	if c.RefreshCookie == "" {
-		c.RefreshCookie = DefaultRefreshCookie
 	}
 	if c.Now == nil {
 		c.Now = time.Now

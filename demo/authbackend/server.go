@@ -9,9 +9,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
-	"time"
 )
 
 // Server is the auth backend's HTTP handler.
@@ -189,36 +187,28 @@ func (s *Server) handleGuest(w http.ResponseWriter, r *http.Request) {
 	}})
 }
 
-// loginRequest is the body of POST /auth/login (form or JSON).
+// loginRequest is the body of POST /auth/login.
 type loginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
-	Redirect string `json:"redirect"`
 }
 
-// handleLogin checks the credentials, starts a token family and sets the
-// cookies; browsers are redirected, JSON callers get JSON.
+// handleLogin checks the credentials and starts a token family. It speaks
+// next-api-layer's login contract, to authlayer (endpoints.login), never
+// to a browser: 200 {"success":true,"data":{accessToken, refreshToken,
+// and the user}}, or 401 {"success":false,"message":…}. It sets no
+// cookie: authlayer sets them, with its own attributes, and keeps the
+// tokens from the page.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
-	if crossSite(r) {
-		writeError(w, http.StatusForbidden, "cross_site", "cross-site request refused")
+	var req loginRequest
+	if !isJSONContent(r) || json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes)).Decode(&req) != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "expected a JSON body with username and password")
 		return
 	}
-	asJSON := wantsJSON(r)
-	req, err := readLogin(w, r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "bad_request", "expected username and password")
-		return
-	}
-	target := SafeRedirect(req.Redirect, "/dashboard")
 	u, ok := s.authenticate(req.Username, req.Password)
 	if !ok {
 		s.logf("login failed")
-		if asJSON {
-			writeError(w, http.StatusUnauthorized, "invalid_credentials", "invalid username or password")
-			return
-		}
-		back := "/login?error=invalid&redirect=" + url.QueryEscape(target)
-		http.Redirect(w, r, back, http.StatusSeeOther)
+		writeError(w, http.StatusUnauthorized, "invalid_credentials", "Invalid username or password")
 		return
 	}
 	pair, err := s.issuePair(u, randomID())
@@ -226,39 +216,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", "could not issue tokens")
 		return
 	}
-	s.setSessionCookies(w, r, pair)
 	s.logf("login ok user=%s", u.ID)
-	if asJSON {
-		writeJSON(w, http.StatusOK, map[string]interface{}{"success": true, "data": map[string]interface{}{
-			"user":     map[string]interface{}{"id": u.ID, "name": u.Name, "email": u.Email, "role": u.Role, "type": typeUser},
-			"redirect": target,
-		}})
-		return
+	data := map[string]interface{}{
+		"id": u.ID, "type": typeUser, "username": u.Username, "name": u.Name, "email": u.Email, "role": u.Role,
+		"exp": pair.AccessExpires.Unix(), "accessToken": pair.Access,
 	}
-	noStore(w)
-	http.Redirect(w, r, target, http.StatusSeeOther)
-}
-
-// readLogin reads the login credentials from a JSON or form body; the
-// redirect may also come from the query.
-func readLogin(w http.ResponseWriter, r *http.Request) (loginRequest, error) {
-	var req loginRequest
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	if isJSONContent(r) {
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			return req, err
-		}
-	} else {
-		if err := r.ParseForm(); err != nil {
-			return req, err
-		}
-		req.Username, req.Password = r.PostForm.Get("username"), r.PostForm.Get("password")
-		req.Redirect = r.PostForm.Get("redirect")
+	if pair.Refresh != "" {
+		data["refreshToken"] = pair.Refresh
 	}
-	if req.Redirect == "" {
-		req.Redirect = r.URL.Query().Get("redirect")
-	}
-	return req, nil
+	writeJSON(w, http.StatusOK, map[string]interface{}{"success": true, "data": data})
 }
 
 // authenticate checks username and password, in time independent of
@@ -275,17 +241,23 @@ func (s *Server) authenticate(username, password string) (User, bool) {
 	return u, true
 }
 
-// handleLogout revokes the session's token family and clears the cookies.
+// logoutRequest is the optional body of POST /auth/logout.
+type logoutRequest struct {
+	RefreshToken string `json:"refreshToken"`
+}
+
+// handleLogout revokes the login (token family) named by the bearer token
+// (an access token, expired or not: authlayer sends what the browser
+// carried) or by the refresh token in the body, as authlayer's
+// endpoints.logout calls it. Every token of that login is refused from
+// then on, and its refresh token can no longer be exchanged. 401 when no
+// credential names a login.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	if crossSite(r) {
-		writeError(w, http.StatusForbidden, "cross_site", "cross-site request refused")
-		return
-	}
 	candidates := []string{bearer(r)}
-	for _, name := range []string{s.cfg.RefreshCookie, s.cfg.UserCookie} {
-		if ck, err := r.Cookie(name); err == nil {
-			candidates = append(candidates, ck.Value)
-		}
+	var body logoutRequest
+	if isJSONContent(r) {
+		_ = json.NewDecoder(io.LimitReader(r.Body, maxBodyBytes)).Decode(&body)
+		candidates = append(candidates, body.RefreshToken)
 	}
 	revoked := false
 	for _, tok := range candidates {
@@ -296,67 +268,18 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 			revoked = true
 		}
 	}
-	if revoked {
-		s.logf("logout: session revoked")
-	}
-	for _, name := range []string{s.cfg.UserCookie, s.cfg.GuestCookie, s.cfg.RefreshCookie} {
-		http.SetCookie(w, s.cookie(name, "", -1))
-	}
-	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, map[string]interface{}{"success": true})
+	if !revoked {
+		writeError(w, http.StatusUnauthorized, "invalid_token", "no session to log out")
 		return
 	}
-	noStore(w)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-// setSessionCookies sets the user (and refresh) cookies for a new pair and
-// drops a guest cookie the request carried.
-func (s *Server) setSessionCookies(w http.ResponseWriter, r *http.Request, pair tokenPair) {
-	// The user cookie outlives the access token: the proxy needs the
-	// expired token to know whom to refresh (and, in single-token mode, as
-	// the refresh credential itself).
-	maxAge := int(s.cfg.RefreshTTL / time.Second)
-	http.SetCookie(w, s.cookie(s.cfg.UserCookie, pair.Access, maxAge))
-	if pair.Refresh != "" {
-		http.SetCookie(w, s.cookie(s.cfg.RefreshCookie, pair.Refresh, maxAge))
-	}
-	if _, err := r.Cookie(s.cfg.GuestCookie); err == nil {
-		http.SetCookie(w, s.cookie(s.cfg.GuestCookie, "", -1))
-	}
-}
-
-// cookie builds a session cookie; maxAge < 0 deletes it.
-func (s *Server) cookie(name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{ //nolint:gosec // G124: Secure follows the configuration (off for the plain-HTTP dev stack); HttpOnly and SameSite are set
-		Name: name, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
-	}
+	s.logf("logout: session revoked")
+	writeJSON(w, http.StatusOK, map[string]interface{}{"success": true})
 }
 
 func (s *Server) logf(format string, args ...interface{}) {
 	if s.cfg.Logger != nil {
 		s.cfg.Logger.Printf(format, args...)
 	}
-}
-
-// SafeRedirect returns target if it is a local path a browser cannot
-// resolve off-site, else fallback. Local means: starts with "/", not "//"
-// or "/\", and holds no backslash or control character (browsers drop tab
-// and newline, so "/\t/evil.example" would become "//evil.example").
-func SafeRedirect(target, fallback string) string {
-	if len(target) == 0 || len(target) > 2048 || target[0] != '/' {
-		return fallback
-	}
-	if strings.HasPrefix(target, "//") || strings.HasPrefix(target, "/\\") {
-		return fallback
-	}
-	for i := 0; i < len(target); i++ {
-		if c := target[i]; c < 0x20 || c == 0x7f || c == '\\' {
-			return fallback
-		}
-	}
-	return target
 }
 
 // bearer returns the token of an "Authorization: Bearer" header, or "".
@@ -375,25 +298,9 @@ func equalSecret(a, b string) bool {
 	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
 }
 
-// crossSite reports a request the browser marked as coming from another
-// site: login and logout refuse them (login CSRF, forced logout).
-func crossSite(r *http.Request) bool {
-	return r.Header.Get("Sec-Fetch-Site") == "cross-site"
-}
-
 func isJSONContent(r *http.Request) bool {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	return mt == "application/json"
-}
-
-// wantsJSON reports a programmatic caller: a JSON body, or an Accept
-// header asking for JSON rather than HTML.
-func wantsJSON(r *http.Request) bool {
-	if isJSONContent(r) {
-		return true
-	}
-	accept := r.Header.Get("Accept")
-	return strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/html")
 }
 
 func noStore(w http.ResponseWriter) {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -90,10 +91,10 @@ func do(t *testing.T, h http.Handler, req *http.Request) (*httptest.ResponseReco
 	return rec, env
 }
 
-func formLogin(username, password, redirect string) *http.Request {
-	form := url.Values{"username": {username}, "password": {password}, "redirect": {redirect}}
-	req := httptest.NewRequest(http.MethodPost, "/auth/login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+func jsonLogin(username, password string) *http.Request {
+	body, _ := json.Marshal(map[string]string{"username": username, "password": password})
+	req := httptest.NewRequest(http.MethodPost, "/auth/login", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
 	return req
 }
 
@@ -105,29 +106,30 @@ func withBearer(method, path, token string) *http.Request {
 	return req
 }
 
-func cookiesOf(rec *httptest.ResponseRecorder) map[string]*http.Cookie {
-	out := make(map[string]*http.Cookie)
-	for _, c := range rec.Result().Cookies() {
-		out[c.Name] = c
+// noCookies fails the test if the backend set a cookie: only authlayer
+// does.
+func noCookies(t *testing.T, what string, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	if got := rec.Result().Cookies(); len(got) != 0 {
+		t.Errorf("%s: the backend set cookies %v; authlayer sets them", what, got)
 	}
-	return out
 }
 
-// login logs alice in and returns her access and refresh tokens.
+// login logs username in (password = username) through POST /auth/login,
+// as authlayer's endpoints.login does, and returns the access and refresh
+// tokens of the answer.
 func login(t *testing.T, s *Server, username string) (access, refresh string) {
 	t.Helper()
-	rec, _ := do(t, s, formLogin(username, username, "/dashboard"))
-	if rec.Code != http.StatusSeeOther {
-		t.Fatalf("login %s: got status %d, want 303", username, rec.Code)
+	rec, env := do(t, s, jsonLogin(username, username))
+	if rec.Code != http.StatusOK || !env.Success {
+		t.Fatalf("login %s: got %d %+v, want 200 success", username, rec.Code, env)
 	}
-	ck := cookiesOf(rec)
-	if ck["userToken"] == nil {
-		t.Fatalf("login %s: no userToken cookie", username)
+	access, _ = env.Data["accessToken"].(string)
+	refresh, _ = env.Data["refreshToken"].(string)
+	if access == "" {
+		t.Fatalf("login %s: no data.accessToken in %v", username, env.Data)
 	}
-	if ck["refreshToken"] != nil {
-		refresh = ck["refreshToken"].Value
-	}
-	return ck["userToken"].Value, refresh
+	return access, refresh
 }
 
 func TestNewRejectsBadSigningKeys(t *testing.T) {
@@ -142,111 +144,77 @@ func TestNewRejectsBadSigningKeys(t *testing.T) {
 	}
 }
 
-func TestLoginFormSetsCookiesAndRedirects(t *testing.T) {
-	s, _ := newTestServer(t, nil)
-	req := formLogin("alice", "alice", "/admin?tab=1")
-	req.AddCookie(&http.Cookie{Name: "guestToken", Value: "old-guest"})
-	rec, _ := do(t, s, req)
-	if rec.Code != http.StatusSeeOther {
-		t.Fatalf("got status %d, want 303", rec.Code)
-	}
-	if got := rec.Header().Get("Location"); got != "/admin?tab=1" {
-		t.Errorf("Location = %q, want /admin?tab=1", got)
-	}
-	ck := cookiesOf(rec)
-	for _, name := range []string{"userToken", "refreshToken"} {
-		c := ck[name]
-		if c == nil {
-			t.Fatalf("no %s cookie", name)
-		}
-		if c.Value == "" || !c.HttpOnly || c.Path != "/" || c.SameSite != http.SameSiteLaxMode || c.Secure || c.MaxAge != 3600 {
-			t.Errorf("%s cookie = %+v, want value, HttpOnly, Path=/, SameSite=Lax, not Secure, Max-Age=3600", name, c)
-		}
-	}
-	if c := ck["guestToken"]; c == nil || c.MaxAge >= 0 {
-		t.Errorf("guestToken cookie = %+v, want it deleted", c)
-	}
-}
-
-func TestLoginSecureCookies(t *testing.T) {
-	s, _ := newTestServer(t, func(c *Config) { c.SecureCookies = true })
-	rec, _ := do(t, s, formLogin("alice", "alice", ""))
-	if c := cookiesOf(rec)["userToken"]; c == nil || !c.Secure {
-		t.Fatalf("userToken = %+v, want Secure", c)
-	}
-}
-
-func TestLoginRedirectOnlyToLocalPaths(t *testing.T) {
-	s, _ := newTestServer(t, nil)
-	for _, tc := range []struct{ redirect, want string }{
-		{"/dashboard", "/dashboard"},
-		{"/api/me?x=1", "/api/me?x=1"},
-		{"", "/dashboard"},
-		{"//evil.example/", "/dashboard"},
-		{"/\\evil.example/", "/dashboard"},
-		{"/\t/evil.example/", "/dashboard"},
-		{"https://evil.example/", "/dashboard"},
-		{"javascript:alert(1)", "/dashboard"},
-		{"dashboard", "/dashboard"},
-		{"/a\\b", "/dashboard"},
-	} {
-		rec, _ := do(t, s, formLogin("alice", "alice", tc.redirect))
-		if got := rec.Header().Get("Location"); got != tc.want {
-			t.Errorf("redirect %q: Location = %q, want %q", tc.redirect, got, tc.want)
-		}
-	}
-}
-
-func TestLoginRedirectFromQuery(t *testing.T) {
-	s, _ := newTestServer(t, nil)
-	req := formLogin("alice", "alice", "")
-	req.URL.RawQuery = "redirect=%2Fapi%2Fme"
-	rec, _ := do(t, s, req)
-	if got := rec.Header().Get("Location"); got != "/api/me" {
-		t.Fatalf("Location = %q, want /api/me", got)
-	}
-}
-
-func TestLoginJSON(t *testing.T) {
-	s, _ := newTestServer(t, nil)
-	req := httptest.NewRequest(http.MethodPost, "/auth/login", strings.NewReader(`{"username":"admin","password":"admin","redirect":"/admin"}`))
-	req.Header.Set("Content-Type", "application/json")
-	rec, env := do(t, s, req)
+// TestLoginAnswersTheContract: next-api-layer's login answer, which
+// authlayer's endpoints.login reads (responses.accessToken and
+// responses.refreshToken default to data.accessToken and
+// data.refreshToken): the tokens and the user, and no cookie.
+func TestLoginAnswersTheContract(t *testing.T) {
+	s, clock := newTestServer(t, nil)
+	rec, env := do(t, s, jsonLogin("admin", "admin"))
 	if rec.Code != http.StatusOK || !env.Success {
 		t.Fatalf("got %d %+v, want 200 success", rec.Code, env)
 	}
-	user, _ := env.Data["user"].(map[string]interface{})
-	if user["role"] != "admin" || user["id"] != "u-admin" || env.Data["redirect"] != "/admin" {
-		t.Errorf("data = %v, want admin user and redirect /admin", env.Data)
+	noCookies(t, "login", rec)
+	if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store: the answer holds tokens", got)
 	}
-	if strings.Contains(rec.Body.String(), cookiesOf(rec)["userToken"].Value) {
-		t.Error("JSON body leaks the access token (cookies are HttpOnly for a reason)")
+	want := map[string]interface{}{
+		"id": "u-admin", "type": "user", "username": "admin", "name": "Ada Admin", "email": "admin@example.test", "role": "admin",
+		"exp": float64(clock.Now().Add(DefaultAccessTTL).Unix()),
+	}
+	for k, v := range want {
+		if env.Data[k] != v {
+			t.Errorf("data.%s = %v, want %v", k, env.Data[k], v)
+		}
+	}
+	access, _ := env.Data["accessToken"].(string)
+	refresh, _ := env.Data["refreshToken"].(string)
+	if rec, me := do(t, s, withBearer(http.MethodGet, "/auth/me", access)); rec.Code != http.StatusOK || me.Data["id"] != "u-admin" {
+		t.Errorf("data.accessToken: /auth/me got %d %+v, want admin", rec.Code, me)
+	}
+	if rec, _ := refreshWith(t, s, refresh); rec.Code != http.StatusOK {
+		t.Errorf("data.refreshToken: /auth/refresh got %d, want 200", rec.Code)
+	}
+	if _, ok := env.Data["password"]; ok {
+		t.Error("the answer echoes the password")
+	}
+}
+
+func TestLoginSingleTokenModeHasNoRefreshToken(t *testing.T) {
+	s, _ := newTestServer(t, func(c *Config) { c.SingleToken = true })
+	rec, env := do(t, s, jsonLogin("alice", "alice"))
+	if rec.Code != http.StatusOK || env.Data["accessToken"] == nil {
+		t.Fatalf("got %d %+v, want 200 with an access token", rec.Code, env)
+	}
+	if _, ok := env.Data["refreshToken"]; ok {
+		t.Errorf("single-token mode: data.refreshToken = %v, want none", env.Data["refreshToken"])
 	}
 }
 
 func TestLoginFailure(t *testing.T) {
 	s, _ := newTestServer(t, nil)
-	rec, _ := do(t, s, formLogin("alice", "wrong", "/admin"))
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/login?error=invalid&redirect=%2Fadmin" {
-		t.Errorf("form: got %d Location %q, want 303 back to the login page", rec.Code, rec.Header().Get("Location"))
+	for name, req := range map[string]*http.Request{
+		"wrong password": jsonLogin("alice", "wrong"),
+		"unknown user":   jsonLogin("nobody", "nobody"),
+		"empty":          jsonLogin("", ""),
+	} {
+		rec, env := do(t, s, req)
+		if rec.Code != http.StatusUnauthorized || env.Success || env.Code != "invalid_credentials" || env.Message == "" {
+			t.Errorf("%s: got %d %+v, want 401 invalid_credentials with a message", name, rec.Code, env)
+		}
+		if env.Data != nil {
+			t.Errorf("%s: data %v, want none", name, env.Data)
+		}
+		noCookies(t, name, rec)
 	}
-	if len(rec.Result().Cookies()) != 0 {
-		t.Errorf("form: failed login set cookies %v", rec.Result().Cookies())
-	}
-	req := httptest.NewRequest(http.MethodPost, "/auth/login", strings.NewReader(`{"username":"nobody","password":"x"}`))
-	req.Header.Set("Content-Type", "application/json")
-	rec, env := do(t, s, req)
-	if rec.Code != http.StatusUnauthorized || env.Success || env.Code != "invalid_credentials" {
-		t.Errorf("json: got %d %+v, want 401 invalid_credentials", rec.Code, env)
-	}
-}
-
-func TestLoginRefusesCrossSite(t *testing.T) {
-	s, _ := newTestServer(t, nil)
-	req := formLogin("alice", "alice", "")
-	req.Header.Set("Sec-Fetch-Site", "cross-site")
-	if rec, _ := do(t, s, req); rec.Code != http.StatusForbidden {
-		t.Fatalf("got %d, want 403", rec.Code)
+	form := httptest.NewRequest(http.MethodPost, "/auth/login", strings.NewReader(url.Values{"username": {"alice"}, "password": {"alice"}}.Encode()))
+	form.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	garbage := httptest.NewRequest(http.MethodPost, "/auth/login", strings.NewReader("{"))
+	garbage.Header.Set("Content-Type", "application/json")
+	for name, req := range map[string]*http.Request{"a form (authlayer sends JSON)": form, "bad JSON": garbage} {
+		if rec, env := do(t, s, req); rec.Code != http.StatusBadRequest || env.Success {
+			t.Errorf("%s: got %d %+v, want 400", name, rec.Code, env)
+		}
 	}
 }
 
@@ -492,31 +460,76 @@ func TestGuest(t *testing.T) {
 	}
 }
 
-func TestLogoutRevokesAndClearsCookies(t *testing.T) {
-	s, clock := newTestServer(t, nil)
-	access, refresh := login(t, s, "alice")
-	clock.Advance(DefaultAccessTTL + time.Second) // logout works with an expired access token too
+// logoutWith calls POST /auth/logout as authlayer's endpoints.logout
+// does: the access token as Bearer, the refresh token in a JSON body.
+func logoutWith(t *testing.T, s *Server, access, refresh string) (*httptest.ResponseRecorder, envelope) {
+	t.Helper()
+	var body io.Reader = http.NoBody
+	if refresh != "" {
+		raw, _ := json.Marshal(map[string]string{"refreshToken": refresh})
+		body = strings.NewReader(string(raw))
+	}
+	req := httptest.NewRequest(http.MethodPost, "/auth/logout", body)
+	if refresh != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if access != "" {
+		req.Header.Set("Authorization", "Bearer "+access)
+	}
+	return do(t, s, req)
+}
 
-	req := httptest.NewRequest(http.MethodPost, "/auth/logout", nil)
-	req.AddCookie(&http.Cookie{Name: "userToken", Value: access})
-	rec, _ := do(t, s, req)
-	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/" {
-		t.Fatalf("got %d Location %q, want 303 to /", rec.Code, rec.Header().Get("Location"))
+func TestLogoutRevokesTheLogin(t *testing.T) {
+	s, _ := newTestServer(t, nil)
+	access, refresh := login(t, s, "alice")
+	other, otherRefresh := login(t, s, "alice") // another login, untouched
+
+	rec, env := logoutWith(t, s, access, refresh)
+	if rec.Code != http.StatusOK || !env.Success {
+		t.Fatalf("logout: got %d %+v, want 200 success", rec.Code, env)
 	}
-	ck := cookiesOf(rec)
-	for _, name := range []string{"userToken", "guestToken", "refreshToken"} {
-		if c := ck[name]; c == nil || c.MaxAge >= 0 || c.Path != "/" {
-			t.Errorf("%s = %+v, want a deletion with Path=/", name, c)
-		}
-	}
+	noCookies(t, "logout", rec)
 	if rec, env := refreshWith(t, s, refresh); rec.Code != http.StatusForbidden || env.Code != "token_revoked" {
 		t.Errorf("refresh after logout: got %d %+v, want 403 token_revoked", rec.Code, env)
 	}
+	if rec, env := do(t, s, withBearer(http.MethodGet, "/auth/me", access)); rec.Code != http.StatusUnauthorized || env.Code != "token_revoked" {
+		t.Errorf("access token after logout: got %d %+v, want 401 token_revoked", rec.Code, env)
+	}
+	if rec, _ := do(t, s, withBearer(http.MethodGet, "/auth/me", other)); rec.Code != http.StatusOK {
+		t.Errorf("another login of the same user: got %d, want 200", rec.Code)
+	}
+	if rec, _ := refreshWith(t, s, otherRefresh); rec.Code != http.StatusOK {
+		t.Errorf("another login's refresh token: got %d, want 200", rec.Code)
+	}
+}
 
-	req = httptest.NewRequest(http.MethodPost, "/auth/logout", nil)
-	req.Header.Set("Accept", "application/json")
-	if rec, env := do(t, s, req); rec.Code != http.StatusOK || !env.Success {
-		t.Errorf("JSON logout: got %d %+v", rec.Code, env)
+// TestLogoutWithEitherCredential: an expired access token alone (authlayer
+// sends what the browser carried), or the refresh token alone, names the
+// login; nothing that names one is a 401.
+func TestLogoutWithEitherCredential(t *testing.T) {
+	s, clock := newTestServer(t, nil)
+	access, refresh := login(t, s, "alice")
+	clock.Advance(DefaultAccessTTL + time.Second)
+	if rec, env := logoutWith(t, s, access, ""); rec.Code != http.StatusOK || !env.Success {
+		t.Fatalf("logout with an expired access token: got %d %+v", rec.Code, env)
+	}
+	if rec, _ := refreshWith(t, s, refresh); rec.Code != http.StatusForbidden {
+		t.Errorf("refresh after a logout by access token: got %d, want 403", rec.Code)
+	}
+
+	_, refresh = login(t, s, "admin")
+	if rec, env := logoutWith(t, s, "", refresh); rec.Code != http.StatusOK || !env.Success {
+		t.Fatalf("logout with the refresh token: got %d %+v", rec.Code, env)
+	}
+	if rec, _ := refreshWith(t, s, refresh); rec.Code != http.StatusForbidden {
+		t.Errorf("refresh after a logout by refresh token: got %d, want 403", rec.Code)
+	}
+
+	guest, _, _ := s.issueGuest()
+	for name, tok := range map[string]string{"nothing": "", "garbage": "a.b.c", "a guest token": guest} {
+		if rec, env := logoutWith(t, s, tok, ""); rec.Code != http.StatusUnauthorized || env.Success {
+			t.Errorf("logout with %s: got %d %+v, want 401", name, rec.Code, env)
+		}
 	}
 }
 

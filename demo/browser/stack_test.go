@@ -36,7 +36,8 @@ const (
 const traefikServeTimeout = 60 * time.Second
 
 // demoStack returns the base URL of the stack to walk through, its access
-// tokens' lifetime, and what the front is:
+// tokens' lifetime, its refresh.proactiveWindow (from the compose labels,
+// which configure every way the demo runs), and what the front is:
 //
 //   - AUTHLAYER_DEMO_URL set: that running stack;
 //   - a Traefik binary (TRAEFIK_BIN, traefik on PATH, or the one
@@ -45,8 +46,15 @@ const traefikServeTimeout = 60 * time.Second
 //     configured as `make demo` configures it;
 //   - otherwise the dev host (authlayer interpreted by Yaegi as Traefik
 //     does), or a failure when AUTHLAYER_REQUIRE_TRAEFIK=1.
-func demoStack(t *testing.T, logs *logBuffer) (base string, ttl time.Duration, front string) {
+func demoStack(t *testing.T, logs *logBuffer) (base string, ttl, window time.Duration, front string) {
 	t.Helper()
+	setup, err := devstack.LoadSetup(composePath, "127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if window, err = time.ParseDuration(setup.Option("refresh.proactiveWindow")); err != nil {
+		t.Fatalf("%s: refresh.proactiveWindow: %v", composePath, err)
+	}
 	if u := strings.TrimRight(os.Getenv(envDemoURL), "/"); u != "" {
 		ttl = authbackend.DefaultAccessTTL
 		if v := os.Getenv(envDemoAccessTTL); v != "" {
@@ -61,16 +69,16 @@ func demoStack(t *testing.T, logs *logBuffer) (base string, ttl time.Duration, f
 			t.Fatalf("%s=%s: the stack does not answer: %v", envDemoURL, u, err)
 		}
 		_ = resp.Body.Close()
-		return u, ttl, "the running stack at " + u
+		return u, ttl, window, "the running stack at " + u
 	}
 	if bin, source, _ := traefikrun.FindBinary(); bin != "" {
 		t.Logf("Traefik binary from %s", source)
-		return startStack(t, localAccessTTL, logs, traefikrun.Binary(t)), localAccessTTL, "Traefik (" + bin + ")"
+		return startStack(t, localAccessTTL, logs, traefikrun.Binary(t)), localAccessTTL, window, "Traefik (" + bin + ")"
 	}
 	if os.Getenv(traefikrun.EnvRequire) == "1" {
 		traefikrun.Binary(t) // fails, saying why
 	}
-	return startStack(t, localAccessTTL, logs, ""), localAccessTTL, "the dev host (Yaegi)"
+	return startStack(t, localAccessTTL, logs, ""), localAccessTTL, window, "the dev host (Yaegi)"
 }
 
 const (
@@ -128,9 +136,9 @@ func startStack(t *testing.T, accessTTL time.Duration, logs *logBuffer, traefikB
 	backend, err := authbackend.New(authbackend.Config{
 		SigningKey: setup.SigningKey, Users: authbackend.DemoUsers(),
 		GuestUsername: guestUser, GuestPassword: guestPass,
-		AccessTTL: accessTTL, SecureCookies: setup.SecureCookies,
-		SingleToken: setup.RefreshCookie == "", RefreshCookie: setup.RefreshCookie,
-		Logger: log.New(logs, "authbackend: ", log.Lmicroseconds),
+		AccessTTL:   accessTTL,
+		SingleToken: setup.RefreshCookie == "",
+		Logger:      log.New(logs, "authbackend: ", log.Lmicroseconds),
 	})
 	if err != nil {
 		backendSrv.Close()
@@ -148,16 +156,12 @@ func startStack(t *testing.T, accessTTL time.Duration, logs *logBuffer, traefikB
 	t.Cleanup(appSrv.Close)
 
 	start := time.Now()
-	backendURL, err := url.Parse(backendSrv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	appURL, err := url.Parse(appSrv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if traefikBin != "" {
-		front := startTraefik(t, traefikBin, setup.Options, backendURL, appURL, logs)
+		front := startTraefik(t, traefikBin, setup.Options, appURL, logs)
 		t.Logf("demo stack: front (Traefik %s, authlayer as a local plugin, serving after %s) %s, backend %s, app %s; access tokens live %s",
 			traefikBin, time.Since(start).Round(time.Millisecond), front, backendSrv.URL, appSrv.URL, accessTTL)
 		return front
@@ -166,7 +170,7 @@ func startStack(t *testing.T, accessTTL time.Duration, logs *logBuffer, traefikB
 	if err != nil {
 		t.Fatalf("interpreting the plugin with Yaegi: %v", err)
 	}
-	host, err := devstack.NewDevHost(factory, setup.Options, backendURL, appURL, log.New(logs, "devhost: ", log.Lmicroseconds))
+	host, err := devstack.NewDevHost(factory, setup.Options, appURL, log.New(logs, "devhost: ", log.Lmicroseconds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +185,7 @@ func startStack(t *testing.T, accessTTL time.Duration, logs *logBuffer, traefikB
 // demo's own Traefik configuration (devstack.WriteTraefikConfig, as `make
 // demo` writes it) on a free loopback port, and returns its base URL once
 // it serves the demo. Traefik is stopped when the test ends.
-func startTraefik(t *testing.T, bin string, options map[string]interface{}, backendURL, appURL *url.URL, logs *logBuffer) string {
+func startTraefik(t *testing.T, bin string, options map[string]interface{}, appURL *url.URL, logs *logBuffer) string {
 	t.Helper()
 	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -191,7 +195,7 @@ func startTraefik(t *testing.T, bin string, options map[string]interface{}, back
 	if err := ln.Close(); err != nil {
 		t.Fatal(err)
 	}
-	dirs, err := devstack.WriteTraefikConfig(t.TempDir(), listen, pluginRoot, options, backendURL.String(), appURL.String())
+	dirs, err := devstack.WriteTraefikConfig(t.TempDir(), listen, pluginRoot, options, appURL.String())
 	if err != nil {
 		t.Fatal(err)
 	}

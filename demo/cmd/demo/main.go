@@ -114,7 +114,7 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 			return err
 		}
 		defer os.RemoveAll(dir)
-		dirs, err := devstack.WriteTraefikConfig(dir, f.listen, f.pluginRoot, setup.Options, backendURL.String(), appURL.String())
+		dirs, err := devstack.WriteTraefikConfig(dir, f.listen, f.pluginRoot, setup.Options, appURL.String())
 		if err != nil {
 			return err
 		}
@@ -147,7 +147,7 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 		if err != nil {
 			return fmt.Errorf("interpreting the plugin: %w", err)
 		}
-		host, err := devstack.NewDevHost(factory, setup.Options, backendURL, appURL, log.New(os.Stderr, "devhost: ", log.LstdFlags))
+		host, err := devstack.NewDevHost(factory, setup.Options, appURL, log.New(os.Stderr, "devhost: ", log.LstdFlags))
 		if err != nil {
 			return err
 		}
@@ -175,8 +175,8 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 
 // buildServices makes the backend and the app; the backend signs with the
 // compose file's key (the backend service's AUTH_JWT_PRIVATE_KEY, whose
-// public half the labels give authlayer) and takes its guest credentials,
-// cookie security and token mode from the middleware's labels.
+// public half the labels give authlayer) and takes its guest credentials
+// and token mode from the middleware's labels.
 func buildServices(f flags, setup *devstack.Setup) (http.Handler, http.Handler, error) {
 	if setup.SigningKey == nil {
 		return nil, nil, fmt.Errorf("%s: services.%s sets no %s: the backend needs the signing key whose public half the labels give authlayer (jwt.publicKeys)",
@@ -190,9 +190,8 @@ func buildServices(f flags, setup *devstack.Setup) (http.Handler, http.Handler, 
 		SigningKey: setup.SigningKey, Users: authbackend.DemoUsers(),
 		GuestUsername: guestUser, GuestPassword: guestPass,
 		AccessTTL: f.accessTTL, RefreshTTL: f.refreshTTL, ReuseGrace: f.reuseGrace,
-		SecureCookies: setup.SecureCookies, SingleToken: setup.RefreshCookie == "",
-		RefreshCookie: setup.RefreshCookie,
-		Logger:        log.New(os.Stderr, "authbackend: ", log.LstdFlags),
+		SingleToken: setup.RefreshCookie == "",
+		Logger:      log.New(os.Stderr, "authbackend: ", log.LstdFlags),
 	})
 	if err != nil {
 		return nil, nil, err

@@ -159,14 +159,22 @@ func TestRunTraefik(t *testing.T) {
 	}
 }
 
-// loginShowsVerifiedLocally signs in as alice through the front and checks
-// that the dashboard says authlayer verified her token itself: the backend
-// signs with the compose file's key and the middleware has its public half.
+// loginShowsVerifiedLocally signs in as alice through authlayer's login
+// endpoint on the front and checks that the dashboard says authlayer
+// verified her token itself: the backend signs with the compose file's
+// key and the middleware has its public half.
 func loginShowsVerifiedLocally(t *testing.T, front string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := client.PostForm(front+"/auth/login", url.Values{"username": {"alice"}, "password": {"alice"}, "redirect": {"/dashboard"}})
+	form := url.Values{"username": {"alice"}, "password": {"alice"}, "redirect": {"/dashboard"}}
+	req, err := http.NewRequest(http.MethodPost, front+"/auth/login", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", front) // CSRF is on: a browser's form says where it comes from
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

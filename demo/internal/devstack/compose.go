@@ -149,11 +149,12 @@ type Setup struct {
 	// Labels are the plugin labels Options were made from.
 	Labels map[string]string
 	// Backend settings read from the same labels, so that the local
-	// backend agrees with the middleware.
+	// backend agrees with the middleware: its guest credentials, and
+	// whether it issues refresh tokens (cookies.refresh set: dual-token
+	// mode).
 	GuestEnabled  bool
 	GuestUsername string
 	GuestPassword string
-	SecureCookies bool
 	RefreshCookie string
 	// SigningKey is the backend's Ed25519 signing key, from the backend
 	// service's AUTH_JWT_PRIVATE_KEY; nil when the compose file sets none.
@@ -190,10 +191,6 @@ func LoadSetup(composePath, backendAddr string) (*Setup, error) {
 	s.GuestUsername = option(labels, "guest.username")
 	s.GuestPassword = option(labels, "guest.password")
 	s.RefreshCookie = option(labels, "cookies.refresh")
-	// Secure defaults to true in the plugin; only an explicit false turns it
-	// off (an unset or unparsable label means the default).
-	secure, perr := strconv.ParseBool(option(labels, "cookies.secure"))
-	s.SecureCookies = perr != nil || secure
 	if raw := services[BackendService].Environment[authbackend.EnvPrivateKey]; raw != "" {
 		if s.SigningKey, err = authbackend.ParsePrivateKey(raw); err != nil {
 			// The error never quotes the key.
@@ -201,6 +198,12 @@ func LoadSetup(composePath, backendAddr string) (*Setup, error) {
 		}
 	}
 	return s, nil
+}
+
+// Option returns the value of the plugin label with the given option key
+// (for example "refresh.proactiveWindow"), or "".
+func (s *Setup) Option(key string) string {
+	return option(s.Labels, key)
 }
 
 // option returns the plugin label with the given option key (for example

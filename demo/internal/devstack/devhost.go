@@ -15,19 +15,17 @@ import (
 // provider qualifies it.
 const DevHostMiddlewareName = MiddlewareName + "@docker"
 
-// NewDevHost returns the dev host's handler: the two routers of the
-// compose file, without Traefik. Requests under /auth/ go straight to the
-// backend (login, logout); everything else goes through the middleware
-// built by factory from options, then to the app.
-func NewDevHost(factory loader.Factory, options map[string]interface{}, backend, app *url.URL, logger *log.Logger) (http.Handler, error) {
+// NewDevHost returns the dev host's handler: the compose file's router,
+// without Traefik. Every request goes through the middleware built by
+// factory from options, then to the app. The auth backend has no route:
+// only authlayer calls it (backend.url in options), for its login, logout
+// and session endpoints as for validations, refreshes and guest tokens.
+func NewDevHost(factory loader.Factory, options map[string]interface{}, app *url.URL, logger *log.Logger) (http.Handler, error) {
 	middleware, err := factory(options, proxyTo(app, logger), DevHostMiddlewareName)
 	if err != nil {
 		return nil, fmt.Errorf("authlayer middleware: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/auth/", proxyTo(backend, logger))
-	mux.Handle("/", middleware)
-	return accessLog(mux, logger), nil
+	return accessLog(middleware, logger), nil
 }
 
 // proxyTo forwards to target the way Traefik does by default: the client's

@@ -113,8 +113,14 @@ func TestLoadSetup(t *testing.T) {
 	if !reflect.DeepEqual(lowerKeys(s.Options), lowerKeys(want)) {
 		t.Errorf("options = %#v\nwant %#v", s.Options, want)
 	}
-	if !s.GuestEnabled || s.GuestUsername != "g" || s.GuestPassword != "a=b" || !s.SecureCookies || s.RefreshCookie != "" {
+	if !s.GuestEnabled || s.GuestUsername != "g" || s.GuestPassword != "a=b" || s.RefreshCookie != "" {
 		t.Errorf("setup = %+v", s)
+	}
+	if got := s.Option("GUEST.username"); got != "g" {
+		t.Errorf("Option(GUEST.username) = %q, want g (keys match case-insensitively)", got)
+	}
+	if got := s.Option("cookies.expiryHint"); got != "" {
+		t.Errorf("Option of an unset key = %q, want empty", got)
 	}
 	if _, err := LoadSetup(path, "no-port"); err == nil {
 		t.Error("backend address without a port: no error")
@@ -219,7 +225,7 @@ func TestWriteTraefikConfig(t *testing.T) {
 		"routes":  map[string]interface{}{"roles": []interface{}{map[string]interface{}{"path": "/admin", "roles": "admin"}}},
 	}
 	dir := t.TempDir()
-	d, err := WriteTraefikConfig(dir, "127.0.0.1:8080", root, options, "http://127.0.0.1:9001", "http://127.0.0.1:9002")
+	d, err := WriteTraefikConfig(dir, "127.0.0.1:8080", root, options, "http://127.0.0.1:9002")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,10 +242,20 @@ func TestWriteTraefikConfig(t *testing.T) {
 	if !reflect.DeepEqual(got, options) {
 		t.Errorf("file provider options = %#v, want %#v", got, options)
 	}
-	for _, want := range []string{"PathPrefix(`/`)", "PathPrefix(`/auth/`)", "http://127.0.0.1:9002", "- authlayer"} {
+	for _, want := range []string{"PathPrefix(`/`)", "http://127.0.0.1:9002", "- authlayer"} {
 		if !bytes.Contains(dynamic, []byte(want)) {
 			t.Errorf("dynamic config lacks %q:\n%s", want, dynamic)
 		}
+	}
+	// Only authlayer calls the backend: no router leads a browser to it
+	// (the options' backend.url is the only place its address appears).
+	for _, unwanted := range []string{"/auth/", "authbackend"} {
+		if bytes.Contains(dynamic, []byte(unwanted)) {
+			t.Errorf("dynamic config routes to the backend (%q):\n%s", unwanted, dynamic)
+		}
+	}
+	if n := bytes.Count(dynamic, []byte("127.0.0.1:9001")); n != 1 {
+		t.Errorf("the backend's address appears %d times in the dynamic config, want once (backend.url):\n%s", n, dynamic)
 	}
 	static, _ := os.ReadFile(d.Static)
 	for _, want := range []string{"moduleName: github.com/authlayer/authlayer", "address: 127.0.0.1:8080", "filename: " + d.Dynamic} {
@@ -319,9 +335,9 @@ func TestRunTraefikReportsEarlyExit(t *testing.T) {
 	}
 }
 
-// TestDevHostRoutesAndLogs checks the dev host's routing (/auth/ to the
-// backend untouched, the rest through the middleware to the app) and that
-// its access log holds no query, cookie or header.
+// TestDevHostRoutesAndLogs checks the dev host's routing (everything,
+// /auth/ included, through the middleware to the app: the backend has no
+// route) and that its access log holds no query, cookie or header.
 func TestDevHostRoutesAndLogs(t *testing.T) {
 	echo := func(who string) *httptest.Server {
 		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -334,7 +350,6 @@ func TestDevHostRoutesAndLogs(t *testing.T) {
 	backend, app := echo("backend"), echo("app")
 	defer backend.Close()
 	defer app.Close()
-	backendURL, _ := url.Parse(backend.URL)
 	appURL, _ := url.Parse(app.URL)
 
 	var gotOptions map[string]interface{}
@@ -348,7 +363,7 @@ func TestDevHostRoutesAndLogs(t *testing.T) {
 	})
 	var logs bytes.Buffer
 	options := map[string]interface{}{"backend": map[string]interface{}{"url": backend.URL}}
-	host, err := NewDevHost(factory, options, backendURL, appURL, log.New(&logs, "", 0))
+	host, err := NewDevHost(factory, options, appURL, log.New(&logs, "", 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +374,8 @@ func TestDevHostRoutesAndLogs(t *testing.T) {
 	defer front.Close()
 
 	for _, tc := range []struct{ path, who, middleware string }{
-		{"/auth/login", "backend", ""},
+		{"/auth/login", "app", "yes"},
+		{"/auth/refresh", "app", "yes"},
 		{"/", "app", "yes"},
 		{"/dashboard?secret-query=1", "app", "yes"},
 		{"/authx", "app", "yes"},

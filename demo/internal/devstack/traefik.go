@@ -25,9 +25,11 @@ type TraefikDirs struct {
 
 // WriteTraefikConfig writes, under dir, a static configuration with the
 // entry point on listenAddr and authlayer as a local plugin, a dynamic
-// configuration with the compose file's two routers, and a copy of the
+// configuration with the compose file's router (everything through the
+// middleware to the app at appURL; the auth backend has no router: only
+// authlayer calls it, at the options' backend.url), and a copy of the
 // plugin source taken from pluginRoot.
-func WriteTraefikConfig(dir, listenAddr, pluginRoot string, options map[string]interface{}, backendURL, appURL string) (TraefikDirs, error) {
+func WriteTraefikConfig(dir, listenAddr, pluginRoot string, options map[string]interface{}, appURL string) (TraefikDirs, error) {
 	d := TraefikDirs{
 		Root:       dir,
 		Static:     filepath.Join(dir, "traefik.yml"),
@@ -49,16 +51,12 @@ func WriteTraefikConfig(dir, listenAddr, pluginRoot string, options map[string]i
 				"rule": "PathPrefix(`/`)", "entryPoints": []string{"web"},
 				"middlewares": []string{MiddlewareName}, "service": "app",
 			},
-			"auth": map[string]interface{}{
-				"rule": "PathPrefix(`/auth/`)", "entryPoints": []string{"web"}, "service": "authbackend",
-			},
 		},
 		"middlewares": map[string]interface{}{
 			MiddlewareName: map[string]interface{}{"plugin": map[string]interface{}{PluginName: options}},
 		},
 		"services": map[string]interface{}{
-			"app":         loadBalancer(appURL),
-			"authbackend": loadBalancer(backendURL),
+			"app": loadBalancer(appURL),
 		},
 	}}
 	for path, doc := range map[string]interface{}{d.Static: static, d.Dynamic: dynamic} {

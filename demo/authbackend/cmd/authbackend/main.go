@@ -36,19 +36,22 @@ func main() {
 
 func run() error {
 	var (
-		addr          = flag.String("addr", env("AUTH_ADDR", ":9001"), "listen address [AUTH_ADDR]")
-		accessTTL     = flag.Duration("access-ttl", envDuration("AUTH_ACCESS_TTL", authbackend.DefaultAccessTTL), "user access token lifetime [AUTH_ACCESS_TTL]")
-		refreshTTL    = flag.Duration("refresh-ttl", envDuration("AUTH_REFRESH_TTL", authbackend.DefaultRefreshTTL), "refresh token lifetime [AUTH_REFRESH_TTL]")
-		guestTTL      = flag.Duration("guest-ttl", envDuration("AUTH_GUEST_TTL", authbackend.DefaultGuestTTL), "guest token lifetime [AUTH_GUEST_TTL]")
-		reuseGrace    = flag.Duration("reuse-grace", envDuration("AUTH_REUSE_GRACE", authbackend.DefaultReuseGrace), "grace window for a replayed refresh token [AUTH_REUSE_GRACE]")
-		guestUser     = flag.String("guest-username", env("AUTH_GUEST_USERNAME", ""), "guest credentials username; empty disables guests [AUTH_GUEST_USERNAME]")
-		guestPass     = flag.String("guest-password", env("AUTH_GUEST_PASSWORD", ""), "guest credentials password [AUTH_GUEST_PASSWORD]")
-		secureCookies = flag.Bool("secure-cookies", envBool("AUTH_SECURE_COOKIES", false), "set the Secure attribute on cookies (https only) [AUTH_SECURE_COOKIES]")
-		singleToken   = flag.Bool("single-token", envBool("AUTH_SINGLE_TOKEN", false), "no refresh cookie: the expired access token is the refresh credential [AUTH_SINGLE_TOKEN]")
-		printPublic   = flag.Bool("public-key", false, "print the signing key's public half (PEM with its kid, and as one line for a label) for authlayer's jwt.publicKeys, and exit")
+		addr        = flag.String("addr", env("AUTH_ADDR", ":9001"), "listen address [AUTH_ADDR]")
+		accessTTL   = flag.Duration("access-ttl", envDuration("AUTH_ACCESS_TTL", authbackend.DefaultAccessTTL), "user access token lifetime [AUTH_ACCESS_TTL]")
+		refreshTTL  = flag.Duration("refresh-ttl", envDuration("AUTH_REFRESH_TTL", authbackend.DefaultRefreshTTL), "refresh token lifetime [AUTH_REFRESH_TTL]")
+		guestTTL    = flag.Duration("guest-ttl", envDuration("AUTH_GUEST_TTL", authbackend.DefaultGuestTTL), "guest token lifetime [AUTH_GUEST_TTL]")
+		reuseGrace  = flag.Duration("reuse-grace", envDuration("AUTH_REUSE_GRACE", authbackend.DefaultReuseGrace), "grace window for a replayed refresh token [AUTH_REUSE_GRACE]")
+		guestUser   = flag.String("guest-username", env("AUTH_GUEST_USERNAME", ""), "guest credentials username; empty disables guests [AUTH_GUEST_USERNAME]")
+		guestPass   = flag.String("guest-password", env("AUTH_GUEST_PASSWORD", ""), "guest credentials password [AUTH_GUEST_PASSWORD]")
+		singleToken = flag.Bool("single-token", envBool("AUTH_SINGLE_TOKEN", false), "no refresh tokens: the expired access token is the refresh credential [AUTH_SINGLE_TOKEN]")
+		printPublic = flag.Bool("public-key", false, "print the signing key's public half (PEM with its kid, and as one line for a label) for authlayer's jwt.publicKeys, and exit")
 	)
 	flag.Parse()
 	logger := log.New(os.Stderr, "authbackend: ", log.LstdFlags)
+	if _, ok := os.LookupEnv("AUTH_SECURE_COOKIES"); ok {
+		// Earlier versions set the cookies themselves; authlayer does now.
+		logger.Print("AUTH_SECURE_COOKIES is no longer read: the backend sets no cookies; authlayer sets them (cookies.secure)")
+	}
 
 	key, configured, err := signingKey()
 	if err != nil {
@@ -76,8 +79,8 @@ func run() error {
 		SigningKey: key, Users: authbackend.DemoUsers(),
 		GuestUsername: *guestUser, GuestPassword: *guestPass,
 		AccessTTL: *accessTTL, RefreshTTL: *refreshTTL, GuestTTL: *guestTTL, ReuseGrace: *reuseGrace,
-		SecureCookies: *secureCookies, SingleToken: *singleToken,
-		Logger: logger,
+		SingleToken: *singleToken,
+		Logger:      logger,
 	})
 	if err != nil {
 		return err
