@@ -1,7 +1,13 @@
 // Package browser holds the demo's browser test: a real headless Chromium,
 // driven with chromedp, walks through the demo the way a person would
-// (guest visit, login, token refresh, role rule, logout) against the demo
-// stack started in-process on loopback ports. In front of the backend and
+// (guest visit, a failed and a good login through authlayer's login
+// endpoint, the dashboard's script getting the token refreshed before it
+// expires, the session endpoint, a refresh after expiry, the role rule's
+// 403 page, logout, a script's JSON login and logout) against the demo
+// stack started in-process on loopback ports. Throughout, it records
+// every response body the page receives and every Set-Cookie header over
+// the DevTools protocol, and checks that neither those bodies nor
+// document.cookie hold a token. In front of the backend and
 // the app is a real Traefik with authlayer as a local plugin when there is
 // a binary (TRAEFIK_BIN, traefik on PATH, or the one
 // ../shared/tools/build-traefik caches), otherwise the dev host, where
@@ -10,7 +16,8 @@
 //
 // AUTHLAYER_DEMO_URL points the test at a stack that is already running
 // instead (`make demo`, or docker compose), whose access tokens live
-// AUTHLAYER_DEMO_ACCESS_TTL (default 20s, the demo's):
+// AUTHLAYER_DEMO_ACCESS_TTL (default 20s, the demo's; the test waits for
+// two of them to run out):
 //
 //	AUTHLAYER_DEMO_URL=http://localhost:8080 go test -v -count=1 .
 //
