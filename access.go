@@ -25,7 +25,7 @@ func denied(m *middleware, rw http.ResponseWriter, req *http.Request, route *rou
 	switch {
 	case res.limited != nil:
 		writeSessionHeaders(rw, res)
-		writeRateLimited(rw, *res.limited)
+		answerRateLimited(m, rw, req, route, *res.limited)
 	case res.loggedOut && route.kind != kindAuthOnly:
 		denyAnonymous(m, rw, req, route, res, "Session ended", "session-ended")
 	case route.needsUser && res.transient:

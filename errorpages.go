@@ -1,11 +1,469 @@
 package authlayer
 
-// Error pages: what authlayer answers a browser itself (401, 403, 429,
-// 503), and errorPages.* to replace them. (Being built: issue 10.)
+import (
+	"context"
+	"errors"
+	"html"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
 
-// errorPageSettings are the compiled errorPages options.
-type errorPageSettings struct{}
+// Error pages: what authlayer answers a browser itself (401, 403, 429,
+// 503, and the rarer 400, 404, 405, 413), and errorPages.* to replace the
+// first four. API clients (isAPIRequest) get JSON, never a page.
+//
+// The built-in page says what happened in plain words, with a link home
+// (routes.homeUrl) and, for 401 and 403, to the login page (routes.loginUrl,
+// carrying the current page as the return-to value on a GET); 429 and 503
+// also offer to try the page again. It never shows a token, a backend's
+// message or any other detail of the refusal: its words come from a fixed
+// table, not from the caller's message, and everything in it is escaped.
+// It is sent with a strict Content-Security-Policy (no script, no external
+// resource), nosniff and, as every answer of authlayer's, no-store.
+//
+// errorPages.<name> replaces the page for its status:
+//
+//   - "/path" (optionally "?query") is a page of the app, fetched with a GET
+//     through the next handler (the rest of the middleware chain and the
+//     app) and sent with authlayer's status. The fetch carries none of the
+//     client's credentials or identity (no Cookie, no Authorization, no
+//     X-Auth-*: only Host, Accept-Language, User-Agent and the forwarded
+//     headers Traefik set) and no body, and is marked with
+//     X-Authlayer-Error-Page; authlayer never fetches a page for a request
+//     so marked, so a chain that leads back to authlayer cannot recurse. A
+//     non-2xx answer, an empty one, one over errorPageMaxBytes or one not
+//     given within errorPageTimeout falls back to the built-in page. The
+//     result, good or bad, is kept errorPageTTL per status and instance,
+//     and one fetch at a time refreshes it: a flood of refusals (429s)
+//     costs the app at most one request per status every errorPageTTL.
+//     The path is the operator's, never the client's: the fetch cannot be
+//     pointed anywhere else.
+//   - "file:<path>" is a local file, read once by New (an unreadable or
+//     empty file is an error naming the option).
+//
+// Such pages are the operator's own HTML, sent as text/html (a fetched
+// page keeps its Content-Type): they get nosniff but no CSP from authlayer,
+// so they may load the app's styles and images (Traefik's headers
+// middleware can add one).
+
+const (
+	// errorPageMarker is set on authlayer's fetch of an error page.
+	errorPageMarker = "X-Authlayer-Error-Page"
+	// errorPageMaxBytes caps a fetched or file page.
+	errorPageMaxBytes = 256 << 10
+	// errorPageTimeout bounds the fetch of a page from the app.
+	errorPageTimeout = 5 * time.Second
+	// errorPageTTL is how long a fetched page (or a failed fetch) is
+	// reused.
+	errorPageTTL = 10 * time.Second
+	// builtinPageCSP forbids everything the built-in page does not use.
+	builtinPageCSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+// errorPageSettings are the compiled errorPages options: the replaced
+// pages by status.
+type errorPageSettings struct {
+	pages map[int]*errorPage
+}
+
+// errorPage is one errorPages option.
+type errorPage struct {
+	option string // "errorPages.forbidden", for messages
+	file   []byte // a file: page, read by New
+	// A page of the app: its path, raw query and request line.
+	path, query, requestURI string
+
+	mu       sync.Mutex // protects copy and fetching
+	copy     *pageCopy  // the last fetch's result; nil before the first
+	fetching bool       // a fetch is under way
+}
+
+// pageCopy is the result of one fetch of an app's page.
+type pageCopy struct {
+	at       time.Time
+	ok       bool // a 2xx with a body within the cap
+	body     []byte
+	ctype    string
+	encoding string // Content-Encoding, if the app sent one
+	language string // Content-Language
+}
 
 func compileErrorPages(c *Config, s *settings) error {
+	e := c.ErrorPages
+	s.errorPages.pages = map[int]*errorPage{}
+	for _, o := range []struct {
+		option, value string
+		status        int
+	}{
+		{"errorPages.unauthorized", e.Unauthorized, http.StatusUnauthorized},
+		{"errorPages.forbidden", e.Forbidden, http.StatusForbidden},
+		{"errorPages.tooManyRequests", e.TooManyRequests, http.StatusTooManyRequests},
+		{"errorPages.unavailable", e.Unavailable, http.StatusServiceUnavailable},
+	} {
+		p, err := compileErrorPage(o.option, strings.TrimSpace(o.value))
+		if err != nil {
+			return err
+		}
+		if p != nil {
+			s.errorPages.pages[o.status] = p
+		}
+	}
 	return nil
+}
+
+// compileErrorPage checks one option; nil when it is empty.
+func compileErrorPage(option, v string) (*errorPage, error) {
+	switch {
+	case v == "":
+		return nil, nil
+	case strings.HasPrefix(v, "file:"):
+		return readErrorPageFile(option, strings.TrimPrefix(v, "file:"))
+	case strings.HasPrefix(v, "/"):
+		if !isLocalPath(v) || strings.ContainsAny(v, "#") {
+			return nil, optionError(option, "%q is not a path on this site such as /errors/403.html", v)
+		}
+		u, err := url.Parse(v)
+		if err != nil {
+			return nil, optionError(option, "%q is not a path on this site such as /errors/403.html", v)
+		}
+		return &errorPage{option: option, path: u.Path, query: u.RawQuery, requestURI: v}, nil
+	}
+	return nil, optionError(option, "%q is neither a path of the app (/errors/403.html) nor file:<path>", v)
+}
+
+func readErrorPageFile(option, name string) (*errorPage, error) {
+	if name == "" {
+		return nil, optionError(option, "file: needs a path")
+	}
+	info, err := os.Stat(name)
+	if err != nil {
+		return nil, optionError(option, "cannot read %s: %v", name, err)
+	}
+	if !info.Mode().IsRegular() || info.Size() > errorPageMaxBytes {
+		return nil, optionError(option, "%s must be a regular file of at most %d bytes", name, errorPageMaxBytes)
+	}
+	body, err := os.ReadFile(name) //nolint:gosec // G304: the path is the operator's configuration, read once by New
+	if err != nil {
+		return nil, optionError(option, "cannot read %s: %v", name, err)
+	}
+	if len(body) == 0 || len(body) > errorPageMaxBytes {
+		return nil, optionError(option, "%s must hold between 1 and %d bytes", name, errorPageMaxBytes)
+	}
+	return &errorPage{option: option, file: body}, nil
+}
+
+// answerRoute is the route decision for a request answered from a place
+// that does not have it at hand (a rare answer: the memo has it).
+func answerRoute(m *middleware, req *http.Request) *routeMatch {
+	return routeFor(m.routes, req.URL.Path, req.URL.RawPath)
+}
+
+// writeErrorPage answers a browser with the page for status: the
+// configured one when there is one and it can be had, else the built-in
+// page. retry is a 429's Retry-After in seconds (0 otherwise).
+func writeErrorPage(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, status int, message string, retry int) {
+	if p := m.s.errorPages.pages[status]; p != nil && writeConfiguredPage(m, rw, req, p, status) {
+		return
+	}
+	writeBuiltinPage(m, rw, req, route, status, message, retry)
+}
+
+// writeConfiguredPage sends an errorPages page; false when there is none
+// to send (the app's page could not be had, or this request is the fetch
+// of a page).
+func writeConfiguredPage(m *middleware, rw http.ResponseWriter, req *http.Request, p *errorPage, status int) bool {
+	h := rw.Header()
+	if p.file != nil {
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("X-Content-Type-Options", "nosniff")
+		rw.WriteHeader(status)
+		_, _ = rw.Write(p.file)
+		return true
+	}
+	if len(req.Header[errorPageMarker]) > 0 {
+		return false // never fetch a page while fetching one
+	}
+	c := appErrorPage(m, req, p)
+	if c == nil || !c.ok {
+		return false
+	}
+	h.Set("Content-Type", c.ctype)
+	if c.encoding != "" {
+		h.Set("Content-Encoding", c.encoding)
+	}
+	if c.language != "" {
+		h.Set("Content-Language", c.language)
+	}
+	h.Set("X-Content-Type-Options", "nosniff")
+	rw.WriteHeader(status)
+	_, _ = rw.Write(c.body)
+	return true
+}
+
+// appErrorPage returns the app's page: the kept copy while it is fresh,
+// else a new fetch, unless another request is fetching it (then the copy
+// kept, however old, or nil).
+func appErrorPage(m *middleware, req *http.Request, p *errorPage) *pageCopy {
+	now := time.Now()
+	p.mu.Lock()
+	c := p.copy
+	if (c != nil && now.Sub(c.at) < errorPageTTL) || p.fetching {
+		p.mu.Unlock()
+		return c
+	}
+	p.fetching = true
+	p.mu.Unlock()
+	fresh := fetchErrorPage(m, req, p)
+	p.mu.Lock()
+	if fresh.ok || req.Context().Err() == nil {
+		// A fetch cut short by this client's own departure says nothing
+		// about the page: the copy kept stays.
+		p.copy = fresh
+	}
+	p.fetching = false
+	p.mu.Unlock()
+	return fresh
+}
+
+// fetchErrorPage asks the next handler for the page. It always returns a
+// copy, ok false when the page could not be had.
+func fetchErrorPage(m *middleware, req *http.Request, p *errorPage) *pageCopy {
+	c := &pageCopy{at: time.Now()}
+	ctx, cancel := context.WithTimeout(req.Context(), errorPageTimeout)
+	defer cancel()
+	rec := &pageRecorder{header: http.Header{}}
+	serveErrorPageFetch(m.next, rec, errorPageRequest(ctx, m, req, p))
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if status < 200 || status > 299 || rec.failed || len(rec.body) == 0 || ctx.Err() != nil {
+		return c
+	}
+	c.ok, c.body = true, rec.body
+	c.ctype = rec.header.Get("Content-Type")
+	if c.ctype == "" {
+		c.ctype = "text/html; charset=utf-8"
+	}
+	c.encoding = rec.header.Get("Content-Encoding")
+	c.language = rec.header.Get("Content-Language")
+	return c
+}
+
+// serveErrorPageFetch runs the fetch. A panic in the app (or a reverse
+// proxy's http.ErrAbortHandler when the page overflows the recorder) is a
+// failed fetch, never the client's request's panic.
+func serveErrorPageFetch(next http.Handler, w *pageRecorder, r *http.Request) {
+	defer recoverErrorPageFetch(w)
+	next.ServeHTTP(w, r)
+}
+
+func recoverErrorPageFetch(w *pageRecorder) {
+	if recover() != nil {
+		w.failed = true
+	}
+}
+
+// errorPageForwarded are the request headers the fetch of a page keeps:
+// nothing that identifies the client to the app beyond what Traefik
+// itself forwards.
+var errorPageForwarded = []string{
+	"Accept-Language", "User-Agent",
+	"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Proto",
+	"X-Forwarded-Prefix", "X-Forwarded-Server", "X-Real-Ip",
+}
+
+// errorPageRequest is the GET of the page: a clone of req on the page's
+// path, without body, cookies, credentials or identity.
+func errorPageRequest(ctx context.Context, m *middleware, req *http.Request, p *errorPage) *http.Request {
+	fr := req.Clone(ctx)
+	fr.Method = http.MethodGet
+	fr.Body = http.NoBody
+	fr.ContentLength = 0
+	fr.TransferEncoding = nil
+	fr.GetBody = nil
+	fr.Trailer = nil
+	fr.Close = false
+	h := http.Header{}
+	for _, name := range errorPageForwarded {
+		if v := req.Header[name]; len(v) > 0 {
+			h[name] = append([]string(nil), v...)
+		}
+	}
+	if m.s.i18n != nil {
+		if v := req.Header[m.s.i18n.header]; len(v) > 0 {
+			h[m.s.i18n.header] = v // the locale authlayer set (applyLocale)
+		}
+	}
+	h["Accept"] = []string{"text/html"}
+	h[errorPageMarker] = []string{"1"}
+	fr.Header = h
+	fr.URL.Path, fr.URL.RawPath = p.path, ""
+	fr.URL.RawQuery, fr.URL.ForceQuery, fr.URL.Fragment = p.query, false, ""
+	// Traefik forwards the request line when it is set (see
+	// stripClientOverrides): it must name the page.
+	fr.RequestURI = p.requestURI
+	return fr
+}
+
+// pageRecorder captures the app's answer to the fetch of a page, up to
+// errorPageMaxBytes (it is written to by compiled code: the established
+// wrapper shape of writer.go).
+type pageRecorder struct {
+	header http.Header
+	status int
+	body   []byte
+	failed bool // over the cap, or the app panicked
+}
+
+var errErrorPageTooLarge = errors.New("authlayer: error page over the size cap")
+
+func (w *pageRecorder) Header() http.Header { return w.header }
+
+func (w *pageRecorder) WriteHeader(status int) {
+	if w.status == 0 && status >= 200 {
+		w.status = status
+	}
+}
+
+func (w *pageRecorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	if w.failed || len(w.body)+len(b) > errorPageMaxBytes {
+		w.failed = true
+		return 0, errErrorPageTooLarge
+	}
+	w.body = append(w.body, b...)
+	return len(b), nil
+}
+
+// pageText is the built-in page's wording for one status.
+type pageText struct {
+	title, text string
+}
+
+var builtinPageTexts = map[int]pageText{
+	http.StatusBadRequest:            {"Bad request", "The address of this page is not valid."},
+	http.StatusUnauthorized:          {"Sign-in required", "You need to sign in to see this page."},
+	http.StatusForbidden:             {"Access denied", "You do not have permission to see this page."},
+	http.StatusNotFound:              {"Not found", "There is nothing at this address."},
+	http.StatusMethodNotAllowed:      {"Not allowed", "This address does not accept this kind of request."},
+	http.StatusRequestEntityTooLarge: {"Request too large", "The data sent was more than this site accepts."},
+	http.StatusTooManyRequests:       {"Too many requests", "You have sent too many requests in a short time."},
+	http.StatusServiceUnavailable:    {"Temporarily unavailable", "Sign-in is temporarily unavailable, so this page cannot be shown right now."},
+}
+
+// builtinPageDetails replace a status's wording for the answers of
+// authlayer's own that say more. Other messages are never shown.
+var builtinPageDetails = map[string]string{
+	"Session ended":              "Your session has ended. Please sign in again.",
+	"CSRF validation failed":     "This request could not be confirmed as coming from this site. Go back, reload the page and try again.",
+	"Cross-site request refused": "This request came from another site and was refused.",
+}
+
+// builtinPageStyle is the page's only style (the CSP allows inline style,
+// nothing else).
+const builtinPageStyle = "body{font:16px/1.5 system-ui,-apple-system,sans-serif;color:#1f2328;background:#fff;margin:0}" +
+	"main{max-width:34rem;margin:12vh auto;padding:0 1.25rem}" +
+	".code{color:#59636e;font-size:.875rem;margin:0}h1{font-size:1.5rem;margin:.25rem 0 .75rem}" +
+	"nav{margin-top:1.5rem}nav a{display:inline-block;margin:0 1rem .5rem 0;color:#0969da}"
+
+// writeBuiltinPage writes authlayer's own page for status.
+func writeBuiltinPage(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, status int, message string, retry int) {
+	t, ok := builtinPageTexts[status]
+	if !ok {
+		t = pageText{http.StatusText(status), "The request could not be completed."}
+		if t.title == "" {
+			t.title = "Error"
+		}
+	}
+	if detail, ok := builtinPageDetails[message]; ok {
+		t.text = detail
+	}
+	var b strings.Builder
+	b.WriteString(`<!doctype html><html lang="en"><head><meta charset="utf-8">` +
+		`<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="robots" content="noindex">` +
+		`<title>`)
+	b.WriteString(html.EscapeString(t.title))
+	b.WriteString(`</title><style>` + builtinPageStyle + `</style></head><body><main><p class="code">Error `)
+	b.WriteString(strconv.Itoa(status))
+	b.WriteString(`</p><h1>`)
+	b.WriteString(html.EscapeString(t.title))
+	b.WriteString(`</h1><p>`)
+	b.WriteString(html.EscapeString(t.text))
+	b.WriteString(`</p>`)
+	if retry > 0 {
+		b.WriteString(`<p>Please wait ` + strconv.Itoa(retry) + ` seconds before trying again.</p>`)
+	}
+	b.WriteString(`<nav>`)
+	writePageLinks(&b, m, req, route, status)
+	b.WriteString(`</nav></main></body></html>`)
+	h := rw.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", builtinPageCSP)
+	h.Set("Referrer-Policy", "same-origin")
+	rw.WriteHeader(status)
+	_, _ = rw.Write([]byte(b.String()))
+}
+
+// writePageLinks writes the page's ways on: sign in (401, 403), try again
+// (429, 503), home.
+func writePageLinks(b *strings.Builder, m *middleware, req *http.Request, route *routeMatch, status int) {
+	visit := req.Method == http.MethodGet || req.Method == http.MethodHead
+	here := req.URL.RequestURI()
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		login := localizedTarget(m, route, m.s.loginURL)
+		if visit && isLocalPath(here) {
+			login = loginRedirect(m, route, here)
+		}
+		label := "Sign in"
+		if status == http.StatusForbidden {
+			label = "Sign in with another account"
+		}
+		writePageLink(b, login, label)
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		if visit && isLocalPath(here) {
+			writePageLink(b, here, "Try again")
+		}
+	}
+	writePageLink(b, localizedTarget(m, route, m.s.homeURL), "Go to the home page")
+}
+
+func writePageLink(b *strings.Builder, href, label string) {
+	b.WriteString(`<a href="`)
+	b.WriteString(html.EscapeString(href))
+	b.WriteString(`">`)
+	b.WriteString(html.EscapeString(label))
+	b.WriteString(`</a>`)
+}
+
+// answerRateLimited answers a request over its budget: API clients get
+// the original's exact JSON (writeRateLimited), browsers the 429 page with
+// the same headers (Retry-After, X-RateLimit-*, no-store). route may be
+// nil when the caller has not decided it.
+func answerRateLimited(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, d rateDecision) {
+	if route == nil {
+		route = answerRoute(m, req)
+	}
+	if isAPIRequest(req, route) {
+		writeRateLimited(rw, d)
+		return
+	}
+	retry := d.retryAfterSeconds
+	if retry < 1 {
+		retry = 1
+	}
+	h := rw.Header()
+	rateLimitHeaders(h, d)
+	h.Set("Retry-After", strconv.Itoa(retry))
+	h.Set("Cache-Control", "no-store")
+	writeErrorPage(m, rw, req, route, http.StatusTooManyRequests, "", retry)
 }

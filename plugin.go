@@ -189,8 +189,8 @@ func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request) b
 	}
 	stripIdentityHeaders(&m.s.headers, req)
 	setIdentityHeaders(&m.s.headers, req, res)
-	if m.s.methodOverride.enabled {
-		applyMethodOverride(m, req)
+	if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, res) {
+		return true
 	}
 	m.next.ServeHTTP(rw, req)
 	return true
@@ -210,8 +210,8 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 		return
 	}
 	setIdentityHeaders(&m.s.headers, req, res)
-	if m.s.methodOverride.enabled {
-		applyMethodOverride(m, req)
+	if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, res) {
+		return
 	}
 	m.next.ServeHTTP(rw, req)
 }
@@ -228,6 +228,9 @@ func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, counted
 		return
 	}
 	if route.kind == kindExcluded {
+		if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, &authResult{}) {
+			return
+		}
 		m.next.ServeHTTP(rw, req)
 		return
 	}
@@ -277,8 +280,8 @@ func serveWithCSRF(m *middleware, rw http.ResponseWriter, req *http.Request, rou
 // sets the session's cookies on the app's response.
 func forward(m *middleware, rw http.ResponseWriter, req *http.Request, res *authResult) {
 	setIdentityHeaders(&m.s.headers, req, res)
-	if m.s.methodOverride.enabled {
-		applyMethodOverride(m, req)
+	if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, res) {
+		return
 	}
 	if len(res.setCookies) == 0 {
 		m.next.ServeHTTP(rw, req)

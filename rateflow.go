@@ -35,7 +35,7 @@ func rateLimited(m *middleware, rw http.ResponseWriter, req *http.Request, unusu
 		return false
 	}
 	record(m, req, eventRateLimitExceeded, nil, "", false, "requests", http.StatusTooManyRequests)
-	writeRateLimited(rw, d)
+	answerRateLimited(m, rw, req, nil, d)
 	return true
 }
 

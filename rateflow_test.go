@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -32,11 +33,20 @@ func TestRequestBudgetAnswers429WithoutBackendCalls(t *testing.T) {
 		}
 	}
 	validations := f.validates.Load()
-	rec := serve(h, from(page("/dashboard", &http.Cookie{Name: "userToken", Value: "user-r2"}), "198.51.100.7"))
+	// A script gets the original's JSON; a browser the 429 page, with the
+	// same headers (errorpages.go).
+	apiReq := from(page("/dashboard", &http.Cookie{Name: "userToken", Value: "user-r2"}), "198.51.100.7")
+	apiReq.Header.Set("Accept", "application/json")
+	rec := serve(h, apiReq)
 	var body map[string]interface{}
 	_ = json.Unmarshal(rec.Body.Bytes(), &body)
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || body["retryAfter"] == nil {
 		t.Errorf("over budget: %d Retry-After %q body %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
+	}
+	rec = serve(h, from(page("/dashboard", &http.Cookie{Name: "userToken", Value: "user-r2"}), "198.51.100.7"))
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" ||
+		!strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") || rec.Header().Get("X-RateLimit-Remaining") != "0" {
+		t.Errorf("over budget, a page: %d Retry-After %q Content-Type %q", rec.Code, rec.Header().Get("Retry-After"), rec.Header().Get("Content-Type"))
 	}
 	if f.validates.Load() != validations || up.calls != 3 {
 		t.Errorf("a limited request reached the backend (%d) or the app (%d)", f.validates.Load()-validations, up.calls)

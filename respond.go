@@ -2,7 +2,6 @@ package authlayer
 
 import (
 	"encoding/json"
-	"html"
 	"net/http"
 	"strings"
 )
@@ -26,14 +25,15 @@ func writeSessionHeaders(rw http.ResponseWriter, res *authResult) {
 	h.Add("Vary", "Cookie")
 }
 
-// deny answers an API client with JSON and a browser with a small page.
+// deny answers an API client with JSON and a browser with a small page
+// (errorpages.go: message itself never reaches the page).
 func deny(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, status int, message string) {
 	writeSessionHeaders(rw, res)
 	if isAPIRequest(req, route) {
 		writeJSONError(rw, status, message)
 		return
 	}
-	writeHTMLError(rw, status, message)
+	writeErrorPage(m, rw, req, route, status, message, 0)
 }
 
 // jsonError is next-api-layer's error body, keys in its order.
@@ -48,15 +48,6 @@ func writeJSONError(rw http.ResponseWriter, status int, message string) {
 	rw.Header().Set("X-Content-Type-Options", "nosniff")
 	rw.WriteHeader(status)
 	_, _ = rw.Write(body)
-}
-
-func writeHTMLError(rw http.ResponseWriter, status int, message string) {
-	rw.Header().Set("Content-Type", "text/html; charset=utf-8")
-	rw.Header().Set("X-Content-Type-Options", "nosniff")
-	rw.WriteHeader(status)
-	title := html.EscapeString(http.StatusText(status))
-	_, _ = rw.Write([]byte("<!doctype html><html><head><meta charset=\"utf-8\"><title>" + title +
-		"</title></head><body><h1>" + title + "</h1><p>" + html.EscapeString(message) + "</p></body></html>"))
 }
 
 // redirect sends a browser elsewhere: 302 for GET and HEAD, 303 otherwise

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +59,29 @@ func wantRateLimited(t *testing.T, r *result) {
 	wantNoStore(t, r)
 }
 
+// wantRateLimitedAs checks the 429 answer to rq: an API client's is
+// wantRateLimited's exact JSON; a browser's (Accept: text/html) is the 429
+// page with the same Retry-After and no-store (errorpages_test.go checks
+// the page itself).
+func wantRateLimitedAs(t *testing.T, rq request, r *result) {
+	t.Helper()
+	if !strings.Contains(rq.accept, "text/html") {
+		wantRateLimited(t, r)
+		return
+	}
+	wantNotForwarded(t, r)
+	if r.code != http.StatusTooManyRequests {
+		t.Fatalf("status: got %d (body %q), want 429", r.code, r.body)
+	}
+	if retry, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || retry < 1 || retry > 3600 {
+		t.Errorf("Retry-After: got %q, want whole seconds in [1, 3600] (window 1h)", r.header.Get("Retry-After"))
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("Content-Type: got %q, want the text/html page", ct)
+	}
+	wantNoStore(t, r)
+}
+
 // wantRateHeaders checks X-RateLimit-* on an allowed response.
 func wantRateHeaders(t *testing.T, r *result, limit, remaining int, start time.Time) {
 	t.Helper()
@@ -96,7 +120,7 @@ func TestSecurityRateLimitRequests(t *testing.T) {
 		} {
 			before := e.be.Total()
 			r := e.do(t, h, from(rq, client))
-			wantRateLimited(t, r)
+			wantRateLimitedAs(t, rq, r)
 			if got := r.header.Get("X-RateLimit-Remaining"); got != "0" {
 				t.Errorf("X-RateLimit-Remaining on 429: got %q, want 0", got)
 			}
@@ -162,7 +186,7 @@ func TestSecurityRateLimitClientIP(t *testing.T) {
 					wantAnonymous(t, send(tc.xff(i)))
 				}
 				for i := 2; i < 5; i++ {
-					wantRateLimited(t, send(tc.xff(i)))
+					wantRateLimitedAs(t, page("/"), send(tc.xff(i)))
 				}
 				wantAnonymous(t, send(tc.other))
 			})
@@ -173,8 +197,8 @@ func TestSecurityRateLimitClientIP(t *testing.T) {
 			for i := 0; i < 2; i++ {
 				wantAnonymous(t, e.do(t, direct, from(page("/"), fmt.Sprintf("198.51.100.%d", 30+i))))
 			}
-			wantRateLimited(t, e.do(t, direct, from(page("/"), "198.51.100.40")))
-			wantRateLimited(t, e.do(t, direct, page("/")))
+			wantRateLimitedAs(t, page("/"), e.do(t, direct, from(page("/"), "198.51.100.40")))
+			wantRateLimitedAs(t, page("/"), e.do(t, direct, page("/")))
 		})
 	})
 }

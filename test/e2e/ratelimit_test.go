@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
@@ -27,6 +28,28 @@ func wantRateLimited(t *testing.T, r *result) {
 	var got, exp interface{}
 	if json.Unmarshal([]byte(r.body), &got) != nil || json.Unmarshal([]byte(want), &exp) != nil || fmt.Sprint(got) != fmt.Sprint(exp) {
 		t.Errorf("body: got %s, want %s", r.body, want)
+	}
+	wantNoStore(t, r)
+}
+
+// wantRateLimitedAs is wantRateLimited for an API client (rq not
+// accepting text/html); a browser gets the 429 page with the same
+// Retry-After and no-store.
+func wantRateLimitedAs(t *testing.T, rq request, r *result) {
+	t.Helper()
+	if !strings.Contains(rq.accept, "text/html") {
+		wantRateLimited(t, r)
+		return
+	}
+	wantNotForwarded(t, r)
+	if r.code != http.StatusTooManyRequests {
+		t.Fatalf("status: got %d (body %q), want 429", r.code, r.body)
+	}
+	if retry, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || retry < 1 || retry > 3600 {
+		t.Errorf("Retry-After: got %q, want whole seconds in [1, 3600] (window 1h)", r.header.Get("Retry-After"))
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("Content-Type: got %q, want the text/html page", ct)
 	}
 	wantNoStore(t, r)
 }
@@ -73,7 +96,7 @@ func TestRateLimit(t *testing.T) {
 			from(page("rl", "/"), "203.0.113.9, "+client),
 		} {
 			before := s.be.Total()
-			wantRateLimited(t, s.do(t, rq))
+			wantRateLimitedAs(t, rq, s.do(t, rq))
 			s.wantBackendUntouched(t, before)
 		}
 		r := s.do(t, from(page("rl", "/account").cookie(userCookie, tok), "198.51.100.8"))
@@ -87,6 +110,6 @@ func TestRateLimit(t *testing.T) {
 		for i := 0; i < 2; i++ {
 			wantForwarded(t, s.do(t, from(page("peer", "/"), fmt.Sprintf("198.51.100.%d", 50+i))))
 		}
-		wantRateLimited(t, s.do(t, from(page("peer", "/"), "198.51.100.99")))
+		wantRateLimitedAs(t, page("peer", "/"), s.do(t, from(page("peer", "/"), "198.51.100.99")))
 	})
 }
