@@ -38,7 +38,7 @@ func denied(m *middleware, rw http.ResponseWriter, req *http.Request, route *rou
 		record(m, req, eventAccessDenied, res.id, res.token, false, "role-required", http.StatusForbidden)
 		deny(m, rw, req, route, res, http.StatusForbidden, "Forbidden")
 	case route.kind == kindAuthOnly && res.loggedIn && isPageVisit(req, route):
-		redirect(rw, req, res, returnToTarget(m, req.URL.Query()))
+		redirect(rw, req, res, returnToTargetFor(m, route, req.URL.Query()))
 	default:
 		return false
 	}
@@ -54,7 +54,7 @@ func denyAnonymous(m *middleware, rw http.ResponseWriter, req *http.Request, rou
 		return
 	}
 	record(m, req, eventAccessDenied, res.id, res.token, false, reason, redirectStatus(req))
-	redirect(rw, req, res, loginRedirect(m, req.URL.RequestURI()))
+	redirect(rw, req, res, loginRedirect(m, route, req.URL.RequestURI()))
 }
 
 // isPageVisit is a browser navigating (GET or HEAD of an HTML page).

@@ -172,9 +172,6 @@ func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 // session (sessionmemo.go) on a route that session passes. It reports
 // false, having changed nothing, for anything else.
 func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request) bool {
-	if m.s.i18n != nil {
-		return false // the rules see the path without its locale (i18n.go)
-	}
 	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
 	if route.gate == gateFull {
 		return false
@@ -188,6 +185,9 @@ func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request) b
 		return true
 	}
 	stripIdentityHeaders(&m.s.headers, req)
+	if m.s.i18n != nil {
+		applyLocale(m, rw, req, route)
+	}
 	setIdentityHeaders(&m.s.headers, req, res)
 	if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, res) {
 		return true
@@ -202,6 +202,9 @@ func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request) b
 // CSRF work; anything else continues in the whole flow, its budget spent.
 func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
 	unusual := stripIdentityHeaders(&m.s.headers, req)
+	if m.s.i18n != nil {
+		applyLocale(m, rw, req, route)
+	}
 	if m.state.limiter != nil && rateLimited(m, rw, req, unusual) {
 		return
 	}
@@ -221,11 +224,13 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 // flow, the access rules, forward.
 func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, counted bool) {
 	unusual := stripIdentityHeaders(&m.s.headers, req)
-	decoded, raw := routePath(m, req)
-	route := routeFor(m.routes, decoded, raw)
+	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
 	if route.rejected {
 		deny(m, rw, req, route, &authResult{}, http.StatusBadRequest, "Invalid request path")
 		return
+	}
+	if m.s.i18n != nil {
+		applyLocale(m, rw, req, route)
 	}
 	if route.kind == kindExcluded {
 		if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, &authResult{}) {

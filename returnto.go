@@ -29,21 +29,30 @@ func isLocalPath(v string) bool {
 // goes: the request's return-to value when it is local and not itself an
 // auth-only page (that would loop), else homeUrl.
 func returnToTarget(m *middleware, q url.Values) string {
+	return returnToTargetFor(m, nil, q)
+}
+
+// returnToTargetFor is returnToTarget for a request on route: homeUrl
+// keeps the locale prefix of the request's path (i18n.go); a return-to
+// value is used as it is. route may be nil.
+func returnToTargetFor(m *middleware, route *routeMatch, q url.Values) string {
 	v := q.Get(m.s.returnTo)
 	if !isLocalPath(v) {
-		return m.s.homeURL
+		return localizedTarget(m, route, m.s.homeURL)
 	}
 	if p, _ := localPathOf(v); matchRoute(m.s.routes, p).kind == kindAuthOnly {
-		return m.s.homeURL
+		return localizedTarget(m, route, m.s.homeURL)
 	}
 	return v
 }
 
-// loginRedirect is the login URL carrying the original path and query.
-func loginRedirect(m *middleware, requestURI string) string {
+// loginRedirect is the login URL carrying the original path and query;
+// a local login URL keeps the locale prefix of the request's path
+// (i18n.go).
+func loginRedirect(m *middleware, route *routeMatch, requestURI string) string {
 	sep := "?"
 	if strings.Contains(m.s.loginURL, "?") {
 		sep = "&"
 	}
-	return m.s.loginURL + sep + url.QueryEscape(m.s.returnTo) + "=" + url.QueryEscape(requestURI)
+	return localizedTarget(m, route, m.s.loginURL) + sep + url.QueryEscape(m.s.returnTo) + "=" + url.QueryEscape(requestURI)
 }

@@ -47,6 +47,7 @@ type routeMatch struct {
 	path      string // the canonical path decided on (set by the memo)
 	gate      routeGate
 	endpoint  endpointKind // one of authlayer's own endpoints (endpoints.go)
+	locale    string       // the locale prefix of the path (i18n.go); "" for none
 }
 
 // routeTable indexes rules by their first segment, so a request looks at
@@ -57,6 +58,7 @@ type routeTable struct {
 	wild               []*routeRule            // first segment is a wildcard, or the rule is "/"
 	api                []*routeRule
 	protectedByDefault bool
+	i18n               *i18nSettings // set by compileI18n: rules decide without the locale prefix
 }
 
 func newRouteTable(r RoutesConfig) (*routeTable, error) {
@@ -152,8 +154,28 @@ func (t *routeTable) add(rule *routeRule) {
 	t.exact[rule.segments[0]] = append(t.exact[rule.segments[0]], rule)
 }
 
-// matchRoute decides the rule for a canonical path (see canonical.go).
+// matchRoute decides the rule for a canonical path (see canonical.go);
+// with i18n on, for the path without its locale prefix (matchLocalized).
 func matchRoute(t *routeTable, path string) routeMatch {
+	if t.i18n != nil {
+		return matchLocalized(t, path)
+	}
+	return matchPlain(t, path)
+}
+
+// matchPlain is matchRoute without i18n.
+func matchPlain(t *routeTable, path string) routeMatch {
+	m := matchRules(t, path)
+	if m.kind == kindNone && t.protectedByDefault {
+		m.kind = kindProtected
+		m.needsUser = true
+	}
+	return m
+}
+
+// matchRules is the decision of the rules alone: kindNone where no rule
+// matches, whatever routes.protectedByDefault says.
+func matchRules(t *routeTable, path string) routeMatch {
 	segs := splitSegments(path)
 	lower := splitSegments(strings.ToLower(path))
 	var best *routeRule
@@ -165,9 +187,6 @@ func matchRoute(t *routeTable, path string) routeMatch {
 	m := routeMatch{kind: kindNone}
 	if best != nil {
 		m.kind, m.roles = best.kind, best.roles
-	}
-	if m.kind == kindNone && t.protectedByDefault {
-		m.kind = kindProtected
 	}
 	m.api = pickRule(nil, t.api, segs, lower) != nil
 	m.needsUser = m.kind == kindProtected || m.kind == kindRole

@@ -1,0 +1,315 @@
+package contract
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/authlayer/authlayer/test/fakebackend"
+)
+
+// i18n: the locale from the path prefix, else the cookie, else
+// Accept-Language, else the default; rules decide without the prefix;
+// the locale reaches the app in X-Locale (client copies stripped) and the
+// response; login and home redirects keep the prefix.
+
+const hLocale = "X-Locale"
+
+// i18nOptions are locales en, tr, pt-BR (default tr) with a rule of each
+// kind.
+func i18nOptions(extra ...m) m {
+	o := m{
+		"i18n": m{"locales": list("en", "tr", "pt-BR"), "defaultLocale": "tr"},
+		"routes": m{
+			"protected": list("/dashboard"),
+			"authOnly":  list("/login"),
+			"public":    list("/about"),
+			"excluded":  list("/static"),
+			"roles":     []interface{}{m{"path": "/admin", "roles": list("admin")}},
+		},
+	}
+	for _, x := range extra {
+		merge(o, x)
+	}
+	return o
+}
+
+// wantLocale checks the locale the app received (exactly one X-Locale, no
+// alias spelling) and the response's X-Locale.
+func wantLocale(t *testing.T, r *result, want string) {
+	t.Helper()
+	if r.upstream != nil {
+		for k, v := range r.upstream {
+			if normHeader(k) == "x-locale" && (k != hLocale || len(v) != 1 || v[0] != want) {
+				t.Errorf("upstream %s: got %q, want only %s [%q]", k, v, hLocale, want)
+			}
+		}
+		if r.upstream.Get(hLocale) != want {
+			t.Errorf("upstream %s: got %q, want %q", hLocale, r.upstream.Get(hLocale), want)
+		}
+	}
+	if got := r.header.Values(hLocale); len(got) != 1 || got[0] != want {
+		t.Errorf("response %s: got %q, want [%q]", hLocale, got, want)
+	}
+}
+
+func wantRedirectTo(t *testing.T, r *result, status int, location string) {
+	t.Helper()
+	wantNotForwarded(t, r)
+	if r.code != status || r.header.Get("Location") != location {
+		t.Errorf("got %d Location %q, want %d Location %q", r.code, r.header.Get("Location"), status, location)
+	}
+}
+
+// TestI18nLocaleDetection: prefix, cookie, Accept-Language, default, in
+// that order; the configured spelling is the one forwarded.
+func TestI18nLocaleDetection(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		for _, form := range []struct {
+			desc    string
+			locales interface{}
+		}{
+			{"list", list("en", "tr", "pt-BR")},
+			{"comma-separated label", "en,tr,pt-BR"},
+		} {
+			t.Run(form.desc, func(t *testing.T) {
+				h := e.handler(t, e.opts(i18nOptions(m{"i18n": m{"locales": form.locales}})))
+				for _, tc := range []struct {
+					desc string
+					rq   request
+					want string
+				}{
+					{"prefix beats cookie and header", page("/en/about").cookie("locale", "pt-BR").withHeader("Accept-Language", "tr"), "en"},
+					{"prefix in another case", page("/PT-br/about?x=1"), "pt-BR"},
+					{"the prefix alone", page("/en"), "en"},
+					{"repeated slashes", page("//en//about"), "en"},
+					{"prefix after dot segments", page("/x/../en/about"), "en"},
+					{"a longer segment is no prefix", page("/english/about"), "tr"},
+					{"a later segment is no prefix", page("/about/en"), "tr"},
+					{"cookie beats header", page("/about").cookie("locale", "en").withHeader("Accept-Language", "pt-BR"), "en"},
+					{"cookie in another case", page("/about").cookie("locale", "PT-BR"), "pt-BR"},
+					{"unknown cookie value", page("/about").cookie("locale", "de").withHeader("Accept-Language", "en"), "en"},
+					{"q-values", page("/about").withHeader("Accept-Language", "de-DE, en;q=0.4, pt;q=0.8"), "pt-BR"},
+					{"region dropped", page("/about").withHeader("Accept-Language", "en-US,en;q=0.9"), "en"},
+					{"nothing matches", page("/about").withHeader("Accept-Language", "de, fr;q=0.5"), "tr"},
+					{"nothing sent", page("/about"), "tr"},
+					{"API request", api("/api/x").withHeader("Accept-Language", "en"), "en"},
+					{"excluded path", page("/static/app.js").cookie("locale", "en"), "en"},
+				} {
+					t.Run(tc.desc, func(t *testing.T) {
+						r := e.do(t, h, tc.rq)
+						wantForwarded(t, r)
+						wantLocale(t, r, tc.want)
+					})
+				}
+			})
+		}
+	})
+}
+
+// TestI18nLocaleHeaderOwned: a client's copy of the locale header, under
+// any spelling, never reaches the app, on any kind of path; a custom
+// header name is owned the same way.
+func TestI18nLocaleHeaderOwned(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		user := fakebackend.Token("i18n-owned")
+		e.be.SetUser(user, fakebackend.UserData("u-owned", "user", nil))
+		h := e.handler(t, e.opts(i18nOptions()))
+		for _, target := range []string{"/en/about", "/static/x.css", "/en/dashboard", "/about", "/en/static/x.css"} {
+			for _, key := range []string{"X-Locale", "X_Locale", "x.locale", "X~Locale", "x-LOCALE"} {
+				rq := page(target).cookie(userCookie, user).withRawKey(key, "evil")
+				r := e.do(t, h, rq)
+				wantForwarded(t, r)
+				want := "tr"
+				if strings.HasPrefix(target, "/en") {
+					want = "en"
+				}
+				wantLocale(t, r, want)
+			}
+		}
+		custom := e.handler(t, e.opts(i18nOptions(m{"i18n": m{"header": "X-App-Lang"}})))
+		r := e.do(t, custom, page("/pt-BR/about").withRawKey("X_App_Lang", "evil").withHeader("X-App-Lang", "evil"))
+		wantForwarded(t, r)
+		for k, v := range r.upstream {
+			if normHeader(k) == "x-app-lang" && (k != "X-App-Lang" || len(v) != 1 || v[0] != "pt-BR") {
+				t.Errorf("upstream %s: got %q, want only X-App-Lang [pt-BR]", k, v)
+			}
+		}
+		if got := r.header.Get("X-App-Lang"); got != "pt-BR" {
+			t.Errorf("response X-App-Lang: got %q, want pt-BR", got)
+		}
+	})
+}
+
+// TestI18nRules: the rules see the path without its prefix, and no
+// spelling of a prefixed path is weaker than the path it names.
+func TestI18nRules(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		user := fakebackend.Token("i18n-rules-user")
+		e.be.SetUser(user, fakebackend.UserData("u-r", "user", nil))
+		admin := fakebackend.Token("i18n-rules-admin")
+		e.be.SetUser(admin, fakebackend.UserData("u-a", "user", "admin"))
+		h := e.handler(t, e.opts(i18nOptions(m{"routes": m{"roles": []interface{}{
+			m{"path": "/admin", "roles": list("admin")},
+			m{"path": "/*/reports", "roles": list("admin")},
+		}}})))
+		for _, tc := range []struct {
+			target                   string
+			anonymous, asUser, admin int
+		}{
+			{"/tr/dashboard", 401, 200, 200},
+			{"/TR/dashboard/x", 401, 200, 200},
+			{"/tr/admin", 401, 403, 200},
+			{"/Tr/ADMIN", 401, 403, 200},
+			{"//tr//admin", 401, 403, 200},
+			{"/tr/../admin", 401, 403, 200},
+			{"/x/../en/admin", 401, 403, 200},
+			{"/en;v=1/admin", 401, 403, 200},
+			{"/en/reports", 401, 403, 200}, // the whole path's rule still holds
+			{"/tr%2fadmin", 400, 400, 400},
+			{"/tr/..%2Fadmin", 400, 400, 400},
+			{"/tr/..;/admin", 400, 400, 400},
+			{"/tr", 200, 200, 200},
+			{"/tr/about", 200, 200, 200},
+		} {
+			for i, tok := range []string{"", user, admin} {
+				rq := api(tc.target)
+				if tok != "" {
+					rq = rq.cookie(userCookie, tok)
+				}
+				want := []int{tc.anonymous, tc.asUser, tc.admin}[i]
+				if r := e.do(t, h, rq); r.code != want {
+					t.Errorf("%s as %d: status %d, want %d (body %q)", tc.target, i, r.code, want, r.body)
+				}
+			}
+		}
+		t.Run("excluded under a prefix: no backend call, no cookie", func(t *testing.T) {
+			before := e.be.Total()
+			r := e.do(t, h, page("/pt-BR/static/app.js").cookie(userCookie, fakebackend.Token("i18n-unknown")))
+			wantAnonymous(t, r)
+			wantNoSetCookie(t, r)
+			wantBackendUntouched(t, e, before)
+			wantLocale(t, r, "pt-BR")
+		})
+		t.Run("protectedByDefault", func(t *testing.T) {
+			strict := e.handler(t, e.opts(i18nOptions(m{"routes": m{"protectedByDefault": "true"}})))
+			for target, want := range map[string]int{
+				"/en/about": 200, "/en/login": 200, "/en/other": 401, "/EN/about": 401, "/EN/login": 401, "/en/static/x": 200,
+			} {
+				if r := e.do(t, strict, api(target)); r.code != want {
+					t.Errorf("%s: status %d, want %d", target, r.code, want)
+				}
+			}
+		})
+	})
+}
+
+// TestI18nRedirects: login and home redirects keep the request's prefix.
+func TestI18nRedirects(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		user := fakebackend.Token("i18n-redirect")
+		e.be.SetUser(user, fakebackend.UserData("u-redirect", "user", nil))
+		h := e.handler(t, e.opts(i18nOptions()))
+		q := url.QueryEscape
+		for _, tc := range []struct {
+			desc     string
+			rq       request
+			status   int
+			location string
+		}{
+			{"protected page", page("/tr/dashboard?tab=2"), http.StatusFound, "/tr/login?redirect=" + q("/tr/dashboard?tab=2")},
+			{"POST", page("/en/dashboard").with(http.MethodPost), http.StatusSeeOther, "/en/login?redirect=" + q("/en/dashboard")},
+			{"prefix in another case", page("/PT-BR/dashboard"), http.StatusFound, "/pt-BR/login?redirect=" + q("/PT-BR/dashboard")},
+			{"no prefix, locale from the cookie", page("/dashboard").cookie("locale", "en"), http.StatusFound, "/login?redirect=" + q("/dashboard")},
+			{"logged in on a login page", page("/tr/login").cookie(userCookie, user), http.StatusFound, "/tr"},
+			{"logged in, return-to kept", page("/tr/login?redirect="+q("/tr/dashboard")).cookie(userCookie, user), http.StatusFound, "/tr/dashboard"},
+			{"logged in, return-to a login page", page("/tr/login?redirect="+q("/en/login")).cookie(userCookie, user), http.StatusFound, "/tr"},
+			{"logged in, off-site return-to", page("/en/login?redirect="+q("//evil.example")).cookie(userCookie, user), http.StatusFound, "/en"},
+			{"logged in, no prefix", page("/login").cookie(userCookie, user).cookie("locale", "en"), http.StatusFound, "/"},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				r := e.do(t, h, tc.rq)
+				wantRedirectTo(t, r, tc.status, tc.location)
+				wantNoStore(t, r)
+			})
+		}
+		t.Run("API: JSON, no redirect", func(t *testing.T) {
+			wantJSONError(t, e.do(t, h, api("/tr/dashboard")), http.StatusUnauthorized)
+		})
+		t.Run("custom login and home URLs", func(t *testing.T) {
+			h := e.handler(t, e.opts(i18nOptions(m{"routes": m{"loginUrl": "/signin?from=app", "homeUrl": "/home", "authOnly": list("/signin")}})))
+			wantRedirectTo(t, e.do(t, h, page("/en/dashboard")), http.StatusFound, "/en/signin?from=app&redirect="+q("/en/dashboard"))
+			wantRedirectTo(t, e.do(t, h, page("/en/signin").cookie(userCookie, user)), http.StatusFound, "/en/home")
+		})
+		t.Run("absolute login URL left alone", func(t *testing.T) {
+			h := e.handler(t, e.opts(i18nOptions(m{"routes": m{"loginUrl": "https://id.example.com/login"}})))
+			wantRedirectTo(t, e.do(t, h, page("/en/dashboard")), http.StatusFound, "https://id.example.com/login?redirect="+q("/en/dashboard"))
+		})
+	})
+}
+
+// TestI18nRememberedSession: requests answered from the remembered
+// session still carry their own locale.
+func TestI18nRememberedSession(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		tok := fakebackend.Token("i18n-memo")
+		e.be.SetUser(tok, fakebackend.UserData("u-memo", "user", nil))
+		h := e.handler(t, e.opts(i18nOptions()))
+		for i, tc := range []struct {
+			rq   request
+			want string
+		}{
+			{page("/en/dashboard"), "en"},
+			{page("/tr/dashboard"), "tr"},
+			{page("/dashboard").withHeader("Accept-Language", "pt-BR"), "pt-BR"},
+			{page("/dashboard").withHeader("Accept-Language", "en"), "en"},
+			{page("/dashboard"), "tr"},
+			{page("/pt-BR/about").withRawKey("X_Locale", "evil"), "pt-BR"},
+		} {
+			r := e.do(t, h, tc.rq.cookie(userCookie, tok))
+			wantForwarded(t, r)
+			if r.upstream.Get(hUserID) != "u-memo" {
+				t.Errorf("request %d: upstream %s %q, want u-memo", i, hUserID, r.upstream.Get(hUserID))
+			}
+			wantLocale(t, r, tc.want)
+		}
+		wantCount(t, e.be, fakebackend.Validate, 1)
+	})
+}
+
+// TestI18nConfigErrors: bad i18n options fail New, naming the option.
+func TestI18nConfigErrors(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		for _, tc := range []struct {
+			desc   string
+			i18n   m
+			routes m
+			option string
+		}{
+			{"bad locale", m{"locales": list("en", "en_US")}, nil, "i18n.locales"},
+			{"locale twice", m{"locales": "en,tr,EN"}, nil, "i18n.locales"},
+			{"default not a locale", m{"locales": list("en"), "defaultLocale": "de"}, nil, "i18n.defaultLocale"},
+			{"bad cookie name", m{"locales": list("en"), "cookie": "my;locale"}, nil, "i18n.cookie"},
+			{"cookie is a token cookie", m{"locales": list("en"), "cookie": "guestToken"}, nil, "i18n.cookie"},
+			{"bad header name", m{"locales": list("en"), "header": "X Locale"}, nil, "i18n.header"},
+			{"header is an identity header", m{"locales": list("en"), "header": "X_Auth_User"}, nil, "i18n.header"},
+			{"header is one clients send", m{"locales": list("en"), "header": "Accept-Language"}, nil, "i18n.header"},
+			{"login page protected under a prefix", m{"locales": list("en")}, m{"protected": list("/en/login")}, "routes.loginUrl"},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				o := m{"i18n": tc.i18n}
+				if tc.routes != nil {
+					o["routes"] = tc.routes
+				}
+				_, err := e.factory(e.opts(o), e.up, t.Name())
+				if err == nil || !strings.Contains(err.Error(), tc.option) {
+					t.Errorf("New: got %v, want an error naming %s", err, tc.option)
+				}
+			})
+		}
+		if _, err := e.factory(e.opts(m{"i18n": m{"locales": list()}}), e.up, t.Name()+"-off"); err != nil {
+			t.Errorf("no locales (i18n off): %v", err)
+		}
+	})
+}
