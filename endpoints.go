@@ -25,6 +25,7 @@ const (
 // endpointSettings are the compiled endpoints options.
 type endpointSettings struct {
 	paths        map[string]endpointKind // canonical path → endpoint
+	logout       string                  // endpoints.logout, for the 403 page's "sign in with another account"
 	maxBodyBytes int64
 }
 
@@ -57,6 +58,9 @@ func compileEndpoints(c *Config, s *settings) error {
 			return optionError(n.option, "%s is under routes.excluded, so authlayer would never see it", p)
 		}
 		s.endpoints.paths[p] = n.kind
+		if n.kind == endpointLogout {
+			s.endpoints.logout = p
+		}
 	}
 	return nil
 }
@@ -66,7 +70,7 @@ func compileEndpoints(c *Config, s *settings) error {
 func serveEndpoint(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
 	if res.limited != nil {
 		writeSessionHeaders(rw, res)
-		writeRateLimited(rw, *res.limited)
+		answerRateLimited(m, rw, req, route, *res.limited)
 		return
 	}
 	if m.csrf == nil && route.endpoint != endpointSession && crossSitePost(req) {

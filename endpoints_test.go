@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"context"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ func TestEndpointOptionErrors(t *testing.T) {
 			c := CreateConfig()
 			c.Backend.URL = "http://127.0.0.1:1"
 			tc.mutate(c)
-			_, err := New(nil, nil, c, "endpoint-options")
+			_, err := New(context.Background(), nil, c, "endpoint-options")
 			if err == nil || !strings.Contains(err.Error(), tc.option) {
 				t.Fatalf("got %v, want an error naming %s", err, tc.option)
 			}

@@ -419,22 +419,33 @@ func writePageLinks(b *strings.Builder, m *middleware, req *http.Request, route 
 	visit := req.Method == http.MethodGet || req.Method == http.MethodHead
 	here := req.URL.RequestURI()
 	switch status {
-	case http.StatusUnauthorized, http.StatusForbidden:
+	case http.StatusUnauthorized:
 		login := localizedTarget(m, route, m.s.loginURL)
 		if visit && isLocalPath(here) {
 			login = loginRedirect(m, route, here)
 		}
-		label := "Sign in"
-		if status == http.StatusForbidden {
-			label = "Sign in with another account"
+		writePageLink(b, login, "Sign in")
+	case http.StatusForbidden:
+		// A signed-in user without the role: a link to the login page
+		// would bounce (it is auth-only for them), so offer to sign out
+		// first, back to the login page, when endpoints.logout is on.
+		if logout := m.s.endpoints.logout; logout != "" {
+			writeSwitchAccount(b, logout+"?"+url.QueryEscape(m.s.returnTo)+"="+url.QueryEscape(localizedTarget(m, route, m.s.loginURL)))
 		}
-		writePageLink(b, login, label)
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		if visit && isLocalPath(here) {
 			writePageLink(b, here, "Try again")
 		}
 	}
 	writePageLink(b, localizedTarget(m, route, m.s.homeURL), "Go to the home page")
+}
+
+// writeSwitchAccount is a form posting to the logout endpoint (a logout
+// is a POST, so CSRF checks apply to it like to any other).
+func writeSwitchAccount(b *strings.Builder, action string) {
+	b.WriteString(`<form method="post" action="`)
+	b.WriteString(html.EscapeString(action))
+	b.WriteString(`"><button type="submit">Sign in with another account</button></form>`)
 }
 
 func writePageLink(b *strings.Builder, href, label string) {

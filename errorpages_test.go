@@ -88,10 +88,14 @@ func TestBuiltinPagesForBrowsersJSONForScripts(t *testing.T) {
 	user := &http.Cookie{Name: "userToken", Value: "user-7"}
 
 	body := wantBuiltinPage(t, serve(h, page("/admin/users?tab=1", user)), http.StatusForbidden, "You do not have permission to see this page.")
-	for _, link := range []string{`<a href="/">Go to the home page</a>`, `<a href="/login?redirect=%2Fadmin%2Fusers%3Ftab%3D1">Sign in with another account</a>`} {
-		if !strings.Contains(body, link) {
-			t.Errorf("403 page: want the link %s in %s", link, body)
-		}
+	if !strings.Contains(body, `<a href="/">Go to the home page</a>`) {
+		t.Errorf("403 page: want the link home in %s", body)
+	}
+	// No link to the login page: it is auth-only for a signed-in user and
+	// would bounce straight back here (without endpoints.logout there is
+	// no way to sign in as someone else).
+	if strings.Contains(body, `href="/login`) {
+		t.Errorf("403 page links the login page, a dead end for a signed-in user: %s", body)
 	}
 	if strings.Contains(body, "user-7") || strings.Contains(body, "Forbidden</p>") {
 		t.Errorf("403 page shows the token or the raw message: %s", body)
@@ -113,13 +117,19 @@ func TestBuiltinPagesForBrowsersJSONForScripts(t *testing.T) {
 	if !strings.Contains(body, `<a href="/dashboard">Try again</a>`) || strings.Contains(body, "down-1") {
 		t.Errorf("503 page: %s", body)
 	}
-	// A POST's refusal links no return-to (the login page would send the
-	// browser back to a form target with GET).
+	// A POST's refusal: the same page, nothing of the form target.
 	post := page("/admin/users", user)
 	post.Method = http.MethodPost
 	body = wantBuiltinPage(t, serve(h, post), http.StatusForbidden, "Access denied")
-	if !strings.Contains(body, `<a href="/login">Sign in with another account</a>`) {
+	if !strings.Contains(body, `<a href="/">Go to the home page</a>`) {
 		t.Errorf("403 page after a POST: %s", body)
+	}
+	// With endpoints.logout, the 403 page offers to sign out to the login
+	// page (a POST form: logout is never a GET).
+	h2, _ := newTestMiddleware(t, f, func(c *Config) { c.Endpoints.Logout = "/auth/logout" })
+	body = wantBuiltinPage(t, serve(h2, page("/admin/users", user)), http.StatusForbidden, "You do not have permission to see this page.")
+	if !strings.Contains(body, `<form method="post" action="/auth/logout?redirect=%2Flogin"><button type="submit">Sign in with another account</button></form>`) {
+		t.Errorf("403 page with endpoints.logout: %s", body)
 	}
 	if up.calls != 0 {
 		t.Errorf("the app was called %d times for refused requests", up.calls)

@@ -52,7 +52,7 @@ func serveLogin(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 				return
 			}
 			writeSessionHeaders(rw, res)
-			writeRateLimited(rw, *refused)
+			answerRateLimited(m, rw, req, route, *refused)
 			return
 		}
 	}
@@ -229,12 +229,12 @@ func loginMessage(status int) string {
 // value (kept only when it is a local path).
 func loginErrorURL(m *middleware, status int, returnTo string) string {
 	code := loginErrInvalid
-	switch {
-	case status == http.StatusTooManyRequests:
+	switch status {
+	case http.StatusTooManyRequests:
 		code = loginErrLimited
-	case status == http.StatusServiceUnavailable:
+	case http.StatusServiceUnavailable:
 		code = loginErrUnavailable
-	case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge || status == http.StatusUnsupportedMediaType:
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
 		code = loginErrRequest
 	}
 	sep := "?"

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log"
 	"net/http"
-	"net/url"
 	"time"
 )
 
@@ -36,11 +35,20 @@ func serveLogout(m *middleware, rw http.ResponseWriter, req *http.Request, route
 	record(m, req, eventAuthLogout, res.id, firstNonEmpty(carried.user, res.token), true, "", 0)
 	out := &authResult{setCookies: logoutCookies(m.s)}
 	if isFormPost(req) || isPageVisit(req, route) {
-		redirect(rw, req, out, returnToTarget(m, url.Values{m.s.returnTo: {req.URL.Query().Get(m.s.returnTo)}}))
+		redirect(rw, req, out, afterLogout(m, req.URL.Query().Get(m.s.returnTo)))
 		return
 	}
 	writeSessionHeaders(rw, out)
 	writeEndpointJSON(rw, http.StatusOK, map[string]bool{"success": true})
+}
+
+// afterLogout is where a form logout goes: any local path (the login
+// page included: the user is signed out now), else routes.homeUrl.
+func afterLogout(m *middleware, returnTo string) string {
+	if isLocalPath(returnTo) {
+		return returnTo
+	}
+	return m.s.homeURL
 }
 
 // tellBackendLogout calls backend.logoutPath, best effort.

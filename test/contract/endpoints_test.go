@@ -310,7 +310,7 @@ func TestSessionEndpoint(t *testing.T) {
 			ExpiresAt     int64                  `json:"expiresAt"`
 		}
 		if err := json.Unmarshal([]byte(r.body), &got); err != nil || !got.Authenticated || got.TokenType != "user" ||
-			got.User["id"] != "u-gwen" || strconv.FormatInt(got.ExpiresAt, 10) != strconv.FormatInt(int64(user["exp"].(int64)), 10) {
+			got.User["id"] != "u-gwen" || strconv.FormatInt(got.ExpiresAt, 10) != strconv.FormatInt(user["exp"].(int64), 10) {
 			t.Errorf("session: %s (%v)", r.body, err)
 		}
 		if n := e.be.CountFor(fakebackend.Validate, access); n != 1 {

@@ -111,10 +111,16 @@ func TestErrorPagesBuiltin(t *testing.T) {
 		down := fakebackend.Token("pages-down")
 		e.be.SetValidate(down, fakebackend.Answer{Status: http.StatusInternalServerError, Body: "panic: db at 10.0.0.7 refused"})
 
-		wantPage(t, e.do(t, h, page("/admin/users?tab=2").cookie(userCookie, tok)), http.StatusForbidden,
+		forbidden := e.do(t, h, page("/admin/users?tab=2").cookie(userCookie, tok))
+		wantPage(t, forbidden, http.StatusForbidden,
 			"You do not have permission to see this page.",
-			`<a href="/login?redirect=%2Fadmin%2Fusers%3Ftab%3D2">Sign in with another account</a>`,
 			`<a href="/">Go to the home page</a>`)
+		if strings.Contains(forbidden.body, `href="/login`) {
+			t.Errorf("the 403 page links the login page, a dead end for a signed-in user: %s", forbidden.body)
+		}
+		withLogout := e.handler(t, e.opts(roleOpts(), m{"endpoints": m{"logout": "/auth/logout"}}))
+		wantPage(t, e.do(t, withLogout, page("/admin/users").cookie(userCookie, tok)), http.StatusForbidden,
+			`<form method="post" action="/auth/logout?redirect=%2Flogin"><button type="submit">Sign in with another account</button></form>`)
 		r := e.do(t, h, api("/admin/users").cookie(userCookie, tok))
 		wantNotForwarded(t, r)
 		if r.code != http.StatusForbidden || r.body != `{"success":false,"message":"Forbidden"}` || r.header.Get("Content-Security-Policy") != "" {
