@@ -130,17 +130,24 @@ func compileI18nHeader(c *Config, s *settings, loc *i18nSettings, name string) e
 	return nil
 }
 
-// checkLocalizedRedirects refuses a login URL that the rules protect under
-// some locale's prefix (the redirect would loop), as checkNoRedirectLoop
-// does for the URL itself.
+// checkLocalizedRedirects refuses, under some locale's prefix, what
+// checkNoRedirectLoop and compileBrowserAPI refuse for the URLs
+// themselves: a protected login URL, and a home URL that is an auth-only
+// page (or an API path with routes.blockBrowserApi): the redirect would
+// loop.
 func checkLocalizedRedirects(s *settings) error {
-	p, local := localPathOf(s.loginURL)
-	if !local {
-		return nil
-	}
+	login, localLogin := localPathOf(s.loginURL)
+	home, localHome := localPathOf(s.homeURL)
 	for _, l := range s.i18n.locales {
-		if matchRoute(s.routes, canonicalPath("/"+l+p)).needsUser {
-			return optionError("routes.loginUrl", "%s is protected under the locale prefix /%s (add it to routes.authOnly or routes.public)", p, l)
+		if localLogin && matchRoute(s.routes, canonicalPath("/"+l+login)).needsUser {
+			return optionError("routes.loginUrl", "%s is protected under the locale prefix /%s (add it to routes.authOnly or routes.public)", login, l)
+		}
+		if !localHome {
+			continue
+		}
+		m := matchRoute(s.routes, canonicalPath("/"+l+home))
+		if m.kind == kindAuthOnly || (s.blockBrowserAPI && m.api) {
+			return optionError("routes.homeUrl", "%s is an auth-only page or an API path under the locale prefix /%s: redirects there would loop", home, l)
 		}
 	}
 	return nil
@@ -168,6 +175,9 @@ func validLocale(l string) bool {
 // spelling, "" for none), the path without it ("/tr" is "/"), and whether
 // the prefix is spelled exactly as configured.
 func splitLocale(loc *i18nSettings, p string) (string, string, bool) {
+	if p == "" || p[0] != '/' {
+		return "", p, false
+	}
 	seg, rest, _ := strings.Cut(p[1:], "/")
 	l, ok := loc.byLower[strings.ToLower(seg)]
 	if !ok {

@@ -57,6 +57,13 @@ func TestI18nOptions(t *testing.T) {
 		}, "i18n.header"},
 		{"own header name", func(c *Config) { c.I18n.Header = "X-Lang" }, ""},
 		{"login page protected under a prefix", func(c *Config) { c.Routes.Protected = []string{"/tr"} }, "routes.loginUrl"},
+		{"home auth-only under a prefix", func(c *Config) { c.Routes.AuthOnly = []string{"/login", "/en/home"}; c.Routes.HomeURL = "/home" }, "routes.homeUrl"},
+		{"home an API path under a prefix", func(c *Config) {
+			c.Routes.BlockBrowserAPI = true
+			c.Routes.API = []string{"/*/start"}
+			c.Routes.HomeURL = "/start"
+		}, "routes.homeUrl"},
+		{"home an API path under a prefix, blockBrowserApi off", func(c *Config) { c.Routes.API = []string{"/*/start"}; c.Routes.HomeURL = "/start" }, ""},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			_, err := compileSettings(i18nConfig(tc.mutate))
