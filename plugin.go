@@ -117,6 +117,9 @@ type middleware struct {
 	audit  *auditLog  // nil when audit.enabled is false
 	csrf   *csrfGuard // nil when csrf.enabled is false
 	plain  bool       // neither rate limits nor CSRF: remembered sessions take the short path
+	// shaping: i18n or methodOverride is on, work on every forwarded
+	// request beyond the identity headers (shapeRequest).
+	shaping bool
 }
 
 // New builds the middleware. It checks and compiles the configuration and
@@ -145,11 +148,12 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	}
 	return &middleware{
 		next: next, name: name, s: s,
-		plain:  limiter == nil && csrf == nil,
-		state:  sharedStateFor(name, config, s, limiter),
-		routes: newRouteMemo(s.routes, s.protectAmbiguous, s.endpoints.paths),
-		audit:  auditLog,
-		csrf:   csrf,
+		plain:   limiter == nil && csrf == nil,
+		shaping: s.i18n != nil || s.methodOverride.enabled,
+		state:   sharedStateFor(name, config, s, limiter),
+		routes:  newRouteMemo(s.routes, s.protectAmbiguous, s.endpoints.paths),
+		audit:   auditLog,
+		csrf:    csrf,
 	}, nil
 }
 
@@ -185,15 +189,22 @@ func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request) b
 		return true
 	}
 	stripIdentityHeaders(&m.s.headers, req)
-	if m.s.i18n != nil {
-		applyLocale(m, rw, req, route)
-	}
 	setIdentityHeaders(&m.s.headers, req, res)
-	if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, res) {
+	if m.shaping && shapeRequest(m, rw, req, route, res) {
 		return true
 	}
 	m.next.ServeHTTP(rw, req)
 	return true
+}
+
+// shapeRequest applies i18n and methodOverride to a remembered session's
+// request (one flag on the common path when both are off). It reports
+// whether it answered the request itself.
+func shapeRequest(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) bool {
+	if m.s.i18n != nil {
+		applyLocale(m, rw, req, route)
+	}
+	return m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, res)
 }
 
 // serveRememberedGuarded is serveRemembered with rate limiting and CSRF
@@ -203,7 +214,7 @@ func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request) b
 func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
 	unusual := stripIdentityHeaders(&m.s.headers, req)
 	if m.s.i18n != nil {
-		applyLocale(m, rw, req, route)
+		applyLocale(m, rw, req, route) // first: a refusal's page links keep the locale
 	}
 	if m.state.limiter != nil && rateLimited(m, rw, req, unusual) {
 		return

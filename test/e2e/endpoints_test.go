@@ -97,3 +97,45 @@ func TestEndpoints(t *testing.T) {
 		wantCookieSet(t, r, "authExpires", strconv.FormatInt(nextData["exp"].(int64), 10))
 	})
 }
+
+// TestEndpointGuards: through Traefik, the login budget (rateLimit.logins,
+// the client from X-Forwarded-For trusted from 127.0.0.1) and the
+// cross-site refusal of login and logout with csrf off.
+func TestEndpointGuards(t *testing.T) {
+	s := start(t, traefikrun.Options{ForwardedTrustedIPs: []string{"127.0.0.1/32"}})
+	s.deploy(t, sites{
+		"guarded": m{
+			"endpoints": m{"login": "/auth/login", "logout": "/auth/logout"},
+			"rateLimit": m{"enabled": "true", "window": "1h", "trustedProxies": "127.0.0.1/32", "logins": "2"},
+		},
+	})
+	access := fakebackend.Token("e2e-guard-access")
+	s.be.SetUser(access, fakebackend.UserData("u-guard", "user", nil))
+	s.be.SetLogin("bob", "pw", fakebackend.LoggedIn(access, "", nil))
+	login := func(pw, client string) request {
+		return api("guarded", "/auth/login").with(http.MethodPost).
+			withBody("application/json", `{"username":"bob","password":"`+pw+`"}`).withHeader("X-Forwarded-For", client)
+	}
+	for i := 0; i < 2; i++ {
+		if r := s.do(t, login("wrong", "198.51.100.90")); r.code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d %s", i, r.code, r.body)
+		}
+	}
+	if r := s.do(t, login("pw", "198.51.100.90")); r.code != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
+		t.Errorf("third attempt: %d Retry-After %q, want 429", r.code, r.header.Get("Retry-After"))
+	}
+	if n := s.be.Count(fakebackend.Login); n != 2 {
+		t.Errorf("backend login calls: %d, want 2", n)
+	}
+	if r := s.do(t, login("pw", "198.51.100.91")); r.code != http.StatusOK {
+		t.Errorf("another client's login: %d %s", r.code, r.body)
+	}
+	r := s.do(t, login("pw", "198.51.100.92").withHeader("Sec-Fetch-Site", "cross-site"))
+	if r.code != http.StatusForbidden || len(r.setCookies(userCookie)) != 0 {
+		t.Errorf("cross-site login: %d cookies %q", r.code, r.header.Values("Set-Cookie"))
+	}
+	r = s.do(t, api("guarded", "/auth/logout").with(http.MethodPost).cookie(userCookie, access).withHeader("Origin", "https://evil.test"))
+	if r.code != http.StatusForbidden || s.be.Count(fakebackend.Logout) != 0 {
+		t.Errorf("cross-site logout: %d, backend logout calls %d", r.code, s.be.Count(fakebackend.Logout))
+	}
+}
