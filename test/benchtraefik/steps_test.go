@@ -26,7 +26,9 @@ import (
 // jwtsteps.go adds the steps of a local JWT verification per algorithm
 // (JWT*/<alg>) and the requests serve/jwt-<alg> (cache.ttl 0s: verified
 // on every request) and serve/jwt-<alg>-cached, next to serve/ttl0 (a
-// backend call per request).
+// backend call per request). serve/user-i18n and serve/user-i18n-prefix
+// are serve/user with i18n on, the locale from Accept-Language and from
+// the path.
 //
 //	cd test && go test -run '^$' -bench '^BenchmarkSteps$' -benchmem ./benchtraefik/
 //
@@ -100,6 +102,11 @@ func BenchmarkSteps(b *testing.B) {
 		b.Fatal(err)
 	}
 	ttl0, rt := tv.Interface().(func(string, string) (http.Handler, *http.Request))(be.URL, Token("user", 1))
+	iv, err := i.Eval("authlayer.BenchI18n")
+	if err != nil {
+		b.Fatal(err)
+	}
+	i18n, ri, rip := iv.Interface().(func(string, string) (http.Handler, *http.Request, *http.Request))(be.URL, Token("user", 1))
 	serves := []serveCase{
 		{"serve/empty-plugin", pass, ru},
 		{"serve/user", user, ru},
@@ -108,6 +115,10 @@ func BenchmarkSteps(b *testing.B) {
 		// cache.ttl 0s: a backend call (loopback, answered at once) per
 		// request, made one at a time.
 		{"serve/ttl0", ttl0, rt},
+		// i18n on (locales tr, en): the locale from Accept-Language
+		// (remembered), and from a path prefix.
+		{"serve/user-i18n", i18n, ri},
+		{"serve/user-i18n-prefix", i18n, rip},
 	}
 	if withJWT {
 		serves = append(serves, jwtSteps(b, i, be.URL)...)

@@ -141,6 +141,25 @@ func BenchTTL0(backend, userTok string) (http.Handler, *http.Request) {
 	return benchBuild(c, "ttl0@steps"), benchRequest("theme=dark; userToken=" + userTok)
 }
 
+// BenchI18n builds a middleware with i18n on (README's minimal options,
+// locales tr and en), remembers its session, and returns it with two
+// requests never served: one whose locale comes from Accept-Language
+// (en-US), one with a locale prefix (/en/app/page).
+func BenchI18n(backend, userTok string) (http.Handler, *http.Request, *http.Request) {
+	c := benchConfig(backend)
+	c.I18n.Locales = []string{"tr", "en"}
+	m := benchBuild(c, "i18n@steps")
+	plain := benchRequest("theme=dark; userToken=" + userTok)
+	prefixed := benchRequest("theme=dark; userToken=" + userTok)
+	prefixed.URL.Path = "/en" + prefixed.URL.Path
+	prefixed.RequestURI = prefixed.URL.RequestURI()
+	for i := 0; i < 2; i++ {
+		m.ServeHTTP(httptest.NewRecorder(), plain.Clone(plain.Context()))
+		m.ServeHTTP(httptest.NewRecorder(), prefixed.Clone(prefixed.Context()))
+	}
+	return m, plain, prefixed
+}
+
 func benchNop() {}
 
 // BenchLoop is the loop alone.
