@@ -3,6 +3,7 @@ package contract
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -310,6 +311,47 @@ func TestI18nConfigErrors(t *testing.T) {
 		}
 		if _, err := e.factory(e.opts(m{"i18n": m{"locales": list()}}), e.up, t.Name()+"-off"); err != nil {
 			t.Errorf("no locales (i18n off): %v", err)
+		}
+	})
+}
+
+// TestI18nConcurrent: many first requests at once on a fresh handler (the
+// interpreted locale code's first concurrent use), each with its own
+// locale source, each gets its own locale.
+func TestI18nConcurrent(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		tok := fakebackend.Token("i18n-concurrent")
+		e.be.SetUser(tok, fakebackend.UserData("u-concurrent", "user", nil))
+		h := e.handler(t, e.opts(i18nOptions()))
+		type pending struct {
+			ch   <-chan asyncResult
+			want string
+		}
+		var all []pending
+		for i := 0; i < 48; i++ {
+			var rq request
+			var want string
+			switch i % 4 {
+			case 0:
+				rq, want = page("/en/dashboard"), "en"
+			case 1:
+				rq, want = page("/dashboard").withHeader("Accept-Language", "pt-PT;q=0.9, de"), "pt-BR"
+			case 2:
+				rq, want = page("/dashboard").cookie("locale", "en").withHeader("Accept-Language", "pt"), "en"
+			default:
+				rq, want = page("/about").withHeader("Accept-Language", "x-"+strings.Repeat("y", i%7+1)), "tr"
+			}
+			if i%2 == 0 {
+				rq = rq.cookie(userCookie, tok)
+			}
+			all = append(all, pending{e.doAsync(h, rq), want})
+		}
+		for i, p := range all {
+			r := await(t, p.ch, "request "+strconv.Itoa(i))
+			if r.code != http.StatusFound { // an anonymous request to /dashboard is redirected
+				wantForwarded(t, r)
+			}
+			wantLocale(t, r, p.want)
 		}
 	})
 }
