@@ -147,6 +147,25 @@ func (tr *traffic) fetchBody(ctx context.Context, id network.RequestID) {
 	tr.done++
 }
 
+// waitBody waits (5 s at most) until a response with status to method on
+// a URL ending in path has had its body read, or failed to.
+func (tr *traffic) waitBody(t *testing.T, method, path string, status int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		tr.mu.Lock()
+		for _, e := range tr.exchanges {
+			if e.method == method && e.status == status && strings.HasSuffix(e.url, path) && (e.gotBody || e.bodyErr != "") {
+				tr.mu.Unlock()
+				return
+			}
+		}
+		tr.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("no body read for %s %s within 5s", method, path)
+}
+
 // settle waits until every finished response's body has been read.
 func (tr *traffic) settle(t *testing.T) {
 	t.Helper()
