@@ -105,7 +105,7 @@ func TestEndpointGuards(t *testing.T) {
 	s := start(t, traefikrun.Options{ForwardedTrustedIPs: []string{"127.0.0.1/32"}})
 	s.deploy(t, sites{
 		"guarded": m{
-			"endpoints": m{"login": "/auth/login", "logout": "/auth/logout"},
+			"endpoints": m{"login": "/auth/login", "logout": "/auth/logout", "maxBodyBytes": "100"},
 			"rateLimit": m{"enabled": "true", "window": "1h", "trustedProxies": "127.0.0.1/32", "logins": "2"},
 		},
 	})
@@ -129,6 +129,11 @@ func TestEndpointGuards(t *testing.T) {
 	}
 	if r := s.do(t, login("pw", "198.51.100.91")); r.code != http.StatusOK {
 		t.Errorf("another client's login: %d %s", r.code, r.body)
+	}
+	big := api("guarded", "/auth/login").with(http.MethodPost).withHeader("X-Forwarded-For", "198.51.100.93").
+		withBody("application/json", `{"username":"`+strings.Repeat("b", 200)+`","password":"pw"}`)
+	if r := s.do(t, big); r.code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a login body over endpoints.maxBodyBytes: %d, want 413", r.code)
 	}
 	r := s.do(t, login("pw", "198.51.100.92").withHeader("Sec-Fetch-Site", "cross-site"))
 	if r.code != http.StatusForbidden || len(r.setCookies(userCookie)) != 0 {
