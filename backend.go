@@ -305,12 +305,21 @@ func backendRefresh(b *backendClient, ctx context.Context, client, credential st
 	case answerMalformed:
 		return refreshAnswer{kind: refreshTransient}
 	}
-	access := pathStr(b.fields.accessToken, ans.doc)
-	rotated := pathStr(b.fields.refreshToken, ans.doc)
-	if !validCookieValue(access) || (rotated != "" && !validCookieValue(rotated)) {
+	access, rotated, ok := answerTokens(b, ans.doc)
+	if !ok {
 		return refreshAnswer{kind: refreshTransient}
 	}
 	return refreshAnswer{kind: refreshDone, accessToken: access, refreshToken: rotated}
+}
+
+// answerTokens reads the access token and the optional rotated refresh
+// token of a refresh or login answer; ok is false when either is not
+// usable as a cookie value (not the contract's answer).
+func answerTokens(b *backendClient, doc interface{}) (access, rotated string, ok bool) {
+	access = pathStr(b.fields.accessToken, doc)
+	rotated = pathStr(b.fields.refreshToken, doc)
+	ok = validCookieValue(access) && (rotated == "" || validCookieValue(rotated))
+	return access, rotated, ok
 }
 
 // backendIsReuse recognises a replayed refresh token: by status, or by a code in

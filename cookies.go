@@ -3,6 +3,7 @@ package authlayer
 import (
 	"log"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -279,12 +280,30 @@ func cookiesClearing(cs *cookieSettings, carried carriedCookies, user, guest, re
 	return out
 }
 
-// buildCookie renders one Set-Cookie value; maxAge < 0 deletes the cookie. It
-// returns "" for a cookie too large for browsers to keep.
+// buildCookie renders one HttpOnly Set-Cookie value; maxAge < 0 deletes
+// the cookie. It returns "" for a cookie too large for browsers to keep.
 func buildCookie(cs *cookieSettings, name, value, path string, maxAge int) string {
+	return renderCookie(cs, name, value, path, maxAge, true)
+}
+
+// expiryHintCookie is cookies.expiryHint's value for a session: the access
+// token's expiry in Unix seconds, the one cookie scripts may read ("" when
+// the hint is off or the expiry unknown).
+func expiryHintCookie(cs *cookieSettings, id *identity) string {
+	if cs.hint == "" || id == nil || id.expiresAt.IsZero() {
+		return ""
+	}
+	return renderCookie(cs, cs.hint, expiryHintValue(id), cs.path, cs.userMaxAge, false)
+}
+
+func expiryHintValue(id *identity) string {
+	return strconv.FormatInt(id.expiresAt.Unix(), 10)
+}
+
+func renderCookie(cs *cookieSettings, name, value, path string, maxAge int, httpOnly bool) string {
 	c := &http.Cookie{ //nolint:gosec // G124: Secure and SameSite come from cookies.secure and cookies.sameSite, checked in New.
 		Name: name, Value: value, Path: path, Domain: cs.domain, MaxAge: maxAge,
-		Secure: cs.secure, HttpOnly: true, SameSite: cs.sameSite,
+		Secure: cs.secure, HttpOnly: httpOnly, SameSite: cs.sameSite,
 	}
 	v := c.String()
 	if len(v) > maxCookieBytes {

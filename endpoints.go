@@ -1,7 +1,6 @@
 package authlayer
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 )
@@ -117,21 +116,7 @@ func endpointMethod(m *middleware, rw http.ResponseWriter, req *http.Request, ro
 	return false
 }
 
-// writeEndpointJSON sends an endpoint's JSON answer.
-func writeEndpointJSON(rw http.ResponseWriter, status int, body interface{}) {
-	raw, err := json.Marshal(body)
-	if err != nil {
-		raw = []byte(`{"success":false,"message":"Internal error"}`)
-		status = http.StatusInternalServerError
-	}
-	rw.Header().Set("Content-Type", "application/json; charset=utf-8")
-	rw.Header().Set("X-Content-Type-Options", "nosniff")
-	rw.WriteHeader(status)
-	_, _ = rw.Write(raw)
-}
-
 // isFormPost is a browser's HTML form submission.
 func isFormPost(req *http.Request) bool {
-	ct := strings.ToLower(req.Header.Get("Content-Type"))
-	return strings.HasPrefix(ct, "application/x-www-form-urlencoded")
+	return requestBodyKind(req) == bodyForm
 }

@@ -430,7 +430,7 @@ func writePageLinks(b *strings.Builder, m *middleware, req *http.Request, route 
 		// would bounce (it is auth-only for them), so offer to sign out
 		// first, back to the login page, when endpoints.logout is on.
 		if logout := m.s.endpoints.logout; logout != "" {
-			writeSwitchAccount(b, logout+"?"+url.QueryEscape(m.s.returnTo)+"="+url.QueryEscape(localizedTarget(m, route, m.s.loginURL)))
+			writeSwitchAccount(b, withQueryParam(logout, m.s.returnTo, localizedTarget(m, route, m.s.loginURL)))
 		}
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		if visit && isLocalPath(here) {

@@ -60,20 +60,6 @@ const testSecret = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
-func testDigest(h crypto.Hash, msg []byte) []byte {
-	var d hash.Hash
-	switch h {
-	case crypto.SHA384:
-		d = sha512.New384()
-	case crypto.SHA512:
-		d = sha512.New()
-	default:
-		d = sha256.New()
-	}
-	d.Write(msg)
-	return d.Sum(nil)
-}
-
 // signWith signs msg as alg with the matching test key (key may override
 // it: an RSA key for an ES token, for confusion tests).
 func signWith(t testing.TB, alg string, key interface{}, msg []byte) []byte {
@@ -96,9 +82,9 @@ func signWith(t testing.TB, alg string, key interface{}, msg []byte) []byte {
 		var sig []byte
 		var err error
 		if a.pss {
-			sig, err = rsa.SignPSS(rand.Reader, k, a.hash, testDigest(a.hash, msg), &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+			sig, err = rsa.SignPSS(rand.Reader, k, a.hash, jwtDigest(a.hash, string(msg)), &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
 		} else {
-			sig, err = rsa.SignPKCS1v15(rand.Reader, k, a.hash, testDigest(a.hash, msg))
+			sig, err = rsa.SignPKCS1v15(rand.Reader, k, a.hash, jwtDigest(a.hash, string(msg)))
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -106,7 +92,7 @@ func signWith(t testing.TB, alg string, key interface{}, msg []byte) []byte {
 		return sig
 	case *ecdsa.PrivateKey:
 		size := (k.Curve.Params().BitSize + 7) / 8
-		r, s, err := ecdsa.Sign(rand.Reader, k, testDigest(a.hash, msg))
+		r, s, err := ecdsa.Sign(rand.Reader, k, jwtDigest(a.hash, string(msg)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -47,7 +47,7 @@ func compileJWT(c *Config, s *settings) error {
 	j := &jwtSettings{
 		secret:    []byte(cfg.Secret),
 		issuer:    strings.TrimSpace(cfg.Issuer),
-		audience:  trimmedList(cfg.Audience),
+		audience:  trimAll(cfg.Audience),
 		user:      splitJSONPath(cfg.UserClaim),
 		userID:    splitJSONPath(cfg.UserIDClaim),
 		tokenType: splitJSONPath(cfg.TokenTypeClaim),
@@ -119,7 +119,7 @@ func compileJWTKeys(cfg JWTConfig, j *jwtSettings) error {
 // key, and every asymmetric algorithm with a JWKS.
 func compileJWTAlgorithms(cfg JWTConfig, j *jwtSettings) error {
 	j.algorithms = map[string]bool{}
-	for _, name := range trimmedList(cfg.Algorithms) {
+	for _, name := range trimAll(cfg.Algorithms) {
 		if strings.EqualFold(name, "none") {
 			return optionError("jwt.algorithms", "\"none\" is never accepted")
 		}
@@ -168,14 +168,4 @@ func jwtAlgorithmNames() []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-func trimmedList(items []string) []string {
-	var out []string
-	for _, v := range items {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }

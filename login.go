@@ -7,7 +7,6 @@ import (
 	"log"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -81,7 +80,7 @@ func serveLogin(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 // request cannot be sent (400, 413, 415).
 func loginRequest(m *middleware, req *http.Request, form bool) ([]byte, string, int) {
 	returnTo := req.URL.Query().Get(m.s.returnTo)
-	if !form && !strings.HasPrefix(strings.ToLower(req.Header.Get("Content-Type")), "application/json") {
+	if !form && requestBodyKind(req) != bodyJSON {
 		return nil, returnTo, http.StatusUnsupportedMediaType
 	}
 	raw, err := io.ReadAll(io.LimitReader(req.Body, m.s.endpoints.maxBodyBytes+1))
@@ -132,9 +131,8 @@ func loginTokens(m *middleware, ans backendAnswer) (access, rotated string, stat
 	case answerMalformed:
 		return "", "", http.StatusServiceUnavailable
 	}
-	access = pathStr(m.s.responses.accessToken, ans.doc)
-	rotated = pathStr(m.s.responses.refreshToken, ans.doc)
-	if !validCookieValue(access) || (rotated != "" && !validCookieValue(rotated)) {
+	access, rotated, ok := answerTokens(m.state.backend, ans.doc)
+	if !ok {
 		return "", "", http.StatusServiceUnavailable
 	}
 	return access, rotated, 0
@@ -159,7 +157,7 @@ func loginSucceeded(m *middleware, rw http.ResponseWriter, req *http.Request, ro
 		return
 	}
 	writeSessionHeaders(rw, out)
-	writeEndpointJSON(rw, http.StatusOK, withoutTokens(doc, access, rotated))
+	writeJSON(rw, http.StatusOK, withoutTokens(doc, access, rotated))
 }
 
 // afterLogin is where a form login goes: the return-to value when it is a
@@ -184,7 +182,7 @@ func loginCookies(m *middleware, req *http.Request, access, rotated string, id *
 	if rotated != "" && cs.refresh != "" {
 		cookies = appendCookie(cookies, refreshCookieValue(cs, rotated))
 	}
-	cookies = appendCookie(cookies, expiryHintCookie(m.s, id))
+	cookies = appendCookie(cookies, expiryHintCookie(&m.s.cookies, id))
 	cookies = append(cookies, cookiesClearing(cs, cookiesRead(cs, req), false, true, false)...)
 	if m.csrf != nil && id != nil {
 		cookies = appendCookie(cookies, csrfIssue(m.csrf, req, csrfBinding(&authResult{id: id})))
@@ -203,7 +201,7 @@ func loginFailed(m *middleware, rw http.ResponseWriter, req *http.Request, route
 	}
 	writeSessionHeaders(rw, res)
 	if body, ok := doc.(map[string]interface{}); ok {
-		writeEndpointJSON(rw, status, withoutTokens(body, "", ""))
+		writeJSON(rw, status, withoutTokens(body, "", ""))
 		return
 	}
 	writeJSONError(rw, status, loginMessage(status))
@@ -237,13 +235,9 @@ func loginErrorURL(m *middleware, status int, returnTo string) string {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
 		code = loginErrRequest
 	}
-	sep := "?"
-	if strings.Contains(m.s.loginURL, "?") {
-		sep = "&"
-	}
-	target := m.s.loginURL + sep + "error=" + code
+	target := withQueryParam(m.s.loginURL, "error", code)
 	if isLocalPath(returnTo) {
-		target += "&" + url.QueryEscape(m.s.returnTo) + "=" + url.QueryEscape(returnTo)
+		target = withQueryParam(target, m.s.returnTo, returnTo)
 	}
 	return target
 }
@@ -294,19 +288,4 @@ func tokenLikeKey(k string) bool {
 		return true
 	}
 	return false
-}
-
-// expiryHintCookie is cookies.expiryHint's value for a session: the access
-// token's expiry in Unix seconds, readable by scripts ("" when the hint is
-// off or the expiry unknown).
-func expiryHintCookie(s *settings, id *identity) string {
-	if s.cookies.hint == "" || id == nil || id.expiresAt.IsZero() {
-		return ""
-	}
-	c := buildCookie(&s.cookies, s.cookies.hint, expiryHintValue(id), s.cookies.path, s.cookies.userMaxAge)
-	return strings.Replace(c, "; HttpOnly", "", 1)
-}
-
-func expiryHintValue(id *identity) string {
-	return strconv.FormatInt(id.expiresAt.Unix(), 10)
 }

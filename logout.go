@@ -39,7 +39,7 @@ func serveLogout(m *middleware, rw http.ResponseWriter, req *http.Request, route
 		return
 	}
 	writeSessionHeaders(rw, out)
-	writeEndpointJSON(rw, http.StatusOK, map[string]bool{"success": true})
+	writeJSON(rw, http.StatusOK, map[string]bool{"success": true})
 }
 
 // afterLogout is where a form logout goes: any local path (the login

@@ -204,9 +204,10 @@ const (
 	bodyEmpty
 )
 
-// overrideBodyKind classifies a request body by its Content-Type (an
-// empty body without one is a form with no fields).
-func overrideBodyKind(req *http.Request) int {
+// requestBodyKind classifies a request body by its Content-Type, for
+// method override and the login endpoint (an empty body without one is a
+// form with no fields).
+func requestBodyKind(req *http.Request) int {
 	ct := req.Header.Get("Content-Type")
 	if ct == "" {
 		if req.ContentLength == 0 && len(req.TransferEncoding) == 0 {
@@ -229,7 +230,7 @@ func overrideBodyKind(req *http.Request) int {
 
 // overrideInBody is the body mode for PUT, PATCH and DELETE.
 func overrideInBody(m *middleware, rw http.ResponseWriter, req *http.Request, res *authResult) bool {
-	kind := overrideBodyKind(req)
+	kind := requestBodyKind(req)
 	method := req.Method
 	switch kind {
 	case bodyOther:
@@ -270,7 +271,7 @@ func overrideInBody(m *middleware, rw http.ResponseWriter, req *http.Request, re
 // cleanPostBody removes a client's _method from a JSON or form POST body
 // in body mode; the body's bytes are kept as they were when it has none.
 func cleanPostBody(m *middleware, rw http.ResponseWriter, req *http.Request, res *authResult) bool {
-	kind := overrideBodyKind(req)
+	kind := requestBodyKind(req)
 	if kind != bodyJSON && kind != bodyForm {
 		return false
 	}

@@ -37,12 +37,6 @@ func bearer(r *http.Request) string {
 	return strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 }
 
-func writeJSON(w http.ResponseWriter, status int, v interface{}) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func (f *fakeBackend) me(w http.ResponseWriter, r *http.Request) {
 	f.validates.Add(1)
 	tok := bearer(r)

@@ -52,7 +52,7 @@ func withExpiryHint(s *settings, carried carriedCookies, res *authResult) *authR
 		return res
 	}
 	cp := *res
-	cp.setCookies = appendCookie(append([]string(nil), res.setCookies...), expiryHintCookie(s, res.id))
+	cp.setCookies = appendCookie(append([]string(nil), res.setCookies...), expiryHintCookie(&s.cookies, res.id))
 	return &cp
 }
 

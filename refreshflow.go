@@ -67,7 +67,7 @@ func refreshedSession(s *settings, out refreshOutcome) *authResult {
 	res := userSession(s, out.accessToken, out.session.id)
 	res.refreshed = out.accessToken
 	if res.loggedIn {
-		cookies = appendCookie(cookies, expiryHintCookie(s, res.id))
+		cookies = appendCookie(cookies, expiryHintCookie(&s.cookies, res.id))
 	}
 	res.setCookies = cookies
 	return res

@@ -43,11 +43,20 @@ type jsonError struct {
 }
 
 func writeJSONError(rw http.ResponseWriter, status int, message string) {
-	body, _ := json.Marshal(jsonError{Message: message})
+	writeJSON(rw, status, jsonError{Message: message})
+}
+
+// writeJSON sends one of authlayer's own JSON answers.
+func writeJSON(rw http.ResponseWriter, status int, body interface{}) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		raw = []byte(`{"success":false,"message":"Internal error"}`)
+		status = http.StatusInternalServerError
+	}
 	rw.Header().Set("Content-Type", "application/json; charset=utf-8")
 	rw.Header().Set("X-Content-Type-Options", "nosniff")
 	rw.WriteHeader(status)
-	_, _ = rw.Write(body)
+	_, _ = rw.Write(raw)
 }
 
 // redirect sends a browser elsewhere: 302 for GET and HEAD, 303 otherwise

@@ -50,9 +50,15 @@ func returnToTargetFor(m *middleware, route *routeMatch, q url.Values) string {
 // a local login URL keeps the locale prefix of the request's path
 // (i18n.go).
 func loginRedirect(m *middleware, route *routeMatch, requestURI string) string {
+	return withQueryParam(localizedTarget(m, route, m.s.loginURL), m.s.returnTo, requestURI)
+}
+
+// withQueryParam appends key=value, escaped, to a URL that may already
+// have a query.
+func withQueryParam(target, key, value string) string {
 	sep := "?"
-	if strings.Contains(m.s.loginURL, "?") {
+	if strings.Contains(target, "?") {
 		sep = "&"
 	}
-	return localizedTarget(m, route, m.s.loginURL) + sep + url.QueryEscape(m.s.returnTo) + "=" + url.QueryEscape(requestURI)
+	return target + sep + url.QueryEscape(key) + "=" + url.QueryEscape(value)
 }

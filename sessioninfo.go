@@ -29,7 +29,7 @@ func serveSessionInfo(m *middleware, rw http.ResponseWriter, req *http.Request, 
 		return
 	}
 	writeSessionHeaders(rw, res)
-	writeEndpointJSON(rw, http.StatusOK, sessionOf(res))
+	writeJSON(rw, http.StatusOK, sessionOf(res))
 }
 
 func sessionOf(res *authResult) sessionInfo {

@@ -1,7 +1,6 @@
 package contract
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"sort"
@@ -58,18 +57,6 @@ func jwtOpts(t *testing.T, extra m) m {
 	return o
 }
 
-// claimsData is what X-Auth-User must carry for claims: the claims object,
-// numbers as JSON numbers.
-func claimsData(t *testing.T, c jwtkit.Claims) map[string]interface{} {
-	t.Helper()
-	raw, _ := json.Marshal(c)
-	var out map[string]interface{}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func wantVerifiedBy(t *testing.T, r *result, want string) {
 	t.Helper()
 	if got := r.upstream.Values(hVerified); len(got) != 1 || got[0] != want {
@@ -91,7 +78,7 @@ func TestJWTLocalVerificationEveryAlgorithm(t *testing.T) {
 				tok := jwtkit.Sign(t, alg, k.Signer(alg), kidFor(alg), claims)
 				for i := 0; i < 2; i++ {
 					r := e.do(t, h, page("/account").cookie(userCookie, tok))
-					wantIdentity(t, r, tok, claimsData(t, claims), "u-"+alg, "user", "")
+					wantIdentity(t, r, tok, claims.Data(t), "u-"+alg, "user", "")
 					wantVerifiedBy(t, r, "local")
 					wantNoSetCookie(t, r)
 				}
@@ -164,7 +151,7 @@ func TestJWTExpiredGoesStraightToRefresh(t *testing.T) {
 		e.be.SetRefresh("refresh-7", fakebackend.Refreshed(next, "refresh-7b"))
 
 		r := e.do(t, h, page("/account").cookie(userCookie, expired).cookie(refreshCookie, "refresh-7"))
-		wantIdentity(t, r, next, claimsData(t, fresh), "u-7", "user", next)
+		wantIdentity(t, r, next, fresh.Data(t), "u-7", "user", next)
 		wantCookieSet(t, r, userCookie, next)
 		wantCookieSet(t, r, refreshCookie, "refresh-7b")
 		wantCount(t, e.be, fakebackend.Validate, 0)
@@ -217,7 +204,7 @@ func TestJWTModes(t *testing.T) {
 			for i := 0; i < 3; i++ {
 				r := e.do(t, h, page("/account").cookie(userCookie, tok))
 				// The identity is the token's claims, whatever the backend's shape.
-				wantIdentity(t, r, tok, claimsData(t, claims), "u-rv", "user", "")
+				wantIdentity(t, r, tok, claims.Data(t), "u-rv", "user", "")
 				wantVerifiedBy(t, r, "local")
 			}
 			if n := e.be.CountFor(fakebackend.Validate, tok); n != 1 {
@@ -225,7 +212,7 @@ func TestJWTModes(t *testing.T) {
 			}
 			time.Sleep(400 * time.Millisecond)
 			e.be.SetValidate(tok, fakebackend.Status(http.StatusServiceUnavailable))
-			wantIdentity(t, e.do(t, h, page("/account").cookie(userCookie, tok)), tok, claimsData(t, claims), "u-rv", "user", "")
+			wantIdentity(t, e.do(t, h, page("/account").cookie(userCookie, tok)), tok, claims.Data(t), "u-rv", "user", "")
 			if n := e.be.CountFor(fakebackend.Validate, tok); n != 2 {
 				t.Fatalf("validate calls after the interval: %d, want 2", n)
 			}
@@ -249,10 +236,10 @@ func TestJWTGuestTokens(t *testing.T) {
 		h := e.handler(t, opts)
 
 		r := e.do(t, h, page("/"))
-		wantIdentity(t, r, guest, claimsData(t, guestClaims), "guest-1", "guest", guest)
+		wantIdentity(t, r, guest, guestClaims.Data(t), "guest-1", "guest", guest)
 		wantCookieSet(t, r, guestCookie, guest)
 		r = e.do(t, h, page("/").cookie(guestCookie, guest))
-		wantIdentity(t, r, guest, claimsData(t, guestClaims), "guest-1", "guest", "")
+		wantIdentity(t, r, guest, guestClaims.Data(t), "guest-1", "guest", "")
 		r = e.do(t, h, page("/account").cookie(userCookie, guest))
 		wantLoginRedirect(t, r, http.StatusFound, "/account")
 		wantCount(t, e.be, fakebackend.Validate, 0)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -16,16 +15,6 @@ import (
 // and with a JWKS, the modes, and the JWKS across a reload.
 
 const hVerified = "X-Auth-Verified-By"
-
-func claimsData(t *testing.T, c jwtkit.Claims) map[string]interface{} {
-	t.Helper()
-	raw, _ := json.Marshal(c)
-	var out map[string]interface{}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 func wantVerifiedBy(t *testing.T, r *result, want string) {
 	t.Helper()
@@ -72,7 +61,7 @@ func TestJWT(t *testing.T) {
 			claims := jwtkit.Std("u-"+alg, "user")
 			tok := jwtkit.Sign(t, alg, k.Signer(alg), kid, claims)
 			r := s.do(t, page("local", "/account").cookie(userCookie, tok))
-			wantIdentity(t, r, tok, claimsData(t, claims), "u-"+alg, "user", "")
+			wantIdentity(t, r, tok, claims.Data(t), "u-"+alg, "user", "")
 			wantVerifiedBy(t, r, "local")
 		}
 		if n := s.be.Count(fakebackend.Validate); n != 0 {
@@ -104,7 +93,7 @@ func TestJWT(t *testing.T) {
 		next := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", fresh)
 		s.be.SetRefresh("e2e-refresh-2", fakebackend.Refreshed(next, ""))
 		r := s.do(t, page("local", "/account").cookie(userCookie, expired).cookie(refreshCookie, "e2e-refresh-2"))
-		wantIdentity(t, r, next, claimsData(t, fresh), "u-2", "user", next)
+		wantIdentity(t, r, next, fresh.Data(t), "u-2", "user", next)
 		wantCookieSet(t, r, userCookie, next)
 		if s.be.CountFor(fakebackend.Validate, expired)+s.be.CountFor(fakebackend.Validate, next) != 0 {
 			t.Errorf("validation calls for the expired or the new token")
@@ -123,7 +112,7 @@ func TestJWT(t *testing.T) {
 		tok := jwtkit.Sign(t, "ES384", k.P384, "p384", claims)
 		s.be.SetUser(tok, fakebackend.UserData("u-rv", "user", nil))
 		for i := 0; i < 3; i++ {
-			wantIdentity(t, s.do(t, page("reval", "/account").cookie(userCookie, tok)), tok, claimsData(t, claims), "u-rv", "user", "")
+			wantIdentity(t, s.do(t, page("reval", "/account").cookie(userCookie, tok)), tok, claims.Data(t), "u-rv", "user", "")
 		}
 		if n := s.be.CountFor(fakebackend.Validate, tok); n != 1 {
 			t.Errorf("revalidate: validate calls %d, want 1", n)

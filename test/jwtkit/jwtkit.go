@@ -310,3 +310,18 @@ func digest(h crypto.Hash, msg string) []byte {
 	d.Write([]byte(msg))
 	return d.Sum(nil)
 }
+
+// Data is c as the app receives it in X-Auth-User: the claims as JSON
+// decodes them (numbers as float64).
+func (c Claims) Data(t testing.TB) map[string]interface{} {
+	t.Helper()
+	raw, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]interface{}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
