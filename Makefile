@@ -65,9 +65,10 @@ browser-test:
 	cd demo/browser && $(GO) test -count=1 -v ./...
 
 ## demo: the demo stack on http://localhost:8080 (Traefik if on PATH, else
-## the Yaegi dev host).
+## the Yaegi dev host); `make demo PORT=8081` puts it on another port (from
+## the command line only: a PORT in the environment is someone else's).
 demo:
-	cd demo && $(GO) run ./cmd/demo
+	cd demo && $(GO) run ./cmd/demo$(if $(filter command line,$(origin PORT)), -port $(PORT))
 
 ## bench: the middleware against a baseline in the same run, compiled and
 ## interpreted.

@@ -8,8 +8,11 @@
 // service (with backend.url pointed at the local backend), so this run and
 // `docker compose up` use one configuration.
 //
-//	cd demo && go run ./cmd/demo
+//	cd demo && go run ./cmd/demo      # or `make demo` from the repository root
 //	open http://localhost:8080
+//
+// -port (`make demo PORT=8081`) moves the front to another port; a port in
+// use is reported with the way to pick another.
 package main
 
 import (
@@ -18,6 +21,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -26,6 +30,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -41,22 +46,28 @@ type flags struct {
 	front, traefikBin     string
 	accessTTL, refreshTTL time.Duration
 	reuseGrace            time.Duration
+	// backendSet and appSet say -backend and -app were given: a busy
+	// default address falls back to a free port, a chosen one is an error.
+	backendSet, appSet bool
 }
 
-func main() {
-	var f flags
-	flag.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address of the front (traefik or the dev host)")
-	flag.StringVar(&f.backend, "backend", "127.0.0.1:9001", "address of the auth backend")
-	flag.StringVar(&f.app, "app", "127.0.0.1:9002", "address of the app")
-	flag.StringVar(&f.compose, "compose", "docker-compose.yml", "compose file whose app labels configure the middleware")
-	flag.StringVar(&f.pluginRoot, "plugin", "..", "the plugin's source directory (the repository root)")
-	flag.StringVar(&f.front, "front", "auto", `"auto" (traefik if there is one, else the dev host), "traefik" or "devhost"`)
-	flag.StringVar(&f.traefikBin, "traefik", "", "traefik binary to use (default: $TRAEFIK_BIN, else traefik from PATH)")
-	flag.DurationVar(&f.accessTTL, "access-ttl", authbackend.DefaultAccessTTL, "access token lifetime (short, to watch refreshes)")
-	flag.DurationVar(&f.refreshTTL, "refresh-ttl", authbackend.DefaultRefreshTTL, "refresh token lifetime")
-	flag.DurationVar(&f.reuseGrace, "reuse-grace", authbackend.DefaultReuseGrace, "backend grace window for a replayed refresh token")
-	flag.Parse()
+// Default addresses. Only the front's is the user's business: the backend
+// and the app are reached through it.
+const (
+	defaultHost    = "127.0.0.1"
+	defaultPort    = 8080
+	defaultBackend = "127.0.0.1:9001"
+	defaultApp     = "127.0.0.1:9002"
+)
 
+func main() {
+	f, err := parseFlags(os.Args[1:], os.Stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		os.Exit(2)
+	}
 	logger := log.New(os.Stderr, "demo: ", log.LstdFlags)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -64,6 +75,57 @@ func main() {
 		logger.Fatalf("error: %v", err)
 	}
 	logger.Print("stopped")
+}
+
+// parseFlags reads the command line. -port replaces the port of -listen
+// (`make demo PORT=8081` passes it).
+func parseFlags(args []string, output io.Writer) (flags, error) {
+	var f flags
+	port := 0
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.StringVar(&f.listen, "listen", net.JoinHostPort(defaultHost, strconv.Itoa(defaultPort)), "address of the front (traefik or the dev host)")
+	fs.IntVar(&port, "port", 0, "port of the front, on -listen's host (default: -listen's port, 8080)")
+	fs.StringVar(&f.backend, "backend", defaultBackend, "address of the auth backend (if the default is busy, a free port)")
+	fs.StringVar(&f.app, "app", defaultApp, "address of the app (if the default is busy, a free port)")
+	fs.StringVar(&f.compose, "compose", "docker-compose.yml", "compose file whose app labels configure the middleware")
+	fs.StringVar(&f.pluginRoot, "plugin", "..", "the plugin's source directory (the repository root)")
+	fs.StringVar(&f.front, "front", "auto", `"auto" (traefik if there is one, else the dev host), "traefik" or "devhost"`)
+	fs.StringVar(&f.traefikBin, "traefik", "", "traefik binary to use (default: $TRAEFIK_BIN, else traefik from PATH)")
+	fs.DurationVar(&f.accessTTL, "access-ttl", authbackend.DefaultAccessTTL, "access token lifetime (short, to watch refreshes)")
+	fs.DurationVar(&f.refreshTTL, "refresh-ttl", authbackend.DefaultRefreshTTL, "refresh token lifetime")
+	fs.DurationVar(&f.reuseGrace, "reuse-grace", authbackend.DefaultReuseGrace, "backend grace window for a replayed refresh token")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		fmt.Fprintln(output, err)
+		return f, err
+	}
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "backend":
+			f.backendSet = true
+		case "app":
+			f.appSet = true
+		}
+	})
+	if port != 0 {
+		if port < 1 || port > 65535 {
+			err := fmt.Errorf("-port %d: want 1 to 65535", port)
+			fmt.Fprintln(output, err)
+			return f, err
+		}
+		host, _, err := net.SplitHostPort(f.listen)
+		if err != nil {
+			err = fmt.Errorf("-listen %q: %w", f.listen, err)
+			fmt.Fprintln(output, err)
+			return f, err
+		}
+		f.listen = net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	return f, nil
 }
 
 // run starts the stack and blocks until ctx is done or a part fails.
@@ -76,15 +138,30 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 	stack := &servers{errc: make(chan error, 4)}
 	defer stack.shutdown()
 
-	// Listen first: the middleware's options need the backend's real address.
-	backendLn, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.backend)
+	// The front's port first: it is the one a user chooses, and the one
+	// most likely taken (an earlier demo still running). Traefik binds it
+	// itself, so for Traefik it is only checked, and let go just before.
+	frontLn, err := listenFront(ctx, f.listen)
 	if err != nil {
-		return fmt.Errorf("auth backend: %w", err)
+		return err
 	}
-	appLn, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.app)
+	frontOpen := true
+	defer func() {
+		if frontOpen {
+			frontLn.Close()
+		}
+	}()
+
+	// Then the backend and the app: the middleware's options need the
+	// backend's real address.
+	backendLn, err := listenService(ctx, logger, "auth backend", "-backend", f.backend, f.backendSet)
+	if err != nil {
+		return err
+	}
+	appLn, err := listenService(ctx, logger, "app", "-app", f.app, f.appSet)
 	if err != nil {
 		backendLn.Close()
-		return fmt.Errorf("app: %w", err)
+		return err
 	}
 	backendURL := &url.URL{Scheme: "http", Host: backendLn.Addr().String()}
 	appURL := &url.URL{Scheme: "http", Host: appLn.Addr().String()}
@@ -119,6 +196,8 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 			return err
 		}
 		logger.Printf("front: traefik binary at %s (working directory %s)", traefikBin, dir)
+		frontLn.Close() // Traefik binds it
+		frontOpen = false
 		traefikDone := make(chan struct{})
 		defer func() { cancel(); <-traefikDone }()
 		go func() {
@@ -151,13 +230,10 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 		if err != nil {
 			return err
 		}
-		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", f.listen)
-		if err != nil {
-			return fmt.Errorf("dev host: %w", err)
-		}
-		stack.serve(ln, host)
+		stack.serve(frontLn, host) // the server closes it
+		frontOpen = false
 		logger.Printf("plugin interpreted in %s", time.Since(start).Round(time.Millisecond))
-		front = ln.Addr().String()
+		front = frontLn.Addr().String()
 	}
 	logger.Printf("open %s — sign in as alice/alice or admin/admin; Ctrl-C stops everything", browserURL(front))
 	if ready != nil {
@@ -171,6 +247,70 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 	case err := <-stack.errc:
 		return err
 	}
+}
+
+// listenFront listens on the front's address; a port in use is said in
+// words, with the way to pick another.
+func listenFront(ctx context.Context, addr string) (net.Listener, error) {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("front on %s: %w", addr, err)
+	}
+	host, port, splitErr := net.SplitHostPort(addr)
+	if splitErr != nil {
+		return nil, fmt.Errorf("front on %s: %w", addr, err)
+	}
+	other := "another port"
+	n, _ := strconv.Atoi(port)
+	if free := freePortAbove(ctx, host, n); free != 0 {
+		other = strconv.Itoa(free)
+	}
+	return nil, fmt.Errorf("port %s is already in use (%s): another program listens there, perhaps an earlier demo "+
+		"(`ss -ltnp 'sport = :%s'` shows which). Stop it, or run the demo on a free port: "+
+		"make demo PORT=%s (or go run ./cmd/demo -port %s)", port, addr, port, other, other)
+}
+
+// freePortAbove returns the first port after port on host that can be
+// listened on now (it may be taken again by the time it is used), or 0.
+func freePortAbove(ctx context.Context, host string, port int) int {
+	for p := port + 1; p <= port+20 && p <= 65535; p++ {
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err == nil {
+			ln.Close()
+			return p
+		}
+	}
+	return 0
+}
+
+// listenService listens for the auth backend or the app. They are reached
+// only through the front, so a default address in use gives way to a free
+// port; an address given with its flag must be free.
+func listenService(ctx context.Context, logger *log.Logger, what, flagName, addr string, chosen bool) (net.Listener, error) {
+	lc := &net.ListenConfig{}
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err == nil {
+		return ln, nil
+	}
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("%s on %s: %w", what, addr, err)
+	}
+	if chosen {
+		return nil, fmt.Errorf("%s: %s is already in use by another program: stop it, or give %s another address (%s 127.0.0.1:0 takes any free port)", what, addr, flagName, flagName)
+	}
+	host, _, splitErr := net.SplitHostPort(addr)
+	if splitErr != nil {
+		return nil, fmt.Errorf("%s on %s: %w", what, addr, err)
+	}
+	ln, err2 := lc.Listen(ctx, "tcp", net.JoinHostPort(host, "0"))
+	if err2 != nil {
+		return nil, fmt.Errorf("%s on %s: %w", what, addr, err)
+	}
+	logger.Printf("%s: %s is in use by another program; using %s instead (only the front reaches it)", what, addr, ln.Addr())
+	return ln, nil
 }
 
 // buildServices makes the backend and the app; the backend signs with the

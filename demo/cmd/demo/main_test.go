@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -195,4 +197,129 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// busyPort holds a loopback port for the test's duration and returns its
+// address.
+func busyPort(t *testing.T) string {
+	t.Helper()
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
+
+// TestBusyFrontPortSaysSo: with the front's port taken, run stops at
+// once, before starting anything, with a message naming the port and the
+// way to choose another (make demo PORT=…), for both fronts.
+func TestBusyFrontPortSaysSo(t *testing.T) {
+	addr := busyPort(t)
+	_, port, _ := net.SplitHostPort(addr)
+	for _, front := range []string{"devhost", "traefik"} {
+		t.Run(front, func(t *testing.T) {
+			f := flags{
+				listen: addr, backend: "127.0.0.1:0", app: "127.0.0.1:0",
+				compose: "../../docker-compose.yml", pluginRoot: "../../..", front: front,
+				// Never started: the port is checked first.
+				traefikBin: "/nonexistent/traefik",
+				accessTTL:  20 * time.Second,
+				refreshTTL: time.Hour,
+				reuseGrace: 10 * time.Second,
+				backendSet: true,
+				appSet:     true,
+			}
+			var logs strings.Builder
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err := run(ctx, f, log.New(&logs, "", 0), func(string) { t.Error("the stack announced itself on a busy port") })
+			if err == nil {
+				t.Fatal("run on a busy port returned no error")
+			}
+			msg := err.Error()
+			for _, want := range []string{"port " + port + " is already in use", "make demo PORT=", "-port "} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("the error does not say %q:\n%s", want, msg)
+				}
+			}
+			if strings.Contains(logs.String(), "front:") {
+				t.Errorf("a front was started on a busy port:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// TestBusyServicePorts: a busy default address of the backend or the app
+// gives way to a free port (they are reached only through the front); one
+// chosen with -backend or -app is an error naming the flag.
+func TestBusyServicePorts(t *testing.T) {
+	addr := busyPort(t)
+	var logs strings.Builder
+	logger := log.New(&logs, "", 0)
+	ln, err := listenService(context.Background(), logger, "auth backend", "-backend", addr, false)
+	if err != nil {
+		t.Fatalf("a busy default address: %v", err)
+	}
+	got := ln.Addr().String()
+	ln.Close()
+	if got == addr {
+		t.Fatalf("listened on the busy address %s", addr)
+	}
+	if !strings.Contains(logs.String(), addr+" is in use") || !strings.Contains(logs.String(), got) {
+		t.Errorf("the fallback is not logged with both addresses:\n%s", logs.String())
+	}
+	_, err = listenService(context.Background(), logger, "app", "-app", addr, true)
+	if err == nil || !strings.Contains(err.Error(), addr+" is already in use") || !strings.Contains(err.Error(), "-app") {
+		t.Errorf("a busy chosen address: %v, want an error naming %s and -app", err, addr)
+	}
+}
+
+func TestParseFlagsPort(t *testing.T) {
+	for _, c := range []struct {
+		args       []string
+		listen     string
+		backendSet bool
+	}{
+		{nil, "127.0.0.1:8080", false},
+		{[]string{"-port", "8081"}, "127.0.0.1:8081", false},
+		{[]string{"-listen", "0.0.0.0:9000", "-port", "8082"}, "0.0.0.0:8082", false},
+		{[]string{"-listen", "127.0.0.1:8090"}, "127.0.0.1:8090", false},
+		{[]string{"-backend", "127.0.0.1:9001"}, "127.0.0.1:8080", true},
+	} {
+		f, err := parseFlags(c.args, io.Discard)
+		if err != nil || f.listen != c.listen || f.backendSet != c.backendSet {
+			t.Errorf("parseFlags(%q) = listen %q backendSet %v, %v; want %q %v", c.args, f.listen, f.backendSet, err, c.listen, c.backendSet)
+		}
+	}
+	for _, bad := range [][]string{{"-port", "70000"}, {"-port", "x"}, {"extra"}} {
+		if _, err := parseFlags(bad, io.Discard); err == nil {
+			t.Errorf("parseFlags(%q): no error", bad)
+		}
+	}
+}
+
+// TestMakeDemoPassesPort: `make demo PORT=8081` runs the demo with -port
+// 8081, and plain `make demo` with no -port, even with a PORT in the
+// environment (many shells and platforms set one for other programs).
+func TestMakeDemoPassesPort(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make")
+	}
+	out, err := exec.Command("make", "-s", "-n", "-C", "../../..", "demo", "PORT=8081").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n demo PORT=8081: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "./cmd/demo -port 8081") {
+		t.Errorf("make demo PORT=8081 does not pass -port 8081:\n%s", out)
+	}
+	cmd := exec.Command("make", "-s", "-n", "-C", "../../..", "demo")
+	cmd.Env = append(os.Environ(), "PORT=3000")
+	out, err = cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n demo: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "-port") {
+		t.Errorf("make demo with PORT only in the environment passes a port:\n%s", out)
+	}
 }
