@@ -33,13 +33,17 @@ type responseFields struct {
 // backendClient talks to the auth backend. One client (and its connection
 // pool) serves every instance sharing a state; see state.go.
 type backendClient struct {
-	client  *http.Client
-	urls    backendSettings
-	fields  responseFields
-	slots   *callSlots // backend.maxConcurrent, shared fairly between clients
-	reuse   refreshSettings
-	guest   []byte
-	logName string // the middleware's name, for log lines
+	// transport is used directly, not through an http.Client: RoundTrip
+	// never follows a redirect, so no redirect-blocking callback is needed
+	// (Yaegi v0.16.1 panics inside an interpreted CheckRedirect handed to
+	// compiled net/http).
+	transport http.RoundTripper
+	urls      backendSettings
+	fields    responseFields
+	slots     *callSlots // backend.maxConcurrent, shared fairly between clients
+	reuse     refreshSettings
+	guest     []byte
+	logName   string // the middleware's name, for log lines
 }
 
 // newBackendTransport is the connection pool to one backend. It lives in
@@ -55,17 +59,13 @@ func newBackendTransport(maxConcurrent int) *http.Transport {
 
 func newBackendClient(name string, s *settings, transport *http.Transport) *backendClient {
 	return &backendClient{
-		client: &http.Client{
-			Transport: transport,
-			// Redirects from the backend are answers, never followed.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		urls:    s.backend,
-		fields:  s.responses,
-		slots:   newCallSlots(s.backend.maxConcurrent),
-		reuse:   s.refresh,
-		guest:   s.guest.body,
-		logName: name,
+		transport: transport,
+		urls:      s.backend,
+		fields:    s.responses,
+		slots:     newCallSlots(s.backend.maxConcurrent),
+		reuse:     s.refresh,
+		guest:     s.guest.body,
+		logName:   name,
 	}
 }
 
@@ -100,16 +100,34 @@ func backendCall(b *backendClient, ctx context.Context, client, method, url, bea
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := b.client.Do(req)
+	status, raw, err := roundTrip(b.transport, req, maxBackendBody)
 	if err != nil {
-		return backendAnswer{}, errBackendUnavailable
+		return backendAnswer{}, err
+	}
+	return backendAnswer{status: status, doc: decodeJSON(raw)}, nil
+}
+
+// errBackendRedirect is a 3xx answer: never followed (the answer must come
+// from the URL configured), and never an answer about a token.
+var errBackendRedirect = errors.New("auth backend answered a redirect")
+
+// roundTrip sends req on transport and reads at most limit bytes of the
+// answer. A 3xx is errBackendRedirect, a network failure or an unreadable
+// body errBackendUnavailable: both count as the backend being unavailable.
+func roundTrip(transport http.RoundTripper, req *http.Request, limit int64) (int, []byte, error) {
+	resp, err := transport.RoundTrip(req)
+	if err != nil {
+		return 0, nil, errBackendUnavailable
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBackendBody))
-	if err != nil {
-		return backendAnswer{}, errBackendUnavailable
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return resp.StatusCode, nil, errBackendRedirect
 	}
-	return backendAnswer{status: resp.StatusCode, doc: decodeJSON(raw)}, nil
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	if err != nil {
+		return resp.StatusCode, nil, errBackendUnavailable
+	}
+	return resp.StatusCode, raw, nil
 }
 
 // backendContext bounds one shared backend call by backend.timeout alone:

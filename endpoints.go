@@ -90,18 +90,23 @@ func serveEndpoint(m *middleware, rw http.ResponseWriter, req *http.Request, rou
 	}
 }
 
-// crossSitePost is a request a browser says comes from another site:
-// Sec-Fetch-Site cross-site, or an Origin whose host is not the request's.
+// crossSitePost is a request a browser says comes from another origin:
+// Sec-Fetch-Site cross-site, or an Origin (scheme, host and port) that is
+// not the request's own; a "null" Origin or more than one Origin header
+// says nothing trustworthy and counts as cross-site too.
 func crossSitePost(req *http.Request) bool {
 	if req.Header.Get("Sec-Fetch-Site") == "cross-site" {
 		return true
 	}
-	origin := req.Header.Get("Origin")
-	if origin == "" || origin == "null" {
-		return origin == "null"
+	values, sent := req.Header["Origin"]
+	if !sent {
+		return false
 	}
-	_, host, ok := strings.Cut(origin, "://")
-	return !ok || !strings.EqualFold(host, req.Host)
+	if len(values) != 1 {
+		return true
+	}
+	origin, ok := csrfHeaderOrigin(values[0])
+	return !ok || origin != csrfRequestOrigin(req)
 }
 
 // endpointMethod answers 405 unless req uses one of methods.

@@ -30,7 +30,10 @@ func flowGuestSession(f *flow, carried carriedCookies) *authResult {
 		record(f.m, f.req, eventAuthFail, nil, carried.guest, false, firstNonEmpty(v.reason, "invalid-guest-token"), 0)
 		cleared = cookiesClearing(&f.m.s.cookies, carried, false, true, false)
 	}
-	if !f.m.s.guest.enabled || (f.route != nil && f.route.needsUser) {
+	if !f.m.s.guest.enabled || (f.route != nil && (f.route.needsUser || f.route.endpoint != endpointNone)) {
+		// No guest where one cannot change the answer: a route that
+		// needs a user, and authlayer's own endpoints (a login replaces
+		// any guest; a logout or session answer needs none).
 		return &authResult{setCookies: cleared}
 	}
 	res := flowMintGuest(f)

@@ -26,8 +26,7 @@ import (
 // limiting on, a token refused here spends the client's unknown-token
 // budget (a valid one never does), and a client whose budget is spent
 // gets no verification at all: junk costs its sender, not the CPU.
-func flowValidateJWT(f *flow, j *jwtSettings, token string, charged bool) (validation, *rateDecision) {
-	key := cacheKey(token)
+func flowValidateJWT(f *flow, j *jwtSettings, key, token string, charged bool) (validation, *rateDecision) {
 	if v, _, ok := cacheLookup(f.m.state.validations, key); ok {
 		return v.(validation), nil
 	}
@@ -81,8 +80,9 @@ func rememberLocal(f *flow, key string, v validation) validation {
 	if v.state == stateValid {
 		ttl = localTTL(f.m.s, v.id, 0)
 	}
+	v = unlessLoggedOut(key, v)
 	if ttl > 0 {
-		cacheStore(f.m.state.validations, key, v, ttl, v.state != stateValid)
+		cacheStore(f.m.state.validations, key, v, ttl, weakValidation(f.m.s, v))
 	}
 	return v
 }
@@ -110,7 +110,8 @@ func confirmedValidation(s *settings, answer validation, local *identity) (valid
 	if answer.state == stateInvalid {
 		return answer, validationTTL(s, answer), true
 	}
-	return validation{state: stateValid, id: local}, localTTL(s, local, s.jwt.revalidate), false
+	v := validation{state: stateValid, id: local}
+	return v, localTTL(s, local, s.jwt.revalidate), weakValidation(s, v)
 }
 
 // claimsIdentity builds the identity of a locally verified token from its

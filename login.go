@@ -7,8 +7,6 @@ import (
 	"log"
 	"net/http"
 	"net/url"
-	"strings"
-	"time"
 )
 
 // endpoints.login: the browser posts its credentials here (JSON, or an
@@ -55,7 +53,7 @@ func serveLogin(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), m.s.backend.timeout)
+	ctx, cancel := context.WithDeadline(req.Context(), requestDeadline(m, req))
 	ans, err := backendCall(m.state.backend, ctx, client, http.MethodPost, m.s.backend.loginURL, "", body)
 	cancel()
 	if err != nil {
@@ -142,7 +140,7 @@ func loginTokens(m *middleware, ans backendAnswer) (access, rotated string, stat
 // hit, and a token the backend would refuse is never set), sets the
 // cookies and answers.
 func loginSucceeded(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, form bool, returnTo string, doc interface{}, access, rotated, client string) {
-	f := &flow{m: m, req: req, route: route, deadline: time.Now().Add(m.s.backend.timeout), client: client}
+	f := &flow{m: m, req: req, route: route, deadline: requestDeadline(m, req), client: client}
 	v, _ := flowValidate(f, access, false)
 	if v.state == stateInvalid || (v.state == stateValid && !acceptsAsUser(m.s, v.id.tokenType)) {
 		log.Printf("authlayer: %s: the backend's login answer holds a token that is not a user session", m.name)
@@ -174,16 +172,29 @@ func afterLogin(m *middleware, returnTo string) string {
 }
 
 // loginCookies are the new session's cookies: the user (and refresh)
-// token, the expiry hint, the guest cookie cleared, and a CSRF token bound
-// to the new session.
+// token, the expiry hint, a CSRF token bound to the new session, and
+// every other auth cookie cleared, carried or not. A login without a
+// refresh token (no "remember me") clears the refresh cookie: kept, it
+// would silently become the previous user's session (a shared computer)
+// or one planted from a sibling subdomain when the new token expires.
 func loginCookies(m *middleware, req *http.Request, access, rotated string, id *identity) []string {
 	cs := &m.s.cookies
 	cookies := appendCookie(nil, userCookieValue(cs, access))
-	if rotated != "" && cs.refresh != "" {
-		cookies = appendCookie(cookies, refreshCookieValue(cs, rotated))
+	if cs.refresh != "" {
+		refresh := buildCookie(cs, cs.refresh, "", cs.refreshCookiePath, -1)
+		if rotated != "" {
+			refresh = refreshCookieValue(cs, rotated)
+		}
+		cookies = appendCookie(cookies, refresh)
 	}
-	cookies = appendCookie(cookies, expiryHintCookie(&m.s.cookies, id))
-	cookies = append(cookies, cookiesClearing(cs, cookiesRead(cs, req), false, true, false)...)
+	if cs.hint != "" {
+		hint := expiryHintCookie(cs, id)
+		if hint == "" {
+			hint = buildCookie(cs, cs.hint, "", cs.path, -1)
+		}
+		cookies = appendCookie(cookies, hint)
+	}
+	cookies = append(cookies, buildCookie(cs, cs.guest, "", cs.path, -1))
 	if m.csrf != nil && id != nil {
 		cookies = appendCookie(cookies, csrfIssue(m.csrf, req, csrfBinding(&authResult{id: id})))
 	}
@@ -240,52 +251,4 @@ func loginErrorURL(m *middleware, status int, returnTo string) string {
 		target = withQueryParam(target, m.s.returnTo, returnTo)
 	}
 	return target
-}
-
-// withoutTokens copies a backend answer without any string holding one of
-// the tokens and without any string field named like a token
-// (accessToken, refresh_token, jwt, …): a page's script never sees one.
-func withoutTokens(doc interface{}, tokens ...string) interface{} {
-	switch t := doc.(type) {
-	case map[string]interface{}:
-		out := make(map[string]interface{}, len(t))
-		for k, v := range t {
-			if _, isString := v.(string); (isString && tokenLikeKey(k)) || holdsToken(v, tokens) {
-				continue
-			}
-			out[k] = withoutTokens(v, tokens...)
-		}
-		return out
-	case []interface{}:
-		out := make([]interface{}, 0, len(t))
-		for _, v := range t {
-			if !holdsToken(v, tokens) {
-				out = append(out, withoutTokens(v, tokens...))
-			}
-		}
-		return out
-	}
-	return doc
-}
-
-func holdsToken(v interface{}, tokens []string) bool {
-	s, ok := v.(string)
-	if !ok || s == "" {
-		return false
-	}
-	for _, tok := range tokens {
-		if tok != "" && s == tok {
-			return true
-		}
-	}
-	return false
-}
-
-// tokenLikeKey names the fields backends put tokens in.
-func tokenLikeKey(k string) bool {
-	switch strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(k)) {
-	case "accesstoken", "refreshtoken", "token", "idtoken", "jwt", "newtoken", "access", "refresh":
-		return true
-	}
-	return false
 }

@@ -10,20 +10,13 @@ import (
 
 // endpoints.logout (POST): the backend is told (backend.logoutPath, with
 // the access token as Bearer and the refresh token in the body, best
-// effort within backend.timeout); every auth cookie is cleared with the
-// attributes it was set with; what this Traefik remembers of the session
-// is dropped: the cached validation becomes a logged-out mark until the
-// token's exp (a copied cookie replayed here is refused at once, whatever
-// the backend or jwt.mode), the remembered refreshes are forgotten and so
-// are the session memo's entries. A form gets a redirect (the safe
-// return-to value, else routes.homeUrl); a script gets {"success":true}.
-
-// loggedOutFor bounds the logged-out mark of a token whose expiry is
-// unknown, or far away.
-const (
-	loggedOutUnknown = 10 * time.Minute
-	loggedOutMax     = 24 * time.Hour
-)
+// effort within the request's one backend.timeout); every auth cookie is
+// cleared with the attributes it was set with; and the access token and
+// refresh credential the logout carried are marked logged out for their
+// whole remaining life (revocation.go), in every middleware of this
+// Traefik, whatever the backend did and whatever jwt.mode says. A form
+// gets a redirect (the safe return-to value, else routes.homeUrl); a
+// script gets {"success":true}.
 
 func serveLogout(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
 	if !endpointMethod(m, rw, req, route, res, http.MethodPost) {
@@ -61,7 +54,7 @@ func tellBackendLogout(m *middleware, req *http.Request, carried carriedCookies)
 	if carried.refresh != "" {
 		body, _ = json.Marshal(map[string]string{"refreshToken": carried.refresh})
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), m.s.backend.timeout)
+	ctx, cancel := context.WithDeadline(req.Context(), requestDeadline(m, req))
 	ans, err := backendCall(m.state.backend, ctx, rateClientKey(m.state.limiter, req), http.MethodPost, m.s.backend.logoutURL, bearer, body)
 	cancel()
 	if err != nil || !is2xx(ans.status) {
@@ -69,28 +62,34 @@ func tellBackendLogout(m *middleware, req *http.Request, carried carriedCookies)
 	}
 }
 
-// forgetSession drops what this Traefik remembers of the session: the
-// tokens it carried, and one a refresh on this very request produced.
+// forgetSession marks the tokens the logout carried (and one a refresh on
+// this very request produced) and drops what every middleware remembers
+// of them. Only a session that validated here gets lasting marks; the
+// rest (junk, or the backend down) get best-effort ones (revocation.go).
 func forgetSession(m *middleware, res *authResult, carried carriedCookies) {
-	ttl := loggedOutUnknown
-	if res.id != nil && !res.id.expiresAt.IsZero() {
-		ttl = time.Until(res.id.expiresAt) + time.Minute
+	cs := &m.s.cookies
+	var exp time.Time
+	if res.loggedIn && res.id != nil {
+		exp = res.id.expiresAt
 	}
-	if ttl > loggedOutMax {
-		ttl = loggedOutMax
-	}
-	mark := validation{state: stateInvalid, reason: "logged-out"}
-	tokens := []string{carried.user, res.token, res.refreshed}
-	for _, tok := range tokens {
-		if tok != "" && tok != carried.guest {
-			cacheStore(m.state.validations, cacheKey(tok), mark, ttl, false)
-			cacheDelete(m.state.refreshes, cacheKey(tok))
+	var tokens []string
+	mark := func(token string, exp time.Time, fallback time.Duration) {
+		if token != "" && token != carried.guest {
+			markLoggedOut(m.s, token, exp, fallback, res.loggedIn)
+			tokens = append(tokens, token)
 		}
 	}
-	if carried.refresh != "" {
-		cacheDelete(m.state.refreshes, cacheKey(carried.refresh))
+	if carried.user != res.token && carried.user != res.refreshed {
+		mark(carried.user, time.Time{}, cookieLife(cs.userMaxAge))
 	}
-	memoForget(m.state.sessions, tokens)
+	if res.loggedIn {
+		mark(res.token, exp, cookieLife(cs.userMaxAge))
+		if res.refreshed != res.token {
+			mark(res.refreshed, exp, cookieLife(cs.userMaxAge))
+		}
+	}
+	mark(carried.refresh, time.Time{}, cookieLife(cs.refreshMaxAge))
+	forgetEverywhere(tokens)
 }
 
 // logoutCookies delete every auth cookie, carried or not.

@@ -28,6 +28,9 @@ type Config struct {
 	ErrorPages     ErrorPagesConfig     `json:"errorPages,omitempty"`
 	I18n           I18nConfig           `json:"i18n,omitempty"`
 	MethodOverride MethodOverrideConfig `json:"methodOverride,omitempty"`
+	// Unknown collects top-level keys the decoder matched to no option
+	// group; New refuses them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // CreateConfig returns the default configuration. It is the only place
@@ -256,19 +259,33 @@ func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, counted
 	if m.s.blockBrowserAPI && route.api && blockedNavigation(m, rw, req, route) {
 		return
 	}
+	if route.endpoint != endpointNone {
+		serveEndpointFlow(m, rw, req, route)
+		return
+	}
 	if m.csrf != nil {
 		serveWithCSRF(m, rw, req, route)
 		return
 	}
 	res := authenticate(m, req, route)
-	if route.endpoint != endpointNone {
-		serveEndpoint(m, rw, req, route, res)
-		return
-	}
 	if mayBeDenied(route, res) && denied(m, rw, req, route, res) {
 		return
 	}
 	forward(m, rw, req, res)
+}
+
+// serveEndpointFlow is the flow's end for authlayer's own endpoints: the
+// token flow and the endpoint's own backend call share one deadline,
+// backend.timeout from here (requestDeadline).
+func serveEndpointFlow(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch) {
+	ctx, cancel := context.WithTimeout(req.Context(), m.s.backend.timeout)
+	defer cancel()
+	req = req.WithContext(ctx)
+	if m.csrf != nil {
+		serveWithCSRF(m, rw, req, route)
+		return
+	}
+	serveEndpoint(m, rw, req, route, authenticate(m, req, route))
 }
 
 // serveWithCSRF is the same flow with the CSRF checks around the token

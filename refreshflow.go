@@ -75,7 +75,13 @@ func refreshedSession(s *settings, out refreshOutcome) *authResult {
 
 // flowRefresh makes, joins or remembers the refresh of credential. Only a
 // client that starts a refresh spends its refresh budget.
+//
+// A logged-out credential (revocation.go) is refused here: no backend call,
+// whether or not the backend's logout took effect.
 func flowRefresh(f *flow, credential string) (refreshOutcome, *rateDecision) {
+	if loggedOut(credential) {
+		return refreshOutcome{kind: refreshFatal}, nil
+	}
 	var refused *rateDecision
 	var charge chargeFunc
 	if f.m.state.limiter != nil {

@@ -14,6 +14,7 @@ type routeMemo struct {
 	table          *routeTable
 	protectUnclear bool                    // routes.ambiguousPaths=protect: treat as protected instead of 400
 	endpoints      map[string]endpointKind // endpoints.*, by canonical path
+	lookalikes     map[string]bool         // the endpoints' paths lower-cased, without a trailing slash
 	mu             sync.RWMutex            // protects paths
 	paths          map[string]*routeMatch
 }
@@ -28,7 +29,11 @@ const maxMemoPathBytes = 256
 const maxPathBytes = 4096
 
 func newRouteMemo(table *routeTable, protectUnclear bool, endpoints map[string]endpointKind) *routeMemo {
-	return &routeMemo{table: table, protectUnclear: protectUnclear, endpoints: endpoints, paths: map[string]*routeMatch{}}
+	lookalikes := map[string]bool{}
+	for p := range endpoints {
+		lookalikes[lookalikeKey(p)] = true
+	}
+	return &routeMemo{table: table, protectUnclear: protectUnclear, endpoints: endpoints, lookalikes: lookalikes, paths: map[string]*routeMatch{}}
 }
 
 // routeFor returns the decision for a request's path. decoded and raw are
@@ -91,10 +96,32 @@ func decideRoute(memo *routeMemo, decoded, raw string) *routeMatch {
 		} else if !m.needsUser {
 			m.kind, m.needsUser = kindProtected, true
 		}
+		m.rejected = m.rejected || endpointLookalike(memo, decoded, m.path)
 		return &m // an endpoint is only ever its exact, unambiguous path
 	}
 	m.endpoint = memo.endpoints[m.path]
+	if m.endpoint == endpointNone && endpointLookalike(memo, decoded, m.path) {
+		m.rejected = true
+	}
 	return &m
+}
+
+// endpointLookalike reports whether a path that is not exactly one of
+// authlayer's endpoints is one in another spelling ("/AUTH/LOGIN",
+// "/auth/login;x", "/auth/login/"): an app that reads it as its own login
+// route would receive the credentials, so such a path is refused (400),
+// never forwarded.
+func endpointLookalike(memo *routeMemo, decoded, literal string) bool {
+	if len(memo.lookalikes) == 0 {
+		return false
+	}
+	return memo.lookalikes[lookalikeKey(literal)] ||
+		memo.lookalikes[lookalikeKey(dropMatrixParams(literal))] ||
+		memo.lookalikes[lookalikeKey(servletPath(decoded))]
+}
+
+func lookalikeKey(p string) string {
+	return strings.ToLower(strings.TrimRight(p, "/"))
 }
 
 // matchParamReadings makes m, the decision for the literal reading of a

@@ -29,10 +29,13 @@ func serveSessionInfo(m *middleware, rw http.ResponseWriter, req *http.Request, 
 		return
 	}
 	writeSessionHeaders(rw, res)
-	writeJSON(rw, http.StatusOK, sessionOf(res))
+	carried := cookiesRead(&m.s.cookies, req)
+	writeJSON(rw, http.StatusOK, sessionOf(res, res.token, res.refreshed, carried.user, carried.refresh))
 }
 
-func sessionOf(res *authResult) sessionInfo {
+// sessionOf is the answer for res: the user object without any field
+// holding a token (tokenscrub.go; tokens are the session's own).
+func sessionOf(res *authResult, tokens ...string) sessionInfo {
 	info := sessionInfo{Authenticated: res.loggedIn, User: json.RawMessage("null")}
 	id := res.id
 	if id == nil {
@@ -43,11 +46,25 @@ func sessionOf(res *authResult) sessionInfo {
 	}
 	if len(id.userValues) == 1 {
 		if raw, err := base64.StdEncoding.DecodeString(id.userValues[0]); err == nil {
-			info.User = raw
+			info.User = scrubbedJSON(raw, tokens)
 		}
 	}
 	if !id.expiresAt.IsZero() {
 		info.ExpiresAt = id.expiresAt.Unix()
 	}
 	return info
+}
+
+// scrubbedJSON is raw (a JSON object) without token-holding fields; null
+// when it does not decode.
+func scrubbedJSON(raw []byte, tokens []string) json.RawMessage {
+	doc := decodeJSON(raw)
+	if doc == nil {
+		return json.RawMessage("null")
+	}
+	out, err := json.Marshal(withoutTokens(doc, tokens...))
+	if err != nil {
+		return json.RawMessage("null")
+	}
+	return out
 }

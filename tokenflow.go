@@ -124,10 +124,22 @@ type flow struct {
 func authenticateSlow(m *middleware, req *http.Request, route *routeMatch) *authResult {
 	f := &flow{
 		m: m, req: req, route: route,
-		deadline: time.Now().Add(m.s.backend.timeout),
+		deadline: requestDeadline(m, req),
 		client:   rateClientKey(m.state.limiter, req),
 	}
 	return flowSession(f, cookiesRead(&m.s.cookies, req))
+}
+
+// requestDeadline is backend.timeout from now, or the request context's
+// deadline when that comes first: an endpoint request (endpoints.go) sets
+// one at its start, so its token flow and its own backend call share one
+// budget.
+func requestDeadline(m *middleware, req *http.Request) time.Time {
+	deadline := time.Now().Add(m.s.backend.timeout)
+	if d, ok := req.Context().Deadline(); ok && d.Before(deadline) {
+		return d
+	}
+	return deadline
 }
 
 // flowSession is the cascade: user cookie, then refresh, then guest.
@@ -180,11 +192,18 @@ func acceptsAsUser(s *settings, tokenType string) bool {
 // validated recently (a known user whose entry expired); waiting on
 // another's call is free (a local verification spends it only when it
 // refuses the token). limited is the refusal when over budget.
+//
+// A logged-out token (revocation.go) is invalid before anything else is
+// asked.
 func flowValidate(f *flow, token string, charged bool) (validation, *rateDecision) {
-	if j := f.m.s.jwt; j != nil {
-		return flowValidateJWT(f, j, token, charged)
+	key := cacheKey(token)
+	if loggedOutKey(key) {
+		return validation{state: stateInvalid, reason: "logged-out"}, nil
 	}
-	return flowValidateBackend(f, cacheKey(token), token, charged, nil)
+	if j := f.m.s.jwt; j != nil {
+		return flowValidateJWT(f, j, key, token, charged)
+	}
+	return flowValidateBackend(f, key, token, charged, nil)
 }
 
 // flowValidateBackend validates token with the backend; with local (a
@@ -210,9 +229,10 @@ func flowValidateBackend(f *flow, key, token string, charged bool, local *identi
 			// Three results named first: Yaegi v0.16.1 loses them when a
 			// closure returns another call's results directly.
 			confirmed, ttl, weak := confirmedValidation(s, answer, local)
-			return confirmed, ttl, weak
+			return unlessLoggedOut(key, confirmed), ttl, weak
 		}
-		return answer, validationTTL(s, answer), answer.state == stateInvalid
+		answer = unlessLoggedOut(key, answer)
+		return answer, validationTTL(s, answer), weakValidation(s, answer)
 	})
 	switch how {
 	case loadRefused:
@@ -225,6 +245,23 @@ func flowValidateBackend(f *flow, key, token string, charged bool, local *identi
 		return validation{state: stateTransient}, nil
 	}
 	return v.(validation), nil
+}
+
+// weakValidation is an answer anyone can cause cheaply (cache.go): a
+// refusal, or a guest's session (a cookie-less visit mints one). Only
+// users' sessions are strong, so no flood of guests or junk tokens
+// displaces them.
+func weakValidation(s *settings, v validation) bool {
+	return v.state != stateValid || v.id == nil || !acceptsAsUser(s, v.id.tokenType)
+}
+
+// unlessLoggedOut turns a valid answer about a token logged out while it
+// was being checked into the logged-out refusal, before it is cached.
+func unlessLoggedOut(key string, v validation) validation {
+	if v.state == stateValid && loggedOutKey(key) {
+		return validation{state: stateInvalid, reason: "logged-out"}
+	}
+	return v
 }
 
 func recentlyValid(stale interface{}) bool {

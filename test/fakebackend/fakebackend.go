@@ -62,6 +62,9 @@ type Answer struct {
 	// Delay answers after this long (a slow but healthy backend), unless
 	// the client goes away first.
 	Delay time.Duration
+	// Location is sent as the Location header when not empty (with a 3xx
+	// Status: a redirecting backend).
+	Location string
 }
 
 // Call is one request the backend received.
@@ -198,6 +201,11 @@ func Garbage() Answer { return Answer{Body: "<html>definitely not json"} }
 
 // Hang never answers.
 func Hang() Answer { return Answer{Hang: true} }
+
+// Redirect answers status with a Location header pointing at location.
+func Redirect(status int, location string) Answer {
+	return Answer{Status: status, Location: location, JSON: map[string]interface{}{"success": true}}
+}
 
 // Refreshed is a successful refresh answer; refresh "" leaves refreshToken
 // out (no rotation).
@@ -550,6 +558,9 @@ func write(w http.ResponseWriter, a Answer) {
 	status := a.Status
 	if status == 0 {
 		status = http.StatusOK
+	}
+	if a.Location != "" {
+		w.Header().Set("Location", a.Location)
 	}
 	body := []byte(a.Body)
 	if a.Body == "" && a.JSON != nil {

@@ -1,0 +1,147 @@
+package authlayer
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// Logged-out marks: a logout holds whatever the backend does.
+//
+// Many backends' logout does nothing (stateless JWTs), and any backend's
+// may fail or hang. So endpoints.logout marks the access token and the
+// refresh credential it was presented with, and every later request that
+// carries one of them gets no session from this Traefik: validation
+// answers "logged out" before any cache, local verification or backend
+// call, and a refresh with a marked credential (the refresh cookie, or the
+// access token itself in single-token mode) is refused without calling
+// the backend.
+//
+// Where marks live, and why there:
+//   - One set for the whole plugin (package-level: Traefik runs one
+//     interpreter per plugin), not per middleware: the same token opens
+//     every middleware that accepts it. A logout also drops the token's
+//     entries from every middleware's caches and memos (forgetEverywhere),
+//     so nothing answers from a copy made before it.
+//   - Apart from the validation cache, so no traffic evicts them: a flood
+//     of guests or junk tokens churns the caches, never this set. Only a
+//     session that was valid when it logged out gets a lasting mark (one
+//     logout per login, and logins cost a backend call and a budget); a
+//     logout whose session could not be checked (the backend down) gets a
+//     best-effort mark in a separate, evictable tier, so junk logouts
+//     cannot displace real ones.
+//   - A mark lasts as long as its token can open a session: until the
+//     token's exp plus jwt.leeway (plus a minute for clock skew between
+//     the backend and this host). A token whose exp is unknown (no
+//     responses.expiresAt, not a JWT) is marked for its cookie's max age.
+
+// maxLoggedOutMarks bounds each tier of the set: about 100 bytes a mark.
+const maxLoggedOutMarks = 100000
+
+// markSkew is added to every mark's life beyond exp + leeway.
+const markSkew = time.Minute
+
+// loggedOutMarks holds the marks: token hash → true. Strong entries are
+// verified sessions' marks, weak ones the best-effort tier.
+var loggedOutMarks = newDedupCache(maxLoggedOutMarks)
+
+// loggedOut reports whether token was logged out and its mark is alive.
+func loggedOut(token string) bool {
+	return loggedOutKey(cacheKey(token))
+}
+
+// loggedOutKey is loggedOut for a token's cache key.
+func loggedOutKey(key string) bool {
+	_, _, marked := cacheLookup(loggedOutMarks, key)
+	return marked
+}
+
+// markLoggedOut marks token until it expires: verified says it was part
+// of a session that validated on the logout request.
+func markLoggedOut(s *settings, token string, exp time.Time, fallback time.Duration, verified bool) {
+	if token == "" {
+		return
+	}
+	life := markLife(s, token, exp, fallback)
+	cacheStore(loggedOutMarks, cacheKey(token), true, life, !verified)
+}
+
+// markLife is how long a mark on token lasts: until exp (known from the
+// validation, else read from the token's own claims, unverified: a later
+// exp only makes the mark last longer) plus the leeway and markSkew; for
+// a token without a readable exp, fallback.
+func markLife(s *settings, token string, exp time.Time, fallback time.Duration) time.Duration {
+	if exp.IsZero() {
+		exp = unverifiedExp(token)
+	}
+	if exp.IsZero() {
+		return fallback + markSkew
+	}
+	life := time.Until(exp) + markSkew
+	if s.jwt != nil {
+		life += s.jwt.leeway
+	}
+	if life < markSkew {
+		life = markSkew
+	}
+	return life
+}
+
+// unverifiedExp reads a JWT's exp claim without verifying anything; the
+// zero time when token is not a JWT or has no numeric exp.
+func unverifiedExp(token string) time.Time {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return time.Time{}
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}
+	}
+	var claims map[string]interface{}
+	if json.Unmarshal(raw, &claims) != nil {
+		return time.Time{}
+	}
+	secs, ok := claims["exp"].(float64)
+	if !ok || secs <= 0 || secs > 1e11 {
+		return time.Time{}
+	}
+	return time.Unix(int64(secs), 0)
+}
+
+// cookieLife is a cookie's max age as a duration; a session cookie (0)
+// counts as a day.
+func cookieLife(seconds int) time.Duration {
+	if seconds <= 0 {
+		return 24 * time.Hour
+	}
+	return time.Duration(seconds) * time.Second
+}
+
+// forgetEverywhere drops what every middleware of this plugin remembers
+// of tokens: validations, remembered refreshes and memoised sessions.
+func forgetEverywhere(tokens []string) {
+	var keys []string
+	for _, tok := range tokens {
+		if tok != "" {
+			keys = append(keys, cacheKey(tok))
+		}
+	}
+	scopesMu.Lock()
+	defer scopesMu.Unlock()
+	for _, v := range scopes {
+		switch scope := v.(type) {
+		case *sessionScope:
+			for _, k := range keys {
+				cacheDelete(scope.refreshes, k)
+			}
+		case *backendScope:
+			for _, k := range keys {
+				cacheDelete(scope.validations, k)
+			}
+		case *sessionMemo:
+			memoForget(scope, tokens)
+		}
+	}
+}
