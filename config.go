@@ -35,6 +35,9 @@ type BackendConfig struct {
 	// request's timeout, then fails closed as "backend unavailable". One
 	// client (address) holds at most half of the slots. Default 64.
 	MaxConcurrent int `json:"maxConcurrent,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // ResponsesConfig holds dotted JSON paths into backend responses. The
@@ -63,6 +66,9 @@ type ResponsesConfig struct {
 	// RefreshToken is the rotated refresh token in refresh answers
 	// (optional). Default "data.refreshToken".
 	RefreshToken string `json:"refreshToken,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // CookiesConfig names the token cookies and sets their attributes.
@@ -102,6 +108,9 @@ type CookiesConfig struct {
 	// holds only the access token's expiry, in Unix seconds, so browser
 	// code can schedule work; empty means none. Default "".
 	ExpiryHint string `json:"expiryHint,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // GuestConfig turns on guest tokens for anonymous visitors.
@@ -113,6 +122,9 @@ type GuestConfig struct {
 	// {"username":…,"password":…}. Required when Enabled.
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // CacheConfig bounds the validation cache.
@@ -123,6 +135,9 @@ type CacheConfig struct {
 	TTL string `json:"ttl,omitempty"`
 	// MaxEntries bounds the number of cached validations. Default 10000.
 	MaxEntries int `json:"maxEntries,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // RefreshConfig tunes what happens around a refresh.
@@ -148,6 +163,9 @@ type RefreshConfig struct {
 	// mid-form; a failed proactive refresh (other than reuse) keeps the
 	// valid token. "0s" turns it off. Default "0s".
 	ProactiveWindow string `json:"proactiveWindow,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // RoleRule restricts paths to users holding one of Roles.
@@ -156,6 +174,9 @@ type RoleRule struct {
 	Path string `json:"path,omitempty"`
 	// Roles lists the roles allowed; a user needs one of them.
 	Roles []string `json:"roles,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // RoutesConfig holds the path rules. A pattern "/x" matches /x and
@@ -206,6 +227,9 @@ type RoutesConfig struct {
 	// as at least protected, never weaker than any reading's rule.
 	// Default "reject".
 	AmbiguousPaths string `json:"ambiguousPaths,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // HeadersConfig names the headers the app receives.
@@ -227,6 +251,9 @@ type HeadersConfig struct {
 	// ForwardAuthorization sends "Authorization: Bearer <token>" upstream
 	// (and strips the client's own). Default true.
 	ForwardAuthorization bool `json:"forwardAuthorization,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // CSRFConfig turns on cross-site request forgery protection for unsafe
@@ -253,6 +280,9 @@ type CSRFConfig struct {
 	ExemptPaths []string `json:"exemptPaths,omitempty"`
 	// ReportOnly logs failures without rejecting. Default false.
 	ReportOnly bool `json:"reportOnly,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // RateLimitConfig limits requests per client IP with token buckets, with
@@ -281,6 +311,9 @@ type RateLimitConfig struct {
 	// Logins is the per-client budget per Window of login attempts at
 	// endpoints.login. Default 10.
 	Logins int `json:"logins,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // AuditConfig writes one JSON line per security event to stdout.
@@ -292,6 +325,9 @@ type AuditConfig struct {
 	// Salt keys the token hash written for anonymous events; empty means
 	// a random salt per process (hashes do not correlate across restarts).
 	Salt string `json:"salt,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // JWTConfig turns on local verification of the tokens' signatures and
@@ -346,6 +382,9 @@ type JWTConfig struct {
 	// RolesClaim is the user's roles: a string or an array of strings.
 	// Default "roles".
 	RolesClaim string `json:"rolesClaim,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // EndpointsConfig turns on authlayer's own session endpoints, exact paths
@@ -363,6 +402,9 @@ type EndpointsConfig struct {
 	Session string `json:"session,omitempty"`
 	// MaxBodyBytes caps a login request's body. Default 16384.
 	MaxBodyBytes int `json:"maxBodyBytes,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // ErrorPagesConfig replaces the HTML pages authlayer answers browsers
@@ -379,6 +421,9 @@ type ErrorPagesConfig struct {
 	TooManyRequests string `json:"tooManyRequests,omitempty"`
 	// Unavailable is the 503 page. Default "".
 	Unavailable string `json:"unavailable,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // I18nConfig turns on locale detection (see i18n.go).
@@ -394,6 +439,9 @@ type I18nConfig struct {
 	// Header carries the locale to the app, and on the response. Default
 	// "X-Locale".
 	Header string `json:"header,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
 // MethodOverrideConfig sends PUT, PATCH and DELETE upstream as POST, for
@@ -405,4 +453,7 @@ type MethodOverrideConfig struct {
 	Mode string `json:"mode,omitempty"`
 	// MaxBodyBytes caps a body rewritten in "body" mode. Default 1048576.
 	MaxBodyBytes int `json:"maxBodyBytes,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }

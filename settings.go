@@ -69,6 +69,11 @@ func compileSettings(c *Config) (*settings, error) {
 	if c == nil {
 		return nil, errors.New("authlayer: configuration is nil")
 	}
+	// Unknown keys first: a misspelled option would otherwise surface as
+	// a confusing error about the option it was meant to set, or none.
+	if err := checkUnknownOptions(c); err != nil {
+		return nil, err
+	}
 	s := &settings{}
 	steps := []func(*Config, *settings) error{
 		compileBackend, compileResponses, compileCookies, compileGuest,

@@ -201,3 +201,56 @@ func TestConfigRefreshCookiePath(t *testing.T) {
 		})
 	})
 }
+
+// TestConfigUnknownOptions: a key that is no option (a typo, a group
+// misspelled, a second spelling of one option) fails New with an error
+// naming the full dotted key, whatever JSON type it holds, instead of
+// being dropped by Traefik's decoder: a misspelled routes.protected
+// would leave every path public.
+func TestConfigUnknownOptions(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		t.Run("spelled right, the path is protected", func(t *testing.T) {
+			h := e.handler(t, e.opts(m{"routes": m{"protected": list("/account")}}))
+			if r := e.do(t, h, api("/account")); r.code != http.StatusUnauthorized {
+				t.Errorf("GET /account without a token: got %d, want 401", r.code)
+			}
+		})
+		for _, tc := range []struct {
+			desc    string
+			options m
+			want    string // the error's start
+		}{
+			{"misspelled option", m{"routes": m{"protectd": list("/account")}},
+				`authlayer: unknown option "routes.protectd" (did you mean "routes.protected"?)`},
+			{"misspelled option next to the right one", m{"backend": m{"urll": "http://127.0.0.1:1"}},
+				`authlayer: unknown option "backend.urll" (did you mean "backend.url"?)`},
+			{"misspelled group", m{"backnd": m{"timeout": "1s"}},
+				`authlayer: unknown option "backnd.timeout" (did you mean "backend.timeout"?)`},
+			{"misspelled group of a known option", m{"cookie": m{"secure": "false"}},
+				`authlayer: unknown option "cookie.secure" (did you mean "cookies.secure"?)`},
+			{"JSON types (Kubernetes)", m{"cache": m{"maxEntrys": float64(500), "ttl": "2s"}, "guest": m{"enabld": true}},
+				`authlayer: unknown option "guest.enabld" (did you mean "guest.enabled"?); unknown option "cache.maxEntrys" (did you mean "cache.maxEntries"?)`},
+			{"in a list of rules", m{"routes": m{"roles": []interface{}{m{"path": "/admin", "roles": list("admin"), "role": "x"}}}},
+				`authlayer: unknown option "routes.roles[0].role" (did you mean "routes.roles[0].roles"?)`},
+			{"named like the remain field", m{"routes": m{"Unknown": m{"protected": list("/account")}}},
+				`authlayer: unknown option "routes.Unknown.protected"`},
+			{"named like the remain field, lower case", m{"unknown": "x"}, `authlayer: unknown option "unknown"`},
+			{"x<name>, Yaegi's spelling of an unexported field", m{"routes": m{"xunknown": "x", "XUnknown": "y"}},
+				`authlayer: unknown option "routes.XUnknown"; unknown option "routes.xunknown"`},
+			{"one option in two cases", m{"routes": m{"protected": list("/account"), "Protected": list("/orders")}},
+				`authlayer: option "routes.protected" is set twice (once as "`},
+		} {
+			t.Run(tc.desc, func(t *testing.T) {
+				options := e.opts(tc.options)
+				h, err := e.factory(options, e.up, t.Name())
+				if err == nil {
+					r := e.do(t, h, api("/account"))
+					t.Fatalf("New(%v): accepted (GET /account: %d), want an error starting %s", options, r.code, tc.want)
+				}
+				if !strings.HasPrefix(err.Error(), tc.want) {
+					t.Errorf("New: got error\n%s\nwant it to start\n%s", err, tc.want)
+				}
+			})
+		}
+	})
+}

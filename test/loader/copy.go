@@ -35,6 +35,15 @@ func copyValue(dst, src reflect.Value, where string) error {
 		}
 		return copyValue(dst, src.Elem(), where)
 	}
+	// An interface (the values of a remain field's map) takes the value
+	// as delivered.
+	if dst.Kind() == reflect.Interface {
+		if !src.Type().AssignableTo(dst.Type()) {
+			return fmt.Errorf("loader: %s: %s cannot be copied into %s", where, src.Type(), dst.Type())
+		}
+		dst.Set(src)
+		return nil
+	}
 	if dst.Kind() != src.Kind() {
 		return fmt.Errorf("loader: %s: kind %s cannot be copied into %s", where, src.Kind(), dst.Kind())
 	}
@@ -104,8 +113,6 @@ func copyValue(dst, src reflect.Value, where string) error {
 			m.SetMapIndex(k, v)
 		}
 		dst.Set(m)
-	case reflect.Interface:
-		dst.Set(src)
 	case reflect.Bool:
 		dst.SetBool(src.Bool())
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:

@@ -603,3 +603,114 @@ func TestDecodeErrorNamesTheGoField(t *testing.T) {
 		}
 	}
 }
+
+// typoShapes returns the sample configuration in every shape with two
+// misspelled keys added: an option (routes.protectd) and a group
+// (cookie.secure).
+func typoShapes(t *testing.T) []shape {
+	t.Helper()
+	insert := func(doc, after, text string) string {
+		t.Helper()
+		if strings.Count(doc, after) != 1 {
+			t.Fatalf("sample document: %q occurs %d times, want once", after, strings.Count(doc, after))
+		}
+		return strings.Replace(doc, after, after+text, 1)
+	}
+	var out []shape
+	add := func(name string, opts map[string]interface{}, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		out = append(out, shape{name, opts})
+	}
+	labels := sampleLabels()
+	labels[labelPrefix+"routes.protectd"] = "/x"
+	labels[labelPrefix+"cookie.secure"] = "false"
+	opts, err := loader.FromLabels(labels, middlewareName, pluginName)
+	add("labels", opts, err)
+
+	yamlDoc := insert(sampleYAML, "          routes:\n", "            protectd: [/x]\n")
+	yamlDoc = insert(yamlDoc, "        authlayer:\n", "          cookie:\n            secure: false\n")
+	opts, err = loader.FromYAML([]byte(yamlDoc), middlewareName, pluginName)
+	add("yaml", opts, err)
+
+	tomlDoc := insert(sampleTOML, "  public = [\"/pub\"]\n", "  protectd = [\"/x\"]\n")
+	tomlDoc += "\n[http.middlewares.auth.plugin.authlayer.cookie]\n  secure = false\n"
+	opts, err = loader.FromTOML([]byte(tomlDoc), middlewareName, pluginName)
+	add("toml", opts, err)
+
+	opts, err = loader.FromCRDWithSecrets([]byte(sampleCRD), pluginName, secrets)
+	if err == nil {
+		opts["routes"].(map[string]interface{})["protectd"] = []interface{}{"/x"}
+		opts["cookie"] = map[string]interface{}{"secure": false}
+	}
+	add("crd-json", opts, err)
+
+	manifest := insert(sampleCRDManifest, "      routes:\n", "        protectd: [/x]\n")
+	manifest = insert(manifest, "    authlayer:\n", "      cookie:\n        secure: false\n")
+	opts, err = loader.FromCRDWithSecrets([]byte(manifest), pluginName, secrets)
+	add("crd-yaml", opts, err)
+	return out
+}
+
+// TestUnknownOptionsRefusedInEveryShape: keys that are no option, in any
+// shape a provider delivers, fail New (compiled and interpreted, decoded
+// as Traefik decodes) with an error naming each key as written and the
+// option probably meant. Traefik's decoder alone drops them, leaving
+// every path public.
+func TestUnknownOptionsRefusedInEveryShape(t *testing.T) {
+	const want = `authlayer: unknown option "cookie.secure" (did you mean "cookies.secure"?); ` +
+		`unknown option "routes.protectd" (did you mean "routes.protected"?)`
+	for _, f := range factories(t) {
+		for _, s := range typoShapes(t) {
+			h, err := f.new(s.options, okHandler, middlewareName+"@"+s.name)
+			if err == nil {
+				t.Errorf("%s/%s: New accepted unknown options (handler %T)", f.name, s.name, h)
+				continue
+			}
+			if err.Error() != want {
+				t.Errorf("%s/%s: New: %v\nwant %s", f.name, s.name, err, want)
+			}
+		}
+	}
+}
+
+// TestUnknownKeysDecodeIntoTheRemainFields pins down how Traefik's decoder
+// (its pinned mapstructure, its settings) fills the remain fields, in the
+// compiled and the interpreted Config: only unused keys, nested values as
+// delivered, nothing when every key is an option.
+func TestUnknownKeysDecodeIntoTheRemainFields(t *testing.T) {
+	p := yaegiPlugin(t)
+	for _, s := range typoShapes(t) {
+		compiled := authlayer.CreateConfig()
+		if err := loader.Decode(s.options, compiled); err != nil {
+			t.Fatalf("%s: decode: %v", s.name, err)
+		}
+		v, err := p.Config(s.options)
+		if err != nil {
+			t.Fatalf("%s: Yaegi decode: %v", s.name, err)
+		}
+		var interpreted authlayer.Config
+		if err := loader.CopyConfig(&interpreted, v); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		for _, c := range []struct {
+			world string
+			cfg   *authlayer.Config
+		}{{"compiled", compiled}, {"yaegi", &interpreted}} {
+			if got := keys(c.cfg.Routes.Unknown); !reflect.DeepEqual(got, []string{"protectd"}) {
+				t.Errorf("%s/%s: Routes.Unknown keys %v, want [protectd]", c.world, s.name, got)
+			}
+			if got := keys(c.cfg.Unknown); !reflect.DeepEqual(got, []string{"cookie"}) {
+				t.Errorf("%s/%s: Unknown keys %v, want [cookie]", c.world, s.name, got)
+			}
+			if c.cfg.Backend.Unknown != nil || c.cfg.Cookies.Unknown != nil || c.cfg.Routes.Roles[0].Unknown != nil {
+				t.Errorf("%s/%s: remain fields of groups without unknown keys are set", c.world, s.name)
+			}
+			if !reflect.DeepEqual(c.cfg.Routes.Protected, []string{"/a", "/b"}) || c.cfg.Cookies.Secure {
+				t.Errorf("%s/%s: the known options changed: protected %v, cookies.secure %v", c.world, s.name, c.cfg.Routes.Protected, c.cfg.Cookies.Secure)
+			}
+		}
+	}
+}
