@@ -31,6 +31,13 @@ func TestBadOption(t *testing.T) {
 		// Traefik's decoder names the Go field, not the option.
 		{"wrong type", m{"cache": m{"maxEntries": "lots"}}, `failed to decode configuration.*Cache\.MaxEntries`},
 		{"bad route pattern", m{"routes": m{"protected": list("noslash")}}, `authlayer: routes\.protected: .*noslash`},
+		// Keys that are no option: Traefik's decoder drops them, New
+		// refuses them (a misspelled routes.protected would leave every
+		// path public). Traefik's log may escape the quotes.
+		{"misspelled option", m{"routes": m{"protectd": list("/")}},
+			`authlayer: unknown option \\?"routes\.protectd\\?" \(did you mean \\?"routes\.protected\\?"\?\)`},
+		{"misspelled group", m{"backnd": m{"timeout": "1s"}},
+			`authlayer: unknown option \\?"backnd\.timeout\\?" \(did you mean \\?"backend\.timeout\\?"\?\)`},
 		// Issue 7 defect 4: without a token type nothing tells a guest
 		// from a user.
 		{"no token type and no allowedTokenTypes", m{"responses": m{"tokenType": ""}},
