@@ -43,7 +43,8 @@ type backendClient struct {
 	slots     *callSlots // backend.maxConcurrent, shared fairly between clients
 	reuse     refreshSettings
 	guest     []byte
-	logName   string // the middleware's name, for log lines
+	logName   string         // the middleware's name, for log lines
+	health    *backendHealth // each endpoint's state, changes logged (backendhealth.go)
 }
 
 // newBackendTransport is the connection pool to one backend. It lives in
@@ -66,6 +67,7 @@ func newBackendClient(name string, s *settings, transport *http.Transport) *back
 		reuse:     s.refresh,
 		guest:     s.guest.body,
 		logName:   name,
+		health:    newBackendHealth(name),
 	}
 }
 
@@ -113,11 +115,12 @@ var errBackendRedirect = errors.New("auth backend answered a redirect")
 
 // roundTrip sends req on transport and reads at most limit bytes of the
 // answer. A 3xx is errBackendRedirect, a network failure or an unreadable
-// body errBackendUnavailable: both count as the backend being unavailable.
+// body one of the errors of backendhealth.go naming its class: all count
+// as the backend being unavailable.
 func roundTrip(transport http.RoundTripper, req *http.Request, limit int64) (int, []byte, error) {
 	resp, err := transport.RoundTrip(req)
 	if err != nil {
-		return 0, nil, errBackendUnavailable
+		return 0, nil, transportError(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
@@ -125,7 +128,7 @@ func roundTrip(transport http.RoundTripper, req *http.Request, limit int64) (int
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))
 	if err != nil {
-		return resp.StatusCode, nil, errBackendUnavailable
+		return resp.StatusCode, nil, bodyError(err)
 	}
 	return resp.StatusCode, raw, nil
 }
@@ -171,6 +174,13 @@ func backendValidate(b *backendClient, ctx context.Context, client, token string
 		return validation{state: stateInvalid}
 	}
 	ans, err := backendCall(b, ctx, client, http.MethodGet, b.urls.validateURL, token, nil)
+	v := validateAnswer(b, ans, err, token)
+	healthReport(b.health, "validate", b.urls.validateURL, answerCause(ans, err, v.state == stateTransient))
+	return v
+}
+
+// validateAnswer classifies the outcome of a validate call.
+func validateAnswer(b *backendClient, ans backendAnswer, err error, token string) validation {
 	if err != nil {
 		return validation{state: stateTransient}
 	}
@@ -305,6 +315,13 @@ func backendRefresh(b *backendClient, ctx context.Context, client, credential st
 		return refreshAnswer{kind: refreshFatal}
 	}
 	ans, err := backendCall(b, ctx, client, http.MethodPost, b.urls.refreshURL, credential, nil)
+	r := refreshVerdict(b, ans, err)
+	healthReport(b.health, "refresh", b.urls.refreshURL, answerCause(ans, err, r.kind == refreshTransient))
+	return r
+}
+
+// refreshVerdict classifies the outcome of a refresh call.
+func refreshVerdict(b *backendClient, ans backendAnswer, err error) refreshAnswer {
 	if err != nil {
 		return refreshAnswer{kind: refreshTransient}
 	}
@@ -365,6 +382,13 @@ var reuseCodePaths = []jsonPath{
 // backendMintGuest asks the backend for a new guest token for client.
 func backendMintGuest(b *backendClient, ctx context.Context, client string) (string, error) {
 	ans, err := backendCall(b, ctx, client, http.MethodPost, b.urls.guestURL, "", b.guest)
+	token, mintErr := guestAnswer(b, ans, err)
+	healthReport(b.health, "guest", b.urls.guestURL, answerCause(ans, err, mintErr != nil))
+	return token, mintErr
+}
+
+// guestAnswer reads the guest token from the outcome of a guest call.
+func guestAnswer(b *backendClient, ans backendAnswer, err error) (string, error) {
 	if err != nil {
 		return "", err
 	}

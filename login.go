@@ -56,6 +56,7 @@ func serveLogin(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 	ctx, cancel := context.WithDeadline(req.Context(), requestDeadline(m, req))
 	ans, err := backendCall(m.state.backend, ctx, client, http.MethodPost, m.s.backend.loginURL, "", body)
 	cancel()
+	healthReport(m.state.backend.health, "login", m.s.backend.loginURL, loginCause(m, ans, err))
 	if err != nil {
 		loginFailed(m, rw, req, route, res, form, returnTo, http.StatusServiceUnavailable, nil, "backend-unavailable")
 		return

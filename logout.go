@@ -57,6 +57,7 @@ func tellBackendLogout(m *middleware, req *http.Request, carried carriedCookies)
 	ctx, cancel := context.WithDeadline(req.Context(), requestDeadline(m, req))
 	ans, err := backendCall(m.state.backend, ctx, rateClientKey(m.state.limiter, req), http.MethodPost, m.s.backend.logoutURL, bearer, body)
 	cancel()
+	healthReport(m.state.backend.health, "logout", m.s.backend.logoutURL, logoutCause(ans, err))
 	if err != nil || !is2xx(ans.status) {
 		log.Printf("authlayer: %s: backend logout not confirmed (best effort); the cookies are cleared anyway", m.name)
 	}
