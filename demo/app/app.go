@@ -88,7 +88,7 @@ func New(opts Options) (*App, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
-	funcs := template.FuncMap{"clock": clock, "relative": a.relative}
+	funcs := template.FuncMap{"clock": clock, "relative": a.relative, "unix": unixSeconds}
 	for _, name := range []string{"home", "login", "dashboard", "admin", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
@@ -146,8 +146,9 @@ type view struct {
 	Message       string
 }
 
-// field is one row of a key/value table.
-type field struct{ Key, Value string }
+// field is one row of a key/value table: its label, its value, and the
+// user object's key it shows ("" for the rows that are not one).
+type field struct{ Key, Value, Claim string }
 
 func (a *App) render(w http.ResponseWriter, status int, name string, v view) {
 	v.Now = a.now()
@@ -184,7 +185,14 @@ func (a *App) dashboard(w http.ResponseWriter, r *http.Request) {
 		a.forbidden(w, id, http.StatusUnauthorized, "You need to sign in to see the dashboard.")
 		return
 	}
-	last, _ := a.refreshes.get(id.UserID)
+	// The token says when it was refreshed (iat after auth_time), however
+	// the refresh happened: on a page, on the session endpoint the
+	// dashboard's script asks, on another tab. Without those claims, the
+	// last refresh this app saw (X-Refreshed-Token).
+	last := id.RefreshedAt()
+	if last.IsZero() && id.SignedIn.IsZero() {
+		last, _ = a.refreshes.get(id.UserID)
+	}
 	pretty, _ := json.MarshalIndent(id.User, "", "  ")
 	a.render(w, http.StatusOK, "dashboard", view{
 		Title: "Dashboard", Active: "dashboard", ID: id,
@@ -243,7 +251,7 @@ func (a *App) favicon(w http.ResponseWriter, _ *http.Request) {
 
 // userFields lists the user object's fields for a table, known ones first.
 func userFields(id Identity) []field {
-	out := []field{{"User id", id.UserID}, {"Token type", id.TokenType}}
+	out := []field{{"User id", id.UserID, ""}, {"Token type", id.TokenType, ""}}
 	keys := make([]string, 0, len(id.User))
 	for k := range id.User {
 		if k != "id" && k != "type" {
@@ -252,7 +260,7 @@ func userFields(id Identity) []field {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		out = append(out, field{k, formatValue(k, id.User[k])})
+		out = append(out, field{k, formatValue(k, id.User[k]), k})
 	}
 	return out
 }
@@ -265,7 +273,7 @@ func formatValue(key string, v interface{}) string {
 		return x
 	case float64:
 		s := strconv.FormatFloat(x, 'f', -1, 64)
-		if (key == "exp" || key == "iat" || key == "nbf") && x > 0 && x == float64(int64(x)) {
+		if (key == "exp" || key == "iat" || key == "nbf" || key == "auth_time") && x > 0 && x == float64(int64(x)) {
 			s += " (" + clock(time.Unix(int64(x), 0)) + ")"
 		}
 		return s
@@ -307,6 +315,15 @@ func writeJSON(w http.ResponseWriter, status int, v interface{}) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// unixSeconds is t in Unix seconds, 0 for the zero time (for the
+// dashboard's script).
+func unixSeconds(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
 }
 
 // clock formats t as a UTC wall-clock time.

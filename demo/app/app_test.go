@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,47 @@ func TestDashboard(t *testing.T) {
 	}
 	if body := serve(a, asUser(get("/dashboard?watch=1"), "user", alice)).Body.String(); !strings.Contains(body, `http-equiv="refresh"`) {
 		t.Error("watch mode does not auto-reload")
+	}
+}
+
+// TestDashboardRefreshFromClaims: a token whose iat is later than its
+// auth_time (the sign-in) came from a refresh at iat, wherever that
+// refresh happened (the session endpoint the dashboard's script asks is
+// answered by authlayer, so the app never sees X-Refreshed-Token there);
+// the dashboard says so on every load. A token from the sign-in itself
+// says "not yet".
+func TestDashboardRefreshFromClaims(t *testing.T) {
+	a, _ := newTestApp(t)
+	claims := func(signedIn, issued time.Time) map[string]interface{} {
+		c := map[string]interface{}{}
+		for k, v := range claimsAlice {
+			c[k] = v
+		}
+		c["auth_time"], c["iat"] = float64(signedIn.Unix()), float64(issued.Unix())
+		c["exp"] = float64(issued.Add(20 * time.Second).Unix())
+		return c
+	}
+	signedIn := testNow.Add(-time.Minute)
+	body := serve(a, asUser(get("/dashboard"), "user", claims(signedIn, testNow.Add(-12*time.Second)))).Body.String()
+	for _, want := range []string{
+		`<p class="big" id="last-refreshed">03:03:53 UTC</p>`,
+		`id="last-refreshed-note" data-at="` + strconv.FormatInt(testNow.Add(-12*time.Second).Unix(), 10) + `">12s ago</p>`,
+		`<p class="big" id="token-expiry">03:04:13 UTC</p>`,
+		`id="token-expiry-note" data-at="` + strconv.FormatInt(testNow.Add(8*time.Second).Unix(), 10) + `">expires in 8s</p>`,
+		// The script updates these from the session endpoint's answer.
+		`<tr data-claim="exp"><th>exp</th>`, `<tr data-claim="auth_time"><th>auth_time</th><td><code>` + strconv.FormatInt(signedIn.Unix(), 10) + ` (03:03:05 UTC)</code>`,
+		`<pre id="user-json">`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("refreshed token: the dashboard lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `data-claim="User id"`) || !strings.Contains(body, `<tr><th>User id</th>`) {
+		t.Error("the User id row is not a claim row")
+	}
+	body = serve(a, asUser(get("/dashboard"), "user", claims(signedIn, signedIn))).Body.String()
+	if !strings.Contains(body, `<p class="big" id="last-refreshed">not yet</p>`) {
+		t.Error("a token from the sign-in itself: the dashboard does not say \"not yet\"")
 	}
 }
 

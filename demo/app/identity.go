@@ -45,6 +45,10 @@ type Identity struct {
 	Roles []string
 	// Expires is the token's exp, zero when the backend sent none.
 	Expires time.Time
+	// IssuedAt is the token's iat and SignedIn its auth_time (when the
+	// user signed in; kept by every refresh of that login), zero when
+	// absent. A token issued after the sign-in came from a refresh.
+	IssuedAt, SignedIn time.Time
 	// Refreshed is true when authlayer refreshed or minted the token on
 	// this very request (X-Refreshed-Token was present).
 	Refreshed bool
@@ -76,6 +80,8 @@ func IdentityFrom(r *http.Request) Identity {
 		Email:     stringField(user, "email"),
 		Roles:     rolesOf(user),
 		Expires:   epochField(user, "exp"),
+		IssuedAt:  epochField(user, "iat"),
+		SignedIn:  epochField(user, "auth_time"),
 		Refreshed: r.Header.Get(HeaderRefreshedToken) != "",
 	}
 	switch v := r.Header.Get(HeaderVerifiedBy); v {
@@ -92,6 +98,16 @@ func IdentityFrom(r *http.Request) Identity {
 		id.TokenType = "user"
 	}
 	return id
+}
+
+// RefreshedAt is when the token was refreshed: its iat when that is later
+// than the sign-in (auth_time); zero for a token from the sign-in itself,
+// or when the token does not say.
+func (id Identity) RefreshedAt() time.Time {
+	if id.SignedIn.IsZero() || !id.IssuedAt.After(id.SignedIn) {
+		return time.Time{}
+	}
+	return id.IssuedAt
 }
 
 // Known reports whether authlayer validated some token (user or guest).

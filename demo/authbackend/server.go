@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Server is the auth backend's HTTP handler.
@@ -93,12 +94,24 @@ func (s *Server) userData(c *claims) (map[string]interface{}, bool) {
 		data["name"], data["role"] = "Guest", "guest"
 		return data, true
 	}
+	if c.AuthTime != nil {
+		data["auth_time"] = c.AuthTime.Unix()
+	}
 	u, ok := s.byID[c.Subject]
 	if !ok || c.Type != typeUser {
 		return nil, false
 	}
 	data["name"], data["email"], data["role"], data["username"] = u.Name, u.Email, u.Role, u.Username
 	return data, true
+}
+
+// authTimeOf is the sign-in time a refresh carries on: the credential's
+// auth_time, or now for a credential issued without one.
+func authTimeOf(c *claims, now time.Time) time.Time {
+	if c.AuthTime != nil {
+		return c.AuthTime.Time
+	}
+	return now
 }
 
 // handleRefresh exchanges a refresh credential (a refresh token, or in
@@ -129,7 +142,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pair, outcome, err := s.sessions.exchange(s.cfg.Now(), c.ID, c.Family, expires, s.cfg.ReuseGrace, s.cfg.RefreshTTL,
-		func() (tokenPair, error) { return s.issuePair(u, c.Family) })
+		func() (tokenPair, error) { return s.issuePair(u, c.Family, authTimeOf(c, s.cfg.Now())) })
 	switch {
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, "internal", "could not issue tokens")
@@ -211,7 +224,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "invalid_credentials", "Invalid username or password")
 		return
 	}
-	pair, err := s.issuePair(u, randomID())
+	pair, err := s.issuePair(u, randomID(), s.cfg.Now())
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "internal", "could not issue tokens")
 		return

@@ -719,3 +719,55 @@ func TestKeyPEMs(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthTimeSurvivesRefreshes: every token of a login carries the time
+// the user signed in (auth_time), unchanged by refreshes, while iat moves
+// on: the app tells a refreshed token from a fresh login by iat >
+// auth_time. /auth/me returns it too; guest tokens have none.
+func TestAuthTimeSurvivesRefreshes(t *testing.T) {
+	for _, single := range []bool{false, true} {
+		s, clock := newTestServer(t, func(c *Config) { c.SingleToken = single })
+		pub := testKey.Public().(ed25519.PublicKey)
+		signedIn := clock.Now().Unix()
+		access, refresh := login(t, s, "alice")
+		if _, c := decodeJWS(t, access, pub); !jsonEqual(t, c["auth_time"], fmt.Sprint(signedIn)) || !jsonEqual(t, c["iat"], fmt.Sprint(signedIn)) {
+			t.Fatalf("single=%v: login token auth_time %v iat %v, want both %d", single, c["auth_time"], c["iat"], signedIn)
+		}
+		credential := refresh
+		if single {
+			credential = access
+		}
+		for i := 1; i <= 3; i++ {
+			clock.Advance(DefaultAccessTTL + time.Second)
+			rec, env := refreshWith(t, s, credential)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("single=%v: refresh %d: %d %+v", single, i, rec.Code, env)
+			}
+			access = env.Data["accessToken"].(string)
+			credential = access
+			if !single {
+				credential = env.Data["refreshToken"].(string)
+				if _, rc := decodeJWS(t, credential, pub); !jsonEqual(t, rc["auth_time"], fmt.Sprint(signedIn)) {
+					t.Errorf("single=%v: refresh %d: refresh token auth_time %v, want %d", single, i, rc["auth_time"], signedIn)
+				}
+			}
+			_, c := decodeJWS(t, access, pub)
+			if !jsonEqual(t, c["auth_time"], fmt.Sprint(signedIn)) || !jsonEqual(t, c["iat"], fmt.Sprint(clock.Now().Unix())) {
+				t.Errorf("single=%v: refresh %d: auth_time %v iat %v, want %d and %d", single, i, c["auth_time"], c["iat"], signedIn, clock.Now().Unix())
+			}
+			if rec, env := do(t, s, withBearer(http.MethodGet, "/auth/me", access)); rec.Code != http.StatusOK || env.Data["auth_time"] != float64(signedIn) {
+				t.Errorf("single=%v: refresh %d: /auth/me = %d %v, want auth_time %d", single, i, rec.Code, env.Data, signedIn)
+			}
+		}
+	}
+	s, _ := newTestServer(t, nil)
+	req := httptest.NewRequest(http.MethodPost, "/auth/guest", strings.NewReader(`{"username":"guest","password":"guest-secret"}`))
+	req.Header.Set("Content-Type", "application/json")
+	rec, env := do(t, s, req)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("guest: %d %+v", rec.Code, env)
+	}
+	if _, c := decodeJWS(t, env.Data["accessToken"].(string), testKey.Public().(ed25519.PublicKey)); c["auth_time"] != nil {
+		t.Errorf("a guest token carries auth_time %v", c["auth_time"])
+	}
+}

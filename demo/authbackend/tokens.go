@@ -25,7 +25,7 @@ const (
 // claims is the payload of every token the backend issues. An access
 // token carries the user (authlayer forwards its claims to the app in
 // X-Auth-User when it verifies the token itself); a refresh token only the
-// subject and the family.
+// subject, the family and the sign-in time.
 type claims struct {
 	Kind     string   `json:"knd"`
 	Type     string   `json:"type,omitempty"`
@@ -34,6 +34,10 @@ type claims struct {
 	Name     string   `json:"name,omitempty"`
 	Email    string   `json:"email,omitempty"`
 	Roles    []string `json:"roles,omitempty"`
+	// AuthTime is when the user signed in (OpenID Connect's auth_time):
+	// set at login, carried unchanged by every refresh of that login, so a
+	// token whose iat is later came from a refresh at iat.
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -83,12 +87,14 @@ func (s *Server) registered(subject, audience string, now time.Time, ttl time.Du
 }
 
 // issuePair issues an access token for u in the given family and, in
-// dual-token mode, a refresh token of the same family.
-func (s *Server) issuePair(u User, family string) (tokenPair, error) {
+// dual-token mode, a refresh token of the same family; both carry the
+// time the user signed in (authTime).
+func (s *Server) issuePair(u User, family string, authTime time.Time) (tokenPair, error) {
 	now := s.cfg.Now()
 	access := &claims{
 		Kind: kindAccess, Type: typeUser, Family: family,
 		Username: u.Username, Name: u.Name, Email: u.Email, Roles: rolesOf(u),
+		AuthTime:         jwt.NewNumericDate(authTime),
 		RegisteredClaims: s.registered(u.ID, AccessAudience, now, s.cfg.AccessTTL),
 	}
 	var pair tokenPair
@@ -102,6 +108,7 @@ func (s *Server) issuePair(u User, family string) (tokenPair, error) {
 	}
 	refresh := &claims{
 		Kind: kindRefresh, Family: family,
+		AuthTime:         jwt.NewNumericDate(authTime),
 		RegisteredClaims: s.registered(u.ID, RefreshAudience, now, s.cfg.RefreshTTL),
 	}
 	if pair.Refresh, err = s.sign(refresh); err != nil {

@@ -216,7 +216,17 @@ func (s *session) cookies() map[string]*network.Cookie {
 // screenshot saves the viewport as NN-name.png in the screenshot directory.
 func (s *session) screenshot(name string) {
 	s.t.Helper()
-	png := step(s, "screenshot "+name, chromedp.CaptureScreenshot())
+	s.save(name, step(s, "screenshot "+name, chromedp.CaptureScreenshot()))
+}
+
+// fullScreenshot saves the whole page, below the fold too.
+func (s *session) fullScreenshot(name string) {
+	s.t.Helper()
+	s.save(name, step(s, "full-page screenshot "+name, chromedp.FullScreenshot(100)))
+}
+
+func (s *session) save(name string, png []byte) {
+	s.t.Helper()
 	s.n++
 	file := filepath.Join(s.shots, fmt.Sprintf("%02d-%s.png", s.n, name))
 	if err := os.WriteFile(file, png, 0o644); err != nil {
@@ -459,7 +469,8 @@ func TestBrowserWalkthrough(t *testing.T) {
 		t.Fatal("after login: the recorded Set-Cookie headers miss the user token (the network recording is broken)")
 	}
 	s.screenshot("dashboard-after-login")
-	done("login form: back on /dashboard as Alice Martin, token verified locally; HttpOnly token cookies, the expiry hint is the token's exp; scripts see no token")
+	s.expectNoOverflow("the dashboard after login")
+	done("login form: back on /dashboard as Alice Martin, token verified locally; HttpOnly token cookies, the expiry hint is the token's exp; scripts see no token; nothing sticks out of its card")
 
 	// While the token is outside the proactive window, a reload keeps it.
 	// The check only counts if the reload finished well before the window.
@@ -503,8 +514,13 @@ func TestBrowserWalkthrough(t *testing.T) {
 		t.Errorf("the dashboard's session panel does not report the refresh ahead of time; it shows:\n%s", s.text())
 	}
 	s.expectPage("the dashboard after the proactive refresh", resp, 200, "/dashboard", "Signed in as Alice Martin", "In this browser")
-	s.screenshot("dashboard-after-proactive-refresh")
-	done(fmt.Sprintf("proactive refresh by the dashboard's script, %s before the old token expired: user and refresh cookies rotated, the hint moved on",
+	// The refresh happened on the script's request to the session endpoint,
+	// which authlayer answers itself: the app never saw it, yet the cards
+	// follow it.
+	s.expectCardsFollowRefresh("the dashboard after the proactive refresh", newExp, rotatedAt.Add(-2*time.Second))
+	s.expectNoOverflow("the dashboard after the proactive refresh")
+	s.fullScreenshot("dashboard-after-proactive-refresh")
+	done(fmt.Sprintf("proactive refresh by the dashboard's script, %s before the old token expired: user and refresh cookies rotated, the hint moved on, the cards show the new expiry and the refresh",
 		time.Unix(exp, 0).Sub(rotatedAt).Round(100*time.Millisecond)))
 
 	// 6. The session endpoint, as a page's script asks it: who is logged
@@ -519,6 +535,11 @@ func TestBrowserWalkthrough(t *testing.T) {
 		t.Fatalf("GET %s = %s, want alice's session expiring at %d", app.SessionEndpoint, body, current)
 	}
 	done("session endpoint: alice, her token's expiry, no token")
+
+	// Long values (a token or a long URL in the user object) wrap or scroll
+	// inside their cards, on a desktop and a phone-sized window.
+	s.expectLongValuesFit("the dashboard with long values")
+	done("long values stay inside their cards (1280 px and 390 px windows)")
 
 	// 7. Once a token has expired with no request in its window (a page
 	// without the script), the next request refreshes it.
