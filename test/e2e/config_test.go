@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/authlayer/authlayer/test/fakebackend"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -77,4 +81,42 @@ func TestBadOption(t *testing.T) {
 		s.deploy(t, sites{"good": m{}, "bad": m{"cache": m{"ttl": "2s"}}})
 		wantAnonymous(t, s.do(t, page("bad", "/")))
 	})
+}
+
+// TestBackendFailureLogged: in Traefik, an unreachable backend is named in
+// Traefik's log once, with the middleware, the endpoint, its URL and the
+// cause, while requests keep failing closed; when the backend answers
+// again, its recovery is logged.
+func TestBackendFailureLogged(t *testing.T) {
+	s := start(t, traefikrun.Options{LogLevel: "ERROR"})
+	closed := fakebackend.ClosedURL(t)
+	token := fakebackend.Token("e2e-health-user")
+	s.be.SetUser(token, fakebackend.UserData("u-health", "user", nil))
+	offset := s.tr.LogSize()
+	s.deploy(t, sites{"down": m{"backend": m{"url": closed}, "routes": m{"protected": list("/dashboard")}}})
+
+	for i := 0; i < 3; i++ {
+		if r := s.do(t, page("down", "/dashboard").cookie("userToken", token)); r.code != http.StatusServiceUnavailable || r.upstream != nil {
+			t.Fatalf("protected page with the backend down: got %d (forwarded %v), want 503", r.code, r.upstream != nil)
+		}
+	}
+	failing := regexp.MustCompile(`authlayer: down@file: auth backend validate endpoint ` + regexp.QuoteMeta(closed) + `/auth/me is failing: connection refused`)
+	t.Logf("Traefik logs: %s", s.tr.WaitLogSince(t, offset, failing, 5*time.Second))
+	if n := len(failing.FindAllString(s.tr.Logs()[offset:], -1)); n != 1 {
+		t.Errorf("the failure was logged %d times for 3 requests, want once", n)
+	}
+
+	// The backend comes back on the same address.
+	ln, err := net.Listen("tcp", strings.TrimPrefix(closed, "http://"))
+	if err != nil {
+		t.Fatalf("listen again on %s: %v", closed, err)
+	}
+	target, _ := url.Parse(s.be.URL)
+	back := &http.Server{Handler: httputil.NewSingleHostReverseProxy(target), ReadHeaderTimeout: waitBound}
+	go func() { _ = back.Serve(ln) }()
+	t.Cleanup(func() { _ = back.Close() })
+	time.Sleep(1100 * time.Millisecond) // one endpoint's lines are a second apart at least
+	wantForwarded(t, s.do(t, page("down", "/dashboard").cookie("userToken", token)))
+	recovered := regexp.MustCompile(`authlayer: down@file: auth backend validate endpoint ` + regexp.QuoteMeta(closed) + `/auth/me recovered after \ds \(was: connection refused\)`)
+	t.Logf("Traefik logs: %s", s.tr.WaitLogSince(t, offset, recovered, 5*time.Second))
 }

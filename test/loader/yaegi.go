@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -105,6 +106,38 @@ func LoadYaegi(rootDir string) (*Plugin, error) {
 		entry.plugin, entry.err = load(abs)
 	})
 	return entry.plugin, entry.err
+}
+
+// interpStderr is the interpreters' standard error. Yaegi binds the
+// plugin's log package to it (log.Printf writes there, not to the host's
+// log output), as Traefik binds it to its own logger at error level.
+var interpStderr = &swapWriter{w: os.Stderr}
+
+// CaptureStderr sends what interpreted plugins write to standard error
+// (their log lines) to w as well as to os.Stderr, until restore is
+// called.
+func CaptureStderr(w io.Writer) (restore func()) {
+	interpStderr.set(io.MultiWriter(os.Stderr, w))
+	return func() { interpStderr.set(os.Stderr) }
+}
+
+// swapWriter is an io.Writer whose destination can be changed while
+// interpreters hold it.
+type swapWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *swapWriter) set(w io.Writer) {
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
+}
+
+func (s *swapWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // Factory returns a Factory that calls Build with context.Background().
@@ -230,6 +263,7 @@ func load(root string) (*Plugin, error) {
 		GoPath:               goPath,
 		Env:                  os.Environ(),
 		SourcecodeFilesystem: srcFS,
+		Stderr:               interpStderr,
 	})
 	if err := i.Use(stdlib.Symbols); err != nil {
 		return nil, fmt.Errorf("loader: failed to load symbols: %w", err)
