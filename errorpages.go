@@ -355,6 +355,7 @@ var builtinPageTexts = map[int]pageText{
 	http.StatusNotFound:              {"Not found", "There is nothing at this address."},
 	http.StatusMethodNotAllowed:      {"Not allowed", "This address does not accept this kind of request."},
 	http.StatusRequestEntityTooLarge: {"Request too large", "The data sent was more than this site accepts."},
+	http.StatusUnsupportedMediaType:  {"Request not accepted", "The data was sent in a form this site does not accept."},
 	http.StatusTooManyRequests:       {"Too many requests", "You have sent too many requests in a short time."},
 	http.StatusServiceUnavailable:    {"Temporarily unavailable", "Sign-in is temporarily unavailable, so this page cannot be shown right now."},
 }

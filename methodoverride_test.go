@@ -2,7 +2,10 @@ package authlayer
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -183,14 +186,14 @@ func TestMethodOverrideBodyMode(t *testing.T) {
 		{"JSON with an escaped _method key", http.MethodDelete, "application/json", `{"\u005fmethod":"GET","a":1}`, false,
 			`{"_method":"DELETE","a":1}`, "application/json", ""},
 		{"JSON array", http.MethodPut, "application/json", `[1,2]`, false, `[1,2]`, "application/json", "PUT"},
-		{"invalid JSON", http.MethodPut, "application/json", `{"a":`, false, `{"a":`, "application/json", "PUT"},
+		{"JSON with a byte-order mark", http.MethodPut, "application/json", "\xef\xbb\xbf{\"_method\":\"GET\",\"a\":1}", false,
+			`{"_method":"PUT","a":1}`, "application/json", ""},
 		{"form", http.MethodPut, "application/x-www-form-urlencoded", "a=1&b=two", false,
 			"a=1&b=two&_method=PUT", "application/x-www-form-urlencoded", ""},
 		{"form with the client's _method", http.MethodDelete, "application/x-www-form-urlencoded", "_method=GET&a=1;%5Fmethod=POST&_method[]=PUT", false,
 			"a=1&_method=DELETE", "application/x-www-form-urlencoded", ""},
 		{"empty form", http.MethodPatch, "application/x-www-form-urlencoded", "", false, "_method=PATCH", "application/x-www-form-urlencoded", ""},
 		{"no body", http.MethodDelete, "", "", false, "_method=DELETE", "application/x-www-form-urlencoded", ""},
-		{"multipart", http.MethodPut, "multipart/form-data; boundary=x", "--x--", false, "--x--", "multipart/form-data; boundary=x", "PUT"},
 		{"plain text", http.MethodPut, "text/plain", "hello", false, "hello", "text/plain", "PUT"},
 		{"unknown body without a type", http.MethodPut, "", "raw", false, "raw", "", "PUT"},
 	} {
@@ -218,7 +221,12 @@ func TestMethodOverrideCleansPostBodiesInBodyMode(t *testing.T) {
 		{"JSON with _method loses it", "application/json", `{"a":1,"_method":"DELETE"}`, `{"a":1}`},
 		{"form without _method keeps its bytes", "application/x-www-form-urlencoded", "x=%41&y=2", "x=%41&y=2"},
 		{"form with _method loses it", "application/x-www-form-urlencoded", "x=1&_method=DELETE", "x=1"},
-		{"multipart is not read", "multipart/form-data; boundary=x", "_method=DELETE", "_method=DELETE"},
+		{"JSON with a BOM keeps its bytes", "application/json", "\xef\xbb\xbf{\"a\":1}", "\xef\xbb\xbf{\"a\":1}"},
+		{"JSON with a BOM loses _method", "application/json", "\xef\xbb\xbf{\"a\":1,\"_method\":\"DELETE\"}", `{"a":1}`},
+		{"a JSON array keeps its bytes", "text/json", `[{"_method":"DELETE"}]`, `[{"_method":"DELETE"}]`},
+		{"form with _method%00 loses it", "application/x-www-form-urlencoded; charset=UTF-8", "x=1&_method%00=DELETE", "x=1"},
+		{"untyped body with _method loses it", "", "_method=DELETE&x=1", "x=1"},
+		{"text keeps its bytes", "text/plain", "_method=DELETE", "_method=DELETE"},
 	} {
 		serve(h, bodyRequest(http.MethodPost, "/items", tc.ctype, tc.body, false))
 		if app.method != http.MethodPost || app.body != tc.want || app.length != int64(len(tc.want)) {
@@ -341,5 +349,215 @@ func TestDropOverrideFields(t *testing.T) {
 	}
 	if _, _, ok := dropOverrideFields(strings.Repeat("a&", 10), 5); ok {
 		t.Error("the field limit was not applied")
+	}
+}
+
+func TestOverrideFieldNameReadsKeysAsTheMostLenientFramework(t *testing.T) {
+	for _, key := range []string{
+		"_method", "_METHOD", "%5Fmethod", "%255Fmethod", "%25255Fmethod", "_method%00", "_method%00junk",
+		"%5Fmethod%2500", "_method[]", "_method[0]", ".method", "[method", "+method", "%20_method",
+		"++_method", "\ufeff_method", "%EF%BB%BF_method", "_m%65thod", "_method\x00", "%zz_method%00"[3:],
+		strings.Repeat("x", maxOverrideKeyBytes+1),
+	} {
+		if !overrideFieldName(key) {
+			t.Errorf("overrideFieldName(%q) = false, want true", key)
+		}
+	}
+	for _, key := range []string{
+		"method", "_methods", "x_method", "payment_method", "_method_", "%zz_method", "_meth", "",
+		"_method%zz", "methodx", "__method",
+	} {
+		if overrideFieldName(key) {
+			t.Errorf("overrideFieldName(%q) = true, want false", key)
+		}
+	}
+	if got := lenientUnescape("a%41%zz%4"); got != "aA%zz%4" {
+		t.Errorf("lenientUnescape: %q", got)
+	}
+}
+
+// TestMethodOverrideBodyReading: what body mode does with each kind of
+// body the app would receive as a POST: read and cleaned, kept as it is
+// (a type no framework reads fields from), or refused with 415 or 400
+// when authlayer cannot be sure what the app would read.
+func TestMethodOverrideBodyReading(t *testing.T) {
+	h, app := overrideMiddleware(t, "body", nil)
+	for _, tc := range []struct {
+		desc, ctype, encoding, body string
+		want                        int // 0: forwarded
+	}{
+		{"text/json", "text/json", "", `{"_method":"DELETE"}`, 0},
+		{"vendor +json", "application/vnd.api+json", "", `{"_method":"DELETE"}`, 0},
+		{"json5 that is JSON", "application/json5", "", `{"_method":"DELETE"}`, 0},
+		{"json5 that is not JSON", "application/json5", "", `{_method: 'DELETE'}`, bodyInvalid},
+		{"invalid JSON", "application/json", "", `{"_method":"DELETE",}`, bodyInvalid},
+		{"two JSON values", "application/json", "", `{"a":1} {"_method":"DELETE"}`, bodyInvalid},
+		{"UTF-16 JSON", "application/json; charset=utf-16", "", "{\x00}\x00", bodyUnsupported},
+		{"UTF-16 JSON with a BOM", "application/json", "", "\xff\xfe{\x00}\x00", bodyInvalid},
+		{"gzip JSON", "application/json", "gzip", "\x1f\x8b", bodyUnsupported},
+		{"deflate form", "application/x-www-form-urlencoded", "deflate", "x", bodyUnsupported},
+		{"br untyped", "", "br", "x", bodyUnsupported},
+		{"identity encoding", "application/json", "identity", `{"a":1}`, 0},
+		{"gzip image", "image/png", "gzip", "\x1f\x8b", 0},
+		{"form in UTF-16", "application/x-www-form-urlencoded; charset=utf-16", "", "a=1", bodyUnsupported},
+		{"form in UTF-7", "application/x-www-form-urlencoded;charset=UTF-7", "", "+AF8-method=DELETE", bodyUnsupported},
+		{"form in Latin-1", "application/x-www-form-urlencoded; charset=ISO-8859-1", "", "a=1", 0},
+		{"form, odd case and spacing", " Application/X-WWW-Form-URLEncoded ;  Charset=\"utf-8\" ", "", "a=1&_method=DELETE", 0},
+		{"form with a comma list", "application/x-www-form-urlencoded, text/plain", "", "_method=DELETE", bodyUnsupported},
+		{"form named in a parameter", "text/plain; x=application/x-www-form-urlencoded", "", "_method=DELETE", bodyUnsupported},
+		{"JSON named in a parameter (Laravel)", "text/plain; v=/json", "", `{"_method":"DELETE"}`, bodyUnsupported},
+		{"multipart/mixed (Rack)", "multipart/mixed; boundary=x", "", "--x--", bodyUnsupported},
+		{"multipart without a boundary", "multipart/form-data", "", "--x--", bodyInvalid},
+		{"an unknown form type", "application/x-www-form-urlencoded2", "", "_method=DELETE", bodyUnsupported},
+		{"a type that does not parse", "application/x-www-form-urlencoded; =", "", "_method=DELETE", bodyUnsupported},
+		{"an office document", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", "", "PK", 0},
+		{"octet stream", "application/octet-stream", "", "_method=DELETE", 0},
+	} {
+		before := app.calls
+		req := bodyRequest(http.MethodPost, "/items", tc.ctype, tc.body, false)
+		if tc.ctype != "" {
+			req.Header["Content-Type"] = []string{tc.ctype}
+		}
+		if tc.encoding != "" {
+			req.Header.Set("Content-Encoding", tc.encoding)
+		}
+		rec := serve(h, req)
+		if tc.want != 0 {
+			if rec.Code != tc.want || app.calls != before || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+				t.Errorf("%s: %d (app calls +%d), want %d and nothing forwarded", tc.desc, rec.Code, app.calls-before, tc.want)
+			}
+			continue
+		}
+		if rec.Code != http.StatusOK || app.calls != before+1 {
+			t.Errorf("%s: %d, want it forwarded", tc.desc, rec.Code)
+			continue
+		}
+		if readable := !strings.HasPrefix(tc.ctype, "image/") && !strings.Contains(tc.ctype, "octet") && !strings.Contains(tc.ctype, "officedocument"); readable &&
+			strings.Contains(strings.ToLower(app.body), "method") {
+			t.Errorf("%s: the app received %q", tc.desc, app.body)
+		}
+	}
+	// Two Content-Type headers, or one spelled as an alias: 400.
+	for _, set := range []func(http.Header){
+		func(h http.Header) { h["Content-Type"] = []string{"text/plain", "application/x-www-form-urlencoded"} },
+		func(h http.Header) { h["Content_type"] = []string{"application/x-www-form-urlencoded"} },
+		func(h http.Header) { h["Content.Encoding"] = []string{"gzip"} },
+	} {
+		req := bodyRequest(http.MethodPost, "/items", "text/plain", "_method=DELETE", false)
+		set(req.Header)
+		if rec := serve(h, req); rec.Code != http.StatusBadRequest {
+			t.Errorf("ambiguous body headers %v: %d, want 400", req.Header, rec.Code)
+		}
+	}
+	// A browser gets the page, not JSON.
+	req := bodyRequest(http.MethodPost, "/items", "application/json", "{", false)
+	req.Header.Set("Accept", "text/html")
+	if rec := serve(h, req); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "<!doctype html>") {
+		t.Errorf("browser: %d %q", rec.Code, rec.Body.String())
+	}
+	req = bodyRequest(http.MethodPost, "/items", "application/json", "{}", false)
+	req.Header.Set("Content-Encoding", "gzip")
+	req.Header.Set("Accept", "text/html")
+	if rec := serve(h, req); rec.Code != http.StatusUnsupportedMediaType || !strings.Contains(rec.Body.String(), "Error 415") {
+		t.Errorf("browser, 415: %d %q", rec.Code, rec.Body.String())
+	}
+}
+
+// multipartBody builds a multipart/form-data body from raw parts (each a
+// header block and a value), with CRLF line ends.
+func multipartBody(boundary string, parts ...[2]string) string {
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString("--" + boundary + "\r\n" + p[0] + "\r\n\r\n" + p[1] + "\r\n")
+	}
+	b.WriteString("--" + boundary + "--\r\n")
+	return b.String()
+}
+
+// readParts parses what the app received: name, filename, value of each
+// part, in order.
+func readParts(t *testing.T, ctype, body string) [][3]string {
+	t.Helper()
+	_, params, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		t.Fatalf("the app's Content-Type %q: %v", ctype, err)
+	}
+	r := multipart.NewReader(strings.NewReader(body), params["boundary"])
+	var out [][3]string
+	for i := 0; i < 100; i++ {
+		p, err := r.NextPart()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("the app's body does not parse: %v\n%s", err, body)
+		}
+		v, _ := io.ReadAll(p)
+		out = append(out, [3]string{p.FormName(), p.FileName(), string(v)})
+	}
+	t.Fatal("too many parts")
+	return nil
+}
+
+func TestMethodOverrideMultipartBodies(t *testing.T) {
+	h, app := overrideMiddleware(t, "body", nil)
+	const ct = "multipart/form-data; boundary=XyZ"
+	cd := func(params string) string { return "Content-Disposition: form-data; " + params }
+	for _, tc := range []struct {
+		desc, method, body string
+		want               [][3]string
+	}{
+		{"a POST loses every _method part", http.MethodPost, multipartBody("XyZ",
+			[2]string{cd(`name="_method"`), "DELETE"},
+			[2]string{cd(`name="title"`), "hello"},
+			[2]string{cd(`name="_METHOD[]"`), "DELETE"},
+			[2]string{cd(`name*=utf-8''%5Fmethod`), "DELETE"},
+			[2]string{cd(`name="file"; filename="a;b.txt"`) + "\r\nContent-Type: text/plain", "data _method=DELETE"},
+			[2]string{cd(`name=".method"`), "DELETE"},
+		), [][3]string{{"title", "", "hello"}, {"file", "a;b.txt", "data _method=DELETE"}}},
+		{"a PUT gets authlayer's _method first", http.MethodPut, multipartBody("XyZ",
+			[2]string{cd(`name="_method"`), "GET"},
+			[2]string{cd(`name="title"`), "hi"},
+		), [][3]string{{"_method", "", "PUT"}, {"title", "", "hi"}}},
+		{"LF line ends and a preamble", http.MethodPost,
+			"preamble\n--XyZ\n" + cd(`name="a"`) + "\n\n1\n--XyZ\n" + cd(`name="_method"`) + "\n\nDELETE\n--XyZ--\n",
+			[][3]string{{"a", "", "1"}}},
+		{"an empty multipart body", http.MethodPatch, "--XyZ--\r\n", [][3]string{{"_method", "", "PATCH"}}},
+	} {
+		before := app.calls
+		rec := serve(h, bodyRequest(tc.method, "/items", ct, tc.body, false))
+		if rec.Code != http.StatusOK || app.calls != before+1 || app.method != http.MethodPost {
+			t.Errorf("%s: %d, app got %s", tc.desc, rec.Code, app.method)
+			continue
+		}
+		got := readParts(t, app.header.Get("Content-Type"), app.body)
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: the app's parts %q, want %q", tc.desc, got, tc.want)
+		}
+		if app.length != int64(len(app.body)) || app.header.Get("Content-Length") != strconv.Itoa(len(app.body)) {
+			t.Errorf("%s: Content-Length %d %q for %d bytes", tc.desc, app.length, app.header.Get("Content-Length"), len(app.body))
+		}
+		if app.header.Get("X-Http-Method-Override") != "" {
+			t.Errorf("%s: the header was set too", tc.desc)
+		}
+		// The rebuilt body holds no header but the ones kept.
+		if strings.Contains(app.body, "name*") || strings.Contains(app.body, "preamble") {
+			t.Errorf("%s: the rebuilt body: %q", tc.desc, app.body)
+		}
+	}
+	for _, tc := range []struct{ desc, body string }{
+		{"a name with a quote", multipartBody("XyZ", [2]string{cd(`name="a\"b"`), "x"})},
+		{"a filename hiding a second name (Rack)", multipartBody("XyZ", [2]string{cd(`name="f"; filename="x;name=_method"`), "DELETE"})},
+		{"two names", multipartBody("XyZ", [2]string{cd(`name="a"; name="_method"`), "DELETE"})},
+		{"two dispositions", multipartBody("XyZ", [2]string{cd(`name="a"`) + "\r\n" + cd(`name="_method"`), "DELETE"})},
+		{"no name", multipartBody("XyZ", [2]string{cd(`filename="a"`), "x"})},
+		{"not form-data", multipartBody("XyZ", [2]string{`Content-Disposition: attachment; name="_method"`, "DELETE"})},
+		{"no closing boundary", "--XyZ\r\n" + cd(`name="a"`) + "\r\n\r\nx"},
+		{"no boundary at all", "_method=DELETE"},
+	} {
+		before := app.calls
+		if rec := serve(h, bodyRequest(http.MethodPost, "/items", ct, tc.body, false)); rec.Code != http.StatusBadRequest || app.calls != before {
+			t.Errorf("%s: %d (app calls +%d), want 400", tc.desc, rec.Code, app.calls-before)
+		}
 	}
 }

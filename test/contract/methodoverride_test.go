@@ -1,8 +1,14 @@
 package contract
 
 import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -222,6 +228,207 @@ func TestMethodOverrideCSRF(t *testing.T) {
 				want = http.MethodDelete
 			}
 			wantNoClientOverride(t, got, want)
+		}
+	})
+}
+
+// smuggled is the method value the client's own override asks for in
+// TestMethodOverrideBodyNeverPassesTheClientsField: it must never reach
+// the app in any form.
+const smuggled = "SMUGGLED"
+
+// carriesSmuggled reports whether a body the app received still holds the
+// client's override value, read as leniently as a framework might:
+// inflated (gzip, deflate), NUL bytes dropped (UTF-16), percent-escapes
+// decoded, any case.
+func carriesSmuggled(body string, header http.Header) bool {
+	switch strings.ToLower(header.Get("Content-Encoding")) {
+	case "gzip":
+		if r, err := gzip.NewReader(strings.NewReader(body)); err == nil {
+			b, _ := io.ReadAll(io.LimitReader(r, 1<<20))
+			body = string(b)
+		}
+	case "deflate":
+		b, _ := io.ReadAll(io.LimitReader(flate.NewReader(strings.NewReader(body)), 1<<20))
+		body = string(b)
+	}
+	body = strings.ReplaceAll(body, "\x00", "")
+	if u, err := url.QueryUnescape(body); err == nil {
+		body = u
+	}
+	return strings.Contains(strings.ToUpper(body), smuggled) || strings.Contains(body, "+AFM-") // UTF-7
+}
+
+func gzipped(s string) string {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	_, _ = io.WriteString(w, s)
+	_ = w.Close()
+	return b.String()
+}
+
+func deflated(s string) string {
+	var b bytes.Buffer
+	w, _ := flate.NewWriter(&b, flate.BestSpeed)
+	_, _ = io.WriteString(w, s)
+	_ = w.Close()
+	return b.String()
+}
+
+// utf16 is s in UTF-16LE (ASCII only).
+func utf16(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteByte(s[i])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+func multipartOf(boundary, nl string, parts ...[2]string) string {
+	var b strings.Builder
+	for _, p := range parts {
+		b.WriteString("--" + boundary + nl + p[0] + nl + nl + p[1] + nl)
+	}
+	b.WriteString("--" + boundary + "--" + nl)
+	return b.String()
+}
+
+// TestMethodOverrideBodyNeverPassesTheClientsField: in body mode, a body
+// the app receives as a POST never carries a _method field of the
+// client's, whatever type, encoding or spelling a framework (Rails/Rack,
+// Laravel/Symfony, Express body-parser, Django) would still read it from:
+// the field is removed, or the request is refused (415, 400) without
+// reaching the app. Bodies of ordinary types still pass.
+func TestMethodOverrideBodyNeverPassesTheClientsField(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		app := newMethodApp()
+		h := e.handlerIn(t, e.opts(m{"methodOverride": m{"mode": "body"}}), app, "body")
+		tok, _ := freshUser(e, "override-smuggle", "u-smuggle")
+		jsonField := `{"_method":"` + smuggled + `","a":1}`
+		formField := "_method=" + smuggled + "&a=1"
+		cd := func(name string) string { return "Content-Disposition: form-data; " + name }
+		attacks := []struct {
+			desc, ctype, encoding, body string
+		}{
+			{"JSON with a byte-order mark", "application/json", "", "\xef\xbb\xbf" + jsonField},
+			{"text/json", "text/json", "", jsonField},
+			{"application/*+json", "application/vnd.api+json", "", jsonField},
+			{"application/json5, JSON syntax", "application/json5", "", jsonField},
+			{"application/json5, JSON5 syntax", "application/json5", "", `{_method: '` + smuggled + `', a: 1,}`},
+			{"JSON, odd case and spacing", "  Application/JSON ; Charset=UTF-8", "", jsonField},
+			{"JSON, escaped key", "application/json", "", `{"\u005f\u006dethod":"` + smuggled + `"}`},
+			{"JSON, upper-case key", "application/json", "", `{"_METHOD":"` + smuggled + `"}`},
+			{"JSON in UTF-16 (body-parser)", "application/json; charset=utf-16le", "", utf16(jsonField)},
+			{"JSON, gzip (body-parser inflates)", "application/json", "gzip", gzipped(jsonField)},
+			{"JSON, deflate", "application/json", "deflate", deflated(jsonField)},
+			{"JSON, two encodings", "application/json", "identity, gzip", gzipped(jsonField)},
+			{"JSON named in a parameter (Laravel)", "text/plain; profile=/json", "", jsonField},
+			{"JSON named with +json in a parameter (Laravel)", "application/octet-stream; x=a+json", "", jsonField},
+			{"form with a charset", "application/x-www-form-urlencoded; charset=UTF-8", "", formField},
+			{"form, odd spacing and case", " APPLICATION/X-WWW-FORM-URLENCODED ;charset=utf-8 ", "", formField},
+			{"form followed by a comma (Rack, PHP)", "application/x-www-form-urlencoded, text/plain", "", formField},
+			{"form, empty parameter", "application/x-www-form-urlencoded;;", "", formField},
+			{"form in UTF-16 (Django)", "application/x-www-form-urlencoded; charset=utf-16", "", utf16(formField)},
+			{"form in UTF-7 (Django)", "application/x-www-form-urlencoded; charset=utf-7", "", "+AF8-method=+AFM-MUGGLED"},
+			{"form, gzip", "application/x-www-form-urlencoded", "gzip", gzipped(formField)},
+			{"form, _method%00 (PHP)", "application/x-www-form-urlencoded", "", "_method%00=" + smuggled},
+			{"form, _method%00 and more (PHP)", "application/x-www-form-urlencoded", "", "a=1&_method%00x=" + smuggled},
+			{"form, %5Fmethod%2500 (decoded twice)", "application/x-www-form-urlencoded", "", "%5Fmethod%2500=" + smuggled},
+			{"form, leading spaces (PHP)", "application/x-www-form-urlencoded", "", "++_method=" + smuggled},
+			{"form, array", "application/x-www-form-urlencoded", "", "_method[]=" + smuggled},
+			{"form, .method (PHP)", "application/x-www-form-urlencoded", "", ".method=" + smuggled},
+			{"form, byte-order mark (body-parser)", "application/x-www-form-urlencoded", "", "\xef\xbb\xbf_method=" + smuggled},
+			{"form, semicolons", "application/x-www-form-urlencoded", "", "a=1;_method=" + smuggled},
+			{"no Content-Type (Rack reads a form)", "", "", formField},
+			{"an empty Content-Type (Rack reads a form)", " ", "", formField},
+			{"no Content-Type, gzip", "", "gzip", gzipped(formField)},
+			{"multipart", "multipart/form-data; boundary=b0", "", multipartOf("b0", "\r\n", [2]string{cd(`name="_method"`), smuggled}, [2]string{cd(`name="a"`), "1"})},
+			{"multipart, odd type spelling", "Multipart/Form-Data ; boundary=\"b0\"", "", multipartOf("b0", "\r\n", [2]string{cd(`name="_method"`), smuggled})},
+			{"multipart, LF line ends", "multipart/form-data; boundary=b0", "", multipartOf("b0", "\n", [2]string{cd(`name="_method"`), smuggled})},
+			{"multipart, RFC 2231 name", "multipart/form-data; boundary=b0", "", multipartOf("b0", "\r\n", [2]string{cd(`name*=utf-8''%5Fmethod`), smuggled})},
+			{"multipart, upper-case array name", "multipart/form-data; boundary=b0", "", multipartOf("b0", "\r\n", [2]string{cd(`name="_METHOD[]"`), smuggled})},
+			{"multipart, a second name in a filename (Rack)", "multipart/form-data; boundary=b0", "", multipartOf("b0", "\r\n", [2]string{cd(`name="f"; filename="x;name=_method"`), smuggled})},
+			{"multipart, a name in another header (Rack's Content-ID)", "multipart/form-data; boundary=b0", "", multipartOf("b0", "\r\n", [2]string{cd(`filename="x"`) + "\r\nContent-ID: _method", smuggled})},
+			{"multipart, gzip", "multipart/form-data; boundary=b0", "gzip", gzipped(multipartOf("b0", "\r\n", [2]string{cd(`name="_method"`), smuggled}))},
+			{"multipart/mixed (Rack)", "multipart/mixed; boundary=b0", "", multipartOf("b0", "\r\n", [2]string{cd(`name="_method"`), smuggled})},
+			{"multipart/related (Rack)", "multipart/related; boundary=b0", "", multipartOf("b0", "\r\n", [2]string{cd(`name="_method"`), smuggled})},
+		}
+		for _, method := range []string{http.MethodPost, http.MethodDelete} {
+			for _, tc := range attacks {
+				rq := api("/api/items").with(method).cookie(userCookie, tok)
+				if tc.encoding != "" {
+					rq = rq.withHeader("Content-Encoding", tc.encoding)
+				}
+				r, got := app.send(t, e, h, rq, tc.ctype, tc.body)
+				desc := method + " " + tc.desc
+				if got == nil {
+					if r.code != http.StatusUnsupportedMediaType && r.code != http.StatusBadRequest {
+						t.Errorf("%s: %d %q, want it cleaned or refused with 415 or 400", desc, r.code, r.body)
+					}
+					if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || !strings.Contains(r.body, `"success":false`) {
+						t.Errorf("%s: the refusal is not the JSON error: %q %q", desc, r.header.Get("Content-Type"), r.body)
+					}
+					wantNoStore(t, r)
+					continue
+				}
+				if r.code != http.StatusOK || got.method != http.MethodPost {
+					t.Errorf("%s: %d, the app got %s", desc, r.code, got.method)
+					continue
+				}
+				if carriesSmuggled(got.body, got.header) {
+					t.Errorf("%s: the client's _method reached the app: %q (type %q, encoding %q)", desc, got.body, got.header.Get("Content-Type"), got.header.Get("Content-Encoding"))
+				}
+				if method == http.MethodDelete && !strings.Contains(got.body, "DELETE") && got.header.Get("X-Http-Method-Override") != "DELETE" {
+					t.Errorf("%s: the app was not told DELETE: %q %v", desc, got.body, got.header)
+				}
+				if got.length != int64(len(got.body)) {
+					t.Errorf("%s: Content-Length %d for %d bytes", desc, got.length, len(got.body))
+				}
+			}
+		}
+
+		// Ordinary bodies still pass, kept as they are or rewritten.
+		upload := multipartOf("b1", "\r\n", [2]string{cd(`name="title"`), "holiday"},
+			[2]string{cd(`name="photo"; filename="a b;c.png"`) + "\r\nContent-Type: image/png", "\x89PNG\r\n\x1a\n\x00\x01"})
+		for _, tc := range []struct{ desc, ctype, encoding, body, want string }{
+			{"JSON", "application/json", "", `{"a":1}`, `{"a":1}`},
+			{"JSON with a UTF-8 charset", "application/json; charset=utf-8", "", `{"a":1}`, `{"a":1}`},
+			{"a form", "application/x-www-form-urlencoded", "", "a=1&payment_method=card", "a=1&payment_method=card"},
+			{"a Latin-1 form", "application/x-www-form-urlencoded; charset=iso-8859-1", "", "a=%E9", "a=%E9"},
+			{"text", "text/plain", "", "_method=x is just text here", "_method=x is just text here"},
+			{"octet stream, gzip", "application/octet-stream", "gzip", gzipped("bytes"), gzipped("bytes")},
+			{"an image", "image/png", "", "\x89PNG", "\x89PNG"},
+			{"XML", "application/xml", "", "<_method>x</_method>", "<_method>x</_method>"},
+			{"a multipart upload", "multipart/form-data; boundary=b1", "", upload, ""},
+		} {
+			rq := api("/api/items").with(http.MethodPost).cookie(userCookie, tok)
+			if tc.encoding != "" {
+				rq = rq.withHeader("Content-Encoding", tc.encoding)
+			}
+			r, got := app.send(t, e, h, rq, tc.ctype, tc.body)
+			if r.code != http.StatusOK || got == nil {
+				t.Errorf("%s: %d %q, want it forwarded", tc.desc, r.code, r.body)
+				continue
+			}
+			if tc.want != "" && got.body != tc.want {
+				t.Errorf("%s: the app got %q, want %q", tc.desc, got.body, tc.want)
+			}
+			if tc.want == "" {
+				_, params, err := mime.ParseMediaType(got.header.Get("Content-Type"))
+				if err != nil {
+					t.Fatalf("%s: the app's Content-Type: %v", tc.desc, err)
+				}
+				form, err := multipart.NewReader(strings.NewReader(got.body), params["boundary"]).ReadForm(1 << 20)
+				if err != nil {
+					t.Fatalf("%s: the app's body: %v", tc.desc, err)
+				}
+				photo := form.File["photo"]
+				if len(form.Value["title"]) != 1 || form.Value["title"][0] != "holiday" || len(photo) != 1 ||
+					photo[0].Filename != "a b;c.png" || photo[0].Header.Get("Content-Type") != "image/png" || photo[0].Size != 10 {
+					t.Errorf("%s: the app's form: %v %q %q %d\n%q", tc.desc, form.Value, photo[0].Filename, photo[0].Header, photo[0].Size, got.body)
+				}
+			}
 		}
 	})
 }

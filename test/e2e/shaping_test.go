@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -239,7 +243,8 @@ func TestShapingMethodOverride(t *testing.T) {
 	s.deployWith(t, sites{
 		"hdr":  m{"methodOverride": m{"mode": "header"}},
 		"body": m{"methodOverride": m{"mode": "body", "maxBodyBytes": "100"}},
-	}, app.routeTo("hdr", "body"))
+		"bodx": m{"methodOverride": m{"mode": "body"}},
+	}, app.routeTo("hdr", "body", "bodx"))
 	forged := map[string]string{
 		"X-Http-Method-Override": "GET", "X-Http-Method": "GET", "X-Method-Override": "GET",
 		"X_HTTP_METHOD_OVERRIDE": "GET", "x.http.method.override": "GET",
@@ -296,6 +301,70 @@ func TestShapingMethodOverride(t *testing.T) {
 		r, got := s.sendBody(t, app, "body", http.MethodPut, "/items", "application/json", `{"a":"`+strings.Repeat("x", 200)+`"}`, nil)
 		if r.code != http.StatusRequestEntityTooLarge || got != nil {
 			t.Errorf("over the cap: %d, forwarded %v", r.code, got != nil)
+		}
+	})
+
+	// Bodies frameworks read _method from in other types and spellings:
+	// cleaned (a multipart body rebuilt, its length right through
+	// Traefik's proxy) or refused before the app.
+	t.Run("body mode, every reading", func(t *testing.T) {
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		_, _ = io.WriteString(zw, `{"_method":"SMUGGLED"}`)
+		_ = zw.Close()
+		part := func(name, value string) string {
+			return "--b0\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" + value + "\r\n"
+		}
+		multi := part("_method", "SMUGGLED") + part("title", "hello") + "--b0--\r\n"
+		for _, tc := range []struct {
+			method, ctype, encoding, body string
+			status                        int
+		}{
+			{http.MethodPost, "application/json", "", "\xef\xbb\xbf{\"_method\":\"SMUGGLED\",\"a\":1}", http.StatusOK},
+			{http.MethodPost, "text/json", "", `{"_method":"SMUGGLED"}`, http.StatusOK},
+			{http.MethodPost, "application/x-www-form-urlencoded; charset=UTF-8", "", "a=1&_method%00=SMUGGLED", http.StatusOK},
+			{http.MethodPost, "", "", "_method=SMUGGLED&a=1", http.StatusOK},
+			{http.MethodPost, "multipart/form-data; boundary=b0", "", multi, http.StatusOK},
+			{http.MethodDelete, "multipart/form-data; boundary=b0", "", multi, http.StatusOK},
+			{http.MethodPost, "application/json", "gzip", gz.String(), http.StatusUnsupportedMediaType},
+			{http.MethodPost, "application/x-www-form-urlencoded; charset=utf-16", "", "a=1", http.StatusUnsupportedMediaType},
+			{http.MethodPost, "application/json5", "", `{_method: 'SMUGGLED'}`, http.StatusBadRequest},
+			{http.MethodPost, "multipart/mixed; boundary=b0", "", multi, http.StatusUnsupportedMediaType},
+		} {
+			var extra map[string]string
+			if tc.encoding != "" {
+				extra = map[string]string{"Content-Encoding": tc.encoding}
+			}
+			desc := tc.method + " " + tc.ctype + " " + tc.encoding
+			r, got := s.sendBody(t, app, "bodx", tc.method, "/items", tc.ctype, tc.body, extra)
+			if r.code != tc.status {
+				t.Errorf("%s: %d %q, want %d", desc, r.code, r.body, tc.status)
+				continue
+			}
+			if tc.status != http.StatusOK {
+				if got != nil || !strings.Contains(r.body, `"success":false`) {
+					t.Errorf("%s: refused %d but forwarded (%v) or not JSON: %q", desc, r.code, got != nil, r.body)
+				}
+				continue
+			}
+			if got == nil || got.method != http.MethodPost || strings.Contains(got.body, "SMUGGLED") || got.length != int64(len(got.body)) {
+				t.Errorf("%s: the app saw %+v", desc, got)
+				continue
+			}
+			if strings.HasPrefix(tc.ctype, "multipart/") {
+				_, params, err := mime.ParseMediaType(got.header.Get("Content-Type"))
+				if err != nil {
+					t.Fatalf("%s: the app's Content-Type %q: %v", desc, got.header.Get("Content-Type"), err)
+				}
+				form, err := multipart.NewReader(strings.NewReader(got.body), params["boundary"]).ReadForm(1 << 20)
+				if err != nil || len(form.Value["title"]) != 1 || form.Value["title"][0] != "hello" {
+					t.Errorf("%s: the app's form: %v %v", desc, form, err)
+					continue
+				}
+				if want := map[string][]string{http.MethodPost: nil, http.MethodDelete: {"DELETE"}}[tc.method]; fmt.Sprint(form.Value["_method"]) != fmt.Sprint(want) {
+					t.Errorf("%s: the app's _method %q, want %q", desc, form.Value["_method"], want)
+				}
+			}
 		}
 	})
 }
