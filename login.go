@@ -150,6 +150,7 @@ func loginSucceeded(m *middleware, rw http.ResponseWriter, req *http.Request, ro
 	}
 	out := &authResult{id: v.id, token: access, loggedIn: v.state == stateValid}
 	out.setCookies = loginCookies(m, req, access, rotated, v.id)
+	warnSecureCookiesOverHTTP(m, req)
 	record(m, req, eventAuthLogin, v.id, access, true, "", 0)
 	if form {
 		redirect(rw, req, out, afterLogin(m, returnTo))

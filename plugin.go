@@ -149,6 +149,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	if csrf != nil && (csrf.cookieName == s.cookies.user || csrf.cookieName == s.cookies.guest || csrf.cookieName == s.cookies.refresh) {
 		return nil, optionError("csrf.cookieName", "%s is already a token cookie", csrf.cookieName)
 	}
+	warnNothingProtected(name, config)
 	return &middleware{
 		next: next, name: name, s: s,
 		plain:   limiter == nil && csrf == nil,
@@ -320,6 +321,7 @@ func forward(m *middleware, rw http.ResponseWriter, req *http.Request, res *auth
 		m.next.ServeHTTP(rw, req)
 		return
 	}
+	warnSecureCookiesOverHTTP(m, req)
 	cw := &cookieWriter{rw: rw, res: res}
 	m.next.ServeHTTP(cw, req)
 	// An app that writes nothing still gets its empty 200 sent by the

@@ -35,7 +35,8 @@ type settings struct {
 	i18n             *i18nSettings // nil when i18n is off
 	methodOverride   methodOverrideSettings
 	blockBrowserAPI  bool
-	proactiveWindow  time.Duration // refresh.proactiveWindow; 0: off
+	proactiveWindow  time.Duration    // refresh.proactiveWindow; 0: off
+	warnings         instanceWarnings // misconfig.go: what this instance has said once
 }
 
 type backendSettings struct {

@@ -254,3 +254,76 @@ func TestConfigUnknownOptions(t *testing.T) {
 		}
 	})
 }
+
+// TestConfigWarnings: configurations New accepts but that likely do not do
+// what was meant are said once in the log: routes that protect nothing
+// (at New, once per middleware name and routes however often Traefik
+// calls New), and Secure cookies answered over plain http to a host other
+// than localhost (once per instance, for cookies set on a forwarded
+// request or by the login endpoint).
+func TestConfigWarnings(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		logs := captureLog(t)
+		build := func(t *testing.T, name string, options m) http.Handler {
+			t.Helper()
+			h, err := e.factory(options, e.up, name)
+			if err != nil {
+				t.Fatalf("New(%v): %v", options, err)
+			}
+			return h
+		}
+		count := func(name, what string) int {
+			got, _ := logs.linesSince(0, "authlayer: "+name+": "+what)
+			return len(got)
+		}
+
+		t.Run("nothing protected", func(t *testing.T) {
+			name := t.Name() + "@file"
+			for i := 0; i < 3; i++ {
+				build(t, name, e.opts())
+			}
+			if n := count(name, "no path is protected"); n != 1 {
+				t.Errorf("3 New calls with nothing protected: %d warnings, want 1", n)
+			}
+			protected := t.Name() + "-protected@file"
+			build(t, protected, e.opts(m{"routes": m{"protected": "/account"}}))
+			if n := count(protected, "no path is protected"); n != 0 {
+				t.Errorf("routes.protected set: %d warnings, want none", n)
+			}
+		})
+
+		secure := m{"cookies": m{"secure": "true"}, "routes": m{"protected": list("/account")}}
+		t.Run("secure cookies over plain http", func(t *testing.T) {
+			name := t.Name()
+			h := build(t, name, e.opts(secure, e.guestOpts()))
+			for i := 0; i < 3; i++ {
+				if r := e.do(t, h, page("/")); len(r.setCookies(guestCookie)) != 1 || !r.setCookies(guestCookie)[0].Secure {
+					t.Fatalf("no Secure guest cookie set: %v", r.header.Values("Set-Cookie"))
+				}
+			}
+			if n := count(name, "cookies.secure is true but http://example.com was requested over plain http"); n != 1 {
+				t.Errorf("3 plain-http answers with Secure cookies: %d warnings, want 1", n)
+			}
+		})
+		t.Run("secure cookies on localhost", func(t *testing.T) {
+			name := t.Name()
+			h := build(t, name, e.opts(secure, e.guestOpts()))
+			e.do(t, h, page("http://localhost:8080/"))
+			e.do(t, h, page("https://app.test/"))
+			if n := count(name, "cookies.secure"); n != 0 {
+				t.Errorf("localhost and https: %d warnings, want none", n)
+			}
+		})
+		t.Run("secure cookies from the login endpoint", func(t *testing.T) {
+			name := t.Name()
+			h := build(t, name, endpointOpts(e, secure))
+			loginUser(e, "carol")
+			if r := e.do(t, h, jsonLogin("carol", "secret-carol")); r.code != http.StatusOK {
+				t.Fatalf("login: %d %s", r.code, r.body)
+			}
+			if n := count(name, "cookies.secure is true"); n != 1 {
+				t.Errorf("login over plain http with Secure cookies: %d warnings, want 1", n)
+			}
+		})
+	})
+}
