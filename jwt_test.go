@@ -1,10 +1,13 @@
 package authlayer
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"log"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -248,6 +251,48 @@ func TestJWTUncheckableTokens(t *testing.T) {
 		t.Errorf("algorithms derived from one Ed25519 key: %v", onlyEd.algorithms)
 	}
 	wantVerdict(t, verifyToken(onlyEd, makeJWT(t, headerJSON("RS256", ""), claims, "RS256", k.rsa)), jwtUncheckable, "")
+}
+
+// TestJWTKidNamesItsKey: a token that names a kid is checked only by the
+// key with that kid: a key without a kid checks only tokens without one
+// (it once verified tokens naming any kid). The HMAC secret checks HS
+// tokens whatever their kid, unless the kid names a public key. The first
+// token turned away that a kid-less key would have fitted is logged once,
+// without the kid.
+func TestJWTKidNamesItsKey(t *testing.T) {
+	k := keysForTest(t)
+	j := jwtTestSettings(t, func(c *JWTConfig) {
+		c.PublicKeys = []string{publicPEM(t, &k.rsa.PublicKey, ""), publicPEM(t, &k.p256.PublicKey, "p256")}
+	})
+	claims := claimsJSON(t, nil)
+	var buf bytes.Buffer
+	log.SetOutput(&buf)
+	defer log.SetOutput(os.Stderr)
+
+	wantVerdict(t, verifyToken(j, makeJWT(t, headerJSON("RS256", ""), claims, "RS256", k.rsa)), jwtGood, "")
+	wantVerdict(t, verifyToken(j, makeJWT(t, headerJSON("RS256", "kid-of-another-key"), claims, "RS256", k.rsa)), jwtUncheckable, "unknown-key")
+	wantVerdict(t, verifyToken(j, makeJWT(t, headerJSON("RS256", "rotated-away"), claims, "RS256", k.rsa)), jwtUncheckable, "unknown-key")
+	wantVerdict(t, verifyToken(j, makeJWT(t, headerJSON("RS256", "p256"), claims, "RS256", k.rsa)), jwtBad, "kid-mismatch")
+	wantVerdict(t, verifyToken(j, makeJWT(t, headerJSON("ES256", "p256"), claims, "ES256", k.p256)), jwtGood, "")
+	wantVerdict(t, verifyToken(j, makeJWT(t, headerJSON("ES256", ""), claims, "ES256", k.p256)), jwtGood, "")
+	wantVerdict(t, verifyToken(j, makeJWT(t, headerJSON("HS256", "hmac-1"), claims, "HS256", []byte(testSecret))), jwtGood, "")
+	wantVerdict(t, verifyToken(j, makeJWT(t, headerJSON("HS256", "p256"), claims, "HS256", []byte(testSecret))), jwtBad, "kid-mismatch")
+
+	logged := buf.String()
+	if n := strings.Count(logged, "jwt.publicKeys"); n != 1 || !strings.Contains(logged, "without a kid") {
+		t.Errorf("log after two tokens naming an unknown kid that the kid-less key fits: %q, want one line naming jwt.publicKeys", logged)
+	}
+	if strings.Contains(logged, "kid-of-another-key") || strings.Contains(logged, "rotated-away") {
+		t.Errorf("the log holds a token's kid: %q", logged)
+	}
+
+	// Without a kid-less key, an unknown kid logs nothing.
+	buf.Reset()
+	named := jwtTestSettings(t, nil)
+	wantVerdict(t, verifyToken(named, makeJWT(t, headerJSON("RS256", "unknown"), claims, "RS256", k.rsa)), jwtUncheckable, "unknown-key")
+	if buf.Len() != 0 {
+		t.Errorf("logged with every key named: %q", buf.String())
+	}
 }
 
 // TestJWTOptionErrors: each bad jwt option is named.

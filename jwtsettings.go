@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,6 +35,7 @@ type jwtSettings struct {
 	userID         jsonPath
 	tokenType      jsonPath
 	roles          jsonPath
+	warnedKidless  atomic.Bool // jwtverify.go: warnKidlessKeys logged
 }
 
 var jwtModes = map[string]jwtMode{"local": jwtModeLocal, "revalidate": jwtModeRevalidate, "fallback": jwtModeFallback}

@@ -10,6 +10,7 @@ import (
 	"crypto/sha512"
 	"encoding/json"
 	"hash"
+	"log"
 	"math/big"
 	"strconv"
 	"strings"
@@ -144,16 +145,16 @@ func jwtSignatureVerdict(j *jwtSettings, jw *jwksCache, p jwsParts, name string,
 
 // jwtKeysFor returns the keys that fit alg and kid: the configured ones
 // and the JWKS's, fetched on first need, when stale, and again when no key
-// answers to the kid. A kid still unknown after a fresh fetch is
-// uncheckable; one whose refetch had to wait (jwt.jwksMinRefreshInterval,
-// or the issuer down) is a transient failure, so a token signed with a key
-// published a moment ago never ends a session.
+// answers to the kid (within the unknown kids' budget, jwks.go). A kid
+// still unknown after a fresh fetch is uncheckable; one whose refetch had
+// to wait (the budget, or the issuer down) is a transient failure, so a
+// token signed with a key published a moment ago never ends a session.
 func jwtKeysFor(j *jwtSettings, jw *jwksCache, name string, a jwtAlgorithm, kid string, deadline time.Time) ([]*jwtKey, jwtVerdict, string) {
-	fetched, loaded, _ := jwksKeys(jw, false, deadline)
+	fetched, loaded, _ := jwksKeys(jw, false, kid, deadline)
 	fit, named := fittingKeys(j.keys, fetched, name, a, kid)
 	if len(fit) == 0 && !named && jw != nil {
 		var renewed bool
-		fetched, loaded, renewed = jwksKeys(jw, true, deadline)
+		fetched, loaded, renewed = jwksKeys(jw, true, kid, deadline)
 		fit, named = fittingKeys(j.keys, fetched, name, a, kid)
 		if len(fit) == 0 && !named && loaded && !renewed {
 			return nil, jwtKeysUnavailable, "jwks-refetch-spaced"
@@ -167,19 +168,22 @@ func jwtKeysFor(j *jwtSettings, jw *jwksCache, name string, a jwtAlgorithm, kid 
 	case jw != nil && !loaded:
 		return nil, jwtKeysUnavailable, "jwks-unavailable"
 	}
+	warnKidlessKeys(j, fetched, name, a, kid)
 	return nil, jwtUncheckable, "unknown-key"
 }
 
-// fittingKeys returns the keys that may check alg: those named kid (when
-// the token gives one) and those without a kid. named reports that some
-// key carries the kid, fitting or not.
+// fittingKeys returns the keys that may check alg: a token that names a
+// kid is checked only by the keys with that kid; a token without a kid by
+// every key. A key without a kid therefore never checks a token that
+// names one, whatever the kid. named reports that some key carries the
+// kid, fitting or not.
 func fittingKeys(static, fetched []*jwtKey, name string, a jwtAlgorithm, kid string) (fit []*jwtKey, named bool) {
 	for _, list := range [2][]*jwtKey{static, fetched} {
 		for _, key := range list {
-			if kid != "" && key.kid != "" && key.kid != kid {
+			if kid != "" && key.kid != kid {
 				continue
 			}
-			if kid != "" && key.kid == kid {
+			if kid != "" {
 				named = true
 			}
 			if keyFits(key, name, a) {
@@ -188,6 +192,34 @@ func fittingKeys(static, fetched []*jwtKey, name string, a jwtAlgorithm, kid str
 		}
 	}
 	return fit, named
+}
+
+// warnKidlessKeys logs, once per configuration, that a token named a kid
+// no key carries while a key without a kid would have fitted it: keys
+// without a kid check only tokens without one, and the operator may have
+// meant to name the key. Neither the kid nor the token is logged.
+func warnKidlessKeys(j *jwtSettings, fetched []*jwtKey, name string, a jwtAlgorithm, kid string) {
+	if kid == "" || j.warnedKidless.Load() {
+		return
+	}
+	option := ""
+	if kidlessFit(j.keys, name, a) {
+		option = "jwt.publicKeys"
+	} else if kidlessFit(fetched, name, a) {
+		option = "jwt.jwksUrl"
+	}
+	if option != "" && !j.warnedKidless.Swap(true) {
+		log.Printf("authlayer: %s: a token names a kid that no key carries, and a key without a kid would fit it: a key without a kid checks only tokens without one (give the key its kid: a PEM header \"kid: <id>\", or the JWK's \"kid\")", option)
+	}
+}
+
+func kidlessFit(keys []*jwtKey, name string, a jwtAlgorithm) bool {
+	for _, key := range keys {
+		if key.kid == "" && keyFits(key, name, a) {
+			return true
+		}
+	}
+	return false
 }
 
 func keyNamed(keys []*jwtKey, kid string) bool {

@@ -155,3 +155,104 @@ func TestJWKSOutageFallback(t *testing.T) {
 		wantVerifiedBy(t, r, "backend")
 	})
 }
+
+// jwksRetry is the plugin's spacing of JWKS fetches for new kids and
+// after a failure (jwks.go); jwksWait bounds how long a test waits for a
+// key to be learned: well under the 30s interval it used to take.
+const (
+	jwksRetry = 5 * time.Second
+	jwksWait  = jwksRetry + 4*time.Second
+)
+
+// pollUntilVerified sends tok to a protected API route every 200ms until
+// it is served, within jwksWait; meanwhile every answer must be 503 (a
+// transient failure), never a refusal and never forwarded. It returns how
+// long that took.
+func pollUntilVerified(t *testing.T, e *env, h http.Handler, tok string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < jwksWait {
+		r := e.do(t, h, api("/api/account").cookie(userCookie, tok))
+		if r.code == http.StatusOK {
+			wantVerifiedBy(t, r, "local")
+			return time.Since(start)
+		}
+		if r.code != http.StatusServiceUnavailable || r.upstream != nil {
+			t.Fatalf("a token with a newly published kid: %d (forwarded %v), want 503 until the key is learned", r.code, r.upstream != nil)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("a token with a newly published kid was not verified within %s", jwksWait)
+	return 0
+}
+
+// TestJWKSKeyPublishedRightAfterAFetch: with the default 30s
+// jwksMinRefreshInterval, a key the issuer publishes a moment after a
+// fetch is learned within seconds (one refetch for a kid never seen), not
+// after the whole interval. A flood of random kids then costs at most one
+// fetch per few seconds, and none of them is a session.
+func TestJWKSKeyPublishedRightAfterAFetch(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		k := jwtkit.Generate(t)
+		is := jwtkit.NewIssuer(t, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
+		h := e.handler(t, e.opts(jwksOpts(is, m{"jwt": m{"jwksMinRefreshInterval": "30s"}})))
+		old := jwtkit.Sign(t, "RS256", k.RSA, "old", jwtkit.Std("u-old", "user"))
+		wantVerifiedBy(t, e.do(t, h, page("/account").cookie(userCookie, old)), "local")
+
+		is.Publish(t, jwtkit.JWK{Pub: k.EdPub, Kid: "new"}, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
+		fresh := jwtkit.Sign(t, "EdDSA", k.Ed, "new", jwtkit.Std("u-new", "user"))
+		took := pollUntilVerified(t, e, h, fresh)
+		if is.Fetches() != 2 {
+			t.Errorf("fetches: %d, want 2 (the first, and one for the new kid)", is.Fetches())
+		}
+		t.Logf("the new kid was learned after %s", took.Round(10*time.Millisecond))
+
+		// Random kids for a little over one spacing: at most two fetches.
+		before, start := is.Fetches(), time.Now()
+		for i := 0; time.Since(start) < jwksRetry+time.Second && i < 200; i++ {
+			tok := jwtkit.Sign(t, "EdDSA", k.Ed, fmt.Sprintf("junk-%d", i), jwtkit.Std("u-junk", "user"))
+			r := e.do(t, h, api("/api/account").cookie(userCookie, tok))
+			if r.upstream != nil || (r.code != http.StatusUnauthorized && r.code != http.StatusServiceUnavailable) {
+				t.Fatalf("a random kid: %d (forwarded %v), want 401 or 503", r.code, r.upstream != nil)
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		if n := is.Fetches() - before; n > 2 {
+			t.Errorf("fetches for random kids over %s: %d, want at most 2", time.Since(start).Round(time.Second), n)
+		}
+		wantCount(t, e.be, fakebackend.Validate, 0)
+	})
+}
+
+// TestJWKSFailedRefetchRetried: a refetch for a new kid that fails (the
+// issuer down) is retried a few seconds later, so the kid verifies soon
+// after the issuer is back rather than a whole jwksMinRefreshInterval
+// after the failure; meanwhile its tokens are 503, their cookies kept.
+func TestJWKSFailedRefetchRetried(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		k := jwtkit.Generate(t)
+		is := jwtkit.NewIssuer(t, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
+		h := e.handler(t, e.opts(jwksOpts(is, m{"jwt": m{"jwksMinRefreshInterval": "30s"}, "cookies": m{"refresh": refreshCookie}})))
+		old := jwtkit.Sign(t, "RS256", k.RSA, "old", jwtkit.Std("u-old", "user"))
+		wantVerifiedBy(t, e.do(t, h, page("/account").cookie(userCookie, old)), "local")
+
+		is.Fail(http.StatusBadGateway)
+		fresh := jwtkit.Sign(t, "EdDSA", k.Ed, "new", jwtkit.Std("u-new", "user"))
+		deadline := time.Now().Add(jwksWait)
+		for is.Fetches() < 2 && time.Now().Before(deadline) {
+			r := e.do(t, h, api("/api/account").cookie(userCookie, fresh).cookie(refreshCookie, "r-keep"))
+			wantJSONError(t, r, http.StatusServiceUnavailable)
+			wantNoCookieClearing(t, r)
+			time.Sleep(200 * time.Millisecond)
+		}
+		if is.Fetches() != 2 {
+			t.Fatalf("no refetch for the new kid within %s", jwksWait)
+		}
+
+		is.Publish(t, jwtkit.JWK{Pub: k.EdPub, Kid: "new"}, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
+		took := pollUntilVerified(t, e, h, fresh)
+		t.Logf("learned %s after the issuer came back", took.Round(10*time.Millisecond))
+		wantCount(t, e.be, fakebackend.Refresh, 0)
+		wantCount(t, e.be, fakebackend.Validate, 0)
+	})
+}

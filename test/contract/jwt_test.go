@@ -317,3 +317,57 @@ func TestJWTVerifiedByCannotBeSpoofed(t *testing.T) {
 		}
 	})
 }
+
+// TestJWTKidlessKeyChecksOnlyKidlessTokens: a token that names a kid is
+// checked only by the key with that kid. A configured key without a kid
+// verifies tokens without one, and never a token naming any kid, even
+// one it signed: local mode refuses it (401, no validation call),
+// fallback sends it to the backend. The first such token is logged once,
+// naming the option, without the kid.
+func TestJWTKidlessKeyChecksOnlyKidlessTokens(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		k := jwtkit.Generate(t)
+		keys := m{"jwt": m{"secret": nil, "publicKeys": list(jwtkit.PEM(t, k.EdPub, ""), jwtkit.PEM(t, &k.P256.PublicKey, "p256"))}}
+		logs := captureLog(t)
+		h := e.handler(t, e.opts(jwtOpts(t, keys)))
+
+		claims := jwtkit.Std("u-kidless", "user")
+		kidless := jwtkit.Sign(t, "EdDSA", k.Ed, "", claims)
+		r := e.do(t, h, page("/account").cookie(userCookie, kidless))
+		wantIdentity(t, r, kidless, claims.Data(t), "u-kidless", "user", "")
+		wantVerifiedBy(t, r, "local")
+
+		for _, kid := range []string{"ed-2027", "p256"} {
+			named := jwtkit.Sign(t, "EdDSA", k.Ed, kid, jwtkit.Std("u-named", "user"))
+			r = e.do(t, h, api("/api/account").cookie(userCookie, named))
+			wantJSONError(t, r, http.StatusUnauthorized)
+			if e.be.CountFor(fakebackend.Validate, named) != 0 {
+				t.Errorf("kid %s: sent to the validate endpoint in local mode", kid)
+			}
+		}
+		other := jwtkit.Sign(t, "EdDSA", k.Ed, "ed-2028", jwtkit.Std("u-named-2", "user"))
+		wantJSONError(t, e.do(t, h, api("/api/account").cookie(userCookie, other)), http.StatusUnauthorized)
+		lines, _ := logs.linesSince(0, "a key without a kid checks only tokens without one")
+		if len(lines) != 1 || !strings.Contains(lines[0], "jwt.publicKeys") || strings.Contains(lines[0], "ed-202") {
+			t.Errorf("log lines about the kid-less key: %q, want one naming jwt.publicKeys, without the kid", lines)
+		}
+
+		fb := e.handler(t, e.opts(jwtOpts(t, merged(keys, m{"jwt": m{"mode": "fallback"}}))))
+		named := jwtkit.Sign(t, "EdDSA", k.Ed, "ed-2027", jwtkit.Std("u-fb", "user"))
+		data := fakebackend.UserData("u-fb", "user", nil)
+		e.be.SetUser(named, data)
+		r = e.do(t, fb, page("/account").cookie(userCookie, named))
+		wantIdentity(t, r, named, data, "u-fb", "user", "")
+		wantVerifiedBy(t, r, "backend")
+	})
+}
+
+// merged deep-merges overrides onto a copy of base.
+func merged(base m, overrides ...m) m {
+	out := m{}
+	merge(out, base)
+	for _, o := range overrides {
+		merge(out, o)
+	}
+	return out
+}
