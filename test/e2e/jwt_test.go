@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,4 +182,140 @@ func TestJWT(t *testing.T) {
 			t.Errorf("refresh calls during the JWKS tests: %d, want 0", n)
 		}
 	})
+}
+
+// TestJWTKeysByKidAndTheJWKSBudget, in a real Traefik: a key without a
+// kid checks only tokens without one (logged once, without the kid); with
+// the default 30s jwksMinRefreshInterval, a key published right after a
+// fetch is learned within seconds, and a refetch that failed is retried
+// seconds after the issuer is back; a proactive window wider than the
+// tokens' lifetime refreshes them halfway, not on every request, and says
+// so in Traefik's log.
+func TestJWTKeysByKidAndTheJWKSBudget(t *testing.T) {
+	s := start(t, traefikrun.Options{})
+	k := jwtkit.Generate(t)
+	is := jwtkit.NewIssuer(t, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
+	jwtSite := func(jwt m) m {
+		return m{
+			"jwt":     jwt,
+			"headers": m{"verifiedBy": hVerified},
+			"routes":  m{"protected": list("/account", "/api/account")},
+			"cookies": m{"refresh": refreshCookie},
+		}
+	}
+	s.deploy(t, sites{
+		"kidless": jwtSite(m{"enabled": "true", "publicKeys": list(jwtkit.PEM(t, k.EdPub, ""), jwtkit.PEM(t, &k.P256.PublicKey, "p256"))}),
+		"jwks":    jwtSite(m{"enabled": "true", "jwksUrl": is.URL()}), // jwksMinRefreshInterval: the default 30s
+		"early": {
+			"refresh": m{"proactiveWindow": "60s"},
+			"cookies": m{"refresh": refreshCookie},
+			"routes":  m{"protected": list("/account")},
+		},
+	})
+
+	t.Run("a key without a kid checks only tokens without one", func(t *testing.T) {
+		claims := jwtkit.Std("u-kidless", "user")
+		kidless := jwtkit.Sign(t, "EdDSA", k.Ed, "", claims)
+		r := s.do(t, page("kidless", "/account").cookie(userCookie, kidless))
+		wantIdentity(t, r, kidless, claims.Data(t), "u-kidless", "user", "")
+		wantVerifiedBy(t, r, "local")
+		for _, kid := range []string{"rotated-e2e", "p256"} {
+			named := jwtkit.Sign(t, "EdDSA", k.Ed, kid, jwtkit.Std("u-named", "user"))
+			r = s.do(t, api("kidless", "/api/account").cookie(userCookie, named))
+			wantJSONError(t, r, http.StatusUnauthorized)
+			if s.be.CountFor(fakebackend.Validate, named) != 0 {
+				t.Errorf("kid %s: sent to the validate endpoint", kid)
+			}
+		}
+		line := s.tr.WaitLog(t, regexp.MustCompile(`a key without a kid checks only tokens without one`), 5*time.Second)
+		if !strings.Contains(line, "jwt.publicKeys") || strings.Contains(s.tr.Logs(), "rotated-e2e") {
+			t.Errorf("log line %q: want it to name jwt.publicKeys, and no kid in the log", line)
+		}
+	})
+
+	t.Run("a key published right after a fetch is learned within seconds", func(t *testing.T) {
+		old := jwtkit.Sign(t, "RS256", k.RSA, "old", jwtkit.Std("u-old", "user"))
+		wantVerifiedBy(t, s.do(t, page("jwks", "/account").cookie(userCookie, old)), "local")
+		if is.Fetches() != 1 {
+			t.Fatalf("fetches: %d, want 1", is.Fetches())
+		}
+		is.Publish(t, jwtkit.JWK{Pub: k.EdPub, Kid: "new"}, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
+		fresh := jwtkit.Sign(t, "EdDSA", k.Ed, "new", jwtkit.Std("u-new", "user"))
+		t.Logf("learned after %s", pollUntilVerified(t, s, "jwks", fresh).Round(10*time.Millisecond))
+		if is.Fetches() != 2 {
+			t.Errorf("fetches: %d, want 2", is.Fetches())
+		}
+	})
+
+	t.Run("a failed refetch is retried seconds after the issuer is back", func(t *testing.T) {
+		is.Fail(http.StatusBadGateway)
+		newer := jwtkit.Sign(t, "EdDSA", k.Ed, "newer", jwtkit.Std("u-newer", "user"))
+		deadline := time.Now().Add(jwksWait)
+		for is.Fetches() < 3 && time.Now().Before(deadline) {
+			r := s.do(t, api("jwks", "/api/account").cookie(userCookie, newer).cookie(refreshCookie, "e2e-keep"))
+			wantJSONError(t, r, http.StatusServiceUnavailable)
+			wantNoCookieClearing(t, r)
+			time.Sleep(200 * time.Millisecond)
+		}
+		if is.Fetches() != 3 {
+			t.Fatalf("no refetch for the new kid within %s", jwksWait)
+		}
+		is.Publish(t, jwtkit.JWK{Pub: k.EdPub, Kid: "newer"}, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
+		t.Logf("learned %s after the issuer came back", pollUntilVerified(t, s, "jwks", newer).Round(10*time.Millisecond))
+	})
+
+	t.Run("a proactive window wider than the lifetime refreshes halfway", func(t *testing.T) {
+		const life = 30 * time.Second
+		expiring := func(d time.Duration) map[string]interface{} {
+			data := fakebackend.UserData("u-early", "user", nil)
+			data["exp"] = time.Now().Add(d).Unix()
+			return data
+		}
+		first := fakebackend.Token("e2e-early-first")
+		s.be.SetUser(first, expiring(life))
+		next := fakebackend.Token("e2e-early-next")
+		nextData := expiring(life)
+		s.be.RefreshTo("e2e-early-refresh", next, "e2e-early-refresh-2", nextData)
+		s.be.RefreshTo("e2e-early-refresh-2", fakebackend.Token("e2e-early-again"), "e2e-early-refresh-3", expiring(life))
+		before := s.be.Count(fakebackend.Refresh)
+		// first has no iat and was not handed out by a proactive refresh:
+		// its age is unknown, so it is refreshed.
+		r := s.do(t, page("early", "/account").cookie(userCookie, first).cookie(refreshCookie, "e2e-early-refresh"))
+		wantIdentity(t, r, next, nextData, "u-early", "user", next)
+		for i := 0; i < 5; i++ {
+			r = s.do(t, page("early", "/account").cookie(userCookie, next).cookie(refreshCookie, "e2e-early-refresh-2"))
+			wantIdentity(t, r, next, nextData, "u-early", "user", "")
+		}
+		if n := s.be.Count(fakebackend.Refresh) - before; n != 1 {
+			t.Errorf("refresh calls: %d, want 1 (not one per request)", n)
+		}
+		line := s.tr.WaitLog(t, regexp.MustCompile(`refresh\.proactiveWindow \(1m0s\) covers the whole lifetime`), 5*time.Second)
+		if strings.Contains(line, next) {
+			t.Error("the log line holds a token")
+		}
+	})
+}
+
+// jwksWait bounds how long a new kid may take to be learned: one refetch
+// spacing (5s) and margin, well under the 30s interval it used to take.
+const jwksWait = 9 * time.Second
+
+// pollUntilVerified sends tok to site's protected API every 200ms until it
+// is served, within jwksWait; every answer before is 503, never forwarded.
+func pollUntilVerified(t *testing.T, s *suite, site, tok string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < jwksWait {
+		r := s.do(t, api(site, "/api/account").cookie(userCookie, tok))
+		if r.code == http.StatusOK {
+			wantVerifiedBy(t, r, "local")
+			return time.Since(start)
+		}
+		if r.code != http.StatusServiceUnavailable || r.upstream != nil {
+			t.Fatalf("a token with a newly published kid: %d (forwarded %v), want 503 until the key is learned", r.code, r.upstream != nil)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("a token with a newly published kid was not verified within %s", jwksWait)
+	return 0
 }
