@@ -2,7 +2,6 @@ package authlayer
 
 import (
 	"context"
-	"io"
 	"log"
 	"net/http"
 	"sync"
@@ -44,7 +43,7 @@ const (
 
 type jwksCache struct {
 	url         string
-	client      *http.Client
+	transport   http.RoundTripper // used directly: a redirect is never followed (see backendClient)
 	timeout     time.Duration
 	minRefresh  time.Duration
 	maxAge      time.Duration
@@ -63,12 +62,9 @@ type jwksCache struct {
 func newJWKSCache(name string, j *jwtSettings, timeout time.Duration, transport http.RoundTripper) *jwksCache {
 	return &jwksCache{
 		url: j.jwksURL,
-		client: &http.Client{
-			Transport: transport,
-			// A redirect is not followed: the keys come from the URL
-			// configured, nowhere else.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		// A redirect is not followed: the keys come from the URL
+		// configured, nowhere else.
+		transport:  transport,
 		timeout:    timeout,
 		minRefresh: j.jwksMinRefresh,
 		maxAge:     j.jwksMaxAge,
@@ -172,15 +168,13 @@ func jwksFetch(jw *jwksCache) []*jwtKey {
 		return nil
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := jw.client.Do(req)
+	status, raw, err := roundTrip(jw.transport, req, maxJWKSBody)
 	if err != nil {
-		log.Printf("authlayer: %s: JWKS not fetched: %v", jw.logName, errBackendUnavailable)
+		log.Printf("authlayer: %s: JWKS not fetched: %v", jw.logName, err)
 		return nil
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBody))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		log.Printf("authlayer: %s: JWKS not fetched: status %d", jw.logName, resp.StatusCode)
+	if status != http.StatusOK {
+		log.Printf("authlayer: %s: JWKS not fetched: status %d", jw.logName, status)
 		return nil
 	}
 	keys := parseJWKS(raw)
