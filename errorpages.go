@@ -24,32 +24,45 @@ import (
 // message or any other detail of the refusal: its words come from a fixed
 // table, not from the caller's message, and everything in it is escaped.
 // It is sent with a strict Content-Security-Policy (no script, no external
-// resource), nosniff and, as every answer of authlayer's, no-store.
+// resource; forms only on the 403 page, whose "Sign in with another
+// account" posts to endpoints.logout), nosniff and, as every answer of
+// authlayer's, no-store.
 //
 // errorPages.<name> replaces the page for its status:
 //
-//   - "/path" (optionally "?query") is a page of the app, fetched with a GET
-//     through the next handler (the rest of the middleware chain and the
-//     app) and sent with authlayer's status. The fetch carries none of the
-//     client's credentials or identity (no Cookie, no Authorization, no
-//     X-Auth-*: only Host, Accept-Language, User-Agent and the forwarded
-//     headers Traefik set) and no body, and is marked with
-//     X-Authlayer-Error-Page; authlayer never fetches a page for a request
-//     so marked, so a chain that leads back to authlayer cannot recurse. A
+//   - "/path" (optionally "?query"), or "http(s)://host/path", is a page of
+//     the app, fetched with a GET through the next handler (the rest of the
+//     middleware chain and the app, never over the network) and sent with
+//     authlayer's status. The page is kept and served to every refused
+//     client, so the fetch is one fixed request that no client has any
+//     part in (errorPageRequest): nothing of the refused request (no
+//     Cookie, Authorization, User-Agent, Accept-Language, X-Forwarded-*,
+//     client address, nor its Host) reaches it. Its Host is the host of an
+//     absolute URL, else none (the app sees the address Traefik's service
+//     reaches it at, as with passHostHeader: false); with i18n it asks for
+//     the request's locale (one of the configured ones), and a copy is
+//     kept per locale. It is marked X-Authlayer-Error-Page (a header
+//     authlayer owns: a client's copy, in any spelling, is removed like an
+//     identity header, so the app can trust it), and authlayer never
+//     fetches a page while fetching one (the fetch's context says so), so
+//     a second authlayer in the chain does not recurse; a chain that leads
+//     back over the network (the app proxying to its own public URL) ends
+//     at the first refusal, which finds the page already being fetched. A
 //     non-2xx answer, an empty one, one over errorPageMaxBytes or one not
 //     given within errorPageTimeout falls back to the built-in page. The
-//     result, good or bad, is kept errorPageTTL per status and instance,
-//     and one fetch at a time refreshes it: a flood of refusals (429s)
-//     costs the app at most one request per status every errorPageTTL.
-//     The path is the operator's, never the client's: the fetch cannot be
-//     pointed anywhere else.
+//     result, good or bad, is kept errorPageTTL per status, locale and
+//     instance, and one fetch at a time refreshes it: a flood of refusals
+//     (429s) costs the app at most one request per status and locale every
+//     errorPageTTL. The URL is the operator's, never the client's: the
+//     fetch cannot be pointed anywhere else.
 //   - "file:<path>" is a local file, read once by New (an unreadable or
 //     empty file is an error naming the option).
 //
 // Such pages are the operator's own HTML, sent as text/html (a fetched
-// page keeps its Content-Type): they get nosniff but no CSP from authlayer,
-// so they may load the app's styles and images (Traefik's headers
-// middleware can add one).
+// page keeps its Content-Type), with nosniff and a CSP as strict as the
+// built-in page's except that the page may load the app's own styles,
+// images and fonts and post forms to the site (configuredPageCSP): no
+// script runs in a page served to many clients.
 
 const (
 	// errorPageMarker is set on authlayer's fetch of an error page.
@@ -63,7 +76,24 @@ const (
 	errorPageTTL = 10 * time.Second
 	// builtinPageCSP forbids everything the built-in page does not use.
 	builtinPageCSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	// builtinFormPageCSP is the built-in 403 page's when it offers to sign
+	// in with another account: its form posts to endpoints.logout, on this
+	// site, which redirects to the login page (form-action also governs
+	// the redirect of a form's submission).
+	builtinFormPageCSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	// configuredPageCSP is an errorPages page's: no script, no resource
+	// from elsewhere; the app's own styles, images and fonts, and forms
+	// posting to the site.
+	configuredPageCSP = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	// errorPageUserAgent is the fetch's User-Agent.
+	errorPageUserAgent = "authlayer-error-page"
 )
+
+// errorPageFetch marks the context of authlayer's fetch of an error page
+// (errorPageFetchKey): no page is fetched while one is.
+type errorPageFetch struct{ name string }
+
+var errorPageFetchKey = &errorPageFetch{"authlayer error page fetch"}
 
 // errorPageSettings are the compiled errorPages options: the replaced
 // pages by status.
@@ -75,12 +105,17 @@ type errorPageSettings struct {
 type errorPage struct {
 	option string // "errorPages.forbidden", for messages
 	file   []byte // a file: page, read by New
-	// A page of the app: its path, raw query and request line.
+	// A page of the app: its path, raw query and request line; the host
+	// and scheme of an absolute URL ("" for a path).
 	path, query, requestURI string
+	host, scheme            string
 
-	mu       sync.Mutex // protects copy and fetching
-	copy     *pageCopy  // the last fetch's result; nil before the first
-	fetching bool       // a fetch is under way
+	mu sync.Mutex // protects copies and fetching
+	// copies are the last fetch's result per locale ("" without i18n; at
+	// most one key per configured locale); fetching, the locales being
+	// fetched.
+	copies   map[string]*pageCopy
+	fetching map[string]bool
 }
 
 // pageCopy is the result of one fetch of an app's page.
@@ -95,6 +130,14 @@ type pageCopy struct {
 
 func compileErrorPages(c *Config, s *settings) error {
 	e := c.ErrorPages
+	// The marker of authlayer's fetch is authlayer's alone: a client's
+	// copy, in any spelling, is removed on every path like an identity
+	// header's (headers.go), whether or not a page is configured.
+	marker := normalizeHeaderName(errorPageMarker)
+	if s.headers.owned[marker] {
+		return optionError("headers", "%s is authlayer's error page marker, not an identity header", errorPageMarker)
+	}
+	s.headers.own(marker)
 	s.errorPages.pages = map[int]*errorPage{}
 	for _, o := range []struct {
 		option, value string
@@ -131,9 +174,43 @@ func compileErrorPage(option, v string) (*errorPage, error) {
 		if err != nil {
 			return nil, optionError(option, "%q is not a path on this site such as /errors/403.html", v)
 		}
-		return &errorPage{option: option, path: u.Path, query: u.RawQuery, requestURI: v}, nil
+		return newAppPage(option, u.Path, u.RawQuery, v, "", ""), nil
+	case strings.HasPrefix(strings.ToLower(v), "http://") || strings.HasPrefix(strings.ToLower(v), "https://"):
+		return compileAbsolutePage(option, v)
 	}
-	return nil, optionError(option, "%q is neither a path of the app (/errors/403.html) nor file:<path>", v)
+	return nil, optionError(option, "%q is neither a page of the app (/errors/403.html, https://app.example.com/errors/403.html) nor file:<path>", v)
+}
+
+// compileAbsolutePage checks an errorPages URL with a host: the host is
+// the Host of the fetch (which still goes through the next handler), its
+// path the page's.
+func compileAbsolutePage(option, v string) (*errorPage, error) {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" || strings.ContainsAny(v, "#\\ \t") || u.Opaque != "" {
+		return nil, optionError(option, "%q is not a URL such as https://app.example.com/errors/403.html", v)
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	if !isLocalPath(path) {
+		return nil, optionError(option, "%q is not a URL such as https://app.example.com/errors/403.html", v)
+	}
+	uri := path
+	if u.RawQuery != "" {
+		uri += "?" + u.RawQuery
+	}
+	return newAppPage(option, u.Path, u.RawQuery, uri, strings.ToLower(u.Host), strings.ToLower(u.Scheme)), nil
+}
+
+func newAppPage(option, path, query, requestURI, host, scheme string) *errorPage {
+	if path == "" {
+		path = "/"
+	}
+	return &errorPage{
+		option: option, path: path, query: query, requestURI: requestURI, host: host, scheme: scheme,
+		copies: map[string]*pageCopy{}, fetching: map[string]bool{},
+	}
 }
 
 func readErrorPageFile(option, name string) (*errorPage, error) {
@@ -180,12 +257,12 @@ func writeConfiguredPage(m *middleware, rw http.ResponseWriter, req *http.Reques
 	h := rw.Header()
 	if p.file != nil {
 		h.Set("Content-Type", "text/html; charset=utf-8")
-		h.Set("X-Content-Type-Options", "nosniff")
+		pageSecurityHeaders(h, configuredPageCSP)
 		rw.WriteHeader(status)
 		_, _ = rw.Write(p.file)
 		return true
 	}
-	if len(req.Header[errorPageMarker]) > 0 {
+	if req.Context().Value(errorPageFetchKey) != nil {
 		return false // never fetch a page while fetching one
 	}
 	c := appErrorPage(m, req, p)
@@ -199,45 +276,67 @@ func writeConfiguredPage(m *middleware, rw http.ResponseWriter, req *http.Reques
 	if c.language != "" {
 		h.Set("Content-Language", c.language)
 	}
-	h.Set("X-Content-Type-Options", "nosniff")
+	pageSecurityHeaders(h, configuredPageCSP)
 	rw.WriteHeader(status)
 	_, _ = rw.Write(c.body)
 	return true
+}
+
+// pageSecurityHeaders are the headers of every page authlayer sends.
+func pageSecurityHeaders(h http.Header, csp string) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", csp)
+	h.Set("Referrer-Policy", "same-origin")
 }
 
 // appErrorPage returns the app's page: the kept copy while it is fresh,
 // else a new fetch, unless another request is fetching it (then the copy
 // kept, however old, or nil).
 func appErrorPage(m *middleware, req *http.Request, p *errorPage) *pageCopy {
+	locale := pageLocale(m, req)
 	now := time.Now()
 	p.mu.Lock()
-	c := p.copy
-	if (c != nil && now.Sub(c.at) < errorPageTTL) || p.fetching {
+	c := p.copies[locale]
+	if (c != nil && now.Sub(c.at) < errorPageTTL) || p.fetching[locale] {
 		p.mu.Unlock()
 		return c
 	}
-	p.fetching = true
+	p.fetching[locale] = true
 	p.mu.Unlock()
-	fresh := fetchErrorPage(m, req, p)
+	fresh := fetchErrorPage(m, req, p, locale)
 	p.mu.Lock()
 	if fresh.ok || req.Context().Err() == nil {
 		// A fetch cut short by this client's own departure says nothing
 		// about the page: the copy kept stays.
-		p.copy = fresh
+		p.copies[locale] = fresh
 	}
-	p.fetching = false
+	delete(p.fetching, locale)
 	p.mu.Unlock()
 	return fresh
 }
 
+// pageLocale is the locale the page is asked in: the one applyLocale gave
+// the request (always one of i18n.locales), "" without i18n.
+func pageLocale(m *middleware, req *http.Request) string {
+	loc := m.s.i18n
+	if loc == nil {
+		return ""
+	}
+	if v := req.Header[loc.header]; len(v) == 1 && loc.values[v[0]] != nil {
+		return v[0]
+	}
+	return ""
+}
+
 // fetchErrorPage asks the next handler for the page. It always returns a
-// copy, ok false when the page could not be had.
-func fetchErrorPage(m *middleware, req *http.Request, p *errorPage) *pageCopy {
+// copy, ok false when the page could not be had. The fetch ends with the
+// refused request (its context), and within errorPageTimeout.
+func fetchErrorPage(m *middleware, req *http.Request, p *errorPage, locale string) *pageCopy {
 	c := &pageCopy{at: time.Now()}
-	ctx, cancel := context.WithTimeout(req.Context(), errorPageTimeout)
+	ctx, cancel := context.WithTimeout(context.WithValue(req.Context(), errorPageFetchKey, errorPageFetchKey), errorPageTimeout)
 	defer cancel()
 	rec := &pageRecorder{header: http.Header{}}
-	serveErrorPageFetch(m.next, rec, errorPageRequest(ctx, m, req, p))
+	serveErrorPageFetch(m.next, rec, errorPageRequest(ctx, m, p, locale))
 	status := rec.status
 	if status == 0 {
 		status = http.StatusOK
@@ -269,46 +368,37 @@ func recoverErrorPageFetch(w *pageRecorder) {
 	}
 }
 
-// errorPageForwarded are the request headers the fetch of a page keeps:
-// nothing that identifies the client to the app beyond what Traefik
-// itself forwards.
-var errorPageForwarded = []string{
-	"Accept-Language", "User-Agent",
-	"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Port", "X-Forwarded-Proto",
-	"X-Forwarded-Prefix", "X-Forwarded-Server", "X-Real-Ip",
-}
-
-// errorPageRequest is the GET of the page: a clone of req on the page's
-// path, without body, cookies, credentials or identity.
-func errorPageRequest(ctx context.Context, m *middleware, req *http.Request, p *errorPage) *http.Request {
-	fr := req.Clone(ctx)
-	fr.Method = http.MethodGet
-	fr.Body = http.NoBody
-	fr.ContentLength = 0
-	fr.TransferEncoding = nil
-	fr.GetBody = nil
-	fr.Trailer = nil
-	fr.Close = false
-	h := http.Header{}
-	for _, name := range errorPageForwarded {
-		if v := req.Header[name]; len(v) > 0 {
-			h[name] = append([]string(nil), v...)
-		}
+// errorPageRequest is the GET of the page: the same request whoever was
+// refused (only the locale differs, one of the configured ones), built
+// from the configuration alone. The Host is the configured URL's (none
+// for a path: Traefik's proxy then sends the address of the app's
+// server); no client address (RemoteAddr), and X-Forwarded-For present
+// but empty, so Traefik's proxy adds none; no cookie, credential, body or
+// header of the client's.
+func errorPageRequest(ctx context.Context, m *middleware, p *errorPage, locale string) *http.Request {
+	h := http.Header{
+		"Accept":          {"text/html"},
+		"User-Agent":      {errorPageUserAgent},
+		errorPageMarker:   {"1"},
+		"X-Forwarded-For": nil,
 	}
-	if m.s.i18n != nil {
-		if v := req.Header[m.s.i18n.header]; len(v) > 0 {
-			h[m.s.i18n.header] = v // the locale authlayer set (applyLocale)
-		}
+	if locale != "" {
+		h[m.s.i18n.header] = m.s.i18n.values[locale]
+		h["Accept-Language"] = []string{locale}
 	}
-	h["Accept"] = []string{"text/html"}
-	h[errorPageMarker] = []string{"1"}
-	fr.Header = h
-	fr.URL.Path, fr.URL.RawPath = p.path, ""
-	fr.URL.RawQuery, fr.URL.ForceQuery, fr.URL.Fragment = p.query, false, ""
-	// Traefik forwards the request line when it is set (see
-	// stripClientOverrides): it must name the page.
-	fr.RequestURI = p.requestURI
-	return fr
+	if p.host != "" {
+		h["X-Forwarded-Host"] = []string{p.host}
+		h["X-Forwarded-Proto"] = []string{p.scheme}
+	}
+	fr := &http.Request{
+		Method: http.MethodGet, URL: &url.URL{Path: p.path, RawQuery: p.query},
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, Body: http.NoBody, Host: p.host,
+		// Traefik forwards the request line when it is set (see
+		// stripClientOverrides): it names the page.
+		RequestURI: p.requestURI,
+	}
+	return fr.WithContext(ctx)
 }
 
 // pageRecorder captures the app's answer to the fetch of a page, up to
@@ -403,22 +493,26 @@ func writeBuiltinPage(m *middleware, rw http.ResponseWriter, req *http.Request, 
 		b.WriteString(`<p>Please wait ` + strconv.Itoa(retry) + ` seconds before trying again.</p>`)
 	}
 	b.WriteString(`<nav>`)
-	writePageLinks(&b, m, req, route, status)
+	form := writePageLinks(&b, m, req, route, status)
 	b.WriteString(`</nav></main></body></html>`)
 	h := rw.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", builtinPageCSP)
-	h.Set("Referrer-Policy", "same-origin")
+	if form {
+		pageSecurityHeaders(h, builtinFormPageCSP)
+	} else {
+		pageSecurityHeaders(h, builtinPageCSP)
+	}
 	rw.WriteHeader(status)
 	_, _ = rw.Write([]byte(b.String()))
 }
 
-// writePageLinks writes the page's ways on: sign in (401, 403), try again
-// (429, 503), home.
-func writePageLinks(b *strings.Builder, m *middleware, req *http.Request, route *routeMatch, status int) {
+// writePageLinks writes the page's ways on: sign in (401; 403 through a
+// sign-out form), try again (429, 503), home. It reports whether it wrote
+// a form.
+func writePageLinks(b *strings.Builder, m *middleware, req *http.Request, route *routeMatch, status int) bool {
 	visit := req.Method == http.MethodGet || req.Method == http.MethodHead
 	here := req.URL.RequestURI()
+	form := false
 	switch status {
 	case http.StatusUnauthorized:
 		login := localizedTarget(m, route, m.s.loginURL)
@@ -429,9 +523,13 @@ func writePageLinks(b *strings.Builder, m *middleware, req *http.Request, route 
 	case http.StatusForbidden:
 		// A signed-in user without the role: a link to the login page
 		// would bounce (it is auth-only for them), so offer to sign out
-		// first, back to the login page, when endpoints.logout is on.
+		// first, when endpoints.logout is on. The logout then lands on
+		// the login page, which carries this page as its return-to
+		// value on a GET: signed in with the other account, the user is
+		// back here.
 		if logout := m.s.endpoints.logout; logout != "" {
-			writeSwitchAccount(b, withQueryParam(logout, m.s.returnTo, localizedTarget(m, route, m.s.loginURL)))
+			writeSwitchAccount(b, withQueryParam(logout, m.s.returnTo, switchAccountTarget(m, route, visit, here)))
+			form = true
 		}
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		if visit && isLocalPath(here) {
@@ -439,6 +537,20 @@ func writePageLinks(b *strings.Builder, m *middleware, req *http.Request, route 
 		}
 	}
 	writePageLink(b, localizedTarget(m, route, m.s.homeURL), "Go to the home page")
+	return form
+}
+
+// switchAccountTarget is where the 403 page's sign-out goes: the login
+// page, with the denied page as its return-to value when that is a page
+// visit. The logout endpoint goes only to a local path, so a login page
+// on another site is reached without one (the logout then sends the user
+// home).
+func switchAccountTarget(m *middleware, route *routeMatch, visit bool, here string) string {
+	login := localizedTarget(m, route, m.s.loginURL)
+	if visit && isLocalPath(here) && isLocalPath(login) {
+		return loginRedirect(m, route, here)
+	}
+	return login
 }
 
 // writeSwitchAccount is a form posting to the logout endpoint (a logout

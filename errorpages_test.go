@@ -3,8 +3,11 @@ package authlayer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,19 +58,24 @@ func pageMiddleware(t *testing.T, f *fakeBackend, app http.Handler, mutate func(
 }
 
 // wantBuiltinPage checks authlayer's own page: status, HTML, the headers
-// that keep it inert and uncached, and its wording.
+// that keep it inert and uncached (forms allowed by its CSP only when it
+// holds one), and its wording.
 func wantBuiltinPage(t *testing.T, rec *httptest.ResponseRecorder, status int, words string) string {
 	t.Helper()
 	body := rec.Body.String()
 	if rec.Code != status {
 		t.Fatalf("status %d, want %d (body %s)", rec.Code, status, body)
 	}
+	csp := builtinPageCSP
+	if strings.Contains(body, "<form") {
+		csp = builtinFormPageCSP
+	}
 	h := rec.Header()
 	for name, want := range map[string]string{
 		"Content-Type":            "text/html; charset=utf-8",
 		"X-Content-Type-Options":  "nosniff",
 		"Cache-Control":           "no-store",
-		"Content-Security-Policy": builtinPageCSP,
+		"Content-Security-Policy": csp,
 	} {
 		if got := h.Get(name); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
@@ -125,10 +133,11 @@ func TestBuiltinPagesForBrowsersJSONForScripts(t *testing.T) {
 		t.Errorf("403 page after a POST: %s", body)
 	}
 	// With endpoints.logout, the 403 page offers to sign out to the login
-	// page (a POST form: logout is never a GET).
+	// page (a POST form: logout is never a GET), which brings the user
+	// back to the denied page (see TestForbiddenPageSignOutComesBack).
 	h2, _ := newTestMiddleware(t, f, func(c *Config) { c.Endpoints.Logout = "/auth/logout" })
 	body = wantBuiltinPage(t, serve(h2, page("/admin/users", user)), http.StatusForbidden, "You do not have permission to see this page.")
-	if !strings.Contains(body, `<form method="post" action="/auth/logout?redirect=%2Flogin"><button type="submit">Sign in with another account</button></form>`) {
+	if !strings.Contains(body, `<form method="post" action="/auth/logout?redirect=%2Flogin%3Fredirect%3D%252Fadmin%252Fusers"><button type="submit">Sign in with another account</button></form>`) {
 		t.Errorf("403 page with endpoints.logout: %s", body)
 	}
 	if up.calls != 0 {
@@ -263,7 +272,11 @@ func TestErrorPagesOptionErrors(t *testing.T) {
 		{func(e *ErrorPagesConfig, v string) { e.Unavailable = v }, "file:" + dir, "errorPages.unavailable"},
 		{func(e *ErrorPagesConfig, v string) { e.TooManyRequests = v }, "file:", "errorPages.tooManyRequests"},
 		{func(e *ErrorPagesConfig, v string) { e.Forbidden = v }, "errors/403.html", "errorPages.forbidden"},
-		{func(e *ErrorPagesConfig, v string) { e.Forbidden = v }, "https://evil.example/403.html", "errorPages.forbidden"},
+		{func(e *ErrorPagesConfig, v string) { e.Forbidden = v }, "https://user@app.example/403.html", "errorPages.forbidden"},
+		{func(e *ErrorPagesConfig, v string) { e.Forbidden = v }, "https:///403.html", "errorPages.forbidden"},
+		{func(e *ErrorPagesConfig, v string) { e.Forbidden = v }, "https://app.example/403.html#top", "errorPages.forbidden"},
+		{func(e *ErrorPagesConfig, v string) { e.Forbidden = v }, "https://app.example//evil.example/403.html", "errorPages.forbidden"},
+		{func(e *ErrorPagesConfig, v string) { e.Forbidden = v }, "ftp://app.example/403.html", "errorPages.forbidden"},
 		{func(e *ErrorPagesConfig, v string) { e.Forbidden = v }, "//evil.example/403.html", "errorPages.forbidden"},
 		{func(e *ErrorPagesConfig, v string) { e.Forbidden = v }, "/\\evil.example/403.html", "errorPages.forbidden"},
 		{func(e *ErrorPagesConfig, v string) { e.Forbidden = v }, "/errors/403.html#top", "errorPages.forbidden"},
@@ -278,7 +291,7 @@ func TestErrorPagesOptionErrors(t *testing.T) {
 	}
 	c := CreateConfig()
 	c.Backend.URL = f.srv.URL
-	c.ErrorPages = ErrorPagesConfig{Unauthorized: "/errors/401.html", Forbidden: " /errors/403.html?lang=en ", TooManyRequests: "", Unavailable: "/e"}
+	c.ErrorPages = ErrorPagesConfig{Unauthorized: "/errors/401.html", Forbidden: " /errors/403.html?lang=en ", TooManyRequests: "https://App.Example.com", Unavailable: "http://app.example.com:8080/e?x=1"}
 	if _, err := New(context.Background(), &upstream{}, c, t.Name()); err != nil {
 		t.Errorf("URL path pages refused: %v", err)
 	}
@@ -289,16 +302,27 @@ func TestErrorPageFetchedFromTheApp(t *testing.T) {
 	app := &pageApp{body: "<h1>App's own 403</h1>"}
 	h := pageMiddleware(t, f, app, func(c *Config) { c.ErrorPages.Forbidden = "/errors/403.html?v=2" })
 	req := page("/admin/users?secret=1", &http.Cookie{Name: "userToken", Value: "user-7"})
-	req.Header.Set("Accept-Language", "tr")
-	req.Header.Set("Authorization", "Bearer client-token")
-	req.Header.Set("X-CSRF-Token", "abc")
-	req.Header.Set("If-None-Match", `"etag"`)
+	req.Host = "evil.example"
+	req.RemoteAddr = "198.51.100.7:4567"
+	for k, v := range map[string]string{
+		"Accept-Language": "tr", "Authorization": "Bearer client-token", "X-CSRF-Token": "abc",
+		"If-None-Match": `"etag"`, "User-Agent": "<script>alert(1)</script>",
+		"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "javascript",
+		"X-Real-Ip": "203.0.113.9", "Forwarded": "host=evil.example", "Referer": "https://evil.example/",
+	} {
+		req.Header.Set(k, v)
+	}
 	req.RequestURI = "/admin/users?secret=1"
 	rec := serve(h, req)
 	if rec.Code != http.StatusForbidden || rec.Body.String() != "<h1>App's own 403</h1>" ||
 		rec.Header().Get("Content-Type") != "text/html; charset=utf-8" || rec.Header().Get("Cache-Control") != "no-store" ||
 		rec.Header().Get("Set-Cookie") != "" {
 		t.Fatalf("fetched page: %d %v %q", rec.Code, rec.Header(), rec.Body.String())
+	}
+	// The page is sent as inert as the built-in one: no script runs.
+	if rec.Header().Get("Content-Security-Policy") != configuredPageCSP || rec.Header().Get("X-Content-Type-Options") != "nosniff" ||
+		!strings.Contains(configuredPageCSP, "default-src 'none'") || strings.Contains(configuredPageCSP, "script") {
+		t.Errorf("fetched page headers: %v", rec.Header())
 	}
 	if app.fetchCount() != 1 {
 		t.Fatalf("page fetches: %d, want 1", app.fetchCount())
@@ -308,13 +332,12 @@ func TestErrorPageFetchedFromTheApp(t *testing.T) {
 		got.RequestURI != "/errors/403.html?v=2" || got.Body != http.NoBody {
 		t.Errorf("fetch: %s %s ?%s (RequestURI %q)", got.Method, got.URL.Path, got.URL.RawQuery, got.RequestURI)
 	}
-	if got.Header.Get("Accept-Language") != "tr" || got.Header.Get(errorPageMarker) == "" {
-		t.Errorf("fetch headers: %v", got.Header)
-	}
-	for _, name := range []string{"Cookie", "Authorization", "X-Auth-User", "X-Auth-User-Id", "X-Csrf-Token", "If-None-Match"} {
-		if v := got.Header.Values(name); len(v) > 0 {
-			t.Errorf("the fetch carried %s: %q", name, v)
-		}
+	// A fixed request: nothing of the refused client's, not even its
+	// Host or address; X-Forwarded-For present and empty, so Traefik's
+	// proxy adds none.
+	want := http.Header{"Accept": {"text/html"}, "User-Agent": {errorPageUserAgent}, errorPageMarker: {"1"}, "X-Forwarded-For": nil}
+	if fmt.Sprint(got.Header) != fmt.Sprint(want) || got.Host != "" || got.RemoteAddr != "" || got.URL.Host != "" {
+		t.Errorf("fetch: headers %v, Host %q, RemoteAddr %q, URL %v; want headers %v and no host or address", got.Header, got.Host, got.RemoteAddr, got.URL, want)
 	}
 	// Within errorPageTTL the page is reused: a flood of refusals costs
 	// the app one fetch.
@@ -403,8 +426,12 @@ func TestErrorPageFetchThatIsItselfDeniedDoesNotRecurse(t *testing.T) {
 	app.front = h
 	serve(h, from(page("/"), "198.51.100.61"))
 	wantBuiltinPage(t, serve(h, from(page("/"), "198.51.100.61")), http.StatusTooManyRequests, "Too many requests")
-	if app.loops != 1 {
-		t.Errorf("the 429 page's fetch went round %d times, want once", app.loops)
+	// The fetch is nobody's request (no client address): its first
+	// return is within the budget of "no address" and goes on to the app,
+	// which sends it round again; the second is over that budget, and its
+	// refusal finds the fetch's mark and fetches nothing.
+	if app.loops != 2 {
+		t.Errorf("the 429 page's fetch went round %d times, want twice", app.loops)
 	}
 
 	// The 403 page is on a path the fetch (anonymous) may not see: its
@@ -417,15 +444,54 @@ func TestErrorPageFetchThatIsItselfDeniedDoesNotRecurse(t *testing.T) {
 		t.Errorf("the 403 page's fetch went round %d times, want once", app2.loops)
 	}
 
-	// A client sending the marker gets the built-in page and causes no
-	// fetch.
-	app3 := &pageApp{body: "page"}
-	h3 := pageMiddleware(t, f, app3, func(c *Config) { c.ErrorPages.Forbidden = "/errors/403.html" })
+}
+
+// TestErrorPageMarkerIsAuthlayersAlone: a client's X-Authlayer-Error-Page,
+// in any spelling, never reaches the app (which may trust the header on
+// authlayer's fetch), with or without errorPages, and does not change
+// which page the client gets.
+func TestErrorPageMarkerIsAuthlayersAlone(t *testing.T) {
+	f := newFakeBackend(t)
+	spellings := []string{"X-Authlayer-Error-Page", "x-authlayer-error-page", "X_Authlayer_Error_Page", "X.Authlayer.Error.Page", "X-AUTHLAYER-ERROR_PAGE"}
+	for _, pages := range []bool{false, true} {
+		app := &bodyApp{}
+		h := pageMiddleware(t, f, app, func(c *Config) {
+			c.Routes.Excluded = []string{"/static"}
+			if pages {
+				c.ErrorPages.Forbidden = "/errors/403.html"
+			}
+		})
+		for _, target := range []string{"/", "/dashboard", "/static/app.js"} {
+			for _, cookie := range []string{"user-7", ""} {
+				req := page(target)
+				if cookie != "" {
+					req.AddCookie(&http.Cookie{Name: "userToken", Value: cookie})
+				}
+				for _, k := range spellings {
+					req.Header[k] = []string{"1"}
+				}
+				app.header = nil
+				serve(h, req)
+				for k := range app.header {
+					if normalizeHeaderName(k) == "x-authlayer-error-page" {
+						t.Errorf("pages %v, %s, cookie %q: the app received %s", pages, target, cookie, k)
+					}
+				}
+			}
+		}
+	}
+	app := &pageApp{body: "<h1>page</h1>"}
+	h := pageMiddleware(t, f, app, func(c *Config) { c.ErrorPages.Forbidden = "/errors/403.html" })
 	req := page("/admin", &http.Cookie{Name: "userToken", Value: "user-7"})
-	req.Header.Set(errorPageMarker, "1")
-	wantBuiltinPage(t, serve(h3, req), http.StatusForbidden, "Access denied")
-	if app3.fetchCount() != 0 {
-		t.Errorf("a marked request caused %d fetches", app3.fetchCount())
+	for _, k := range spellings {
+		req.Header[k] = []string{"1"}
+	}
+	if rec := serve(h, req); rec.Body.String() != "<h1>page</h1>" || app.fetchCount() != 1 {
+		t.Errorf("a client's marker: %q, %d fetches; want the app's page", rec.Body.String(), app.fetchCount())
+	}
+	// The app sees the marker on authlayer's own fetch only.
+	if got := app.fetches[0].Header.Get(errorPageMarker); got != "1" {
+		t.Errorf("the fetch's marker: %q", got)
 	}
 }
 
@@ -477,5 +543,158 @@ func TestErrorPageFetchCutShortByTheClientIsNotRemembered(t *testing.T) {
 	rec := serve(h, page("/admin", &http.Cookie{Name: "userToken", Value: "user-7"}))
 	if rec.Code != http.StatusForbidden || rec.Body.String() != "<h1>page</h1>" || app.fetchCount() != 2 {
 		t.Errorf("after a departed client's fetch: %d %q, %d fetches; want the app's page, fetched again", rec.Code, rec.Body.String(), app.fetchCount())
+	}
+}
+
+// TestForbiddenPageSignOutComesBack: the 403 page's "Sign in with another
+// account" can be submitted (its CSP allows forms to this site, and only
+// that page's), signs the user out and lands on the login page carrying
+// the denied page as its return-to value.
+func TestForbiddenPageSignOutComesBack(t *testing.T) {
+	f := newFakeBackend(t)
+	for _, csrf := range []bool{false, true} {
+		h, up := newTestMiddleware(t, f, func(c *Config) {
+			c.Endpoints.Logout = "/auth/logout"
+			if csrf {
+				c.CSRF = CSRFConfig{Enabled: true, Secret: strings.Repeat("s", 32), CookieName: "__csrf", HeaderName: "X-CSRF-Token"}
+			}
+		})
+		// A token of its own per round: the sign-out marks it logged out
+		// for every instance.
+		user := &http.Cookie{Name: "userToken", Value: "user-1" + fmt.Sprint(csrf)}
+		rec := serve(h, page("/admin/users?tab=1&q=a%20b", user))
+		body := wantBuiltinPage(t, rec, http.StatusForbidden, "Access denied")
+		if got := rec.Header().Get("Content-Security-Policy"); !strings.Contains(got, "form-action 'self'") || strings.Contains(got, "form-action 'none'") {
+			t.Fatalf("csrf %v: the 403 page's CSP forbids its own form: %q", csrf, got)
+		}
+		_, rest, ok := strings.Cut(body, `<form method="post" action="`)
+		action, _, _ := strings.Cut(rest, `"`)
+		if !ok || action == "" {
+			t.Fatalf("csrf %v: no sign-out form in %s", csrf, body)
+		}
+		action = html.UnescapeString(action)
+		// The browser submits the form: same-origin, a form body.
+		post := httptest.NewRequest(http.MethodPost, action, strings.NewReader(""))
+		post.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		post.Header.Set("Accept", "text/html")
+		post.Header.Set("Sec-Fetch-Site", "same-origin")
+		post.Header.Set("Origin", "http://example.com")
+		post.AddCookie(user)
+		rec = serve(h, post)
+		loc := rec.Header().Get("Location")
+		if rec.Code != http.StatusSeeOther || loc != "/login?redirect=%2Fadmin%2Fusers%3Ftab%3D1%26q%3Da%2520b" {
+			t.Fatalf("csrf %v: the sign-out answered %d, Location %q; want 303 to the login page with the denied page", csrf, rec.Code, loc)
+		}
+		if !strings.Contains(strings.Join(rec.Header().Values("Set-Cookie"), "\n"), "userToken=;") {
+			t.Errorf("csrf %v: the sign-out cleared no cookie: %v", csrf, rec.Header().Values("Set-Cookie"))
+		}
+		// Signed out, the login page is served, and names the way back.
+		u, _ := url.Parse(loc)
+		if got := u.Query().Get("redirect"); got != "/admin/users?tab=1&q=a%20b" {
+			t.Errorf("csrf %v: the login page's return-to value %q", csrf, got)
+		}
+		before := up.calls
+		if rec := serve(h, page(loc)); rec.Code != http.StatusOK || up.calls != before+1 {
+			t.Errorf("csrf %v: the login page after signing out: %d", csrf, rec.Code)
+		}
+	}
+	// Other pages keep forms forbidden; so does a 403 page without the
+	// sign-out form.
+	h, _ := newTestMiddleware(t, f, nil)
+	if got := serve(h, page("/admin", &http.Cookie{Name: "userToken", Value: "user-2"})).Header().Get("Content-Security-Policy"); got != builtinPageCSP {
+		t.Errorf("403 page without endpoints.logout: CSP %q", got)
+	}
+	h, _ = newTestMiddleware(t, f, func(c *Config) { c.Endpoints.Logout = "/auth/logout" })
+	if got := serve(h, page("/dashboard", &http.Cookie{Name: "userToken", Value: "down-2"})).Header().Get("Content-Security-Policy"); got != builtinPageCSP {
+		t.Errorf("503 page: CSP %q", got)
+	}
+	// A refused POST: no page to come back to, the login page alone.
+	post := page("/admin/users", &http.Cookie{Name: "userToken", Value: "user-2"})
+	post.Method = http.MethodPost
+	if body := serve(h, post).Body.String(); !strings.Contains(body, `action="/auth/logout?redirect=%2Flogin"`) {
+		t.Errorf("403 page after a POST: %s", body)
+	}
+}
+
+// reflectingApp serves an error page that repeats the request it got (as
+// a careless page might: "you came from …", "your browser …"), and counts
+// the fetches.
+type reflectingApp struct {
+	mu      sync.Mutex
+	fetches int
+}
+
+func (a *reflectingApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	a.fetches++
+	a.mu.Unlock()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprintf(w, "<p>host=%s addr=%s ua=%s lang=%s locale=%s xff=%s xfh=%s xfp=%s fwd=%s ref=%s</p>",
+		r.Host, r.RemoteAddr, r.UserAgent(), r.Header.Get("Accept-Language"), r.Header.Get("X-Locale"),
+		r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Forwarded-Proto"),
+		r.Header.Get("Forwarded"), r.Referer())
+}
+
+// TestErrorPageFetchIsTheSameForEveryClient: the fetched page is kept and
+// served to every refused client, so nothing a client sends shapes it: a
+// page reflecting its request shows authlayer's fixed request, never the
+// first client's script.
+func TestErrorPageFetchIsTheSameForEveryClient(t *testing.T) {
+	f := newFakeBackend(t)
+	for _, tc := range []struct {
+		value, want string
+	}{
+		{"/errors/403.html", "<p>host= addr= ua=authlayer-error-page lang= locale= xff= xfh= xfp= fwd= ref=</p>"},
+		{"https://App.Example.com:8443/errors/403.html", "<p>host=app.example.com:8443 addr= ua=authlayer-error-page lang= locale= xff= xfh=app.example.com:8443 xfp=https fwd= ref=</p>"},
+	} {
+		app := &reflectingApp{}
+		h := pageMiddleware(t, f, app, func(c *Config) { c.ErrorPages.Forbidden = tc.value })
+		attacker := page("/admin", &http.Cookie{Name: "userToken", Value: "user-7"})
+		attacker.Host = "evil.example"
+		attacker.RemoteAddr = "203.0.113.66:1234"
+		for _, k := range []string{"User-Agent", "Accept-Language", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "Referer", "X-Locale"} {
+			attacker.Header.Set(k, "<script>alert(1)</script>")
+		}
+		first := serve(h, attacker)
+		second := serve(h, page("/admin", &http.Cookie{Name: "userToken", Value: "user-8"}))
+		for i, rec := range []*httptest.ResponseRecorder{first, second} {
+			if rec.Code != http.StatusForbidden || rec.Body.String() != tc.want {
+				t.Errorf("%s, client %d: %d %q, want %q", tc.value, i, rec.Code, rec.Body.String(), tc.want)
+			}
+			if rec.Header().Get("Content-Security-Policy") != configuredPageCSP || rec.Header().Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("%s, client %d: headers %v", tc.value, i, rec.Header())
+			}
+		}
+		if app.fetches != 1 {
+			t.Errorf("%s: %d fetches, want 1", tc.value, app.fetches)
+		}
+	}
+}
+
+// TestErrorPageCopyPerLocale: with i18n the page is asked in the request's
+// locale (one of the configured ones, never the client's raw header), and
+// a copy is kept per locale.
+func TestErrorPageCopyPerLocale(t *testing.T) {
+	f := newFakeBackend(t)
+	app := &reflectingApp{}
+	h := pageMiddleware(t, f, app, func(c *Config) {
+		c.ErrorPages.Forbidden = "/errors/403.html"
+		c.I18n.Locales = []string{"en", "tr"}
+	})
+	for i, tc := range []struct{ lang, want string }{
+		{"tr-TR;q=0.9, <script>", "lang=tr locale=tr"},
+		{"en", "lang=en locale=en"},
+		{"tr", "lang=tr locale=tr"},
+		{"x-klingon", "lang=en locale=en"},
+	} {
+		req := page("/admin", &http.Cookie{Name: "userToken", Value: "user-7"})
+		req.Header.Set("Accept-Language", tc.lang)
+		rec := serve(h, req)
+		if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("request %d (%q): %d %q, want %q", i, tc.lang, rec.Code, rec.Body.String(), tc.want)
+		}
+	}
+	if app.fetches != 2 {
+		t.Errorf("%d fetches, want one per locale (2)", app.fetches)
 	}
 }

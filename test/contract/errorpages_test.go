@@ -2,6 +2,7 @@ package contract
 
 import (
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"os"
@@ -17,8 +18,14 @@ import (
 // browsers are small HTML pages with a way back; errorPages.* replaces
 // them with a file or a page of the app; API clients keep their JSON.
 
-// builtinCSP is the built-in page's Content-Security-Policy.
-const builtinCSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+// builtinCSP is the built-in page's Content-Security-Policy; formCSP the
+// 403 page's when it holds the sign-out form; pageCSP an errorPages
+// page's.
+const (
+	builtinCSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	formCSP    = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+	pageCSP    = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 // errorPageApp serves /errors/* pages (recording each request) and
 // "upstream" elsewhere.
@@ -70,17 +77,22 @@ func roleOpts() m {
 }
 
 // wantPage checks authlayer's built-in page: status, HTML, inert (CSP,
-// nosniff), uncached, with its wording and links.
+// nosniff; forms allowed only on a page holding one), uncached, with its
+// wording and links.
 func wantPage(t *testing.T, r *result, status int, words string, links ...string) {
 	t.Helper()
 	wantNotForwarded(t, r)
 	if r.code != status {
 		t.Fatalf("status: got %d (body %q), want %d", r.code, r.body, status)
 	}
+	csp := builtinCSP
+	if strings.Contains(r.body, "<form") {
+		csp = formCSP
+	}
 	for name, want := range map[string]string{
 		"Content-Type":            "text/html; charset=utf-8",
 		"X-Content-Type-Options":  "nosniff",
-		"Content-Security-Policy": builtinCSP,
+		"Content-Security-Policy": csp,
 	} {
 		if got := r.header.Get(name); got != want {
 			t.Errorf("%s: got %q, want %q", name, got, want)
@@ -120,7 +132,7 @@ func TestErrorPagesBuiltin(t *testing.T) {
 		}
 		withLogout := e.handler(t, e.opts(roleOpts(), m{"endpoints": m{"logout": "/auth/logout"}}))
 		wantPage(t, e.do(t, withLogout, page("/admin/users").cookie(userCookie, tok)), http.StatusForbidden,
-			`<form method="post" action="/auth/logout?redirect=%2Flogin"><button type="submit">Sign in with another account</button></form>`)
+			`<form method="post" action="/auth/logout?redirect=%2Flogin%3Fredirect%3D%252Fadmin%252Fusers"><button type="submit">Sign in with another account</button></form>`)
 		r := e.do(t, h, api("/admin/users").cookie(userCookie, tok))
 		wantNotForwarded(t, r)
 		if r.code != http.StatusForbidden || r.body != `{"success":false,"message":"Forbidden"}` || r.header.Get("Content-Security-Policy") != "" {
@@ -171,7 +183,7 @@ func TestErrorPagesFromFile(t *testing.T) {
 		r := e.do(t, h, page("/admin").cookie(userCookie, tok))
 		wantNotForwarded(t, r)
 		if r.code != http.StatusForbidden || r.body != "<h1>Nope</h1>" || r.header.Get("X-Content-Type-Options") != "nosniff" ||
-			!strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
+			!strings.HasPrefix(r.header.Get("Content-Type"), "text/html") || r.header.Get("Content-Security-Policy") != pageCSP {
 			t.Errorf("file page: %d %v %q", r.code, r.header, r.body)
 		}
 		wantNoStore(t, r)
@@ -182,7 +194,7 @@ func TestErrorPagesFromFile(t *testing.T) {
 		for option, value := range map[string]string{
 			"forbidden":       "file:" + filepath.Join(dir, "missing.html"),
 			"unavailable":     "file:" + dir,
-			"tooManyRequests": "https://elsewhere.example/429.html",
+			"tooManyRequests": "https://user@elsewhere.example/429.html",
 			"unauthorized":    "errors/401.html",
 		} {
 			_, err := e.factory(e.opts(m{"errorPages": m{option: value}}), e.up, t.Name()+"#"+option)
@@ -207,8 +219,9 @@ func TestErrorPagesFromTheApp(t *testing.T) {
 			withRawKey("X_Auth_User", "forged")
 		for i := 0; i < 5; i++ {
 			r := e.do(t, h, rq.with(http.MethodPost))
-			if r.code != http.StatusForbidden || r.body != "<h1>App 403</h1>" {
-				t.Fatalf("refusal %d: %d %q", i, r.code, r.body)
+			if r.code != http.StatusForbidden || r.body != "<h1>App 403</h1>" || r.header.Get("Content-Security-Policy") != pageCSP ||
+				r.header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("refusal %d: %d %q %v", i, r.code, r.body, r.header)
 			}
 			wantNoStore(t, r)
 		}
@@ -216,14 +229,15 @@ func TestErrorPagesFromTheApp(t *testing.T) {
 			t.Fatalf("fetches: %v, want one GET /errors/403.html", app.paths)
 		}
 		got := app.fetches[0]
-		if got.Get("Accept-Language") != "de" {
-			t.Errorf("the fetch lost Accept-Language: %v", got)
-		}
 		for k := range got {
 			switch strings.ToLower(normHeader(k)) {
-			case "cookie", "authorization", "x-auth-user", "x-auth-user-id", "x-auth-token-type", "content-type", "content-length":
+			case "accept", "user-agent", "x-authlayer-error-page", "x-forwarded-for":
+			default:
 				t.Errorf("the fetch carried %s: %q", k, got[k])
 			}
+		}
+		if got.Get("User-Agent") != "authlayer-error-page" || got.Get("X-Forwarded-For") != "" || got.Get("X-Authlayer-Error-Page") != "1" {
+			t.Errorf("the fetch's headers: %v", got)
 		}
 
 		for _, tc := range []struct {
@@ -264,5 +278,150 @@ func TestErrorPagesRateLimited(t *testing.T) {
 		if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || r.body != fmt.Sprintf(`{"success":false,"message":%q,"retryAfter":%s}`, rateLimitedMessage, r.header.Get("Retry-After")) {
 			t.Errorf("429 on an API path to a browser: %q %q", r.header.Get("Content-Type"), r.body)
 		}
+	})
+}
+
+// echoPageApp serves /errors/* pages that repeat the request they got (a
+// careless page: "your browser …", links built from the Host) and counts
+// them; "upstream" elsewhere, recording the headers by X-Test-Id.
+type echoPageApp struct {
+	mu      sync.Mutex
+	fetches int
+	byID    map[string]http.Header
+}
+
+func (a *echoPageApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !strings.HasPrefix(r.URL.Path, "/errors/") {
+		if a.byID == nil {
+			a.byID = map[string]http.Header{}
+		}
+		a.byID[r.Header.Get(hTestID)] = r.Header.Clone()
+		_, _ = io.WriteString(w, upstreamBody)
+		return
+	}
+	a.fetches++
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = fmt.Fprintf(w, "<p>host=%s addr=%s ua=%s lang=%s xff=%s xfh=%s xfp=%s real=%s fwd=%s</p>",
+		r.Host, r.RemoteAddr, r.UserAgent(), r.Header.Get("Accept-Language"), r.Header.Get("X-Forwarded-For"),
+		r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Real-Ip"), r.Header.Get("Forwarded"))
+}
+
+// TestErrorPagesFetchIsOneFixedRequest: the fetched page is served to
+// every refused client for errorPageTTL, so no client shapes it: an app
+// page that repeats its request shows authlayer's fixed request (the
+// configured URL's host, or none), never the first client's script; and
+// it is sent with a CSP that runs no script, and nosniff.
+func TestErrorPagesFetchIsOneFixedRequest(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		tok, _ := freshUser(e, "pages-fixed-user", "u-fixed")
+		for _, tc := range []struct{ value, want string }{
+			{"/errors/403.html", "<p>host= addr= ua=authlayer-error-page lang= xff= xfh= xfp= real= fwd=</p>"},
+			{"https://app.example.com/errors/403.html", "<p>host=app.example.com addr= ua=authlayer-error-page lang= xff= xfh=app.example.com xfp=https real= fwd=</p>"},
+		} {
+			app := &echoPageApp{}
+			h := e.handlerIn(t, e.opts(roleOpts(), m{"errorPages": m{"forbidden": tc.value}}), app, tc.value)
+			attack := page("/admin").cookie(userCookie, tok)
+			for _, k := range []string{"User-Agent", "Accept-Language", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "Forwarded"} {
+				attack = attack.withHeader(k, `"><script>alert(document.cookie)</script>`)
+			}
+			req, _ := e.newRequest(attack)
+			req.Host = "evil.example"
+			req.RemoteAddr = "203.0.113.66:4444"
+			first, err := serve(h, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			second := e.do(t, h, page("/admin").cookie(userCookie, tok))
+			for i, r := range []*result{first, second} {
+				if r.code != http.StatusForbidden || r.body != tc.want {
+					t.Errorf("%s, client %d: %d %q, want %q", tc.value, i, r.code, r.body, tc.want)
+				}
+				if r.header.Get("Content-Security-Policy") != pageCSP || r.header.Get("X-Content-Type-Options") != "nosniff" ||
+					strings.Contains(r.header.Get("Content-Security-Policy"), "script") {
+					t.Errorf("%s, client %d: headers %v", tc.value, i, r.header)
+				}
+				wantNoStore(t, r)
+			}
+			if app.fetches != 1 {
+				t.Errorf("%s: %d fetches, want 1", tc.value, app.fetches)
+			}
+		}
+	})
+}
+
+// TestErrorPagesMarkerNeverReachesTheApp: a client's X-Authlayer-Error-Page
+// in any spelling is removed like an identity header, on every path and
+// whether or not errorPages is set; it does not keep a client from the
+// configured page.
+func TestErrorPagesMarkerNeverReachesTheApp(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		tok, _ := freshUser(e, "pages-marker-user", "u-marker")
+		spellings := []string{"X-Authlayer-Error-Page", "x_authlayer_error_page", "X.Authlayer.Error.Page", "X-AUTHLAYER-ERROR~PAGE"}
+		for _, options := range []m{
+			e.opts(roleOpts(), m{"routes": m{"excluded": list("/static")}}),
+			e.opts(roleOpts(), m{"routes": m{"excluded": list("/static")}, "errorPages": m{"forbidden": "/errors/403.html"}}),
+		} {
+			app := &echoPageApp{}
+			h := e.handlerIn(t, options, app, fmt.Sprint(len(options)))
+			for _, rq := range []request{page("/"), page("/static/x.css"), page("/account").cookie(userCookie, tok), api("/api/x").cookie(userCookie, tok)} {
+				for _, k := range spellings {
+					rq = rq.withRawKey(k, "1")
+				}
+				req, id := e.newRequest(rq)
+				r, err := serve(h, req)
+				if err != nil || r.code != http.StatusOK {
+					t.Fatalf("%s: %d %v", rq.target, r.code, err)
+				}
+				app.mu.Lock()
+				got := app.byID[id]
+				app.mu.Unlock()
+				for k := range got {
+					if normHeader(k) == "x-authlayer-error-page" {
+						t.Errorf("%s: the app received %s", rq.target, k)
+					}
+				}
+			}
+			rq := page("/admin").cookie(userCookie, tok)
+			for _, k := range spellings {
+				rq = rq.withRawKey(k, "1")
+			}
+			r := e.do(t, h, rq)
+			if _, paged := options["errorPages"]; paged && (r.code != http.StatusForbidden || !strings.HasPrefix(r.body, "<p>host=")) {
+				t.Errorf("a client sending the marker: %d %q, want the app's page", r.code, r.body)
+			}
+		}
+	})
+}
+
+// TestErrorPagesSignOutComesBack: the built-in 403 page's "Sign in with
+// another account" form may be submitted (form-action 'self' on that page
+// only); it signs the user out and lands on the login page, which carries
+// the denied page as its return-to value.
+func TestErrorPagesSignOutComesBack(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, e.opts(roleOpts(), m{"endpoints": m{"logout": "/auth/logout"}, "routes": m{"authOnly": list("/login")}}))
+		tok, _ := freshUser(e, "pages-switch-user", "u-switch")
+		r := e.do(t, h, page("/admin/reports?year=2026").cookie(userCookie, tok))
+		wantPage(t, r, http.StatusForbidden, "Sign in with another account")
+		if r.header.Get("Content-Security-Policy") != formCSP {
+			t.Fatalf("the 403 page's CSP %q does not let its form be sent", r.header.Get("Content-Security-Policy"))
+		}
+		_, rest, _ := strings.Cut(r.body, `<form method="post" action="`)
+		action, _, _ := strings.Cut(rest, `"`)
+		action = html.UnescapeString(action)
+		out := e.do(t, h, page(action).with(http.MethodPost).cookie(userCookie, tok).
+			withBody("application/x-www-form-urlencoded", "x=1").withHeader("Sec-Fetch-Site", "same-origin"))
+		loc := out.header.Get("Location")
+		if out.code != http.StatusSeeOther || loc != "/login?redirect=%2Fadmin%2Freports%3Fyear%3D2026" {
+			t.Fatalf("the sign-out: %d Location %q, want 303 to the login page back to the denied one", out.code, loc)
+		}
+		wantCookieCleared(t, out, userCookie)
+		wantForwarded(t, e.do(t, h, page(loc)))
+		// Pages without the form keep forms forbidden (another token: the
+		// sign-out ended this one everywhere).
+		other, _ := freshUser(e, "pages-switch-other", "u-switch-other")
+		wantPage(t, e.do(t, e.handler(t, e.opts(roleOpts())), page("/admin").cookie(userCookie, other)), http.StatusForbidden, "Access denied")
 	})
 }
