@@ -216,7 +216,11 @@ func healthReport(h *backendHealth, endpoint, rawURL, cause string) {
 
 // healthLine is the log line for a change from was to cause.
 func healthLine(name, endpoint, rawURL, cause, was string, changes int, failedFor time.Duration) string {
-	line := "authlayer: " + name + ": auth backend " + endpoint + " endpoint " + logURL(rawURL)
+	what := "auth backend " + endpoint + " endpoint "
+	if endpoint == "jwks" {
+		what = "JWKS endpoint "
+	}
+	line := "authlayer: " + name + ": " + what + logURL(rawURL)
 	switch {
 	case cause == "":
 		line += " recovered after " + failedFor.Round(time.Second).String() + " (was: " + was + ")"
@@ -256,4 +260,20 @@ func loginCause(m *middleware, ans backendAnswer, err error) string {
 // one (a logout needs no body, a 4xx says the token was already gone).
 func logoutCause(ans backendAnswer, err error) string {
 	return answerCause(ans, err, err != nil || transientStatus(ans.status))
+}
+
+// jwksAnswer reads the keys of a JWKS fetch, or says why there are none
+// (the last good keys are kept meanwhile).
+func jwksAnswer(status int, raw []byte, err error) ([]*jwtKey, string) {
+	if err != nil {
+		return nil, errorCause(err)
+	}
+	if status != http.StatusOK {
+		return nil, "status " + strconv.Itoa(status)
+	}
+	keys := parseJWKS(raw)
+	if len(keys) == 0 {
+		return nil, causeNoKeys + " (the last good keys are kept)"
+	}
+	return keys, ""
 }

@@ -337,3 +337,54 @@ func TestBackendHealthLoggedFromTheFlow(t *testing.T) {
 		}
 	}
 }
+
+// TestJWKSHealthLogged: a JWKS endpoint that fails is logged once per
+// change, with its URL minus the query (which may hold a key), and its
+// recovery.
+func TestJWKSHealthLogged(t *testing.T) {
+	var mu sync.Mutex
+	mode := "500"
+	jwk := jwkJSON(t, &keysForTest(t).p256.PublicKey, "k1", "ES256")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		m := mode
+		mu.Unlock()
+		switch m {
+		case "500":
+			w.WriteHeader(http.StatusInternalServerError)
+		case "html":
+			_, _ = w.Write([]byte("<html>not a key set</html>"))
+		default:
+			writeJSON(w, 200, map[string]interface{}{"keys": []interface{}{jwk}})
+		}
+	}))
+	defer srv.Close()
+	jw := newJWKSCache("auth@file", &jwtSettings{jwksURL: srv.URL + "/jwks.json?apikey=s3cret", jwksMinRefresh: time.Second, jwksMaxAge: time.Hour}, time.Second, newBackendTransport(2))
+	l := &healthLog{}
+	jw.health.logf, jw.health.gap = l.logf, 0
+	prefix := "authlayer: auth@file: JWKS endpoint " + srv.URL + "/jwks.json "
+	for _, step := range []struct {
+		mode, want string
+		keys       bool
+	}{
+		{"500", prefix + "is failing: status 500", false},
+		{"500", "", false},
+		{"html", prefix + "is failing: no usable key in the answer (the last good keys are kept) (was: status 500)", false},
+		{"ok", prefix + "recovered after 0s (was: no usable key in the answer (the last good keys are kept))", true},
+		{"ok", "", true},
+	} {
+		mu.Lock()
+		mode = step.mode
+		mu.Unlock()
+		if keys := jwksFetch(jw); (len(keys) > 0) != step.keys {
+			t.Errorf("%s: %d keys, want keys %v", step.mode, len(keys), step.keys)
+		}
+		got := l.take()
+		switch {
+		case step.want == "" && len(got) != 0:
+			t.Errorf("%s, steady: logged %q, want nothing", step.mode, got)
+		case step.want != "" && (len(got) != 1 || got[0] != step.want):
+			t.Errorf("%s: logged %q, want %q", step.mode, got, step.want)
+		}
+	}
+}

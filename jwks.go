@@ -2,7 +2,6 @@ package authlayer
 
 import (
 	"context"
-	"log"
 	"net/http"
 	"sync"
 	"time"
@@ -48,8 +47,9 @@ type jwksCache struct {
 	minRefresh  time.Duration
 	maxAge      time.Duration
 	logName     string
-	fetches     *dedupCache // one fetch at a time, joined by concurrent callers
-	mu          sync.Mutex  // protects the fields below
+	health      *backendHealth // the JWKS endpoint's state, changes logged (backendhealth.go)
+	fetches     *dedupCache    // one fetch at a time, joined by concurrent callers
+	mu          sync.Mutex     // protects the fields below
 	keys        []*jwtKey
 	loaded      bool
 	fetchedAt   time.Time // last good fetch
@@ -69,6 +69,7 @@ func newJWKSCache(name string, j *jwtSettings, timeout time.Duration, transport 
 		minRefresh: j.jwksMinRefresh,
 		maxAge:     j.jwksMaxAge,
 		logName:    name,
+		health:     newBackendHealth(name),
 		fetches:    newDedupCache(1),
 		triedKids:  map[string]bool{},
 	}
@@ -158,8 +159,9 @@ func jwksFetchOnce(jw *jwksCache, attempted time.Time) {
 	}
 }
 
-// jwksFetch gets and parses the key set; nil on any failure (logged
-// without the URL's query, which may hold a credential).
+// jwksFetch gets and parses the key set; nil on any failure. A change
+// between failing and working is logged (backendhealth.go), without the
+// URL's query, which may hold a credential.
 func jwksFetch(jw *jwksCache) []*jwtKey {
 	ctx, cancel := context.WithTimeout(context.Background(), jw.timeout)
 	defer cancel()
@@ -169,17 +171,7 @@ func jwksFetch(jw *jwksCache) []*jwtKey {
 	}
 	req.Header.Set("Accept", "application/json")
 	status, raw, err := roundTrip(jw.transport, req, maxJWKSBody)
-	if err != nil {
-		log.Printf("authlayer: %s: JWKS not fetched: %v", jw.logName, err)
-		return nil
-	}
-	if status != http.StatusOK {
-		log.Printf("authlayer: %s: JWKS not fetched: status %d", jw.logName, status)
-		return nil
-	}
-	keys := parseJWKS(raw)
-	if len(keys) == 0 {
-		log.Printf("authlayer: %s: JWKS answer holds no usable key; keeping the last good keys", jw.logName)
-	}
+	keys, cause := jwksAnswer(status, raw, err)
+	healthReport(jw.health, "jwks", jw.url, cause)
 	return keys
 }
