@@ -190,9 +190,13 @@ func healthReport(h *backendHealth, endpoint, rawURL, cause string) {
 	if h == nil || cause == causeCanceled || cause == causeSaturated {
 		return
 	}
-	now := time.Now()
 	h.mu.Lock()
 	e := h.endpoints[endpoint]
+	if e != nil && cause == e.current && cause == e.logged {
+		h.mu.Unlock() // the steady state: the usual call costs this much
+		return
+	}
+	now := time.Now()
 	if e == nil {
 		e = &endpointHealth{}
 		h.endpoints[endpoint] = e
