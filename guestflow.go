@@ -59,8 +59,7 @@ func flowMintGuest(f *flow) *authResult {
 	ctx, cancel := context.WithDeadline(f.req.Context(), f.deadline)
 	token, err := backendMintGuest(f.m.state.backend, ctx, f.client)
 	cancel()
-	if err != nil {
-		log.Printf("authlayer: %s: guest token not minted: %v", f.m.name, err)
+	if err != nil { // logged once per change of the guest endpoint's state (backendhealth.go)
 		record(f.m, f.req, eventError, nil, "", false, "guest-mint-failed", 0)
 		return &authResult{}
 	}

@@ -88,11 +88,17 @@ func TestBackendHealthLogged(t *testing.T) {
 		_, off := logs.linesSince(0, marker)
 
 		t.Run("guest endpoint answers garbage", func(t *testing.T) {
+			start := off
 			e.be.SetGuestAnswer(fakebackend.Garbage())
 			e.do(t, h, page("/"))
 			off = expect(t, off, "auth backend guest endpoint "+e.be.URL+"/auth/guest is failing: body not JSON")
-			e.do(t, h, page("/"))
+			for i := 0; i < 5; i++ {
+				e.do(t, h, page("/"))
+			}
 			off = expect(t, off, "")
+			if all, _ := logs.linesSince(start, "authlayer: "+name+": "); len(all) != 1 {
+				t.Errorf("6 anonymous requests with the guest endpoint failing: %d lines %q, want 1", len(all), all)
+			}
 		})
 
 		failing := fakebackend.Token("fbtok-503")
