@@ -57,12 +57,15 @@
     return m ? m + "m" + (s % 60) + "s" : s + "s";
   }
 
+  // Whole seconds, rounded up ahead and down behind, as the countdown in
+  // the session panel.
   function relative(t) {
-    var d = Math.round(t - now());
+    var d = t - now();
     if (d > 0) {
-      return "in " + duration(d);
+      return "in " + duration(Math.ceil(d));
     }
-    return d < 0 ? duration(-d) + " ago" : "now";
+    d = Math.floor(-d);
+    return d > 0 ? duration(d) + " ago" : "now";
   }
 
   // showExpiry puts the current token's expiry on the "Access token" card.
