@@ -227,7 +227,12 @@ func TestTransportErrorClasses(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, slow.URL, nil)
-	if _, err := transport.RoundTrip(req); err == nil || transportError(err) != errBackendCanceled {
+	resp, err := transport.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("canceled request: got %d, want an error", resp.StatusCode)
+	}
+	if transportError(err) != errBackendCanceled {
 		t.Errorf("canceled request: %v classified as %v, want %v", err, transportError(err), errBackendCanceled)
 	}
 }

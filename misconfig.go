@@ -42,11 +42,12 @@ func warnSecureCookiesOverHTTP(m *middleware, req *http.Request) {
 	if proto != "" {
 		via = "X-Forwarded-Proto " + strconv.Quote(clip(proto, 20))
 	}
+	//nolint:gosec // G706: the host is clipped and reduced to printable ASCII (logSafe), the header quoted
 	log.Printf("authlayer: %s: cookies.secure is true but http://%s was requested over plain http (%s): "+
 		"browsers drop Secure cookies on plain http, so no session will stick (users loop through the login); "+
 		"serve the site over https (with TLS ending before Traefik, the proxy must send X-Forwarded-Proto: https), "+
 		"or set cookies.secure=false for plain-http development only (said once)",
-		m.name, clip(req.Host, 100), via)
+		m.name, logSafe(clip(req.Host, 100)), via)
 }
 
 // localHost reports whether host (with or without a port) is one browsers
@@ -64,9 +65,21 @@ func localHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// logSafe replaces what is not printable ASCII, so a client's value can
+// neither split nor disguise a log line.
+func logSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x21 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
 func clip(s string, n int) string {
 	if len(s) > n {
-		return s[:n] + "…"
+		return s[:n] + "..."
 	}
 	return s
 }

@@ -128,3 +128,9 @@ func TestSecureCookiesOverPlainHTTPSaidOnce(t *testing.T) {
 		t.Errorf("the warning does not say what to do: %q", buf.String())
 	}
 }
+
+func TestLogSafe(t *testing.T) {
+	if got := logSafe("app.example\r\nX-Evil: 1\x00é"); got != "app.example??X-Evil:?1???" {
+		t.Errorf("logSafe: got %q, want every byte outside printable ASCII replaced", got)
+	}
+}
