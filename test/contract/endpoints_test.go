@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,14 +34,20 @@ func endpointOpts(e *env, extra ...m) m {
 
 // loginUser programs a backend login for alice and returns her tokens and
 // user object.
+//
+// The tokens are new on every call: a logout marks its tokens for the whole
+// process (every middleware of the plugin), so no two tests may share one.
 func loginUser(e *env, label string) (access, refresh string, user map[string]interface{}) {
-	access, refresh = fakebackend.Token(label+"-access"), fakebackend.Token(label+"-refresh")
+	n := strconv.FormatInt(loginSeq.Add(1), 10)
+	access, refresh = fakebackend.Token(label+"-access-"+n), fakebackend.Token(label+"-refresh-"+n)
 	user = fakebackend.UserData("u-"+label, "user", nil)
 	user["exp"] = time.Now().Add(time.Hour).Unix()
 	e.be.SetUser(access, user)
 	e.be.SetLogin(label, "secret-"+label, fakebackend.LoggedIn(access, refresh, user))
 	return access, refresh, user
 }
+
+var loginSeq atomic.Int64
 
 func jsonLogin(label, password string) request {
 	return api(loginPath).with(http.MethodPost).withBody("application/json", `{"username":"`+label+`","password":"`+password+`"}`)
