@@ -291,6 +291,12 @@ func baselineRoutes(t *testing.T, dir string, rs []*route) (traefikrun.LocalPlug
 			t.Fatal(err)
 		}
 	}
+	// The copy's own sub-packages, not the current plugin's: imports of
+	// github.com/authlayer/authlayer/... in its sources name the new
+	// module path too.
+	if err := rewriteImports(stage, traefikrun.ModuleName, baselineModule); err != nil {
+		t.Fatalf("BENCH_BASELINE: %v", err)
+	}
 	baseJWT := HasLocalJWT(dir)
 	var out []*route
 	for _, r := range rs {
@@ -307,6 +313,23 @@ func baselineRoutes(t *testing.T, dir string, rs []*route) (traefikrun.LocalPlug
 		out = append(out, &twin)
 	}
 	return traefikrun.LocalPlugin{Alias: baselineAlias, ModuleName: baselineModule, Source: stage}, out
+}
+
+// rewriteImports makes every import of module (or of a package under it)
+// in the .go files under dir an import of to.
+func rewriteImports(dir, module, to string) error {
+	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		src := strings.ReplaceAll(string(data), `"`+module+`/`, `"`+to+`/`)
+		src = strings.ReplaceAll(src, `"`+module+`"`, `"`+to+`"`)
+		return os.WriteFile(p, []byte(src), 0o600)
+	})
 }
 
 // dynamic renders the routers, middlewares and the upstream service.

@@ -6,13 +6,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 	"testing"
 	"testing/fstest"
 
 	"github.com/traefik/yaegi/interp"
 	"github.com/traefik/yaegi/stdlib"
 
+	"github.com/authlayer/authlayer/test/plugincopy"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -195,17 +195,12 @@ func jwtSteps(b *testing.B, i *interp.Interpreter, backend string) []serveCase {
 func stepsInterpreter(root string, files ...string) (*interp.Interpreter, error) {
 	base := path.Join("plugins-local", "src", traefikrun.ModuleName)
 	mfs := fstest.MapFS{}
-	entries, err := os.ReadDir(root)
+	sources, err := plugincopy.Files(root)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range entries {
-		n := e.Name()
-		source := strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go")
-		if e.IsDir() || (n != "go.mod" && !source) {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(root, n))
+	for _, n := range sources {
+		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(n)))
 		if err != nil {
 			return nil, err
 		}

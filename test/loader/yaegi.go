@@ -18,6 +18,7 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/authlayer/authlayer/test/plugincopy"
 	"github.com/traefik/yaegi/interp"
 	"github.com/traefik/yaegi/stdlib"
 	"gopkg.in/yaml.v3"
@@ -294,58 +295,23 @@ func load(root string) (*Plugin, error) {
 	}, nil
 }
 
-// sourceFS copies what a plugin archive would hold into an in-memory
-// GOPATH: the non-test .go files of root and of its sub-packages (nested
-// modules, testdata and directories starting with '.' or '_' are left out,
-// as the Go module archive leaves them out), plus go.mod, go.sum and
-// .traefik.yml. Files go under goPath/src/<module path>/.
+// sourceFS puts what a plugin archive would hold (plugincopy.Files: the
+// non-test .go files of root and of its sub-packages, go.mod, go.sum,
+// .traefik.yml, vendor/) into an in-memory GOPATH, under
+// goPath/src/<module path>/.
 func sourceFS(root, modulePath string) (fstest.MapFS, []string, error) {
-	mfs := fstest.MapFS{}
-	var files []string
-	base := path.Join(goPath, "src", modulePath)
-
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		name := d.Name()
-		if d.IsDir() {
-			if rel == "." {
-				return nil
-			}
-			if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" {
-				return filepath.SkipDir
-			}
-			if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil {
-				return filepath.SkipDir // a nested module is not part of the plugin
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		keep := strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")
-		if rel == "go.mod" || rel == "go.sum" || rel == ".traefik.yml" {
-			keep = true
-		}
-		if !keep {
-			return nil
-		}
-		data, err := os.ReadFile(p) //nolint:gosec // G122: reads the local plugin checkout the test itself points at, not an attacker-controlled tree
-		if err != nil {
-			return err
-		}
-		slashRel := filepath.ToSlash(rel)
-		mfs[path.Join(base, slashRel)] = &fstest.MapFile{Data: data, Mode: 0o644}
-		files = append(files, slashRel)
-		return nil
-	})
+	files, err := plugincopy.Files(root)
 	if err != nil {
 		return nil, nil, fmt.Errorf("loader: reading plugin sources: %w", err)
+	}
+	mfs := fstest.MapFS{}
+	base := path.Join(goPath, "src", modulePath)
+	for _, rel := range files {
+		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel))) //nolint:gosec // G304: reads the local plugin checkout the test itself points at, not an attacker-controlled tree
+		if err != nil {
+			return nil, nil, fmt.Errorf("loader: reading plugin sources: %w", err)
+		}
+		mfs[path.Join(base, rel)] = &fstest.MapFile{Data: data, Mode: 0o644}
 	}
 	return mfs, files, nil
 }

@@ -33,6 +33,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authlayer/authlayer/test/plugincopy"
 	"gopkg.in/yaml.v3"
 )
 
@@ -237,71 +238,12 @@ func isPluginRoot(dir string) bool {
 	return false
 }
 
-// CopyPlugin copies what Traefik needs of the plugin from root into dst:
-// the root package's non-test .go files, go.mod, go.sum (if any),
-// .traefik.yml, and vendor/ (if any).
+// CopyPlugin copies what Traefik's plugin archive would hold of the plugin
+// in root into dst: the non-test .go files of root and of its
+// sub-packages, go.mod, go.sum, .traefik.yml and vendor/ (see
+// plugincopy.Files for what is left out).
 func CopyPlugin(root, dst string) error {
-	if err := os.MkdirAll(dst, 0o750); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return err
-	}
-	copied := 0
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() {
-			if name == "vendor" {
-				if err := copyTree(filepath.Join(root, name), filepath.Join(dst, name)); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		keep := name == "go.mod" || name == "go.sum" || name == ".traefik.yml" ||
-			(strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go"))
-		if !keep || !e.Type().IsRegular() {
-			continue
-		}
-		if err := copyFile(filepath.Join(root, name), filepath.Join(dst, name)); err != nil {
-			return err
-		}
-		if strings.HasSuffix(name, ".go") {
-			copied++
-		}
-	}
-	if copied == 0 {
-		return fmt.Errorf("traefikrun: no .go file in plugin root %s", root)
-	}
-	return nil
-}
-
-// copyTree copies the directory src (a part of the plugin checkout the test
-// points at, not an attacker-controlled tree) to dst.
-func copyTree(src, dst string) error {
-	//nolint:gosec // G703: src is the plugin checkout the test itself points at
-	return filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, p)
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(dst, rel), 0o750) //nolint:gosec // G703: under the test's own temporary directory
-		}
-		return copyFile(p, filepath.Join(dst, rel))
-	})
-}
-
-func copyFile(src, dst string) error {
-	data, err := os.ReadFile(src) //nolint:gosec // G703: a file of the plugin checkout the test points at
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, 0o600) //nolint:gosec // G703: under the test's own temporary directory
+	return plugincopy.Copy(root, dst)
 }
 
 // freePort returns a loopback port nobody listens on right now.

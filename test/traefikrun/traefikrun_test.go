@@ -10,8 +10,9 @@ import (
 	"testing"
 )
 
-// TestCopyPlugin: the copy holds the plugin's non-test sources, go.mod and
-// .traefik.yml, and nothing of the nested modules.
+// TestCopyPlugin: the copy of the repository holds the plugin's non-test
+// sources, of the root and of every sub-package, go.mod and .traefik.yml,
+// and nothing of the nested modules (test, demo, ...) nor any test file.
 func TestCopyPlugin(t *testing.T) {
 	root, err := FindPluginRoot(".")
 	if err != nil {
@@ -26,12 +27,28 @@ func TestCopyPlugin(t *testing.T) {
 			t.Errorf("copy lacks %s: %v", want, err)
 		}
 	}
-	entries, _ := os.ReadDir(dst)
-	for _, e := range entries {
-		if e.IsDir() || strings.HasSuffix(e.Name(), "_test.go") {
-			t.Errorf("copy holds %s, want only the plugin's own files", e.Name())
+	// Every non-test .go file under internal/ is in the copy.
+	_ = filepath.WalkDir(filepath.Join(root, "internal"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		if _, err := os.Stat(filepath.Join(dst, rel)); err != nil {
+			t.Errorf("copy lacks the sub-package file %s: %v", rel, err)
+		}
+		return nil
+	})
+	for _, nested := range []string{"test", "demo", "scripts"} {
+		if _, err := os.Stat(filepath.Join(dst, nested)); err == nil {
+			t.Errorf("copy holds %s/", nested)
 		}
 	}
+	_ = filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, "_test.go") {
+			t.Errorf("copy holds the test file %s", p)
+		}
+		return nil
+	})
 }
 
 // TestStartReloadStop: Traefik starts with the plugin on a router, a

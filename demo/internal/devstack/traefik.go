@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/authlayer/authlayer/test/plugincopy"
 	"gopkg.in/yaml.v3"
 )
 
@@ -80,59 +79,16 @@ func loadBalancer(u string) map[string]interface{} {
 	}}
 }
 
-// CopyPluginSource copies what a plugin archive holds from root to dst: the
-// non-test .go files of root and its sub-packages, go.mod, go.sum and
-// .traefik.yml. Nested modules (demo, test), testdata and directories whose
-// name starts with '.' or '_' are left out.
+// CopyPluginSource copies what Traefik's plugin archive would hold from
+// root to dst (plugincopy.Copy: the non-test .go files of root and its
+// sub-packages, go.mod, go.sum, .traefik.yml, vendor/; nested modules such
+// as demo and test, testdata and directories whose name starts with '.' or
+// '_' are left out). root must hold .traefik.yml.
 func CopyPluginSource(root, dst string) error {
 	if _, err := os.Stat(filepath.Join(root, ".traefik.yml")); err != nil {
 		return fmt.Errorf("plugin root %s: %w", root, err)
 	}
-	return filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		name := e.Name()
-		if e.IsDir() {
-			if rel == "." {
-				return os.MkdirAll(dst, 0o750)
-			}
-			if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" {
-				return filepath.SkipDir
-			}
-			if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil {
-				return filepath.SkipDir
-			}
-			return os.MkdirAll(filepath.Join(dst, rel), 0o750)
-		}
-		keep := (strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) ||
-			rel == "go.mod" || rel == "go.sum" || rel == ".traefik.yml"
-		if !keep || !e.Type().IsRegular() {
-			return nil
-		}
-		return copyFile(p, filepath.Join(dst, rel))
-	})
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return plugincopy.Copy(root, dst)
 }
 
 // RunTraefik runs the traefik binary bin with the configuration in d until
