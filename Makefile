@@ -15,18 +15,22 @@ LINT_MODULES := test demo demo/browser
 
 ## test: everything CI runs: format and vet, compiled tests under -race,
 ## the same tests interpreted by Yaegi v0.16.1, the Traefik-loader suites,
-## the demo's tests and the browser test.
+## the demo's tests and the browser test. "The plugin's packages" are the
+## root package and those under it (internal/...): `go list ./...` at the
+## root, which leaves out the nested modules (test, demo, demo/browser).
 test: check unit yaegi_test contract demo-test browser-test
 
 check:
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet .
+	$(GO) vet ./...
 	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
+## unit: the plugin's packages' own tests, compiled, under -race.
 unit:
-	$(GO) test -race -count=1 .
+	$(GO) test -race -count=1 ./...
 
-## yaegi_test: the package's own tests run by the `yaegi test` CLI (v0.16.1).
+## yaegi_test: the same tests run by the `yaegi test` CLI (v0.16.1), one
+## package at a time; fails if any package fails.
 yaegi_test:
 	./scripts/yaegi-test.sh
 
@@ -90,11 +94,13 @@ bench-traefik:
 bench-quick:
 	cd test && $(GO) test -run '^$$' -bench '^BenchmarkServer$$' -benchtime 2s ./bench/
 
-## fuzz: each fuzz target for FUZZTIME (the seeds also run in `make test`).
+## fuzz: each fuzz target of the plugin's packages for FUZZTIME (the seeds
+## also run in `make test`).
 FUZZTIME ?= 15s
 fuzz:
-	@for f in $$(grep -ho '^func Fuzz[A-Za-z]*' *_test.go | cut -d' ' -f2); do \
-		$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) . || exit 1; done
+	@for d in $$($(GO) list -f '{{.Dir}}' ./...); do \
+		for f in $$(cat $$d/*_test.go 2>/dev/null | grep -o '^func Fuzz[A-Za-z0-9_]*' | cut -d' ' -f2); do \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$d || exit 1; done; done
 
 ## lint: golangci-lint (pinned, .golangci.yml) on the plugin package and on
 ## the nested modules in LINT_MODULES; `go mod tidy` must change no module.
