@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
 // Error pages: what authlayer answers a browser itself (401, 403, 429,
@@ -570,23 +572,23 @@ func writePageLink(b *strings.Builder, href, label string) {
 }
 
 // answerRateLimited answers a request over its budget: API clients get
-// the original's exact JSON (writeRateLimited), browsers the 429 page with
+// the original's exact JSON (ratelimit.WriteLimited), browsers the 429 page with
 // the same headers (Retry-After, X-RateLimit-*, no-store). route may be
 // nil when the caller has not decided it.
-func answerRateLimited(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, d rateDecision) {
+func answerRateLimited(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, d ratelimit.Decision) {
 	if route == nil {
 		route = answerRoute(m, req)
 	}
 	if isAPIRequest(req, route) {
-		writeRateLimited(rw, d)
+		ratelimit.WriteLimited(rw, d)
 		return
 	}
-	retry := d.retryAfterSeconds
+	retry := d.RetryAfterSeconds
 	if retry < 1 {
 		retry = 1
 	}
 	h := rw.Header()
-	rateLimitHeaders(h, d)
+	ratelimit.Headers(h, d)
 	h.Set("Retry-After", strconv.Itoa(retry))
 	h.Set("Cache-Control", "no-store")
 	writeErrorPage(m, rw, req, route, http.StatusTooManyRequests, "", retry)

@@ -2,6 +2,8 @@ package authlayer
 
 import (
 	"net/http"
+
+	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
 // Audit events of the request flow (the log itself is audit.go). Each call
@@ -30,11 +32,9 @@ func record(m *middleware, req *http.Request, event string, who *identity, token
 	audit(m.audit, r)
 }
 
-// requestIP is the client address the audit log and the rate limiter use.
+// requestIP is the client address the audit log and the rate limiter use
+// (behind the proxies rateLimit.trustedProxies trusts; without rate
+// limiting, the connection's peer).
 func requestIP(m *middleware, req *http.Request) string {
-	var proxies *proxyList
-	if m.state.limiter != nil {
-		proxies = m.state.limiter.proxies
-	}
-	return clientIP(proxies, req)
+	return ratelimit.ClientIP(m.state.limiter, req)
 }

@@ -3,6 +3,8 @@ package authlayer
 import (
 	"net/http"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
 // Where local verification meets the token flow. A token that verifies
@@ -26,7 +28,7 @@ import (
 // limiting on, a token refused here spends the client's unknown-token
 // budget (a valid one never does), and a client whose budget is spent
 // gets no verification at all: junk costs its sender, not the CPU.
-func flowValidateJWT(f *flow, j *jwtSettings, key, token string, charged bool) (validation, *rateDecision) {
+func flowValidateJWT(f *flow, j *jwtSettings, key, token string, charged bool) (validation, *ratelimit.Decision) {
 	if v, _, ok := cacheLookup(f.m.state.validations, key); ok {
 		return v.(validation), nil
 	}
@@ -34,19 +36,19 @@ func flowValidateJWT(f *flow, j *jwtSettings, key, token string, charged bool) (
 	if !charged {
 		rl = nil
 	}
-	if rl != nil && !rateWouldAllow(rl, budgetUnknownTokens, f.client) {
+	if rl != nil && !ratelimit.WouldAllow(rl, ratelimit.BudgetUnknownTokens, f.client) {
 		record(f.m, f.req, eventRateLimitExceeded, nil, "", false, "unknown-tokens", http.StatusTooManyRequests)
-		return validation{}, spendBudget(rl, budgetUnknownTokens, f.client)
+		return validation{}, spendBudget(rl, ratelimit.BudgetUnknownTokens, f.client)
 	}
 	v, limited := flowValidateLocal(f, j, key, token, charged)
 	if rl != nil && v.state == stateInvalid && v.reason != "" {
-		spendBudget(rl, budgetUnknownTokens, f.client)
+		spendBudget(rl, ratelimit.BudgetUnknownTokens, f.client)
 	}
 	return v, limited
 }
 
 // flowValidateLocal verifies token here and applies jwt.mode.
-func flowValidateLocal(f *flow, j *jwtSettings, key, token string, charged bool) (validation, *rateDecision) {
+func flowValidateLocal(f *flow, j *jwtSettings, key, token string, charged bool) (validation, *ratelimit.Decision) {
 	check := jwtVerify(j, f.m.state.jwks, token, f.deadline)
 	switch check.verdict {
 	case jwtGood:

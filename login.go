@@ -7,6 +7,8 @@ import (
 	"log"
 	"net/http"
 	"net/url"
+
+	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
 // endpoints.login: the browser posts its credentials here (JSON, or an
@@ -40,9 +42,9 @@ func serveLogin(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 		loginFailed(m, rw, req, route, res, form, returnTo, status, nil, "bad-request")
 		return
 	}
-	client := rateClientKey(m.state.limiter, req)
+	client := ratelimit.ClientKey(m.state.limiter, req)
 	if rl := m.state.limiter; rl != nil {
-		if refused := spendBudget(rl, budgetLogins, client); refused != nil {
+		if refused := spendBudget(rl, ratelimit.BudgetLogins, client); refused != nil {
 			record(m, req, eventRateLimitExceeded, nil, "", false, "logins", http.StatusTooManyRequests)
 			if form {
 				loginFailed(m, rw, req, route, res, form, returnTo, http.StatusTooManyRequests, nil, "rate-limited")

@@ -6,6 +6,8 @@ import (
 	"log"
 	"net/http"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
 // endpoints.logout (POST): the backend is told (backend.logoutPath, with
@@ -55,7 +57,7 @@ func tellBackendLogout(m *middleware, req *http.Request, carried carriedCookies)
 		body, _ = json.Marshal(map[string]string{"refreshToken": carried.refresh})
 	}
 	ctx, cancel := context.WithDeadline(req.Context(), requestDeadline(m, req))
-	ans, err := backendCall(m.state.backend, ctx, rateClientKey(m.state.limiter, req), http.MethodPost, m.s.backend.logoutURL, bearer, body)
+	ans, err := backendCall(m.state.backend, ctx, ratelimit.ClientKey(m.state.limiter, req), http.MethodPost, m.s.backend.logoutURL, bearer, body)
 	cancel()
 	healthReport(m.state.backend.health, "logout", m.s.backend.logoutURL, logoutCause(ans, err))
 	if err != nil || !is2xx(ans.status) {

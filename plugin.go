@@ -138,10 +138,6 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	if err != nil {
 		return nil, err
 	}
-	limiter, err := newRateLimiter(config.RateLimit)
-	if err != nil {
-		return nil, err
-	}
 	csrf, err := newCSRFGuard(config.CSRF, s.cookies.secure)
 	if err != nil {
 		return nil, err
@@ -152,9 +148,9 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	warnNothingProtected(name, config)
 	return &middleware{
 		next: next, name: name, s: s,
-		plain:   limiter == nil && csrf == nil,
+		plain:   s.limiter == nil && csrf == nil,
 		shaping: s.i18n != nil || s.methodOverride.enabled,
-		state:   sharedStateFor(name, config, s, limiter),
+		state:   sharedStateFor(name, config, s),
 		routes:  newRouteMemo(s.routes, s.protectAmbiguous, s.endpoints.paths),
 		audit:   auditLog,
 		csrf:    csrf,

@@ -3,16 +3,39 @@ package authlayer
 import (
 	"net/http"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
-// Rate limiting in the request flow (the limiter itself is ratelimit.go).
-// Every request spends from the client's request budget before any
-// backend call. The expensive backend calls spend from their own, tighter
-// budgets, charged only to the client whose request really makes the call:
-// validating a token that is neither cached nor validated recently,
-// starting a refresh, minting a guest token. Waiting on another request's
-// call, a remembered refresh and a cache hit are free, so many users
-// behind one address do not spend each other's budgets.
+// Rate limiting in the request flow (the limiter itself is
+// internal/ratelimit). Every request spends from the client's request
+// budget before any backend call. The expensive backend calls spend from
+// their own, tighter budgets, charged only to the client whose request
+// really makes the call: validating a token that is neither cached nor
+// validated recently, starting a refresh, minting a guest token. Waiting
+// on another request's call, a remembered refresh and a cache hit are
+// free, so many users behind one address do not spend each other's
+// budgets.
+
+// compileRateLimit builds the instance's limiter (nil when
+// rateLimit.enabled is false, without checking the rest); its buckets
+// become the session scope's in sharedStateFor.
+func compileRateLimit(c *Config, s *settings) error {
+	r := c.RateLimit
+	if !r.Enabled {
+		return nil
+	}
+	window, err := positiveDuration("rateLimit.window", r.Window)
+	if err != nil {
+		return err
+	}
+	s.limiter, err = ratelimit.Compile(ratelimit.Options{
+		Window: window, Requests: r.Requests, GuestMints: r.GuestMints, Refreshes: r.Refreshes,
+		UnknownTokens: r.UnknownTokens, Logins: r.Logins,
+		MaxSources: r.MaxSources, TrustedProxies: r.TrustedProxies, CountPrefetch: r.CountPrefetch,
+	})
+	return err
+}
 
 // rateLimited spends one request (a quarter of one for a prefetch, unless
 // rateLimit.countPrefetch) and answers 429 when the client is over its
@@ -22,16 +45,25 @@ import (
 // common set there is no prefetch marker to look for.
 func rateLimited(m *middleware, rw http.ResponseWriter, req *http.Request, unusual bool) bool {
 	rl := m.state.limiter
-	cost := rl.intervals[budgetRequests]
-	if unusual && !rl.countPrefetch && isPrefetch(req) {
-		cost /= prefetchShare
+	cost := rl.RequestCost
+	if unusual && !rl.CountPrefetch && ratelimit.IsPrefetch(req) {
+		cost /= ratelimit.PrefetchShare
 	}
-	if rateRequestAllowed(rl, rw.Header(), rateClientKey(rl, req), cost) {
+	if ratelimit.RequestAllowed(rl, rw.Header(), ratelimit.ClientKey(rl, req), cost) {
 		return false
 	}
-	d := rateTakeCost(rl, budgetRequests, rateClientKey(rl, req), time.Now(), cost)
-	if d.allowed { // the bucket refilled in between
-		rateLimitHeaders(rw.Header(), d)
+	return requestRefused(m, rw, req, cost)
+}
+
+// requestRefused asks for the details of a refused request and answers
+// 429, unless the bucket refilled in between. Apart from rateLimited:
+// Yaegi allocates every local a function declares on each call, and the
+// decision's would cost every allowed request ten allocations.
+func requestRefused(m *middleware, rw http.ResponseWriter, req *http.Request, cost int64) bool {
+	rl := m.state.limiter
+	d := ratelimit.SpendCost(rl, ratelimit.BudgetRequests, ratelimit.ClientKey(rl, req), time.Now(), cost)
+	if d.Allowed { // the bucket refilled in between
+		ratelimit.Headers(rw.Header(), d)
 		return false
 	}
 	record(m, req, eventRateLimitExceeded, nil, "", false, "requests", http.StatusTooManyRequests)
@@ -44,9 +76,9 @@ func rateLimited(m *middleware, rw http.ResponseWriter, req *http.Request, unusu
 // may go ahead, else the refusal to answer with. It takes only the
 // limiter's lock (it is called under a cache's lock); the caller writes
 // the audit line.
-func spendBudget(rl *rateLimiter, b rateBudget, client string) *rateDecision {
-	d := rateTake(rl, b, client, time.Now())
-	if d.allowed {
+func spendBudget(rl *ratelimit.Limiter, b ratelimit.Budget, client string) *ratelimit.Decision {
+	d := ratelimit.Spend(rl, b, client, time.Now())
+	if d.Allowed {
 		return nil
 	}
 	return &d

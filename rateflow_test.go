@@ -1,12 +1,84 @@
 package authlayer
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/authlayer/authlayer/internal/ratelimit"
 )
+
+// TestRateLimitDefaultsReachTheLimiter: CreateConfig's rateLimit defaults
+// size each budget (per 60s), and a disabled limiter checks nothing.
+func TestRateLimitDefaultsReachTheLimiter(t *testing.T) {
+	c := validConfig()
+	c.RateLimit.Enabled = true
+	s, err := compileSettings(c)
+	if err != nil || s.limiter == nil {
+		t.Fatalf("defaults: error %v, or no limiter", err)
+	}
+	rl := s.limiter
+	want := []struct {
+		b     ratelimit.Budget
+		limit int
+	}{
+		{ratelimit.BudgetRequests, 100}, {ratelimit.BudgetGuestMints, 10}, {ratelimit.BudgetRefreshes, 30},
+		{ratelimit.BudgetUnknownTokens, 60}, {ratelimit.BudgetLogins, 10},
+	}
+	now := time.Unix(1700000000, 0)
+	for _, w := range want {
+		if d := ratelimit.Spend(rl, w.b, "k", now); !d.Allowed || d.Limit != w.limit {
+			t.Errorf("budget %d: %+v, want allowed with limit %d", w.b, d, w.limit)
+		}
+	}
+	if rl.RequestCost != int64(600*time.Millisecond) || rl.CountPrefetch {
+		t.Errorf("RequestCost %d, CountPrefetch %v; want 600ms (100 per 60s), false", rl.RequestCost, rl.CountPrefetch)
+	}
+
+	c = validConfig()
+	c.RateLimit.Requests, c.RateLimit.Window = -1, "nonsense" // not checked while disabled
+	if s, err := compileSettings(c); err != nil || s.limiter != nil {
+		t.Errorf("disabled: error %v, or a limiter; want neither", err)
+	}
+}
+
+func TestRateLimitOptionErrorsNameTheOption(t *testing.T) {
+	cases := []struct {
+		option string
+		mutate func(*RateLimitConfig)
+	}{
+		{"rateLimit.window", func(r *RateLimitConfig) { r.Window = "" }},
+		{"rateLimit.window", func(r *RateLimitConfig) { r.Window = "60" }},
+		{"rateLimit.window", func(r *RateLimitConfig) { r.Window = "0s" }},
+		{"rateLimit.window", func(r *RateLimitConfig) { r.Window = "-1m" }},
+		{"rateLimit.requests", func(r *RateLimitConfig) { r.Requests = 0 }},
+		{"rateLimit.requests", func(r *RateLimitConfig) { r.Requests, r.Window = 1000, "100ns" }},
+		{"rateLimit.guestMints", func(r *RateLimitConfig) { r.GuestMints = 0 }},
+		{"rateLimit.refreshes", func(r *RateLimitConfig) { r.Refreshes = 0 }},
+		{"rateLimit.unknownTokens", func(r *RateLimitConfig) { r.UnknownTokens = -1 }},
+		{"rateLimit.logins", func(r *RateLimitConfig) { r.Logins = 0 }},
+		{"rateLimit.maxSources", func(r *RateLimitConfig) { r.MaxSources = 0 }},
+		{"rateLimit.trustedProxies", func(r *RateLimitConfig) { r.TrustedProxies = []string{"10.0.0.0/8", "10.0.0.0/99"} }},
+		{"rateLimit.trustedProxies", func(r *RateLimitConfig) { r.TrustedProxies = []string{"0.0.0.0/0"} }},
+	}
+	for _, tc := range cases {
+		c := validConfig()
+		c.RateLimit.Enabled = true
+		tc.mutate(&c.RateLimit)
+		h, err := New(context.Background(), http.NotFoundHandler(), c, "t")
+		if err == nil || h != nil {
+			t.Errorf("%s: New accepted %+v", tc.option, c.RateLimit)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), "authlayer: "+tc.option+": ") {
+			t.Errorf("error %q does not name %s", err, tc.option)
+		}
+	}
+}
 
 func rateConfig(requests, unknown, mints int) func(*Config) {
 	return func(c *Config) {

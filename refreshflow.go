@@ -4,6 +4,8 @@ import (
 	"log"
 	"net/http"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
 // Refresh in the token flow. One refresh runs per credential however many
@@ -78,15 +80,15 @@ func refreshedSession(s *settings, out refreshOutcome) *authResult {
 //
 // A logged-out credential (revocation.go) is refused here: no backend call,
 // whether or not the backend's logout took effect.
-func flowRefresh(f *flow, credential string) (refreshOutcome, *rateDecision) {
+func flowRefresh(f *flow, credential string) (refreshOutcome, *ratelimit.Decision) {
 	if loggedOut(credential) {
 		return refreshOutcome{kind: refreshFatal}, nil
 	}
-	var refused *rateDecision
+	var refused *ratelimit.Decision
 	var charge chargeFunc
 	if f.m.state.limiter != nil {
 		charge = func(stale interface{}) bool {
-			refused = spendBudget(f.m.state.limiter, budgetRefreshes, f.client)
+			refused = spendBudget(f.m.state.limiter, ratelimit.BudgetRefreshes, f.client)
 			return refused == nil
 		}
 	}

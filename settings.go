@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
 // settings is Config checked and compiled once in New: parsed durations,
@@ -37,6 +39,10 @@ type settings struct {
 	blockBrowserAPI  bool
 	proactiveWindow  time.Duration    // refresh.proactiveWindow; 0: off
 	warnings         instanceWarnings // misconfig.go: what this instance has said once
+	// limiter is nil when rateLimit.enabled is false (rateflow.go); it
+	// keeps this instance's client-key memo, and its buckets become the
+	// session scope's (state.go).
+	limiter *ratelimit.Limiter
 }
 
 type backendSettings struct {
@@ -79,7 +85,7 @@ func compileSettings(c *Config) (*settings, error) {
 	steps := []func(*Config, *settings) error{
 		compileBackend, compileResponses, compileCookies, compileGuest,
 		compileCache, compileRefresh, compileRoutes, compileTokenTypes, compileHeaders, compileJWT,
-		compileEndpoints, compileErrorPages, compileI18n, compileMethodOverride,
+		compileEndpoints, compileErrorPages, compileI18n, compileMethodOverride, compileRateLimit,
 	}
 	for _, step := range steps {
 		if err := step(c, s); err != nil {

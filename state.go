@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
 // State shared between instances.
@@ -41,7 +43,7 @@ const maxSharedScopes = 128
 
 // sharedState is one instance's view of the scopes it shares.
 type sharedState struct {
-	limiter     *rateLimiter // nil when rateLimit.enabled is false; its buckets are the session scope's
+	limiter     *ratelimit.Limiter // nil when rateLimit.enabled is false; its buckets are the session scope's
 	backend     *backendClient
 	validations *dedupCache  // token hash → validation
 	refreshes   *dedupCache  // credential hash → refreshOutcome
@@ -51,7 +53,7 @@ type sharedState struct {
 
 type sessionScope struct {
 	refreshes *dedupCache
-	buckets   *rateBuckets
+	buckets   *ratelimit.Buckets
 	transport *http.Transport // the backend's connection pool, kept across reloads
 }
 
@@ -66,11 +68,11 @@ var (
 	scopeOrder []string
 )
 
-func sharedStateFor(name string, c *Config, s *settings, limiter *rateLimiter) *sharedState {
+func sharedStateFor(name string, c *Config, s *settings) *sharedState {
 	scopesMu.Lock()
 	defer scopesMu.Unlock()
 	ss := sharedScope(sessionKey(name, c), func() interface{} {
-		return &sessionScope{refreshes: newDedupCache(s.cacheMax), buckets: newRateBuckets(), transport: newBackendTransport(s.backend.maxConcurrent)}
+		return &sessionScope{refreshes: newDedupCache(s.cacheMax), buckets: ratelimit.NewBuckets(), transport: newBackendTransport(s.backend.maxConcurrent)}
 	}).(*sessionScope)
 	bs := sharedScope(backendKey(name, c), func() interface{} {
 		return &backendScope{backend: newBackendClient(name, s, ss.transport), validations: newDedupCache(s.cacheMax)}
@@ -78,10 +80,10 @@ func sharedStateFor(name string, c *Config, s *settings, limiter *rateLimiter) *
 	memo := sharedScope(memoKey(name, c), func() interface{} {
 		return newSessionMemo(s.cacheMax)
 	}).(*sessionMemo)
-	if limiter != nil {
-		limiter.buckets = ss.buckets
+	if s.limiter != nil {
+		s.limiter.Buckets = ss.buckets
 	}
-	state := &sharedState{limiter: limiter, backend: bs.backend, validations: bs.validations, refreshes: ss.refreshes, sessions: memo}
+	state := &sharedState{limiter: s.limiter, backend: bs.backend, validations: bs.validations, refreshes: ss.refreshes, sessions: memo}
 	if s.jwt != nil && s.jwt.jwksURL != "" {
 		state.jwks = sharedScope(jwksKey(name, c), func() interface{} {
 			return newJWKSCache(name, s.jwt, s.backend.timeout, ss.transport)

@@ -3,6 +3,8 @@ package authlayer
 import (
 	"net/http"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
 // The token flow of one request: the user cookie is validated; an invalid
@@ -68,15 +70,15 @@ type refreshOutcome struct {
 
 // authResult is what the token flow decided for one request.
 type authResult struct {
-	id         *identity     // nil: anonymous
-	token      string        // forwarded as Authorization: Bearer
-	loggedIn   bool          // a user session, not a guest one
-	refreshed  string        // a token refreshed or minted on this request
-	setCookies []string      // Set-Cookie values for the response
-	transient  bool          // the backend could not answer
-	loggedOut  bool          // refresh token reuse: the session is ended
-	limited    *rateDecision // over a backend budget: answer 429
-	csrfOK     bool          // a remembered session's CSRF cookie is valid (sessionmemo.go)
+	id         *identity           // nil: anonymous
+	token      string              // forwarded as Authorization: Bearer
+	loggedIn   bool                // a user session, not a guest one
+	refreshed  string              // a token refreshed or minted on this request
+	setCookies []string            // Set-Cookie values for the response
+	transient  bool                // the backend could not answer
+	loggedOut  bool                // refresh token reuse: the session is ended
+	limited    *ratelimit.Decision // over a backend budget: answer 429
+	csrfOK     bool                // a remembered session's CSRF cookie is valid (sessionmemo.go)
 }
 
 // authenticate runs the token cascade for req. The common case, the same
@@ -125,7 +127,7 @@ func authenticateSlow(m *middleware, req *http.Request, route *routeMatch) *auth
 	f := &flow{
 		m: m, req: req, route: route,
 		deadline: requestDeadline(m, req),
-		client:   rateClientKey(m.state.limiter, req),
+		client:   ratelimit.ClientKey(m.state.limiter, req),
 	}
 	return flowSession(f, cookiesRead(&m.s.cookies, req))
 }
@@ -195,7 +197,7 @@ func acceptsAsUser(s *settings, tokenType string) bool {
 //
 // A logged-out token (revocation.go) is invalid before anything else is
 // asked.
-func flowValidate(f *flow, token string, charged bool) (validation, *rateDecision) {
+func flowValidate(f *flow, token string, charged bool) (validation, *ratelimit.Decision) {
 	key := cacheKey(token)
 	if loggedOutKey(key) {
 		return validation{state: stateInvalid, reason: "logged-out"}, nil
@@ -208,15 +210,15 @@ func flowValidate(f *flow, token string, charged bool) (validation, *rateDecisio
 
 // flowValidateBackend validates token with the backend; with local (a
 // token verified here, jwt.mode revalidate) the backend only confirms it.
-func flowValidateBackend(f *flow, key, token string, charged bool, local *identity) (validation, *rateDecision) {
-	var refused *rateDecision
+func flowValidateBackend(f *flow, key, token string, charged bool, local *identity) (validation, *ratelimit.Decision) {
+	var refused *ratelimit.Decision
 	var charge chargeFunc
 	if charged && f.m.state.limiter != nil {
 		charge = func(stale interface{}) bool {
 			if recentlyValid(stale) {
 				return true
 			}
-			refused = spendBudget(f.m.state.limiter, budgetUnknownTokens, f.client)
+			refused = spendBudget(f.m.state.limiter, ratelimit.BudgetUnknownTokens, f.client)
 			return refused == nil
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+
+	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
 type benchNoop struct{}
@@ -303,7 +305,7 @@ func BenchRateLimited(n int) {
 func BenchClientKey(n int) {
 	m, req := bmGuards, bReqGuards
 	for i := 0; i < n; i++ {
-		rateClientKey(m.state.limiter, req)
+		ratelimit.ClientKey(m.state.limiter, req)
 	}
 }
 

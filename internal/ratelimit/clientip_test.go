@@ -1,4 +1,4 @@
-package authlayer
+package ratelimit
 
 import (
 	"net/http"
@@ -124,7 +124,7 @@ func TestClientIPWithoutTrustedProxiesIsThePeer(t *testing.T) {
 	}
 }
 
-func TestClientKey(t *testing.T) {
+func TestKeyOf(t *testing.T) {
 	cases := []struct{ ip, want string }{
 		{"203.0.113.7", "203.0.113.7"},
 		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
@@ -138,8 +138,8 @@ func TestClientKey(t *testing.T) {
 		{"203.0.113.7:80", ""},
 	}
 	for _, tc := range cases {
-		if got := clientKey(tc.ip); got != tc.want {
-			t.Errorf("clientKey(%q) = %q, want %q", tc.ip, got, tc.want)
+		if got := keyOf(tc.ip); got != tc.want {
+			t.Errorf("keyOf(%q) = %q, want %q", tc.ip, got, tc.want)
 		}
 	}
 }
@@ -147,19 +147,19 @@ func TestClientKey(t *testing.T) {
 func TestIPv6HostCannotRotateWithinItsSlash64(t *testing.T) {
 	keys := map[string]bool{}
 	for i := 0; i < 50; i++ {
-		keys[clientKey("2001:db8:aa:bb:"+strconv.FormatInt(int64(i*1297), 16)+"::1")] = true
+		keys[keyOf("2001:db8:aa:bb:"+strconv.FormatInt(int64(i*1297), 16)+"::1")] = true
 	}
 	if len(keys) != 1 {
 		t.Errorf("50 addresses in one /64 gave %d keys, want 1", len(keys))
 	}
-	if clientKey("2001:db8:aa:bb::1") == clientKey("2001:db8:aa:bc::1") {
+	if keyOf("2001:db8:aa:bb::1") == keyOf("2001:db8:aa:bc::1") {
 		t.Error("neighbouring /64s share a key")
 	}
 }
 
-func TestRateClientKeyIsClientKeyOfClientIP(t *testing.T) {
-	rl := newTestRateLimiter(t, func(c *RateLimitConfig) {
-		c.TrustedProxies = []string{"10.0.0.0/8", "2001:db8:ffff::/48"}
+func TestClientKeyIsKeyOfClientIP(t *testing.T) {
+	rl := newTestLimiter(t, func(o *Options) {
+		o.TrustedProxies = []string{"10.0.0.0/8", "2001:db8:ffff::/48"}
 	})
 	reqs := []*http.Request{
 		clientIPRequest("203.0.113.7:1", nil, nil),
@@ -170,13 +170,13 @@ func TestRateClientKeyIsClientKeyOfClientIP(t *testing.T) {
 		clientIPRequest("garbage", nil, nil),
 	}
 	for _, req := range reqs {
-		want := clientKey(clientIP(rl.proxies, req))
-		if got := rateClientKey(rl, req); got != want {
-			t.Errorf("rateClientKey(%s, %q) = %q, want %q", req.RemoteAddr, req.Header["X-Forwarded-For"], got, want)
+		want := keyOf(clientIP(rl.proxies, req))
+		if got := ClientKey(rl, req); got != want {
+			t.Errorf("ClientKey(%s, %q) = %q, want %q", req.RemoteAddr, req.Header["X-Forwarded-For"], got, want)
 		}
 	}
-	if got := rateClientKey(nil, reqs[1]); got != "10.0.0.1" {
-		t.Errorf("rateClientKey(nil) = %q, want the peer", got)
+	if got := ClientKey(nil, reqs[1]); got != "10.0.0.1" {
+		t.Errorf("ClientKey(nil) = %q, want the peer", got)
 	}
 }
 

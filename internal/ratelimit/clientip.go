@@ -1,4 +1,4 @@
-package authlayer
+package ratelimit
 
 import (
 	"net"
@@ -103,9 +103,21 @@ func proxyTrusts(p *proxyList, a netip.Addr) bool {
 	return false
 }
 
-// clientIP returns the client's address as text, or "" when the
-// connection's address is unusable (then every such request shares one
-// rate-limit key: fail closed rather than trust a header).
+// ClientIP returns the client's address as text, for the audit log: the
+// same address ClientKey is built from (the proxies trusted are rl's; a
+// nil limiter trusts none). It is "" when the connection's address is
+// unusable (then every such request shares one rate-limit key: fail
+// closed rather than trust a header).
+func ClientIP(rl *Limiter, req *http.Request) string {
+	var p *proxyList
+	if rl != nil {
+		p = rl.proxies
+	}
+	_, text := clientAddr(p, req)
+	return text
+}
+
+// clientIP is ClientIP for a list of trusted proxies.
 func clientIP(p *proxyList, req *http.Request) string {
 	_, text := clientAddr(p, req)
 	return text
@@ -184,12 +196,12 @@ func parseHopWithPort(hop string) (netip.Addr, string, error) {
 	return ap.Addr(), ap.Addr().String(), nil
 }
 
-// clientKey groups addresses into rate-limit keys: an IPv4 address is its
+// keyOf groups addresses into rate-limit keys: an IPv4 address is its
 // own key; an IPv6 address is keyed by its /64, the smallest block a host
 // is usually given, so one host cannot rotate through its 2^64 addresses;
 // an IPv4-mapped IPv6 address is its IPv4 address. Text that is not an
 // address (only "" from clientIP) maps to the shared key "".
-func clientKey(ip string) string {
+func keyOf(ip string) string {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		return ""
@@ -197,7 +209,7 @@ func clientKey(ip string) string {
 	return addrKey(a, ip)
 }
 
-// addrKey is clientKey for an already parsed address; text is its
+// addrKey is keyOf for an already parsed address; text is its
 // spelling, returned as is for IPv4 (a valid IPv4 spelling is canonical:
 // netip refuses leading zeros), which costs no allocation.
 func addrKey(a netip.Addr, text string) string {
