@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -156,5 +157,38 @@ func TestBackendBudgets(t *testing.T) {
 	if rec.Code != http.StatusOK || f.mints.Load() != 1 || rec.Header().Get("Set-Cookie") != "" {
 		t.Errorf("second guest visit: %d, %d mints, Set-Cookie %q; want it served without a new guest token",
 			rec.Code, f.mints.Load(), rec.Header().Get("Set-Cookie"))
+	}
+}
+
+// TestAuditIPIsTheRateLimitClient: the audit log names the client the rate
+// limiter keys on, X-Forwarded-For walked back through the trusted proxies;
+// without rate limiting no proxy is trusted and the log names the peer.
+func TestAuditIPIsTheRateLimitClient(t *testing.T) {
+	cases := []struct {
+		desc   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"rate limiting trusts httptest's peer", rateConfig(100, 100, 100), "198.51.100.7"},
+		{"without rate limiting", nil, "192.0.2.1"},
+	}
+	for _, tc := range cases {
+		var buf bytes.Buffer
+		h, _ := newTestMiddleware(t, newFakeBackend(t), tc.mutate)
+		log, err := newAuditLog(AuditConfig{Enabled: true, Salt: "test-salt"}, t.Name(), &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.(*middleware).audit = log
+		serve(h, from(page("/dashboard", &http.Cookie{Name: "userToken", Value: "user-ip1"}), "6.6.6.6, 198.51.100.7"))
+		events := auditEvents(t, &buf)
+		if len(events) == 0 {
+			t.Fatalf("%s: no audit event", tc.desc)
+		}
+		for _, e := range events {
+			if e["ip"] != tc.want {
+				t.Errorf("%s: %s event names ip %v, want %s", tc.desc, e["event"], e["ip"], tc.want)
+			}
+		}
 	}
 }
