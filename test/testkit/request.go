@@ -73,16 +73,16 @@ func (r Request) WithRawKey(key, value string) Request {
 	return r
 }
 
-// method is r's method, GET when unset.
-func (r Request) method() string {
+// methodOrGet is r's method, GET when unset.
+func (r Request) methodOrGet() string {
 	if r.Method == "" {
 		return http.MethodGet
 	}
 	return r.Method
 }
 
-// body is a reader of r's body, nil when it has none.
-func (r Request) body() io.Reader {
+// bodyReader is a reader of r's body, nil when it has none.
+func (r Request) bodyReader() io.Reader {
 	if r.Body == "" {
 		return nil
 	}
@@ -92,7 +92,7 @@ func (r Request) body() io.Reader {
 // ServerRequest is r as a handler receives it in process
 // (httptest.NewRequest: RemoteAddr 192.0.2.1:1234, Host example.com).
 func (r Request) ServerRequest() *http.Request {
-	req := httptest.NewRequest(r.method(), r.Target, r.body())
+	req := httptest.NewRequest(r.methodOrGet(), r.Target, r.bodyReader())
 	r.addHeaders(req)
 	if r.Ctx != nil {
 		req = req.WithContext(r.Ctx)
@@ -103,7 +103,7 @@ func (r Request) ServerRequest() *http.Request {
 // ClientRequest is r as a client sends it to baseURL, with Host
 // <Site>.test.
 func (r Request) ClientRequest(ctx context.Context, baseURL string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, r.method(), baseURL+r.Target, r.body())
+	req, err := http.NewRequestWithContext(ctx, r.methodOrGet(), baseURL+r.Target, r.bodyReader())
 	if err != nil {
 		return nil, err
 	}
