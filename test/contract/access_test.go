@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // TestExcluded: excluded paths reach the app with no backend call and no
@@ -14,34 +15,34 @@ import (
 func TestExcluded(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(e.guestOpts(), m{"routes": m{
-			"excluded":           list("/static", "/favicon.ico"),
-			"authOnly":           list("/login"),
+			"excluded":           testkit.List("/static", "/favicon.ico"),
+			"authOnly":           testkit.List("/login"),
 			"protectedByDefault": "true",
 		}}))
 		expired := fakebackend.Token("excluded-expired") // unknown: 401
 		for _, tc := range []struct {
 			desc string
-			rq   request
+			rq   testkit.Request
 		}{
-			{"asset, no cookie", page("/static/app.js")},
-			{"asset, expired user cookie", page("/static/css/site.css").cookie(userCookie, expired)},
-			{"exact file", api("/favicon.ico").cookie(guestCookie, expired)},
-			{"POST", page("/static/upload").with(http.MethodPost)},
+			{"asset, no cookie", testkit.Page("/static/app.js")},
+			{"asset, expired user cookie", testkit.Page("/static/css/site.css").Cookie(testkit.UserCookie, expired)},
+			{"exact file", testkit.API("/favicon.ico").Cookie(testkit.GuestCookie, expired)},
+			{"POST", testkit.Page("/static/upload").With(http.MethodPost)},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				before := e.be.Total()
 				r := e.do(t, h, tc.rq)
-				wantAnonymous(t, r)
-				wantNoSetCookie(t, r)
+				testkit.WantAnonymous(t, r)
+				testkit.WantNoSetCookie(t, r)
 				if got := e.be.Total() - before; got != 0 {
 					t.Errorf("backend calls: got %d, want 0", got)
 				}
 			})
 		}
 		t.Run("prefix is a path segment", func(t *testing.T) {
-			r := e.do(t, h, api("/staticky"))
-			wantNotForwarded(t, r)
-			wantJSONError(t, r, http.StatusUnauthorized)
+			r := e.do(t, h, testkit.API("/staticky"))
+			testkit.WantNotForwarded(t, r)
+			testkit.WantJSONError(t, r, http.StatusUnauthorized)
 		})
 	})
 }
@@ -50,7 +51,7 @@ func TestExcluded(t *testing.T) {
 // depth.
 func TestRoutePatterns(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(t, e.opts(m{"routes": m{"protected": list("/x", "/a/*/c", "/d/**/z", "/e/**")}}))
+		h := e.handler(t, e.opts(m{"routes": m{"protected": testkit.List("/x", "/a/*/c", "/d/**/z", "/e/**")}}))
 		for _, tc := range []struct {
 			path      string
 			protected bool
@@ -76,12 +77,12 @@ func TestRoutePatterns(t *testing.T) {
 			{"/ef", false},
 		} {
 			t.Run(tc.path, func(t *testing.T) {
-				r := e.do(t, h, api(tc.path))
+				r := e.do(t, h, testkit.API(tc.path))
 				if tc.protected {
-					wantNotForwarded(t, r)
-					wantJSONError(t, r, http.StatusUnauthorized)
+					testkit.WantNotForwarded(t, r)
+					testkit.WantJSONError(t, r, http.StatusUnauthorized)
 				} else {
-					wantAnonymous(t, r)
+					testkit.WantAnonymous(t, r)
 				}
 			})
 		}
@@ -94,37 +95,37 @@ func TestRoutePatterns(t *testing.T) {
 // accepting text/html) get 401 JSON.
 func TestUnauthenticated(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(t, e.opts(m{"routes": m{"protected": list("/account", "/api/account", "/apix")}}))
-		rpc := e.handler(t, e.opts(m{"routes": m{"protected": list("/rpc", "/api"), "api": list("/rpc")}}))
+		h := e.handler(t, e.opts(m{"routes": m{"protected": testkit.List("/account", "/api/account", "/apix")}}))
+		rpc := e.handler(t, e.opts(m{"routes": m{"protected": testkit.List("/rpc", "/api"), "api": testkit.List("/rpc")}}))
 		for _, tc := range []struct {
 			desc     string
 			h        http.Handler
-			rq       request
+			rq       testkit.Request
 			redirect int // 0: a 401 JSON answer
 		}{
-			{"GET page", h, page("/account/settings?tab=2&q=a+b"), http.StatusFound},
-			{"HEAD page", h, page("/account").with(http.MethodHead), http.StatusFound},
-			{"POST page", h, page("/account/delete").with(http.MethodPost), http.StatusSeeOther},
-			{"PUT page", h, page("/account").with(http.MethodPut), http.StatusSeeOther},
-			{"DELETE page", h, page("/account").with(http.MethodDelete), http.StatusSeeOther},
-			{"page-like request under /api", h, page("/api/account/me"), 0},
-			{"JSON request", h, api("/account"), 0},
-			{"no Accept header", h, request{target: "/account"}, 0},
-			{"Accept */*", h, request{target: "/account", accept: "*/*"}, 0},
-			{"POST JSON", h, api("/account").with(http.MethodPost), 0},
-			{"/apix is not under /api", h, page("/apix/a"), http.StatusFound},
-			{"custom routes.api", rpc, page("/rpc/call"), 0},
-			{"/api is a page path when routes.api is /rpc", rpc, page("/api/x"), http.StatusFound},
+			{"GET page", h, testkit.Page("/account/settings?tab=2&q=a+b"), http.StatusFound},
+			{"HEAD page", h, testkit.Page("/account").With(http.MethodHead), http.StatusFound},
+			{"POST page", h, testkit.Page("/account/delete").With(http.MethodPost), http.StatusSeeOther},
+			{"PUT page", h, testkit.Page("/account").With(http.MethodPut), http.StatusSeeOther},
+			{"DELETE page", h, testkit.Page("/account").With(http.MethodDelete), http.StatusSeeOther},
+			{"page-like request under /api", h, testkit.Page("/api/account/me"), 0},
+			{"JSON request", h, testkit.API("/account"), 0},
+			{"no Accept header", h, testkit.Request{Target: "/account"}, 0},
+			{"Accept */*", h, testkit.Request{Target: "/account", Accept: "*/*"}, 0},
+			{"POST JSON", h, testkit.API("/account").With(http.MethodPost), 0},
+			{"/apix is not under /api", h, testkit.Page("/apix/a"), http.StatusFound},
+			{"custom routes.api", rpc, testkit.Page("/rpc/call"), 0},
+			{"/api is a page path when routes.api is /rpc", rpc, testkit.Page("/api/x"), http.StatusFound},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				before := e.be.Total()
 				r := e.do(t, tc.h, tc.rq)
-				wantNotForwarded(t, r)
+				testkit.WantNotForwarded(t, r)
 				if tc.redirect != 0 {
-					wantLoginRedirect(t, r, tc.redirect, tc.rq.target)
+					testkit.WantLoginRedirect(t, r, tc.redirect, tc.rq.Target)
 				} else {
-					wantJSONError(t, r, http.StatusUnauthorized)
-					wantNoStore(t, r)
+					testkit.WantJSONError(t, r, http.StatusUnauthorized)
+					testkit.WantNoStore(t, r)
 				}
 				if got := e.be.Total() - before; got != 0 {
 					t.Errorf("backend calls without a token: got %d, want 0", got)
@@ -140,9 +141,9 @@ func TestProtectedByDefault(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(m{"routes": m{
 			"protectedByDefault": "true",
-			"public":             list("/pub", "/about"),
-			"authOnly":           list("/login"),
-			"excluded":           list("/static"),
+			"public":             testkit.List("/pub", "/about"),
+			"authOnly":           testkit.List("/login"),
+			"excluded":           testkit.List("/static"),
 		}}))
 		for _, tc := range []struct {
 			path      string
@@ -158,12 +159,12 @@ func TestProtectedByDefault(t *testing.T) {
 			{"/static/x.js", false},
 		} {
 			t.Run(tc.path, func(t *testing.T) {
-				r := e.do(t, h, api(tc.path))
+				r := e.do(t, h, testkit.API(tc.path))
 				if tc.protected {
-					wantNotForwarded(t, r)
-					wantJSONError(t, r, http.StatusUnauthorized)
+					testkit.WantNotForwarded(t, r)
+					testkit.WantJSONError(t, r, http.StatusUnauthorized)
 				} else {
-					wantAnonymous(t, r)
+					testkit.WantAnonymous(t, r)
 				}
 			})
 		}
@@ -175,8 +176,8 @@ func TestProtectedByDefault(t *testing.T) {
 // routes.allowedTokenTypes, one of those types.
 func TestLoggedInUser(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		plain := e.handler(t, e.opts(m{"routes": m{"protected": list("/ops")}}))
-		typed := e.handler(t, e.opts(m{"routes": m{"protected": list("/ops"), "allowedTokenTypes": list("admin", "staff")}}))
+		plain := e.handler(t, e.opts(m{"routes": m{"protected": testkit.List("/ops")}}))
+		typed := e.handler(t, e.opts(m{"routes": m{"protected": testkit.List("/ops"), "allowedTokenTypes": testkit.List("admin", "staff")}}))
 		for _, tc := range []struct {
 			desc    string
 			h       http.Handler
@@ -184,30 +185,30 @@ func TestLoggedInUser(t *testing.T) {
 			typ     string
 			allowed bool
 		}{
-			{"user", plain, userCookie, "user", true},
-			{"type missing: may be a guest, not a user (issue 7, defect 4)", plain, userCookie, "", false},
-			{"other type", plain, userCookie, "service", true},
-			{"guest type in the user cookie", plain, userCookie, "guest", false},
-			{"user type in the guest cookie", plain, guestCookie, "user", false},
-			{"allowed admin", typed, userCookie, "admin", true},
-			{"allowed staff", typed, userCookie, "staff", true},
-			{"user not in allowedTokenTypes", typed, userCookie, "user", false},
-			{"type missing not in allowedTokenTypes", typed, userCookie, "", false},
-			{"guest not in allowedTokenTypes", typed, userCookie, "guest", false},
+			{"user", plain, testkit.UserCookie, "user", true},
+			{"type missing: may be a guest, not a user (issue 7, defect 4)", plain, testkit.UserCookie, "", false},
+			{"other type", plain, testkit.UserCookie, "service", true},
+			{"guest type in the user cookie", plain, testkit.UserCookie, "guest", false},
+			{"user type in the guest cookie", plain, testkit.GuestCookie, "user", false},
+			{"allowed admin", typed, testkit.UserCookie, "admin", true},
+			{"allowed staff", typed, testkit.UserCookie, "staff", true},
+			{"user not in allowedTokenTypes", typed, testkit.UserCookie, "user", false},
+			{"type missing not in allowedTokenTypes", typed, testkit.UserCookie, "", false},
+			{"guest not in allowedTokenTypes", typed, testkit.UserCookie, "guest", false},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				tok := fakebackend.Token(t.Name())
 				e.be.SetUser(tok, fakebackend.UserData("u-ops", tc.typ, nil))
-				r := e.do(t, tc.h, api("/ops/run").cookie(tc.cookie, tok))
+				r := e.do(t, tc.h, testkit.API("/ops/run").Cookie(tc.cookie, tok))
 				if tc.allowed {
-					wantForwarded(t, r)
+					testkit.WantForwarded(t, r)
 					return
 				}
-				wantNotForwarded(t, r)
-				if r.code != http.StatusUnauthorized && r.code != http.StatusForbidden {
-					t.Errorf("status: got %d, want 401 or 403", r.code)
+				testkit.WantNotForwarded(t, r)
+				if r.Code != http.StatusUnauthorized && r.Code != http.StatusForbidden {
+					t.Errorf("status: got %d, want 401 or 403", r.Code)
 				}
-				wantNoStore(t, r)
+				testkit.WantNoStore(t, r)
 			})
 		}
 	})
@@ -219,8 +220,8 @@ func TestLoggedInUser(t *testing.T) {
 func TestRoles(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(m{"routes": m{"roles": []interface{}{
-			m{"path": "/admin", "roles": list("admin")},
-			m{"path": "/api/admin", "roles": list("admin", "owner")},
+			m{"path": "/admin", "roles": testkit.List("admin")},
+			m{"path": "/api/admin", "roles": testkit.List("admin", "owner")},
 		}}}))
 		guest := fakebackend.Token("roles-guest")
 		e.be.SetUser(guest, fakebackend.UserData("g-roles", "guest", nil))
@@ -251,41 +252,41 @@ func TestRoles(t *testing.T) {
 		} {
 			for _, kind := range []string{"API", "page"} {
 				t.Run(tc.desc+"/"+kind, func(t *testing.T) {
-					rq := api(tc.path)
+					rq := testkit.API(tc.path)
 					if kind == "page" {
-						rq = page(tc.path)
+						rq = testkit.Page(tc.path)
 					}
 					if tc.cookie != "" {
-						rq = rq.cookie(guestCookie, tc.cookie)
+						rq = rq.Cookie(testkit.GuestCookie, tc.cookie)
 					} else if !tc.noUser {
 						tok := fakebackend.Token(t.Name())
 						e.be.SetUser(tok, fakebackend.UserData("u-roles", "user", tc.role))
-						rq = rq.cookie(userCookie, tok)
+						rq = rq.Cookie(testkit.UserCookie, tok)
 					}
 					r := e.do(t, h, rq)
 					isAPI := kind == "API" || strings.HasPrefix(tc.path, "/api/")
 					switch {
 					case tc.want == allowed:
-						wantForwarded(t, r)
+						testkit.WantForwarded(t, r)
 					case tc.want == anonymous && isAPI:
-						wantNotForwarded(t, r)
-						wantJSONError(t, r, http.StatusUnauthorized)
+						testkit.WantNotForwarded(t, r)
+						testkit.WantJSONError(t, r, http.StatusUnauthorized)
 					case tc.want == anonymous:
-						wantNotForwarded(t, r)
-						wantLoginRedirect(t, r, http.StatusFound, tc.path)
+						testkit.WantNotForwarded(t, r)
+						testkit.WantLoginRedirect(t, r, http.StatusFound, tc.path)
 					case isAPI:
-						wantNotForwarded(t, r)
-						wantJSONError(t, r, http.StatusForbidden)
-						wantNoStore(t, r)
+						testkit.WantNotForwarded(t, r)
+						testkit.WantJSONError(t, r, http.StatusForbidden)
+						testkit.WantNoStore(t, r)
 					default:
-						wantNotForwarded(t, r)
-						if r.code != http.StatusForbidden {
-							t.Errorf("status: got %d, want 403", r.code)
+						testkit.WantNotForwarded(t, r)
+						if r.Code != http.StatusForbidden {
+							t.Errorf("status: got %d, want 403", r.Code)
 						}
-						if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+						if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 							t.Errorf("Content-Type: got %q, want text/html", ct)
 						}
-						wantNoStore(t, r)
+						testkit.WantNoStore(t, r)
 					}
 				})
 			}
@@ -302,7 +303,7 @@ func TestAuthOnly(t *testing.T) {
 		e.be.SetUser(tok, fakebackend.UserData("u-rita", "user", nil))
 		g := fakebackend.Token("authonly-guest")
 		e.be.SetUser(g, fakebackend.UserData("g-ao", "guest", nil))
-		routes := m{"routes": m{"authOnly": list("/login", "/register")}}
+		routes := m{"routes": m{"authOnly": testkit.List("/login", "/register")}}
 		h := e.handler(t, e.opts(routes))
 		home := e.handler(t, e.opts(routes, m{"routes": m{"homeUrl": "/home"}}))
 
@@ -339,16 +340,16 @@ func TestAuthOnly(t *testing.T) {
 						if !tc.absent {
 							target += "?redirect=" + url.QueryEscape(tc.redirect)
 						}
-						r := e.do(t, hc.h, page(target).cookie(userCookie, tok))
+						r := e.do(t, hc.h, testkit.Page(target).Cookie(testkit.UserCookie, tok))
 						want := hc.home
 						if tc.safe {
 							want = tc.redirect
 						}
-						wantNotForwarded(t, r)
-						if loc := r.header.Get("Location"); r.code != http.StatusFound || loc != want {
-							t.Errorf("got %d Location %q, want 302 Location %q", r.code, loc, want)
+						testkit.WantNotForwarded(t, r)
+						if loc := r.Header.Get("Location"); r.Code != http.StatusFound || loc != want {
+							t.Errorf("got %d Location %q, want 302 Location %q", r.Code, loc, want)
 						}
-						wantNoStore(t, r)
+						testkit.WantNoStore(t, r)
 					})
 				}
 			}
@@ -357,15 +358,15 @@ func TestAuthOnly(t *testing.T) {
 		t.Run("served", func(t *testing.T) {
 			for _, tc := range []struct {
 				desc string
-				rq   request
+				rq   testkit.Request
 			}{
-				{"anonymous", page("/login?redirect=%2Fdashboard")},
-				{"guest", page("/register").cookie(guestCookie, g)},
-				{"logged-in POST", page("/login").with(http.MethodPost).cookie(userCookie, tok)},
-				{"logged-in API request", api("/login").cookie(userCookie, tok)},
+				{"anonymous", testkit.Page("/login?redirect=%2Fdashboard")},
+				{"guest", testkit.Page("/register").Cookie(testkit.GuestCookie, g)},
+				{"logged-in POST", testkit.Page("/login").With(http.MethodPost).Cookie(testkit.UserCookie, tok)},
+				{"logged-in API request", testkit.API("/login").Cookie(testkit.UserCookie, tok)},
 			} {
 				t.Run(tc.desc, func(t *testing.T) {
-					wantForwarded(t, e.do(t, h, tc.rq))
+					testkit.WantForwarded(t, e.do(t, h, tc.rq))
 				})
 			}
 		})
@@ -377,8 +378,8 @@ func TestAuthOnly(t *testing.T) {
 func TestRuleSpecificity(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(m{"routes": m{
-			"protected": list("/docs", "/shop/cart", "/u/*", "/v/b/*"),
-			"public":    list("/docs/public", "/shop", "/u/*", "/v/*/a"),
+			"protected": testkit.List("/docs", "/shop/cart", "/u/*", "/v/b/*"),
+			"public":    testkit.List("/docs/public", "/shop", "/u/*", "/v/*/a"),
 		}}))
 		for _, tc := range []struct {
 			path      string
@@ -397,12 +398,12 @@ func TestRuleSpecificity(t *testing.T) {
 			{"/v/c/a", false},
 		} {
 			t.Run(tc.path, func(t *testing.T) {
-				r := e.do(t, h, api(tc.path))
+				r := e.do(t, h, testkit.API(tc.path))
 				if tc.protected {
-					wantNotForwarded(t, r)
-					wantJSONError(t, r, http.StatusUnauthorized)
+					testkit.WantNotForwarded(t, r)
+					testkit.WantJSONError(t, r, http.StatusUnauthorized)
 				} else {
-					wantAnonymous(t, r)
+					testkit.WantAnonymous(t, r)
 				}
 			})
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/authlayer/authlayer/test/fakebackend"
 	"github.com/authlayer/authlayer/test/loader"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // logCapture collects what the plugin writes with the log package: the
@@ -90,10 +91,10 @@ func TestBackendHealthLogged(t *testing.T) {
 		t.Run("guest endpoint answers garbage", func(t *testing.T) {
 			start := off
 			e.be.SetGuestAnswer(fakebackend.Garbage())
-			e.do(t, h, page("/"))
+			e.do(t, h, testkit.Page("/"))
 			off = expect(t, off, "auth backend guest endpoint "+e.be.URL+"/auth/guest is failing: body not JSON")
 			for i := 0; i < 5; i++ {
-				e.do(t, h, page("/"))
+				e.do(t, h, testkit.Page("/"))
 			}
 			off = expect(t, off, "")
 			if all, _ := logs.linesSince(start, "authlayer: "+name+": "); len(all) != 1 {
@@ -104,9 +105,9 @@ func TestBackendHealthLogged(t *testing.T) {
 		failing := fakebackend.Token("fbtok-503")
 		e.be.SetValidate(failing, fakebackend.Status(http.StatusServiceUnavailable))
 		t.Run("validate answers 503", func(t *testing.T) {
-			r := e.do(t, h, page("/dashboard").cookie(userCookie, failing))
-			if r.code != http.StatusServiceUnavailable {
-				t.Errorf("protected page with the backend failing: got %d, want 503", r.code)
+			r := e.do(t, h, testkit.Page("/dashboard").Cookie(testkit.UserCookie, failing))
+			if r.Code != http.StatusServiceUnavailable {
+				t.Errorf("protected page with the backend failing: got %d, want 503", r.Code)
 			}
 			off = expect(t, off, "auth backend validate endpoint "+e.be.URL+"/auth/me is failing: status 503")
 		})
@@ -115,15 +116,15 @@ func TestBackendHealthLogged(t *testing.T) {
 			good := fakebackend.Token("fbtok-good")
 			e.be.SetUser(good, fakebackend.UserData("u-1", "user", nil))
 			time.Sleep(1100 * time.Millisecond) // lines of one endpoint are a second apart at least
-			wantForwarded(t, e.do(t, h, page("/dashboard").cookie(userCookie, good)))
+			testkit.WantForwarded(t, e.do(t, h, testkit.Page("/dashboard").Cookie(testkit.UserCookie, good)))
 			off = expect(t, off, "auth backend validate endpoint "+e.be.URL+"/auth/me recovered after 1s (was: status 503)")
 		})
 
 		t.Run("login endpoint redirects", func(t *testing.T) {
 			e.be.SetLogin("bob", "pw-bob", fakebackend.Redirect(http.StatusFound, "/elsewhere"))
 			r := e.do(t, h, jsonLogin("bob", "pw-bob"))
-			if r.code != http.StatusServiceUnavailable {
-				t.Errorf("login with a redirecting backend: got %d, want 503", r.code)
+			if r.Code != http.StatusServiceUnavailable {
+				t.Errorf("login with a redirecting backend: got %d, want 503", r.Code)
 			}
 			off = expect(t, off, "auth backend login endpoint "+e.be.URL+"/auth/login is failing: redirect (3xx), not followed")
 			e.do(t, h, jsonLogin("nobody", "wrong")) // a refusal is an answer: still failing, nothing new
@@ -132,10 +133,10 @@ func TestBackendHealthLogged(t *testing.T) {
 
 		t.Run("nothing listening", func(t *testing.T) {
 			closed := fakebackend.ClosedURL(t)
-			down := e.handler(t, e.opts(m{"backend": m{"url": closed}, "routes": m{"protected": list("/dashboard")}}))
-			r := e.do(t, down, page("/dashboard").cookie(userCookie, failing))
-			if r.code != http.StatusServiceUnavailable {
-				t.Errorf("protected page with no backend: got %d, want 503", r.code)
+			down := e.handler(t, e.opts(m{"backend": m{"url": closed}, "routes": m{"protected": testkit.List("/dashboard")}}))
+			r := e.do(t, down, testkit.Page("/dashboard").Cookie(testkit.UserCookie, failing))
+			if r.Code != http.StatusServiceUnavailable {
+				t.Errorf("protected page with no backend: got %d, want 503", r.Code)
 			}
 			got, next := logs.linesSince(off, "auth backend validate endpoint "+closed+"/auth/me is failing: connection refused")
 			off = next

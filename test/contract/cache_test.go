@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // TestCacheHit: within cache.ttl (default 2s) the same token is not
@@ -18,10 +19,10 @@ func TestCacheHit(t *testing.T) {
 		e.be.SetUser(tok, frank)
 		h := e.handler(t, e.opts())
 		for i := 0; i < 3; i++ {
-			r := e.do(t, h, page("/").cookie(userCookie, tok))
-			wantIdentity(t, r, tok, frank, "u-frank", "user", "")
+			r := e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, tok))
+			testkit.WantIdentity(t, r, tok, frank, "u-frank", "user", "")
 		}
-		wantCount(t, e.be, fakebackend.Validate, 1)
+		testkit.WantCount(t, e.be, fakebackend.Validate, 1)
 	})
 }
 
@@ -31,11 +32,11 @@ func TestCacheTTLExpires(t *testing.T) {
 		tok := fakebackend.Token("grace")
 		e.be.SetUser(tok, fakebackend.UserData("u-grace", "user", nil))
 		h := e.handler(t, e.opts(m{"cache": m{"ttl": "150ms"}}))
-		wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, tok)))
-		wantCount(t, e.be, fakebackend.Validate, 1)
+		testkit.WantForwarded(t, e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, tok)))
+		testkit.WantCount(t, e.be, fakebackend.Validate, 1)
 		time.Sleep(400 * time.Millisecond) // let the TTL pass (wall time, not a goroutine wait)
-		wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, tok)))
-		wantCount(t, e.be, fakebackend.Validate, 2)
+		testkit.WantForwarded(t, e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, tok)))
+		testkit.WantCount(t, e.be, fakebackend.Validate, 2)
 	})
 }
 
@@ -49,18 +50,18 @@ func TestCacheNeverOutlivesExp(t *testing.T) {
 		e.be.SetUser(tok, m{"id": "u-heidi", "type": "user", "exp": exp})
 		h := e.handler(t, e.opts(m{"cache": m{"ttl": "1h"}}))
 
-		wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, tok)))
-		wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, tok)))
-		wantCount(t, e.be, fakebackend.Validate, 1)
+		testkit.WantForwarded(t, e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, tok)))
+		testkit.WantForwarded(t, e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, tok)))
+		testkit.WantCount(t, e.be, fakebackend.Validate, 1)
 
 		// Wait for exp to pass (wall time), then the backend says the token
 		// lives on with a later exp: authlayer must ask it again.
 		time.Sleep(time.Until(time.Unix(exp, 0)) + 150*time.Millisecond)
 		later := m{"id": "u-heidi", "type": "user", "exp": time.Now().Unix() + 3600}
 		e.be.SetUser(tok, later)
-		r := e.do(t, h, page("/").cookie(userCookie, tok))
-		wantCount(t, e.be, fakebackend.Validate, 2)
-		wantIdentity(t, r, tok, later, "u-heidi", "user", "")
+		r := e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, tok))
+		testkit.WantCount(t, e.be, fakebackend.Validate, 2)
+		testkit.WantIdentity(t, r, tok, later, "u-heidi", "user", "")
 	})
 }
 
@@ -68,27 +69,27 @@ func TestCacheNeverOutlivesExp(t *testing.T) {
 // cache miss, and never gets another token's identity.
 func TestCacheKeyIsWholeToken(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(t, e.opts(m{"routes": m{"protected": list("/account")}}))
+		h := e.handler(t, e.opts(m{"routes": m{"protected": testkit.List("/account")}}))
 		tok := fakebackend.Token("ivan")
 		ivan := fakebackend.UserData("u-ivan", "user", nil)
 		e.be.SetUser(tok, ivan)
-		wantIdentity(t, e.do(t, h, page("/").cookie(userCookie, tok)), tok, ivan, "u-ivan", "user", "")
+		testkit.WantIdentity(t, e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, tok)), tok, ivan, "u-ivan", "user", "")
 
 		t.Run("forged signature", func(t *testing.T) {
 			forged := fakebackend.Resign(tok) // unknown to the backend: 401
-			r := e.do(t, h, api("/account").cookie(userCookie, forged))
+			r := e.do(t, h, testkit.API("/account").Cookie(testkit.UserCookie, forged))
 			if got := e.be.CountFor(fakebackend.Validate, forged); got != 1 {
 				t.Errorf("validate calls for the re-signed token: got %d, want 1 (a cache miss)", got)
 			}
-			wantNotForwarded(t, r)
-			wantJSONError(t, r, http.StatusUnauthorized)
+			testkit.WantNotForwarded(t, r)
+			testkit.WantJSONError(t, r, http.StatusUnauthorized)
 		})
 		t.Run("other valid token", func(t *testing.T) {
 			other := tok[:len(tok)-1] + "C" // neither tok nor the forged one
 			judy := fakebackend.UserData("u-judy", "user", nil)
 			e.be.SetUser(other, judy)
-			r := e.do(t, h, page("/").cookie(userCookie, other))
-			wantIdentity(t, r, other, judy, "u-judy", "user", "")
+			r := e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, other))
+			testkit.WantIdentity(t, r, other, judy, "u-judy", "user", "")
 		})
 	})
 }
@@ -97,7 +98,7 @@ func TestCacheKeyIsWholeToken(t *testing.T) {
 // the next request.
 func TestTransientAnswersAreNotCached(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(t, e.opts(m{"backend": m{"timeout": "300ms"}, "routes": m{"protected": list("/account")}}))
+		h := e.handler(t, e.opts(m{"backend": m{"timeout": "300ms"}, "routes": m{"protected": testkit.List("/account")}}))
 		user := fakebackend.UserData("u-kim", "user", nil)
 		for _, tc := range []struct {
 			desc   string
@@ -110,21 +111,21 @@ func TestTransientAnswersAreNotCached(t *testing.T) {
 			t.Run(tc.desc, func(t *testing.T) {
 				tok := fakebackend.Token(t.Name())
 				e.be.SetValidate(tok, tc.answer)
-				r := e.do(t, h, api("/account").cookie(userCookie, tok))
-				wantJSONError(t, r, http.StatusServiceUnavailable)
+				r := e.do(t, h, testkit.API("/account").Cookie(testkit.UserCookie, tok))
+				testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
 				// The shared call runs detached under its own timeout and may
 				// outlive the request by a moment; a request arriving before it
 				// ends joins it. Wait until it is over.
 				waitCallsOver(t, e.be, fakebackend.Validate)
-				r = e.do(t, h, api("/account").cookie(userCookie, tok))
-				wantJSONError(t, r, http.StatusServiceUnavailable)
+				r = e.do(t, h, testkit.API("/account").Cookie(testkit.UserCookie, tok))
+				testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
 				waitCallsOver(t, e.be, fakebackend.Validate)
 				if got := e.be.CountFor(fakebackend.Validate, tok); got != 2 {
 					t.Errorf("validate calls: got %d, want 2 (transient answers are not cached)", got)
 				}
 				// The backend recovers: the very next request is served.
 				e.be.SetUser(tok, user)
-				wantIdentity(t, e.do(t, h, api("/account").cookie(userCookie, tok)), tok, user, "u-kim", "user", "")
+				testkit.WantIdentity(t, e.do(t, h, testkit.API("/account").Cookie(testkit.UserCookie, tok)), tok, user, "u-kim", "user", "")
 				if got := e.be.CountFor(fakebackend.Validate, tok); got != 3 {
 					t.Errorf("validate calls: got %d, want 3", got)
 				}
@@ -157,7 +158,7 @@ func TestCacheMaxEntries(t *testing.T) {
 				}
 				for pass := 0; pass < 2; pass++ {
 					for _, tok := range toks {
-						wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, tok)))
+						testkit.WantForwarded(t, e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, tok)))
 					}
 				}
 				hits := 0

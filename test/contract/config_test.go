@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // TestConfigErrors: New refuses bad configuration with an error naming the
@@ -27,11 +28,11 @@ func TestConfigErrors(t *testing.T) {
 			{"unparsable cookies.guestMaxAge", m{"cookies": m{"guestMaxAge": "1 hour"}}, []string{"cookies.guestMaxAge"}},
 			{"unparsable cookies.refreshMaxAge", m{"cookies": m{"refreshMaxAge": "x"}}, []string{"cookies.refreshMaxAge"}},
 			{"unparsable refresh.graceWindow", m{"refresh": m{"graceWindow": "1m1"}}, []string{"refresh.graceWindow"}},
-			{"pattern without leading slash", m{"routes": m{"protected": list("noslash")}}, []string{"routes.protected"}},
-			{"pattern with ** glued to text", m{"routes": m{"protected": list("/a/**x")}}, []string{"routes.protected"}},
-			{"bad public pattern", m{"routes": m{"public": list("noslash")}}, []string{"routes.public"}},
-			{"bad excluded pattern", m{"routes": m{"excluded": list("/a/**x")}}, []string{"routes.excluded"}},
-			{"bad authOnly pattern", m{"routes": m{"authOnly": list("login")}}, []string{"routes.authOnly"}},
+			{"pattern without leading slash", m{"routes": m{"protected": testkit.List("noslash")}}, []string{"routes.protected"}},
+			{"pattern with ** glued to text", m{"routes": m{"protected": testkit.List("/a/**x")}}, []string{"routes.protected"}},
+			{"bad public pattern", m{"routes": m{"public": testkit.List("noslash")}}, []string{"routes.public"}},
+			{"bad excluded pattern", m{"routes": m{"excluded": testkit.List("/a/**x")}}, []string{"routes.excluded"}},
+			{"bad authOnly pattern", m{"routes": m{"authOnly": testkit.List("login")}}, []string{"routes.authOnly"}},
 			{"unknown cookies.sameSite", m{"cookies": m{"sameSite": "Sideways"}}, []string{"cookies.sameSite"}},
 			{"empty user cookie name", m{"cookies": m{"user": ""}}, []string{"cookies.user"}},
 			{"empty guest cookie name", m{"cookies": m{"guest": ""}}, []string{"cookies.guest"}},
@@ -85,10 +86,10 @@ func TestConfigValid(t *testing.T) {
 				"refresh": m{"graceWindow": "10s", "fallbackToGuest": "false"},
 				"routes": m{
 					"protected": "/account,/orders/*/edit,/admin/**",
-					"public":    list("/account/help"),
-					"authOnly":  list("/login", "/register"),
-					"excluded":  list("/static", "/favicon.ico"),
-					"roles":     []interface{}{m{"path": "/admin", "roles": list("admin", "owner")}},
+					"public":    testkit.List("/account/help"),
+					"authOnly":  testkit.List("/login", "/register"),
+					"excluded":  testkit.List("/static", "/favicon.ico"),
+					"roles":     []interface{}{m{"path": "/admin", "roles": testkit.List("admin", "owner")}},
 				},
 			}},
 			{"guest with credentials", m{"guest": m{"enabled": "true", "username": "g", "password": "p"}}},
@@ -100,12 +101,12 @@ func TestConfigValid(t *testing.T) {
 			t.Run(tc.desc, func(t *testing.T) {
 				h := e.handler(t, e.opts(tc.options))
 				// The handler must serve (no panic) with a valid config.
-				r := e.do(t, h, api("/"))
-				if r.code < 100 || r.code > 599 {
-					t.Errorf("status: got %d, want a valid HTTP status", r.code)
+				r := e.do(t, h, testkit.API("/"))
+				if r.Code < 100 || r.Code > 599 {
+					t.Errorf("status: got %d, want a valid HTTP status", r.Code)
 				}
-				if r.code != http.StatusOK {
-					t.Errorf("GET / on an unprotected route: got %d, want 200", r.code)
+				if r.Code != http.StatusOK {
+					t.Errorf("GET / on an unprotected route: got %d, want 200", r.Code)
 				}
 			})
 		}
@@ -131,7 +132,7 @@ func TestConfigGuestsNeverCountAsUsersByDefault(t *testing.T) {
 			{"tokenType empty, guests on", m{"responses": m{"tokenType": ""}, "guest": guests}, "responses.tokenType"},
 			{"tokenType empty, guests on, types listed", m{"responses": m{"tokenType": ""}, "routes": m{"allowedTokenTypes": "user"}, "guest": guests},
 				"responses.tokenType"},
-			{"tokenType empty, types listed", m{"responses": m{"tokenType": ""}, "routes": m{"allowedTokenTypes": list("user")}}, ""},
+			{"tokenType empty, types listed", m{"responses": m{"tokenType": ""}, "routes": m{"allowedTokenTypes": testkit.List("user")}}, ""},
 			{"defaults, guests on", m{"guest": guests}, ""},
 			{"own type field, types listed, guests on", m{"responses": m{"tokenType": "data.kind"}, "routes": m{"allowedTokenTypes": "member,staff"}, "guest": guests}, ""},
 		} {
@@ -172,7 +173,7 @@ func TestConfigRefreshCookiePath(t *testing.T) {
 			{"both, the same", m{"refreshCookiePath": "/auth", "refreshPath": "/auth"}, "/auth"},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
-				cookies := m{"refresh": refreshCookie}
+				cookies := m{"refresh": testkit.RefreshCookie}
 				for k, v := range tc.cookies {
 					cookies[k] = v
 				}
@@ -183,17 +184,17 @@ func TestConfigRefreshCookiePath(t *testing.T) {
 				rotated := fakebackend.Token("rcp-rotated-" + tc.desc)
 				e.be.SetValidate(access, fakebackend.Unauthorized())
 				e.be.RefreshTo(refresh, fresh, rotated, fakebackend.UserData("u-rcp", "user", nil))
-				r := e.do(t, h, page("/").cookie(userCookie, access).cookie(refreshCookie, refresh))
-				if c := wantCookieSet(t, r, refreshCookie, rotated); c.Path != tc.want {
-					t.Errorf("Set-Cookie %s: Path %q, want %q", refreshCookie, c.Path, tc.want)
+				r := e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+				if c := testkit.WantCookieSet(t, r, testkit.RefreshCookie, rotated); c.Path != tc.want {
+					t.Errorf("Set-Cookie %s: Path %q, want %q", testkit.RefreshCookie, c.Path, tc.want)
 				}
-				if c := wantCookieSet(t, r, userCookie, fresh); c.Path != "/" {
-					t.Errorf("Set-Cookie %s: Path %q, want /", userCookie, c.Path)
+				if c := testkit.WantCookieSet(t, r, testkit.UserCookie, fresh); c.Path != "/" {
+					t.Errorf("Set-Cookie %s: Path %q, want /", testkit.UserCookie, c.Path)
 				}
 			})
 		}
 		t.Run("both, different", func(t *testing.T) {
-			options := e.opts(m{"cookies": m{"refresh": refreshCookie, "refreshCookiePath": "/auth", "refreshPath": "/session"}})
+			options := e.opts(m{"cookies": m{"refresh": testkit.RefreshCookie, "refreshCookiePath": "/auth", "refreshPath": "/session"}})
 			_, err := e.factory(options, e.up, t.Name())
 			if err == nil || !strings.Contains(err.Error(), "cookies.refreshCookiePath") || !strings.Contains(err.Error(), "cookies.refreshPath") {
 				t.Errorf("New(%v): got %v, want an error naming cookies.refreshCookiePath and cookies.refreshPath", options, err)
@@ -210,9 +211,9 @@ func TestConfigRefreshCookiePath(t *testing.T) {
 func TestConfigUnknownOptions(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		t.Run("spelled right, the path is protected", func(t *testing.T) {
-			h := e.handler(t, e.opts(m{"routes": m{"protected": list("/account")}}))
-			if r := e.do(t, h, api("/account")); r.code != http.StatusUnauthorized {
-				t.Errorf("GET /account without a token: got %d, want 401", r.code)
+			h := e.handler(t, e.opts(m{"routes": m{"protected": testkit.List("/account")}}))
+			if r := e.do(t, h, testkit.API("/account")); r.Code != http.StatusUnauthorized {
+				t.Errorf("GET /account without a token: got %d, want 401", r.Code)
 			}
 		})
 		for _, tc := range []struct {
@@ -220,7 +221,7 @@ func TestConfigUnknownOptions(t *testing.T) {
 			options m
 			want    string // the error's start
 		}{
-			{"misspelled option", m{"routes": m{"protectd": list("/account")}},
+			{"misspelled option", m{"routes": m{"protectd": testkit.List("/account")}},
 				`authlayer: unknown option "routes.protectd" (did you mean "routes.protected"?)`},
 			{"misspelled option next to the right one", m{"backend": m{"urll": "http://127.0.0.1:1"}},
 				`authlayer: unknown option "backend.urll" (did you mean "backend.url"?)`},
@@ -230,22 +231,22 @@ func TestConfigUnknownOptions(t *testing.T) {
 				`authlayer: unknown option "cookie.secure" (did you mean "cookies.secure"?)`},
 			{"JSON types (Kubernetes)", m{"cache": m{"maxEntrys": float64(500), "ttl": "2s"}, "guest": m{"enabld": true}},
 				`authlayer: unknown option "guest.enabld" (did you mean "guest.enabled"?); unknown option "cache.maxEntrys" (did you mean "cache.maxEntries"?)`},
-			{"in a list of rules", m{"routes": m{"roles": []interface{}{m{"path": "/admin", "roles": list("admin"), "role": "x"}}}},
+			{"in a list of rules", m{"routes": m{"roles": []interface{}{m{"path": "/admin", "roles": testkit.List("admin"), "role": "x"}}}},
 				`authlayer: unknown option "routes.roles[0].role" (did you mean "routes.roles[0].roles"?)`},
-			{"named like the remain field", m{"routes": m{"Unknown": m{"protected": list("/account")}}},
+			{"named like the remain field", m{"routes": m{"Unknown": m{"protected": testkit.List("/account")}}},
 				`authlayer: unknown option "routes.Unknown.protected"`},
 			{"named like the remain field, lower case", m{"unknown": "x"}, `authlayer: unknown option "unknown"`},
 			{"x<name>, Yaegi's spelling of an unexported field", m{"routes": m{"xunknown": "x", "XUnknown": "y"}},
 				`authlayer: unknown option "routes.XUnknown"; unknown option "routes.xunknown"`},
-			{"one option in two cases", m{"routes": m{"protected": list("/account"), "Protected": list("/orders")}},
+			{"one option in two cases", m{"routes": m{"protected": testkit.List("/account"), "Protected": testkit.List("/orders")}},
 				`authlayer: option "routes.protected" is set twice (once as "`},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				options := e.opts(tc.options)
 				h, err := e.factory(options, e.up, t.Name())
 				if err == nil {
-					r := e.do(t, h, api("/account"))
-					t.Fatalf("New(%v): accepted (GET /account: %d), want an error starting %s", options, r.code, tc.want)
+					r := e.do(t, h, testkit.API("/account"))
+					t.Fatalf("New(%v): accepted (GET /account: %d), want an error starting %s", options, r.Code, tc.want)
 				}
 				if !strings.HasPrefix(err.Error(), tc.want) {
 					t.Errorf("New: got error\n%s\nwant it to start\n%s", err, tc.want)
@@ -292,13 +293,13 @@ func TestConfigWarnings(t *testing.T) {
 			}
 		})
 
-		secure := m{"cookies": m{"secure": "true"}, "routes": m{"protected": list("/account")}}
+		secure := m{"cookies": m{"secure": "true"}, "routes": m{"protected": testkit.List("/account")}}
 		t.Run("secure cookies over plain http", func(t *testing.T) {
 			name := t.Name()
 			h := build(t, name, e.opts(secure, e.guestOpts()))
 			for i := 0; i < 3; i++ {
-				if r := e.do(t, h, page("/")); len(r.setCookies(guestCookie)) != 1 || !r.setCookies(guestCookie)[0].Secure {
-					t.Fatalf("no Secure guest cookie set: %v", r.header.Values("Set-Cookie"))
+				if r := e.do(t, h, testkit.Page("/")); len(r.SetCookies(testkit.GuestCookie)) != 1 || !r.SetCookies(testkit.GuestCookie)[0].Secure {
+					t.Fatalf("no Secure guest cookie set: %v", r.Header.Values("Set-Cookie"))
 				}
 			}
 			if n := count(name, "cookies.secure is true but http://example.com was requested over plain http"); n != 1 {
@@ -308,8 +309,8 @@ func TestConfigWarnings(t *testing.T) {
 		t.Run("secure cookies on localhost", func(t *testing.T) {
 			name := t.Name()
 			h := build(t, name, e.opts(secure, e.guestOpts()))
-			e.do(t, h, page("http://localhost:8080/"))
-			e.do(t, h, page("https://app.test/"))
+			e.do(t, h, testkit.Page("http://localhost:8080/"))
+			e.do(t, h, testkit.Page("https://app.test/"))
 			if n := count(name, "cookies.secure"); n != 0 {
 				t.Errorf("localhost and https: %d warnings, want none", n)
 			}
@@ -318,8 +319,8 @@ func TestConfigWarnings(t *testing.T) {
 			name := t.Name()
 			h := build(t, name, endpointOpts(e, secure))
 			loginUser(e, "carol")
-			if r := e.do(t, h, jsonLogin("carol", "secret-carol")); r.code != http.StatusOK {
-				t.Fatalf("login: %d %s", r.code, r.body)
+			if r := e.do(t, h, jsonLogin("carol", "secret-carol")); r.Code != http.StatusOK {
+				t.Fatalf("login: %d %s", r.Code, r.Body)
 			}
 			if n := count(name, "cookies.secure is true"); n != 1 {
 				t.Errorf("login over plain http with Secure cookies: %d warnings, want 1", n)

@@ -2,26 +2,25 @@ package contract
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // burst is n copies of one request served concurrently.
 type burst struct {
 	n       int
 	started sync.WaitGroup
-	results chan asyncResult
+	results chan testkit.AsyncResult
 }
 
 // startBurst starts n goroutines, each serving a copy of rq through h.
-func (e *env) startBurst(h http.Handler, n int, rq request) *burst {
-	b := &burst{n: n, results: make(chan asyncResult, n)}
+func (e *env) startBurst(h http.Handler, n int, rq testkit.Request) *burst {
+	b := &burst{n: n, results: make(chan testkit.AsyncResult, n)}
 	b.started.Add(n)
 	for i := 0; i < n; i++ {
 		req, id := e.newRequest(rq)
@@ -29,9 +28,9 @@ func (e *env) startBurst(h http.Handler, n int, rq request) *burst {
 			b.started.Done()
 			res, err := serve(h, req)
 			if res != nil {
-				res.upstream = e.up.received(id)
+				res.Upstream = e.up.Received(id)
 			}
-			b.results <- asyncResult{res, err}
+			b.results <- testkit.AsyncResult{Res: res, Err: err}
 		}()
 	}
 	return b
@@ -51,50 +50,9 @@ func (b *burst) waitStarted(t *testing.T) {
 }
 
 // collect waits (bounded) for every response.
-func (b *burst) collect(t *testing.T) []*result {
+func (b *burst) collect(t *testing.T) []*testkit.Result {
 	t.Helper()
-	out := make([]*result, 0, b.n)
-	deadline := time.After(waitBound)
-	for i := 0; i < b.n; i++ {
-		select {
-		case ar := <-b.results:
-			if ar.err != nil {
-				t.Fatalf("burst request %d: %v", i, ar.err)
-			}
-			out = append(out, ar.res)
-		case <-deadline:
-			t.Fatalf("burst: %d of %d responses within %v", i, b.n, waitBound)
-		}
-	}
-	return out
-}
-
-// wantAllLike runs check on the first result, then requires every other
-// result to match it (status, body, Set-Cookie, upstream identity), so a
-// broken flight reports one difference, not two hundred.
-func wantAllLike(t *testing.T, results []*result, check func(t *testing.T, r *result)) {
-	t.Helper()
-	check(t, results[0])
-	want := fingerprint(results[0])
-	for i, r := range results[1:] {
-		if got := fingerprint(r); got != want {
-			t.Errorf("response %d of %d differs from the first:\ngot  %s\nwant %s", i+2, len(results), got, want)
-			return
-		}
-	}
-}
-
-// fingerprint sums up what a client and the upstream saw.
-func fingerprint(r *result) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "status %d body %q set-cookie %q", r.code, r.body, r.header.Values("Set-Cookie"))
-	if r.upstream != nil {
-		ids := identityValues(r.upstream, identityHeaders)
-		for _, n := range identityHeaders {
-			fmt.Fprintf(&b, " %s=%q", n, ids[n])
-		}
-	}
-	return b.String()
+	return testkit.Collect(t, b.results, b.n, waitBound)
 }
 
 const burstSize = 200
@@ -109,15 +67,15 @@ func TestDedupColdToken(t *testing.T) {
 		h := e.handler(t, e.opts(m{"backend": m{"timeout": "5s"}}))
 
 		gate := e.be.Hold(fakebackend.Validate)
-		b := e.startBurst(h, burstSize, page("/").cookie(userCookie, tok))
+		b := e.startBurst(h, burstSize, testkit.Page("/").Cookie(testkit.UserCookie, tok))
 		b.waitStarted(t)
 		gate.WaitArrivals(t, 1, waitBound)
 		gate.Release()
 		results := b.collect(t)
 
-		wantCount(t, e.be, fakebackend.Validate, 1)
-		wantAllLike(t, results, func(t *testing.T, r *result) {
-			wantIdentity(t, r, tok, leo, "u-leo", "user", "")
+		testkit.WantCount(t, e.be, fakebackend.Validate, 1)
+		testkit.WantAllLike(t, results, func(t *testing.T, r *testkit.Result) {
+			testkit.WantIdentity(t, r, tok, leo, "u-leo", "user", "")
 		})
 	})
 }
@@ -135,16 +93,16 @@ func TestDedupExpiredToken(t *testing.T) {
 		h := e.handler(t, e.opts(m{"backend": m{"timeout": "5s"}}))
 
 		gate := e.be.Hold(fakebackend.Refresh)
-		b := e.startBurst(h, burstSize, page("/").cookie(userCookie, old))
+		b := e.startBurst(h, burstSize, testkit.Page("/").Cookie(testkit.UserCookie, old))
 		b.waitStarted(t)
 		gate.WaitArrivals(t, 1, waitBound)
 		gate.Release()
 		results := b.collect(t)
 
-		wantCount(t, e.be, fakebackend.Refresh, 1)
-		wantAllLike(t, results, func(t *testing.T, r *result) {
-			wantCookieSet(t, r, userCookie, fresh)
-			wantIdentity(t, r, fresh, mia, "u-mia", "user", fresh)
+		testkit.WantCount(t, e.be, fakebackend.Refresh, 1)
+		testkit.WantAllLike(t, results, func(t *testing.T, r *testkit.Result) {
+			testkit.WantCookieSet(t, r, testkit.UserCookie, fresh)
+			testkit.WantIdentity(t, r, fresh, mia, "u-mia", "user", fresh)
 		})
 	})
 }
@@ -179,13 +137,13 @@ func TestDedupLeaderCancelled(t *testing.T) {
 				defer gate.Release()
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				leader := page("/").cookie(userCookie, tok)
-				leader.ctx = ctx
+				leader := testkit.Page("/").Cookie(testkit.UserCookie, tok)
+				leader.Ctx = ctx
 				leaderDone := e.doAsync(h, leader)
 				gate.WaitArrivals(t, 1, waitBound)
 				cancel() // the leader's client goes away mid-call
 
-				waiter := e.startBurst(h, 1, page("/").cookie(userCookie, tok))
+				waiter := e.startBurst(h, 1, testkit.Page("/").Cookie(testkit.UserCookie, tok))
 				waiter.waitStarted(t)
 				gate.Release()
 				r := waiter.collect(t)[0]
@@ -199,9 +157,9 @@ func TestDedupLeaderCancelled(t *testing.T) {
 						t.Errorf("%s call was cancelled with the leader's request, want it detached", tc.endpoint)
 					}
 				}
-				wantIdentity(t, r, wantTok, nina, "u-nina", "user", wantRefreshed)
+				testkit.WantIdentity(t, r, wantTok, nina, "u-nina", "user", wantRefreshed)
 				if wantRefreshed != "" {
-					wantCookieSet(t, r, userCookie, fresh)
+					testkit.WantCookieSet(t, r, testkit.UserCookie, fresh)
 				}
 			})
 		}

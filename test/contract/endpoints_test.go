@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // Issue 10: authlayer's login, logout and session endpoints, proactive
@@ -26,8 +27,8 @@ const (
 func endpointOpts(e *env, extra ...m) m {
 	base := []m{{
 		"endpoints": m{"login": loginPath, "logout": logoutPath, "session": sessionPath},
-		"cookies":   m{"refresh": refreshCookie},
-		"routes":    m{"protected": list("/dashboard", "/api/me")},
+		"cookies":   m{"refresh": testkit.RefreshCookie},
+		"routes":    m{"protected": testkit.List("/dashboard", "/api/me")},
 	}}
 	return e.opts(append(base, extra...)...)
 }
@@ -49,8 +50,8 @@ func loginUser(e *env, label string) (access, refresh string, user map[string]in
 
 var loginSeq atomic.Int64
 
-func jsonLogin(label, password string) request {
-	return api(loginPath).with(http.MethodPost).withBody("application/json", `{"username":"`+label+`","password":"`+password+`"}`)
+func jsonLogin(label, password string) testkit.Request {
+	return testkit.API(loginPath).With(http.MethodPost).WithBody("application/json", `{"username":"`+label+`","password":"`+password+`"}`)
 }
 
 func wantNoTokenIn(t *testing.T, what, text string, tokens ...string) {
@@ -69,36 +70,36 @@ func TestLoginJSON(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, endpointOpts(e, e.guestOpts()))
 		access, refresh, user := loginUser(e, "alice")
-		guest := e.do(t, h, page("/"))
-		guestTok := guest.setCookies(guestCookie)[0].Value
+		guest := e.do(t, h, testkit.Page("/"))
+		guestTok := guest.SetCookies(testkit.GuestCookie)[0].Value
 
-		r := e.do(t, h, jsonLogin("alice", "secret-alice").cookie(guestCookie, guestTok))
-		if r.code != http.StatusOK || r.upstream != nil {
-			t.Fatalf("login: got %d (forwarded %v) body %s", r.code, r.upstream != nil, r.body)
+		r := e.do(t, h, jsonLogin("alice", "secret-alice").Cookie(testkit.GuestCookie, guestTok))
+		if r.Code != http.StatusOK || r.Upstream != nil {
+			t.Fatalf("login: got %d (forwarded %v) body %s", r.Code, r.Upstream != nil, r.Body)
 		}
-		wantNoTokenIn(t, "the login answer", r.body, access, refresh)
+		wantNoTokenIn(t, "the login answer", r.Body, access, refresh)
 		var body struct {
 			Success bool `json:"success"`
 			Data    struct {
 				User map[string]interface{} `json:"user"`
 			} `json:"data"`
 		}
-		if err := json.Unmarshal([]byte(r.body), &body); err != nil || !body.Success || body.Data.User["id"] != "u-alice" {
-			t.Errorf("login answer: %s (%v), want the backend's success and user", r.body, err)
+		if err := json.Unmarshal([]byte(r.Body), &body); err != nil || !body.Success || body.Data.User["id"] != "u-alice" {
+			t.Errorf("login answer: %s (%v), want the backend's success and user", r.Body, err)
 		}
-		c := wantCookieSet(t, r, userCookie, access)
+		c := testkit.WantCookieSet(t, r, testkit.UserCookie, access)
 		if !c.HttpOnly {
 			t.Error("the user cookie is not HttpOnly")
 		}
-		wantCookieSet(t, r, refreshCookie, refresh)
-		wantCookieCleared(t, r, guestCookie)
-		wantNoStore(t, r)
+		testkit.WantCookieSet(t, r, testkit.RefreshCookie, refresh)
+		testkit.WantCookieCleared(t, r, testkit.GuestCookie)
+		testkit.WantNoStore(t, r)
 		calls := e.be.Calls(fakebackend.Login)
 		if len(calls) != 1 || calls[0].Body != `{"password":"secret-alice","username":"alice"}` || calls[0].Authorization != "" {
 			t.Errorf("backend login calls: %+v", calls)
 		}
 		validations := e.be.Count(fakebackend.Validate)
-		wantIdentity(t, e.do(t, h, page("/dashboard").cookie(userCookie, access).cookie(refreshCookie, refresh)), access, user, "u-alice", "user", "")
+		testkit.WantIdentity(t, e.do(t, h, testkit.Page("/dashboard").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh)), access, user, "u-alice", "user", "")
 		if got := e.be.Count(fakebackend.Validate) - validations; got != 0 {
 			t.Errorf("validations after login: %d, want 0 (validated at login)", got)
 		}
@@ -112,30 +113,30 @@ func TestLoginForm(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, endpointOpts(e))
 		access, _, _ := loginUser(e, "bob")
-		form := func(pw, redirect string) request {
+		form := func(pw, redirect string) testkit.Request {
 			v := url.Values{"username": {"bob"}, "password": {pw}, "redirect": {redirect}}
-			return page(loginPath).with(http.MethodPost).withBody("application/x-www-form-urlencoded", v.Encode())
+			return testkit.Page(loginPath).With(http.MethodPost).WithBody("application/x-www-form-urlencoded", v.Encode())
 		}
 		r := e.do(t, h, form("secret-bob", "/dashboard?tab=2"))
-		if r.code != http.StatusSeeOther || r.header.Get("Location") != "/dashboard?tab=2" {
-			t.Errorf("form login: got %d Location %q, want 303 /dashboard?tab=2", r.code, r.header.Get("Location"))
+		if r.Code != http.StatusSeeOther || r.Header.Get("Location") != "/dashboard?tab=2" {
+			t.Errorf("form login: got %d Location %q, want 303 /dashboard?tab=2", r.Code, r.Header.Get("Location"))
 		}
-		wantCookieSet(t, r, userCookie, access)
-		wantNoTokenIn(t, "the form login answer", r.body, access)
+		testkit.WantCookieSet(t, r, testkit.UserCookie, access)
+		wantNoTokenIn(t, "the form login answer", r.Body, access)
 		if calls := e.be.Calls(fakebackend.Login); len(calls) != 1 || strings.Contains(calls[0].Body, "redirect") {
 			t.Errorf("the form's return-to field was sent to the backend: %+v", calls)
 		}
 		for _, evil := range []string{"//evil.test/x", "https://evil.test", "/\\evil.test", "/login"} {
 			r := e.do(t, h, form("secret-bob", evil))
-			if loc := r.header.Get("Location"); loc != "/" {
+			if loc := r.Header.Get("Location"); loc != "/" {
 				t.Errorf("return-to %q: Location %q, want /", evil, loc)
 			}
 		}
 		r = e.do(t, h, form("wrong", "/dashboard"))
-		if r.code != http.StatusSeeOther || r.header.Get("Location") != "/login?error=invalid_credentials&redirect=%2Fdashboard" {
-			t.Errorf("failed form login: got %d Location %q", r.code, r.header.Get("Location"))
+		if r.Code != http.StatusSeeOther || r.Header.Get("Location") != "/login?error=invalid_credentials&redirect=%2Fdashboard" {
+			t.Errorf("failed form login: got %d Location %q", r.Code, r.Header.Get("Location"))
 		}
-		if len(r.setCookies(userCookie)) != 0 {
+		if len(r.SetCookies(testkit.UserCookie)) != 0 {
 			t.Error("a failed login set the user cookie")
 		}
 	})
@@ -151,7 +152,7 @@ func TestLoginFailures(t *testing.T) {
 		cases := []struct {
 			desc   string
 			setup  func()
-			rq     request
+			rq     testkit.Request
 			status int
 			calls  int
 		}{
@@ -168,10 +169,10 @@ func TestLoginFailures(t *testing.T) {
 			{"token the backend does not validate", func() {
 				e.be.SetLogin("carol", "bad", fakebackend.LoggedIn(fakebackend.Token("never-valid"), "", nil))
 			}, jsonLogin("carol", "bad"), http.StatusServiceUnavailable, 1},
-			{"body too large", nil, api(loginPath).with(http.MethodPost).withBody("application/json", `{"username":"`+strings.Repeat("x", 300)+`"}`), http.StatusRequestEntityTooLarge, 0},
-			{"not JSON", nil, api(loginPath).with(http.MethodPost).withBody("application/json", `username=carol`), http.StatusBadRequest, 0},
-			{"other content type", nil, api(loginPath).with(http.MethodPost).withBody("text/plain", `carol`), http.StatusUnsupportedMediaType, 0},
-			{"GET", nil, api(loginPath), http.StatusMethodNotAllowed, 0},
+			{"body too large", nil, testkit.API(loginPath).With(http.MethodPost).WithBody("application/json", `{"username":"`+strings.Repeat("x", 300)+`"}`), http.StatusRequestEntityTooLarge, 0},
+			{"not JSON", nil, testkit.API(loginPath).With(http.MethodPost).WithBody("application/json", `username=carol`), http.StatusBadRequest, 0},
+			{"other content type", nil, testkit.API(loginPath).With(http.MethodPost).WithBody("text/plain", `carol`), http.StatusUnsupportedMediaType, 0},
+			{"GET", nil, testkit.API(loginPath), http.StatusMethodNotAllowed, 0},
 		}
 		for _, tc := range cases {
 			t.Run(tc.desc, func(t *testing.T) {
@@ -180,24 +181,24 @@ func TestLoginFailures(t *testing.T) {
 				}
 				before := e.be.Count(fakebackend.Login)
 				r := e.do(t, h, tc.rq)
-				wantJSONError(t, r, tc.status)
-				if r.upstream != nil {
+				testkit.WantJSONError(t, r, tc.status)
+				if r.Upstream != nil {
 					t.Error("the login request reached the app")
 				}
-				if len(r.setCookies(userCookie))+len(r.setCookies(refreshCookie)) != 0 {
-					t.Errorf("a failed login set cookies: %q", r.header.Values("Set-Cookie"))
+				if len(r.SetCookies(testkit.UserCookie))+len(r.SetCookies(testkit.RefreshCookie)) != 0 {
+					t.Errorf("a failed login set cookies: %q", r.Header.Values("Set-Cookie"))
 				}
 				if got := e.be.Count(fakebackend.Login) - before; got != tc.calls {
 					t.Errorf("backend login calls: %d, want %d", got, tc.calls)
 				}
-				if tc.status == http.StatusMethodNotAllowed && r.header.Get("Allow") != "POST" {
-					t.Errorf("Allow: %q", r.header.Get("Allow"))
+				if tc.status == http.StatusMethodNotAllowed && r.Header.Get("Allow") != "POST" {
+					t.Errorf("Allow: %q", r.Header.Get("Allow"))
 				}
 			})
 		}
 		r := e.do(t, h, jsonLogin("carol", "nope"))
-		if !strings.Contains(r.body, "Invalid username or password") {
-			t.Errorf("the backend's message did not pass through: %s", r.body)
+		if !strings.Contains(r.Body, "Invalid username or password") {
+			t.Errorf("the backend's message did not pass through: %s", r.Body)
 		}
 	})
 }
@@ -211,30 +212,30 @@ func TestLoginBudgetAndCSRF(t *testing.T) {
 		h := e.handler(t, rateOpts(e, m{"logins": "2", "requests": "100"}, endpointOpts(e)))
 		const client = "198.51.100.80"
 		for i := 0; i < 2; i++ {
-			wantJSONError(t, e.do(t, h, from(jsonLogin("dave", "wrong"), client)), http.StatusUnauthorized)
+			testkit.WantJSONError(t, e.do(t, h, from(jsonLogin("dave", "wrong"), client)), http.StatusUnauthorized)
 		}
 		r := e.do(t, h, from(jsonLogin("dave", "secret-dave"), client))
-		wantRateLimited(t, r)
+		testkit.WantRateLimited(t, r)
 		if e.be.Count(fakebackend.Login) != 2 {
 			t.Errorf("backend login calls: %d, want 2", e.be.Count(fakebackend.Login))
 		}
-		if r := e.do(t, h, from(jsonLogin("dave", "secret-dave"), "198.51.100.81")); r.code != http.StatusOK {
-			t.Errorf("another client's login: %d", r.code)
+		if r := e.do(t, h, from(jsonLogin("dave", "secret-dave"), "198.51.100.81")); r.Code != http.StatusOK {
+			t.Errorf("another client's login: %d", r.Code)
 		}
 
 		csrf := e.handler(t, endpointOpts(e, m{"csrf": m{"enabled": "true", "secret": strings.Repeat("k", 32)}}))
 		before := e.be.Count(fakebackend.Login)
-		r = e.do(t, csrf, jsonLogin("dave", "secret-dave").withHeader("Sec-Fetch-Site", "cross-site"))
-		wantJSONError(t, r, http.StatusForbidden)
+		r = e.do(t, csrf, jsonLogin("dave", "secret-dave").WithHeader("Sec-Fetch-Site", "cross-site"))
+		testkit.WantJSONError(t, r, http.StatusForbidden)
 		if e.be.Count(fakebackend.Login) != before {
 			t.Error("a cross-site login reached the backend")
 		}
-		r = e.do(t, csrf, jsonLogin("dave", "secret-dave").withHeader("Sec-Fetch-Site", "same-origin"))
-		if r.code != http.StatusOK {
-			t.Fatalf("same-origin login: %d %s", r.code, r.body)
+		r = e.do(t, csrf, jsonLogin("dave", "secret-dave").WithHeader("Sec-Fetch-Site", "same-origin"))
+		if r.Code != http.StatusOK {
+			t.Fatalf("same-origin login: %d %s", r.Code, r.Body)
 		}
-		if len(r.setCookies("__csrf")) != 1 {
-			t.Errorf("login issued no CSRF token for the new session: %q", r.header.Values("Set-Cookie"))
+		if len(r.SetCookies("__csrf")) != 1 {
+			t.Errorf("login issued no CSRF token for the new session: %q", r.Header.Values("Set-Cookie"))
 		}
 	})
 }
@@ -246,16 +247,16 @@ func TestLogout(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, endpointOpts(e, m{"cookies": m{"expiryHint": hintCookie}}))
 		access, refresh, user := loginUser(e, "erin")
-		session := page("/dashboard").cookie(userCookie, access).cookie(refreshCookie, refresh)
-		wantIdentity(t, e.do(t, h, session), access, user, "u-erin", "user", "")
-		wantIdentity(t, e.do(t, h, session), access, user, "u-erin", "user", "")
+		session := testkit.Page("/dashboard").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh)
+		testkit.WantIdentity(t, e.do(t, h, session), access, user, "u-erin", "user", "")
+		testkit.WantIdentity(t, e.do(t, h, session), access, user, "u-erin", "user", "")
 
-		r := e.do(t, h, api(logoutPath).with(http.MethodPost).cookie(userCookie, access).cookie(refreshCookie, refresh))
-		if r.code != http.StatusOK || strings.TrimSpace(r.body) != `{"success":true}` {
-			t.Fatalf("logout: %d %s", r.code, r.body)
+		r := e.do(t, h, testkit.API(logoutPath).With(http.MethodPost).Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+		if r.Code != http.StatusOK || strings.TrimSpace(r.Body) != `{"success":true}` {
+			t.Fatalf("logout: %d %s", r.Code, r.Body)
 		}
-		for _, name := range []string{userCookie, refreshCookie, guestCookie, hintCookie} {
-			wantCookieCleared(t, r, name)
+		for _, name := range []string{testkit.UserCookie, testkit.RefreshCookie, testkit.GuestCookie, hintCookie} {
+			testkit.WantCookieCleared(t, r, name)
 		}
 		calls := e.be.Calls(fakebackend.Logout)
 		if len(calls) != 1 || calls[0].Authorization != "Bearer "+access || !strings.Contains(calls[0].Body, refresh) {
@@ -263,7 +264,7 @@ func TestLogout(t *testing.T) {
 		}
 		e.be.SetRefresh(refresh, fakebackend.Revoked())
 		r = e.do(t, h, session)
-		wantLoginRedirect(t, r, http.StatusFound, "/dashboard")
+		testkit.WantLoginRedirect(t, r, http.StatusFound, "/dashboard")
 		if e.be.CountFor(fakebackend.Validate, access) != 1 {
 			t.Errorf("validations of the logged-out token: %d, want 1 (the login's only)", e.be.CountFor(fakebackend.Validate, access))
 		}
@@ -278,17 +279,17 @@ func TestLogoutBackendDown(t *testing.T) {
 		access, refresh, _ := loginUser(e, "finn")
 		e.be.SetLogoutAnswer(fakebackend.Hang())
 		start := time.Now()
-		r := e.do(t, h, page(logoutPath+"?redirect=/bye").with(http.MethodPost).
-			withBody("application/x-www-form-urlencoded", "").cookie(userCookie, access).cookie(refreshCookie, refresh))
-		if r.code != http.StatusSeeOther || r.header.Get("Location") != "/bye" {
-			t.Errorf("form logout with the backend hung: %d Location %q", r.code, r.header.Get("Location"))
+		r := e.do(t, h, testkit.Page(logoutPath+"?redirect=/bye").With(http.MethodPost).
+			WithBody("application/x-www-form-urlencoded", "").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+		if r.Code != http.StatusSeeOther || r.Header.Get("Location") != "/bye" {
+			t.Errorf("form logout with the backend hung: %d Location %q", r.Code, r.Header.Get("Location"))
 		}
 		if time.Since(start) > 5*time.Second {
 			t.Errorf("logout took %s with a 300ms timeout", time.Since(start))
 		}
-		wantCookieCleared(t, r, userCookie)
-		wantCookieCleared(t, r, refreshCookie)
-		wantJSONError(t, e.do(t, h, api(logoutPath)), http.StatusMethodNotAllowed)
+		testkit.WantCookieCleared(t, r, testkit.UserCookie)
+		testkit.WantCookieCleared(t, r, testkit.RefreshCookie)
+		testkit.WantJSONError(t, e.do(t, h, testkit.API(logoutPath)), http.StatusMethodNotAllowed)
 	})
 }
 
@@ -298,32 +299,32 @@ func TestSessionEndpoint(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, endpointOpts(e))
 		access, _, user := loginUser(e, "gwen")
-		r := e.do(t, h, api(sessionPath))
-		if r.code != http.StatusOK || strings.TrimSpace(r.body) != `{"authenticated":false,"tokenType":null,"user":null,"expiresAt":null}` {
-			t.Errorf("anonymous session: %d %s", r.code, r.body)
+		r := e.do(t, h, testkit.API(sessionPath))
+		if r.Code != http.StatusOK || strings.TrimSpace(r.Body) != `{"authenticated":false,"tokenType":null,"user":null,"expiresAt":null}` {
+			t.Errorf("anonymous session: %d %s", r.Code, r.Body)
 		}
-		wantNoStore(t, r)
+		testkit.WantNoStore(t, r)
 		for i := 0; i < 3; i++ {
-			r = e.do(t, h, api(sessionPath).cookie(userCookie, access))
-			if r.upstream != nil {
+			r = e.do(t, h, testkit.API(sessionPath).Cookie(testkit.UserCookie, access))
+			if r.Upstream != nil {
 				t.Fatal("the session endpoint reached the app")
 			}
 		}
-		wantNoTokenIn(t, "the session answer", r.body, access)
+		wantNoTokenIn(t, "the session answer", r.Body, access)
 		var got struct {
 			Authenticated bool                   `json:"authenticated"`
 			TokenType     string                 `json:"tokenType"`
 			User          map[string]interface{} `json:"user"`
 			ExpiresAt     int64                  `json:"expiresAt"`
 		}
-		if err := json.Unmarshal([]byte(r.body), &got); err != nil || !got.Authenticated || got.TokenType != "user" ||
+		if err := json.Unmarshal([]byte(r.Body), &got); err != nil || !got.Authenticated || got.TokenType != "user" ||
 			got.User["id"] != "u-gwen" || strconv.FormatInt(got.ExpiresAt, 10) != strconv.FormatInt(user["exp"].(int64), 10) {
-			t.Errorf("session: %s (%v)", r.body, err)
+			t.Errorf("session: %s (%v)", r.Body, err)
 		}
 		if n := e.be.CountFor(fakebackend.Validate, access); n != 1 {
 			t.Errorf("validations for three session polls: %d, want 1", n)
 		}
-		wantJSONError(t, e.do(t, h, api(sessionPath).with(http.MethodPost)), http.StatusMethodNotAllowed)
+		testkit.WantJSONError(t, e.do(t, h, testkit.API(sessionPath).With(http.MethodPost)), http.StatusMethodNotAllowed)
 	})
 }
 
@@ -342,11 +343,11 @@ func TestProactiveRefresh(t *testing.T) {
 		nextData["exp"] = time.Now().Add(time.Hour).Unix()
 		e.be.RefreshTo("proactive-refresh", next, "proactive-refresh-2", nextData)
 
-		r := e.do(t, h, page("/dashboard").cookie(userCookie, soon).cookie(refreshCookie, "proactive-refresh"))
-		wantIdentity(t, r, next, nextData, "u-p", "user", next)
-		wantCookieSet(t, r, userCookie, next)
-		wantCookieSet(t, r, refreshCookie, "proactive-refresh-2")
-		hint := wantCookieSet(t, r, hintCookie, strconv.FormatInt(nextData["exp"].(int64), 10))
+		r := e.do(t, h, testkit.Page("/dashboard").Cookie(testkit.UserCookie, soon).Cookie(testkit.RefreshCookie, "proactive-refresh"))
+		testkit.WantIdentity(t, r, next, nextData, "u-p", "user", next)
+		testkit.WantCookieSet(t, r, testkit.UserCookie, next)
+		testkit.WantCookieSet(t, r, testkit.RefreshCookie, "proactive-refresh-2")
+		hint := testkit.WantCookieSet(t, r, hintCookie, strconv.FormatInt(nextData["exp"].(int64), 10))
 		if hint.HttpOnly {
 			t.Error("the expiry hint is HttpOnly: scripts cannot read it")
 		}
@@ -356,10 +357,10 @@ func TestProactiveRefresh(t *testing.T) {
 		failing := fakebackend.Token("proactive-failing")
 		e.be.SetUser(failing, soonData)
 		e.be.SetRefresh("refresh-failing", fakebackend.Status(http.StatusServiceUnavailable))
-		r = e.do(t, h, page("/dashboard").cookie(userCookie, failing).cookie(refreshCookie, "refresh-failing"))
-		wantIdentity(t, r, failing, soonData, "u-p", "user", "")
-		wantNoCookieClearing(t, r)
-		if len(r.setCookies(userCookie)) != 0 {
+		r = e.do(t, h, testkit.Page("/dashboard").Cookie(testkit.UserCookie, failing).Cookie(testkit.RefreshCookie, "refresh-failing"))
+		testkit.WantIdentity(t, r, failing, soonData, "u-p", "user", "")
+		testkit.WantNoCookieClearing(t, r)
+		if len(r.SetCookies(testkit.UserCookie)) != 0 {
 			t.Error("a failed proactive refresh replaced the user cookie")
 		}
 
@@ -367,10 +368,10 @@ func TestProactiveRefresh(t *testing.T) {
 		far := fakebackend.Token("proactive-far")
 		e.be.SetUser(far, nextData)
 		before := e.be.Count(fakebackend.Refresh)
-		r = e.do(t, h, page("/dashboard").cookie(userCookie, far))
-		wantCookieSet(t, r, hintCookie, strconv.FormatInt(nextData["exp"].(int64), 10))
-		r = e.do(t, h, page("/dashboard").cookie(userCookie, far).cookie(hintCookie, strconv.FormatInt(nextData["exp"].(int64), 10)))
-		wantNoSetCookie(t, r)
+		r = e.do(t, h, testkit.Page("/dashboard").Cookie(testkit.UserCookie, far))
+		testkit.WantCookieSet(t, r, hintCookie, strconv.FormatInt(nextData["exp"].(int64), 10))
+		r = e.do(t, h, testkit.Page("/dashboard").Cookie(testkit.UserCookie, far).Cookie(hintCookie, strconv.FormatInt(nextData["exp"].(int64), 10)))
+		testkit.WantNoSetCookie(t, r)
 		if e.be.Count(fakebackend.Refresh) != before {
 			t.Error("a token far from expiry was refreshed")
 		}
@@ -385,22 +386,22 @@ func TestEndpointsRefuseCrossSiteWithoutCSRF(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, endpointOpts(e))
 		access, _, _ := loginUser(e, "hank")
-		for _, rq := range []request{
-			jsonLogin("hank", "secret-hank").withHeader("Sec-Fetch-Site", "cross-site"),
-			jsonLogin("hank", "secret-hank").withHeader("Origin", "https://evil.test"),
-			api(logoutPath).with(http.MethodPost).cookie(userCookie, access).withHeader("Sec-Fetch-Site", "cross-site"),
+		for _, rq := range []testkit.Request{
+			jsonLogin("hank", "secret-hank").WithHeader("Sec-Fetch-Site", "cross-site"),
+			jsonLogin("hank", "secret-hank").WithHeader("Origin", "https://evil.test"),
+			testkit.API(logoutPath).With(http.MethodPost).Cookie(testkit.UserCookie, access).WithHeader("Sec-Fetch-Site", "cross-site"),
 		} {
 			r := e.do(t, h, rq)
-			wantJSONError(t, r, http.StatusForbidden)
-			if len(r.setCookies(userCookie)) != 0 {
-				t.Errorf("a cross-site request changed the user cookie: %q", r.header.Values("Set-Cookie"))
+			testkit.WantJSONError(t, r, http.StatusForbidden)
+			if len(r.SetCookies(testkit.UserCookie)) != 0 {
+				t.Errorf("a cross-site request changed the user cookie: %q", r.Header.Values("Set-Cookie"))
 			}
 		}
 		if e.be.Count(fakebackend.Login)+e.be.Count(fakebackend.Logout) != 0 {
 			t.Error("a cross-site request reached the backend")
 		}
-		if r := e.do(t, h, jsonLogin("hank", "secret-hank").withHeader("Origin", "http://example.com")); r.code != http.StatusOK {
-			t.Errorf("same-origin login (Origin matches the Host): %d %s", r.code, r.body)
+		if r := e.do(t, h, jsonLogin("hank", "secret-hank").WithHeader("Origin", "http://example.com")); r.Code != http.StatusOK {
+			t.Errorf("same-origin login (Origin matches the Host): %d %s", r.Code, r.Body)
 		}
 	})
 }

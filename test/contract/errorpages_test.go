@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // Error pages (issue 10): authlayer's own 401/403/429/503 answers to
@@ -39,7 +40,7 @@ type errorPageApp struct {
 
 func (a *errorPageApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, "/errors/") {
-		_, _ = io.WriteString(w, upstreamBody)
+		_, _ = io.WriteString(w, testkit.UpstreamBody)
 		return
 	}
 	a.mu.Lock()
@@ -73,20 +74,20 @@ func (e *env) handlerIn(t *testing.T, options m, next http.Handler, suffix strin
 
 // roleOpts puts /admin behind the admin role.
 func roleOpts() m {
-	return m{"routes": m{"protected": list("/account"), "roles": []interface{}{m{"path": "/admin", "roles": list("admin")}}}}
+	return m{"routes": m{"protected": testkit.List("/account"), "roles": []interface{}{m{"path": "/admin", "roles": testkit.List("admin")}}}}
 }
 
 // wantPage checks authlayer's built-in page: status, HTML, inert (CSP,
 // nosniff; forms allowed only on a page holding one), uncached, with its
 // wording and links.
-func wantPage(t *testing.T, r *result, status int, words string, links ...string) {
+func wantPage(t *testing.T, r *testkit.Result, status int, words string, links ...string) {
 	t.Helper()
-	wantNotForwarded(t, r)
-	if r.code != status {
-		t.Fatalf("status: got %d (body %q), want %d", r.code, r.body, status)
+	testkit.WantNotForwarded(t, r)
+	if r.Code != status {
+		t.Fatalf("status: got %d (body %q), want %d", r.Code, r.Body, status)
 	}
 	csp := builtinCSP
-	if strings.Contains(r.body, "<form") {
+	if strings.Contains(r.Body, "<form") {
 		csp = formCSP
 	}
 	for name, want := range map[string]string{
@@ -94,21 +95,21 @@ func wantPage(t *testing.T, r *result, status int, words string, links ...string
 		"X-Content-Type-Options":  "nosniff",
 		"Content-Security-Policy": csp,
 	} {
-		if got := r.header.Get(name); got != want {
+		if got := r.Header.Get(name); got != want {
 			t.Errorf("%s: got %q, want %q", name, got, want)
 		}
 	}
-	wantNoStore(t, r)
-	if !strings.HasPrefix(r.body, "<!doctype html>") || !strings.Contains(r.body, words) {
-		t.Errorf("body: got %s, want a page saying %q", r.body, words)
+	testkit.WantNoStore(t, r)
+	if !strings.HasPrefix(r.Body, "<!doctype html>") || !strings.Contains(r.Body, words) {
+		t.Errorf("body: got %s, want a page saying %q", r.Body, words)
 	}
 	for _, l := range links {
-		if !strings.Contains(r.body, l) {
-			t.Errorf("body: want the link %s in %s", l, r.body)
+		if !strings.Contains(r.Body, l) {
+			t.Errorf("body: want the link %s in %s", l, r.Body)
 		}
 	}
-	if strings.Contains(r.body, "<script") {
-		t.Errorf("body holds a script: %s", r.body)
+	if strings.Contains(r.Body, "<script") {
+		t.Errorf("body holds a script: %s", r.Body)
 	}
 }
 
@@ -123,37 +124,37 @@ func TestErrorPagesBuiltin(t *testing.T) {
 		down := fakebackend.Token("pages-down")
 		e.be.SetValidate(down, fakebackend.Answer{Status: http.StatusInternalServerError, Body: "panic: db at 10.0.0.7 refused"})
 
-		forbidden := e.do(t, h, page("/admin/users?tab=2").cookie(userCookie, tok))
+		forbidden := e.do(t, h, testkit.Page("/admin/users?tab=2").Cookie(testkit.UserCookie, tok))
 		wantPage(t, forbidden, http.StatusForbidden,
 			"You do not have permission to see this page.",
 			`<a href="/">Go to the home page</a>`)
-		if strings.Contains(forbidden.body, `href="/login`) {
-			t.Errorf("the 403 page links the login page, a dead end for a signed-in user: %s", forbidden.body)
+		if strings.Contains(forbidden.Body, `href="/login`) {
+			t.Errorf("the 403 page links the login page, a dead end for a signed-in user: %s", forbidden.Body)
 		}
 		withLogout := e.handler(t, e.opts(roleOpts(), m{"endpoints": m{"logout": "/auth/logout"}}))
-		wantPage(t, e.do(t, withLogout, page("/admin/users").cookie(userCookie, tok)), http.StatusForbidden,
+		wantPage(t, e.do(t, withLogout, testkit.Page("/admin/users").Cookie(testkit.UserCookie, tok)), http.StatusForbidden,
 			`<form method="post" action="/auth/logout?redirect=%2Flogin%3Fredirect%3D%252Fadmin%252Fusers"><button type="submit">Sign in with another account</button></form>`)
-		r := e.do(t, h, api("/admin/users").cookie(userCookie, tok))
-		wantNotForwarded(t, r)
-		if r.code != http.StatusForbidden || r.body != `{"success":false,"message":"Forbidden"}` || r.header.Get("Content-Security-Policy") != "" {
-			t.Errorf("API 403: %d %q", r.code, r.body)
+		r := e.do(t, h, testkit.API("/admin/users").Cookie(testkit.UserCookie, tok))
+		testkit.WantNotForwarded(t, r)
+		if r.Code != http.StatusForbidden || r.Body != `{"success":false,"message":"Forbidden"}` || r.Header.Get("Content-Security-Policy") != "" {
+			t.Errorf("API 403: %d %q", r.Code, r.Body)
 		}
 
-		r = e.do(t, h, page("/account?x=1").cookie(userCookie, down))
+		r = e.do(t, h, testkit.Page("/account?x=1").Cookie(testkit.UserCookie, down))
 		wantPage(t, r, http.StatusServiceUnavailable, "temporarily unavailable",
 			`<a href="/account?x=1">Try again</a>`, `<a href="/">Go to the home page</a>`)
-		if strings.Contains(r.body, "10.0.0.7") || strings.Contains(r.body, down) {
-			t.Errorf("the 503 page shows the backend's answer or the token: %s", r.body)
+		if strings.Contains(r.Body, "10.0.0.7") || strings.Contains(r.Body, down) {
+			t.Errorf("the 503 page shows the backend's answer or the token: %s", r.Body)
 		}
-		wantNoCookieClearing(t, r)
-		r = e.do(t, h, api("/account").cookie(userCookie, down))
-		if r.code != http.StatusServiceUnavailable || r.body != `{"success":false,"message":"Authentication service unavailable"}` {
-			t.Errorf("API 503: %d %q", r.code, r.body)
+		testkit.WantNoCookieClearing(t, r)
+		r = e.do(t, h, testkit.API("/account").Cookie(testkit.UserCookie, down))
+		if r.Code != http.StatusServiceUnavailable || r.Body != `{"success":false,"message":"Authentication service unavailable"}` {
+			t.Errorf("API 503: %d %q", r.Code, r.Body)
 		}
 
 		// Whatever the client puts in the address is escaped.
 		evil := `/admin/x?q=%22%3E%3Cscript%3Ealert(1)%3C/script%3E&r='><img src=x onerror=alert(1)>`
-		rq := page("/admin/x").cookie(userCookie, tok)
+		rq := testkit.Page("/admin/x").Cookie(testkit.UserCookie, tok)
 		req, _ := e.newRequest(rq)
 		req.URL.RawQuery = strings.SplitN(evil, "?", 2)[1]
 		req.RequestURI = evil
@@ -162,8 +163,8 @@ func TestErrorPagesBuiltin(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantPage(t, res, http.StatusForbidden, "Access denied")
-		if strings.Contains(res.body, "<img") || strings.Contains(res.body, "'>") {
-			t.Errorf("the page reflects the request: %s", res.body)
+		if strings.Contains(res.Body, "<img") || strings.Contains(res.Body, "'>") {
+			t.Errorf("the page reflects the request: %s", res.Body)
 		}
 	})
 }
@@ -180,15 +181,15 @@ func TestErrorPagesFromFile(t *testing.T) {
 		}
 		h := e.handler(t, e.opts(roleOpts(), m{"errorPages": m{"forbidden": "file:" + file}}))
 		tok, _ := freshUser(e, "pages-file-user", "u-file")
-		r := e.do(t, h, page("/admin").cookie(userCookie, tok))
-		wantNotForwarded(t, r)
-		if r.code != http.StatusForbidden || r.body != "<h1>Nope</h1>" || r.header.Get("X-Content-Type-Options") != "nosniff" ||
-			!strings.HasPrefix(r.header.Get("Content-Type"), "text/html") || r.header.Get("Content-Security-Policy") != pageCSP {
-			t.Errorf("file page: %d %v %q", r.code, r.header, r.body)
+		r := e.do(t, h, testkit.Page("/admin").Cookie(testkit.UserCookie, tok))
+		testkit.WantNotForwarded(t, r)
+		if r.Code != http.StatusForbidden || r.Body != "<h1>Nope</h1>" || r.Header.Get("X-Content-Type-Options") != "nosniff" ||
+			!strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") || r.Header.Get("Content-Security-Policy") != pageCSP {
+			t.Errorf("file page: %d %v %q", r.Code, r.Header, r.Body)
 		}
-		wantNoStore(t, r)
-		if r := e.do(t, h, api("/admin").cookie(userCookie, tok)); r.body != `{"success":false,"message":"Forbidden"}` {
-			t.Errorf("API answer: %q", r.body)
+		testkit.WantNoStore(t, r)
+		if r := e.do(t, h, testkit.API("/admin").Cookie(testkit.UserCookie, tok)); r.Body != `{"success":false,"message":"Forbidden"}` {
+			t.Errorf("API answer: %q", r.Body)
 		}
 
 		for option, value := range map[string]string{
@@ -214,23 +215,23 @@ func TestErrorPagesFromTheApp(t *testing.T) {
 		app := &errorPageApp{body: "<h1>App 403</h1>"}
 		h := e.handlerIn(t, e.opts(roleOpts(), m{"errorPages": m{"forbidden": "/errors/403.html"}}), app, "app")
 		tok, _ := freshUser(e, "pages-app-user", "u-app")
-		rq := page("/admin/secret").cookie(userCookie, tok).cookie("other", "x").
-			withHeader("Authorization", "Bearer client").withHeader("Accept-Language", "de").
-			withRawKey("X_Auth_User", "forged")
+		rq := testkit.Page("/admin/secret").Cookie(testkit.UserCookie, tok).Cookie("other", "x").
+			WithHeader("Authorization", "Bearer client").WithHeader("Accept-Language", "de").
+			WithRawKey("X_Auth_User", "forged")
 		for i := 0; i < 5; i++ {
-			r := e.do(t, h, rq.with(http.MethodPost))
-			if r.code != http.StatusForbidden || r.body != "<h1>App 403</h1>" || r.header.Get("Content-Security-Policy") != pageCSP ||
-				r.header.Get("X-Content-Type-Options") != "nosniff" {
-				t.Fatalf("refusal %d: %d %q %v", i, r.code, r.body, r.header)
+			r := e.do(t, h, rq.With(http.MethodPost))
+			if r.Code != http.StatusForbidden || r.Body != "<h1>App 403</h1>" || r.Header.Get("Content-Security-Policy") != pageCSP ||
+				r.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Fatalf("refusal %d: %d %q %v", i, r.Code, r.Body, r.Header)
 			}
-			wantNoStore(t, r)
+			testkit.WantNoStore(t, r)
 		}
 		if app.count() != 1 || app.paths[0] != "GET /errors/403.html" {
 			t.Fatalf("fetches: %v, want one GET /errors/403.html", app.paths)
 		}
 		got := app.fetches[0]
 		for k := range got {
-			switch strings.ToLower(normHeader(k)) {
+			switch strings.ToLower(testkit.NormHeader(k)) {
 			case "accept", "user-agent", "x-authlayer-error-page", "x-forwarded-for":
 			default:
 				t.Errorf("the fetch carried %s: %q", k, got[k])
@@ -251,10 +252,10 @@ func TestErrorPagesFromTheApp(t *testing.T) {
 		} {
 			bad := &errorPageApp{status: tc.status, body: tc.body}
 			hb := e.handlerIn(t, e.opts(roleOpts(), m{"errorPages": m{"forbidden": "/errors/403.html"}}), bad, tc.desc)
-			r := e.do(t, hb, page("/admin").cookie(userCookie, tok))
+			r := e.do(t, hb, testkit.Page("/admin").Cookie(testkit.UserCookie, tok))
 			wantPage(t, r, http.StatusForbidden, "Access denied")
-			if tc.body != "" && strings.Contains(r.body, tc.body) {
-				t.Errorf("%s: the app's answer leaked: %s", tc.desc, r.body)
+			if tc.body != "" && strings.Contains(r.Body, tc.body) {
+				t.Errorf("%s: the app's answer leaked: %s", tc.desc, r.Body)
 			}
 		}
 	})
@@ -266,17 +267,17 @@ func TestErrorPagesRateLimited(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, rateOpts(e, m{"requests": "1"}))
 		const client = "198.51.100.90"
-		wantForwarded(t, e.do(t, h, from(page("/"), client)))
-		r := e.do(t, h, from(page("/somewhere"), client))
+		testkit.WantForwarded(t, e.do(t, h, from(testkit.Page("/"), client)))
+		r := e.do(t, h, from(testkit.Page("/somewhere"), client))
 		wantPage(t, r, http.StatusTooManyRequests, "Too many requests", `<a href="/somewhere">Try again</a>`)
-		retry := r.header.Get("Retry-After")
-		if retry == "" || r.header.Get("X-RateLimit-Remaining") != "0" || !strings.Contains(r.body, "Please wait "+retry+" seconds") {
-			t.Errorf("429 page headers: %v", r.header)
+		retry := r.Header.Get("Retry-After")
+		if retry == "" || r.Header.Get("X-RateLimit-Remaining") != "0" || !strings.Contains(r.Body, "Please wait "+retry+" seconds") {
+			t.Errorf("429 page headers: %v", r.Header)
 		}
-		wantRateLimited(t, e.do(t, h, from(api("/api/x"), client)))
-		r = e.do(t, h, from(page("/api/x"), client)) // an API path: JSON whatever it accepts
-		if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || r.body != fmt.Sprintf(`{"success":false,"message":%q,"retryAfter":%s}`, rateLimitedMessage, r.header.Get("Retry-After")) {
-			t.Errorf("429 on an API path to a browser: %q %q", r.header.Get("Content-Type"), r.body)
+		testkit.WantRateLimited(t, e.do(t, h, from(testkit.API("/api/x"), client)))
+		r = e.do(t, h, from(testkit.Page("/api/x"), client)) // an API path: JSON whatever it accepts
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") || r.Body != fmt.Sprintf(`{"success":false,"message":%q,"retryAfter":%s}`, testkit.RateLimitedMessage, r.Header.Get("Retry-After")) {
+			t.Errorf("429 on an API path to a browser: %q %q", r.Header.Get("Content-Type"), r.Body)
 		}
 	})
 }
@@ -297,8 +298,8 @@ func (a *echoPageApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if a.byID == nil {
 			a.byID = map[string]http.Header{}
 		}
-		a.byID[r.Header.Get(hTestID)] = r.Header.Clone()
-		_, _ = io.WriteString(w, upstreamBody)
+		a.byID[r.Header.Get(testkit.HeaderTestID)] = r.Header.Clone()
+		_, _ = io.WriteString(w, testkit.UpstreamBody)
 		return
 	}
 	a.fetches++
@@ -322,9 +323,9 @@ func TestErrorPagesFetchIsOneFixedRequest(t *testing.T) {
 		} {
 			app := &echoPageApp{}
 			h := e.handlerIn(t, e.opts(roleOpts(), m{"errorPages": m{"forbidden": tc.value}}), app, tc.value)
-			attack := page("/admin").cookie(userCookie, tok)
+			attack := testkit.Page("/admin").Cookie(testkit.UserCookie, tok)
 			for _, k := range []string{"User-Agent", "Accept-Language", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "Forwarded"} {
-				attack = attack.withHeader(k, `"><script>alert(document.cookie)</script>`)
+				attack = attack.WithHeader(k, `"><script>alert(document.cookie)</script>`)
 			}
 			req, _ := e.newRequest(attack)
 			req.Host = "evil.example"
@@ -333,16 +334,16 @@ func TestErrorPagesFetchIsOneFixedRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			second := e.do(t, h, page("/admin").cookie(userCookie, tok))
-			for i, r := range []*result{first, second} {
-				if r.code != http.StatusForbidden || r.body != tc.want {
-					t.Errorf("%s, client %d: %d %q, want %q", tc.value, i, r.code, r.body, tc.want)
+			second := e.do(t, h, testkit.Page("/admin").Cookie(testkit.UserCookie, tok))
+			for i, r := range []*testkit.Result{first, second} {
+				if r.Code != http.StatusForbidden || r.Body != tc.want {
+					t.Errorf("%s, client %d: %d %q, want %q", tc.value, i, r.Code, r.Body, tc.want)
 				}
-				if r.header.Get("Content-Security-Policy") != pageCSP || r.header.Get("X-Content-Type-Options") != "nosniff" ||
-					strings.Contains(r.header.Get("Content-Security-Policy"), "script") {
-					t.Errorf("%s, client %d: headers %v", tc.value, i, r.header)
+				if r.Header.Get("Content-Security-Policy") != pageCSP || r.Header.Get("X-Content-Type-Options") != "nosniff" ||
+					strings.Contains(r.Header.Get("Content-Security-Policy"), "script") {
+					t.Errorf("%s, client %d: headers %v", tc.value, i, r.Header)
 				}
-				wantNoStore(t, r)
+				testkit.WantNoStore(t, r)
 			}
 			if app.fetches != 1 {
 				t.Errorf("%s: %d fetches, want 1", tc.value, app.fetches)
@@ -360,36 +361,36 @@ func TestErrorPagesMarkerNeverReachesTheApp(t *testing.T) {
 		tok, _ := freshUser(e, "pages-marker-user", "u-marker")
 		spellings := []string{"X-Authlayer-Error-Page", "x_authlayer_error_page", "X.Authlayer.Error.Page", "X-AUTHLAYER-ERROR~PAGE"}
 		for _, options := range []m{
-			e.opts(roleOpts(), m{"routes": m{"excluded": list("/static")}}),
-			e.opts(roleOpts(), m{"routes": m{"excluded": list("/static")}, "errorPages": m{"forbidden": "/errors/403.html"}}),
+			e.opts(roleOpts(), m{"routes": m{"excluded": testkit.List("/static")}}),
+			e.opts(roleOpts(), m{"routes": m{"excluded": testkit.List("/static")}, "errorPages": m{"forbidden": "/errors/403.html"}}),
 		} {
 			app := &echoPageApp{}
 			h := e.handlerIn(t, options, app, fmt.Sprint(len(options)))
-			for _, rq := range []request{page("/"), page("/static/x.css"), page("/account").cookie(userCookie, tok), api("/api/x").cookie(userCookie, tok)} {
+			for _, rq := range []testkit.Request{testkit.Page("/"), testkit.Page("/static/x.css"), testkit.Page("/account").Cookie(testkit.UserCookie, tok), testkit.API("/api/x").Cookie(testkit.UserCookie, tok)} {
 				for _, k := range spellings {
-					rq = rq.withRawKey(k, "1")
+					rq = rq.WithRawKey(k, "1")
 				}
 				req, id := e.newRequest(rq)
 				r, err := serve(h, req)
-				if err != nil || r.code != http.StatusOK {
-					t.Fatalf("%s: %d %v", rq.target, r.code, err)
+				if err != nil || r.Code != http.StatusOK {
+					t.Fatalf("%s: %d %v", rq.Target, r.Code, err)
 				}
 				app.mu.Lock()
 				got := app.byID[id]
 				app.mu.Unlock()
 				for k := range got {
-					if normHeader(k) == "x-authlayer-error-page" {
-						t.Errorf("%s: the app received %s", rq.target, k)
+					if testkit.NormHeader(k) == "x-authlayer-error-page" {
+						t.Errorf("%s: the app received %s", rq.Target, k)
 					}
 				}
 			}
-			rq := page("/admin").cookie(userCookie, tok)
+			rq := testkit.Page("/admin").Cookie(testkit.UserCookie, tok)
 			for _, k := range spellings {
-				rq = rq.withRawKey(k, "1")
+				rq = rq.WithRawKey(k, "1")
 			}
 			r := e.do(t, h, rq)
-			if _, paged := options["errorPages"]; paged && (r.code != http.StatusForbidden || !strings.HasPrefix(r.body, "<p>host=")) {
-				t.Errorf("a client sending the marker: %d %q, want the app's page", r.code, r.body)
+			if _, paged := options["errorPages"]; paged && (r.Code != http.StatusForbidden || !strings.HasPrefix(r.Body, "<p>host=")) {
+				t.Errorf("a client sending the marker: %d %q, want the app's page", r.Code, r.Body)
 			}
 		}
 	})
@@ -401,27 +402,27 @@ func TestErrorPagesMarkerNeverReachesTheApp(t *testing.T) {
 // the denied page as its return-to value.
 func TestErrorPagesSignOutComesBack(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(t, e.opts(roleOpts(), m{"endpoints": m{"logout": "/auth/logout"}, "routes": m{"authOnly": list("/login")}}))
+		h := e.handler(t, e.opts(roleOpts(), m{"endpoints": m{"logout": "/auth/logout"}, "routes": m{"authOnly": testkit.List("/login")}}))
 		tok, _ := freshUser(e, "pages-switch-user", "u-switch")
-		r := e.do(t, h, page("/admin/reports?year=2026").cookie(userCookie, tok))
+		r := e.do(t, h, testkit.Page("/admin/reports?year=2026").Cookie(testkit.UserCookie, tok))
 		wantPage(t, r, http.StatusForbidden, "Sign in with another account")
-		if r.header.Get("Content-Security-Policy") != formCSP {
-			t.Fatalf("the 403 page's CSP %q does not let its form be sent", r.header.Get("Content-Security-Policy"))
+		if r.Header.Get("Content-Security-Policy") != formCSP {
+			t.Fatalf("the 403 page's CSP %q does not let its form be sent", r.Header.Get("Content-Security-Policy"))
 		}
-		_, rest, _ := strings.Cut(r.body, `<form method="post" action="`)
+		_, rest, _ := strings.Cut(r.Body, `<form method="post" action="`)
 		action, _, _ := strings.Cut(rest, `"`)
 		action = html.UnescapeString(action)
-		out := e.do(t, h, page(action).with(http.MethodPost).cookie(userCookie, tok).
-			withBody("application/x-www-form-urlencoded", "x=1").withHeader("Sec-Fetch-Site", "same-origin"))
-		loc := out.header.Get("Location")
-		if out.code != http.StatusSeeOther || loc != "/login?redirect=%2Fadmin%2Freports%3Fyear%3D2026" {
-			t.Fatalf("the sign-out: %d Location %q, want 303 to the login page back to the denied one", out.code, loc)
+		out := e.do(t, h, testkit.Page(action).With(http.MethodPost).Cookie(testkit.UserCookie, tok).
+			WithBody("application/x-www-form-urlencoded", "x=1").WithHeader("Sec-Fetch-Site", "same-origin"))
+		loc := out.Header.Get("Location")
+		if out.Code != http.StatusSeeOther || loc != "/login?redirect=%2Fadmin%2Freports%3Fyear%3D2026" {
+			t.Fatalf("the sign-out: %d Location %q, want 303 to the login page back to the denied one", out.Code, loc)
 		}
-		wantCookieCleared(t, out, userCookie)
-		wantForwarded(t, e.do(t, h, page(loc)))
+		testkit.WantCookieCleared(t, out, testkit.UserCookie)
+		testkit.WantForwarded(t, e.do(t, h, testkit.Page(loc)))
 		// Pages without the form keep forms forbidden (another token: the
 		// sign-out ended this one everywhere).
 		other, _ := freshUser(e, "pages-switch-other", "u-switch-other")
-		wantPage(t, e.do(t, e.handler(t, e.opts(roleOpts())), page("/admin").cookie(userCookie, other)), http.StatusForbidden, "Access denied")
+		wantPage(t, e.do(t, e.handler(t, e.opts(roleOpts())), testkit.Page("/admin").Cookie(testkit.UserCookie, other)), http.StatusForbidden, "Access denied")
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // hangBound is far above the 300ms backend.timeout of the fault tests: a
@@ -13,17 +14,17 @@ import (
 const hangBound = 5 * time.Second
 
 // doWithin is do with a hang detector.
-func (e *env) doWithin(t *testing.T, h http.Handler, rq request, bound time.Duration) *result {
+func (e *env) doWithin(t *testing.T, h http.Handler, rq testkit.Request, bound time.Duration) *testkit.Result {
 	t.Helper()
 	ch := e.doAsync(h, rq)
 	select {
 	case ar := <-ch:
-		if ar.err != nil {
-			t.Fatalf("%s: %v", rq.target, ar.err)
+		if ar.Err != nil {
+			t.Fatalf("%s: %v", rq.Target, ar.Err)
 		}
-		return ar.res
+		return ar.Res
 	case <-time.After(bound):
-		t.Fatalf("%s: no response within %v with backend.timeout 300ms", rq.target, bound)
+		t.Fatalf("%s: no response within %v with backend.timeout 300ms", rq.Target, bound)
 	}
 	return nil
 }
@@ -35,8 +36,8 @@ func TestTransientFailures(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		settings := m{
 			"backend": m{"timeout": "300ms"},
-			"cookies": m{"refresh": refreshCookie},
-			"routes":  m{"protected": list("/account", "/api/account")},
+			"cookies": m{"refresh": testkit.RefreshCookie},
+			"routes":  m{"protected": testkit.List("/account", "/api/account")},
 		}
 		live := e.handler(t, e.opts(settings))
 		refused := e.handler(t, e.opts(settings, m{"backend": m{"url": fakebackend.ClosedURL(t)}}))
@@ -63,15 +64,15 @@ func TestTransientFailures(t *testing.T) {
 				}
 				for _, rc := range []struct {
 					desc string
-					rq   request
+					rq   testkit.Request
 					// want: 0 forwarded anonymously, else this status.
 					want int
 					json bool
 				}{
-					{"protected API", api("/api/account"), http.StatusServiceUnavailable, true},
-					{"protected page", page("/account"), http.StatusServiceUnavailable, false},
-					{"public page", page("/news"), 0, false},
-					{"public API", api("/api/news"), 0, false},
+					{"protected API", testkit.API("/api/account"), http.StatusServiceUnavailable, true},
+					{"protected page", testkit.Page("/account"), http.StatusServiceUnavailable, false},
+					{"public page", testkit.Page("/news"), 0, false},
+					{"public API", testkit.API("/api/news"), 0, false},
 				} {
 					t.Run(rc.desc, func(t *testing.T) {
 						access := fakebackend.Token(t.Name() + "-access")
@@ -84,23 +85,23 @@ func TestTransientFailures(t *testing.T) {
 						e.be.SetRefresh(refresh, tc.refresh)
 
 						start := time.Now()
-						r := e.doWithin(t, h, rc.rq.cookie(userCookie, access).cookie(refreshCookie, refresh), hangBound)
+						r := e.doWithin(t, h, rc.rq.Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh), hangBound)
 						t.Logf("answered in %v", time.Since(start).Round(time.Millisecond))
 
 						if got := e.be.CountFor(fakebackend.Refresh, refresh); got != tc.wantRefreshes {
 							t.Errorf("refresh calls: got %d, want %d", got, tc.wantRefreshes)
 						}
-						wantNoCookieClearing(t, r)
+						testkit.WantNoCookieClearing(t, r)
 						switch {
 						case rc.want == 0:
-							wantAnonymous(t, r)
+							testkit.WantAnonymous(t, r)
 						case rc.json:
-							wantNotForwarded(t, r)
-							wantJSONError(t, r, rc.want)
+							testkit.WantNotForwarded(t, r)
+							testkit.WantJSONError(t, r, rc.want)
 						default:
-							wantNotForwarded(t, r)
-							if r.code != rc.want {
-								t.Errorf("status: got %d, want %d", r.code, rc.want)
+							testkit.WantNotForwarded(t, r)
+							if r.Code != rc.want {
+								t.Errorf("status: got %d, want %d", r.Code, rc.want)
 							}
 						}
 					})

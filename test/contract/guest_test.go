@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // TestGuestMint: a visitor without a valid token gets a guest token minted
@@ -14,7 +15,7 @@ import (
 func TestGuestMint(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(e.guestOpts()))
-		r := e.do(t, h, page("/"))
+		r := e.do(t, h, testkit.Page("/"))
 
 		calls := e.be.Calls(fakebackend.Guest)
 		if len(calls) != 1 {
@@ -34,14 +35,14 @@ func TestGuestMint(t *testing.T) {
 			t.Errorf("guest call body: got %v, want username guest-user and password guest-pass", body)
 		}
 
-		tok := e.wantMintedGuest(t, r)
+		tok := testkit.WantMintedGuest(t, e.be, r)
 		if got := e.be.CountFor(fakebackend.Validate, tok); got != 1 {
 			t.Errorf("validate calls for the minted token: got %d, want 1", got)
 		}
-		cookie := r.setCookies(guestCookie)[0]
-		wantCookieAttrs(t, cookie, "/", 3600, false)
-		wantNoStore(t, r)
-		wantCount(t, e.be, fakebackend.Refresh, 0)
+		cookie := r.SetCookies(testkit.GuestCookie)[0]
+		testkit.WantCookieAttrs(t, cookie, "/", 3600, false)
+		testkit.WantNoStore(t, r)
+		testkit.WantCount(t, e.be, fakebackend.Refresh, 0)
 	})
 }
 
@@ -49,9 +50,9 @@ func TestGuestMint(t *testing.T) {
 func TestGuestMaxAge(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(e.guestOpts(), m{"cookies": m{"guestMaxAge": "30m"}}))
-		r := e.do(t, h, page("/"))
-		e.wantMintedGuest(t, r)
-		wantCookieAttrs(t, r.setCookies(guestCookie)[0], "/", 1800, false)
+		r := e.do(t, h, testkit.Page("/"))
+		testkit.WantMintedGuest(t, e.be, r)
+		testkit.WantCookieAttrs(t, r.SetCookies(testkit.GuestCookie)[0], "/", 1800, false)
 	})
 }
 
@@ -66,18 +67,18 @@ func TestGuestCookie(t *testing.T) {
 		stale := fakebackend.Token("stale-guest") // unknown: 401
 
 		t.Run("valid", func(t *testing.T) {
-			r := e.do(t, h, page("/").cookie(guestCookie, valid))
-			wantIdentity(t, r, valid, validData, "g-known", "guest", "")
-			wantNoSetCookie(t, r)
-			wantCount(t, e.be, fakebackend.Guest, 0)
+			r := e.do(t, h, testkit.Page("/").Cookie(testkit.GuestCookie, valid))
+			testkit.WantIdentity(t, r, valid, validData, "g-known", "guest", "")
+			testkit.WantNoSetCookie(t, r)
+			testkit.WantCount(t, e.be, fakebackend.Guest, 0)
 		})
 		t.Run("invalid", func(t *testing.T) {
-			r := e.do(t, h, page("/").cookie(guestCookie, stale))
-			wantCount(t, e.be, fakebackend.Guest, 1)
+			r := e.do(t, h, testkit.Page("/").Cookie(testkit.GuestCookie, stale))
+			testkit.WantCount(t, e.be, fakebackend.Guest, 1)
 			if got := e.be.CountFor(fakebackend.Refresh, stale); got != 0 {
 				t.Errorf("refresh calls with the guest token: got %d, want 0", got)
 			}
-			if tok := e.wantMintedGuest(t, r); tok == stale {
+			if tok := testkit.WantMintedGuest(t, e.be, r); tok == stale {
 				t.Errorf("guest cookie: got the stale token back")
 			}
 		})
@@ -90,7 +91,7 @@ func TestGuestNotShared(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(e.guestOpts(), m{"backend": m{"timeout": "5s"}}))
 		gate := e.be.Hold(fakebackend.Guest)
-		b := e.startBurst(h, 2, page("/"))
+		b := e.startBurst(h, 2, testkit.Page("/"))
 		b.waitStarted(t)
 		// Both mints must reach the backend while neither has an answer:
 		// a shared mint would leave the second arrival missing.
@@ -98,9 +99,9 @@ func TestGuestNotShared(t *testing.T) {
 		gate.Release()
 		results := b.collect(t)
 
-		wantCount(t, e.be, fakebackend.Guest, 2)
-		t1 := e.wantMintedGuest(t, results[0])
-		t2 := e.wantMintedGuest(t, results[1])
+		testkit.WantCount(t, e.be, fakebackend.Guest, 2)
+		t1 := testkit.WantMintedGuest(t, e.be, results[0])
+		t2 := testkit.WantMintedGuest(t, e.be, results[1])
 		if t1 == t2 {
 			t.Errorf("guest cookies: both responses got %q, want two different tokens", t1)
 		}
@@ -111,28 +112,28 @@ func TestGuestNotShared(t *testing.T) {
 // anonymous visitor is.
 func TestGuestIsNotLoggedIn(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(t, e.opts(e.guestOpts(), m{"routes": m{"protected": list("/account", "/api/account")}}))
+		h := e.handler(t, e.opts(e.guestOpts(), m{"routes": m{"protected": testkit.List("/account", "/api/account")}}))
 		g := fakebackend.Token("denied-guest")
 		e.be.SetUser(g, fakebackend.UserData("g-denied", "guest", nil))
 
 		for _, tc := range []struct {
 			desc string
-			rq   request
+			rq   testkit.Request
 		}{
-			{"with a guest cookie", page("/account").cookie(guestCookie, g)},
-			{"without a token", page("/account")},
+			{"with a guest cookie", testkit.Page("/account").Cookie(testkit.GuestCookie, g)},
+			{"without a token", testkit.Page("/account")},
 		} {
 			t.Run(tc.desc+"/page", func(t *testing.T) {
 				r := e.do(t, h, tc.rq)
-				wantNotForwarded(t, r)
-				wantLoginRedirect(t, r, http.StatusFound, "/account")
+				testkit.WantNotForwarded(t, r)
+				testkit.WantLoginRedirect(t, r, http.StatusFound, "/account")
 			})
 			t.Run(tc.desc+"/API", func(t *testing.T) {
 				rq := tc.rq
-				rq.target, rq.accept = "/api/account", "application/json"
+				rq.Target, rq.Accept = "/api/account", "application/json"
 				r := e.do(t, h, rq)
-				wantNotForwarded(t, r)
-				wantJSONError(t, r, http.StatusUnauthorized)
+				testkit.WantNotForwarded(t, r)
+				testkit.WantJSONError(t, r, http.StatusUnauthorized)
 			})
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // Regression tests for issue 7: what broke when authlayer was attacked and
@@ -23,9 +24,9 @@ func TestRememberedRefreshRevalidatesNewToken(t *testing.T) {
 		for _, dual := range []bool{false, true} {
 			dual := dual
 			t.Run(fmt.Sprintf("dual-token %v", dual), func(t *testing.T) {
-				options := m{"cache": m{"ttl": "100ms"}, "routes": m{"protected": list("/account")}}
+				options := m{"cache": m{"ttl": "100ms"}, "routes": m{"protected": testkit.List("/account")}}
 				if dual {
-					options["cookies"] = m{"refresh": refreshCookie}
+					options["cookies"] = m{"refresh": testkit.RefreshCookie}
 				}
 				h := e.handler(t, e.opts(options))
 				rosa := fakebackend.UserData("u-rosa", "user", nil)
@@ -33,18 +34,18 @@ func TestRememberedRefreshRevalidatesNewToken(t *testing.T) {
 				fresh := fakebackend.Token(t.Name() + "-fresh")
 				e.be.SetValidate(old, fakebackend.Unauthorized())
 				e.be.RefreshTo(old, fresh, "", rosa)
-				rq := api("/account").cookie(userCookie, old)
+				rq := testkit.API("/account").Cookie(testkit.UserCookie, old)
 				if dual {
-					rq = api("/account").cookie(refreshCookie, old)
+					rq = testkit.API("/account").Cookie(testkit.RefreshCookie, old)
 				}
-				wantIdentity(t, e.do(t, h, rq), fresh, rosa, "u-rosa", "user", fresh)
+				testkit.WantIdentity(t, e.do(t, h, rq), fresh, rosa, "u-rosa", "user", fresh)
 
 				e.be.SetValidate(fresh, fakebackend.Unauthorized()) // revoked (or logged out)
 				time.Sleep(250 * time.Millisecond)                  // wall time: the cached validation expires
 				r := e.do(t, h, rq)
-				wantNotForwarded(t, r)
-				wantJSONError(t, r, http.StatusUnauthorized)
-				for _, c := range r.setCookies(userCookie) {
+				testkit.WantNotForwarded(t, r)
+				testkit.WantJSONError(t, r, http.StatusUnauthorized)
+				for _, c := range r.SetCookies(testkit.UserCookie) {
 					if c.Value == fresh {
 						t.Errorf("the revoked token was handed out again: %q", c.Raw)
 					}
@@ -76,7 +77,7 @@ func TestReloadMidRefreshKeepsTheSession(t *testing.T) {
 		}
 		gate := e.be.Hold(fakebackend.Refresh)
 		defer gate.Release()
-		first := e.startBurst(before, 8, page("/x").cookie(userCookie, old))
+		first := e.startBurst(before, 8, testkit.Page("/x").Cookie(testkit.UserCookie, old))
 		gate.WaitArrivals(t, 1, waitBound)
 
 		reloaded := e.opts(m{
@@ -89,18 +90,18 @@ func TestReloadMidRefreshKeepsTheSession(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		second := e.startBurst(after, 8, page("/x").cookie(userCookie, old))
+		second := e.startBurst(after, 8, testkit.Page("/x").Cookie(testkit.UserCookie, old))
 		second.waitStarted(t)
 		time.Sleep(50 * time.Millisecond) // let the new instance's requests join the flight
 		gate.Release()
 		results := append(first.collect(t), second.collect(t)...)
-		late := e.do(t, after, page("/x").cookie(userCookie, old)) // after the refresh: remembered
+		late := e.do(t, after, testkit.Page("/x").Cookie(testkit.UserCookie, old)) // after the refresh: remembered
 		results = append(results, late)
 		for i, r := range results {
-			if r.code != http.StatusOK {
-				t.Errorf("response %d: status %d, want 200", i, r.code)
+			if r.Code != http.StatusOK {
+				t.Errorf("response %d: status %d, want 200", i, r.Code)
 			}
-			wantCookieSet(t, r, userCookie, fresh)
+			testkit.WantCookieSet(t, r, testkit.UserCookie, fresh)
 		}
 		if got := e.be.CountFor(fakebackend.Refresh, old); got != 1 {
 			t.Errorf("refresh calls: got %d, want 1 (a reload must not replay a refresh)", got)
@@ -123,15 +124,15 @@ func TestJunkFloodKeepsRememberedRefreshes(t *testing.T) {
 			freshes[i] = fakebackend.Token(fmt.Sprintf("%s-fresh-%d", t.Name(), i))
 			e.be.SetValidate(olds[i], fakebackend.Unauthorized())
 			e.be.RefreshTo(olds[i], freshes[i], "", fakebackend.UserData(fmt.Sprintf("u-%d", i), "user", nil))
-			wantCookieSet(t, e.do(t, h, page("/").cookie(userCookie, olds[i])), userCookie, freshes[i])
+			testkit.WantCookieSet(t, e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, olds[i])), testkit.UserCookie, freshes[i])
 		}
 		for i := 0; i < 400; i++ {
 			junk := fakebackend.Token(fmt.Sprintf("%s-junk-%d", t.Name(), i)) // 401, then refresh 401
-			e.do(t, h, page("/").cookie(userCookie, junk))
+			e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, junk))
 		}
 		for i := 0; i < users; i++ {
-			r := e.do(t, h, page("/").cookie(userCookie, olds[i]))
-			wantCookieSet(t, r, userCookie, freshes[i])
+			r := e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, olds[i]))
+			testkit.WantCookieSet(t, r, testkit.UserCookie, freshes[i])
 			if got := e.be.CountFor(fakebackend.Refresh, olds[i]); got != 1 {
 				t.Errorf("user %d: refresh calls with the old cookie: got %d, want 1 (the memo was evicted)", i, got)
 			}
@@ -153,9 +154,9 @@ func TestRateBudgetsChargeBackendCalls(t *testing.T) {
 			}
 			for round := 0; round < 4; round++ {
 				for i, tok := range tokens {
-					r := e.do(t, h, from(api("/").cookie(userCookie, tok), office))
-					if r.code != http.StatusOK || r.upstream == nil {
-						t.Fatalf("round %d user %d: status %d, want 200 (a known token is not an unknown one)", round, i, r.code)
+					r := e.do(t, h, from(testkit.API("/").Cookie(testkit.UserCookie, tok), office))
+					if r.Code != http.StatusOK || r.Upstream == nil {
+						t.Fatalf("round %d user %d: status %d, want 200 (a known token is not an unknown one)", round, i, r.Code)
 					}
 				}
 				time.Sleep(80 * time.Millisecond) // wall time: every cache entry expires
@@ -169,14 +170,14 @@ func TestRateBudgetsChargeBackendCalls(t *testing.T) {
 			e.be.RefreshTo(old, fresh, "", fakebackend.UserData("u-storm", "user", nil))
 			gate := e.be.Hold(fakebackend.Refresh)
 			defer gate.Release()
-			storm := e.startBurst(h, 32, from(page("/").cookie(userCookie, old), "198.51.100.71"))
+			storm := e.startBurst(h, 32, from(testkit.Page("/").Cookie(testkit.UserCookie, old), "198.51.100.71"))
 			gate.WaitArrivals(t, 1, waitBound)
 			storm.waitStarted(t)
 			time.Sleep(50 * time.Millisecond) // let the storm join the refresh
 			gate.Release()
 			for i, r := range storm.collect(t) {
-				if r.code != http.StatusOK {
-					t.Errorf("request %d of the storm: status %d, want 200", i, r.code)
+				if r.Code != http.StatusOK {
+					t.Errorf("request %d of the storm: status %d, want 200", i, r.Code)
 				}
 			}
 			if got := e.be.CountFor(fakebackend.Refresh, old); got != 1 {
@@ -191,7 +192,7 @@ func TestRateBudgetsChargeBackendCalls(t *testing.T) {
 // token on a page that needs a user costs no guest mint.
 func TestOneDeadlinePerRequest(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(t, e.opts(e.guestOpts(), m{"backend": m{"timeout": "1s"}, "routes": m{"protected": list("/account")}}))
+		h := e.handler(t, e.opts(e.guestOpts(), m{"backend": m{"timeout": "1s"}, "routes": m{"protected": testkit.List("/account")}}))
 		t.Run("slow calls share one deadline", func(t *testing.T) {
 			// Each answer takes 900 ms: validate, refresh, guest mint and
 			// its validation used to run one after another (3.6 s); with
@@ -204,17 +205,17 @@ func TestOneDeadlinePerRequest(t *testing.T) {
 			e.be.SetGuestAnswer(fakebackend.Answer{JSON: m{"data": m{"accessToken": fakebackend.GuestToken(99)}}, Delay: slow})
 			defer e.be.SetGuestAnswer(fakebackend.Answer{JSON: m{"data": m{"accessToken": "unused"}}})
 			start := time.Now()
-			r := e.do(t, h, page("/").cookie(userCookie, tok))
+			r := e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, tok))
 			if took := time.Since(start); took > 2500*time.Millisecond {
 				t.Errorf("the request took %v with backend.timeout 1s (the calls one after another take 3.6 s)", took)
 			}
-			wantNoCookieClearing(t, r)
+			testkit.WantNoCookieClearing(t, r)
 		})
 		t.Run("junk token on a protected page", func(t *testing.T) {
 			tok := fakebackend.Token(t.Name()) // unknown: validate 401, refresh 401
 			mints := e.be.Count(fakebackend.Guest)
-			r := e.do(t, h, api("/account").cookie(userCookie, tok))
-			wantJSONError(t, r, http.StatusUnauthorized)
+			r := e.do(t, h, testkit.API("/account").Cookie(testkit.UserCookie, tok))
+			testkit.WantJSONError(t, r, http.StatusUnauthorized)
 			if got := e.be.Count(fakebackend.Guest) - mints; got != 0 {
 				t.Errorf("guest mints: got %d, want 0 (a guest cannot open a protected page)", got)
 			}
@@ -229,9 +230,9 @@ func TestOversizedTokensAreNotSent(t *testing.T) {
 		h := e.handler(t, e.opts())
 		huge := "eyJ" + strings.Repeat("A", 5000)
 		before := e.be.Total()
-		r := e.do(t, h, api("/").cookie(userCookie, huge))
-		wantAnonymous(t, r)
-		wantBackendUntouched(t, e, before)
+		r := e.do(t, h, testkit.API("/").Cookie(testkit.UserCookie, huge))
+		testkit.WantAnonymous(t, r)
+		testkit.WantBackendUntouched(t, e.be, before)
 	})
 }
 
@@ -243,8 +244,8 @@ func TestPrefetchDoesNotSkipTheRequestBudget(t *testing.T) {
 		h := e.handler(t, rateOpts(e, m{"requests": "4"}))
 		limited := 0
 		for i := 0; i < 40; i++ {
-			rq := from(api("/"), "198.51.100.80").withHeader("Sec-Purpose", "prefetch").withHeader("Next-Router-Prefetch", "1")
-			if e.do(t, h, rq).code == http.StatusTooManyRequests {
+			rq := from(testkit.API("/"), "198.51.100.80").WithHeader("Sec-Purpose", "prefetch").WithHeader("Next-Router-Prefetch", "1")
+			if e.do(t, h, rq).Code == http.StatusTooManyRequests {
 				limited++
 			}
 		}
@@ -261,15 +262,15 @@ func TestPrefetchDoesNotSkipTheRequestBudget(t *testing.T) {
 // and the validation of the refreshed token.
 func TestGarbage2xxNeverEndsASession(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(t, e.opts(m{"cookies": m{"refresh": refreshCookie}, "routes": m{"protected": list("/account")}}))
+		h := e.handler(t, e.opts(m{"cookies": m{"refresh": testkit.RefreshCookie}, "routes": m{"protected": testkit.List("/account")}}))
 		t.Run("refresh answers garbage", func(t *testing.T) {
 			access := fakebackend.Token(t.Name() + "-access")
 			refresh := fakebackend.Token(t.Name() + "-refresh")
 			e.be.SetValidate(access, fakebackend.Unauthorized())
 			e.be.SetRefresh(refresh, fakebackend.Garbage())
-			r := e.do(t, h, api("/account").cookie(userCookie, access).cookie(refreshCookie, refresh))
-			wantJSONError(t, r, http.StatusServiceUnavailable)
-			wantNoCookieClearing(t, r)
+			r := e.do(t, h, testkit.API("/account").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+			testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
+			testkit.WantNoCookieClearing(t, r)
 		})
 		t.Run("the refreshed token's validation answers garbage", func(t *testing.T) {
 			access := fakebackend.Token(t.Name() + "-access")
@@ -279,15 +280,15 @@ func TestGarbage2xxNeverEndsASession(t *testing.T) {
 			e.be.SetValidate(access, fakebackend.Unauthorized())
 			e.be.SetRefresh(refresh, fakebackend.Refreshed(fresh, rotated))
 			e.be.SetValidate(fresh, fakebackend.Garbage())
-			r := e.do(t, h, api("/account").cookie(userCookie, access).cookie(refreshCookie, refresh))
-			wantJSONError(t, r, http.StatusServiceUnavailable)
-			wantNoCookieClearing(t, r)
-			wantCookieSet(t, r, userCookie, fresh)
-			wantCookieSet(t, r, refreshCookie, rotated) // the old one is spent: the new one must reach the browser
+			r := e.do(t, h, testkit.API("/account").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+			testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
+			testkit.WantNoCookieClearing(t, r)
+			testkit.WantCookieSet(t, r, testkit.UserCookie, fresh)
+			testkit.WantCookieSet(t, r, testkit.RefreshCookie, rotated) // the old one is spent: the new one must reach the browser
 			// The backend recovers: the new cookies work, no second refresh.
 			ursula := fakebackend.UserData("u-ursula", "user", nil)
 			e.be.SetUser(fresh, ursula)
-			wantIdentity(t, e.do(t, h, api("/account").cookie(userCookie, fresh).cookie(refreshCookie, rotated)), fresh, ursula, "u-ursula", "user", "")
+			testkit.WantIdentity(t, e.do(t, h, testkit.API("/account").Cookie(testkit.UserCookie, fresh).Cookie(testkit.RefreshCookie, rotated)), fresh, ursula, "u-ursula", "user", "")
 			if got := e.be.CountFor(fakebackend.Refresh, refresh); got != 1 {
 				t.Errorf("refresh calls: got %d, want 1", got)
 			}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // forgedHeaders returns client-supplied copies of the identity headers
@@ -18,42 +19,21 @@ func forgedHeaders(names []string, withAuthz bool) (header http.Header, raw map[
 	raw = map[string]string{}
 	forged := "eyJpZCI6ImFkbWluIiwicm9sZSI6ImFkbWluIn0=" // {"id":"admin","role":"admin"}
 	for _, n := range names {
-		lower := normHeader(n)
-		under := replaceDash(n, "_")
-		dot := replaceDash(lower, ".")
+		lower := testkit.NormHeader(n)
+		under := testkit.ReplaceDash(n, "_")
+		dot := testkit.ReplaceDash(lower, ".")
 		header.Add(n, forged)
 		header.Add(lower, forged)
 		header.Add(under, forged)
 		header.Add(dot, forged)
-		raw[replaceDash(upperOdd(lower), "_")] = forged
-		raw[upperOdd(lower)] = forged
+		raw[testkit.ReplaceDash(testkit.UpperOdd(lower), "_")] = forged
+		raw[testkit.UpperOdd(lower)] = forged
 	}
 	if withAuthz {
 		header.Add("Authorization", "Bearer forged-by-client")
 		raw["authORIZATION"] = "Bearer forged-by-client-2"
 	}
 	return header, raw
-}
-
-func replaceDash(s, with string) string {
-	out := []byte(s)
-	for i := range out {
-		if out[i] == '-' {
-			out[i] = with[0]
-		}
-	}
-	return string(out)
-}
-
-// upperOdd upper-cases every other letter: x-aUtH-UsEr.
-func upperOdd(s string) string {
-	out := []byte(s)
-	for i := range out {
-		if i%2 == 1 && out[i] >= 'a' && out[i] <= 'z' {
-			out[i] -= 'a' - 'A'
-		}
-	}
-	return string(out)
 }
 
 // TestForgedIdentityHeadersAreStripped: client copies of every identity
@@ -70,54 +50,54 @@ func TestForgedIdentityHeadersAreStripped(t *testing.T) {
 		downTok := fakebackend.Token("backend-down")
 		e.be.SetValidate(downTok, fakebackend.Status(http.StatusServiceUnavailable))
 
-		routes := m{"routes": m{"excluded": list("/static"), "protected": list("/private")}}
+		routes := m{"routes": m{"excluded": testkit.List("/static"), "protected": testkit.List("/private")}}
 		plain := e.handler(t, e.opts(routes))
 
 		tests := []struct {
 			desc string
-			rq   request
+			rq   testkit.Request
 			// check runs after the forwarded-request checks.
-			check func(t *testing.T, r *result)
+			check func(t *testing.T, r *testkit.Result)
 		}{
-			{"excluded path", page("/static/app.js").cookie(userCookie, userTok), func(t *testing.T, r *result) {
-				wantAnonymous(t, r)
+			{"excluded path", testkit.Page("/static/app.js").Cookie(testkit.UserCookie, userTok), func(t *testing.T, r *testkit.Result) {
+				testkit.WantAnonymous(t, r)
 			}},
-			{"public path, anonymous", page("/"), func(t *testing.T, r *result) {
-				wantAnonymous(t, r)
+			{"public path, anonymous", testkit.Page("/"), func(t *testing.T, r *testkit.Result) {
+				testkit.WantAnonymous(t, r)
 			}},
-			{"valid user", page("/").cookie(userCookie, userTok), func(t *testing.T, r *result) {
-				wantIdentity(t, r, userTok, alice, "u-alice", "user", "")
+			{"valid user", testkit.Page("/").Cookie(testkit.UserCookie, userTok), func(t *testing.T, r *testkit.Result) {
+				testkit.WantIdentity(t, r, userTok, alice, "u-alice", "user", "")
 			}},
-			{"refreshed user", page("/").cookie(userCookie, expiredTok), func(t *testing.T, r *result) {
-				wantIdentity(t, r, newTok, alice, "u-alice", "user", newTok)
+			{"refreshed user", testkit.Page("/").Cookie(testkit.UserCookie, expiredTok), func(t *testing.T, r *testkit.Result) {
+				testkit.WantIdentity(t, r, newTok, alice, "u-alice", "user", newTok)
 			}},
-			{"backend error on a public path", page("/").cookie(userCookie, downTok), func(t *testing.T, r *result) {
-				wantAnonymous(t, r)
+			{"backend error on a public path", testkit.Page("/").Cookie(testkit.UserCookie, downTok), func(t *testing.T, r *testkit.Result) {
+				testkit.WantAnonymous(t, r)
 			}},
 		}
 		for _, tc := range tests {
 			t.Run(tc.desc, func(t *testing.T) {
 				rq := tc.rq
-				rq.header, rq.rawKeys = forgedHeaders(identityHeaders[:4], true)
+				rq.Header, rq.RawKeys = forgedHeaders(testkit.IdentityHeaders[:4], true)
 				tc.check(t, e.do(t, plain, rq))
 			})
 		}
 
 		t.Run("guest", func(t *testing.T) {
 			h := e.handler(t, e.opts(routes, e.guestOpts()))
-			rq := page("/")
-			rq.header, rq.rawKeys = forgedHeaders(identityHeaders[:4], true)
+			rq := testkit.Page("/")
+			rq.Header, rq.RawKeys = forgedHeaders(testkit.IdentityHeaders[:4], true)
 			r := e.do(t, h, rq)
 			g := fakebackend.GuestToken(1)
-			wantIdentity(t, r, g, fakebackend.GuestData(1), "guest-1", "guest", g)
+			testkit.WantIdentity(t, r, g, fakebackend.GuestData(1), "guest-1", "guest", g)
 		})
 
 		t.Run("error on a protected path is not forwarded", func(t *testing.T) {
-			rq := api("/private/x").cookie(userCookie, downTok)
-			rq.header, rq.rawKeys = forgedHeaders(identityHeaders[:4], true)
+			rq := testkit.API("/private/x").Cookie(testkit.UserCookie, downTok)
+			rq.Header, rq.RawKeys = forgedHeaders(testkit.IdentityHeaders[:4], true)
 			r := e.do(t, plain, rq)
-			wantNotForwarded(t, r)
-			wantJSONError(t, r, http.StatusServiceUnavailable)
+			testkit.WantNotForwarded(t, r)
+			testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
 		})
 	})
 }
@@ -136,24 +116,24 @@ func TestConfiguredHeaderNames(t *testing.T) {
 
 		for _, tc := range []struct {
 			desc string
-			rq   request
+			rq   testkit.Request
 		}{
-			{"anonymous", page("/")},
-			{"valid user", page("/").cookie(userCookie, tok)},
+			{"anonymous", testkit.Page("/")},
+			{"valid user", testkit.Page("/").Cookie(testkit.UserCookie, tok)},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				rq := tc.rq
-				rq.header, rq.rawKeys = forgedHeaders(names, true)
+				rq.Header, rq.RawKeys = forgedHeaders(names, true)
 				r := e.do(t, h, rq)
-				wantForwarded(t, r)
-				got := identityValues(r.upstream, append(names, hAuthz))
-				if tc.rq.cookies == nil {
+				testkit.WantForwarded(t, r)
+				got := testkit.IdentityValues(r.Upstream, append(names, testkit.HeaderAuthz))
+				if tc.rq.Cookies == nil {
 					if len(got) > 0 {
 						t.Errorf("upstream identity headers: got %v, want none", got)
 					}
 					return
 				}
-				wantUserHeader(t, got[names[0]], bob)
+				testkit.WantUserHeader(t, got[names[0]], bob)
 				for _, c := range []struct {
 					name string
 					want []string
@@ -161,7 +141,7 @@ func TestConfiguredHeaderNames(t *testing.T) {
 					{names[1], []string{"7"}},
 					{names[2], []string{"user"}},
 					{names[3], nil},
-					{hAuthz, []string{"Bearer " + tok}},
+					{testkit.HeaderAuthz, []string{"Bearer " + tok}},
 				} {
 					if len(got[c.name]) != len(c.want) || (len(c.want) == 1 && got[c.name][0] != c.want[0]) {
 						t.Errorf("upstream %s: got %q, want %q", c.name, got[c.name], c.want)
@@ -182,15 +162,15 @@ func TestForwardAuthorizationOff(t *testing.T) {
 		e.be.SetUser(tok, carol)
 		h := e.handler(t, e.opts(m{"headers": m{"forwardAuthorization": "false"}}))
 
-		rq := page("/").cookie(userCookie, tok)
-		rq.header = http.Header{"Authorization": {"Basic YXBwOmFwcA=="}}
+		rq := testkit.Page("/").Cookie(testkit.UserCookie, tok)
+		rq.Header = http.Header{"Authorization": {"Basic YXBwOmFwcA=="}}
 		r := e.do(t, h, rq)
-		wantForwarded(t, r)
-		if got := r.upstream.Values("Authorization"); len(got) != 1 || got[0] != "Basic YXBwOmFwcA==" {
+		testkit.WantForwarded(t, r)
+		if got := r.Upstream.Values("Authorization"); len(got) != 1 || got[0] != "Basic YXBwOmFwcA==" {
 			t.Errorf("upstream Authorization: got %q, want the client's own [\"Basic YXBwOmFwcA==\"]", got)
 		}
-		if got := r.upstream.Get(hUserID); got != "u-carol" {
-			t.Errorf("upstream %s: got %q, want %q", hUserID, got, "u-carol")
+		if got := r.Upstream.Get(testkit.HeaderUserID); got != "u-carol" {
+			t.Errorf("upstream %s: got %q, want %q", testkit.HeaderUserID, got, "u-carol")
 		}
 	})
 }

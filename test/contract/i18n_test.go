@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // i18n: the locale from the path prefix, else the cookie, else
@@ -21,45 +22,45 @@ const hLocale = "X-Locale"
 // kind.
 func i18nOptions(extra ...m) m {
 	o := m{
-		"i18n": m{"locales": list("en", "tr", "pt-BR"), "defaultLocale": "tr"},
+		"i18n": m{"locales": testkit.List("en", "tr", "pt-BR"), "defaultLocale": "tr"},
 		"routes": m{
-			"protected": list("/dashboard"),
-			"authOnly":  list("/login"),
-			"public":    list("/about"),
-			"excluded":  list("/static"),
-			"roles":     []interface{}{m{"path": "/admin", "roles": list("admin")}},
+			"protected": testkit.List("/dashboard"),
+			"authOnly":  testkit.List("/login"),
+			"public":    testkit.List("/about"),
+			"excluded":  testkit.List("/static"),
+			"roles":     []interface{}{m{"path": "/admin", "roles": testkit.List("admin")}},
 		},
 	}
 	for _, x := range extra {
-		merge(o, x)
+		testkit.Merge(o, x)
 	}
 	return o
 }
 
 // wantLocale checks the locale the app received (exactly one X-Locale, no
 // alias spelling) and the response's X-Locale.
-func wantLocale(t *testing.T, r *result, want string) {
+func wantLocale(t *testing.T, r *testkit.Result, want string) {
 	t.Helper()
-	if r.upstream != nil {
-		for k, v := range r.upstream {
-			if normHeader(k) == "x-locale" && (k != hLocale || len(v) != 1 || v[0] != want) {
+	if r.Upstream != nil {
+		for k, v := range r.Upstream {
+			if testkit.NormHeader(k) == "x-locale" && (k != hLocale || len(v) != 1 || v[0] != want) {
 				t.Errorf("upstream %s: got %q, want only %s [%q]", k, v, hLocale, want)
 			}
 		}
-		if r.upstream.Get(hLocale) != want {
-			t.Errorf("upstream %s: got %q, want %q", hLocale, r.upstream.Get(hLocale), want)
+		if r.Upstream.Get(hLocale) != want {
+			t.Errorf("upstream %s: got %q, want %q", hLocale, r.Upstream.Get(hLocale), want)
 		}
 	}
-	if got := r.header.Values(hLocale); len(got) != 1 || got[0] != want {
+	if got := r.Header.Values(hLocale); len(got) != 1 || got[0] != want {
 		t.Errorf("response %s: got %q, want [%q]", hLocale, got, want)
 	}
 }
 
-func wantRedirectTo(t *testing.T, r *result, status int, location string) {
+func wantRedirectTo(t *testing.T, r *testkit.Result, status int, location string) {
 	t.Helper()
-	wantNotForwarded(t, r)
-	if r.code != status || r.header.Get("Location") != location {
-		t.Errorf("got %d Location %q, want %d Location %q", r.code, r.header.Get("Location"), status, location)
+	testkit.WantNotForwarded(t, r)
+	if r.Code != status || r.Header.Get("Location") != location {
+		t.Errorf("got %d Location %q, want %d Location %q", r.Code, r.Header.Get("Location"), status, location)
 	}
 }
 
@@ -71,36 +72,36 @@ func TestI18nLocaleDetection(t *testing.T) {
 			desc    string
 			locales interface{}
 		}{
-			{"list", list("en", "tr", "pt-BR")},
+			{"list", testkit.List("en", "tr", "pt-BR")},
 			{"comma-separated label", "en,tr,pt-BR"},
 		} {
 			t.Run(form.desc, func(t *testing.T) {
 				h := e.handler(t, e.opts(i18nOptions(m{"i18n": m{"locales": form.locales}})))
 				for _, tc := range []struct {
 					desc string
-					rq   request
+					rq   testkit.Request
 					want string
 				}{
-					{"prefix beats cookie and header", page("/en/about").cookie("locale", "pt-BR").withHeader("Accept-Language", "tr"), "en"},
-					{"prefix in another case", page("/PT-br/about?x=1"), "pt-BR"},
-					{"the prefix alone", page("/en"), "en"},
-					{"repeated slashes", page("//en//about"), "en"},
-					{"prefix after dot segments", page("/x/../en/about"), "en"},
-					{"a longer segment is no prefix", page("/english/about"), "tr"},
-					{"a later segment is no prefix", page("/about/en"), "tr"},
-					{"cookie beats header", page("/about").cookie("locale", "en").withHeader("Accept-Language", "pt-BR"), "en"},
-					{"cookie in another case", page("/about").cookie("locale", "PT-BR"), "pt-BR"},
-					{"unknown cookie value", page("/about").cookie("locale", "de").withHeader("Accept-Language", "en"), "en"},
-					{"q-values", page("/about").withHeader("Accept-Language", "de-DE, en;q=0.4, pt;q=0.8"), "pt-BR"},
-					{"region dropped", page("/about").withHeader("Accept-Language", "en-US,en;q=0.9"), "en"},
-					{"nothing matches", page("/about").withHeader("Accept-Language", "de, fr;q=0.5"), "tr"},
-					{"nothing sent", page("/about"), "tr"},
-					{"API request", api("/api/x").withHeader("Accept-Language", "en"), "en"},
-					{"excluded path", page("/static/app.js").cookie("locale", "en"), "en"},
+					{"prefix beats cookie and header", testkit.Page("/en/about").Cookie("locale", "pt-BR").WithHeader("Accept-Language", "tr"), "en"},
+					{"prefix in another case", testkit.Page("/PT-br/about?x=1"), "pt-BR"},
+					{"the prefix alone", testkit.Page("/en"), "en"},
+					{"repeated slashes", testkit.Page("//en//about"), "en"},
+					{"prefix after dot segments", testkit.Page("/x/../en/about"), "en"},
+					{"a longer segment is no prefix", testkit.Page("/english/about"), "tr"},
+					{"a later segment is no prefix", testkit.Page("/about/en"), "tr"},
+					{"cookie beats header", testkit.Page("/about").Cookie("locale", "en").WithHeader("Accept-Language", "pt-BR"), "en"},
+					{"cookie in another case", testkit.Page("/about").Cookie("locale", "PT-BR"), "pt-BR"},
+					{"unknown cookie value", testkit.Page("/about").Cookie("locale", "de").WithHeader("Accept-Language", "en"), "en"},
+					{"q-values", testkit.Page("/about").WithHeader("Accept-Language", "de-DE, en;q=0.4, pt;q=0.8"), "pt-BR"},
+					{"region dropped", testkit.Page("/about").WithHeader("Accept-Language", "en-US,en;q=0.9"), "en"},
+					{"nothing matches", testkit.Page("/about").WithHeader("Accept-Language", "de, fr;q=0.5"), "tr"},
+					{"nothing sent", testkit.Page("/about"), "tr"},
+					{"API request", testkit.API("/api/x").WithHeader("Accept-Language", "en"), "en"},
+					{"excluded path", testkit.Page("/static/app.js").Cookie("locale", "en"), "en"},
 				} {
 					t.Run(tc.desc, func(t *testing.T) {
 						r := e.do(t, h, tc.rq)
-						wantForwarded(t, r)
+						testkit.WantForwarded(t, r)
 						wantLocale(t, r, tc.want)
 					})
 				}
@@ -119,9 +120,9 @@ func TestI18nLocaleHeaderOwned(t *testing.T) {
 		h := e.handler(t, e.opts(i18nOptions()))
 		for _, target := range []string{"/en/about", "/static/x.css", "/en/dashboard", "/about", "/en/static/x.css"} {
 			for _, key := range []string{"X-Locale", "X_Locale", "x.locale", "X~Locale", "x-LOCALE"} {
-				rq := page(target).cookie(userCookie, user).withRawKey(key, "evil")
+				rq := testkit.Page(target).Cookie(testkit.UserCookie, user).WithRawKey(key, "evil")
 				r := e.do(t, h, rq)
-				wantForwarded(t, r)
+				testkit.WantForwarded(t, r)
 				want := "tr"
 				if strings.HasPrefix(target, "/en") {
 					want = "en"
@@ -130,14 +131,14 @@ func TestI18nLocaleHeaderOwned(t *testing.T) {
 			}
 		}
 		custom := e.handler(t, e.opts(i18nOptions(m{"i18n": m{"header": "X-App-Lang"}})))
-		r := e.do(t, custom, page("/pt-BR/about").withRawKey("X_App_Lang", "evil").withHeader("X-App-Lang", "evil"))
-		wantForwarded(t, r)
-		for k, v := range r.upstream {
-			if normHeader(k) == "x-app-lang" && (k != "X-App-Lang" || len(v) != 1 || v[0] != "pt-BR") {
+		r := e.do(t, custom, testkit.Page("/pt-BR/about").WithRawKey("X_App_Lang", "evil").WithHeader("X-App-Lang", "evil"))
+		testkit.WantForwarded(t, r)
+		for k, v := range r.Upstream {
+			if testkit.NormHeader(k) == "x-app-lang" && (k != "X-App-Lang" || len(v) != 1 || v[0] != "pt-BR") {
 				t.Errorf("upstream %s: got %q, want only X-App-Lang [pt-BR]", k, v)
 			}
 		}
-		if got := r.header.Get("X-App-Lang"); got != "pt-BR" {
+		if got := r.Header.Get("X-App-Lang"); got != "pt-BR" {
 			t.Errorf("response X-App-Lang: got %q, want pt-BR", got)
 		}
 	})
@@ -152,8 +153,8 @@ func TestI18nRules(t *testing.T) {
 		admin := fakebackend.Token("i18n-rules-admin")
 		e.be.SetUser(admin, fakebackend.UserData("u-a", "user", "admin"))
 		h := e.handler(t, e.opts(i18nOptions(m{"routes": m{"roles": []interface{}{
-			m{"path": "/admin", "roles": list("admin")},
-			m{"path": "/*/reports", "roles": list("admin")},
+			m{"path": "/admin", "roles": testkit.List("admin")},
+			m{"path": "/*/reports", "roles": testkit.List("admin")},
 		}}})))
 		for _, tc := range []struct {
 			target                   string
@@ -175,22 +176,22 @@ func TestI18nRules(t *testing.T) {
 			{"/tr/about", 200, 200, 200},
 		} {
 			for i, tok := range []string{"", user, admin} {
-				rq := api(tc.target)
+				rq := testkit.API(tc.target)
 				if tok != "" {
-					rq = rq.cookie(userCookie, tok)
+					rq = rq.Cookie(testkit.UserCookie, tok)
 				}
 				want := []int{tc.anonymous, tc.asUser, tc.admin}[i]
-				if r := e.do(t, h, rq); r.code != want {
-					t.Errorf("%s as %d: status %d, want %d (body %q)", tc.target, i, r.code, want, r.body)
+				if r := e.do(t, h, rq); r.Code != want {
+					t.Errorf("%s as %d: status %d, want %d (body %q)", tc.target, i, r.Code, want, r.Body)
 				}
 			}
 		}
 		t.Run("excluded under a prefix: no backend call, no cookie", func(t *testing.T) {
 			before := e.be.Total()
-			r := e.do(t, h, page("/pt-BR/static/app.js").cookie(userCookie, fakebackend.Token("i18n-unknown")))
-			wantAnonymous(t, r)
-			wantNoSetCookie(t, r)
-			wantBackendUntouched(t, e, before)
+			r := e.do(t, h, testkit.Page("/pt-BR/static/app.js").Cookie(testkit.UserCookie, fakebackend.Token("i18n-unknown")))
+			testkit.WantAnonymous(t, r)
+			testkit.WantNoSetCookie(t, r)
+			testkit.WantBackendUntouched(t, e.be, before)
 			wantLocale(t, r, "pt-BR")
 		})
 		t.Run("protectedByDefault", func(t *testing.T) {
@@ -198,8 +199,8 @@ func TestI18nRules(t *testing.T) {
 			for target, want := range map[string]int{
 				"/en/about": 200, "/en/login": 200, "/en/other": 401, "/EN/about": 401, "/EN/login": 401, "/en/static/x": 200,
 			} {
-				if r := e.do(t, strict, api(target)); r.code != want {
-					t.Errorf("%s: status %d, want %d", target, r.code, want)
+				if r := e.do(t, strict, testkit.API(target)); r.Code != want {
+					t.Errorf("%s: status %d, want %d", target, r.Code, want)
 				}
 			}
 		})
@@ -215,37 +216,37 @@ func TestI18nRedirects(t *testing.T) {
 		q := url.QueryEscape
 		for _, tc := range []struct {
 			desc     string
-			rq       request
+			rq       testkit.Request
 			status   int
 			location string
 		}{
-			{"protected page", page("/tr/dashboard?tab=2"), http.StatusFound, "/tr/login?redirect=" + q("/tr/dashboard?tab=2")},
-			{"POST", page("/en/dashboard").with(http.MethodPost), http.StatusSeeOther, "/en/login?redirect=" + q("/en/dashboard")},
-			{"prefix in another case", page("/PT-BR/dashboard"), http.StatusFound, "/pt-BR/login?redirect=" + q("/PT-BR/dashboard")},
-			{"no prefix, locale from the cookie", page("/dashboard").cookie("locale", "en"), http.StatusFound, "/login?redirect=" + q("/dashboard")},
-			{"logged in on a login page", page("/tr/login").cookie(userCookie, user), http.StatusFound, "/tr"},
-			{"logged in, return-to kept", page("/tr/login?redirect="+q("/tr/dashboard")).cookie(userCookie, user), http.StatusFound, "/tr/dashboard"},
-			{"logged in, return-to a login page", page("/tr/login?redirect="+q("/en/login")).cookie(userCookie, user), http.StatusFound, "/tr"},
-			{"logged in, off-site return-to", page("/en/login?redirect="+q("//evil.example")).cookie(userCookie, user), http.StatusFound, "/en"},
-			{"logged in, no prefix", page("/login").cookie(userCookie, user).cookie("locale", "en"), http.StatusFound, "/"},
+			{"protected page", testkit.Page("/tr/dashboard?tab=2"), http.StatusFound, "/tr/login?redirect=" + q("/tr/dashboard?tab=2")},
+			{"POST", testkit.Page("/en/dashboard").With(http.MethodPost), http.StatusSeeOther, "/en/login?redirect=" + q("/en/dashboard")},
+			{"prefix in another case", testkit.Page("/PT-BR/dashboard"), http.StatusFound, "/pt-BR/login?redirect=" + q("/PT-BR/dashboard")},
+			{"no prefix, locale from the cookie", testkit.Page("/dashboard").Cookie("locale", "en"), http.StatusFound, "/login?redirect=" + q("/dashboard")},
+			{"logged in on a login page", testkit.Page("/tr/login").Cookie(testkit.UserCookie, user), http.StatusFound, "/tr"},
+			{"logged in, return-to kept", testkit.Page("/tr/login?redirect="+q("/tr/dashboard")).Cookie(testkit.UserCookie, user), http.StatusFound, "/tr/dashboard"},
+			{"logged in, return-to a login page", testkit.Page("/tr/login?redirect="+q("/en/login")).Cookie(testkit.UserCookie, user), http.StatusFound, "/tr"},
+			{"logged in, off-site return-to", testkit.Page("/en/login?redirect="+q("//evil.example")).Cookie(testkit.UserCookie, user), http.StatusFound, "/en"},
+			{"logged in, no prefix", testkit.Page("/login").Cookie(testkit.UserCookie, user).Cookie("locale", "en"), http.StatusFound, "/"},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				r := e.do(t, h, tc.rq)
 				wantRedirectTo(t, r, tc.status, tc.location)
-				wantNoStore(t, r)
+				testkit.WantNoStore(t, r)
 			})
 		}
 		t.Run("API: JSON, no redirect", func(t *testing.T) {
-			wantJSONError(t, e.do(t, h, api("/tr/dashboard")), http.StatusUnauthorized)
+			testkit.WantJSONError(t, e.do(t, h, testkit.API("/tr/dashboard")), http.StatusUnauthorized)
 		})
 		t.Run("custom login and home URLs", func(t *testing.T) {
-			h := e.handler(t, e.opts(i18nOptions(m{"routes": m{"loginUrl": "/signin?from=app", "homeUrl": "/home", "authOnly": list("/signin")}})))
-			wantRedirectTo(t, e.do(t, h, page("/en/dashboard")), http.StatusFound, "/en/signin?from=app&redirect="+q("/en/dashboard"))
-			wantRedirectTo(t, e.do(t, h, page("/en/signin").cookie(userCookie, user)), http.StatusFound, "/en/home")
+			h := e.handler(t, e.opts(i18nOptions(m{"routes": m{"loginUrl": "/signin?from=app", "homeUrl": "/home", "authOnly": testkit.List("/signin")}})))
+			wantRedirectTo(t, e.do(t, h, testkit.Page("/en/dashboard")), http.StatusFound, "/en/signin?from=app&redirect="+q("/en/dashboard"))
+			wantRedirectTo(t, e.do(t, h, testkit.Page("/en/signin").Cookie(testkit.UserCookie, user)), http.StatusFound, "/en/home")
 		})
 		t.Run("absolute login URL left alone", func(t *testing.T) {
 			h := e.handler(t, e.opts(i18nOptions(m{"routes": m{"loginUrl": "https://id.example.com/login"}})))
-			wantRedirectTo(t, e.do(t, h, page("/en/dashboard")), http.StatusFound, "https://id.example.com/login?redirect="+q("/en/dashboard"))
+			wantRedirectTo(t, e.do(t, h, testkit.Page("/en/dashboard")), http.StatusFound, "https://id.example.com/login?redirect="+q("/en/dashboard"))
 		})
 	})
 }
@@ -258,24 +259,24 @@ func TestI18nRememberedSession(t *testing.T) {
 		e.be.SetUser(tok, fakebackend.UserData("u-memo", "user", nil))
 		h := e.handler(t, e.opts(i18nOptions()))
 		for i, tc := range []struct {
-			rq   request
+			rq   testkit.Request
 			want string
 		}{
-			{page("/en/dashboard"), "en"},
-			{page("/tr/dashboard"), "tr"},
-			{page("/dashboard").withHeader("Accept-Language", "pt-BR"), "pt-BR"},
-			{page("/dashboard").withHeader("Accept-Language", "en"), "en"},
-			{page("/dashboard"), "tr"},
-			{page("/pt-BR/about").withRawKey("X_Locale", "evil"), "pt-BR"},
+			{testkit.Page("/en/dashboard"), "en"},
+			{testkit.Page("/tr/dashboard"), "tr"},
+			{testkit.Page("/dashboard").WithHeader("Accept-Language", "pt-BR"), "pt-BR"},
+			{testkit.Page("/dashboard").WithHeader("Accept-Language", "en"), "en"},
+			{testkit.Page("/dashboard"), "tr"},
+			{testkit.Page("/pt-BR/about").WithRawKey("X_Locale", "evil"), "pt-BR"},
 		} {
-			r := e.do(t, h, tc.rq.cookie(userCookie, tok))
-			wantForwarded(t, r)
-			if r.upstream.Get(hUserID) != "u-memo" {
-				t.Errorf("request %d: upstream %s %q, want u-memo", i, hUserID, r.upstream.Get(hUserID))
+			r := e.do(t, h, tc.rq.Cookie(testkit.UserCookie, tok))
+			testkit.WantForwarded(t, r)
+			if r.Upstream.Get(testkit.HeaderUserID) != "u-memo" {
+				t.Errorf("request %d: upstream %s %q, want u-memo", i, testkit.HeaderUserID, r.Upstream.Get(testkit.HeaderUserID))
 			}
 			wantLocale(t, r, tc.want)
 		}
-		wantCount(t, e.be, fakebackend.Validate, 1)
+		testkit.WantCount(t, e.be, fakebackend.Validate, 1)
 	})
 }
 
@@ -288,15 +289,15 @@ func TestI18nConfigErrors(t *testing.T) {
 			routes m
 			option string
 		}{
-			{"bad locale", m{"locales": list("en", "en_US")}, nil, "i18n.locales"},
+			{"bad locale", m{"locales": testkit.List("en", "en_US")}, nil, "i18n.locales"},
 			{"locale twice", m{"locales": "en,tr,EN"}, nil, "i18n.locales"},
-			{"default not a locale", m{"locales": list("en"), "defaultLocale": "de"}, nil, "i18n.defaultLocale"},
-			{"bad cookie name", m{"locales": list("en"), "cookie": "my;locale"}, nil, "i18n.cookie"},
-			{"cookie is a token cookie", m{"locales": list("en"), "cookie": "guestToken"}, nil, "i18n.cookie"},
-			{"bad header name", m{"locales": list("en"), "header": "X Locale"}, nil, "i18n.header"},
-			{"header is an identity header", m{"locales": list("en"), "header": "X_Auth_User"}, nil, "i18n.header"},
-			{"header is one clients send", m{"locales": list("en"), "header": "Accept-Language"}, nil, "i18n.header"},
-			{"login page protected under a prefix", m{"locales": list("en")}, m{"protected": list("/en/login")}, "routes.loginUrl"},
+			{"default not a locale", m{"locales": testkit.List("en"), "defaultLocale": "de"}, nil, "i18n.defaultLocale"},
+			{"bad cookie name", m{"locales": testkit.List("en"), "cookie": "my;locale"}, nil, "i18n.cookie"},
+			{"cookie is a token cookie", m{"locales": testkit.List("en"), "cookie": "guestToken"}, nil, "i18n.cookie"},
+			{"bad header name", m{"locales": testkit.List("en"), "header": "X Locale"}, nil, "i18n.header"},
+			{"header is an identity header", m{"locales": testkit.List("en"), "header": "X_Auth_User"}, nil, "i18n.header"},
+			{"header is one clients send", m{"locales": testkit.List("en"), "header": "Accept-Language"}, nil, "i18n.header"},
+			{"login page protected under a prefix", m{"locales": testkit.List("en")}, m{"protected": testkit.List("/en/login")}, "routes.loginUrl"},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				o := m{"i18n": tc.i18n}
@@ -309,7 +310,7 @@ func TestI18nConfigErrors(t *testing.T) {
 				}
 			})
 		}
-		if _, err := e.factory(e.opts(m{"i18n": m{"locales": list()}}), e.up, t.Name()+"-off"); err != nil {
+		if _, err := e.factory(e.opts(m{"i18n": m{"locales": testkit.List()}}), e.up, t.Name()+"-off"); err != nil {
 			t.Errorf("no locales (i18n off): %v", err)
 		}
 	})
@@ -324,32 +325,32 @@ func TestI18nConcurrent(t *testing.T) {
 		e.be.SetUser(tok, fakebackend.UserData("u-concurrent", "user", nil))
 		h := e.handler(t, e.opts(i18nOptions()))
 		type pending struct {
-			ch   <-chan asyncResult
+			ch   <-chan testkit.AsyncResult
 			want string
 		}
 		var all []pending
 		for i := 0; i < 48; i++ {
-			var rq request
+			var rq testkit.Request
 			var want string
 			switch i % 4 {
 			case 0:
-				rq, want = page("/en/dashboard"), "en"
+				rq, want = testkit.Page("/en/dashboard"), "en"
 			case 1:
-				rq, want = page("/dashboard").withHeader("Accept-Language", "pt-PT;q=0.9, de"), "pt-BR"
+				rq, want = testkit.Page("/dashboard").WithHeader("Accept-Language", "pt-PT;q=0.9, de"), "pt-BR"
 			case 2:
-				rq, want = page("/dashboard").cookie("locale", "en").withHeader("Accept-Language", "pt"), "en"
+				rq, want = testkit.Page("/dashboard").Cookie("locale", "en").WithHeader("Accept-Language", "pt"), "en"
 			default:
-				rq, want = page("/about").withHeader("Accept-Language", "x-"+strings.Repeat("y", i%7+1)), "tr"
+				rq, want = testkit.Page("/about").WithHeader("Accept-Language", "x-"+strings.Repeat("y", i%7+1)), "tr"
 			}
 			if i%2 == 0 {
-				rq = rq.cookie(userCookie, tok)
+				rq = rq.Cookie(testkit.UserCookie, tok)
 			}
 			all = append(all, pending{e.doAsync(h, rq), want})
 		}
 		for i, p := range all {
 			r := await(t, p.ch, "request "+strconv.Itoa(i))
-			if r.code != http.StatusFound { // an anonymous request to /dashboard is redirected
-				wantForwarded(t, r)
+			if r.Code != http.StatusFound { // an anonymous request to /dashboard is redirected
+				testkit.WantForwarded(t, r)
 			}
 			wantLocale(t, r, p.want)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/authlayer/authlayer/test/fakebackend"
 	"github.com/authlayer/authlayer/test/jwtkit"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // Issue 9: keys from the issuer's JWKS (jwt.jwksUrl).
@@ -15,10 +16,10 @@ import (
 func jwksOpts(is *jwtkit.Issuer, extra m) m {
 	o := m{
 		"jwt":     m{"enabled": "true", "jwksUrl": is.URL(), "jwksMinRefreshInterval": "200ms"},
-		"headers": m{"verifiedBy": hVerified},
-		"routes":  m{"protected": list("/account", "/api/account")},
+		"headers": m{"verifiedBy": testkit.HeaderVerifiedBy},
+		"routes":  m{"protected": testkit.List("/account", "/api/account")},
 	}
-	merge(o, extra)
+	testkit.Merge(o, extra)
 	return o
 }
 
@@ -35,25 +36,25 @@ func TestJWKSFetchedLazilyAndShared(t *testing.T) {
 			t.Fatalf("New fetched the JWKS %d times", is.Fetches())
 		}
 		const n = 12
-		pending := make([]<-chan asyncResult, n)
+		pending := make([]<-chan testkit.AsyncResult, n)
 		for i := range pending {
 			tok := jwtkit.Sign(t, "RS256", k.RSA, "k1", jwtkit.Std(fmt.Sprintf("u-%d", i), "user"))
-			pending[i] = e.doAsync(h, page("/account").cookie(userCookie, tok))
+			pending[i] = e.doAsync(h, testkit.Page("/account").Cookie(testkit.UserCookie, tok))
 		}
 		for i, ch := range pending {
 			r := await(t, ch, fmt.Sprintf("request %d", i))
-			wantVerifiedBy(t, r, "local")
+			testkit.WantVerifiedBy(t, r, "local")
 		}
 		if is.Fetches() != 1 {
 			t.Errorf("fetches for %d concurrent first requests: %d, want 1", n, is.Fetches())
 		}
 		is.Delay(0)
 		ed := jwtkit.Sign(t, "EdDSA", k.Ed, "k2", jwtkit.Std("u-ed", "user"))
-		wantVerifiedBy(t, e.do(t, h, page("/account").cookie(userCookie, ed)), "local")
+		testkit.WantVerifiedBy(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, ed)), "local")
 		if is.Fetches() != 1 {
 			t.Errorf("fetches after a known kid: %d, want 1", is.Fetches())
 		}
-		wantCount(t, e.be, fakebackend.Validate, 0)
+		testkit.WantCount(t, e.be, fakebackend.Validate, 0)
 	})
 }
 
@@ -68,14 +69,14 @@ func TestJWKSRotationAndUnknownKids(t *testing.T) {
 		is := jwtkit.NewIssuer(t, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
 		h := e.handler(t, e.opts(jwksOpts(is, nil))) // jwksMinRefreshInterval 200ms
 		old := jwtkit.Sign(t, "RS256", k.RSA, "old", jwtkit.Std("u-old", "user"))
-		wantVerifiedBy(t, e.do(t, h, page("/account").cookie(userCookie, old)), "local")
+		testkit.WantVerifiedBy(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, old)), "local")
 
 		// The issuer rotates, adding a P-256 key: the first token with the
 		// new kid fetches the new set.
 		is.Publish(t, jwtkit.JWK{Pub: &k.P256.PublicKey, Kid: "new", Alg: "ES256"}, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
 		time.Sleep(250 * time.Millisecond)
 		fresh := jwtkit.Sign(t, "ES256", k.P256, "new", jwtkit.Std("u-new", "user"))
-		wantVerifiedBy(t, e.do(t, h, page("/account").cookie(userCookie, fresh)), "local")
+		testkit.WantVerifiedBy(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, fresh)), "local")
 		if is.Fetches() != 2 {
 			t.Fatalf("fetches after the rotation: %d, want 2", is.Fetches())
 		}
@@ -86,9 +87,9 @@ func TestJWKSRotationAndUnknownKids(t *testing.T) {
 		statuses := map[int]int{}
 		for i := 0; i < 20; i++ {
 			tok := jwtkit.Sign(t, "RS256", k.RSA2, "nobody", jwtkit.Std(fmt.Sprintf("u-%d", i), "user"))
-			r := e.do(t, h, api("/api/account").cookie(userCookie, tok))
-			statuses[r.code]++
-			if r.upstream != nil {
+			r := e.do(t, h, testkit.API("/api/account").Cookie(testkit.UserCookie, tok))
+			statuses[r.Code]++
+			if r.Upstream != nil {
 				t.Fatalf("an unknown-kid token was forwarded")
 			}
 		}
@@ -98,7 +99,7 @@ func TestJWKSRotationAndUnknownKids(t *testing.T) {
 		if limit := 3 + int(time.Since(start)/(200*time.Millisecond)); is.Fetches() > limit {
 			t.Errorf("fetches for 20 unknown-kid tokens: %d, want at most %d (one per 200ms)", is.Fetches(), limit)
 		}
-		wantCount(t, e.be, fakebackend.Validate, 0)
+		testkit.WantCount(t, e.be, fakebackend.Validate, 0)
 	})
 }
 
@@ -110,23 +111,23 @@ func TestJWKSOutage(t *testing.T) {
 		k := jwtkit.Generate(t)
 		is := jwtkit.NewIssuer(t, jwtkit.JWK{Pub: k.EdPub, Kid: "ed"})
 		is.Fail(http.StatusBadGateway)
-		h := e.handler(t, e.opts(jwksOpts(is, m{"jwt": m{"jwksMaxAge": "300ms"}, "cookies": m{"refresh": refreshCookie}})))
+		h := e.handler(t, e.opts(jwksOpts(is, m{"jwt": m{"jwksMaxAge": "300ms"}, "cookies": m{"refresh": testkit.RefreshCookie}})))
 		claims := jwtkit.Std("u-1", "user")
 		tok := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", claims)
 
-		r := e.do(t, h, api("/api/account").cookie(userCookie, tok).cookie(refreshCookie, "r-1"))
-		wantJSONError(t, r, http.StatusServiceUnavailable)
-		wantNoCookieClearing(t, r)
-		r = e.do(t, h, page("/account").cookie(userCookie, tok).cookie(refreshCookie, "r-1"))
-		if r.code != http.StatusServiceUnavailable || r.upstream != nil {
-			t.Errorf("protected page with the JWKS down: got %d (forwarded %v), want 503 not forwarded", r.code, r.upstream != nil)
+		r := e.do(t, h, testkit.API("/api/account").Cookie(testkit.UserCookie, tok).Cookie(testkit.RefreshCookie, "r-1"))
+		testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
+		testkit.WantNoCookieClearing(t, r)
+		r = e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, tok).Cookie(testkit.RefreshCookie, "r-1"))
+		if r.Code != http.StatusServiceUnavailable || r.Upstream != nil {
+			t.Errorf("protected page with the JWKS down: got %d (forwarded %v), want 503 not forwarded", r.Code, r.Upstream != nil)
 		}
-		wantNoCookieClearing(t, r)
-		wantCount(t, e.be, fakebackend.Refresh, 0)
+		testkit.WantNoCookieClearing(t, r)
+		testkit.WantCount(t, e.be, fakebackend.Refresh, 0)
 
 		is.Publish(t, jwtkit.JWK{Pub: k.EdPub, Kid: "ed"})
 		time.Sleep(250 * time.Millisecond) // past the retry spacing (jwksMinRefreshInterval)
-		wantIdentity(t, e.do(t, h, page("/account").cookie(userCookie, tok)), tok, claims.Data(t), "u-1", "user", "")
+		testkit.WantIdentity(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, tok)), tok, claims.Data(t), "u-1", "user", "")
 
 		// The keys go stale (jwksMaxAge) while the issuer is down: the
 		// last good keys stay in use.
@@ -134,8 +135,8 @@ func TestJWKSOutage(t *testing.T) {
 		time.Sleep(400 * time.Millisecond)
 		other := jwtkit.Std("u-2", "user")
 		tok2 := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", other)
-		wantIdentity(t, e.do(t, h, page("/account").cookie(userCookie, tok2)), tok2, other.Data(t), "u-2", "user", "")
-		wantCount(t, e.be, fakebackend.Validate, 0)
+		testkit.WantIdentity(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, tok2)), tok2, other.Data(t), "u-2", "user", "")
+		testkit.WantCount(t, e.be, fakebackend.Validate, 0)
 	})
 }
 
@@ -150,9 +151,9 @@ func TestJWKSOutageFallback(t *testing.T) {
 		tok := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", jwtkit.Std("u-1", "user"))
 		data := fakebackend.UserData("u-1", "user", nil)
 		e.be.SetUser(tok, data)
-		r := e.do(t, h, page("/account").cookie(userCookie, tok))
-		wantIdentity(t, r, tok, data, "u-1", "user", "")
-		wantVerifiedBy(t, r, "backend")
+		r := e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, tok))
+		testkit.WantIdentity(t, r, tok, data, "u-1", "user", "")
+		testkit.WantVerifiedBy(t, r, "backend")
 	})
 }
 
@@ -172,13 +173,13 @@ func pollUntilVerified(t *testing.T, e *env, h http.Handler, tok string) time.Du
 	t.Helper()
 	start := time.Now()
 	for time.Since(start) < jwksWait {
-		r := e.do(t, h, api("/api/account").cookie(userCookie, tok))
-		if r.code == http.StatusOK {
-			wantVerifiedBy(t, r, "local")
+		r := e.do(t, h, testkit.API("/api/account").Cookie(testkit.UserCookie, tok))
+		if r.Code == http.StatusOK {
+			testkit.WantVerifiedBy(t, r, "local")
 			return time.Since(start)
 		}
-		if r.code != http.StatusServiceUnavailable || r.upstream != nil {
-			t.Fatalf("a token with a newly published kid: %d (forwarded %v), want 503 until the key is learned", r.code, r.upstream != nil)
+		if r.Code != http.StatusServiceUnavailable || r.Upstream != nil {
+			t.Fatalf("a token with a newly published kid: %d (forwarded %v), want 503 until the key is learned", r.Code, r.Upstream != nil)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -197,7 +198,7 @@ func TestJWKSKeyPublishedRightAfterAFetch(t *testing.T) {
 		is := jwtkit.NewIssuer(t, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
 		h := e.handler(t, e.opts(jwksOpts(is, m{"jwt": m{"jwksMinRefreshInterval": "30s"}})))
 		old := jwtkit.Sign(t, "RS256", k.RSA, "old", jwtkit.Std("u-old", "user"))
-		wantVerifiedBy(t, e.do(t, h, page("/account").cookie(userCookie, old)), "local")
+		testkit.WantVerifiedBy(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, old)), "local")
 
 		is.Publish(t, jwtkit.JWK{Pub: k.EdPub, Kid: "new"}, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
 		fresh := jwtkit.Sign(t, "EdDSA", k.Ed, "new", jwtkit.Std("u-new", "user"))
@@ -211,16 +212,16 @@ func TestJWKSKeyPublishedRightAfterAFetch(t *testing.T) {
 		before, start := is.Fetches(), time.Now()
 		for i := 0; time.Since(start) < jwksRetry+time.Second && i < 200; i++ {
 			tok := jwtkit.Sign(t, "EdDSA", k.Ed, fmt.Sprintf("junk-%d", i), jwtkit.Std("u-junk", "user"))
-			r := e.do(t, h, api("/api/account").cookie(userCookie, tok))
-			if r.upstream != nil || (r.code != http.StatusUnauthorized && r.code != http.StatusServiceUnavailable) {
-				t.Fatalf("a random kid: %d (forwarded %v), want 401 or 503", r.code, r.upstream != nil)
+			r := e.do(t, h, testkit.API("/api/account").Cookie(testkit.UserCookie, tok))
+			if r.Upstream != nil || (r.Code != http.StatusUnauthorized && r.Code != http.StatusServiceUnavailable) {
+				t.Fatalf("a random kid: %d (forwarded %v), want 401 or 503", r.Code, r.Upstream != nil)
 			}
 			time.Sleep(25 * time.Millisecond)
 		}
 		if n := is.Fetches() - before; n > 2 {
 			t.Errorf("fetches for random kids over %s: %d, want at most 2", time.Since(start).Round(time.Second), n)
 		}
-		wantCount(t, e.be, fakebackend.Validate, 0)
+		testkit.WantCount(t, e.be, fakebackend.Validate, 0)
 	})
 }
 
@@ -232,17 +233,17 @@ func TestJWKSFailedRefetchRetried(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		k := jwtkit.Generate(t)
 		is := jwtkit.NewIssuer(t, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
-		h := e.handler(t, e.opts(jwksOpts(is, m{"jwt": m{"jwksMinRefreshInterval": "30s"}, "cookies": m{"refresh": refreshCookie}})))
+		h := e.handler(t, e.opts(jwksOpts(is, m{"jwt": m{"jwksMinRefreshInterval": "30s"}, "cookies": m{"refresh": testkit.RefreshCookie}})))
 		old := jwtkit.Sign(t, "RS256", k.RSA, "old", jwtkit.Std("u-old", "user"))
-		wantVerifiedBy(t, e.do(t, h, page("/account").cookie(userCookie, old)), "local")
+		testkit.WantVerifiedBy(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, old)), "local")
 
 		is.Fail(http.StatusBadGateway)
 		fresh := jwtkit.Sign(t, "EdDSA", k.Ed, "new", jwtkit.Std("u-new", "user"))
 		deadline := time.Now().Add(jwksWait)
 		for is.Fetches() < 2 && time.Now().Before(deadline) {
-			r := e.do(t, h, api("/api/account").cookie(userCookie, fresh).cookie(refreshCookie, "r-keep"))
-			wantJSONError(t, r, http.StatusServiceUnavailable)
-			wantNoCookieClearing(t, r)
+			r := e.do(t, h, testkit.API("/api/account").Cookie(testkit.UserCookie, fresh).Cookie(testkit.RefreshCookie, "r-keep"))
+			testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
+			testkit.WantNoCookieClearing(t, r)
 			time.Sleep(200 * time.Millisecond)
 		}
 		if is.Fetches() != 2 {
@@ -252,7 +253,7 @@ func TestJWKSFailedRefetchRetried(t *testing.T) {
 		is.Publish(t, jwtkit.JWK{Pub: k.EdPub, Kid: "new"}, jwtkit.JWK{Pub: &k.RSA.PublicKey, Kid: "old", Alg: "RS256"})
 		took := pollUntilVerified(t, e, h, fresh)
 		t.Logf("learned %s after the issuer came back", took.Round(10*time.Millisecond))
-		wantCount(t, e.be, fakebackend.Refresh, 0)
-		wantCount(t, e.be, fakebackend.Validate, 0)
+		testkit.WantCount(t, e.be, fakebackend.Refresh, 0)
+		testkit.WantCount(t, e.be, fakebackend.Validate, 0)
 	})
 }

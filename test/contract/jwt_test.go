@@ -10,12 +10,11 @@ import (
 
 	"github.com/authlayer/authlayer/test/fakebackend"
 	"github.com/authlayer/authlayer/test/jwtkit"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // Issue 9: local JWT verification. Tokens are made with go-jose
 // (test/jwtkit), keys generated per test binary.
-
-const hVerified = "X-Auth-Verified-By"
 
 var jwtAlgorithms = []string{
 	"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
@@ -44,24 +43,17 @@ func jwtOpts(t *testing.T, extra m) m {
 		"jwt": m{
 			"enabled": "true",
 			"secret":  jwtkit.Secret,
-			"publicKeys": list(
+			"publicKeys": testkit.List(
 				jwtkit.PEM(t, &k.RSA.PublicKey, "rsa"), jwtkit.PEM(t, &k.P256.PublicKey, "p256"),
 				jwtkit.PEM(t, &k.P384.PublicKey, "p384"), jwtkit.PEM(t, &k.P521.PublicKey, "p521"),
 				jwtkit.PEM(t, k.EdPub, "ed"),
 			),
 		},
-		"headers": m{"verifiedBy": hVerified},
-		"routes":  m{"protected": list("/account", "/api/account")},
+		"headers": m{"verifiedBy": testkit.HeaderVerifiedBy},
+		"routes":  m{"protected": testkit.List("/account", "/api/account")},
 	}
-	merge(o, extra)
+	testkit.Merge(o, extra)
 	return o
-}
-
-func wantVerifiedBy(t *testing.T, r *result, want string) {
-	t.Helper()
-	if got := r.upstream.Values(hVerified); len(got) != 1 || got[0] != want {
-		t.Errorf("upstream %s: got %q, want %q", hVerified, got, want)
-	}
 }
 
 // TestJWTLocalVerificationEveryAlgorithm: a token of each algorithm,
@@ -77,15 +69,15 @@ func TestJWTLocalVerificationEveryAlgorithm(t *testing.T) {
 				claims := jwtkit.Std("u-"+alg, "user", "editor").With(jwtkit.Claims{"name": "Zoë"})
 				tok := jwtkit.Sign(t, alg, k.Signer(alg), kidFor(alg), claims)
 				for i := 0; i < 2; i++ {
-					r := e.do(t, h, page("/account").cookie(userCookie, tok))
-					wantIdentity(t, r, tok, claims.Data(t), "u-"+alg, "user", "")
-					wantVerifiedBy(t, r, "local")
-					wantNoSetCookie(t, r)
+					r := e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, tok))
+					testkit.WantIdentity(t, r, tok, claims.Data(t), "u-"+alg, "user", "")
+					testkit.WantVerifiedBy(t, r, "local")
+					testkit.WantNoSetCookie(t, r)
 				}
 			})
 		}
-		wantCount(t, e.be, fakebackend.Validate, 0)
-		wantCount(t, e.be, fakebackend.Refresh, 0)
+		testkit.WantCount(t, e.be, fakebackend.Validate, 0)
+		testkit.WantCount(t, e.be, fakebackend.Refresh, 0)
 	})
 }
 
@@ -120,8 +112,8 @@ func TestJWTRefusedLocally(t *testing.T) {
 			tok := cases[name]
 			t.Run(name, func(t *testing.T) {
 				before := e.be.Count(fakebackend.Refresh)
-				r := e.do(t, h, page("/account").cookie(userCookie, tok))
-				wantLoginRedirect(t, r, http.StatusFound, "/account")
+				r := e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, tok))
+				testkit.WantLoginRedirect(t, r, http.StatusFound, "/account")
 				if e.be.CountFor(fakebackend.Validate, tok) != 0 {
 					t.Errorf("the token was sent to the backend's validate endpoint")
 				}
@@ -144,18 +136,18 @@ func signES384OnP256(t *testing.T, claims jwtkit.Claims) string {
 func TestJWTExpiredGoesStraightToRefresh(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		k := jwtkit.Generate(t)
-		h := e.handler(t, e.opts(jwtOpts(t, m{"cookies": m{"refresh": refreshCookie}})))
+		h := e.handler(t, e.opts(jwtOpts(t, m{"cookies": m{"refresh": testkit.RefreshCookie}})))
 		expired := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", jwtkit.Std("u-7", "user").With(jwtkit.Claims{"exp": time.Now().Add(-time.Minute).Unix()}))
 		fresh := jwtkit.Std("u-7", "user")
 		next := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", fresh)
 		e.be.SetRefresh("refresh-7", fakebackend.Refreshed(next, "refresh-7b"))
 
-		r := e.do(t, h, page("/account").cookie(userCookie, expired).cookie(refreshCookie, "refresh-7"))
-		wantIdentity(t, r, next, fresh.Data(t), "u-7", "user", next)
-		wantCookieSet(t, r, userCookie, next)
-		wantCookieSet(t, r, refreshCookie, "refresh-7b")
-		wantCount(t, e.be, fakebackend.Validate, 0)
-		wantCount(t, e.be, fakebackend.Refresh, 1)
+		r := e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, expired).Cookie(testkit.RefreshCookie, "refresh-7"))
+		testkit.WantIdentity(t, r, next, fresh.Data(t), "u-7", "user", next)
+		testkit.WantCookieSet(t, r, testkit.UserCookie, next)
+		testkit.WantCookieSet(t, r, testkit.RefreshCookie, "refresh-7b")
+		testkit.WantCount(t, e.be, fakebackend.Validate, 0)
+		testkit.WantCount(t, e.be, fakebackend.Refresh, 1)
 	})
 }
 
@@ -169,8 +161,8 @@ func TestJWTModes(t *testing.T) {
 			h := e.handler(t, e.opts(jwtOpts(t, nil)))
 			tok := unknownKid("u-local")
 			e.be.SetUser(tok, fakebackend.UserData("u-local", "user", nil))
-			r := e.do(t, h, api("/api/account").cookie(userCookie, tok))
-			wantJSONError(t, r, http.StatusUnauthorized)
+			r := e.do(t, h, testkit.API("/api/account").Cookie(testkit.UserCookie, tok))
+			testkit.WantJSONError(t, r, http.StatusUnauthorized)
 			if n := e.be.CountFor(fakebackend.Validate, tok); n != 0 {
 				t.Errorf("validate calls for the token: %d, want 0", n)
 			}
@@ -181,16 +173,16 @@ func TestJWTModes(t *testing.T) {
 			tok := unknownKid("u-fb")
 			data := fakebackend.UserData("u-fb", "user", nil)
 			e.be.SetUser(tok, data)
-			r := e.do(t, h, page("/account").cookie(userCookie, tok))
-			wantIdentity(t, r, tok, data, "u-fb", "user", "")
-			wantVerifiedBy(t, r, "backend")
+			r := e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, tok))
+			testkit.WantIdentity(t, r, tok, data, "u-fb", "user", "")
+			testkit.WantVerifiedBy(t, r, "backend")
 			if n := e.be.CountFor(fakebackend.Validate, tok); n != 1 {
 				t.Errorf("validate calls for the unknown-kid token: %d, want 1", n)
 			}
 			known := jwtkit.Sign(t, "ES256", k.P256, "p256", jwtkit.Std("u-known", "user"))
-			wantVerifiedBy(t, e.do(t, h, page("/account").cookie(userCookie, known)), "local")
+			testkit.WantVerifiedBy(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, known)), "local")
 			forged := jwtkit.SignRaw(t, "ES256", k.P384, `{"alg":"ES256","kid":"p256"}`, jwtkit.Std("u-forged", "user"))
-			wantLoginRedirect(t, e.do(t, h, page("/account").cookie(userCookie, forged)), http.StatusFound, "/account")
+			testkit.WantLoginRedirect(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, forged)), http.StatusFound, "/account")
 			if e.be.CountFor(fakebackend.Validate, known)+e.be.CountFor(fakebackend.Validate, forged) != 0 {
 				t.Errorf("a token checkable here was sent to the backend")
 			}
@@ -202,24 +194,24 @@ func TestJWTModes(t *testing.T) {
 			tok := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", claims)
 			e.be.SetUser(tok, fakebackend.UserData("someone-else", "admin", nil))
 			for i := 0; i < 3; i++ {
-				r := e.do(t, h, page("/account").cookie(userCookie, tok))
+				r := e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, tok))
 				// The identity is the token's claims, whatever the backend's shape.
-				wantIdentity(t, r, tok, claims.Data(t), "u-rv", "user", "")
-				wantVerifiedBy(t, r, "local")
+				testkit.WantIdentity(t, r, tok, claims.Data(t), "u-rv", "user", "")
+				testkit.WantVerifiedBy(t, r, "local")
 			}
 			if n := e.be.CountFor(fakebackend.Validate, tok); n != 1 {
 				t.Fatalf("validate calls within the interval: %d, want 1", n)
 			}
 			time.Sleep(400 * time.Millisecond)
 			e.be.SetValidate(tok, fakebackend.Status(http.StatusServiceUnavailable))
-			wantIdentity(t, e.do(t, h, page("/account").cookie(userCookie, tok)), tok, claims.Data(t), "u-rv", "user", "")
+			testkit.WantIdentity(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, tok)), tok, claims.Data(t), "u-rv", "user", "")
 			if n := e.be.CountFor(fakebackend.Validate, tok); n != 2 {
 				t.Fatalf("validate calls after the interval: %d, want 2", n)
 			}
 			time.Sleep(400 * time.Millisecond)
 			e.be.SetValidate(tok, fakebackend.Unauthorized())
-			r := e.do(t, h, page("/account").cookie(userCookie, tok))
-			wantLoginRedirect(t, r, http.StatusFound, "/account")
+			r := e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, tok))
+			testkit.WantLoginRedirect(t, r, http.StatusFound, "/account")
 		})
 	})
 }
@@ -235,15 +227,15 @@ func TestJWTGuestTokens(t *testing.T) {
 		e.be.SetGuestAnswer(fakebackend.Answer{JSON: map[string]interface{}{"data": map[string]interface{}{"accessToken": guest}}})
 		h := e.handler(t, opts)
 
-		r := e.do(t, h, page("/"))
-		wantIdentity(t, r, guest, guestClaims.Data(t), "guest-1", "guest", guest)
-		wantCookieSet(t, r, guestCookie, guest)
-		r = e.do(t, h, page("/").cookie(guestCookie, guest))
-		wantIdentity(t, r, guest, guestClaims.Data(t), "guest-1", "guest", "")
-		r = e.do(t, h, page("/account").cookie(userCookie, guest))
-		wantLoginRedirect(t, r, http.StatusFound, "/account")
-		wantCount(t, e.be, fakebackend.Validate, 0)
-		wantCount(t, e.be, fakebackend.Guest, 1)
+		r := e.do(t, h, testkit.Page("/"))
+		testkit.WantIdentity(t, r, guest, guestClaims.Data(t), "guest-1", "guest", guest)
+		testkit.WantCookieSet(t, r, testkit.GuestCookie, guest)
+		r = e.do(t, h, testkit.Page("/").Cookie(testkit.GuestCookie, guest))
+		testkit.WantIdentity(t, r, guest, guestClaims.Data(t), "guest-1", "guest", "")
+		r = e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, guest))
+		testkit.WantLoginRedirect(t, r, http.StatusFound, "/account")
+		testkit.WantCount(t, e.be, fakebackend.Validate, 0)
+		testkit.WantCount(t, e.be, fakebackend.Guest, 1)
 	})
 }
 
@@ -255,8 +247,8 @@ func TestJWTKeysNamedByTheTokenAreIgnored(t *testing.T) {
 		attacker := jwtkit.NewIssuer(t, jwtkit.JWK{Pub: &k.RSA2.PublicKey, Kid: "evil", Alg: "RS256"})
 		h := e.handler(t, e.opts(jwtOpts(t, m{"jwt": m{"mode": "fallback"}})))
 		tok := signWithHeader(t, k, `{"alg":"RS256","kid":"rsa","jku":"`+attacker.URL()+`","x5u":"`+attacker.URL()+`"}`)
-		r := e.do(t, h, api("/api/account").cookie(userCookie, tok))
-		wantJSONError(t, r, http.StatusUnauthorized)
+		r := e.do(t, h, testkit.API("/api/account").Cookie(testkit.UserCookie, tok))
+		testkit.WantJSONError(t, r, http.StatusUnauthorized)
 		if attacker.Fetches() != 0 {
 			t.Errorf("the key set the token named was fetched %d times", attacker.Fetches())
 		}
@@ -282,22 +274,22 @@ func TestJWTRefusalsSpendTheBudget(t *testing.T) {
 		const client, other = "198.51.100.70", "198.51.100.71"
 		for i := 0; i < 10; i++ {
 			tok := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", jwtkit.Std(fmt.Sprintf("u-valid-%d", i), "user"))
-			wantVerifiedBy(t, e.do(t, h, from(api("/api/account").cookie(userCookie, tok), client)), "local")
+			testkit.WantVerifiedBy(t, e.do(t, h, from(testkit.API("/api/account").Cookie(testkit.UserCookie, tok), client)), "local")
 		}
 		for i := 0; i < 6; i++ {
 			forged := jwtkit.Sign(t, "RS256", k.RSA2, "rsa", jwtkit.Std(fmt.Sprintf("u-forged-%d", i), "user"))
-			r := e.do(t, h, from(api("/api/account").cookie(userCookie, forged), client))
+			r := e.do(t, h, from(testkit.API("/api/account").Cookie(testkit.UserCookie, forged), client))
 			if i < 3 {
-				wantJSONError(t, r, http.StatusUnauthorized)
+				testkit.WantJSONError(t, r, http.StatusUnauthorized)
 				continue
 			}
-			wantRateLimited(t, r)
+			testkit.WantRateLimited(t, r)
 		}
 		// Over budget, even a valid new token from that client is refused;
 		// another client is not affected.
 		tok := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", jwtkit.Std("u-late", "user"))
-		wantRateLimited(t, e.do(t, h, from(api("/api/account").cookie(userCookie, tok), client)))
-		wantVerifiedBy(t, e.do(t, h, from(api("/api/account").cookie(userCookie, tok), other)), "local")
+		testkit.WantRateLimited(t, e.do(t, h, from(testkit.API("/api/account").Cookie(testkit.UserCookie, tok), client)))
+		testkit.WantVerifiedBy(t, e.do(t, h, from(testkit.API("/api/account").Cookie(testkit.UserCookie, tok), other)), "local")
 	})
 }
 
@@ -306,11 +298,11 @@ func TestJWTRefusalsSpendTheBudget(t *testing.T) {
 func TestJWTVerifiedByCannotBeSpoofed(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(jwtOpts(t, nil)))
-		for _, name := range []string{hVerified, "x-auth-verified-by", "X_Auth_Verified_By", "X.Auth.Verified.By"} {
-			r := e.do(t, h, page("/").withHeader(name, "local"))
-			wantAnonymous(t, r)
-			for k := range r.upstream {
-				if normHeader(k) == normHeader(hVerified) {
+		for _, name := range []string{testkit.HeaderVerifiedBy, "x-auth-verified-by", "X_Auth_Verified_By", "X.Auth.Verified.By"} {
+			r := e.do(t, h, testkit.Page("/").WithHeader(name, "local"))
+			testkit.WantAnonymous(t, r)
+			for k := range r.Upstream {
+				if testkit.NormHeader(k) == testkit.NormHeader(testkit.HeaderVerifiedBy) {
 					t.Errorf("%s: the client's %s reached the app", name, k)
 				}
 			}
@@ -327,26 +319,26 @@ func TestJWTVerifiedByCannotBeSpoofed(t *testing.T) {
 func TestJWTKidlessKeyChecksOnlyKidlessTokens(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		k := jwtkit.Generate(t)
-		keys := m{"jwt": m{"secret": nil, "publicKeys": list(jwtkit.PEM(t, k.EdPub, ""), jwtkit.PEM(t, &k.P256.PublicKey, "p256"))}}
+		keys := m{"jwt": m{"secret": nil, "publicKeys": testkit.List(jwtkit.PEM(t, k.EdPub, ""), jwtkit.PEM(t, &k.P256.PublicKey, "p256"))}}
 		logs := captureLog(t)
 		h := e.handler(t, e.opts(jwtOpts(t, keys)))
 
 		claims := jwtkit.Std("u-kidless", "user")
 		kidless := jwtkit.Sign(t, "EdDSA", k.Ed, "", claims)
-		r := e.do(t, h, page("/account").cookie(userCookie, kidless))
-		wantIdentity(t, r, kidless, claims.Data(t), "u-kidless", "user", "")
-		wantVerifiedBy(t, r, "local")
+		r := e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, kidless))
+		testkit.WantIdentity(t, r, kidless, claims.Data(t), "u-kidless", "user", "")
+		testkit.WantVerifiedBy(t, r, "local")
 
 		for _, kid := range []string{"ed-2027", "p256"} {
 			named := jwtkit.Sign(t, "EdDSA", k.Ed, kid, jwtkit.Std("u-named", "user"))
-			r = e.do(t, h, api("/api/account").cookie(userCookie, named))
-			wantJSONError(t, r, http.StatusUnauthorized)
+			r = e.do(t, h, testkit.API("/api/account").Cookie(testkit.UserCookie, named))
+			testkit.WantJSONError(t, r, http.StatusUnauthorized)
 			if e.be.CountFor(fakebackend.Validate, named) != 0 {
 				t.Errorf("kid %s: sent to the validate endpoint in local mode", kid)
 			}
 		}
 		other := jwtkit.Sign(t, "EdDSA", k.Ed, "ed-2028", jwtkit.Std("u-named-2", "user"))
-		wantJSONError(t, e.do(t, h, api("/api/account").cookie(userCookie, other)), http.StatusUnauthorized)
+		testkit.WantJSONError(t, e.do(t, h, testkit.API("/api/account").Cookie(testkit.UserCookie, other)), http.StatusUnauthorized)
 		lines, _ := logs.linesSince(0, "a key without a kid checks only tokens without one")
 		if len(lines) != 1 || !strings.Contains(lines[0], "jwt.publicKeys") || strings.Contains(lines[0], "ed-202") {
 			t.Errorf("log lines about the kid-less key: %q, want one naming jwt.publicKeys, without the kid", lines)
@@ -356,18 +348,18 @@ func TestJWTKidlessKeyChecksOnlyKidlessTokens(t *testing.T) {
 		named := jwtkit.Sign(t, "EdDSA", k.Ed, "ed-2027", jwtkit.Std("u-fb", "user"))
 		data := fakebackend.UserData("u-fb", "user", nil)
 		e.be.SetUser(named, data)
-		r = e.do(t, fb, page("/account").cookie(userCookie, named))
-		wantIdentity(t, r, named, data, "u-fb", "user", "")
-		wantVerifiedBy(t, r, "backend")
+		r = e.do(t, fb, testkit.Page("/account").Cookie(testkit.UserCookie, named))
+		testkit.WantIdentity(t, r, named, data, "u-fb", "user", "")
+		testkit.WantVerifiedBy(t, r, "backend")
 	})
 }
 
 // merged deep-merges overrides onto a copy of base.
 func merged(base m, overrides ...m) m {
 	out := m{}
-	merge(out, base)
+	testkit.Merge(out, base)
 	for _, o := range overrides {
-		merge(out, o)
+		testkit.Merge(out, o)
 	}
 	return out
 }

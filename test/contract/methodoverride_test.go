@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // methodOverride (issue 10): PUT/PATCH/DELETE reach the app as POST with
@@ -38,20 +40,20 @@ func newMethodApp() *methodApp { return &methodApp{got: map[string]*received{}} 
 func (a *methodApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b, _ := io.ReadAll(r.Body)
 	a.mu.Lock()
-	a.got[r.Header.Get(hTestID)] = &received{
+	a.got[r.Header.Get(testkit.HeaderTestID)] = &received{
 		method: r.Method, uri: r.RequestURI, query: r.URL.RawQuery, body: string(b),
 		length: r.ContentLength, header: r.Header.Clone(),
 	}
 	a.mu.Unlock()
-	_, _ = io.WriteString(w, upstreamBody)
+	_, _ = io.WriteString(w, testkit.UpstreamBody)
 }
 
 // send sends rq with body (Content-Type ctype) through h and returns the
 // answer and what the app received (nil when nothing reached it).
-func (a *methodApp) send(t *testing.T, e *env, h http.Handler, rq request, ctype, body string) (*result, *received) {
+func (a *methodApp) send(t *testing.T, e *env, h http.Handler, rq testkit.Request, ctype, body string) (*testkit.Result, *received) {
 	t.Helper()
 	req, id := e.newRequest(rq)
-	req.RequestURI = rq.target
+	req.RequestURI = rq.Target
 	if body != "" || ctype != "" {
 		req.Body = io.NopCloser(strings.NewReader(body))
 		req.ContentLength = int64(len(body))
@@ -62,7 +64,7 @@ func (a *methodApp) send(t *testing.T, e *env, h http.Handler, rq request, ctype
 	}
 	res, err := serve(h, req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, rq.target, err)
+		t.Fatalf("%s %s: %v", req.Method, rq.Target, err)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -76,9 +78,9 @@ var overrideKeys = []string{
 	"x_http_method_override", "X.HTTP.Method.Override", "X_METHOD_OVERRIDE",
 }
 
-func withOverrides(rq request, value string) request {
+func withOverrides(rq testkit.Request, value string) testkit.Request {
 	for _, k := range overrideKeys {
-		rq = rq.withRawKey(k, value)
+		rq = rq.WithRawKey(k, value)
 	}
 	return rq
 }
@@ -88,7 +90,7 @@ func withOverrides(rq request, value string) request {
 func wantNoClientOverride(t *testing.T, got *received, want string) {
 	t.Helper()
 	for k, vs := range got.header {
-		n := normHeader(k)
+		n := testkit.NormHeader(k)
 		if n != "x-http-method-override" && n != "x-http-method" && n != "x-method-override" {
 			continue
 		}
@@ -105,35 +107,35 @@ func wantNoClientOverride(t *testing.T, got *received, want string) {
 func TestMethodOverrideHeader(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		app := newMethodApp()
-		h := e.handlerIn(t, e.opts(m{"methodOverride": m{"mode": "header"}, "routes": m{"excluded": list("/static")}}), app, "header")
+		h := e.handlerIn(t, e.opts(m{"methodOverride": m{"mode": "header"}, "routes": m{"excluded": testkit.List("/static")}}), app, "header")
 		tok, data := freshUser(e, "override-header", "u-override")
 		for _, method := range []string{http.MethodPut, http.MethodPatch, http.MethodDelete} {
-			r, got := app.send(t, e, h, withOverrides(api("/api/items/1?a=1&_method=GET").with(method).cookie(userCookie, tok), "GET"),
+			r, got := app.send(t, e, h, withOverrides(testkit.API("/api/items/1?a=1&_method=GET").With(method).Cookie(testkit.UserCookie, tok), "GET"),
 				"application/json", `{"a":1}`)
-			if r.code != http.StatusOK || got == nil || got.method != http.MethodPost || got.body != `{"a":1}` {
-				t.Fatalf("%s: %d, app got %+v", method, r.code, got)
+			if r.Code != http.StatusOK || got == nil || got.method != http.MethodPost || got.body != `{"a":1}` {
+				t.Fatalf("%s: %d, app got %+v", method, r.Code, got)
 			}
 			wantNoClientOverride(t, got, method)
 			if got.query != "a=1" || got.uri != "/api/items/1?a=1" {
 				t.Errorf("%s: the client's _method reached the app: %q %q", method, got.query, got.uri)
 			}
-			r.upstream = got.header
-			r.body = upstreamBody
-			wantIdentity(t, r, tok, data, "u-override", "user", "")
+			r.Upstream = got.header
+			r.Body = testkit.UpstreamBody
+			testkit.WantIdentity(t, r, tok, data, "u-override", "user", "")
 		}
 		// GET, POST and excluded paths: never an override the client chose.
-		for _, rq := range []request{
-			page("/items?_method=DELETE&b=2"),
-			api("/items?%5Fmethod=DELETE&b=2").with(http.MethodPost),
-			page("/static/app.js?_METHOD[]=DELETE&b=2"),
+		for _, rq := range []testkit.Request{
+			testkit.Page("/items?_method=DELETE&b=2"),
+			testkit.API("/items?%5Fmethod=DELETE&b=2").With(http.MethodPost),
+			testkit.Page("/static/app.js?_METHOD[]=DELETE&b=2"),
 		} {
 			r, got := app.send(t, e, h, withOverrides(rq, "DELETE"), "", "")
-			method := rq.method
+			method := rq.Method
 			if method == "" {
 				method = http.MethodGet
 			}
-			if r.code != http.StatusOK || got == nil || got.method != method || got.query != "b=2" {
-				t.Fatalf("%s %s: %d, app got %+v", method, rq.target, r.code, got)
+			if r.Code != http.StatusOK || got == nil || got.method != method || got.query != "b=2" {
+				t.Fatalf("%s %s: %d, app got %+v", method, rq.Target, r.Code, got)
 			}
 			wantNoClientOverride(t, got, "")
 		}
@@ -161,9 +163,9 @@ func TestMethodOverrideBody(t *testing.T) {
 			{"text", http.MethodPut, "text/plain", "hi", "hi", http.MethodPut},
 			{"a POST's own _method", http.MethodPost, "application/json", `{"_method":"DELETE","a":1}`, `{"a":1}`, ""},
 		} {
-			r, got := app.send(t, e, h, withOverrides(api("/api/items").with(tc.method).cookie(userCookie, tok), "GET"), tc.ctype, tc.body)
-			if r.code != http.StatusOK || got == nil || got.method != http.MethodPost {
-				t.Fatalf("%s: %d, app got %+v", tc.desc, r.code, got)
+			r, got := app.send(t, e, h, withOverrides(testkit.API("/api/items").With(tc.method).Cookie(testkit.UserCookie, tok), "GET"), tc.ctype, tc.body)
+			if r.Code != http.StatusOK || got == nil || got.method != http.MethodPost {
+				t.Fatalf("%s: %d, app got %+v", tc.desc, r.Code, got)
 			}
 			if got.body != tc.wantBody || got.length != int64(len(tc.wantBody)) {
 				t.Errorf("%s: app got body %q (length %d), want %q", tc.desc, got.body, got.length, tc.wantBody)
@@ -174,12 +176,12 @@ func TestMethodOverrideBody(t *testing.T) {
 			wantNoClientOverride(t, got, tc.wantHeader)
 		}
 		before := e.be.Total()
-		r, got := app.send(t, e, h, api("/api/items").with(http.MethodPut).cookie(userCookie, tok), "application/json", `{"a":"`+strings.Repeat("x", 64)+`"}`)
-		if got != nil || r.code != http.StatusRequestEntityTooLarge || r.body != `{"success":false,"message":"Request body too large"}` {
-			t.Errorf("over maxBodyBytes: %d %q, forwarded: %v", r.code, r.body, got != nil)
+		r, got := app.send(t, e, h, testkit.API("/api/items").With(http.MethodPut).Cookie(testkit.UserCookie, tok), "application/json", `{"a":"`+strings.Repeat("x", 64)+`"}`)
+		if got != nil || r.Code != http.StatusRequestEntityTooLarge || r.Body != `{"success":false,"message":"Request body too large"}` {
+			t.Errorf("over maxBodyBytes: %d %q, forwarded: %v", r.Code, r.Body, got != nil)
 		}
-		wantNoStore(t, r)
-		wantBackendUntouched(t, e, before)
+		testkit.WantNoStore(t, r)
+		testkit.WantBackendUntouched(t, e.be, before)
 
 		if _, err := e.factory(e.opts(m{"methodOverride": m{"mode": "query"}}), e.up, t.Name()+"#bad"); err == nil || !strings.Contains(err.Error(), "methodOverride.mode") {
 			t.Errorf("methodOverride.mode=query: %v, want an error naming methodOverride.mode", err)
@@ -198,19 +200,19 @@ func TestMethodOverrideCSRF(t *testing.T) {
 		tok, _ := freshUser(e, "override-csrf", "u-csrf")
 		for _, tc := range []struct {
 			desc       string
-			rq         request
+			rq         testkit.Request
 			wantStatus int
 			wantMethod string
 		}{
-			{"cross-site DELETE", api("/api/items/1").with(http.MethodDelete).withHeader("Sec-Fetch-Site", "cross-site"), http.StatusForbidden, ""},
-			{"cross-site GET asking for DELETE", withOverrides(api("/api/items/1").withHeader("Sec-Fetch-Site", "cross-site"), "DELETE"), http.StatusForbidden, ""},
-			{"cross-site GET with ?_method=DELETE", api("/api/items/1?_method=DELETE").withHeader("Sec-Fetch-Site", "cross-site"), http.StatusForbidden, ""},
-			{"same-origin GET asking for DELETE", withOverrides(api("/api/items/1").withHeader("Sec-Fetch-Site", "same-origin"), "DELETE"), http.StatusOK, http.MethodGet},
-			{"same-origin DELETE", api("/api/items/1").with(http.MethodDelete).withHeader("Sec-Fetch-Site", "same-origin"), http.StatusOK, http.MethodPost},
+			{"cross-site DELETE", testkit.API("/api/items/1").With(http.MethodDelete).WithHeader("Sec-Fetch-Site", "cross-site"), http.StatusForbidden, ""},
+			{"cross-site GET asking for DELETE", withOverrides(testkit.API("/api/items/1").WithHeader("Sec-Fetch-Site", "cross-site"), "DELETE"), http.StatusForbidden, ""},
+			{"cross-site GET with ?_method=DELETE", testkit.API("/api/items/1?_method=DELETE").WithHeader("Sec-Fetch-Site", "cross-site"), http.StatusForbidden, ""},
+			{"same-origin GET asking for DELETE", withOverrides(testkit.API("/api/items/1").WithHeader("Sec-Fetch-Site", "same-origin"), "DELETE"), http.StatusOK, http.MethodGet},
+			{"same-origin DELETE", testkit.API("/api/items/1").With(http.MethodDelete).WithHeader("Sec-Fetch-Site", "same-origin"), http.StatusOK, http.MethodPost},
 		} {
-			r, got := app.send(t, e, h, tc.rq.cookie(userCookie, tok), "", "")
-			if r.code != tc.wantStatus {
-				t.Errorf("%s: %d, want %d", tc.desc, r.code, tc.wantStatus)
+			r, got := app.send(t, e, h, tc.rq.Cookie(testkit.UserCookie, tok), "", "")
+			if r.Code != tc.wantStatus {
+				t.Errorf("%s: %d, want %d", tc.desc, r.Code, tc.wantStatus)
 				continue
 			}
 			if tc.wantMethod == "" {
@@ -356,24 +358,24 @@ func TestMethodOverrideBodyNeverPassesTheClientsField(t *testing.T) {
 		}
 		for _, method := range []string{http.MethodPost, http.MethodDelete} {
 			for _, tc := range attacks {
-				rq := api("/api/items").with(method).cookie(userCookie, tok)
+				rq := testkit.API("/api/items").With(method).Cookie(testkit.UserCookie, tok)
 				if tc.encoding != "" {
-					rq = rq.withHeader("Content-Encoding", tc.encoding)
+					rq = rq.WithHeader("Content-Encoding", tc.encoding)
 				}
 				r, got := app.send(t, e, h, rq, tc.ctype, tc.body)
 				desc := method + " " + tc.desc
 				if got == nil {
-					if r.code != http.StatusUnsupportedMediaType && r.code != http.StatusBadRequest {
-						t.Errorf("%s: %d %q, want it cleaned or refused with 415 or 400", desc, r.code, r.body)
+					if r.Code != http.StatusUnsupportedMediaType && r.Code != http.StatusBadRequest {
+						t.Errorf("%s: %d %q, want it cleaned or refused with 415 or 400", desc, r.Code, r.Body)
 					}
-					if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || !strings.Contains(r.body, `"success":false`) {
-						t.Errorf("%s: the refusal is not the JSON error: %q %q", desc, r.header.Get("Content-Type"), r.body)
+					if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") || !strings.Contains(r.Body, `"success":false`) {
+						t.Errorf("%s: the refusal is not the JSON error: %q %q", desc, r.Header.Get("Content-Type"), r.Body)
 					}
-					wantNoStore(t, r)
+					testkit.WantNoStore(t, r)
 					continue
 				}
-				if r.code != http.StatusOK || got.method != http.MethodPost {
-					t.Errorf("%s: %d, the app got %s", desc, r.code, got.method)
+				if r.Code != http.StatusOK || got.method != http.MethodPost {
+					t.Errorf("%s: %d, the app got %s", desc, r.Code, got.method)
 					continue
 				}
 				if carriesSmuggled(got.body, got.header) {
@@ -402,13 +404,13 @@ func TestMethodOverrideBodyNeverPassesTheClientsField(t *testing.T) {
 			{"XML", "application/xml", "", "<_method>x</_method>", "<_method>x</_method>"},
 			{"a multipart upload", "multipart/form-data; boundary=b1", "", upload, ""},
 		} {
-			rq := api("/api/items").with(http.MethodPost).cookie(userCookie, tok)
+			rq := testkit.API("/api/items").With(http.MethodPost).Cookie(testkit.UserCookie, tok)
 			if tc.encoding != "" {
-				rq = rq.withHeader("Content-Encoding", tc.encoding)
+				rq = rq.WithHeader("Content-Encoding", tc.encoding)
 			}
 			r, got := app.send(t, e, h, rq, tc.ctype, tc.body)
-			if r.code != http.StatusOK || got == nil {
-				t.Errorf("%s: %d %q, want it forwarded", tc.desc, r.code, r.body)
+			if r.Code != http.StatusOK || got == nil {
+				t.Errorf("%s: %d %q, want it forwarded", tc.desc, r.Code, r.Body)
 				continue
 			}
 			if tc.want != "" && got.body != tc.want {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // refresh.proactiveWindow wider than the tokens' lifetime: tokens are
@@ -40,8 +41,8 @@ func TestProactiveWindowWiderThanTheTokenLifetime(t *testing.T) {
 		logs := captureLog(t)
 		h := e.handler(t, e.opts(m{
 			"refresh": m{"proactiveWindow": "60s"},
-			"cookies": m{"refresh": refreshCookie},
-			"routes":  m{"protected": list("/dashboard")},
+			"cookies": m{"refresh": testkit.RefreshCookie},
+			"routes":  m{"protected": testkit.List("/dashboard")},
 		}))
 		const life = 30 * time.Second
 
@@ -51,11 +52,11 @@ func TestProactiveWindowWiderThanTheTokenLifetime(t *testing.T) {
 		e.be.SetUser(young, youngData)
 		e.be.RefreshTo("young-refresh", fakebackend.Token("young-next"), "young-refresh-2", userExpiringIn(life))
 		for i := 0; i < 3; i++ {
-			r := e.do(t, h, page("/dashboard").cookie(userCookie, young).cookie(refreshCookie, "young-refresh"))
-			wantIdentity(t, r, young, youngData, "u-p", "user", "")
-			wantNoSetCookie(t, r)
+			r := e.do(t, h, testkit.Page("/dashboard").Cookie(testkit.UserCookie, young).Cookie(testkit.RefreshCookie, "young-refresh"))
+			testkit.WantIdentity(t, r, young, youngData, "u-p", "user", "")
+			testkit.WantNoSetCookie(t, r)
 		}
-		wantCount(t, e.be, fakebackend.Refresh, 0)
+		testkit.WantCount(t, e.be, fakebackend.Refresh, 0)
 
 		// Two thirds through its life: refreshed.
 		old := tokenIssuedAt("old", time.Now().Add(-20*time.Second))
@@ -63,25 +64,25 @@ func TestProactiveWindowWiderThanTheTokenLifetime(t *testing.T) {
 		next := fakebackend.Token("old-next")
 		nextData := userExpiringIn(life)
 		e.be.RefreshTo("old-refresh", next, "old-refresh-2", nextData)
-		r := e.do(t, h, page("/dashboard").cookie(userCookie, old).cookie(refreshCookie, "old-refresh"))
-		wantIdentity(t, r, next, nextData, "u-p", "user", next)
-		wantCookieSet(t, r, userCookie, next)
-		wantCount(t, e.be, fakebackend.Refresh, 1)
+		r := e.do(t, h, testkit.Page("/dashboard").Cookie(testkit.UserCookie, old).Cookie(testkit.RefreshCookie, "old-refresh"))
+		testkit.WantIdentity(t, r, next, nextData, "u-p", "user", next)
+		testkit.WantCookieSet(t, r, testkit.UserCookie, next)
+		testkit.WantCount(t, e.be, fakebackend.Refresh, 1)
 
 		// next has no iat: authlayer's refresh handed it out just now, so
 		// the following requests are not refreshed, though its whole
 		// lifetime is within the window.
 		e.be.RefreshTo("old-refresh-2", fakebackend.Token("old-next-2"), "old-refresh-3", userExpiringIn(life))
 		for i := 0; i < 5; i++ {
-			r = e.do(t, h, page("/dashboard").cookie(userCookie, next).cookie(refreshCookie, "old-refresh-2"))
-			wantIdentity(t, r, next, nextData, "u-p", "user", "")
-			if len(r.setCookies(userCookie)) != 0 {
+			r = e.do(t, h, testkit.Page("/dashboard").Cookie(testkit.UserCookie, next).Cookie(testkit.RefreshCookie, "old-refresh-2"))
+			testkit.WantIdentity(t, r, next, nextData, "u-p", "user", "")
+			if len(r.SetCookies(testkit.UserCookie)) != 0 {
 				t.Fatalf("request %d: the token a refresh just handed out was replaced", i)
 			}
 		}
-		wantCount(t, e.be, fakebackend.Refresh, 1)
-		if r.code != http.StatusOK {
-			t.Errorf("status %d", r.code)
+		testkit.WantCount(t, e.be, fakebackend.Refresh, 1)
+		if r.Code != http.StatusOK {
+			t.Errorf("status %d", r.Code)
 		}
 		lines, _ := logs.linesSince(0, "refresh.proactiveWindow")
 		if len(lines) != 1 || !strings.Contains(lines[0], "(1m0s) covers the whole lifetime") || !strings.Contains(lines[0], t.Name()) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // TestRefreshSingleToken: an invalid user token is refreshed with itself
@@ -21,7 +22,7 @@ func TestRefreshSingleToken(t *testing.T) {
 		e.be.RefreshTo(old, fresh, fakebackend.Token("olga-rotated"), olga)
 		h := e.handler(t, e.opts())
 
-		r := e.do(t, h, page("/dashboard").cookie(userCookie, old))
+		r := e.do(t, h, testkit.Page("/dashboard").Cookie(testkit.UserCookie, old))
 
 		calls := e.be.Calls(fakebackend.Refresh)
 		if len(calls) != 1 {
@@ -34,34 +35,14 @@ func TestRefreshSingleToken(t *testing.T) {
 		if got := e.be.CountFor(fakebackend.Validate, fresh); got != 1 {
 			t.Errorf("validate calls for the new token: got %d, want 1 (a refresh counts only if the new token validates)", got)
 		}
-		wantIdentity(t, r, fresh, olga, "u-olga", "user", fresh)
-		c := wantCookieSet(t, r, userCookie, fresh)
-		wantCookieAttrs(t, c, "/", 7*24*3600, false)
-		if len(r.cookies) != 1 {
-			t.Errorf("Set-Cookie: got %q, want only %s (single-token mode sets no refresh cookie)", r.header.Values("Set-Cookie"), userCookie)
+		testkit.WantIdentity(t, r, fresh, olga, "u-olga", "user", fresh)
+		c := testkit.WantCookieSet(t, r, testkit.UserCookie, fresh)
+		testkit.WantCookieAttrs(t, c, "/", 7*24*3600, false)
+		if len(r.Cookies) != 1 {
+			t.Errorf("Set-Cookie: got %q, want only %s (single-token mode sets no refresh cookie)", r.Header.Values("Set-Cookie"), testkit.UserCookie)
 		}
-		wantNoStore(t, r)
+		testkit.WantNoStore(t, r)
 	})
-}
-
-// wantCookieAttrs checks HttpOnly, Path, SameSite=Lax, Max-Age and Secure.
-func wantCookieAttrs(t *testing.T, c *http.Cookie, path string, maxAge int, secure bool) {
-	t.Helper()
-	if !c.HttpOnly {
-		t.Errorf("cookie %s: HttpOnly missing (%q)", c.Name, c.Raw)
-	}
-	if c.Path != path {
-		t.Errorf("cookie %s: Path got %q, want %q", c.Name, c.Path, path)
-	}
-	if c.SameSite != http.SameSiteLaxMode {
-		t.Errorf("cookie %s: SameSite got %v, want Lax (%q)", c.Name, c.SameSite, c.Raw)
-	}
-	if c.MaxAge != maxAge {
-		t.Errorf("cookie %s: Max-Age got %d, want %d (%q)", c.Name, c.MaxAge, maxAge, c.Raw)
-	}
-	if c.Secure != secure {
-		t.Errorf("cookie %s: Secure got %v, want %v (%q)", c.Name, c.Secure, secure, c.Raw)
-	}
 }
 
 // TestRefreshCookieAttributes: Secure unless cookies.secure=false, Max-Age
@@ -87,10 +68,10 @@ func TestRefreshCookieAttributes(t *testing.T) {
 				e.be.SetValidate(old, fakebackend.Unauthorized())
 				e.be.RefreshTo(old, fresh, "", olga)
 				h := e.handler(t, e.opts(m{"cookies": tc.cookies}))
-				r := e.do(t, h, page("/").cookie(userCookie, old))
-				wantForwarded(t, r)
-				c := wantCookieSet(t, r, userCookie, fresh)
-				wantCookieAttrs(t, c, "/", tc.wantMaxAge, tc.wantSecure)
+				r := e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, old))
+				testkit.WantForwarded(t, r)
+				c := testkit.WantCookieSet(t, r, testkit.UserCookie, fresh)
+				testkit.WantCookieAttrs(t, c, "/", tc.wantMaxAge, tc.wantSecure)
 			})
 		}
 	})
@@ -101,7 +82,7 @@ func TestRefreshCookieAttributes(t *testing.T) {
 // missing one keeps it.
 func TestRefreshDualToken(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(t, e.opts(m{"cookies": m{"refresh": refreshCookie}}))
+		h := e.handler(t, e.opts(m{"cookies": m{"refresh": testkit.RefreshCookie}}))
 		pat := fakebackend.UserData("u-pat", "user", nil)
 		for _, tc := range []struct {
 			desc        string
@@ -129,12 +110,12 @@ func TestRefreshDualToken(t *testing.T) {
 				e.be.SetValidate(access, fakebackend.Unauthorized())
 				e.be.RefreshTo(credential, fresh, rotated, pat)
 
-				rq := page("/")
+				rq := testkit.Page("/")
 				if tc.sendAccess {
-					rq = rq.cookie(userCookie, access)
+					rq = rq.Cookie(testkit.UserCookie, access)
 				}
 				if tc.sendRefresh {
-					rq = rq.cookie(refreshCookie, refresh)
+					rq = rq.Cookie(testkit.RefreshCookie, refresh)
 				}
 				before := e.be.Count(fakebackend.Refresh)
 				r := e.do(t, h, rq)
@@ -143,20 +124,20 @@ func TestRefreshDualToken(t *testing.T) {
 				if len(calls) != 1 || calls[0].Authorization != "Bearer "+credential {
 					t.Fatalf("refresh calls: got %+v, want one with Authorization %q", calls, "Bearer "+credential)
 				}
-				wantIdentity(t, r, fresh, pat, "u-pat", "user", fresh)
-				wantCookieSet(t, r, userCookie, fresh)
-				wantNoCookieClearing(t, r)
+				testkit.WantIdentity(t, r, fresh, pat, "u-pat", "user", fresh)
+				testkit.WantCookieSet(t, r, testkit.UserCookie, fresh)
+				testkit.WantNoCookieClearing(t, r)
 				switch {
 				case tc.rotate:
-					c := wantCookieSet(t, r, refreshCookie, rotated)
+					c := testkit.WantCookieSet(t, r, testkit.RefreshCookie, rotated)
 					if !c.HttpOnly {
 						t.Errorf("refresh cookie: HttpOnly missing (%q)", c.Raw)
 					}
 				case tc.sendRefresh:
 					// Kept: either untouched or set again to the same value.
-					for _, c := range r.setCookies(refreshCookie) {
+					for _, c := range r.SetCookies(testkit.RefreshCookie) {
 						if c.Value != refresh {
-							t.Errorf("Set-Cookie %s: got %q, want the old refresh cookie kept", refreshCookie, c.Raw)
+							t.Errorf("Set-Cookie %s: got %q, want the old refresh cookie kept", testkit.RefreshCookie, c.Raw)
 						}
 					}
 				}
@@ -188,17 +169,17 @@ func TestRefreshGraceWindow(t *testing.T) {
 				e.be.RefreshTo(old, fresh, "", quinn)
 				h := e.handler(t, e.opts(tc.options))
 
-				first := e.do(t, h, page("/").cookie(userCookie, old))
-				wantCookieSet(t, first, userCookie, fresh)
+				first := e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, old))
+				testkit.WantCookieSet(t, first, testkit.UserCookie, fresh)
 				if tc.wait > 0 {
 					time.Sleep(tc.wait) // wall time for the window or TTL to pass
 				}
-				second := e.do(t, h, page("/").cookie(userCookie, old))
+				second := e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, old))
 				if got := e.be.CountFor(fakebackend.Refresh, old); got != tc.wantCalls {
 					t.Errorf("refresh calls with the old credential: got %d, want %d", got, tc.wantCalls)
 				}
-				wantCookieSet(t, second, userCookie, fresh)
-				wantIdentity(t, second, fresh, quinn, "u-quinn", "user", fresh)
+				testkit.WantCookieSet(t, second, testkit.UserCookie, fresh)
+				testkit.WantIdentity(t, second, fresh, quinn, "u-quinn", "user", fresh)
 			})
 		}
 	})
@@ -209,7 +190,7 @@ func TestRefreshGraceWindow(t *testing.T) {
 // validates; otherwise nothing new is set or forwarded.
 func TestRefreshNotSuccessful(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(t, e.opts(m{"routes": m{"protected": list("/account")}}))
+		h := e.handler(t, e.opts(m{"routes": m{"protected": testkit.List("/account")}}))
 		for _, tc := range []struct {
 			desc   string
 			answer func(fresh string) fakebackend.Answer
@@ -238,13 +219,13 @@ func TestRefreshNotSuccessful(t *testing.T) {
 					e.be.SetUser(fresh, fakebackend.UserData("u-x", "user", nil))
 				}
 				e.be.SetRefresh(old, tc.answer(fresh))
-				r := e.do(t, h, api("/account").cookie(userCookie, old))
-				wantNotForwarded(t, r)
-				if r.code != http.StatusUnauthorized && r.code != http.StatusServiceUnavailable {
-					t.Errorf("status: got %d, want 401 or 503", r.code)
+				r := e.do(t, h, testkit.API("/account").Cookie(testkit.UserCookie, old))
+				testkit.WantNotForwarded(t, r)
+				if r.Code != http.StatusUnauthorized && r.Code != http.StatusServiceUnavailable {
+					t.Errorf("status: got %d, want 401 or 503", r.Code)
 				}
-				for _, c := range r.setCookies(userCookie) {
-					if c.Value != "" && !isClearing(c) {
+				for _, c := range r.SetCookies(testkit.UserCookie) {
+					if c.Value != "" && !testkit.IsClearing(c) {
 						t.Errorf("Set-Cookie %q after a failed refresh, want no new user cookie", c.Raw)
 					}
 				}
@@ -259,8 +240,8 @@ func TestRefreshNotSuccessful(t *testing.T) {
 func TestRefreshReuse(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(e.guestOpts(), m{
-			"cookies": m{"refresh": refreshCookie},
-			"routes":  m{"protected": list("/account", "/api/account")},
+			"cookies": m{"refresh": testkit.RefreshCookie},
+			"routes":  m{"protected": testkit.List("/account", "/api/account")},
 		}))
 		guestTok := fakebackend.Token("reuse-guest")
 		e.be.SetUser(guestTok, fakebackend.UserData("g-reuse", "guest", nil))
@@ -277,13 +258,13 @@ func TestRefreshReuse(t *testing.T) {
 		}
 		requests := []struct {
 			desc string
-			rq   request
+			rq   testkit.Request
 			page bool
 		}{
-			{"protected API", api("/api/account"), false},
-			{"protected page", page("/account?tab=1"), true},
-			{"unprotected API", api("/api/news"), false},
-			{"unprotected page", page("/news"), true},
+			{"protected API", testkit.API("/api/account"), false},
+			{"protected page", testkit.Page("/account?tab=1"), true},
+			{"unprotected API", testkit.API("/api/news"), false},
+			{"unprotected page", testkit.Page("/news"), true},
 		}
 		for _, a := range answers {
 			for _, rc := range requests {
@@ -294,25 +275,25 @@ func TestRefreshReuse(t *testing.T) {
 					e.be.SetRefresh(refresh, a.answer)
 					mintsBefore := e.be.Count(fakebackend.Guest)
 
-					r := e.do(t, h, rc.rq.cookie(userCookie, access).cookie(refreshCookie, refresh).cookie(guestCookie, guestTok))
+					r := e.do(t, h, rc.rq.Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh).Cookie(testkit.GuestCookie, guestTok))
 
 					if got := e.be.CountFor(fakebackend.Refresh, refresh); got != 1 {
 						t.Errorf("refresh calls: got %d, want 1", got)
 					}
-					wantNotForwarded(t, r)
-					for _, name := range []string{userCookie, refreshCookie, guestCookie} {
-						wantCookieCleared(t, r, name)
+					testkit.WantNotForwarded(t, r)
+					for _, name := range []string{testkit.UserCookie, testkit.RefreshCookie, testkit.GuestCookie} {
+						testkit.WantCookieCleared(t, r, name)
 					}
 					if got := e.be.Count(fakebackend.Guest) - mintsBefore; got != 0 {
 						t.Errorf("guest mints: got %d, want 0 (no guest fallback after reuse)", got)
 					}
 					if rc.page {
-						if loc := r.header.Get("Location"); r.code/100 != 3 || !strings.HasPrefix(loc, "/login") {
-							t.Errorf("got %d Location %q, want a redirect to /login", r.code, loc)
+						if loc := r.Header.Get("Location"); r.Code/100 != 3 || !strings.HasPrefix(loc, "/login") {
+							t.Errorf("got %d Location %q, want a redirect to /login", r.Code, loc)
 						}
-						wantNoStore(t, r)
+						testkit.WantNoStore(t, r)
 					} else {
-						wantJSONError(t, r, http.StatusUnauthorized)
+						testkit.WantJSONError(t, r, http.StatusUnauthorized)
 					}
 				})
 			}
@@ -327,7 +308,7 @@ func TestRefreshReuse(t *testing.T) {
 func TestRefreshFatal(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		guestOn := e.guestOpts()
-		routes := m{"cookies": m{"refresh": refreshCookie}, "routes": m{"protected": list("/account", "/api/account")}}
+		routes := m{"cookies": m{"refresh": testkit.RefreshCookie}, "routes": m{"protected": testkit.List("/account", "/api/account")}}
 		handlers := map[string]http.Handler{
 			"guests off":             e.handler(t, e.opts(routes)),
 			"guests on":              e.handler(t, e.opts(routes, guestOn)),
@@ -367,23 +348,23 @@ func TestRefreshFatal(t *testing.T) {
 					refresh := fakebackend.Token(t.Name() + "-refresh")
 					e.be.SetValidate(access, fakebackend.Unauthorized())
 					e.be.SetRefresh(refresh, ans.answer)
-					withCookies := func(rq request) request {
-						rq = rq.cookie(userCookie, access).cookie(refreshCookie, refresh)
+					withCookies := func(rq testkit.Request) testkit.Request {
+						rq = rq.Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh)
 						if tc.guestToken != "" {
-							rq = rq.cookie(guestCookie, tc.guestToken)
+							rq = rq.Cookie(testkit.GuestCookie, tc.guestToken)
 						}
 						return rq
 					}
 
 					t.Run("public page", func(t *testing.T) {
 						mints := e.be.Count(fakebackend.Guest)
-						r := e.do(t, h, withCookies(page("/news")))
-						wantCookieCleared(t, r, userCookie)
-						wantCookieCleared(t, r, refreshCookie)
+						r := e.do(t, h, withCookies(testkit.Page("/news")))
+						testkit.WantCookieCleared(t, r, testkit.UserCookie)
+						testkit.WantCookieCleared(t, r, testkit.RefreshCookie)
 						gotMints := e.be.Count(fakebackend.Guest) - mints
 						switch tc.want {
 						case anonymous:
-							wantAnonymous(t, r)
+							testkit.WantAnonymous(t, r)
 							if gotMints != 0 {
 								t.Errorf("guest mints: got %d, want 0", gotMints)
 							}
@@ -391,52 +372,34 @@ func TestRefreshFatal(t *testing.T) {
 							if gotMints != 1 {
 								t.Fatalf("guest mints: got %d, want 1", gotMints)
 							}
-							e.wantMintedGuest(t, r)
+							testkit.WantMintedGuest(t, e.be, r)
 						case guestCookieUsed:
 							if gotMints != 0 {
 								t.Errorf("guest mints: got %d, want 0 (the valid guest cookie is used)", gotMints)
 							}
-							wantIdentity(t, r, validGuest, validGuestData, "g-fatal", "guest", "")
-							for _, c := range r.setCookies(guestCookie) {
-								if isClearing(c) {
+							testkit.WantIdentity(t, r, validGuest, validGuestData, "g-fatal", "guest", "")
+							for _, c := range r.SetCookies(testkit.GuestCookie) {
+								if testkit.IsClearing(c) {
 									t.Errorf("Set-Cookie %q clears the valid guest cookie", c.Raw)
 								}
 							}
 						}
 					})
 					t.Run("protected API", func(t *testing.T) {
-						r := e.do(t, h, withCookies(api("/api/account")))
-						wantNotForwarded(t, r)
-						wantJSONError(t, r, http.StatusUnauthorized)
-						wantCookieCleared(t, r, userCookie)
-						wantCookieCleared(t, r, refreshCookie)
+						r := e.do(t, h, withCookies(testkit.API("/api/account")))
+						testkit.WantNotForwarded(t, r)
+						testkit.WantJSONError(t, r, http.StatusUnauthorized)
+						testkit.WantCookieCleared(t, r, testkit.UserCookie)
+						testkit.WantCookieCleared(t, r, testkit.RefreshCookie)
 					})
 					t.Run("protected page", func(t *testing.T) {
-						r := e.do(t, h, withCookies(page("/account")))
-						wantNotForwarded(t, r)
-						wantLoginRedirect(t, r, http.StatusFound, "/account")
-						wantCookieCleared(t, r, userCookie)
+						r := e.do(t, h, withCookies(testkit.Page("/account")))
+						testkit.WantNotForwarded(t, r)
+						testkit.WantLoginRedirect(t, r, http.StatusFound, "/account")
+						testkit.WantCookieCleared(t, r, testkit.UserCookie)
 					})
 				})
 			}
 		}
 	})
-}
-
-// wantMintedGuest checks that the response sets a guest cookie holding a
-// token the fake backend just minted, and that the upstream got that
-// guest's identity (with X-Refreshed-Token); it returns the token.
-func (e *env) wantMintedGuest(t *testing.T, r *result) string {
-	t.Helper()
-	cs := r.setCookies(guestCookie)
-	if len(cs) != 1 || cs[0].Value == "" || isClearing(cs[0]) {
-		t.Fatalf("Set-Cookie %s: got %v, want one new guest token", guestCookie, rawCookies(cs))
-	}
-	tok := cs[0].Value
-	data, ok := e.be.Minted(tok)
-	if !ok {
-		t.Fatalf("Set-Cookie %s=%q: not a token the backend minted", guestCookie, tok)
-	}
-	wantIdentity(t, r, tok, data, data["id"].(string), "guest", tok)
-	return tok
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // TestBadRequestsDoNotPanic: hostile or odd requests get an answer, never
@@ -14,12 +15,12 @@ import (
 func TestBadRequestsDoNotPanic(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(e.guestOpts(), m{
-			"cookies": m{"refresh": refreshCookie},
+			"cookies": m{"refresh": testkit.RefreshCookie},
 			"routes": m{
-				"protected": list("/account", "/api/account"),
-				"authOnly":  list("/login"),
-				"excluded":  list("/static"),
-				"roles":     []interface{}{m{"path": "/admin", "roles": list("admin")}},
+				"protected": testkit.List("/account", "/api/account"),
+				"authOnly":  testkit.List("/login"),
+				"excluded":  testkit.List("/static"),
+				"roles":     []interface{}{m{"path": "/admin", "roles": testkit.List("admin")}},
 			},
 		}))
 		valid := fakebackend.Token("robust")
@@ -61,7 +62,7 @@ func TestBadRequestsDoNotPanic(t *testing.T) {
 			}},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
-				for _, accept := range []string{acceptHTML, "application/json"} {
+				for _, accept := range []string{testkit.AcceptHTML, "application/json"} {
 					req := httptest.NewRequest(tc.method, tc.target, nil)
 					req.Header.Set("Accept", accept)
 					if tc.mut != nil {
@@ -71,8 +72,8 @@ func TestBadRequestsDoNotPanic(t *testing.T) {
 					if err != nil {
 						t.Fatalf("Accept %.20s: %v", accept, err)
 					}
-					if res.code < 100 || res.code > 599 {
-						t.Errorf("Accept %.20s: status %d, want a valid HTTP status", accept, res.code)
+					if res.Code < 100 || res.Code > 599 {
+						t.Errorf("Accept %.20s: status %d, want a valid HTTP status", accept, res.Code)
 					}
 				}
 			})

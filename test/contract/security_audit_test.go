@@ -3,6 +3,8 @@ package contract
 import (
 	"strings"
 	"testing"
+
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // The audit log writes JSON lines to os.Stdout, which the Yaegi factory
@@ -19,7 +21,7 @@ func TestSecurityAuditEventsAccepted(t *testing.T) {
 			audit m
 		}{
 			{"label value", m{"enabled": "true", "events": "auth:success,access:denied"}},
-			{"list", m{"enabled": "true", "events": list("auth:success", "access:denied")}},
+			{"list", m{"enabled": "true", "events": testkit.List("auth:success", "access:denied")}},
 			{"spaces and case", m{"enabled": "true", "events": "AUTH:SUCCESS, access:denied"}},
 			{"every event", m{"enabled": "true", "events": "auth:success,auth:fail,auth:guest,auth:refresh,auth:refresh:fail,auth:reuse,access:denied,csrf:fail,rateLimit:exceeded,error"}},
 			{"trailing comma", m{"enabled": "true", "events": "auth:success,"}},
@@ -30,7 +32,7 @@ func TestSecurityAuditEventsAccepted(t *testing.T) {
 			t.Run(tc.desc, func(t *testing.T) {
 				h := e.handler(t, e.opts(m{"audit": tc.audit}))
 				// A public anonymous request: no event, no output.
-				wantAnonymous(t, e.do(t, h, api("/")))
+				testkit.WantAnonymous(t, e.do(t, h, testkit.API("/")))
 			})
 		}
 	})
@@ -47,7 +49,7 @@ func TestSecurityAuditEventsRejected(t *testing.T) {
 		}{
 			{"bogus", m{"enabled": "true", "events": "bogus"}},
 			{"bogus among known ones", m{"enabled": "true", "events": "auth:success,bogus,access:denied"}},
-			{"bogus in a list", m{"enabled": "true", "events": list("access:denied", "bogus")}},
+			{"bogus in a list", m{"enabled": "true", "events": testkit.List("access:denied", "bogus")}},
 			{"bogus while off", m{"enabled": "false", "events": "bogus"}},
 			{"bogus without enabled", m{"events": "bogus"}},
 		} {

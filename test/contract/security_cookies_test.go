@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // TestSecurityDuplicateUserCookieIsNotTrusted: a user cookie sent twice
@@ -24,35 +25,35 @@ func TestSecurityDuplicateUserCookieIsNotTrusted(t *testing.T) {
 		alice, aliceData := freshUser(e, "dup-alice", "u-alice")
 		mallory, _ := freshUser(e, "dup-mallory", "u-mallory")
 		// Alice's token is cached: the fast path would accept it.
-		wantIdentity(t, e.do(t, h, page("/account").cookie(userCookie, alice)), alice, aliceData, "u-alice", "user", "")
+		testkit.WantIdentity(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, alice)), alice, aliceData, "u-alice", "user", "")
 
 		for _, tc := range []struct {
 			desc  string
 			lines []string // Cookie header lines
 		}{
-			{"attacker's first", []string{userCookie + "=" + mallory + "; " + userCookie + "=" + alice}},
-			{"attacker's last", []string{userCookie + "=" + alice + "; " + userCookie + "=" + mallory}},
-			{"among other cookies", []string{"theme=dark; " + userCookie + "=" + alice + "; lang=en; " + userCookie + "=" + mallory}},
-			{"two Cookie header lines", []string{userCookie + "=" + alice, userCookie + "=" + mallory}},
+			{"attacker's first", []string{testkit.UserCookie + "=" + mallory + "; " + testkit.UserCookie + "=" + alice}},
+			{"attacker's last", []string{testkit.UserCookie + "=" + alice + "; " + testkit.UserCookie + "=" + mallory}},
+			{"among other cookies", []string{"theme=dark; " + testkit.UserCookie + "=" + alice + "; lang=en; " + testkit.UserCookie + "=" + mallory}},
+			{"two Cookie header lines", []string{testkit.UserCookie + "=" + alice, testkit.UserCookie + "=" + mallory}},
 		} {
 			for _, kind := range []string{"page", "API"} {
 				t.Run(tc.desc+"/"+kind, func(t *testing.T) {
-					rq := page("/account/settings")
+					rq := testkit.Page("/account/settings")
 					if kind == "API" {
-						rq = api("/account/settings")
+						rq = testkit.API("/account/settings")
 					}
 					for _, l := range tc.lines {
-						rq = rq.withHeader("Cookie", l)
+						rq = rq.WithHeader("Cookie", l)
 					}
 					before := e.be.Total()
 					r := e.do(t, h, rq)
-					wantNotForwarded(t, r)
+					testkit.WantNotForwarded(t, r)
 					if kind == "page" {
-						wantLoginRedirect(t, r, http.StatusFound, "/account/settings")
+						testkit.WantLoginRedirect(t, r, http.StatusFound, "/account/settings")
 					} else {
-						wantJSONError(t, r, http.StatusUnauthorized)
+						testkit.WantJSONError(t, r, http.StatusUnauthorized)
 					}
-					wantBackendUntouched(t, e, before)
+					testkit.WantBackendUntouched(t, e.be, before)
 					if got := e.be.CountFor(fakebackend.Validate, mallory); got != 0 {
 						t.Errorf("the tossed token was validated %d times", got)
 					}
@@ -60,12 +61,12 @@ func TestSecurityDuplicateUserCookieIsNotTrusted(t *testing.T) {
 			}
 		}
 		t.Run("on a public page the visitor is anonymous", func(t *testing.T) {
-			r := e.do(t, h, page("/").withHeader("Cookie", userCookie+"="+alice+"; "+userCookie+"="+mallory))
-			wantAnonymous(t, r)
+			r := e.do(t, h, testkit.Page("/").WithHeader("Cookie", testkit.UserCookie+"="+alice+"; "+testkit.UserCookie+"="+mallory))
+			testkit.WantAnonymous(t, r)
 		})
 		t.Run("control: the same value twice is one cookie", func(t *testing.T) {
-			r := e.do(t, h, page("/account").withHeader("Cookie", userCookie+"="+alice+"; "+userCookie+"="+alice))
-			wantIdentity(t, r, alice, aliceData, "u-alice", "user", "")
+			r := e.do(t, h, testkit.Page("/account").WithHeader("Cookie", testkit.UserCookie+"="+alice+"; "+testkit.UserCookie+"="+alice))
+			testkit.WantIdentity(t, r, alice, aliceData, "u-alice", "user", "")
 		})
 	})
 }
@@ -85,43 +86,43 @@ func TestSecurityDuplicateUserCookieSpelledWithSpaceIsNotTrusted(t *testing.T) {
 		guest := fakebackend.Token("spaced-guest")
 		e.be.SetUser(guest, fakebackend.UserData("g-spaced", "guest", nil))
 		// Every token is cached: the fast path would accept any of them.
-		wantIdentity(t, e.do(t, h, page("/account").cookie(userCookie, alice)), alice, aliceData, "u-alice", "user", "")
-		wantIdentity(t, e.do(t, h, page("/account").cookie(userCookie, mallory)), mallory, malloryData, "u-mallory", "user", "")
-		wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, guest)))
+		testkit.WantIdentity(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, alice)), alice, aliceData, "u-alice", "user", "")
+		testkit.WantIdentity(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, mallory)), mallory, malloryData, "u-mallory", "user", "")
+		testkit.WantForwarded(t, e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, guest)))
 
 		for _, tc := range []struct {
 			desc  string
 			lines []string // Cookie header lines
 		}{
-			{"attacker's first, space before =", []string{userCookie + " =" + mallory + "; " + userCookie + "=" + alice}},
-			{"attacker's first, tab before =", []string{userCookie + "\t=" + mallory + "; " + userCookie + "=" + alice}},
-			{"attacker's last, space before =", []string{userCookie + "=" + alice + "; " + userCookie + " =" + mallory}},
-			{"both spaced", []string{userCookie + "  =" + mallory + ";" + userCookie + " =" + alice}},
-			{"guest's first, space before =", []string{userCookie + " =" + guest + "; " + userCookie + "=" + alice}},
-			{"among other cookies", []string{"theme=dark; " + userCookie + " =" + mallory + "; lang=en; " + userCookie + "=" + alice}},
-			{"two Cookie header lines, spaced", []string{userCookie + " =" + mallory, userCookie + "=" + alice}},
+			{"attacker's first, space before =", []string{testkit.UserCookie + " =" + mallory + "; " + testkit.UserCookie + "=" + alice}},
+			{"attacker's first, tab before =", []string{testkit.UserCookie + "\t=" + mallory + "; " + testkit.UserCookie + "=" + alice}},
+			{"attacker's last, space before =", []string{testkit.UserCookie + "=" + alice + "; " + testkit.UserCookie + " =" + mallory}},
+			{"both spaced", []string{testkit.UserCookie + "  =" + mallory + ";" + testkit.UserCookie + " =" + alice}},
+			{"guest's first, space before =", []string{testkit.UserCookie + " =" + guest + "; " + testkit.UserCookie + "=" + alice}},
+			{"among other cookies", []string{"theme=dark; " + testkit.UserCookie + " =" + mallory + "; lang=en; " + testkit.UserCookie + "=" + alice}},
+			{"two Cookie header lines, spaced", []string{testkit.UserCookie + " =" + mallory, testkit.UserCookie + "=" + alice}},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
-				rq := page("/account/settings")
+				rq := testkit.Page("/account/settings")
 				for _, l := range tc.lines {
-					rq = rq.withHeader("Cookie", l)
+					rq = rq.WithHeader("Cookie", l)
 				}
 				before := e.be.Total()
 				r := e.do(t, h, rq)
-				wantNotForwarded(t, r)
-				wantLoginRedirect(t, r, http.StatusFound, "/account/settings")
-				wantBackendUntouched(t, e, before)
+				testkit.WantNotForwarded(t, r)
+				testkit.WantLoginRedirect(t, r, http.StatusFound, "/account/settings")
+				testkit.WantBackendUntouched(t, e.be, before)
 
-				pub := page("/")
+				pub := testkit.Page("/")
 				for _, l := range tc.lines {
-					pub = pub.withHeader("Cookie", l)
+					pub = pub.WithHeader("Cookie", l)
 				}
-				wantAnonymous(t, e.do(t, h, pub))
+				testkit.WantAnonymous(t, e.do(t, h, pub))
 			})
 		}
 		t.Run("control: one spaced cookie is the session", func(t *testing.T) {
-			r := e.do(t, h, page("/account").withHeader("Cookie", userCookie+" ="+alice))
-			wantIdentity(t, r, alice, aliceData, "u-alice", "user", "")
+			r := e.do(t, h, testkit.Page("/account").WithHeader("Cookie", testkit.UserCookie+" ="+alice))
+			testkit.WantIdentity(t, r, alice, aliceData, "u-alice", "user", "")
 		})
 	})
 }
@@ -174,32 +175,32 @@ func TestSecurityUpstreamCannotOverrideSessionCookies(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		for _, mode := range []string{"WriteHeader", "Write", "Flush"} {
 			t.Run("refresh/"+mode, func(t *testing.T) {
-				app := &cookieApp{name: userCookie, mode: mode}
+				app := &cookieApp{name: testkit.UserCookie, mode: mode}
 				h := e.handlerWithNext(t, e.opts(), app)
 				old := fakebackend.Token("upstream-cookie-old-" + mode)
 				fresh := fakebackend.Token("upstream-cookie-new-" + mode)
 				e.be.SetValidate(old, fakebackend.Unauthorized())
 				e.be.RefreshTo(old, fresh, "", fakebackend.UserData("u-up", "user", nil))
 
-				r := e.do(t, h, page("/").cookie(userCookie, old))
-				if app.calls.Load() != 1 || r.code != http.StatusOK || r.body != "app" {
-					t.Fatalf("got %d %q after %d app calls, want the app's answer", r.code, r.body, app.calls.Load())
+				r := e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, old))
+				if app.calls.Load() != 1 || r.Code != http.StatusOK || r.Body != "app" {
+					t.Fatalf("got %d %q after %d app calls, want the app's answer", r.Code, r.Body, app.calls.Load())
 				}
-				wantCookieSet(t, r, userCookie, fresh)
+				testkit.WantCookieSet(t, r, testkit.UserCookie, fresh)
 				wantAppCookieKept(t, r)
 				wantOnlyNoStore(t, r)
 			})
 			t.Run("guest mint/"+mode, func(t *testing.T) {
-				app := &cookieApp{name: guestCookie, mode: mode}
+				app := &cookieApp{name: testkit.GuestCookie, mode: mode}
 				h := e.handlerWithNext(t, e.opts(e.guestOpts()), app)
 				before := e.be.Count(fakebackend.Guest)
-				r := e.do(t, h, page("/"))
+				r := e.do(t, h, testkit.Page("/"))
 				if app.calls.Load() != 1 || e.be.Count(fakebackend.Guest) != before+1 {
 					t.Fatalf("app calls %d, mints %d: want one each", app.calls.Load(), e.be.Count(fakebackend.Guest)-before)
 				}
-				cs := r.setCookies(guestCookie)
+				cs := r.SetCookies(testkit.GuestCookie)
 				if len(cs) != 1 || cs[0].Value == appCookieValue || cs[0].Value == "" {
-					t.Errorf("Set-Cookie %s: got %q, want only authlayer's minted token", guestCookie, rawCookies(cs))
+					t.Errorf("Set-Cookie %s: got %q, want only authlayer's minted token", testkit.GuestCookie, testkit.RawCookies(cs))
 				}
 				wantAppCookieKept(t, r)
 				wantOnlyNoStore(t, r)
@@ -207,36 +208,36 @@ func TestSecurityUpstreamCannotOverrideSessionCookies(t *testing.T) {
 		}
 
 		t.Run("dual-token refresh", func(t *testing.T) {
-			app := &cookieApp{name: refreshCookie, mode: "WriteHeader"}
-			h := e.handlerWithNext(t, e.opts(m{"cookies": m{"refresh": refreshCookie}}), app)
+			app := &cookieApp{name: testkit.RefreshCookie, mode: "WriteHeader"}
+			h := e.handlerWithNext(t, e.opts(m{"cookies": m{"refresh": testkit.RefreshCookie}}), app)
 			access := fakebackend.Token("upstream-dual-access")
 			refresh := fakebackend.Token("upstream-dual-refresh")
 			fresh := fakebackend.Token("upstream-dual-fresh")
 			rotated := fakebackend.Token("upstream-dual-rotated")
 			e.be.SetValidate(access, fakebackend.Unauthorized())
 			e.be.RefreshTo(refresh, fresh, rotated, fakebackend.UserData("u-dual", "user", nil))
-			r := e.do(t, h, page("/").cookie(userCookie, access).cookie(refreshCookie, refresh))
-			wantCookieSet(t, r, userCookie, fresh)
-			wantCookieSet(t, r, refreshCookie, rotated)
+			r := e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+			testkit.WantCookieSet(t, r, testkit.UserCookie, fresh)
+			testkit.WantCookieSet(t, r, testkit.RefreshCookie, rotated)
 			wantAppCookieKept(t, r)
 			wantOnlyNoStore(t, r)
 		})
 	})
 }
 
-func wantAppCookieKept(t *testing.T, r *result) {
+func wantAppCookieKept(t *testing.T, r *testkit.Result) {
 	t.Helper()
-	if cs := r.setCookies("appPref"); len(cs) != 1 || cs[0].Value != "dark" {
-		t.Errorf("Set-Cookie appPref: got %q, want the app's own cookie kept", rawCookies(cs))
+	if cs := r.SetCookies("appPref"); len(cs) != 1 || cs[0].Value != "dark" {
+		t.Errorf("Set-Cookie appPref: got %q, want the app's own cookie kept", testkit.RawCookies(cs))
 	}
 }
 
 // wantOnlyNoStore checks Cache-Control is no-store and nothing the app
 // said about caching survives.
-func wantOnlyNoStore(t *testing.T, r *result) {
+func wantOnlyNoStore(t *testing.T, r *testkit.Result) {
 	t.Helper()
-	wantNoStore(t, r)
-	cc := strings.ToLower(strings.Join(r.header.Values("Cache-Control"), ","))
+	testkit.WantNoStore(t, r)
+	cc := strings.ToLower(strings.Join(r.Header.Values("Cache-Control"), ","))
 	if strings.Contains(cc, "public") || strings.Contains(cc, "max-age") {
 		t.Errorf("Cache-Control: got %q, want the app's public caching replaced by no-store", cc)
 	}
@@ -262,45 +263,45 @@ func TestSecurityIdentityHeaderAliasesAsRawKeys(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(m{"routes": m{"protected": "/account", "excluded": "/static"}}))
 		tok, data := freshUser(e, "aliases-user", "u-aliases")
-		forge := func(rq request) request {
+		forge := func(rq testkit.Request) testkit.Request {
 			for _, k := range aliases {
-				rq = rq.withRawKey(k, forged)
+				rq = rq.WithRawKey(k, forged)
 			}
 			return rq
 		}
-		wantNoAlias := func(t *testing.T, r *result) {
+		wantNoAlias := func(t *testing.T, r *testkit.Result) {
 			t.Helper()
 			for _, k := range aliases {
-				if v, ok := r.upstream[k]; ok {
+				if v, ok := r.Upstream[k]; ok {
 					t.Errorf("upstream header key %q: got %q, want it stripped", k, v)
 				}
 			}
 		}
 		for _, tc := range []struct {
 			desc   string
-			rq     request
+			rq     testkit.Request
 			userOK bool
 		}{
-			{"anonymous, public", page("/"), false},
-			{"anonymous, excluded", page("/static/app.js"), false},
-			{"user, excluded", page("/static/app.js").cookie(userCookie, tok), false},
-			{"user, public", page("/").cookie(userCookie, tok), true},
-			{"user, protected", page("/account").cookie(userCookie, tok), true},
+			{"anonymous, public", testkit.Page("/"), false},
+			{"anonymous, excluded", testkit.Page("/static/app.js"), false},
+			{"user, excluded", testkit.Page("/static/app.js").Cookie(testkit.UserCookie, tok), false},
+			{"user, public", testkit.Page("/").Cookie(testkit.UserCookie, tok), true},
+			{"user, protected", testkit.Page("/account").Cookie(testkit.UserCookie, tok), true},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				r := e.do(t, h, forge(tc.rq))
 				if tc.userOK {
-					wantIdentity(t, r, tok, data, "u-aliases", "user", "")
+					testkit.WantIdentity(t, r, tok, data, "u-aliases", "user", "")
 				} else {
-					wantAnonymous(t, r)
+					testkit.WantAnonymous(t, r)
 				}
 				wantNoAlias(t, r)
 			})
 		}
 		t.Run("anonymous, protected", func(t *testing.T) {
-			r := e.do(t, h, forge(api("/account")))
-			wantNotForwarded(t, r)
-			wantJSONError(t, r, http.StatusUnauthorized)
+			r := e.do(t, h, forge(testkit.API("/account")))
+			testkit.WantNotForwarded(t, r)
+			testkit.WantJSONError(t, r, http.StatusUnauthorized)
 		})
 	})
 }
@@ -321,7 +322,7 @@ func (a *silentApp) ServeHTTP(http.ResponseWriter, *http.Request) { a.calls.Add(
 func TestSecuritySessionCookiesWhenAppWritesNothing(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		app := &silentApp{}
-		h := e.handlerWithNext(t, e.opts(m{"cookies": m{"refresh": refreshCookie}}), app)
+		h := e.handlerWithNext(t, e.opts(m{"cookies": m{"refresh": testkit.RefreshCookie}}), app)
 		access := fakebackend.Token("silent-access")
 		refresh := fakebackend.Token("silent-refresh")
 		fresh := fakebackend.Token("silent-fresh")
@@ -329,13 +330,13 @@ func TestSecuritySessionCookiesWhenAppWritesNothing(t *testing.T) {
 		e.be.SetValidate(access, fakebackend.Unauthorized())
 		e.be.RefreshTo(refresh, fresh, rotated, fakebackend.UserData("u-silent", "user", nil))
 
-		r := e.do(t, h, page("/").cookie(userCookie, access).cookie(refreshCookie, refresh))
-		if app.calls.Load() != 1 || r.code != http.StatusOK {
-			t.Fatalf("got %d after %d app calls, want the app's empty 200", r.code, app.calls.Load())
+		r := e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+		if app.calls.Load() != 1 || r.Code != http.StatusOK {
+			t.Fatalf("got %d after %d app calls, want the app's empty 200", r.Code, app.calls.Load())
 		}
-		wantCookieSet(t, r, userCookie, fresh)
-		wantCookieSet(t, r, refreshCookie, rotated)
-		wantNoStore(t, r)
+		testkit.WantCookieSet(t, r, testkit.UserCookie, fresh)
+		testkit.WantCookieSet(t, r, testkit.RefreshCookie, rotated)
+		testkit.WantNoStore(t, r)
 	})
 }
 
@@ -383,7 +384,7 @@ func TestSecurityUpgradeOnARequestThatSetsCookies(t *testing.T) {
 					e.be.SetValidate(tok, fakebackend.Unauthorized())
 					e.be.RefreshTo(tok, fakebackend.Token("upgrade-fresh"), "", fakebackend.UserData("u-ws", "user", nil))
 				}
-				req, _ := e.newRequest(page("/ws").cookie(userCookie, tok).withHeader("Connection", "Upgrade").withHeader("Upgrade", "websocket"))
+				req, _ := e.newRequest(testkit.Page("/ws").Cookie(testkit.UserCookie, tok).WithHeader("Connection", "Upgrade").WithHeader("Upgrade", "websocket"))
 				rec := &hijackRecorder{ResponseRecorder: httptest.NewRecorder()}
 				calls, hijackErr = 0, nil
 				h.ServeHTTP(rec, req)

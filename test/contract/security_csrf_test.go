@@ -6,13 +6,13 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 const (
 	csrfTestSecret = "contract-suite-csrf-secret-0123456789" // 37 characters
 	csrfCookieName = "__csrf"
 	csrfHeaderName = "X-CSRF-Token"
-	csrfFailBody   = `{"success":false,"message":"CSRF validation failed"}`
 	// ownOrigin is the origin of the harness's requests: httptest sets
 	// Host example.com, and they arrive over plain http.
 	ownOrigin = "http://example.com"
@@ -27,16 +27,6 @@ func csrfOpts(e *env, extra ...m) m {
 	return e.opts(append(base, extra...)...)
 }
 
-// wantCSRFRejected checks the 403 authlayer answers for a failed CSRF
-// check, and that the app never saw the request.
-func wantCSRFRejected(t *testing.T, r *result) {
-	t.Helper()
-	wantNotForwarded(t, r)
-	wantJSONError(t, r, http.StatusForbidden)
-	wantExactJSON(t, r.body, csrfFailBody)
-	wantNoStore(t, r)
-}
-
 // freshUser programs a new valid user token that no request has used yet,
 // so any validation of it shows up in the backend's counters.
 func freshUser(e *env, label, id string) (string, map[string]interface{}) {
@@ -47,11 +37,11 @@ func freshUser(e *env, label, id string) (string, map[string]interface{}) {
 }
 
 // csrfToken returns the token cookie a response issued, or fails.
-func csrfToken(t *testing.T, r *result) string {
+func csrfToken(t *testing.T, r *testkit.Result) string {
 	t.Helper()
-	cs := r.setCookies(csrfCookieName)
+	cs := r.SetCookies(csrfCookieName)
 	if len(cs) != 1 || cs[0].Value == "" {
-		t.Fatalf("Set-Cookie %s: got %q, want exactly one token", csrfCookieName, r.header.Values("Set-Cookie"))
+		t.Fatalf("Set-Cookie %s: got %q, want exactly one token", csrfCookieName, r.Header.Values("Set-Cookie"))
 	}
 	return cs[0].Value
 }
@@ -104,22 +94,22 @@ func TestSecurityCSRFOriginChecks(t *testing.T) {
 			{"our Referer", "POST", "/account/email", []hdr{{"Referer", ownOrigin + "/account"}}, false, true},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
-				rq := api(tc.path).with(tc.method)
+				rq := testkit.API(tc.path).With(tc.method)
 				tok, data := freshUser(e, "csrf-origin-"+tc.desc, "u-csrf")
 				if !tc.anon {
-					rq = rq.cookie(userCookie, tok)
+					rq = rq.Cookie(testkit.UserCookie, tok)
 				}
 				for _, hv := range tc.headers {
-					rq = rq.withHeader(hv.name, hv.value)
+					rq = rq.WithHeader(hv.name, hv.value)
 				}
 				before := e.be.Total()
 				r := e.do(t, h, rq)
 				if !tc.pass {
-					wantCSRFRejected(t, r)
-					wantBackendUntouched(t, e, before)
+					testkit.WantCSRFRejected(t, r)
+					testkit.WantBackendUntouched(t, e.be, before)
 					return
 				}
-				wantIdentity(t, r, tok, data, "u-csrf", "user", "")
+				testkit.WantIdentity(t, r, tok, data, "u-csrf", "user", "")
 			})
 		}
 	})
@@ -146,21 +136,21 @@ func TestSecurityCSRFTrustedOrigins(t *testing.T) {
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				tok, data := freshUser(e, "csrf-trusted-"+tc.desc, "u-trusted")
-				rq := api("/account").with(http.MethodPost).cookie(userCookie, tok)
+				rq := testkit.API("/account").With(http.MethodPost).Cookie(testkit.UserCookie, tok)
 				if tc.site != "" {
-					rq = rq.withHeader("Sec-Fetch-Site", tc.site)
+					rq = rq.WithHeader("Sec-Fetch-Site", tc.site)
 				}
 				if tc.origin != "" {
-					rq = rq.withHeader("Origin", tc.origin)
+					rq = rq.WithHeader("Origin", tc.origin)
 				}
 				before := e.be.Total()
 				r := e.do(t, h, rq)
 				if tc.allowed {
-					wantIdentity(t, r, tok, data, "u-trusted", "user", "")
+					testkit.WantIdentity(t, r, tok, data, "u-trusted", "user", "")
 					return
 				}
-				wantCSRFRejected(t, r)
-				wantBackendUntouched(t, e, before)
+				testkit.WantCSRFRejected(t, r)
+				testkit.WantBackendUntouched(t, e.be, before)
 			})
 		}
 	})
@@ -177,37 +167,37 @@ func TestSecurityCSRFDoubleSubmitToken(t *testing.T) {
 		bob, bobData := freshUser(e, "csrf-bob", "u-bob")
 
 		// Tokens issued on GETs: one per session.
-		ra := e.do(t, h, page("/account").cookie(userCookie, alice))
-		wantForwarded(t, ra)
+		ra := e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, alice))
+		testkit.WantForwarded(t, ra)
 		aliceTok := csrfToken(t, ra)
-		c := ra.setCookies(csrfCookieName)[0]
+		c := ra.SetCookies(csrfCookieName)[0]
 		if c.HttpOnly || c.Path != "/" || c.SameSite != http.SameSiteLaxMode || c.Domain != "" {
 			t.Errorf("%s cookie: got %q, want Path=/, SameSite=Lax, readable by scripts, no Domain", csrfCookieName, c.Raw)
 		}
-		bobTok := csrfToken(t, e.do(t, h, page("/account").cookie(userCookie, bob)))
-		anonTok := csrfToken(t, e.do(t, h, page("/")))
+		bobTok := csrfToken(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, bob)))
+		anonTok := csrfToken(t, e.do(t, h, testkit.Page("/")))
 		if aliceTok == bobTok || aliceTok == anonTok {
 			t.Fatalf("sessions got the same token")
 		}
-		again := e.do(t, h, page("/account").cookie(userCookie, alice).cookie(csrfCookieName, aliceTok))
-		if cs := again.setCookies(csrfCookieName); len(cs) != 0 {
-			t.Errorf("a valid token was re-issued: %q", rawCookies(cs))
+		again := e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, alice).Cookie(csrfCookieName, aliceTok))
+		if cs := again.SetCookies(csrfCookieName); len(cs) != 0 {
+			t.Errorf("a valid token was re-issued: %q", testkit.RawCookies(cs))
 		}
-		upgraded := e.do(t, h, page("/account").cookie(userCookie, alice).cookie(csrfCookieName, anonTok))
+		upgraded := e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, alice).Cookie(csrfCookieName, anonTok))
 		if tok := csrfToken(t, upgraded); tok == anonTok {
 			t.Errorf("a logged-in session kept the anonymous token")
 		}
 
-		post := func(user, cookieTok, headerTok string) request {
-			rq := api("/account/email").with(http.MethodPost)
+		post := func(user, cookieTok, headerTok string) testkit.Request {
+			rq := testkit.API("/account/email").With(http.MethodPost)
 			if user != "" {
-				rq = rq.cookie(userCookie, user)
+				rq = rq.Cookie(testkit.UserCookie, user)
 			}
 			if cookieTok != "" {
-				rq = rq.cookie(csrfCookieName, cookieTok)
+				rq = rq.Cookie(csrfCookieName, cookieTok)
 			}
 			if headerTok != "" {
-				rq = rq.withHeader(csrfHeaderName, headerTok)
+				rq = rq.WithHeader(csrfHeaderName, headerTok)
 			}
 			return rq
 		}
@@ -219,16 +209,16 @@ func TestSecurityCSRFDoubleSubmitToken(t *testing.T) {
 		}
 
 		t.Run("own token in cookie and header", func(t *testing.T) {
-			wantIdentity(t, e.do(t, h, post(alice, aliceTok, aliceTok)), alice, aliceData, "u-alice", "user", "")
-			wantIdentity(t, e.do(t, h, post(bob, bobTok, bobTok)), bob, bobData, "u-bob", "user", "")
+			testkit.WantIdentity(t, e.do(t, h, post(alice, aliceTok, aliceTok)), alice, aliceData, "u-alice", "user", "")
+			testkit.WantIdentity(t, e.do(t, h, post(bob, bobTok, bobTok)), bob, bobData, "u-bob", "user", "")
 		})
 		t.Run("anonymous token on a public path", func(t *testing.T) {
-			rq := api("/contact").with(http.MethodPost).cookie(csrfCookieName, anonTok).withHeader(csrfHeaderName, anonTok)
-			wantAnonymous(t, e.do(t, h, rq))
+			rq := testkit.API("/contact").With(http.MethodPost).Cookie(csrfCookieName, anonTok).WithHeader(csrfHeaderName, anonTok)
+			testkit.WantAnonymous(t, e.do(t, h, rq))
 		})
 		for _, tc := range []struct {
 			desc string
-			rq   request
+			rq   testkit.Request
 		}{
 			{"no token at all", post(alice, "", "")},
 			{"cookie without the header", post(alice, aliceTok, "")},
@@ -239,11 +229,11 @@ func TestSecurityCSRFDoubleSubmitToken(t *testing.T) {
 			{"a session's token used anonymously", post("", aliceTok, aliceTok)},
 			{"tampered token", post(alice, string(tampered), string(tampered))},
 			{"token cookie sent twice with different values",
-				post(alice, "", aliceTok).withHeader("Cookie", csrfCookieName+"="+aliceTok+"; "+csrfCookieName+"="+bobTok)},
-			{"anonymous without a token on a public path", api("/contact").with(http.MethodPost)},
+				post(alice, "", aliceTok).WithHeader("Cookie", csrfCookieName+"="+aliceTok+"; "+csrfCookieName+"="+bobTok)},
+			{"anonymous without a token on a public path", testkit.API("/contact").With(http.MethodPost)},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
-				wantCSRFRejected(t, e.do(t, h, tc.rq))
+				testkit.WantCSRFRejected(t, e.do(t, h, tc.rq))
 			})
 		}
 	})
@@ -255,17 +245,17 @@ func TestSecurityCSRFDoubleSubmitToken(t *testing.T) {
 func TestSecurityCSRFMethodOverride(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, csrfOpts(e))
-		crossSite := func(target string) request {
-			return api(target).withHeader("Sec-Fetch-Site", "cross-site")
+		crossSite := func(target string) testkit.Request {
+			return testkit.API(target).WithHeader("Sec-Fetch-Site", "cross-site")
 		}
 		for _, tc := range []struct {
 			desc string
-			rq   request
+			rq   testkit.Request
 			pass bool
 		}{
 			{"control: plain cross-site GET", crossSite("/account/delete"), true},
 			{"control: _method=GET", crossSite("/account/delete?_method=GET"), true},
-			{"control: override header GET", crossSite("/account/delete").withHeader("X-HTTP-Method-Override", "GET"), true},
+			{"control: override header GET", crossSite("/account/delete").WithHeader("X-HTTP-Method-Override", "GET"), true},
 			{"_method=DELETE", crossSite("/account/delete?_method=DELETE"), false},
 			{"_method=delete among other parameters", crossSite("/account/delete?a=1&_method=delete&b=2"), false},
 			{"_METHOD=PUT", crossSite("/account/delete?_METHOD=PUT"), false},
@@ -273,18 +263,18 @@ func TestSecurityCSRFMethodOverride(t *testing.T) {
 			{"encoded value", crossSite("/account/delete?_method=%44ELETE"), false},
 			{"semicolon separator", crossSite("/account/delete?a=1;_method=POST"), false},
 			{"PHP spelling .method", crossSite("/account/delete?.method=DELETE"), false},
-			{"_method on HEAD", crossSite("/account/delete?_method=DELETE").with(http.MethodHead), false},
-			{"X-HTTP-Method-Override", crossSite("/account/delete").withHeader("X-HTTP-Method-Override", "DELETE"), false},
-			{"x-http-method-override lower case", crossSite("/account/delete").withHeader("x-http-method-override", "delete"), false},
-			{"X-HTTP-Method", crossSite("/account/delete").withHeader("X-HTTP-Method", "PUT"), false},
-			{"X-Method-Override", crossSite("/account/delete").withHeader("X-Method-Override", "PATCH"), false},
+			{"_method on HEAD", crossSite("/account/delete?_method=DELETE").With(http.MethodHead), false},
+			{"X-HTTP-Method-Override", crossSite("/account/delete").WithHeader("X-HTTP-Method-Override", "DELETE"), false},
+			{"x-http-method-override lower case", crossSite("/account/delete").WithHeader("x-http-method-override", "delete"), false},
+			{"X-HTTP-Method", crossSite("/account/delete").WithHeader("X-HTTP-Method", "PUT"), false},
+			{"X-Method-Override", crossSite("/account/delete").WithHeader("X-Method-Override", "PATCH"), false},
 			// Spellings PHP, WSGI or nginx fold into the override header.
-			{"X_HTTP_METHOD_OVERRIDE (Go keeps it as X_http_method_override)", crossSite("/account/delete").withHeader("X_HTTP_METHOD_OVERRIDE", "DELETE"), false},
-			{"X_HTTP_METHOD_OVERRIDE raw key", crossSite("/account/delete").withRawKey("X_HTTP_METHOD_OVERRIDE", "DELETE"), false},
-			{"X_Method_Override raw key", crossSite("/account/delete").withRawKey("X_Method_Override", "PUT"), false},
-			{"x.http.method.override raw key", crossSite("/account/delete").withRawKey("x.http.method.override", "DELETE"), false},
-			{"X_HTTP_Method raw key", crossSite("/account/delete").withRawKey("X_HTTP_Method", "PATCH"), false},
-			{"control: X_HTTP_METHOD_OVERRIDE GET", crossSite("/account/delete").withRawKey("X_HTTP_METHOD_OVERRIDE", "GET"), true},
+			{"X_HTTP_METHOD_OVERRIDE (Go keeps it as X_http_method_override)", crossSite("/account/delete").WithHeader("X_HTTP_METHOD_OVERRIDE", "DELETE"), false},
+			{"X_HTTP_METHOD_OVERRIDE raw key", crossSite("/account/delete").WithRawKey("X_HTTP_METHOD_OVERRIDE", "DELETE"), false},
+			{"X_Method_Override raw key", crossSite("/account/delete").WithRawKey("X_Method_Override", "PUT"), false},
+			{"x.http.method.override raw key", crossSite("/account/delete").WithRawKey("x.http.method.override", "DELETE"), false},
+			{"X_HTTP_Method raw key", crossSite("/account/delete").WithRawKey("X_HTTP_Method", "PATCH"), false},
+			{"control: X_HTTP_METHOD_OVERRIDE GET", crossSite("/account/delete").WithRawKey("X_HTTP_METHOD_OVERRIDE", "GET"), true},
 			// Query spellings frameworks read as _method.
 			{"_method[]", crossSite("/account/delete?_method[]=DELETE"), false},
 			{"_method%5B%5D", crossSite("/account/delete?_method%5B%5D=DELETE"), false},
@@ -292,36 +282,36 @@ func TestSecurityCSRFMethodOverride(t *testing.T) {
 			{"_method[0]", crossSite("/account/delete?_method[0]=PATCH"), false},
 			{"[method (PHP reads an unmatched [ as _)", crossSite("/account/delete?[method=DELETE"), false},
 			{"control: _methods", crossSite("/account/delete?_methods=DELETE"), true},
-			{"Origin of another site", api("/account/delete?_method=DELETE").withHeader("Origin", "https://evil.example"), false},
-			{"no Origin and no token", api("/account/delete?_method=DELETE"), false},
+			{"Origin of another site", testkit.API("/account/delete?_method=DELETE").WithHeader("Origin", "https://evil.example"), false},
+			{"no Origin and no token", testkit.API("/account/delete?_method=DELETE"), false},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				tok, data := freshUser(e, "csrf-override-"+tc.desc, "u-ovr")
-				rq := tc.rq.cookie(userCookie, tok)
+				rq := tc.rq.Cookie(testkit.UserCookie, tok)
 				before := e.be.Total()
 				r := e.do(t, h, rq)
 				if tc.pass {
-					wantIdentity(t, r, tok, data, "u-ovr", "user", "")
+					testkit.WantIdentity(t, r, tok, data, "u-ovr", "user", "")
 					return
 				}
-				wantNotForwarded(t, r)
-				if r.code != http.StatusForbidden {
-					t.Errorf("status: got %d, want 403", r.code)
+				testkit.WantNotForwarded(t, r)
+				if r.Code != http.StatusForbidden {
+					t.Errorf("status: got %d, want 403", r.Code)
 				}
-				if rq.method != http.MethodHead {
-					wantExactJSON(t, r.body, csrfFailBody)
+				if rq.Method != http.MethodHead {
+					testkit.WantExactJSON(t, r.Body, testkit.CSRFFailBody)
 				}
 				if !strings.Contains(tc.desc, "no Origin") {
-					wantBackendUntouched(t, e, before)
+					testkit.WantBackendUntouched(t, e.be, before)
 				}
 			})
 		}
 
 		t.Run("override with the session's token passes", func(t *testing.T) {
 			tok, data := freshUser(e, "csrf-override-token", "u-ovr2")
-			csrf := csrfToken(t, e.do(t, h, page("/account").cookie(userCookie, tok)))
-			rq := api("/account/delete?_method=DELETE").cookie(userCookie, tok).cookie(csrfCookieName, csrf).withHeader(csrfHeaderName, csrf)
-			wantIdentity(t, e.do(t, h, rq), tok, data, "u-ovr2", "user", "")
+			csrf := csrfToken(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, tok)))
+			rq := testkit.API("/account/delete?_method=DELETE").Cookie(testkit.UserCookie, tok).Cookie(csrfCookieName, csrf).WithHeader(csrfHeaderName, csrf)
+			testkit.WantIdentity(t, e.do(t, h, rq), tok, data, "u-ovr2", "user", "")
 		})
 	})
 }
@@ -350,15 +340,15 @@ func TestSecurityCSRFExemptPathsAreExact(t *testing.T) {
 		} {
 			t.Run(tc.target, func(t *testing.T) {
 				tok, data := freshUser(e, "csrf-exempt-"+tc.target, "u-hook")
-				rq := api(tc.target).with(http.MethodPost).withHeader("Sec-Fetch-Site", "cross-site").cookie(userCookie, tok)
+				rq := testkit.API(tc.target).With(http.MethodPost).WithHeader("Sec-Fetch-Site", "cross-site").Cookie(testkit.UserCookie, tok)
 				before := e.be.Total()
 				r := e.do(t, h, rq)
 				if tc.exempt {
-					wantIdentity(t, r, tok, data, "u-hook", "user", "")
+					testkit.WantIdentity(t, r, tok, data, "u-hook", "user", "")
 					return
 				}
-				wantCSRFRejected(t, r)
-				wantBackendUntouched(t, e, before)
+				testkit.WantCSRFRejected(t, r)
+				testkit.WantBackendUntouched(t, e.be, before)
 			})
 		}
 	})
@@ -373,17 +363,17 @@ func TestSecurityCSRFReportOnly(t *testing.T) {
 		reporting := e.handler(t, csrfOpts(e, m{"csrf": m{"reportOnly": "true"}}))
 		for _, tc := range []struct {
 			desc string
-			rq   request
+			rq   testkit.Request
 		}{
-			{"cross-site POST", api("/account/email").with(http.MethodPost).withHeader("Sec-Fetch-Site", "cross-site")},
-			{"foreign Origin", api("/account/email").with(http.MethodPost).withHeader("Origin", "https://evil.example")},
-			{"no token", api("/account/email").with(http.MethodPost)},
-			{"method override", api("/account/delete?_method=DELETE").withHeader("Sec-Fetch-Site", "cross-site")},
+			{"cross-site POST", testkit.API("/account/email").With(http.MethodPost).WithHeader("Sec-Fetch-Site", "cross-site")},
+			{"foreign Origin", testkit.API("/account/email").With(http.MethodPost).WithHeader("Origin", "https://evil.example")},
+			{"no token", testkit.API("/account/email").With(http.MethodPost)},
+			{"method override", testkit.API("/account/delete?_method=DELETE").WithHeader("Sec-Fetch-Site", "cross-site")},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				tok, data := freshUser(e, "csrf-report-"+tc.desc, "u-report")
-				wantCSRFRejected(t, e.do(t, enforcing, tc.rq.cookie(userCookie, tok)))
-				wantIdentity(t, e.do(t, reporting, tc.rq.cookie(userCookie, tok)), tok, data, "u-report", "user", "")
+				testkit.WantCSRFRejected(t, e.do(t, enforcing, tc.rq.Cookie(testkit.UserCookie, tok)))
+				testkit.WantIdentity(t, e.do(t, reporting, tc.rq.Cookie(testkit.UserCookie, tok)), tok, data, "u-report", "user", "")
 			})
 		}
 	})

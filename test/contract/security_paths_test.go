@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // The request targets below are raw request-line targets: the harness
@@ -65,42 +66,42 @@ func TestSecurityPathSpellingsOfAProtectedPath(t *testing.T) {
 			// The rules really make /docs public and /static excluded, so
 			// the spellings below are refused because of how they resolve.
 			for _, p := range []string{"/docs/guide", "/static/app.js"} {
-				wantAnonymous(t, e.do(t, h, page(p)))
+				testkit.WantAnonymous(t, e.do(t, h, testkit.Page(p)))
 			}
-			r := e.do(t, h, page("/dashboard"))
-			wantNotForwarded(t, r)
-			wantLoginRedirect(t, r, http.StatusFound, "/dashboard")
+			r := e.do(t, h, testkit.Page("/dashboard"))
+			testkit.WantNotForwarded(t, r)
+			testkit.WantLoginRedirect(t, r, http.StatusFound, "/dashboard")
 		})
 
 		for _, target := range spellings {
 			t.Run(url.PathEscape(target), func(t *testing.T) {
 				t.Run("anonymous page", func(t *testing.T) {
 					before := e.be.Total()
-					r := e.do(t, h, page(target))
-					wantNotForwarded(t, r)
-					wantLoginRedirect(t, r, http.StatusFound, target)
-					wantBackendUntouched(t, e, before)
+					r := e.do(t, h, testkit.Page(target))
+					testkit.WantNotForwarded(t, r)
+					testkit.WantLoginRedirect(t, r, http.StatusFound, target)
+					testkit.WantBackendUntouched(t, e.be, before)
 				})
 				t.Run("anonymous API", func(t *testing.T) {
 					before := e.be.Total()
-					r := e.do(t, h, api(target))
-					wantNotForwarded(t, r)
-					wantJSONError(t, r, http.StatusUnauthorized)
-					wantNoStore(t, r)
-					wantBackendUntouched(t, e, before)
+					r := e.do(t, h, testkit.API(target))
+					testkit.WantNotForwarded(t, r)
+					testkit.WantJSONError(t, r, http.StatusUnauthorized)
+					testkit.WantNoStore(t, r)
+					testkit.WantBackendUntouched(t, e.be, before)
 				})
 				t.Run("guest token is not enough", func(t *testing.T) {
 					g := fakebackend.Token("paths-guest-" + target)
 					e.be.SetUser(g, fakebackend.UserData("g-paths", "guest", nil))
-					r := e.do(t, h, api(target).cookie(guestCookie, g))
-					wantNotForwarded(t, r)
-					wantJSONError(t, r, http.StatusUnauthorized)
+					r := e.do(t, h, testkit.API(target).Cookie(testkit.GuestCookie, g))
+					testkit.WantNotForwarded(t, r)
+					testkit.WantJSONError(t, r, http.StatusUnauthorized)
 				})
 				t.Run("logged in", func(t *testing.T) {
 					tok := fakebackend.Token("paths-user-" + target)
 					data := fakebackend.UserData("u-paths", "user", nil)
 					e.be.SetUser(tok, data)
-					wantIdentity(t, e.do(t, h, page(target).cookie(userCookie, tok)), tok, data, "u-paths", "user", "")
+					testkit.WantIdentity(t, e.do(t, h, testkit.Page(target).Cookie(testkit.UserCookie, tok)), tok, data, "u-paths", "user", "")
 				})
 			})
 		}
@@ -163,16 +164,16 @@ func TestSecurityAmbiguousPathsRejected(t *testing.T) {
 				t.Run(hc.name+"/"+url.PathEscape(target), func(t *testing.T) {
 					t.Run("anonymous API", func(t *testing.T) {
 						before := e.be.Total()
-						r := e.do(t, hc.h, api(target))
-						wantNotForwarded(t, r)
-						wantJSONError(t, r, http.StatusBadRequest)
-						wantBackendUntouched(t, e, before)
+						r := e.do(t, hc.h, testkit.API(target))
+						testkit.WantNotForwarded(t, r)
+						testkit.WantJSONError(t, r, http.StatusBadRequest)
+						testkit.WantBackendUntouched(t, e.be, before)
 					})
 					t.Run("anonymous page", func(t *testing.T) {
-						r := e.do(t, hc.h, page(target))
-						wantNotForwarded(t, r)
-						if r.code != http.StatusBadRequest {
-							t.Errorf("status: got %d (Location %q), want 400", r.code, r.header.Get("Location"))
+						r := e.do(t, hc.h, testkit.Page(target))
+						testkit.WantNotForwarded(t, r)
+						if r.Code != http.StatusBadRequest {
+							t.Errorf("status: got %d (Location %q), want 400", r.Code, r.Header.Get("Location"))
 						}
 					})
 					t.Run("logged in", func(t *testing.T) {
@@ -181,10 +182,10 @@ func TestSecurityAmbiguousPathsRejected(t *testing.T) {
 						tok := fakebackend.Token("ambiguous-" + hc.name + target)
 						e.be.SetUser(tok, fakebackend.UserData("u-amb", "user", nil))
 						before := e.be.Total()
-						r := e.do(t, hc.h, api(target).cookie(userCookie, tok))
-						wantNotForwarded(t, r)
-						wantJSONError(t, r, http.StatusBadRequest)
-						wantBackendUntouched(t, e, before)
+						r := e.do(t, hc.h, testkit.API(target).Cookie(testkit.UserCookie, tok))
+						testkit.WantNotForwarded(t, r)
+						testkit.WantJSONError(t, r, http.StatusBadRequest)
+						testkit.WantBackendUntouched(t, e.be, before)
 					})
 				})
 			}
@@ -204,28 +205,28 @@ func TestSecurityAmbiguousPathsProtect(t *testing.T) {
 		e.be.SetUser(tok, data)
 
 		t.Run("controls", func(t *testing.T) {
-			wantAnonymous(t, e.do(t, h, api("/docs/x")))
-			wantAnonymous(t, e.do(t, h, api("/static/x.js")))
+			testkit.WantAnonymous(t, e.do(t, h, testkit.API("/docs/x")))
+			testkit.WantAnonymous(t, e.do(t, h, testkit.API("/static/x.js")))
 		})
 		for _, target := range ambiguousTargets {
 			t.Run(url.PathEscape(target), func(t *testing.T) {
 				t.Run("anonymous API", func(t *testing.T) {
 					before := e.be.Total()
-					r := e.do(t, h, api(target))
-					wantNotForwarded(t, r)
-					wantJSONError(t, r, http.StatusUnauthorized)
-					wantBackendUntouched(t, e, before)
+					r := e.do(t, h, testkit.API(target))
+					testkit.WantNotForwarded(t, r)
+					testkit.WantJSONError(t, r, http.StatusUnauthorized)
+					testkit.WantBackendUntouched(t, e.be, before)
 				})
 				t.Run("anonymous page", func(t *testing.T) {
-					r := e.do(t, h, page(target))
-					wantNotForwarded(t, r)
-					if r.code != http.StatusFound || !strings.HasPrefix(r.header.Get("Location"), "/login?") {
-						t.Errorf("got %d Location %q, want 302 to /login", r.code, r.header.Get("Location"))
+					r := e.do(t, h, testkit.Page(target))
+					testkit.WantNotForwarded(t, r)
+					if r.Code != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), "/login?") {
+						t.Errorf("got %d Location %q, want 302 to /login", r.Code, r.Header.Get("Location"))
 					}
-					wantNoStore(t, r)
+					testkit.WantNoStore(t, r)
 				})
 				t.Run("logged in", func(t *testing.T) {
-					wantIdentity(t, e.do(t, h, api(target).cookie(userCookie, tok)), tok, data, "u-amb-p", "user", "")
+					testkit.WantIdentity(t, e.do(t, h, testkit.API(target).Cookie(testkit.UserCookie, tok)), tok, data, "u-amb-p", "user", "")
 				})
 			})
 		}
@@ -262,7 +263,7 @@ var dotParamRoleTargets = []string{
 // reading of a path with parameters applies too.
 func TestSecurityPathDotParamsKeepRoleRules(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		roles := m{"roles": []interface{}{m{"path": "/admin", "roles": list("admin")}}}
+		roles := m{"roles": []interface{}{m{"path": "/admin", "roles": testkit.List("admin")}}}
 		strict := e.handler(t, e.opts(pathRoutes(""), m{"routes": roles}))
 		protect := e.handler(t, e.opts(pathRoutes("protect"), m{"routes": roles}))
 		user := fakebackend.Token("dotparams-user")
@@ -275,32 +276,32 @@ func TestSecurityPathDotParamsKeepRoleRules(t *testing.T) {
 			t.Run(url.PathEscape(target), func(t *testing.T) {
 				t.Run("reject", func(t *testing.T) {
 					before := e.be.Total()
-					r := e.do(t, strict, api(target).cookie(userCookie, user))
-					wantNotForwarded(t, r)
-					wantJSONError(t, r, http.StatusBadRequest)
-					wantBackendUntouched(t, e, before)
+					r := e.do(t, strict, testkit.API(target).Cookie(testkit.UserCookie, user))
+					testkit.WantNotForwarded(t, r)
+					testkit.WantJSONError(t, r, http.StatusBadRequest)
+					testkit.WantBackendUntouched(t, e.be, before)
 				})
 				t.Run("protect anonymous", func(t *testing.T) {
-					r := e.do(t, protect, page(target))
-					wantNotForwarded(t, r)
-					wantLoginRedirect(t, r, http.StatusFound, target)
+					r := e.do(t, protect, testkit.Page(target))
+					testkit.WantNotForwarded(t, r)
+					testkit.WantLoginRedirect(t, r, http.StatusFound, target)
 				})
 				t.Run("protect without the role", func(t *testing.T) {
-					r := e.do(t, protect, api(target).cookie(userCookie, user))
-					wantNotForwarded(t, r)
-					wantJSONError(t, r, http.StatusForbidden)
+					r := e.do(t, protect, testkit.API(target).Cookie(testkit.UserCookie, user))
+					testkit.WantNotForwarded(t, r)
+					testkit.WantJSONError(t, r, http.StatusForbidden)
 				})
 				t.Run("protect admin", func(t *testing.T) {
-					wantIdentity(t, e.do(t, protect, api(target).cookie(userCookie, admin)), admin, adminData, "u-dp-admin", "user", "")
+					testkit.WantIdentity(t, e.do(t, protect, testkit.API(target).Cookie(testkit.UserCookie, admin)), admin, adminData, "u-dp-admin", "user", "")
 				})
 			})
 		}
 		for _, target := range []string{"/admin;x=1", "/ADMIN;jsessionid=2/users", "/admin/;x/../users", "/x/;y/../../admin"} {
 			t.Run("params/"+url.PathEscape(target), func(t *testing.T) {
-				r := e.do(t, strict, api(target).cookie(userCookie, user))
-				wantNotForwarded(t, r)
-				wantJSONError(t, r, http.StatusForbidden)
-				wantIdentity(t, e.do(t, strict, api(target).cookie(userCookie, admin)), admin, adminData, "u-dp-admin", "user", "")
+				r := e.do(t, strict, testkit.API(target).Cookie(testkit.UserCookie, user))
+				testkit.WantNotForwarded(t, r)
+				testkit.WantJSONError(t, r, http.StatusForbidden)
+				testkit.WantIdentity(t, e.do(t, strict, testkit.API(target).Cookie(testkit.UserCookie, admin)), admin, adminData, "u-dp-admin", "user", "")
 			})
 		}
 	})
@@ -314,13 +315,13 @@ func TestSecurityPathBenignParams(t *testing.T) {
 		h := e.handler(t, e.opts(pathRoutes("")))
 		for _, target := range []string{"/docs;x=1", "/docs/guide;jsessionid=1", "/other;x=1/y", "/docs/...;/x"} {
 			t.Run(url.PathEscape(target), func(t *testing.T) {
-				wantAnonymous(t, e.do(t, h, page(target)))
+				testkit.WantAnonymous(t, e.do(t, h, testkit.Page(target)))
 			})
 		}
 		t.Run("excluded", func(t *testing.T) {
 			before := e.be.Total()
-			wantAnonymous(t, e.do(t, h, page("/static/app.js;v=2").withHeader(hUser, "spoofed")))
-			wantBackendUntouched(t, e, before)
+			testkit.WantAnonymous(t, e.do(t, h, testkit.Page("/static/app.js;v=2").WithHeader(testkit.HeaderUser, "spoofed")))
+			testkit.WantBackendUntouched(t, e.be, before)
 		})
 	})
 }

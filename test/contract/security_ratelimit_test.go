@@ -1,99 +1,45 @@
 package contract
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // harnessPeer is the RemoteAddr host httptest.NewRequest gives every
 // request: the "proxy" in front of authlayer in these tests.
 const harnessPeer = "192.0.2.1"
 
-const rateLimitedMessage = "Too many requests. Please try again later."
-
 // rateOpts turns rate limiting on (as labels give it) with a one-hour
 // window and the harness's peer as a trusted proxy, then applies budgets.
 func rateOpts(e *env, budgets m, extra ...m) m {
 	rl := m{"enabled": "true", "trustedProxies": harnessPeer, "window": "1h"}
-	merge(rl, budgets)
+	testkit.Merge(rl, budgets)
 	return e.opts(append([]m{{"rateLimit": rl}}, extra...)...)
 }
 
 // from sends rq as forwarded by the trusted peer for xff.
-func from(rq request, xff string) request {
-	return rq.withHeader("X-Forwarded-For", xff)
-}
-
-// wantRateLimited checks the 429 answer: Retry-After, the exact JSON body
-// carrying the same retryAfter, no-store, and nothing forwarded.
-func wantRateLimited(t *testing.T, r *result) {
-	t.Helper()
-	wantNotForwarded(t, r)
-	if r.code != http.StatusTooManyRequests {
-		t.Fatalf("status: got %d (body %q), want 429", r.code, r.body)
-	}
-	retry, err := strconv.Atoi(r.header.Get("Retry-After"))
-	if err != nil || retry < 1 || retry > 3600 {
-		t.Errorf("Retry-After: got %q, want whole seconds in [1, 3600] (window 1h)", r.header.Get("Retry-After"))
-	}
-	if ct := r.header.Get("Content-Type"); len(ct) < 16 || ct[:16] != "application/json" {
-		t.Errorf("Content-Type: got %q, want application/json", ct)
-	}
-	want := fmt.Sprintf(`{"success":false,"message":%q,"retryAfter":%d}`, rateLimitedMessage, retry)
-	if r.body != want {
-		t.Errorf("body: got %s, want %s", r.body, want)
-	}
-	var body struct {
-		RetryAfter int `json:"retryAfter"`
-	}
-	if json.Unmarshal([]byte(r.body), &body) != nil || body.RetryAfter != retry {
-		t.Errorf("body retryAfter: got %s, want %d (the Retry-After header)", r.body, retry)
-	}
-	wantNoStore(t, r)
-}
-
-// wantRateLimitedAs checks the 429 answer to rq: an API client's is
-// wantRateLimited's exact JSON; a browser's (Accept: text/html) is the 429
-// page with the same Retry-After and no-store (errorpages_test.go checks
-// the page itself).
-func wantRateLimitedAs(t *testing.T, rq request, r *result) {
-	t.Helper()
-	if !strings.Contains(rq.accept, "text/html") {
-		wantRateLimited(t, r)
-		return
-	}
-	wantNotForwarded(t, r)
-	if r.code != http.StatusTooManyRequests {
-		t.Fatalf("status: got %d (body %q), want 429", r.code, r.body)
-	}
-	if retry, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || retry < 1 || retry > 3600 {
-		t.Errorf("Retry-After: got %q, want whole seconds in [1, 3600] (window 1h)", r.header.Get("Retry-After"))
-	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
-		t.Errorf("Content-Type: got %q, want the text/html page", ct)
-	}
-	wantNoStore(t, r)
+func from(rq testkit.Request, xff string) testkit.Request {
+	return rq.WithHeader("X-Forwarded-For", xff)
 }
 
 // wantRateHeaders checks X-RateLimit-* on an allowed response.
-func wantRateHeaders(t *testing.T, r *result, limit, remaining int, start time.Time) {
+func wantRateHeaders(t *testing.T, r *testkit.Result, limit, remaining int, start time.Time) {
 	t.Helper()
-	if got := r.header.Get("X-RateLimit-Limit"); got != strconv.Itoa(limit) {
+	if got := r.Header.Get("X-RateLimit-Limit"); got != strconv.Itoa(limit) {
 		t.Errorf("X-RateLimit-Limit: got %q, want %d", got, limit)
 	}
-	if got := r.header.Get("X-RateLimit-Remaining"); got != strconv.Itoa(remaining) {
+	if got := r.Header.Get("X-RateLimit-Remaining"); got != strconv.Itoa(remaining) {
 		t.Errorf("X-RateLimit-Remaining: got %q, want %d", got, remaining)
 	}
-	reset, err := strconv.ParseInt(r.header.Get("X-RateLimit-Reset"), 10, 64)
+	reset, err := strconv.ParseInt(r.Header.Get("X-RateLimit-Reset"), 10, 64)
 	if err != nil || reset < start.Unix() || reset > time.Now().Add(time.Hour).Unix()+1 {
-		t.Errorf("X-RateLimit-Reset: got %q, want Unix seconds within the next hour", r.header.Get("X-RateLimit-Reset"))
+		t.Errorf("X-RateLimit-Reset: got %q, want Unix seconds within the next hour", r.Header.Get("X-RateLimit-Reset"))
 	}
 }
 
@@ -107,28 +53,28 @@ func TestSecurityRateLimitRequests(t *testing.T) {
 		start := time.Now()
 		tok, data := freshUser(e, "rate-requests-user", "u-rate")
 		for i := 1; i <= 3; i++ {
-			r := e.do(t, h, from(page("/account").cookie(userCookie, tok), client))
-			wantIdentity(t, r, tok, data, "u-rate", "user", "")
+			r := e.do(t, h, from(testkit.Page("/account").Cookie(testkit.UserCookie, tok), client))
+			testkit.WantIdentity(t, r, tok, data, "u-rate", "user", "")
 			wantRateHeaders(t, r, 3, 3-i, start)
 		}
 		fresh, _ := freshUser(e, "rate-requests-fresh", "u-rate2")
-		for _, rq := range []request{
-			api("/account").cookie(userCookie, fresh),
-			page("/account").cookie(userCookie, fresh),
-			page("/"),
-			page("/account").cookie(userCookie, tok).with(http.MethodPost),
+		for _, rq := range []testkit.Request{
+			testkit.API("/account").Cookie(testkit.UserCookie, fresh),
+			testkit.Page("/account").Cookie(testkit.UserCookie, fresh),
+			testkit.Page("/"),
+			testkit.Page("/account").Cookie(testkit.UserCookie, tok).With(http.MethodPost),
 		} {
 			before := e.be.Total()
 			r := e.do(t, h, from(rq, client))
-			wantRateLimitedAs(t, rq, r)
-			if got := r.header.Get("X-RateLimit-Remaining"); got != "0" {
+			testkit.WantRateLimitedAs(t, rq, r)
+			if got := r.Header.Get("X-RateLimit-Remaining"); got != "0" {
 				t.Errorf("X-RateLimit-Remaining on 429: got %q, want 0", got)
 			}
-			wantBackendUntouched(t, e, before)
+			testkit.WantBackendUntouched(t, e.be, before)
 		}
 		// Budgets are per client.
-		r := e.do(t, h, from(page("/account").cookie(userCookie, tok), "198.51.100.8"))
-		wantIdentity(t, r, tok, data, "u-rate", "user", "")
+		r := e.do(t, h, from(testkit.Page("/account").Cookie(testkit.UserCookie, tok), "198.51.100.8"))
+		testkit.WantIdentity(t, r, tok, data, "u-rate", "user", "")
 		wantRateHeaders(t, r, 3, 2, start)
 	})
 }
@@ -175,30 +121,30 @@ func TestSecurityRateLimitClientIP(t *testing.T) {
 				[]string{"::ffff:198.51.100.125"}},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
-				send := func(lines []string) *result {
-					rq := page("/")
+				send := func(lines []string) *testkit.Result {
+					rq := testkit.Page("/")
 					for _, l := range lines {
-						rq = rq.withHeader("X-Forwarded-For", l)
+						rq = rq.WithHeader("X-Forwarded-For", l)
 					}
 					return e.do(t, h, rq)
 				}
 				for i := 0; i < 2; i++ {
-					wantAnonymous(t, send(tc.xff(i)))
+					testkit.WantAnonymous(t, send(tc.xff(i)))
 				}
 				for i := 2; i < 5; i++ {
-					wantRateLimitedAs(t, page("/"), send(tc.xff(i)))
+					testkit.WantRateLimitedAs(t, testkit.Page("/"), send(tc.xff(i)))
 				}
-				wantAnonymous(t, send(tc.other))
+				testkit.WantAnonymous(t, send(tc.other))
 			})
 		}
 
 		t.Run("untrusted peer: X-Forwarded-For is ignored", func(t *testing.T) {
 			direct := e.handler(t, e.opts(m{"rateLimit": m{"enabled": "true", "requests": "2", "window": "1h"}}))
 			for i := 0; i < 2; i++ {
-				wantAnonymous(t, e.do(t, direct, from(page("/"), fmt.Sprintf("198.51.100.%d", 30+i))))
+				testkit.WantAnonymous(t, e.do(t, direct, from(testkit.Page("/"), fmt.Sprintf("198.51.100.%d", 30+i))))
 			}
-			wantRateLimitedAs(t, page("/"), e.do(t, direct, from(page("/"), "198.51.100.40")))
-			wantRateLimitedAs(t, page("/"), e.do(t, direct, page("/")))
+			testkit.WantRateLimitedAs(t, testkit.Page("/"), e.do(t, direct, from(testkit.Page("/"), "198.51.100.40")))
+			testkit.WantRateLimitedAs(t, testkit.Page("/"), e.do(t, direct, testkit.Page("/")))
 		})
 	})
 }
@@ -215,48 +161,48 @@ func TestSecurityRateLimitUnknownTokens(t *testing.T) {
 			m{"cache": m{"ttl": "1h"}}))
 		const client = "198.51.100.50"
 		alice, aliceData := freshUser(e, "rate-unknown-alice", "u-alice")
-		wantIdentity(t, e.do(t, h, from(api("/").cookie(userCookie, alice), client)), alice, aliceData, "u-alice", "user", "")
+		testkit.WantIdentity(t, e.do(t, h, from(testkit.API("/").Cookie(testkit.UserCookie, alice), client)), alice, aliceData, "u-alice", "user", "")
 		for i := 1; i <= 2; i++ {
 			bad := fakebackend.Token(fmt.Sprintf("rate-unknown-bad-%d", i)) // the backend says 401
-			wantAnonymous(t, e.do(t, h, from(api("/").cookie(userCookie, bad), client)))
+			testkit.WantAnonymous(t, e.do(t, h, from(testkit.API("/").Cookie(testkit.UserCookie, bad), client)))
 		}
-		wantCount(t, e.be, fakebackend.Validate, 3)
-		wantCount(t, e.be, fakebackend.Refresh, 2)
+		testkit.WantCount(t, e.be, fakebackend.Validate, 3)
+		testkit.WantCount(t, e.be, fakebackend.Refresh, 2)
 
 		for i := 3; i <= 6; i++ {
 			bad := fakebackend.Token(fmt.Sprintf("rate-unknown-bad-%d", i))
-			r := e.do(t, h, from(api("/").cookie(userCookie, bad), client))
-			wantRateLimited(t, r)
+			r := e.do(t, h, from(testkit.API("/").Cookie(testkit.UserCookie, bad), client))
+			testkit.WantRateLimited(t, r)
 			if got := e.be.CountFor(fakebackend.Validate, bad); got != 0 {
 				t.Errorf("token %d: validated %d times over the budget, want 0", i, got)
 			}
 		}
 		// A token that would be valid is unknown too: still refused.
 		later, _ := freshUser(e, "rate-unknown-later", "u-later")
-		wantRateLimited(t, e.do(t, h, from(api("/").cookie(userCookie, later), client)))
-		wantCount(t, e.be, fakebackend.Validate, 3)
-		wantCount(t, e.be, fakebackend.Refresh, 2)
+		testkit.WantRateLimited(t, e.do(t, h, from(testkit.API("/").Cookie(testkit.UserCookie, later), client)))
+		testkit.WantCount(t, e.be, fakebackend.Validate, 3)
+		testkit.WantCount(t, e.be, fakebackend.Refresh, 2)
 
 		// The cached session still works, with no backend call.
-		wantIdentity(t, e.do(t, h, from(api("/").cookie(userCookie, alice), client)), alice, aliceData, "u-alice", "user", "")
-		wantCount(t, e.be, fakebackend.Validate, 3)
+		testkit.WantIdentity(t, e.do(t, h, from(testkit.API("/").Cookie(testkit.UserCookie, alice), client)), alice, aliceData, "u-alice", "user", "")
+		testkit.WantCount(t, e.be, fakebackend.Validate, 3)
 
 		// Another client has its own budget.
-		wantIdentity(t, e.do(t, h, from(api("/").cookie(userCookie, later), "198.51.100.51")), later, fakebackend.UserData("u-later", "user", nil), "u-later", "user", "")
-		wantCount(t, e.be, fakebackend.Validate, 4)
+		testkit.WantIdentity(t, e.do(t, h, from(testkit.API("/").Cookie(testkit.UserCookie, later), "198.51.100.51")), later, fakebackend.UserData("u-later", "user", nil), "u-later", "user", "")
+		testkit.WantCount(t, e.be, fakebackend.Validate, 4)
 
 		t.Run("prefetch does not spare it", func(t *testing.T) {
 			const prefetcher = "198.51.100.52"
 			validations := e.be.Count(fakebackend.Validate)
 			for i := 0; i < 6; i++ {
 				bad := fakebackend.Token(fmt.Sprintf("rate-unknown-prefetch-%d", i))
-				rq := from(api("/").cookie(userCookie, bad), prefetcher).withHeader("Next-Router-Prefetch", "1").withHeader("Sec-Purpose", "prefetch")
+				rq := from(testkit.API("/").Cookie(testkit.UserCookie, bad), prefetcher).WithHeader("Next-Router-Prefetch", "1").WithHeader("Sec-Purpose", "prefetch")
 				r := e.do(t, h, rq)
 				if i < 3 {
-					wantAnonymous(t, r)
+					testkit.WantAnonymous(t, r)
 					continue
 				}
-				wantRateLimited(t, r)
+				testkit.WantRateLimited(t, r)
 			}
 			if got := e.be.Count(fakebackend.Validate) - validations; got != 3 {
 				t.Errorf("validations for prefetch requests: got %d, want 3", got)
@@ -273,25 +219,25 @@ func TestSecurityRateLimitGuestMints(t *testing.T) {
 		h := e.handler(t, rateOpts(e, m{"requests": "100", "guestMints": "2"}, e.guestOpts(), m{"cache": m{"ttl": "1h"}}))
 		const client = "198.51.100.60"
 		for n := 1; n <= 2; n++ {
-			r := e.do(t, h, from(page("/"), client))
+			r := e.do(t, h, from(testkit.Page("/"), client))
 			g := fakebackend.GuestToken(n)
-			wantIdentity(t, r, g, fakebackend.GuestData(n), fmt.Sprintf("guest-%d", n), "guest", g)
-			wantCookieSet(t, r, guestCookie, g)
+			testkit.WantIdentity(t, r, g, fakebackend.GuestData(n), fmt.Sprintf("guest-%d", n), "guest", g)
+			testkit.WantCookieSet(t, r, testkit.GuestCookie, g)
 		}
-		wantCount(t, e.be, fakebackend.Guest, 2)
+		testkit.WantCount(t, e.be, fakebackend.Guest, 2)
 		for i := 0; i < 3; i++ {
-			r := e.do(t, h, from(page("/"), client))
-			wantAnonymous(t, r)
-			wantNoSetCookie(t, r)
+			r := e.do(t, h, from(testkit.Page("/"), client))
+			testkit.WantAnonymous(t, r)
+			testkit.WantNoSetCookie(t, r)
 		}
-		wantCount(t, e.be, fakebackend.Guest, 2)
+		testkit.WantCount(t, e.be, fakebackend.Guest, 2)
 
 		// A guest session minted earlier keeps working.
 		g1 := fakebackend.GuestToken(1)
-		wantIdentity(t, e.do(t, h, from(page("/").cookie(guestCookie, g1), client)), g1, fakebackend.GuestData(1), "guest-1", "guest", "")
+		testkit.WantIdentity(t, e.do(t, h, from(testkit.Page("/").Cookie(testkit.GuestCookie, g1), client)), g1, fakebackend.GuestData(1), "guest-1", "guest", "")
 		// Another client still gets a guest token.
-		r := e.do(t, h, from(page("/"), "198.51.100.61"))
-		wantCookieSet(t, r, guestCookie, fakebackend.GuestToken(3))
-		wantCount(t, e.be, fakebackend.Guest, 3)
+		r := e.do(t, h, from(testkit.Page("/"), "198.51.100.61"))
+		testkit.WantCookieSet(t, r, testkit.GuestCookie, fakebackend.GuestToken(3))
+		testkit.WantCount(t, e.be, fakebackend.Guest, 3)
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/authlayer/authlayer/test/fakebackend"
 	"github.com/authlayer/authlayer/test/jwtkit"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // How sessions end whatever the backend does: a logout holds when the
@@ -90,18 +91,18 @@ func TestLoggedOutCookieGetsNoSessionWhateverTheBackend(t *testing.T) {
 
 func loggedOutReplay(t *testing.T, e *env, kind sessionKind, dual bool, logout string) {
 	opts, mint := kind.setup(t, e)
-	merge(opts, m{"endpoints": m{"logout": logoutPath}, "routes": m{"protected": list("/account")}})
+	testkit.Merge(opts, m{"endpoints": m{"logout": logoutPath}, "routes": m{"protected": testkit.List("/account")}})
 	if dual {
-		merge(opts, m{"cookies": m{"refresh": refreshCookie}})
+		testkit.Merge(opts, m{"cookies": m{"refresh": testkit.RefreshCookie}})
 	}
 	h := e.handler(t, e.opts(opts))
 	sub := strings.ReplaceAll(t.Name(), "/", "-")
 	access, data := mint(sub)
 	credential := access
-	session := page("/account").cookie(userCookie, access)
+	session := testkit.Page("/account").Cookie(testkit.UserCookie, access)
 	if dual {
 		credential = fakebackend.Token(sub + "-refresh")
-		session = session.cookie(refreshCookie, credential)
+		session = session.Cookie(testkit.RefreshCookie, credential)
 	}
 	// Were it asked, the backend would refresh the credential.
 	fresh, freshData := mint(sub + "-fresh")
@@ -115,21 +116,21 @@ func loggedOutReplay(t *testing.T, e *env, kind sessionKind, dual bool, logout s
 		e.be.SetLogoutAnswer(fakebackend.OK(nil))
 	}
 
-	wantIdentity(t, e.do(t, h, session), access, data, sub, "user", "")
+	testkit.WantIdentity(t, e.do(t, h, session), access, data, sub, "user", "")
 	out := session
-	out.target, out.accept, out.method = logoutPath, "application/json", http.MethodPost
+	out.Target, out.Accept, out.Method = logoutPath, "application/json", http.MethodPost
 	r := e.do(t, h, out)
-	if r.code != http.StatusOK {
-		t.Fatalf("logout: %d %s", r.code, r.body)
+	if r.Code != http.StatusOK {
+		t.Fatalf("logout: %d %s", r.Code, r.Body)
 	}
-	wantCookieCleared(t, r, userCookie)
+	testkit.WantCookieCleared(t, r, testkit.UserCookie)
 
 	for i := 0; i < 2; i++ {
 		r = e.do(t, h, session)
-		wantLoginRedirect(t, r, http.StatusFound, "/account")
-		wantNotForwarded(t, r)
-		for _, c := range r.cookies {
-			if !isClearing(c) {
+		testkit.WantLoginRedirect(t, r, http.StatusFound, "/account")
+		testkit.WantNotForwarded(t, r)
+		for _, c := range r.Cookies {
+			if !testkit.IsClearing(c) {
 				t.Errorf("replay %d: Set-Cookie %q: a logged-out cookie got new cookies", i, c.Raw)
 			}
 		}
@@ -149,17 +150,17 @@ func TestLoggedOutMarksSurviveFloods(t *testing.T) {
 			"jwt":       m{"enabled": "true", "secret": jwtkit.Secret, "mode": "local"},
 			"cache":     m{"maxEntries": "40", "ttl": "60s"},
 			"endpoints": m{"logout": logoutPath},
-			"routes":    m{"protected": list("/account")},
+			"routes":    m{"protected": testkit.List("/account")},
 		})
 		h := e.handler(t, opts)
 		k := jwtkit.Generate(t)
 		gone := jwtkit.Sign(t, "HS256", k.Signer("HS256"), "", jwtkit.Std("u-gone", "user"))
 		kept := fakebackend.Token("u-kept")
-		r := e.do(t, h, page("/account").cookie(userCookie, gone))
-		wantForwarded(t, r)
-		r = e.do(t, h, api(logoutPath).with(http.MethodPost).cookie(userCookie, gone))
-		if r.code != http.StatusOK {
-			t.Fatalf("logout: %d", r.code)
+		r := e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, gone))
+		testkit.WantForwarded(t, r)
+		r = e.do(t, h, testkit.API(logoutPath).With(http.MethodPost).Cookie(testkit.UserCookie, gone))
+		if r.Code != http.StatusOK {
+			t.Fatalf("logout: %d", r.Code)
 		}
 
 		// The fake backend's guest tokens are not JWTs: the guest flood
@@ -169,21 +170,21 @@ func TestLoggedOutMarksSurviveFloods(t *testing.T) {
 		e.be.SetUser(kept, keptData)
 		// An extra cookie keeps these requests out of the session memo, so
 		// the validation cache itself answers.
-		keptReq := page("/").cookie(userCookie, kept)
-		wantIdentity(t, e.do(t, plain, keptReq.cookie("n", "1")), kept, keptData, "u-kept", "user", "")
+		keptReq := testkit.Page("/").Cookie(testkit.UserCookie, kept)
+		testkit.WantIdentity(t, e.do(t, plain, keptReq.Cookie("n", "1")), kept, keptData, "u-kept", "user", "")
 		for i := 0; i < 200; i++ {
-			e.do(t, plain, page("/"))
-			e.do(t, h, api(logoutPath).with(http.MethodPost).cookie(userCookie, fmt.Sprintf("junk-%d", i)))
+			e.do(t, plain, testkit.Page("/"))
+			e.do(t, h, testkit.API(logoutPath).With(http.MethodPost).Cookie(testkit.UserCookie, fmt.Sprintf("junk-%d", i)))
 		}
 		if e.be.Count(fakebackend.Guest) < 200 {
 			t.Fatalf("guest mints: %d, want the flood to have minted at least 200", e.be.Count(fakebackend.Guest))
 		}
-		wantIdentity(t, e.do(t, plain, keptReq.cookie("n", "2")), kept, keptData, "u-kept", "user", "")
+		testkit.WantIdentity(t, e.do(t, plain, keptReq.Cookie("n", "2")), kept, keptData, "u-kept", "user", "")
 		if n := e.be.CountFor(fakebackend.Validate, kept); n != 1 {
 			t.Errorf("validations of the user's token after the guest flood: %d, want 1 (still cached)", n)
 		}
-		r = e.do(t, h, page("/account").cookie(userCookie, gone))
-		wantLoginRedirect(t, r, http.StatusFound, "/account")
+		r = e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, gone))
+		testkit.WantLoginRedirect(t, r, http.StatusFound, "/account")
 	})
 }
 
@@ -195,19 +196,19 @@ func TestLogoutCoversEveryMiddleware(t *testing.T) {
 		opts := e.opts(m{
 			"jwt":       m{"enabled": "true", "secret": jwtkit.Secret, "mode": "local"},
 			"endpoints": m{"logout": logoutPath},
-			"routes":    m{"protected": list("/account")},
+			"routes":    m{"protected": testkit.List("/account")},
 		})
 		a, b := e.handler(t, opts), e.handler(t, opts)
 		k := jwtkit.Generate(t)
 		tok := jwtkit.Sign(t, "HS256", k.Signer("HS256"), "", jwtkit.Std("u-both", "user"))
 		for _, h := range []http.Handler{a, b, b} {
-			wantForwarded(t, e.do(t, h, page("/account").cookie(userCookie, tok)))
+			testkit.WantForwarded(t, e.do(t, h, testkit.Page("/account").Cookie(testkit.UserCookie, tok)))
 		}
-		if r := e.do(t, a, api(logoutPath).with(http.MethodPost).cookie(userCookie, tok)); r.code != http.StatusOK {
-			t.Fatalf("logout: %d", r.code)
+		if r := e.do(t, a, testkit.API(logoutPath).With(http.MethodPost).Cookie(testkit.UserCookie, tok)); r.Code != http.StatusOK {
+			t.Fatalf("logout: %d", r.Code)
 		}
-		r := e.do(t, b, page("/account").cookie(userCookie, tok))
-		wantLoginRedirect(t, r, http.StatusFound, "/account")
+		r := e.do(t, b, testkit.Page("/account").Cookie(testkit.UserCookie, tok))
+		testkit.WantLoginRedirect(t, r, http.StatusFound, "/account")
 	})
 }
 
@@ -229,29 +230,29 @@ func TestBackendRedirectIsUnavailable(t *testing.T) {
 		h := e.handler(t, endpointOpts(e, e.guestOpts()))
 
 		e.be.SetGuestAnswer(to(http.StatusFound))
-		r := e.do(t, h, page("/"))
-		wantAnonymous(t, r)
-		wantNoSetCookie(t, r)
+		r := e.do(t, h, testkit.Page("/"))
+		testkit.WantAnonymous(t, r)
+		testkit.WantNoSetCookie(t, r)
 
 		access, refresh := fakebackend.Token("redir-access"), fakebackend.Token("redir-refresh")
 		e.be.SetValidate(access, to(http.StatusTemporaryRedirect))
 		e.be.SetRefresh(refresh, to(http.StatusPermanentRedirect))
-		r = e.do(t, h, api("/api/me").cookie(userCookie, access).cookie(refreshCookie, refresh))
-		wantJSONError(t, r, http.StatusServiceUnavailable)
-		wantNoCookieClearing(t, r)
+		r = e.do(t, h, testkit.API("/api/me").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+		testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
+		testkit.WantNoCookieClearing(t, r)
 
 		e.be.SetLogin("rita", "pw", to(http.StatusSeeOther))
-		wantJSONError(t, e.do(t, h, jsonLogin("rita", "pw")), http.StatusServiceUnavailable)
+		testkit.WantJSONError(t, e.do(t, h, jsonLogin("rita", "pw")), http.StatusServiceUnavailable)
 
 		e.be.SetValidate(access, fakebackend.OK(fakebackend.UserData("u-r", "user", nil)))
 		e.be.SetLogoutAnswer(to(http.StatusFound))
-		r = e.do(t, h, api(logoutPath).with(http.MethodPost).cookie(userCookie, access).cookie(refreshCookie, refresh))
-		if r.code != http.StatusOK {
-			t.Fatalf("logout with a redirecting backend: %d %s", r.code, r.body)
+		r = e.do(t, h, testkit.API(logoutPath).With(http.MethodPost).Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+		if r.Code != http.StatusOK {
+			t.Fatalf("logout with a redirecting backend: %d %s", r.Code, r.Body)
 		}
-		wantCookieCleared(t, r, userCookie)
-		wantCookieCleared(t, r, refreshCookie)
-		wantLoginRedirect(t, e.do(t, h, page("/dashboard").cookie(userCookie, access)), http.StatusFound, "/dashboard")
+		testkit.WantCookieCleared(t, r, testkit.UserCookie)
+		testkit.WantCookieCleared(t, r, testkit.RefreshCookie)
+		testkit.WantLoginRedirect(t, e.do(t, h, testkit.Page("/dashboard").Cookie(testkit.UserCookie, access)), http.StatusFound, "/dashboard")
 		if n := followed.Load(); n != 0 {
 			t.Errorf("the redirect target was called %d times, want never", n)
 		}
@@ -268,18 +269,18 @@ func TestLoginClearsCookiesItDoesNotSet(t *testing.T) {
 		access := fakebackend.Token("norem-access")
 		e.be.SetUser(access, fakebackend.UserData("u-norem", "user", nil))
 		e.be.SetLogin("nora", "pw", fakebackend.LoggedIn(access, "", fakebackend.UserData("u-norem", "user", nil)))
-		r := e.do(t, h, jsonLogin("nora", "pw").cookie(refreshCookie, "previous-users-refresh").cookie(hintCookie, "123"))
-		if r.code != http.StatusOK {
-			t.Fatalf("login: %d %s", r.code, r.body)
+		r := e.do(t, h, jsonLogin("nora", "pw").Cookie(testkit.RefreshCookie, "previous-users-refresh").Cookie(hintCookie, "123"))
+		if r.Code != http.StatusOK {
+			t.Fatalf("login: %d %s", r.Code, r.Body)
 		}
-		wantCookieSet(t, r, userCookie, access)
-		wantCookieCleared(t, r, refreshCookie)
-		wantCookieCleared(t, r, hintCookie)
-		wantCookieCleared(t, r, guestCookie)
+		testkit.WantCookieSet(t, r, testkit.UserCookie, access)
+		testkit.WantCookieCleared(t, r, testkit.RefreshCookie)
+		testkit.WantCookieCleared(t, r, hintCookie)
+		testkit.WantCookieCleared(t, r, testkit.GuestCookie)
 		// Not carried, still cleared: a cookie on another path or one the
 		// browser did not send this time cannot survive either.
 		r = e.do(t, h, jsonLogin("nora", "pw"))
-		wantCookieCleared(t, r, refreshCookie)
+		testkit.WantCookieCleared(t, r, testkit.RefreshCookie)
 	})
 }
 
@@ -303,17 +304,17 @@ func TestNoTokenReachesPageScripts(t *testing.T) {
 		doc["other"] = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzb21lb25lIn0.c2ln"
 		e.be.SetLogin("echo", "pw", answer)
 		r := e.do(t, h, jsonLogin("echo", "pw"))
-		if r.code != http.StatusOK {
-			t.Fatalf("login: %d %s", r.code, r.body)
+		if r.Code != http.StatusOK {
+			t.Fatalf("login: %d %s", r.Code, r.Body)
 		}
-		wantNoTokenIn(t, "the login answer", r.body, access, refresh, "eyJhbGciOiJIUzI1NiJ9")
-		if !strings.Contains(r.body, `"Echo"`) {
-			t.Errorf("the login answer lost the user's plain fields: %s", r.body)
+		wantNoTokenIn(t, "the login answer", r.Body, access, refresh, "eyJhbGciOiJIUzI1NiJ9")
+		if !strings.Contains(r.Body, `"Echo"`) {
+			t.Errorf("the login answer lost the user's plain fields: %s", r.Body)
 		}
-		r = e.do(t, h, api(sessionPath).cookie(userCookie, access).cookie(refreshCookie, refresh))
-		wantNoTokenIn(t, "the session answer", r.body, access, refresh)
-		if !strings.Contains(r.body, `"Echo"`) {
-			t.Errorf("the session answer lost the user's plain fields: %s", r.body)
+		r = e.do(t, h, testkit.API(sessionPath).Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+		wantNoTokenIn(t, "the session answer", r.Body, access, refresh)
+		if !strings.Contains(r.Body, `"Echo"`) {
+			t.Errorf("the session answer lost the user's plain fields: %s", r.Body)
 		}
 	})
 }
@@ -341,11 +342,11 @@ func TestEndpointsShareOneDeadline(t *testing.T) {
 		e.be.SetValidate(hung, fakebackend.Hang())
 		e.be.SetLogoutAnswer(fakebackend.Hang())
 		start = time.Now()
-		r := e.doWithin(t, h, api(logoutPath).with(http.MethodPost).cookie(userCookie, hung), hangBound)
+		r := e.doWithin(t, h, testkit.API(logoutPath).With(http.MethodPost).Cookie(testkit.UserCookie, hung), hangBound)
 		if took := time.Since(start); took > 1800*time.Millisecond {
 			t.Errorf("logout took %s with backend.timeout 1.2s and a hung backend (two timeouts: 2.4s)", took)
 		}
-		wantCookieCleared(t, r, userCookie)
+		testkit.WantCookieCleared(t, r, testkit.UserCookie)
 	})
 }
 
@@ -356,16 +357,16 @@ func TestEndpointsMintNoGuest(t *testing.T) {
 		h := e.handler(t, endpointOpts(e, e.guestOpts()))
 		loginUser(e, "gina")
 		r := e.do(t, h, jsonLogin("gina", "secret-gina"))
-		if r.code != http.StatusOK {
-			t.Fatalf("login: %d %s", r.code, r.body)
+		if r.Code != http.StatusOK {
+			t.Fatalf("login: %d %s", r.Code, r.Body)
 		}
-		wantCount(t, e.be, fakebackend.Guest, 0)
+		testkit.WantCount(t, e.be, fakebackend.Guest, 0)
 		if n := e.be.Total(); n != 2 {
 			t.Errorf("backend calls for one cookie-less login: %d, want 2 (login, validate)", n)
 		}
-		e.do(t, h, api(sessionPath))
-		e.do(t, h, api(logoutPath).with(http.MethodPost))
-		wantCount(t, e.be, fakebackend.Guest, 0)
+		e.do(t, h, testkit.API(sessionPath))
+		e.do(t, h, testkit.API(logoutPath).With(http.MethodPost))
+		testkit.WantCount(t, e.be, fakebackend.Guest, 0)
 	})
 }
 
@@ -377,18 +378,18 @@ func TestEndpointLookalikesNeverReachTheApp(t *testing.T) {
 		h := e.handler(t, endpointOpts(e))
 		creds := `{"username":"u","password":"secret"}`
 		for _, p := range []string{"/AUTH/LOGIN", "/Auth/Login", "/auth/login;x", "/auth/login;jsessionid=1", "/auth/LOGOUT", "/auth/session;a=b", "/AUTH/login/;x"} {
-			r := e.do(t, h, api(p).with(http.MethodPost).withBody("application/json", creds))
-			wantNotForwarded(t, r)
-			if r.code != http.StatusBadRequest {
-				t.Errorf("POST %s: %d %s, want 400", p, r.code, r.body)
+			r := e.do(t, h, testkit.API(p).With(http.MethodPost).WithBody("application/json", creds))
+			testkit.WantNotForwarded(t, r)
+			if r.Code != http.StatusBadRequest {
+				t.Errorf("POST %s: %d %s, want 400", p, r.Code, r.Body)
 			}
 		}
 		// A spelling that is the endpoint's own path once canonical is
 		// the endpoint: answered by authlayer, never forwarded.
 		for _, p := range []string{"/auth//login", "/auth/login/", "/auth/./login"} {
-			wantNotForwarded(t, e.do(t, h, api(p).with(http.MethodPost).withBody("application/json", creds)))
+			testkit.WantNotForwarded(t, e.do(t, h, testkit.API(p).With(http.MethodPost).WithBody("application/json", creds)))
 		}
-		wantForwarded(t, e.do(t, h, page("/auth/loginhelp")))
+		testkit.WantForwarded(t, e.do(t, h, testkit.Page("/auth/loginhelp")))
 	})
 }
 
@@ -398,20 +399,20 @@ func TestEndpointsOriginWithoutCSRF(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, endpointOpts(e))
 		loginUser(e, "olga")
-		post := func(origins ...string) *result {
+		post := func(origins ...string) *testkit.Result {
 			rq := jsonLogin("olga", "secret-olga")
 			for _, o := range origins {
-				rq = rq.withHeader("Origin", o)
+				rq = rq.WithHeader("Origin", o)
 			}
 			return e.do(t, h, rq)
 		}
 		// httptest requests are http://example.com.
-		if r := post("http://example.com"); r.code != http.StatusOK {
-			t.Errorf("same origin: %d %s", r.code, r.body)
+		if r := post("http://example.com"); r.Code != http.StatusOK {
+			t.Errorf("same origin: %d %s", r.Code, r.Body)
 		}
 		for _, origins := range [][]string{{"https://example.com"}, {"http://example.com:8443"}, {"http://example.com", "https://evil.test"}, {"https://evil.test", "http://example.com"}, {"null"}} {
-			if r := post(origins...); r.code != http.StatusForbidden {
-				t.Errorf("Origin %q: %d %s, want 403", origins, r.code, r.body)
+			if r := post(origins...); r.Code != http.StatusForbidden {
+				t.Errorf("Origin %q: %d %s, want 403", origins, r.Code, r.Body)
 			}
 		}
 	})

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // TestValidateRequest: validation is GET {url}/auth/me with the token as
@@ -15,7 +16,7 @@ func TestValidateRequest(t *testing.T) {
 		e.be.SetUser(tok, fakebackend.UserData("u-dave", "user", nil))
 		h := e.handler(t, e.opts())
 
-		wantForwarded(t, e.do(t, h, page("/").cookie(userCookie, tok)))
+		testkit.WantForwarded(t, e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, tok)))
 		calls := e.be.Calls(fakebackend.Validate)
 		if len(calls) != 1 {
 			t.Fatalf("validate calls: got %d, want 1", len(calls))
@@ -24,8 +25,8 @@ func TestValidateRequest(t *testing.T) {
 			t.Errorf("validate call: got %s %s Authorization %q, want GET %s Authorization %q",
 				c.Method, c.Path, c.Authorization, fakebackend.ValidatePath, "Bearer "+tok)
 		}
-		wantCount(t, e.be, fakebackend.Refresh, 0)
-		wantCount(t, e.be, fakebackend.Guest, 0)
+		testkit.WantCount(t, e.be, fakebackend.Refresh, 0)
+		testkit.WantCount(t, e.be, fakebackend.Guest, 0)
 	})
 }
 
@@ -53,9 +54,9 @@ func TestIdentityHeaders(t *testing.T) {
 			t.Run(tc.desc, func(t *testing.T) {
 				tok := fakebackend.Token(t.Name())
 				e.be.SetUser(tok, tc.data)
-				r := e.do(t, h, page("/").cookie(userCookie, tok))
-				wantIdentity(t, r, tok, tc.data, tc.wantID, tc.wantType, "")
-				wantNoSetCookie(t, r)
+				r := e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, tok))
+				testkit.WantIdentity(t, r, tok, tc.data, tc.wantID, tc.wantType, "")
+				testkit.WantNoSetCookie(t, r)
 			})
 		}
 	})
@@ -68,7 +69,7 @@ func TestIdentityHeaders(t *testing.T) {
 // the protected route answers 503, cookies are kept).
 func TestValidateAnswerClasses(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
-		h := e.handler(t, e.opts(m{"routes": m{"protected": list("/api/me")}}))
+		h := e.handler(t, e.opts(m{"routes": m{"protected": testkit.List("/api/me")}}))
 		user := fakebackend.UserData("u-9", "user", nil)
 		type class int
 		const (
@@ -112,14 +113,14 @@ func TestValidateAnswerClasses(t *testing.T) {
 				tok := fakebackend.Token(t.Name())
 				e.be.SetValidate(tok, tc.answer)
 				refreshBefore := e.be.Count(fakebackend.Refresh)
-				r := e.do(t, h, api("/api/me").cookie(userCookie, tok))
+				r := e.do(t, h, testkit.API("/api/me").Cookie(testkit.UserCookie, tok))
 				refreshCalls := e.be.CountFor(fakebackend.Refresh, tok)
 				if e.be.CountFor(fakebackend.Validate, tok) != 1 {
 					t.Errorf("validate calls for the token: got %d, want 1", e.be.CountFor(fakebackend.Validate, tok))
 				}
 				switch tc.want {
 				case valid:
-					wantIdentity(t, r, tok, user, "u-9", "user", "")
+					testkit.WantIdentity(t, r, tok, user, "u-9", "user", "")
 					if n := e.be.Count(fakebackend.Refresh) - refreshBefore; n != 0 {
 						t.Errorf("refresh calls: got %d, want 0", n)
 					}
@@ -129,16 +130,16 @@ func TestValidateAnswerClasses(t *testing.T) {
 					if refreshCalls != 1 {
 						t.Errorf("refresh calls with the token: got %d, want 1 (definitely invalid)", refreshCalls)
 					}
-					wantNotForwarded(t, r)
-					wantJSONError(t, r, http.StatusUnauthorized)
-					wantCookieCleared(t, r, userCookie)
+					testkit.WantNotForwarded(t, r)
+					testkit.WantJSONError(t, r, http.StatusUnauthorized)
+					testkit.WantCookieCleared(t, r, testkit.UserCookie)
 				case transient:
 					if n := e.be.Count(fakebackend.Refresh) - refreshBefore; n != 0 {
 						t.Errorf("refresh calls: got %d, want 0 (transient failure)", n)
 					}
-					wantNotForwarded(t, r)
-					wantJSONError(t, r, http.StatusServiceUnavailable)
-					wantNoCookieClearing(t, r)
+					testkit.WantNotForwarded(t, r)
+					testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
+					testkit.WantNoCookieClearing(t, r)
 				}
 			})
 		}
@@ -159,35 +160,35 @@ func TestTokenSources(t *testing.T) {
 		newTok := fakebackend.Token("erin-new")
 		e.be.RefreshTo(refreshTok, newTok, "", erin)
 
-		h := e.handler(t, e.opts(m{"cookies": m{"refresh": refreshCookie}}))
+		h := e.handler(t, e.opts(m{"cookies": m{"refresh": testkit.RefreshCookie}}))
 
 		t.Run("user cookie", func(t *testing.T) {
-			wantIdentity(t, e.do(t, h, page("/").cookie(userCookie, userTok)), userTok, erin, "u-erin", "user", "")
+			testkit.WantIdentity(t, e.do(t, h, testkit.Page("/").Cookie(testkit.UserCookie, userTok)), userTok, erin, "u-erin", "user", "")
 		})
 		t.Run("guest cookie", func(t *testing.T) {
-			r := e.do(t, h, page("/").cookie(guestCookie, guestTok))
-			wantIdentity(t, r, guestTok, guest, "g-1", "guest", "")
-			wantCount(t, e.be, fakebackend.Guest, 0)
+			r := e.do(t, h, testkit.Page("/").Cookie(testkit.GuestCookie, guestTok))
+			testkit.WantIdentity(t, r, guestTok, guest, "g-1", "guest", "")
+			testkit.WantCount(t, e.be, fakebackend.Guest, 0)
 		})
 		t.Run("user cookie wins over guest cookie", func(t *testing.T) {
-			r := e.do(t, h, page("/").cookie(guestCookie, guestTok).cookie(userCookie, userTok))
-			wantIdentity(t, r, userTok, erin, "u-erin", "user", "")
+			r := e.do(t, h, testkit.Page("/").Cookie(testkit.GuestCookie, guestTok).Cookie(testkit.UserCookie, userTok))
+			testkit.WantIdentity(t, r, userTok, erin, "u-erin", "user", "")
 		})
 		t.Run("only the refresh cookie", func(t *testing.T) {
 			before := e.be.Count(fakebackend.Refresh)
-			r := e.do(t, h, page("/").cookie(refreshCookie, refreshTok))
+			r := e.do(t, h, testkit.Page("/").Cookie(testkit.RefreshCookie, refreshTok))
 			if got := e.be.Count(fakebackend.Refresh) - before; got != 1 {
 				t.Fatalf("refresh calls: got %d, want 1", got)
 			}
 			if c := e.be.Calls(fakebackend.Refresh)[before]; c.Method != http.MethodPost || c.Authorization != "Bearer "+refreshTok {
 				t.Errorf("refresh call: got %s Authorization %q, want POST Authorization %q", c.Method, c.Authorization, "Bearer "+refreshTok)
 			}
-			wantIdentity(t, r, newTok, erin, "u-erin", "user", newTok)
-			wantCookieSet(t, r, userCookie, newTok)
+			testkit.WantIdentity(t, r, newTok, erin, "u-erin", "user", newTok)
+			testkit.WantCookieSet(t, r, testkit.UserCookie, newTok)
 		})
 		t.Run("no cookie", func(t *testing.T) {
 			before := e.be.Total()
-			wantAnonymous(t, e.do(t, h, page("/")))
+			testkit.WantAnonymous(t, e.do(t, h, testkit.Page("/")))
 			if got := e.be.Total() - before; got != 0 {
 				t.Errorf("backend calls: got %d, want 0", got)
 			}
