@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/slots"
 )
 
 // maxBackendBody caps what is read from one backend answer.
@@ -40,7 +42,7 @@ type backendClient struct {
 	transport http.RoundTripper
 	urls      backendSettings
 	fields    responseFields
-	slots     *callSlots // backend.maxConcurrent, shared fairly between clients
+	slots     *slots.Pool // backend.maxConcurrent, shared fairly between clients
 	reuse     refreshSettings
 	guest     []byte
 	logName   string         // the middleware's name, for log lines
@@ -63,7 +65,7 @@ func newBackendClient(name string, s *settings, transport *http.Transport) *back
 		transport: transport,
 		urls:      s.backend,
 		fields:    s.responses,
-		slots:     newCallSlots(s.backend.maxConcurrent),
+		slots:     slots.New(s.backend.maxConcurrent),
 		reuse:     s.refresh,
 		guest:     s.guest.body,
 		logName:   name,
@@ -86,10 +88,10 @@ func backendCall(b *backendClient, ctx context.Context, client, method, url, bea
 	if !ok {
 		deadline = time.Now().Add(b.urls.timeout)
 	}
-	if !slotAcquire(b.slots, client, deadline) {
+	if !slots.Acquire(b.slots, client, deadline) {
 		return backendAnswer{}, errBackendUnavailable
 	}
-	defer slotRelease(b.slots, client)
+	defer slots.Release(b.slots, client)
 
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {

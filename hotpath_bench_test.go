@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/authlayer/authlayer/internal/cache"
 )
 
 // The parts of the cache-hit path, one by one: run them under Yaegi
@@ -62,7 +64,7 @@ func BenchmarkPartAuthenticate(b *testing.B) {
 func BenchmarkPartCacheKey(b *testing.B) {
 	tok := benchRequest().Header.Get("Cookie")
 	for i := 0; i < b.N; i++ {
-		cacheKey(tok)
+		cache.Key(tok)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/slots"
 )
 
 // appSettingCookies is an app that sets its own cookies, one of them with
@@ -144,7 +146,7 @@ func TestBackendCallsAreCapped(t *testing.T) {
 	held.AddCookie(&http.Cookie{Name: "userToken", Value: "one"})
 	go func() { first <- serve(h, held).Code }()
 	m := h.(*middleware)
-	for i := 0; i < 2000 && slotsBusy(m.state.backend.slots) == 0; i++ {
+	for i := 0; i < 2000 && slots.Busy(m.state.backend.slots) == 0; i++ {
 		time.Sleep(time.Millisecond)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/b", nil)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/cache"
 )
 
 // The issuer's published keys (jwt.jwksUrl). Fetched when a token first
@@ -48,7 +50,7 @@ type jwksCache struct {
 	maxAge      time.Duration
 	logName     string
 	health      *backendHealth // the JWKS endpoint's state, changes logged (backendhealth.go)
-	fetches     *dedupCache    // one fetch at a time, joined by concurrent callers
+	fetches     *cache.Dedup   // one fetch at a time, joined by concurrent callers
 	mu          sync.Mutex     // protects the fields below
 	keys        []*jwtKey
 	loaded      bool
@@ -70,7 +72,7 @@ func newJWKSCache(name string, j *jwtSettings, timeout time.Duration, transport 
 		maxAge:     j.jwksMaxAge,
 		logName:    name,
 		health:     newBackendHealth(name),
-		fetches:    newDedupCache(1),
+		fetches:    cache.New(1),
 		triedKids:  map[string]bool{},
 	}
 }
@@ -90,7 +92,7 @@ func jwksKeys(jw *jwksCache, kidMiss bool, kid string, deadline time.Time) (keys
 	need := jwksDue(jw, kidMiss, kid, time.Now())
 	jw.mu.Unlock()
 	if need {
-		cacheLoad(jw.fetches, "jwks", deadline, nil, func() (interface{}, time.Duration, bool) {
+		cache.Load(jw.fetches, "jwks", deadline, nil, func() (interface{}, time.Duration, bool) {
 			jwksFetchOnce(jw, attempted)
 			return true, time.Duration(0), false
 		})

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/authlayer/authlayer/internal/cache"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
@@ -29,7 +30,7 @@ import (
 // budget (a valid one never does), and a client whose budget is spent
 // gets no verification at all: junk costs its sender, not the CPU.
 func flowValidateJWT(f *flow, j *jwtSettings, key, token string, charged bool) (validation, *ratelimit.Decision) {
-	if v, _, ok := cacheLookup(f.m.state.validations, key); ok {
+	if v, _, ok := cache.Lookup(f.m.state.validations, key); ok {
 		return v.(validation), nil
 	}
 	rl := f.m.state.limiter
@@ -75,8 +76,8 @@ func flowValidateLocal(f *flow, j *jwtSettings, key, token string, charged bool)
 }
 
 // rememberLocal caches a local verdict: a valid one until the token's
-// exp, an invalid one (weak, see cache.go) for cache.ttl. cache.ttl "0s"
-// caches neither.
+// exp, an invalid one (weak, see internal/cache) for cache.ttl.
+// cache.ttl "0s" caches neither.
 func rememberLocal(f *flow, key string, v validation) validation {
 	ttl := f.m.s.cacheTTL
 	if v.state == stateValid {
@@ -84,7 +85,7 @@ func rememberLocal(f *flow, key string, v validation) validation {
 	}
 	v = unlessLoggedOut(key, v)
 	if ttl > 0 {
-		cacheStore(f.m.state.validations, key, v, ttl, weakValidation(f.m.s, v))
+		cache.Store(f.m.state.validations, key, v, ttl, weakValidation(f.m.s, v))
 	}
 	return v
 }

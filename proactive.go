@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/cache"
 )
 
 // refresh.proactiveWindow: a user's token whose exp is that close is
@@ -110,7 +112,7 @@ var (
 )
 
 func issuedLifetime(token string, exp time.Time) time.Duration {
-	key := cacheKey(token)
+	key := cache.Key(token)
 	issuedMu.Lock()
 	e, ok := issuedMemo[key]
 	issuedMu.Unlock()
@@ -124,7 +126,7 @@ func issuedLifetime(token string, exp time.Time) time.Duration {
 // now; a full memo first drops its expired entries, and skips the note
 // when none is (that token may then be refreshed once early).
 func rememberIssued(token string, exp, now time.Time) {
-	key := cacheKey(token)
+	key := cache.Key(token)
 	issuedMu.Lock()
 	defer issuedMu.Unlock()
 	if _, known := issuedMemo[key]; known {

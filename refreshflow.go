@@ -5,11 +5,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/authlayer/authlayer/internal/cache"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
 // Refresh in the token flow. One refresh runs per credential however many
-// requests carry it (dedupCache), detached from every request so a client
+// requests carry it (cache.Load), detached from every request so a client
 // leaving cannot lose a rotated token. A finished refresh is remembered for
 // refresh.graceWindow under the old credential: requests that still carry
 // the old cookie (the browser had not stored the new one yet) get the same
@@ -85,7 +86,7 @@ func flowRefresh(f *flow, credential string) (refreshOutcome, *ratelimit.Decisio
 		return refreshOutcome{kind: refreshFatal}, nil
 	}
 	var refused *ratelimit.Decision
-	var charge chargeFunc
+	var charge cache.ChargeFunc
 	if f.m.state.limiter != nil {
 		charge = func(stale interface{}) bool {
 			refused = spendBudget(f.m.state.limiter, ratelimit.BudgetRefreshes, f.client)
@@ -93,19 +94,19 @@ func flowRefresh(f *flow, credential string) (refreshOutcome, *ratelimit.Decisio
 		}
 	}
 	m, client := f.m, f.client
-	v, how := cacheLoad(m.state.refreshes, cacheKey(credential), f.deadline, charge, func() (interface{}, time.Duration, bool) {
+	v, how := cache.Load(m.state.refreshes, cache.Key(credential), f.deadline, charge, func() (interface{}, time.Duration, bool) {
 		out := refreshNow(m, client, credential)
 		return out, refreshMemoTTL(m.s, out.kind), out.kind != refreshDone
 	})
 	switch how {
-	case loadRefused:
+	case cache.Refused:
 		record(f.m, f.req, eventRateLimitExceeded, nil, "", false, "refreshes", http.StatusTooManyRequests)
 		return refreshOutcome{}, refused
-	case loadFailed:
+	case cache.Failed:
 		return refreshOutcome{kind: refreshTransient}, nil
 	}
 	out := v.(refreshOutcome)
-	if out.kind == refreshDone && how != loadLed {
+	if out.kind == refreshDone && how != cache.Led {
 		out = flowRevalidated(f, out)
 	}
 	return out, nil
@@ -140,7 +141,7 @@ func refreshMemoTTL(s *settings, kind refreshKind) time.Duration {
 
 // refreshNow calls the backend and validates the new token: a refresh
 // counts only if its token validates. It runs detached from any request
-// (see dedupCache.load), under its own backend.timeout per call.
+// (see cache.Load), under its own backend.timeout per call.
 func refreshNow(m *middleware, client, credential string) refreshOutcome {
 	ctx, cancel := backendContext(m.state.backend)
 	ans := backendRefresh(m.state.backend, ctx, client, credential)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/cache"
 )
 
 // Logged-out marks: a logout holds whatever the backend does.
@@ -44,16 +46,16 @@ const markSkew = time.Minute
 
 // loggedOutMarks holds the marks: token hash → true. Strong entries are
 // verified sessions' marks, weak ones the best-effort tier.
-var loggedOutMarks = newDedupCache(maxLoggedOutMarks)
+var loggedOutMarks = cache.New(maxLoggedOutMarks)
 
 // loggedOut reports whether token was logged out and its mark is alive.
 func loggedOut(token string) bool {
-	return loggedOutKey(cacheKey(token))
+	return loggedOutKey(cache.Key(token))
 }
 
 // loggedOutKey is loggedOut for a token's cache key.
 func loggedOutKey(key string) bool {
-	_, _, marked := cacheLookup(loggedOutMarks, key)
+	_, _, marked := cache.Lookup(loggedOutMarks, key)
 	return marked
 }
 
@@ -64,7 +66,7 @@ func markLoggedOut(s *settings, token string, exp time.Time, fallback time.Durat
 		return
 	}
 	life := markLife(s, token, exp, fallback)
-	cacheStore(loggedOutMarks, cacheKey(token), true, life, !verified)
+	cache.Store(loggedOutMarks, cache.Key(token), true, life, !verified)
 }
 
 // markLife is how long a mark on token lasts: until exp (known from the
@@ -125,7 +127,7 @@ func forgetEverywhere(tokens []string) {
 	var keys []string
 	for _, tok := range tokens {
 		if tok != "" {
-			keys = append(keys, cacheKey(tok))
+			keys = append(keys, cache.Key(tok))
 		}
 	}
 	scopesMu.Lock()
@@ -134,11 +136,11 @@ func forgetEverywhere(tokens []string) {
 		switch scope := v.(type) {
 		case *sessionScope:
 			for _, k := range keys {
-				cacheDelete(scope.refreshes, k)
+				cache.Delete(scope.refreshes, k)
 			}
 		case *backendScope:
 			for _, k := range keys {
-				cacheDelete(scope.validations, k)
+				cache.Delete(scope.validations, k)
 			}
 		case *sessionMemo:
 			memoForget(scope, tokens)

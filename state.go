@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/authlayer/authlayer/internal/cache"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
@@ -45,21 +46,21 @@ const maxSharedScopes = 128
 type sharedState struct {
 	limiter     *ratelimit.Limiter // nil when rateLimit.enabled is false; its buckets are the session scope's
 	backend     *backendClient
-	validations *dedupCache  // token hash → validation
-	refreshes   *dedupCache  // credential hash → refreshOutcome
+	validations *cache.Dedup // token hash → validation
+	refreshes   *cache.Dedup // credential hash → refreshOutcome
 	sessions    *sessionMemo // Cookie header → settled session (per backend scope and cookie names)
 	jwks        *jwksCache   // nil without jwt.jwksUrl; per middleware name and JWKS URL
 }
 
 type sessionScope struct {
-	refreshes *dedupCache
+	refreshes *cache.Dedup
 	buckets   *ratelimit.Buckets
 	transport *http.Transport // the backend's connection pool, kept across reloads
 }
 
 type backendScope struct {
 	backend     *backendClient
-	validations *dedupCache
+	validations *cache.Dedup
 }
 
 var (
@@ -72,10 +73,10 @@ func sharedStateFor(name string, c *Config, s *settings) *sharedState {
 	scopesMu.Lock()
 	defer scopesMu.Unlock()
 	ss := sharedScope(sessionKey(name, c), func() interface{} {
-		return &sessionScope{refreshes: newDedupCache(s.cacheMax), buckets: ratelimit.NewBuckets(), transport: newBackendTransport(s.backend.maxConcurrent)}
+		return &sessionScope{refreshes: cache.New(s.cacheMax), buckets: ratelimit.NewBuckets(), transport: newBackendTransport(s.backend.maxConcurrent)}
 	}).(*sessionScope)
 	bs := sharedScope(backendKey(name, c), func() interface{} {
-		return &backendScope{backend: newBackendClient(name, s, ss.transport), validations: newDedupCache(s.cacheMax)}
+		return &backendScope{backend: newBackendClient(name, s, ss.transport), validations: cache.New(s.cacheMax)}
 	}).(*backendScope)
 	memo := sharedScope(memoKey(name, c), func() interface{} {
 		return newSessionMemo(s.cacheMax)

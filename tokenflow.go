@@ -4,14 +4,15 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/authlayer/authlayer/internal/cache"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
 // The token flow of one request: the user cookie is validated; an invalid
 // one is refreshed; without a user session the guest cookie is validated,
 // or a guest token is minted. Validations and refreshes go through the
-// shared caches (cache.go), so concurrent requests with one token make one
-// backend call.
+// shared caches (internal/cache), so concurrent requests with one token
+// make one backend call.
 
 // verdict is the backend's answer about a token.
 type verdict int
@@ -95,7 +96,7 @@ func authenticate(m *middleware, req *http.Request, route *routeMatch) *authResu
 
 func authenticateMiss(m *middleware, req *http.Request, route *routeMatch) *authResult {
 	if c, err := req.Cookie(m.s.cookies.user); err == nil && c.Value != "" && singleCookie(req, m.s.cookies.userEq) {
-		if v, expires, ok := cacheLookup(m.state.validations, cacheKey(c.Value)); ok {
+		if v, expires, ok := cache.Lookup(m.state.validations, cache.Key(c.Value)); ok {
 			if id := v.(validation).id; id != nil && !refreshDue(m.s, id) && m.s.cookies.hint == "" {
 				res := &authResult{id: id, token: c.Value, loggedIn: acceptsAsUser(m.s, id.tokenType)}
 				memoRemember(m, req, res, expires)
@@ -105,7 +106,7 @@ func authenticateMiss(m *middleware, req *http.Request, route *routeMatch) *auth
 	}
 	res := authenticateSlow(m, req, route)
 	if settledSession(res) {
-		if _, expires, ok := cacheLookup(m.state.validations, cacheKey(res.token)); ok {
+		if _, expires, ok := cache.Lookup(m.state.validations, cache.Key(res.token)); ok {
 			memoRemember(m, req, res, expires)
 		}
 	}
@@ -198,7 +199,7 @@ func acceptsAsUser(s *settings, tokenType string) bool {
 // A logged-out token (revocation.go) is invalid before anything else is
 // asked.
 func flowValidate(f *flow, token string, charged bool) (validation, *ratelimit.Decision) {
-	key := cacheKey(token)
+	key := cache.Key(token)
 	if loggedOutKey(key) {
 		return validation{state: stateInvalid, reason: "logged-out"}, nil
 	}
@@ -212,7 +213,7 @@ func flowValidate(f *flow, token string, charged bool) (validation, *ratelimit.D
 // token verified here, jwt.mode revalidate) the backend only confirms it.
 func flowValidateBackend(f *flow, key, token string, charged bool, local *identity) (validation, *ratelimit.Decision) {
 	var refused *ratelimit.Decision
-	var charge chargeFunc
+	var charge cache.ChargeFunc
 	if charged && f.m.state.limiter != nil {
 		charge = func(stale interface{}) bool {
 			if recentlyValid(stale) {
@@ -223,7 +224,7 @@ func flowValidateBackend(f *flow, key, token string, charged bool, local *identi
 		}
 	}
 	b, client, s := f.m.state.backend, f.client, f.m.s
-	v, how := cacheLoad(f.m.state.validations, key, f.deadline, charge, func() (interface{}, time.Duration, bool) {
+	v, how := cache.Load(f.m.state.validations, key, f.deadline, charge, func() (interface{}, time.Duration, bool) {
 		ctx, cancel := backendContext(b)
 		defer cancel()
 		answer := backendValidate(b, ctx, client, token)
@@ -237,10 +238,10 @@ func flowValidateBackend(f *flow, key, token string, charged bool, local *identi
 		return answer, validationTTL(s, answer), weakValidation(s, answer)
 	})
 	switch how {
-	case loadRefused:
+	case cache.Refused:
 		record(f.m, f.req, eventRateLimitExceeded, nil, "", false, "unknown-tokens", http.StatusTooManyRequests)
 		return validation{}, refused
-	case loadFailed:
+	case cache.Failed:
 		if local != nil {
 			return validation{state: stateValid, id: local}, nil // the backend could not confirm in time: the local verdict stands
 		}
@@ -249,7 +250,7 @@ func flowValidateBackend(f *flow, key, token string, charged bool, local *identi
 	return v.(validation), nil
 }
 
-// weakValidation is an answer anyone can cause cheaply (cache.go): a
+// weakValidation is an answer anyone can cause cheaply (internal/cache): a
 // refusal, or a guest's session (a cookie-less visit mints one). Only
 // users' sessions are strong, so no flood of guests or junk tokens
 // displaces them.

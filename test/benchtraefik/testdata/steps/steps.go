@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 
+	"github.com/authlayer/authlayer/internal/cache"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
@@ -118,7 +119,7 @@ func BenchSetup(backend, userTok, guestTok string) string {
 	bmGuards.ServeHTTP(httptest.NewRecorder(), bReqGuards)
 
 	bRoute = routeFor(bmUser.routes, bReqUser.URL.Path, bReqUser.URL.RawPath)
-	bKey = cacheKey(userTok)
+	bKey = cache.Key(userTok)
 	bRes = authenticate(bmUser, bReqUser, bRoute)
 	return csrf
 }
@@ -248,7 +249,7 @@ func BenchSingleCookie(n int) {
 // BenchCacheKey hashes the token.
 func BenchCacheKey(n int) {
 	for i := 0; i < n; i++ {
-		cacheKey(bTok)
+		cache.Key(bTok)
 	}
 }
 
@@ -256,7 +257,7 @@ func BenchCacheKey(n int) {
 func BenchCacheLookup(n int) {
 	c := bmUser.state.validations
 	for i := 0; i < n; i++ {
-		cacheLookup(c, bKey)
+		cache.Lookup(c, bKey)
 	}
 }
 

@@ -1,67 +1,67 @@
-package authlayer
+package slots
 
 import (
 	"testing"
 	"time"
 )
 
-func TestCallSlotsWaitForARelease(t *testing.T) {
-	s := newCallSlots(2)
-	if !slotAcquire(s, "a", time.Now()) || !slotAcquire(s, "b", time.Now()) {
+func TestSlotsWaitForARelease(t *testing.T) {
+	s := New(2)
+	if !Acquire(s, "a", time.Now()) || !Acquire(s, "b", time.Now()) {
 		t.Fatal("free slots were refused")
 	}
 	got := make(chan bool, 1)
-	go func() { got <- slotAcquire(s, "c", time.Now().Add(5*time.Second)) }()
+	go func() { got <- Acquire(s, "c", time.Now().Add(5*time.Second)) }()
 	waitQueued(t, s, 1)
-	slotRelease(s, "a")
+	Release(s, "a")
 	if !<-got {
 		t.Fatal("a waiter did not get the released slot")
 	}
-	if n := slotsBusy(s); n != 2 {
+	if n := Busy(s); n != 2 {
 		t.Fatalf("busy = %d, want 2", n)
 	}
 }
 
-func TestCallSlotsGiveUpAtTheDeadline(t *testing.T) {
-	s := newCallSlots(1)
-	slotAcquire(s, "a", time.Now())
+func TestSlotsGiveUpAtTheDeadline(t *testing.T) {
+	s := New(1)
+	Acquire(s, "a", time.Now())
 	start := time.Now()
-	if slotAcquire(s, "b", start.Add(30*time.Millisecond)) {
+	if Acquire(s, "b", start.Add(30*time.Millisecond)) {
 		t.Fatal("a full pool handed out a slot")
 	}
 	if waited := time.Since(start); waited < 25*time.Millisecond || waited > 3*time.Second {
 		t.Fatalf("waited %v for a 30ms deadline", waited)
 	}
-	if slotAcquire(s, "b", time.Now().Add(-time.Second)) {
+	if Acquire(s, "b", time.Now().Add(-time.Second)) {
 		t.Fatal("a past deadline got a slot")
 	}
-	slotRelease(s, "a")
-	if !slotAcquire(s, "b", time.Now()) {
+	Release(s, "a")
+	if !Acquire(s, "b", time.Now()) {
 		t.Fatal("an expired waiter kept a slot or a place in line")
 	}
 }
 
-// TestCallSlotsFairShare: one client holds at most half of the slots; the
+// TestSlotsFairShare: one client holds at most half of the slots; the
 // rest stay free for others, and its own extra calls wait.
-func TestCallSlotsFairShare(t *testing.T) {
-	s := newCallSlots(4)
+func TestSlotsFairShare(t *testing.T) {
+	s := New(4)
 	for i := 0; i < 2; i++ {
-		if !slotAcquire(s, "greedy", time.Now()) {
+		if !Acquire(s, "greedy", time.Now()) {
 			t.Fatal("a client's share was refused")
 		}
 	}
-	if slotAcquire(s, "greedy", time.Now()) {
+	if Acquire(s, "greedy", time.Now()) {
 		t.Fatal("a client got more than half of the slots")
 	}
-	if !slotAcquire(s, "other", time.Now()) || !slotAcquire(s, "other2", time.Now()) {
+	if !Acquire(s, "other", time.Now()) || !Acquire(s, "other2", time.Now()) {
 		t.Fatal("another client was refused while slots were free")
 	}
 	got := make(chan bool, 2)
-	go func() { got <- slotAcquire(s, "greedy", time.Now().Add(5*time.Second)) }()
+	go func() { got <- Acquire(s, "greedy", time.Now().Add(5*time.Second)) }()
 	waitQueued(t, s, 1)
-	go func() { got <- slotAcquire(s, "third", time.Now().Add(5*time.Second)) }()
+	go func() { got <- Acquire(s, "third", time.Now().Add(5*time.Second)) }()
 	waitQueued(t, s, 2)
-	slotRelease(s, "other") // greedy is still at its share: the slot goes to "third"
+	Release(s, "other") // greedy is still at its share: the slot goes to "third"
 	if !<-got {
 		t.Fatal("the eligible waiter was not served")
 	}
@@ -71,13 +71,13 @@ func TestCallSlotsFairShare(t *testing.T) {
 	if third != 1 || greedy != 2 {
 		t.Fatalf("slots: third %d, greedy %d; want 1 and 2", third, greedy)
 	}
-	slotRelease(s, "greedy")
+	Release(s, "greedy")
 	if !<-got {
 		t.Fatal("greedy's waiter was not served once under its share")
 	}
 }
 
-func waitQueued(t *testing.T, s *callSlots, n int) {
+func waitQueued(t *testing.T, s *Pool, n int) {
 	t.Helper()
 	for i := 0; i < 2000; i++ {
 		s.mu.Lock()

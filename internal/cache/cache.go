@@ -1,13 +1,4 @@
-package authlayer
-
-import (
-	"crypto/sha256"
-	"log"
-	"sync"
-	"time"
-)
-
-// dedupCache is a bounded TTL cache that also deduplicates in-flight
+// Package cache is a bounded TTL cache that also deduplicates in-flight
 // loads: however many requests miss on one key at once, one load runs and
 // every waiter gets its result. Entries expire lazily (no janitor
 // goroutine: Traefik builds instances on every reload and a goroutine per
@@ -29,16 +20,30 @@ import (
 // anyone can cause cheaply (an invalid token, a failed refresh). A flood of
 // junk tokens fills and churns the weak map only, and never displaces a
 // strong entry.
-type dedupCache struct {
+//
+// The operations are plain functions taking the cache first, not methods:
+// Yaegi calls functions much faster, and Lookup is on the cached request
+// path.
+package cache
+
+import (
+	"crypto/sha256"
+	"log"
+	"sync"
+	"time"
+)
+
+// Dedup is one cache with its in-flight loads. Make it with New.
+type Dedup struct {
 	mu         sync.Mutex // protects entries, weak and flights
-	entries    map[string]cacheEntry
-	weak       map[string]cacheEntry
+	entries    map[string]entry
+	weak       map[string]entry
 	flights    map[string]*flight
 	maxEntries int   // per map
 	staleFor   int64 // nanoseconds an expired strong entry still counts as recently seen
 }
 
-type cacheEntry struct {
+type entry struct {
 	value   interface{}
 	expires int64 // unix nanoseconds
 }
@@ -53,32 +58,34 @@ type flight struct {
 	waiters []chan bool
 }
 
-// loadFunc performs a load; it returns the value, how long it may be
+// LoadFunc performs a load; it returns the value, how long it may be
 // cached (0: not at all, for transient answers), and whether it is a weak
-// answer (see dedupCache).
-type loadFunc func() (value interface{}, ttl time.Duration, weak bool)
+// answer (see the package comment).
+type LoadFunc func() (value interface{}, ttl time.Duration, weak bool)
 
-// chargeFunc is asked, under the cache's lock, before this caller starts a
+// ChargeFunc is asked, under the cache's lock, before this caller starts a
 // load of its own: only a caller that really causes a backend call pays for
 // it. stale is the expired strong entry for the key when it expired less
-// than staleFor ago (nil otherwise). Returning false refuses the load.
-type chargeFunc func(stale interface{}) bool
+// than recentlySeen ago (nil otherwise). Returning false refuses the load.
+type ChargeFunc func(stale interface{}) bool
 
-// loadOutcome says how load answered.
-type loadOutcome int
+// Outcome says how Load answered.
+type Outcome int
 
 const (
-	loadHit     loadOutcome = iota // a live cached entry
-	loadJoined                     // another caller's load
-	loadLed                        // a load this caller started
-	loadRefused                    // the charge was refused: nothing loaded
-	loadFailed                     // the load yielded nothing, or the deadline came first
+	Hit     Outcome = iota // a live cached entry
+	Joined                 // another caller's load
+	Led                    // a load this caller started
+	Refused                // the charge was refused: nothing loaded
+	Failed                 // the load yielded nothing, or the deadline came first
 )
 
-func newDedupCache(maxEntries int) *dedupCache {
-	return &dedupCache{
-		entries:    map[string]cacheEntry{},
-		weak:       map[string]cacheEntry{},
+// New is an empty cache holding at most maxEntries strong and maxEntries
+// weak entries.
+func New(maxEntries int) *Dedup {
+	return &Dedup{
+		entries:    map[string]entry{},
+		weak:       map[string]entry{},
 		flights:    map[string]*flight{},
 		maxEntries: maxEntries,
 		staleFor:   int64(recentlySeen),
@@ -89,44 +96,42 @@ func newDedupCache(maxEntries int) *dedupCache {
 // still counts as known (it is not charged as an unknown token).
 const recentlySeen = 10 * time.Minute
 
-// cacheKey hashes the whole token: every segment of a JWT (a changed
+// Key hashes the whole token: every segment of a JWT (a changed
 // signature is a miss), and 32 bytes per key whatever the token's size.
-func cacheKey(token string) string {
+func Key(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return string(sum[:])
 }
 
-// cacheLookup returns a live cached value with its expiry (unix
-// nanoseconds). A plain function, not a method: Yaegi calls functions much
-// faster.
-func cacheLookup(c *dedupCache, key string) (interface{}, int64, bool) {
+// Lookup returns a live cached value with its expiry (unix nanoseconds).
+func Lookup(c *Dedup, key string) (interface{}, int64, bool) {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
-	v, expires, ok := cacheLiveLocked(c, key, now)
+	v, expires, ok := liveLocked(c, key, now)
 	c.mu.Unlock()
 	return v, expires, ok
 }
 
-// cacheLoad returns the cached value for key, or joins or starts the load, and
+// Load returns the cached value for key, or joins or starts the load, and
 // waits for it until deadline (the zero time: no bound but the load's own).
 // charge, when not nil, decides whether this caller may start a load.
-func cacheLoad(c *dedupCache, key string, deadline time.Time, charge chargeFunc, fn loadFunc) (interface{}, loadOutcome) {
+func Load(c *Dedup, key string, deadline time.Time, charge ChargeFunc, fn LoadFunc) (interface{}, Outcome) {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
-	if v, _, ok := cacheLiveLocked(c, key, now); ok {
+	if v, _, ok := liveLocked(c, key, now); ok {
 		c.mu.Unlock()
-		return v, loadHit
+		return v, Hit
 	}
-	how := loadJoined
+	how := Joined
 	f, running := c.flights[key]
 	if !running {
-		if charge != nil && !charge(cacheStaleLocked(c, key, now)) {
+		if charge != nil && !charge(staleLocked(c, key, now)) {
 			c.mu.Unlock()
-			return nil, loadRefused
+			return nil, Refused
 		}
 		f = &flight{}
 		c.flights[key] = f
-		how = loadLed
+		how = Led
 	}
 	ch := make(chan bool, 2)
 	f.waiters = append(f.waiters, ch)
@@ -142,7 +147,7 @@ func cacheLoad(c *dedupCache, key string, deadline time.Time, charge chargeFunc,
 // awaitFlight waits for the flight's answer or the deadline, whichever
 // comes first. A plain receive fed by a timer, not a select: Yaegi v0.16.1
 // shares a select's case list between goroutines (a data race).
-func awaitFlight(f *flight, ch chan bool, deadline time.Time, how loadOutcome) (interface{}, loadOutcome) {
+func awaitFlight(f *flight, ch chan bool, deadline time.Time, how Outcome) (interface{}, Outcome) {
 	var timer *time.Timer
 	if !deadline.IsZero() {
 		timer = startDeadline(time.Until(deadline), ch)
@@ -152,7 +157,7 @@ func awaitFlight(f *flight, ch chan bool, deadline time.Time, how loadOutcome) (
 		endDeadline(timer)
 	}
 	if !answered || f.value == nil {
-		return nil, loadFailed
+		return nil, Failed
 	}
 	return f.value, how
 }
@@ -179,9 +184,9 @@ func endDeadline(timer *time.Timer) {
 	timer.Reset(0)
 }
 
-// cacheLiveLocked is the live entry for key, strong or weak, with its
+// liveLocked is the live entry for key, strong or weak, with its
 // expiry. Called with c.mu held.
-func cacheLiveLocked(c *dedupCache, key string, now int64) (interface{}, int64, bool) {
+func liveLocked(c *Dedup, key string, now int64) (interface{}, int64, bool) {
 	e, ok := c.entries[key]
 	if !ok {
 		e, ok = c.weak[key]
@@ -192,7 +197,7 @@ func cacheLiveLocked(c *dedupCache, key string, now int64) (interface{}, int64, 
 	return e.value, e.expires, true
 }
 
-func cacheStaleLocked(c *dedupCache, key string, now int64) interface{} {
+func staleLocked(c *Dedup, key string, now int64) interface{} {
 	e, ok := c.entries[key]
 	if !ok || now >= e.expires+c.staleFor {
 		return nil
@@ -203,7 +208,7 @@ func cacheStaleLocked(c *dedupCache, key string, now int64) interface{} {
 // leadFlight runs the load and publishes it. The deferred publish runs
 // even if fn panics, so waiters are never stranded; the panic is logged,
 // not re-raised (this goroutine belongs to no request).
-func leadFlight(c *dedupCache, key string, f *flight, fn loadFunc) {
+func leadFlight(c *Dedup, key string, f *flight, fn LoadFunc) {
 	defer publishFlight(c, key, f)
 	f.value, f.ttl, f.weak = fn()
 }
@@ -211,7 +216,7 @@ func leadFlight(c *dedupCache, key string, f *flight, fn loadFunc) {
 // publishFlight stores a finished load, removes its flight and wakes its
 // waiters, in that order: a caller arriving at any moment finds either the
 // flight or the entry.
-func publishFlight(c *dedupCache, key string, f *flight) {
+func publishFlight(c *Dedup, key string, f *flight) {
 	if r := recover(); r != nil {
 		log.Printf("authlayer: backend call failed: %v", r)
 		f.value = nil // two statements: Yaegi fails on `f.value, f.ttl = nil, 0`
@@ -219,7 +224,7 @@ func publishFlight(c *dedupCache, key string, f *flight) {
 	}
 	c.mu.Lock()
 	if f.ttl > 0 && f.value != nil {
-		cacheStoreLocked(c, key, f.value, time.Now().Add(f.ttl).UnixNano(), f.weak)
+		storeLocked(c, key, f.value, time.Now().Add(f.ttl).UnixNano(), f.weak)
 	}
 	delete(c.flights, key)
 	waiters := f.waiters
@@ -229,27 +234,27 @@ func publishFlight(c *dedupCache, key string, f *flight) {
 	}
 }
 
-// cacheStore stores value for ttl: a result obtained without a load
+// Store stores value for ttl: a result obtained without a load
 // (a token verified locally).
-func cacheStore(c *dedupCache, key string, value interface{}, ttl time.Duration, weak bool) {
+func Store(c *Dedup, key string, value interface{}, ttl time.Duration, weak bool) {
 	expires := time.Now().Add(ttl).UnixNano()
 	c.mu.Lock()
-	cacheStoreLocked(c, key, value, expires, weak)
+	storeLocked(c, key, value, expires, weak)
 	c.mu.Unlock()
 }
 
-// cacheDelete drops key's entry, strong or weak (a logged-out session's
+// Delete drops key's entry, strong or weak (a logged-out session's
 // remembered refresh).
-func cacheDelete(c *dedupCache, key string) {
+func Delete(c *Dedup, key string) {
 	c.mu.Lock()
 	delete(c.entries, key)
 	delete(c.weak, key)
 	c.mu.Unlock()
 }
 
-// cacheStoreLocked adds an entry to the strong or the weak map (and drops any
+// storeLocked adds an entry to the strong or the weak map (and drops any
 // older one of the other kind), making room first when that map is full.
-func cacheStoreLocked(c *dedupCache, key string, value interface{}, expires int64, weak bool) {
+func storeLocked(c *Dedup, key string, value interface{}, expires int64, weak bool) {
 	into, other := c.entries, c.weak
 	if weak {
 		into, other = c.weak, c.entries
@@ -258,12 +263,12 @@ func cacheStoreLocked(c *dedupCache, key string, value interface{}, expires int6
 	if _, exists := into[key]; !exists && len(into) >= c.maxEntries {
 		evictLocked(into, c.maxEntries)
 	}
-	into[key] = cacheEntry{value: value, expires: expires}
+	into[key] = entry{value: value, expires: expires}
 }
 
 // evictLocked makes room in one map: expired entries go, then arbitrary
 // ones (map order), down to 90% of the bound.
-func evictLocked(m map[string]cacheEntry, maxEntries int) {
+func evictLocked(m map[string]entry, maxEntries int) {
 	now := time.Now().UnixNano()
 	for k, e := range m {
 		if now >= e.expires {
@@ -279,8 +284,8 @@ func evictLocked(m map[string]cacheEntry, maxEntries int) {
 	}
 }
 
-// size reports the number of entries, for tests and benchmarks.
-func (c *dedupCache) size() int {
+// size reports the number of entries, for tests.
+func size(c *Dedup) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.entries) + len(c.weak)

@@ -1,4 +1,4 @@
-package authlayer
+package cache
 
 import (
 	"strconv"
@@ -8,12 +8,12 @@ import (
 	"time"
 )
 
-// TestDedupCacheOneLoadForConcurrentMisses holds the first load until every
+// TestDedupOneLoadForConcurrentMisses holds the first load until every
 // caller has started, then checks exactly one load ran and all callers got
 // its value. Callers arriving after the load finish hit the cache, so the
 // count is exact whatever the scheduling.
-func TestDedupCacheOneLoadForConcurrentMisses(t *testing.T) {
-	c := newDedupCache(100)
+func TestDedupOneLoadForConcurrentMisses(t *testing.T) {
+	c := New(100)
 	var loads atomic.Int64
 	release := make(chan struct{})
 	const callers = 200
@@ -26,7 +26,7 @@ func TestDedupCacheOneLoadForConcurrentMisses(t *testing.T) {
 		go func() {
 			defer done.Done()
 			started.Done()
-			v, _ := cacheLoad(c, "k", time.Time{}, nil, func() (interface{}, time.Duration, bool) {
+			v, _ := Load(c, "k", time.Time{}, nil, func() (interface{}, time.Duration, bool) {
 				loads.Add(1)
 				<-release
 				return "value", time.Minute, false
@@ -47,55 +47,55 @@ func TestDedupCacheOneLoadForConcurrentMisses(t *testing.T) {
 	}
 }
 
-// TestDedupCacheLeaderPanicReleasesWaiters: a load that panics must not
+// TestDedupLeaderPanicReleasesWaiters: a load that panics must not
 // strand the requests waiting on it, nor crash the process (it runs on a
 // goroutine of its own).
-func TestDedupCacheLeaderPanicReleasesWaiters(t *testing.T) {
-	c := newDedupCache(10)
+func TestDedupLeaderPanicReleasesWaiters(t *testing.T) {
+	c := New(10)
 	release := make(chan struct{})
-	leader := make(chan loadOutcome, 1)
+	leader := make(chan Outcome, 1)
 	go func() {
-		_, how := cacheLoad(c, "k", time.Time{}, nil, func() (interface{}, time.Duration, bool) {
+		_, how := Load(c, "k", time.Time{}, nil, func() (interface{}, time.Duration, bool) {
 			<-release
 			panic("backend client bug")
 		})
 		leader <- how
 	}()
 	waitForFlight(t, c, "k")
-	waiter := make(chan loadOutcome, 1)
+	waiter := make(chan Outcome, 1)
 	go func() {
-		_, how := cacheLoad(c, "k", time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "own", 0, false })
+		_, how := Load(c, "k", time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "own", 0, false })
 		waiter <- how
 	}()
 	waitForWaiters(t, c, "k", 2)
 	close(release)
-	expectOutcome(t, leader, loadFailed)
-	expectOutcome(t, waiter, loadFailed)
-	if _, ok := cacheGetForTest(c, "k"); ok {
+	expectOutcome(t, leader, Failed)
+	expectOutcome(t, waiter, Failed)
+	if _, ok := getForTest(c, "k"); ok {
 		t.Error("a panicked load was cached")
 	}
 }
 
-// TestDedupCacheWaitEndsAtDeadline: a caller waits for a slow load only
+// TestDedupWaitEndsAtDeadline: a caller waits for a slow load only
 // until its own deadline; the load goes on and its answer is cached for
 // the next caller.
-func TestDedupCacheWaitEndsAtDeadline(t *testing.T) {
-	c := newDedupCache(10)
+func TestDedupWaitEndsAtDeadline(t *testing.T) {
+	c := New(10)
 	release := make(chan struct{})
 	start := time.Now()
-	v, how := cacheLoad(c, "k", start.Add(50*time.Millisecond), nil, func() (interface{}, time.Duration, bool) {
+	v, how := Load(c, "k", start.Add(50*time.Millisecond), nil, func() (interface{}, time.Duration, bool) {
 		<-release
 		return "late", time.Minute, false
 	})
-	if how != loadFailed || v != nil {
-		t.Fatalf("got %v, %d; want nil, loadFailed", v, how)
+	if how != Failed || v != nil {
+		t.Fatalf("got %v, %d; want nil, Failed", v, how)
 	}
 	if waited := time.Since(start); waited > 3*time.Second {
 		t.Fatalf("waited %v past a 50ms deadline", waited)
 	}
 	close(release)
 	for i := 0; i < 1000; i++ {
-		if v, ok := cacheGetForTest(c, "k"); ok {
+		if v, ok := getForTest(c, "k"); ok {
 			if v != "late" {
 				t.Fatalf("cached %v, want the load's answer", v)
 			}
@@ -106,11 +106,11 @@ func TestDedupCacheWaitEndsAtDeadline(t *testing.T) {
 	t.Fatal("the detached load's answer was never cached")
 }
 
-// TestDedupCacheChargesOnlyTheCallerThatLoads: waiters and cache hits are
+// TestDedupChargesOnlyTheCallerThatLoads: waiters and cache hits are
 // free; the charge sees a recently expired strong entry; a refused charge
 // loads nothing.
-func TestDedupCacheChargesOnlyTheCallerThatLoads(t *testing.T) {
-	c := newDedupCache(10)
+func TestDedupChargesOnlyTheCallerThatLoads(t *testing.T) {
+	c := New(10)
 	var charges atomic.Int64
 	charge := func(stale interface{}) bool { charges.Add(1); return true }
 	release := make(chan struct{})
@@ -118,7 +118,7 @@ func TestDedupCacheChargesOnlyTheCallerThatLoads(t *testing.T) {
 	var done sync.WaitGroup
 	done.Add(callers)
 	go func() {
-		cacheLoad(c, "k", time.Time{}, charge, func() (interface{}, time.Duration, bool) {
+		Load(c, "k", time.Time{}, charge, func() (interface{}, time.Duration, bool) {
 			<-release
 			return "v", 20 * time.Millisecond, false
 		})
@@ -127,45 +127,45 @@ func TestDedupCacheChargesOnlyTheCallerThatLoads(t *testing.T) {
 	for i := 0; i < callers; i++ {
 		go func() {
 			defer done.Done()
-			cacheLoad(c, "k", time.Time{}, charge, func() (interface{}, time.Duration, bool) { return "other", 0, false })
+			Load(c, "k", time.Time{}, charge, func() (interface{}, time.Duration, bool) { return "other", 0, false })
 		}()
 	}
 	waitForWaiters(t, c, "k", callers+1)
 	close(release)
 	done.Wait()
-	cacheLoad(c, "k", time.Time{}, charge, nil) // a hit
+	Load(c, "k", time.Time{}, charge, nil) // a hit
 	if n := charges.Load(); n != 1 {
 		t.Fatalf("charged %d times, want once (the caller that loaded)", n)
 	}
 	time.Sleep(30 * time.Millisecond) // the entry expires
 	var stale interface{}
-	_, how := cacheLoad(c, "k", time.Time{}, func(s interface{}) bool { stale = s; return false }, nil)
-	if how != loadRefused || stale != "v" {
-		t.Fatalf("after expiry: outcome %d, stale %v; want loadRefused and the expired value", how, stale)
+	_, how := Load(c, "k", time.Time{}, func(s interface{}) bool { stale = s; return false }, nil)
+	if how != Refused || stale != "v" {
+		t.Fatalf("after expiry: outcome %d, stale %v; want Refused and the expired value", how, stale)
 	}
 }
 
-// TestDedupCacheWeakEntriesNeverDisplaceStrongOnes: a flood of weak
+// TestDedupWeakEntriesNeverDisplaceStrongOnes: a flood of weak
 // answers (junk tokens, failed refreshes) leaves every strong entry.
-func TestDedupCacheWeakEntriesNeverDisplaceStrongOnes(t *testing.T) {
-	c := newDedupCache(100)
+func TestDedupWeakEntriesNeverDisplaceStrongOnes(t *testing.T) {
+	c := New(100)
 	for i := 0; i < 50; i++ {
-		cacheLoad(c, "user"+strconv.Itoa(i), time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "valid", time.Hour, false })
+		Load(c, "user"+strconv.Itoa(i), time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "valid", time.Hour, false })
 	}
 	for i := 0; i < 5000; i++ {
-		cacheLoad(c, "junk"+strconv.Itoa(i), time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "invalid", time.Hour, true })
+		Load(c, "junk"+strconv.Itoa(i), time.Time{}, nil, func() (interface{}, time.Duration, bool) { return "invalid", time.Hour, true })
 	}
 	for i := 0; i < 50; i++ {
-		if v, ok := cacheGetForTest(c, "user"+strconv.Itoa(i)); !ok || v != "valid" {
+		if v, ok := getForTest(c, "user"+strconv.Itoa(i)); !ok || v != "valid" {
 			t.Fatalf("strong entry %d was displaced by the flood", i)
 		}
 	}
-	if n := c.size(); n > 200 {
+	if n := size(c); n > 200 {
 		t.Errorf("cache holds %d entries, bound is 100 per kind", n)
 	}
 }
 
-func expectOutcome(t *testing.T, ch chan loadOutcome, want loadOutcome) {
+func expectOutcome(t *testing.T, ch chan Outcome, want Outcome) {
 	t.Helper()
 	select {
 	case how := <-ch:
@@ -177,7 +177,7 @@ func expectOutcome(t *testing.T, ch chan loadOutcome, want loadOutcome) {
 	}
 }
 
-func waitForWaiters(t *testing.T, c *dedupCache, key string, n int) {
+func waitForWaiters(t *testing.T, c *Dedup, key string, n int) {
 	t.Helper()
 	for i := 0; i < 2000; i++ {
 		c.mu.Lock()
@@ -195,7 +195,7 @@ func waitForWaiters(t *testing.T, c *dedupCache, key string, n int) {
 	t.Fatalf("fewer than %d callers joined the flight", n)
 }
 
-func waitForFlight(t *testing.T, c *dedupCache, key string) {
+func waitForFlight(t *testing.T, c *Dedup, key string) {
 	t.Helper()
 	for i := 0; i < 1000; i++ {
 		c.mu.Lock()
@@ -209,48 +209,48 @@ func waitForFlight(t *testing.T, c *dedupCache, key string) {
 	t.Fatal("the flight never started")
 }
 
-func TestDedupCacheTTLAndUncachedAnswers(t *testing.T) {
-	c := newDedupCache(10)
+func TestDedupTTLAndUncachedAnswers(t *testing.T) {
+	c := New(10)
 	calls := 0
-	load := func(ttl time.Duration) loadFunc {
+	load := func(ttl time.Duration) LoadFunc {
 		return func() (interface{}, time.Duration, bool) { calls++; return calls, ttl, false }
 	}
-	cacheLoad(c, "transient", time.Time{}, nil, load(0))
-	cacheLoad(c, "transient", time.Time{}, nil, load(0))
+	Load(c, "transient", time.Time{}, nil, load(0))
+	Load(c, "transient", time.Time{}, nil, load(0))
 	if calls != 2 {
 		t.Errorf("an answer with ttl 0 was cached: %d loads, want 2", calls)
 	}
-	cacheLoad(c, "short", time.Time{}, nil, load(20*time.Millisecond))
-	if v, ok := cacheGetForTest(c, "short"); !ok || v != 3 {
+	Load(c, "short", time.Time{}, nil, load(20*time.Millisecond))
+	if v, ok := getForTest(c, "short"); !ok || v != 3 {
 		t.Errorf("fresh entry: got %v %v", v, ok)
 	}
 	time.Sleep(30 * time.Millisecond)
-	if _, ok := cacheGetForTest(c, "short"); ok {
+	if _, ok := getForTest(c, "short"); ok {
 		t.Error("an expired entry was served")
 	}
 }
 
-func TestDedupCacheIsBounded(t *testing.T) {
-	c := newDedupCache(100)
+func TestDedupIsBounded(t *testing.T) {
+	c := New(100)
 	for i := 0; i < 10000; i++ {
-		key := cacheKey(time.Duration(i).String())
-		cacheLoad(c, key, time.Time{}, nil, func() (interface{}, time.Duration, bool) { return i, time.Hour, i%2 == 0 })
+		key := Key(time.Duration(i).String())
+		Load(c, key, time.Time{}, nil, func() (interface{}, time.Duration, bool) { return i, time.Hour, i%2 == 0 })
 	}
-	if n := c.size(); n > 200 {
+	if n := size(c); n > 200 {
 		t.Errorf("cache holds %d entries, cap is 100 per kind", n)
 	}
 }
 
-func TestCacheKeyCoversWholeToken(t *testing.T) {
+func TestKeyCoversWholeToken(t *testing.T) {
 	a := "header.payload.signatureA"
 	b := "header.payload.signatureB"
-	if cacheKey(a) == cacheKey(b) {
+	if Key(a) == Key(b) {
 		t.Error("tokens differing in the signature share a key")
 	}
 }
 
-// cacheGetForTest is cacheLookup without the expiry.
-func cacheGetForTest(c *dedupCache, key string) (interface{}, bool) {
-	v, _, ok := cacheLookup(c, key)
+// getForTest is Lookup without the expiry.
+func getForTest(c *Dedup, key string) (interface{}, bool) {
+	v, _, ok := Lookup(c, key)
 	return v, ok
 }
