@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -34,11 +35,11 @@ func TestBadOption(t *testing.T) {
 		{"missing backend.url", m{"backend": m{"url": ""}}, `authlayer: backend\.url`},
 		// Traefik's decoder names the Go field, not the option.
 		{"wrong type", m{"cache": m{"maxEntries": "lots"}}, `failed to decode configuration.*Cache\.MaxEntries`},
-		{"bad route pattern", m{"routes": m{"protected": list("noslash")}}, `authlayer: routes\.protected: .*noslash`},
+		{"bad route pattern", m{"routes": m{"protected": testkit.List("noslash")}}, `authlayer: routes\.protected: .*noslash`},
 		// Keys that are no option: Traefik's decoder drops them, New
 		// refuses them (a misspelled routes.protected would leave every
 		// path public). Traefik's log may escape the quotes.
-		{"misspelled option", m{"routes": m{"protectd": list("/")}},
+		{"misspelled option", m{"routes": m{"protectd": testkit.List("/")}},
 			`authlayer: unknown option \\?"routes\.protectd\\?" \(did you mean \\?"routes\.protected\\?"\?\)`},
 		{"misspelled group", m{"backnd": m{"timeout": "1s"}},
 			`authlayer: unknown option \\?"backnd\.timeout\\?" \(did you mean \\?"backend\.timeout\\?"\?\)`},
@@ -51,13 +52,13 @@ func TestBadOption(t *testing.T) {
 			offset := s.tr.LogSize()
 			s.deploy(t, sites{"good": m{}, "bad": tc.options})
 			r := s.do(t, page("bad", "/"))
-			if r.code != http.StatusNotFound {
-				t.Errorf("router with the bad middleware: got %d %q, want Traefik's 404", r.code, r.body)
+			if r.Code != http.StatusNotFound {
+				t.Errorf("router with the bad middleware: got %d %q, want Traefik's 404", r.Code, r.Body)
 			}
-			if r.upstream != nil {
+			if r.Upstream != nil {
 				t.Errorf("the upstream received a request through a middleware that failed to load")
 			}
-			wantForwarded(t, s.do(t, page("good", "/")))
+			testkit.WantForwarded(t, s.do(t, page("good", "/")))
 
 			errRe := regexp.MustCompile(`(?s)` + tc.errRe)
 			line := s.tr.WaitLogSince(t, offset, regexp.MustCompile(`ERR error=.*`+tc.errRe+`.*routerName=bad@file`), 5*time.Second)
@@ -79,7 +80,7 @@ func TestBadOption(t *testing.T) {
 
 	t.Run("fixing the option brings the router back", func(t *testing.T) {
 		s.deploy(t, sites{"good": m{}, "bad": m{"cache": m{"ttl": "2s"}}})
-		wantAnonymous(t, s.do(t, page("bad", "/")))
+		testkit.WantAnonymous(t, s.do(t, page("bad", "/")))
 	})
 }
 
@@ -93,11 +94,11 @@ func TestBackendFailureLogged(t *testing.T) {
 	token := fakebackend.Token("e2e-health-user")
 	s.be.SetUser(token, fakebackend.UserData("u-health", "user", nil))
 	offset := s.tr.LogSize()
-	s.deploy(t, sites{"down": m{"backend": m{"url": closed}, "routes": m{"protected": list("/dashboard")}}})
+	s.deploy(t, sites{"down": m{"backend": m{"url": closed}, "routes": m{"protected": testkit.List("/dashboard")}}})
 
 	for i := 0; i < 3; i++ {
-		if r := s.do(t, page("down", "/dashboard").cookie("userToken", token)); r.code != http.StatusServiceUnavailable || r.upstream != nil {
-			t.Fatalf("protected page with the backend down: got %d (forwarded %v), want 503", r.code, r.upstream != nil)
+		if r := s.do(t, page("down", "/dashboard").Cookie("userToken", token)); r.Code != http.StatusServiceUnavailable || r.Upstream != nil {
+			t.Fatalf("protected page with the backend down: got %d (forwarded %v), want 503", r.Code, r.Upstream != nil)
 		}
 	}
 	failing := regexp.MustCompile(`authlayer: down@file: auth backend validate endpoint ` + regexp.QuoteMeta(closed) + `/auth/me is failing: connection refused`)
@@ -116,7 +117,7 @@ func TestBackendFailureLogged(t *testing.T) {
 	go func() { _ = back.Serve(ln) }()
 	t.Cleanup(func() { _ = back.Close() })
 	time.Sleep(1100 * time.Millisecond) // one endpoint's lines are a second apart at least
-	wantForwarded(t, s.do(t, page("down", "/dashboard").cookie("userToken", token)))
+	testkit.WantForwarded(t, s.do(t, page("down", "/dashboard").Cookie("userToken", token)))
 	recovered := regexp.MustCompile(`authlayer: down@file: auth backend validate endpoint ` + regexp.QuoteMeta(closed) + `/auth/me recovered after \ds \(was: connection refused\)`)
 	t.Logf("Traefik logs: %s", s.tr.WaitLogSince(t, offset, recovered, 5*time.Second))
 }

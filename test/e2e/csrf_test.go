@@ -5,23 +5,15 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
 const (
-	csrfSecret   = "e2e-suite-csrf-secret-0123456789abcdef"
-	csrfCookie   = "__csrf"
-	csrfHeader   = "X-CSRF-Token"
-	csrfFailBody = `{"success":false,"message":"CSRF validation failed"}`
+	csrfSecret = "e2e-suite-csrf-secret-0123456789abcdef"
+	csrfCookie = "__csrf"
+	csrfHeader = "X-CSRF-Token"
 )
-
-func wantCSRFRejected(t *testing.T, r *result) {
-	t.Helper()
-	wantNotForwarded(t, r)
-	wantJSONError(t, r, http.StatusForbidden)
-	wantExactJSON(t, r.body, csrfFailBody)
-	wantNoStore(t, r)
-}
 
 // TestCSRF: through Traefik, a cross-site unsafe request is refused with
 // 403 before any backend call; same-origin requests (Fetch Metadata,
@@ -32,7 +24,7 @@ func TestCSRF(t *testing.T) {
 	s.deploy(t, sites{
 		"csrf": m{
 			"csrf":   m{"enabled": "true", "secret": csrfSecret},
-			"routes": m{"protected": list("/account")},
+			"routes": m{"protected": testkit.List("/account")},
 		},
 	})
 	const own = "http://csrf.test" // the origin of the suite's requests
@@ -65,50 +57,50 @@ func TestCSRF(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			tok, data := fresh(tc.desc)
-			rq := api("csrf", "/account/email").with(tc.method)
+			rq := api("csrf", "/account/email").With(tc.method)
 			if !tc.anon {
-				rq = rq.cookie(userCookie, tok)
+				rq = rq.Cookie(testkit.UserCookie, tok)
 			}
 			for _, h := range tc.headers {
-				rq = rq.withHeader(h[0], h[1])
+				rq = rq.WithHeader(h[0], h[1])
 			}
 			before := s.be.Total()
 			r := s.do(t, rq)
 			if !tc.pass {
-				wantCSRFRejected(t, r)
-				s.wantBackendUntouched(t, before)
+				testkit.WantCSRFRejected(t, r)
+				testkit.WantBackendUntouched(t, s.be, before)
 				return
 			}
-			wantIdentity(t, r, tok, data, "u-csrf-"+tc.desc, "user", "")
+			testkit.WantIdentity(t, r, tok, data, "u-csrf-"+tc.desc, "user", "")
 		})
 	}
 
 	t.Run("double-submit token", func(t *testing.T) {
 		alice, aliceData := fresh("alice")
 		bob, _ := fresh("bob")
-		ra := s.do(t, page("csrf", "/account").cookie(userCookie, alice))
-		wantForwarded(t, ra)
-		cs := ra.setCookies(csrfCookie)
+		ra := s.do(t, page("csrf", "/account").Cookie(testkit.UserCookie, alice))
+		testkit.WantForwarded(t, ra)
+		cs := ra.SetCookies(csrfCookie)
 		if len(cs) != 1 || cs[0].Value == "" {
-			t.Fatalf("Set-Cookie %s: got %q, want one token", csrfCookie, rawCookies(cs))
+			t.Fatalf("Set-Cookie %s: got %q, want one token", csrfCookie, testkit.RawCookies(cs))
 		}
 		if c := cs[0]; c.HttpOnly || c.Path != "/" || c.SameSite != http.SameSiteLaxMode {
 			t.Errorf("%s cookie: got %q, want Path=/, SameSite=Lax, readable by scripts", csrfCookie, c.Raw)
 		}
 		aliceTok := cs[0].Value
-		post := func(user, cookieTok, headerTok string) request {
-			rq := api("csrf", "/account/email").with(http.MethodPost).cookie(userCookie, user)
+		post := func(user, cookieTok, headerTok string) testkit.Request {
+			rq := api("csrf", "/account/email").With(http.MethodPost).Cookie(testkit.UserCookie, user)
 			if cookieTok != "" {
-				rq = rq.cookie(csrfCookie, cookieTok)
+				rq = rq.Cookie(csrfCookie, cookieTok)
 			}
 			if headerTok != "" {
-				rq = rq.withHeader(csrfHeader, headerTok)
+				rq = rq.WithHeader(csrfHeader, headerTok)
 			}
 			return rq
 		}
-		wantIdentity(t, s.do(t, post(alice, aliceTok, aliceTok)), alice, aliceData, "u-csrf-alice", "user", "")
-		wantCSRFRejected(t, s.do(t, post(alice, "", "")))
-		wantCSRFRejected(t, s.do(t, post(alice, aliceTok, "")))
-		wantCSRFRejected(t, s.do(t, post(bob, aliceTok, aliceTok))) // bound to alice's session (user id)
+		testkit.WantIdentity(t, s.do(t, post(alice, aliceTok, aliceTok)), alice, aliceData, "u-csrf-alice", "user", "")
+		testkit.WantCSRFRejected(t, s.do(t, post(alice, "", "")))
+		testkit.WantCSRFRejected(t, s.do(t, post(alice, aliceTok, "")))
+		testkit.WantCSRFRejected(t, s.do(t, post(bob, aliceTok, aliceTok))) // bound to alice's session (user id)
 	})
 }

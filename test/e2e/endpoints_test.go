@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -21,9 +22,9 @@ func TestEndpoints(t *testing.T) {
 	s.deploy(t, sites{
 		"app": m{
 			"endpoints": m{"login": "/auth/login", "logout": "/auth/logout", "session": "/auth/session"},
-			"cookies":   m{"refresh": refreshCookie, "expiryHint": "authExpires"},
+			"cookies":   m{"refresh": testkit.RefreshCookie, "expiryHint": "authExpires"},
 			"refresh":   m{"proactiveWindow": "60s"},
-			"routes":    m{"protected": list("/dashboard")},
+			"routes":    m{"protected": testkit.List("/dashboard")},
 			"guest":     m{"enabled": "true", "username": "guest-user", "password": "guest-pass"},
 		},
 	})
@@ -36,49 +37,49 @@ func TestEndpoints(t *testing.T) {
 
 	t.Run("form login, session, logout", func(t *testing.T) {
 		form := url.Values{"username": {"alice"}, "password": {"pw"}, "redirect": {"/dashboard"}}
-		r := s.do(t, page("app", "/auth/login").with(http.MethodPost).withBody("application/x-www-form-urlencoded", form.Encode()))
-		if r.code != http.StatusSeeOther || r.header.Get("Location") != "/dashboard" || r.upstream != nil {
-			t.Fatalf("form login: %d Location %q forwarded %v", r.code, r.header.Get("Location"), r.upstream != nil)
+		r := s.do(t, page("app", "/auth/login").With(http.MethodPost).WithBody("application/x-www-form-urlencoded", form.Encode()))
+		if r.Code != http.StatusSeeOther || r.Header.Get("Location") != "/dashboard" || r.Upstream != nil {
+			t.Fatalf("form login: %d Location %q forwarded %v", r.Code, r.Header.Get("Location"), r.Upstream != nil)
 		}
-		wantCookieSet(t, r, userCookie, access)
-		wantCookieSet(t, r, refreshCookie, refresh)
-		hint := wantCookieSet(t, r, "authExpires", strconv.FormatInt(user["exp"].(int64), 10))
+		testkit.WantCookieSet(t, r, testkit.UserCookie, access)
+		testkit.WantCookieSet(t, r, testkit.RefreshCookie, refresh)
+		hint := testkit.WantCookieSet(t, r, "authExpires", strconv.FormatInt(user["exp"].(int64), 10))
 		if hint.HttpOnly {
 			t.Error("the expiry hint is HttpOnly")
 		}
-		if strings.Contains(r.body, access) || strings.Contains(r.body, refresh) {
-			t.Errorf("the login answer holds a token: %s", r.body)
+		if strings.Contains(r.Body, access) || strings.Contains(r.Body, refresh) {
+			t.Errorf("the login answer holds a token: %s", r.Body)
 		}
 
-		r = s.do(t, api("app", "/auth/session").cookie(userCookie, access))
+		r = s.do(t, api("app", "/auth/session").Cookie(testkit.UserCookie, access))
 		var info struct {
 			Authenticated bool                   `json:"authenticated"`
 			User          map[string]interface{} `json:"user"`
 		}
-		if err := json.Unmarshal([]byte(r.body), &info); err != nil || !info.Authenticated || info.User["id"] != "u-login" || strings.Contains(r.body, access) {
-			t.Errorf("session: %d %s", r.code, r.body)
+		if err := json.Unmarshal([]byte(r.Body), &info); err != nil || !info.Authenticated || info.User["id"] != "u-login" || strings.Contains(r.Body, access) {
+			t.Errorf("session: %d %s", r.Code, r.Body)
 		}
-		wantNoStore(t, r)
+		testkit.WantNoStore(t, r)
 
-		r = s.do(t, api("app", "/auth/logout").with(http.MethodPost).cookie(userCookie, access).cookie(refreshCookie, refresh))
-		if r.code != http.StatusOK {
-			t.Fatalf("logout: %d %s", r.code, r.body)
+		r = s.do(t, api("app", "/auth/logout").With(http.MethodPost).Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+		if r.Code != http.StatusOK {
+			t.Fatalf("logout: %d %s", r.Code, r.Body)
 		}
-		wantCookieCleared(t, r, userCookie)
-		wantCookieCleared(t, r, refreshCookie)
+		testkit.WantCookieCleared(t, r, testkit.UserCookie)
+		testkit.WantCookieCleared(t, r, testkit.RefreshCookie)
 		if calls := s.be.Calls(fakebackend.Logout); len(calls) != 1 || calls[0].Authorization != "Bearer "+access {
 			t.Errorf("backend logout calls: %+v", calls)
 		}
 		s.be.SetRefresh(refresh, fakebackend.Revoked())
-		r = s.do(t, page("app", "/dashboard").cookie(userCookie, access).cookie(refreshCookie, refresh))
-		wantLoginRedirect(t, r, http.StatusFound, "/dashboard")
+		r = s.do(t, page("app", "/dashboard").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+		testkit.WantLoginRedirect(t, r, http.StatusFound, "/dashboard")
 	})
 
 	t.Run("a failed form login goes back with an error", func(t *testing.T) {
 		form := url.Values{"username": {"alice"}, "password": {"wrong"}, "redirect": {"/dashboard"}}
-		r := s.do(t, page("app", "/auth/login").with(http.MethodPost).withBody("application/x-www-form-urlencoded", form.Encode()))
-		if r.code != http.StatusSeeOther || r.header.Get("Location") != "/login?error=invalid_credentials&redirect=%2Fdashboard" {
-			t.Errorf("failed login: %d Location %q", r.code, r.header.Get("Location"))
+		r := s.do(t, page("app", "/auth/login").With(http.MethodPost).WithBody("application/x-www-form-urlencoded", form.Encode()))
+		if r.Code != http.StatusSeeOther || r.Header.Get("Location") != "/login?error=invalid_credentials&redirect=%2Fdashboard" {
+			t.Errorf("failed login: %d Location %q", r.Code, r.Header.Get("Location"))
 		}
 	})
 
@@ -91,10 +92,10 @@ func TestEndpoints(t *testing.T) {
 		nextData := fakebackend.UserData("u-pro", "user", nil)
 		nextData["exp"] = time.Now().Add(time.Hour).Unix()
 		s.be.RefreshTo("e2e-proactive-refresh", next, "", nextData)
-		r := s.do(t, page("app", "/dashboard").cookie(userCookie, soon).cookie(refreshCookie, "e2e-proactive-refresh"))
-		wantIdentity(t, r, next, nextData, "u-pro", "user", next)
-		wantCookieSet(t, r, userCookie, next)
-		wantCookieSet(t, r, "authExpires", strconv.FormatInt(nextData["exp"].(int64), 10))
+		r := s.do(t, page("app", "/dashboard").Cookie(testkit.UserCookie, soon).Cookie(testkit.RefreshCookie, "e2e-proactive-refresh"))
+		testkit.WantIdentity(t, r, next, nextData, "u-pro", "user", next)
+		testkit.WantCookieSet(t, r, testkit.UserCookie, next)
+		testkit.WantCookieSet(t, r, "authExpires", strconv.FormatInt(nextData["exp"].(int64), 10))
 	})
 }
 
@@ -112,35 +113,35 @@ func TestEndpointGuards(t *testing.T) {
 	access := fakebackend.Token("e2e-guard-access")
 	s.be.SetUser(access, fakebackend.UserData("u-guard", "user", nil))
 	s.be.SetLogin("bob", "pw", fakebackend.LoggedIn(access, "", nil))
-	login := func(pw, client string) request {
-		return api("guarded", "/auth/login").with(http.MethodPost).
-			withBody("application/json", `{"username":"bob","password":"`+pw+`"}`).withHeader("X-Forwarded-For", client)
+	login := func(pw, client string) testkit.Request {
+		return api("guarded", "/auth/login").With(http.MethodPost).
+			WithBody("application/json", `{"username":"bob","password":"`+pw+`"}`).WithHeader("X-Forwarded-For", client)
 	}
 	for i := 0; i < 2; i++ {
-		if r := s.do(t, login("wrong", "198.51.100.90")); r.code != http.StatusUnauthorized {
-			t.Fatalf("attempt %d: %d %s", i, r.code, r.body)
+		if r := s.do(t, login("wrong", "198.51.100.90")); r.Code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d %s", i, r.Code, r.Body)
 		}
 	}
-	if r := s.do(t, login("pw", "198.51.100.90")); r.code != http.StatusTooManyRequests || r.header.Get("Retry-After") == "" {
-		t.Errorf("third attempt: %d Retry-After %q, want 429", r.code, r.header.Get("Retry-After"))
+	if r := s.do(t, login("pw", "198.51.100.90")); r.Code != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Errorf("third attempt: %d Retry-After %q, want 429", r.Code, r.Header.Get("Retry-After"))
 	}
 	if n := s.be.Count(fakebackend.Login); n != 2 {
 		t.Errorf("backend login calls: %d, want 2", n)
 	}
-	if r := s.do(t, login("pw", "198.51.100.91")); r.code != http.StatusOK {
-		t.Errorf("another client's login: %d %s", r.code, r.body)
+	if r := s.do(t, login("pw", "198.51.100.91")); r.Code != http.StatusOK {
+		t.Errorf("another client's login: %d %s", r.Code, r.Body)
 	}
-	big := api("guarded", "/auth/login").with(http.MethodPost).withHeader("X-Forwarded-For", "198.51.100.93").
-		withBody("application/json", `{"username":"`+strings.Repeat("b", 200)+`","password":"pw"}`)
-	if r := s.do(t, big); r.code != http.StatusRequestEntityTooLarge {
-		t.Errorf("a login body over endpoints.maxBodyBytes: %d, want 413", r.code)
+	big := api("guarded", "/auth/login").With(http.MethodPost).WithHeader("X-Forwarded-For", "198.51.100.93").
+		WithBody("application/json", `{"username":"`+strings.Repeat("b", 200)+`","password":"pw"}`)
+	if r := s.do(t, big); r.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a login body over endpoints.maxBodyBytes: %d, want 413", r.Code)
 	}
-	r := s.do(t, login("pw", "198.51.100.92").withHeader("Sec-Fetch-Site", "cross-site"))
-	if r.code != http.StatusForbidden || len(r.setCookies(userCookie)) != 0 {
-		t.Errorf("cross-site login: %d cookies %q", r.code, r.header.Values("Set-Cookie"))
+	r := s.do(t, login("pw", "198.51.100.92").WithHeader("Sec-Fetch-Site", "cross-site"))
+	if r.Code != http.StatusForbidden || len(r.SetCookies(testkit.UserCookie)) != 0 {
+		t.Errorf("cross-site login: %d cookies %q", r.Code, r.Header.Values("Set-Cookie"))
 	}
-	r = s.do(t, api("guarded", "/auth/logout").with(http.MethodPost).cookie(userCookie, access).withHeader("Origin", "https://evil.test"))
-	if r.code != http.StatusForbidden || s.be.Count(fakebackend.Logout) != 0 {
-		t.Errorf("cross-site logout: %d, backend logout calls %d", r.code, s.be.Count(fakebackend.Logout))
+	r = s.do(t, api("guarded", "/auth/logout").With(http.MethodPost).Cookie(testkit.UserCookie, access).WithHeader("Origin", "https://evil.test"))
+	if r.Code != http.StatusForbidden || s.be.Count(fakebackend.Logout) != 0 {
+		t.Errorf("cross-site logout: %d, backend logout calls %d", r.Code, s.be.Count(fakebackend.Logout))
 	}
 }

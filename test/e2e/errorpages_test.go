@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -45,8 +46,8 @@ func newEchoApp(t *testing.T) *echoApp {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		if r.URL.Path != "/errors/echo.html" {
-			a.forwarded[r.Header.Get(hTestID)] = r.Header.Clone()
-			_, _ = io.WriteString(w, upstreamBody)
+			a.forwarded[r.Header.Get(testkit.HeaderTestID)] = r.Header.Clone()
+			_, _ = io.WriteString(w, testkit.UpstreamBody)
 			return
 		}
 		a.fetches = append(a.fetches, r.Header.Clone())
@@ -79,7 +80,7 @@ func (a *echoApp) routeTo(names ...string) m {
 func TestErrorPageFetchThroughTraefikIsFixed(t *testing.T) {
 	s := start(t, traefikrun.Options{})
 	app := newEchoApp(t)
-	roles := m{"roles": []interface{}{m{"path": "/admin", "roles": list("admin")}}}
+	roles := m{"roles": []interface{}{m{"path": "/admin", "roles": testkit.List("admin")}}}
 	s.deployWith(t, sites{
 		"echo":    m{"routes": roles, "errorPages": m{"forbidden": "/errors/echo.html"}},
 		"echoabs": m{"routes": roles, "errorPages": m{"forbidden": "https://pages.example/errors/echo.html"}},
@@ -93,20 +94,20 @@ func TestErrorPageFetchThroughTraefikIsFixed(t *testing.T) {
 		{"echo", "<p>host=" + appHost + " ua=authlayer-error-page lang= xff= xfh= xfp= real=</p>"},
 		{"echoabs", "<p>host=pages.example ua=authlayer-error-page lang= xff= xfh=pages.example xfp=https real=</p>"},
 	} {
-		attack := page(tc.site, "/admin").cookie(userCookie, tok)
+		attack := page(tc.site, "/admin").Cookie(testkit.UserCookie, tok)
 		for _, k := range []string{"User-Agent", "Accept-Language", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "Forwarded"} {
-			attack = attack.withHeader(k, script)
+			attack = attack.WithHeader(k, script)
 		}
 		first := s.do(t, attack)
-		second := s.do(t, page(tc.site, "/admin").cookie(userCookie, tok).withHeader("User-Agent", "victim"))
-		for i, r := range []*result{first, second} {
-			if r.code != http.StatusForbidden || r.body != tc.want {
-				t.Errorf("%s, client %d: %d %q, want %q", tc.site, i, r.code, r.body, tc.want)
+		second := s.do(t, page(tc.site, "/admin").Cookie(testkit.UserCookie, tok).WithHeader("User-Agent", "victim"))
+		for i, r := range []*testkit.Result{first, second} {
+			if r.Code != http.StatusForbidden || r.Body != tc.want {
+				t.Errorf("%s, client %d: %d %q, want %q", tc.site, i, r.Code, r.Body, tc.want)
 			}
-			if r.header.Get("Content-Security-Policy") != pageCSP || r.header.Get("X-Content-Type-Options") != "nosniff" {
-				t.Errorf("%s, client %d: headers %v", tc.site, i, r.header)
+			if r.Header.Get("Content-Security-Policy") != pageCSP || r.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("%s, client %d: headers %v", tc.site, i, r.Header)
 			}
-			wantNoStore(t, r)
+			testkit.WantNoStore(t, r)
 		}
 	}
 	app.mu.Lock()
@@ -116,7 +117,7 @@ func TestErrorPageFetchThroughTraefikIsFixed(t *testing.T) {
 	}
 	for i, h := range app.fetches {
 		for k, v := range h {
-			if strings.Contains(strings.Join(v, ","), "script") || k == "Cookie" || k == "Authorization" || k == hUser {
+			if strings.Contains(strings.Join(v, ","), "script") || k == "Cookie" || k == "Authorization" || k == testkit.HeaderUser {
 				t.Errorf("fetch %d carried %s: %q", i, k, v)
 			}
 		}
@@ -130,19 +131,19 @@ func TestErrorPageMarkerNeverReachesTheAppThroughTraefik(t *testing.T) {
 	s := start(t, traefikrun.Options{})
 	app := newEchoApp(t)
 	s.deployWith(t, sites{
-		"marker": m{"routes": m{"protected": list("/account"), "excluded": list("/static")}, "errorPages": m{"forbidden": "/errors/echo.html"}},
+		"marker": m{"routes": m{"protected": testkit.List("/account"), "excluded": testkit.List("/static")}, "errorPages": m{"forbidden": "/errors/echo.html"}},
 	}, app.routeTo("marker"))
 	tok := fakebackend.Token("pages-marker-e2e")
 	s.be.SetUser(tok, fakebackend.UserData("u-marker", "user", nil))
 	for _, target := range []string{"/", "/account", "/static/app.js"} {
-		rq := page("marker", target).cookie(userCookie, tok)
-		rq.rawKeys = map[string]string{
+		rq := page("marker", target).Cookie(testkit.UserCookie, tok)
+		rq.RawKeys = map[string]string{
 			"X-Authlayer-Error-Page": "1", "x_authlayer_error_page": "1", "X.Authlayer.Error.Page": "1", "X-AUTHLAYER-ERROR~PAGE": "1",
 		}
-		id := strings.TrimSpace(fmt.Sprint(s.up.idSeq.Load() + 1))
+		id := strings.TrimSpace(fmt.Sprint(s.up.LastID() + 1))
 		r := s.do(t, rq)
-		if r.code != http.StatusOK {
-			t.Fatalf("%s: %d %q", target, r.code, r.body)
+		if r.Code != http.StatusOK {
+			t.Fatalf("%s: %d %q", target, r.Code, r.Body)
 		}
 		app.mu.Lock()
 		got := app.forwarded[id]
@@ -151,7 +152,7 @@ func TestErrorPageMarkerNeverReachesTheAppThroughTraefik(t *testing.T) {
 			t.Fatalf("%s: the app did not record the request", target)
 		}
 		for k := range got {
-			if normHeader(k) == "x-authlayer-error-page" {
+			if testkit.NormHeader(k) == "x-authlayer-error-page" {
 				t.Errorf("%s: the app received %s", target, k)
 			}
 		}
@@ -164,31 +165,31 @@ func TestErrorPageMarkerNeverReachesTheAppThroughTraefik(t *testing.T) {
 func TestForbiddenPageSignOutThroughTraefik(t *testing.T) {
 	s := start(t, traefikrun.Options{})
 	s.deploy(t, sites{"switch": m{
-		"routes":    m{"roles": []interface{}{m{"path": "/admin", "roles": list("admin")}}, "authOnly": list("/login")},
+		"routes":    m{"roles": []interface{}{m{"path": "/admin", "roles": testkit.List("admin")}}, "authOnly": testkit.List("/login")},
 		"endpoints": m{"logout": "/auth/logout"},
 	}})
 	tok := fakebackend.Token("pages-switch-e2e")
 	s.be.SetUser(tok, fakebackend.UserData("u-switch", "user", nil))
-	r := s.do(t, page("switch", "/admin/reports?year=2026").cookie(userCookie, tok))
-	if r.code != http.StatusForbidden || r.header.Get("Content-Security-Policy") != formCSP {
-		t.Fatalf("403 page: %d, CSP %q, want %q", r.code, r.header.Get("Content-Security-Policy"), formCSP)
+	r := s.do(t, page("switch", "/admin/reports?year=2026").Cookie(testkit.UserCookie, tok))
+	if r.Code != http.StatusForbidden || r.Header.Get("Content-Security-Policy") != formCSP {
+		t.Fatalf("403 page: %d, CSP %q, want %q", r.Code, r.Header.Get("Content-Security-Policy"), formCSP)
 	}
-	_, rest, ok := strings.Cut(r.body, `<form method="post" action="`)
+	_, rest, ok := strings.Cut(r.Body, `<form method="post" action="`)
 	action, _, _ := strings.Cut(rest, `"`)
 	if !ok {
-		t.Fatalf("no sign-out form: %s", r.body)
+		t.Fatalf("no sign-out form: %s", r.Body)
 	}
-	out := s.do(t, page("switch", html.UnescapeString(action)).with(http.MethodPost).cookie(userCookie, tok).
-		withBody("application/x-www-form-urlencoded", "x=1").withHeader("Sec-Fetch-Site", "same-origin"))
-	loc := out.header.Get("Location")
-	if out.code != http.StatusSeeOther || loc != "/login?redirect=%2Fadmin%2Freports%3Fyear%3D2026" {
-		t.Fatalf("sign-out: %d Location %q", out.code, loc)
+	out := s.do(t, page("switch", html.UnescapeString(action)).With(http.MethodPost).Cookie(testkit.UserCookie, tok).
+		WithBody("application/x-www-form-urlencoded", "x=1").WithHeader("Sec-Fetch-Site", "same-origin"))
+	loc := out.Header.Get("Location")
+	if out.Code != http.StatusSeeOther || loc != "/login?redirect=%2Fadmin%2Freports%3Fyear%3D2026" {
+		t.Fatalf("sign-out: %d Location %q", out.Code, loc)
 	}
-	wantCookieCleared(t, out, userCookie)
+	testkit.WantCookieCleared(t, out, testkit.UserCookie)
 	u, _ := url.Parse(loc)
 	if u.Query().Get("redirect") != "/admin/reports?year=2026" {
 		t.Errorf("the login page's way back: %q", u.Query().Get("redirect"))
 	}
 	// The login page is served to the signed-out browser (no cookie).
-	wantForwarded(t, s.do(t, page("switch", loc)))
+	testkit.WantForwarded(t, s.do(t, page("switch", loc)))
 }

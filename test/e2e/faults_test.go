@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -22,12 +23,12 @@ func TestBackendFaults(t *testing.T) {
 	s := start(t, traefikrun.Options{})
 	settings := m{
 		"backend": m{"timeout": "300ms"},
-		"cookies": m{"refresh": refreshCookie},
-		"routes":  m{"protected": list("/account", "/api/account")},
+		"cookies": m{"refresh": testkit.RefreshCookie},
+		"routes":  m{"protected": testkit.List("/account", "/api/account")},
 	}
 	refused := m{}
-	merge(refused, settings)
-	merge(refused, m{"backend": m{"url": fakebackend.ClosedURL(t)}})
+	testkit.Merge(refused, settings)
+	testkit.Merge(refused, m{"backend": m{"url": fakebackend.ClosedURL(t)}})
 	s.deploy(t, sites{"faults": settings, "refused": refused})
 
 	type fault struct {
@@ -53,7 +54,7 @@ func TestBackendFaults(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			for _, rc := range []struct {
 				desc string
-				rq   request
+				rq   testkit.Request
 				want int // 0: forwarded anonymously
 				json bool
 			}{
@@ -72,24 +73,24 @@ func TestBackendFaults(t *testing.T) {
 					}
 					s.be.SetRefresh(refresh, tc.refresh)
 
-					r := s.do(t, rc.rq.cookie(userCookie, access).cookie(refreshCookie, refresh))
-					if r.elapsed > faultBound {
-						t.Errorf("answered in %v, want within %v (backend.timeout 300ms)", r.elapsed, faultBound)
+					r := s.do(t, rc.rq.Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+					if r.Elapsed > faultBound {
+						t.Errorf("answered in %v, want within %v (backend.timeout 300ms)", r.Elapsed, faultBound)
 					}
 					if got := s.be.CountFor(fakebackend.Refresh, refresh); got != tc.wantRefreshes {
 						t.Errorf("refresh calls: got %d, want %d", got, tc.wantRefreshes)
 					}
-					wantNoCookieClearing(t, r)
+					testkit.WantNoCookieClearing(t, r)
 					switch {
 					case rc.want == 0:
-						wantAnonymous(t, r)
+						testkit.WantAnonymous(t, r)
 					case rc.json:
-						wantNotForwarded(t, r)
-						wantJSONError(t, r, rc.want)
+						testkit.WantNotForwarded(t, r)
+						testkit.WantJSONError(t, r, rc.want)
 					default:
-						wantNotForwarded(t, r)
-						if r.code != rc.want {
-							t.Errorf("status: got %d, want %d", r.code, rc.want)
+						testkit.WantNotForwarded(t, r)
+						if r.Code != rc.want {
+							t.Errorf("status: got %d, want %d", r.Code, rc.want)
 						}
 					}
 				})
@@ -107,13 +108,13 @@ func TestBackendFaults(t *testing.T) {
 		s.be.SetValidate(access, fakebackend.Unauthorized())
 		s.be.SetRefresh(refresh, fakebackend.Refreshed(fresh, rotated))
 		s.be.SetValidate(fresh, fakebackend.Garbage())
-		r := s.do(t, api("faults", "/api/account").cookie(userCookie, access).cookie(refreshCookie, refresh))
-		wantNoCookieClearing(t, r)
-		wantNotForwarded(t, r)
-		wantJSONError(t, r, http.StatusServiceUnavailable)
+		r := s.do(t, api("faults", "/api/account").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+		testkit.WantNoCookieClearing(t, r)
+		testkit.WantNotForwarded(t, r)
+		testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
 		// The backend has rotated: the old refresh token is spent, so the
 		// rotated one must reach the browser.
-		wantCookieSet(t, r, refreshCookie, rotated)
+		testkit.WantCookieSet(t, r, testkit.RefreshCookie, rotated)
 	})
 }
 

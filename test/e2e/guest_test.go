@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -18,7 +19,7 @@ func TestGuests(t *testing.T) {
 		"guests": m{
 			"guest":   m{"enabled": "true", "username": "guest-user", "password": "guest-pass"},
 			"cookies": m{"guestMaxAge": "30m"},
-			"routes":  m{"protected": list("/account", "/api/account")},
+			"routes":  m{"protected": testkit.List("/account", "/api/account")},
 		},
 	})
 
@@ -34,9 +35,9 @@ func TestGuests(t *testing.T) {
 			json.Unmarshal([]byte(c.Body), &body) != nil || body["username"] != "guest-user" || body["password"] != "guest-pass" {
 			t.Errorf("guest call: got %s Authorization %q body %q, want POST with the configured credentials", c.Method, c.Authorization, c.Body)
 		}
-		tok := wantMintedGuest(t, s, r)
-		wantCookieAttrs(t, r.setCookies(guestCookie)[0], 1800)
-		wantNoStore(t, r)
+		tok := testkit.WantMintedGuest(t, s.be, r)
+		testkit.WantCookieAttrs(t, r.SetCookies(testkit.GuestCookie)[0], "/", 1800, false)
+		testkit.WantNoStore(t, r)
 		if got := s.be.CountFor(fakebackend.Validate, tok); got != 1 {
 			t.Errorf("validate calls for the minted token: got %d, want 1", got)
 		}
@@ -47,9 +48,9 @@ func TestGuests(t *testing.T) {
 		data := fakebackend.UserData("g-known", "guest", nil)
 		s.be.SetUser(valid, data)
 		before := s.be.Count(fakebackend.Guest)
-		r := s.do(t, page("guests", "/").cookie(guestCookie, valid))
-		wantIdentity(t, r, valid, data, "g-known", "guest", "")
-		wantNoSetCookie(t, r)
+		r := s.do(t, page("guests", "/").Cookie(testkit.GuestCookie, valid))
+		testkit.WantIdentity(t, r, valid, data, "g-known", "guest", "")
+		testkit.WantNoSetCookie(t, r)
 		if got := s.be.Count(fakebackend.Guest) - before; got != 0 {
 			t.Errorf("guest mints: got %d, want 0", got)
 		}
@@ -57,8 +58,8 @@ func TestGuests(t *testing.T) {
 
 	t.Run("stale guest cookie is replaced without a refresh", func(t *testing.T) {
 		stale := fakebackend.Token("stale-guest")
-		r := s.do(t, page("guests", "/").cookie(guestCookie, stale))
-		if tok := wantMintedGuest(t, s, r); tok == stale {
+		r := s.do(t, page("guests", "/").Cookie(testkit.GuestCookie, stale))
+		if tok := testkit.WantMintedGuest(t, s.be, r); tok == stale {
 			t.Errorf("guest cookie: got the stale token back")
 		}
 		if got := s.be.CountFor(fakebackend.Refresh, stale); got != 0 {
@@ -69,17 +70,17 @@ func TestGuests(t *testing.T) {
 	t.Run("guest is not logged in", func(t *testing.T) {
 		g := fakebackend.Token("denied-guest")
 		s.be.SetUser(g, fakebackend.UserData("g-denied", "guest", nil))
-		r := s.do(t, page("guests", "/account").cookie(guestCookie, g))
-		wantNotForwarded(t, r)
-		wantLoginRedirect(t, r, http.StatusFound, "/account")
-		r = s.do(t, api("guests", "/api/account").cookie(guestCookie, g))
-		wantNotForwarded(t, r)
-		wantJSONError(t, r, http.StatusUnauthorized)
+		r := s.do(t, page("guests", "/account").Cookie(testkit.GuestCookie, g))
+		testkit.WantNotForwarded(t, r)
+		testkit.WantLoginRedirect(t, r, http.StatusFound, "/account")
+		r = s.do(t, api("guests", "/api/account").Cookie(testkit.GuestCookie, g))
+		testkit.WantNotForwarded(t, r)
+		testkit.WantJSONError(t, r, http.StatusUnauthorized)
 		// A guest token in the user cookie is no better.
-		r = s.do(t, api("guests", "/api/account").cookie(userCookie, g))
-		wantNotForwarded(t, r)
-		if r.code != http.StatusUnauthorized && r.code != http.StatusForbidden {
-			t.Errorf("guest token in the user cookie: got %d, want 401 or 403", r.code)
+		r = s.do(t, api("guests", "/api/account").Cookie(testkit.UserCookie, g))
+		testkit.WantNotForwarded(t, r)
+		if r.Code != http.StatusUnauthorized && r.Code != http.StatusForbidden {
+			t.Errorf("guest token in the user cookie: got %d, want 401 or 403", r.Code)
 		}
 	})
 
@@ -90,8 +91,8 @@ func TestGuests(t *testing.T) {
 		gate.WaitArrivals(t, 2, waitBound)
 		gate.Release()
 		results := b.collect(t)
-		t1 := wantMintedGuest(t, s, results[0])
-		t2 := wantMintedGuest(t, s, results[1])
+		t1 := testkit.WantMintedGuest(t, s.be, results[0])
+		t2 := testkit.WantMintedGuest(t, s.be, results[1])
 		if t1 == t2 {
 			t.Errorf("both visitors got %q, want two tokens", t1)
 		}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -18,39 +19,18 @@ func forgedHeaders(names []string) (header http.Header, raw map[string]string) {
 	raw = map[string]string{}
 	forged := "eyJpZCI6ImFkbWluIiwicm9sZSI6ImFkbWluIn0=" // {"id":"admin","role":"admin"}
 	for _, n := range names {
-		lower := normHeader(n)
+		lower := testkit.NormHeader(n)
 		header.Add(n, forged)
-		header.Add(replaceDash(n, "_"), forged)
-		header.Add(replaceDash(lower, "."), forged)
-		raw[replaceDash(upperOdd(lower), "_")] = forged
-		raw[upperOdd(lower)] = forged
-		raw[replaceDash(lower, ".")] = forged
-		raw[replaceDash(lower, "_")] = forged
+		header.Add(testkit.ReplaceDash(n, "_"), forged)
+		header.Add(testkit.ReplaceDash(lower, "."), forged)
+		raw[testkit.ReplaceDash(testkit.UpperOdd(lower), "_")] = forged
+		raw[testkit.UpperOdd(lower)] = forged
+		raw[testkit.ReplaceDash(lower, ".")] = forged
+		raw[testkit.ReplaceDash(lower, "_")] = forged
 	}
 	header.Add("Authorization", "Bearer forged-by-client")
 	raw["authORIZATION"] = "Bearer forged-by-client-2"
 	return header, raw
-}
-
-func replaceDash(s, with string) string {
-	out := []byte(s)
-	for i := range out {
-		if out[i] == '-' {
-			out[i] = with[0]
-		}
-	}
-	return string(out)
-}
-
-// upperOdd upper-cases every other letter: x-aUtH-UsEr.
-func upperOdd(s string) string {
-	out := []byte(s)
-	for i := range out {
-		if i%2 == 1 && out[i] >= 'a' && out[i] <= 'z' {
-			out[i] -= 'a' - 'A'
-		}
-	}
-	return string(out)
 }
 
 // TestIdentityHeaders: whatever identity headers a client sends, under any
@@ -60,7 +40,7 @@ func upperOdd(s string) string {
 func TestIdentityHeaders(t *testing.T) {
 	s := start(t, traefikrun.Options{})
 	s.be.EnableGuest("guest-user", "guest-pass")
-	routes := m{"routes": m{"excluded": list("/static"), "protected": list("/private")}}
+	routes := m{"routes": m{"excluded": testkit.List("/static"), "protected": testkit.List("/private")}}
 	custom := []string{"X-User", "X-User-Id", "X-Token-Type", "X-New-Token"}
 	s.deploy(t, sites{
 		"plain": routes,
@@ -80,36 +60,36 @@ func TestIdentityHeaders(t *testing.T) {
 	downTok := fakebackend.Token("backend-down")
 	s.be.SetValidate(downTok, fakebackend.Status(http.StatusServiceUnavailable))
 
-	forge := func(rq request) request {
-		rq.header, rq.rawKeys = forgedHeaders(identityHeaders[:4])
+	forge := func(rq testkit.Request) testkit.Request {
+		rq.Header, rq.RawKeys = forgedHeaders(testkit.IdentityHeaders[:4])
 		return rq
 	}
 	for _, tc := range []struct {
 		desc  string
-		rq    request
-		check func(t *testing.T, r *result)
+		rq    testkit.Request
+		check func(t *testing.T, r *testkit.Result)
 	}{
-		{"excluded path", page("plain", "/static/app.js").cookie(userCookie, userTok), func(t *testing.T, r *result) {
-			wantAnonymous(t, r)
+		{"excluded path", page("plain", "/static/app.js").Cookie(testkit.UserCookie, userTok), func(t *testing.T, r *testkit.Result) {
+			testkit.WantAnonymous(t, r)
 		}},
-		{"public path, anonymous", page("plain", "/"), func(t *testing.T, r *result) {
-			wantAnonymous(t, r)
+		{"public path, anonymous", page("plain", "/"), func(t *testing.T, r *testkit.Result) {
+			testkit.WantAnonymous(t, r)
 		}},
-		{"valid user", page("plain", "/private").cookie(userCookie, userTok), func(t *testing.T, r *result) {
-			wantIdentity(t, r, userTok, alice, "u-alice", "user", "")
+		{"valid user", page("plain", "/private").Cookie(testkit.UserCookie, userTok), func(t *testing.T, r *testkit.Result) {
+			testkit.WantIdentity(t, r, userTok, alice, "u-alice", "user", "")
 		}},
-		{"refreshed user", page("plain", "/").cookie(userCookie, expiredTok), func(t *testing.T, r *result) {
-			wantIdentity(t, r, newTok, alice, "u-alice", "user", newTok)
+		{"refreshed user", page("plain", "/").Cookie(testkit.UserCookie, expiredTok), func(t *testing.T, r *testkit.Result) {
+			testkit.WantIdentity(t, r, newTok, alice, "u-alice", "user", newTok)
 		}},
-		{"backend error on a public path", page("plain", "/").cookie(userCookie, downTok), func(t *testing.T, r *result) {
-			wantAnonymous(t, r)
+		{"backend error on a public path", page("plain", "/").Cookie(testkit.UserCookie, downTok), func(t *testing.T, r *testkit.Result) {
+			testkit.WantAnonymous(t, r)
 		}},
-		{"minted guest", page("guests", "/"), func(t *testing.T, r *result) {
-			wantMintedGuest(t, s, r)
+		{"minted guest", page("guests", "/"), func(t *testing.T, r *testkit.Result) {
+			testkit.WantMintedGuest(t, s.be, r)
 		}},
-		{"backend error on a protected path", api("plain", "/private/x").cookie(userCookie, downTok), func(t *testing.T, r *result) {
-			wantNotForwarded(t, r)
-			wantJSONError(t, r, http.StatusServiceUnavailable)
+		{"backend error on a protected path", api("plain", "/private/x").Cookie(testkit.UserCookie, downTok), func(t *testing.T, r *testkit.Result) {
+			testkit.WantNotForwarded(t, r)
+			testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
 		}},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -124,9 +104,9 @@ func TestIdentityHeaders(t *testing.T) {
 			"rule": "Host(`bare.test`)", "entryPoints": []string{"web"}, "service": "upstream",
 		}}})
 		r := s.do(t, forge(page("bare", "/")))
-		wantForwarded(t, r)
-		got := identityValues(r.upstream, identityHeaders)
-		for _, n := range identityHeaders[:4] {
+		testkit.WantForwarded(t, r)
+		got := testkit.IdentityValues(r.Upstream, testkit.IdentityHeaders)
+		for _, n := range testkit.IdentityHeaders[:4] {
 			if len(got[n]) < 5 {
 				t.Errorf("upstream %s without authlayer: got %q, want the forged spellings", n, got[n])
 			}
@@ -137,12 +117,12 @@ func TestIdentityHeaders(t *testing.T) {
 		bob := fakebackend.UserData(7, "user", nil)
 		tok := fakebackend.Token("bob")
 		s.be.SetUser(tok, bob)
-		rq := page("custom", "/").cookie(userCookie, tok)
-		rq.header, rq.rawKeys = forgedHeaders(custom)
+		rq := page("custom", "/").Cookie(testkit.UserCookie, tok)
+		rq.Header, rq.RawKeys = forgedHeaders(custom)
 		r := s.do(t, rq)
-		wantForwarded(t, r)
-		got := identityValues(r.upstream, append(append([]string(nil), custom...), hAuthz))
-		wantUserHeader(t, got[custom[0]], bob)
+		testkit.WantForwarded(t, r)
+		got := testkit.IdentityValues(r.Upstream, append(append([]string(nil), custom...), testkit.HeaderAuthz))
+		testkit.WantUserHeader(t, got[custom[0]], bob)
 		for _, c := range []struct {
 			name string
 			want []string
@@ -150,7 +130,7 @@ func TestIdentityHeaders(t *testing.T) {
 			{custom[1], []string{"7"}},
 			{custom[2], []string{"user"}},
 			{custom[3], nil},
-			{hAuthz, []string{"Bearer " + tok}},
+			{testkit.HeaderAuthz, []string{"Bearer " + tok}},
 		} {
 			if len(got[c.name]) != len(c.want) || (len(c.want) == 1 && got[c.name][0] != c.want[0]) {
 				t.Errorf("upstream %s: got %q, want %q", c.name, got[c.name], c.want)
@@ -162,13 +142,13 @@ func TestIdentityHeaders(t *testing.T) {
 		carol := fakebackend.UserData("u-carol", "user", nil)
 		tok := fakebackend.Token("carol")
 		s.be.SetUser(tok, carol)
-		r := s.do(t, page("noauthz", "/").cookie(userCookie, tok).withHeader("Authorization", "Basic YXBwOmFwcA=="))
-		wantForwarded(t, r)
-		if got := r.upstream.Values("Authorization"); len(got) != 1 || got[0] != "Basic YXBwOmFwcA==" {
+		r := s.do(t, page("noauthz", "/").Cookie(testkit.UserCookie, tok).WithHeader("Authorization", "Basic YXBwOmFwcA=="))
+		testkit.WantForwarded(t, r)
+		if got := r.Upstream.Values("Authorization"); len(got) != 1 || got[0] != "Basic YXBwOmFwcA==" {
 			t.Errorf("upstream Authorization: got %q, want the client's own", got)
 		}
-		if got := r.upstream.Get(hUserID); got != "u-carol" {
-			t.Errorf("upstream %s: got %q, want u-carol", hUserID, got)
+		if got := r.Upstream.Get(testkit.HeaderUserID); got != "u-carol" {
+			t.Errorf("upstream %s: got %q, want u-carol", testkit.HeaderUserID, got)
 		}
 	})
 }

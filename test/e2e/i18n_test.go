@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -16,34 +17,34 @@ import (
 func TestI18n(t *testing.T) {
 	s := start(t, traefikrun.Options{})
 	rules := m{
-		"protected": list("/dashboard"),
-		"authOnly":  list("/login"),
-		"public":    list("/about"),
-		"excluded":  list("/static"),
-		"roles":     []interface{}{m{"path": "/admin", "roles": list("admin")}},
+		"protected": testkit.List("/dashboard"),
+		"authOnly":  testkit.List("/login"),
+		"public":    testkit.List("/about"),
+		"excluded":  testkit.List("/static"),
+		"roles":     []interface{}{m{"path": "/admin", "roles": testkit.List("admin")}},
 	}
 	s.deploy(t, sites{
-		"i18n":   m{"routes": rules, "i18n": m{"locales": list("en", "tr", "pt-BR"), "defaultLocale": "tr"}},
+		"i18n":   m{"routes": rules, "i18n": m{"locales": testkit.List("en", "tr", "pt-BR"), "defaultLocale": "tr"}},
 		"label":  m{"routes": rules, "i18n": m{"locales": "en,tr", "header": "X-App-Lang", "cookie": "NEXT_LOCALE"}},
-		"strict": m{"routes": m{"protectedByDefault": "true", "public": list("/about"), "authOnly": list("/login")}, "i18n": m{"locales": list("en", "tr")}},
+		"strict": m{"routes": m{"protectedByDefault": "true", "public": testkit.List("/about"), "authOnly": testkit.List("/login")}, "i18n": m{"locales": testkit.List("en", "tr")}},
 	})
 	user := fakebackend.Token("e2e-i18n-user")
 	s.be.SetUser(user, fakebackend.UserData("u-i18n", "user", nil))
 	admin := fakebackend.Token("e2e-i18n-admin")
 	s.be.SetUser(admin, fakebackend.UserData("u-i18n-admin", "user", "admin"))
 
-	locale := func(t *testing.T, r *result, header, want string) {
+	locale := func(t *testing.T, r *testkit.Result, header, want string) {
 		t.Helper()
-		wantForwarded(t, r)
-		for k, v := range r.upstream {
-			if normHeader(k) == normHeader(header) && (k != header || len(v) != 1 || v[0] != want) {
+		testkit.WantForwarded(t, r)
+		for k, v := range r.Upstream {
+			if testkit.NormHeader(k) == testkit.NormHeader(header) && (k != header || len(v) != 1 || v[0] != want) {
 				t.Errorf("upstream %s: got %q, want only %s [%q]", k, v, header, want)
 			}
 		}
-		if r.upstream.Get(header) != want {
-			t.Errorf("upstream %s: got %q, want %q", header, r.upstream.Get(header), want)
+		if r.Upstream.Get(header) != want {
+			t.Errorf("upstream %s: got %q, want %q", header, r.Upstream.Get(header), want)
 		}
-		if got := r.header.Values(header); len(got) != 1 || got[0] != want {
+		if got := r.Header.Values(header); len(got) != 1 || got[0] != want {
 			t.Errorf("response %s: got %q, want [%q]", header, got, want)
 		}
 	}
@@ -51,20 +52,20 @@ func TestI18n(t *testing.T) {
 	t.Run("detection order", func(t *testing.T) {
 		for _, tc := range []struct {
 			desc string
-			rq   request
+			rq   testkit.Request
 			want string
 		}{
-			{"prefix", page("i18n", "/en/about").cookie("locale", "pt-BR").withHeader("Accept-Language", "pt"), "en"},
+			{"prefix", page("i18n", "/en/about").Cookie("locale", "pt-BR").WithHeader("Accept-Language", "pt"), "en"},
 			{"prefix in another case", page("i18n", "/PT-br/about"), "pt-BR"},
-			{"cookie", page("i18n", "/about").cookie("locale", "en").withHeader("Accept-Language", "pt-BR"), "en"},
-			{"Accept-Language", page("i18n", "/about").withHeader("Accept-Language", "de, pt;q=0.9, en;q=0.8"), "pt-BR"},
-			{"default", page("i18n", "/about").withHeader("Accept-Language", "de"), "tr"},
-			{"excluded path", page("i18n", "/static/app.js").withHeader("Accept-Language", "en-GB"), "en"},
-			{"custom cookie and header", page("label", "/about").cookie("NEXT_LOCALE", "tr").withHeader("Accept-Language", "en"), "tr"},
+			{"cookie", page("i18n", "/about").Cookie("locale", "en").WithHeader("Accept-Language", "pt-BR"), "en"},
+			{"Accept-Language", page("i18n", "/about").WithHeader("Accept-Language", "de, pt;q=0.9, en;q=0.8"), "pt-BR"},
+			{"default", page("i18n", "/about").WithHeader("Accept-Language", "de"), "tr"},
+			{"excluded path", page("i18n", "/static/app.js").WithHeader("Accept-Language", "en-GB"), "en"},
+			{"custom cookie and header", page("label", "/about").Cookie("NEXT_LOCALE", "tr").WithHeader("Accept-Language", "en"), "tr"},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				header := "X-Locale"
-				if tc.rq.site == "label" {
+				if tc.rq.Site == "label" {
 					header = "X-App-Lang"
 				}
 				locale(t, s.do(t, tc.rq), header, tc.want)
@@ -74,12 +75,12 @@ func TestI18n(t *testing.T) {
 
 	t.Run("client copies stripped", func(t *testing.T) {
 		for _, target := range []string{"/tr/about", "/static/x.css", "/tr/dashboard"} {
-			rq := page("i18n", target).cookie(userCookie, user).withHeader("X-Locale", "evil")
-			rq.rawKeys = map[string]string{"X_Locale": "evil", "x.locale": "evil", "X-LOCALE": "evil"}
+			rq := page("i18n", target).Cookie(testkit.UserCookie, user).WithHeader("X-Locale", "evil")
+			rq.RawKeys = map[string]string{"X_Locale": "evil", "x.locale": "evil", "X-LOCALE": "evil"}
 			locale(t, s.do(t, rq), "X-Locale", "tr") // the prefix, or the default
 		}
-		rq := page("label", "/en/about").withHeader("X-App-Lang", "evil")
-		rq.rawKeys = map[string]string{"X_App_Lang": "evil"}
+		rq := page("label", "/en/about").WithHeader("X-App-Lang", "evil")
+		rq.RawKeys = map[string]string{"X_App_Lang": "evil"}
 		locale(t, s.do(t, rq), "X-App-Lang", "en")
 	})
 
@@ -101,11 +102,11 @@ func TestI18n(t *testing.T) {
 			for i, tok := range []string{"", user, admin} {
 				rq := api("i18n", tc.target)
 				if tok != "" {
-					rq = rq.cookie(userCookie, tok)
+					rq = rq.Cookie(testkit.UserCookie, tok)
 				}
 				want := []int{tc.anonymous, tc.asUser, tc.admin}[i]
-				if r := s.do(t, rq); r.code != want {
-					t.Errorf("%s as %d: status %d, want %d (body %q)", tc.target, i, r.code, want, r.body)
+				if r := s.do(t, rq); r.Code != want {
+					t.Errorf("%s as %d: status %d, want %d (body %q)", tc.target, i, r.Code, want, r.Body)
 				}
 			}
 		}
@@ -113,20 +114,20 @@ func TestI18n(t *testing.T) {
 		// them: never let through anonymously.
 		for _, target := range []string{"/tr/../admin", "/x/../tr/admin", "/tr%2fadmin", "/tr/..%2Fadmin", "/tr/%2e%2e/admin"} {
 			r := s.do(t, api("i18n", target))
-			if r.code == http.StatusOK || r.upstream != nil {
-				t.Errorf("%s anonymous: status %d (forwarded %v), want refused", target, r.code, r.upstream != nil)
+			if r.Code == http.StatusOK || r.Upstream != nil {
+				t.Errorf("%s anonymous: status %d (forwarded %v), want refused", target, r.Code, r.Upstream != nil)
 			}
 		}
 		before := s.be.Total()
-		r := s.do(t, page("i18n", "/pt-BR/static/app.js").cookie(userCookie, fakebackend.Token("e2e-i18n-unknown")))
-		wantAnonymous(t, r)
-		wantNoSetCookie(t, r)
+		r := s.do(t, page("i18n", "/pt-BR/static/app.js").Cookie(testkit.UserCookie, fakebackend.Token("e2e-i18n-unknown")))
+		testkit.WantAnonymous(t, r)
+		testkit.WantNoSetCookie(t, r)
 		if got := s.be.Total() - before; got != 0 {
 			t.Errorf("excluded under a prefix: %d backend calls, want 0", got)
 		}
 		for target, want := range map[string]int{"/en/about": 200, "/en/login": 200, "/en/other": 401, "/EN/about": 401} {
-			if r := s.do(t, api("strict", target)); r.code != want {
-				t.Errorf("protectedByDefault %s: status %d, want %d", target, r.code, want)
+			if r := s.do(t, api("strict", target)); r.Code != want {
+				t.Errorf("protectedByDefault %s: status %d, want %d", target, r.Code, want)
 			}
 		}
 	})
@@ -135,23 +136,23 @@ func TestI18n(t *testing.T) {
 		q := url.QueryEscape
 		for _, tc := range []struct {
 			desc     string
-			rq       request
+			rq       testkit.Request
 			status   int
 			location string
 		}{
 			{"login", page("i18n", "/tr/dashboard?tab=2"), http.StatusFound, "/tr/login?redirect=" + q("/tr/dashboard?tab=2")},
-			{"login after POST", page("i18n", "/en/dashboard").with(http.MethodPost), http.StatusSeeOther, "/en/login?redirect=" + q("/en/dashboard")},
-			{"no prefix", page("i18n", "/dashboard").cookie("locale", "en"), http.StatusFound, "/login?redirect=" + q("/dashboard")},
-			{"home", page("i18n", "/pt-BR/login").cookie(userCookie, user), http.StatusFound, "/pt-BR"},
-			{"return-to kept", page("i18n", "/tr/login?redirect="+q("/tr/dashboard")).cookie(userCookie, user), http.StatusFound, "/tr/dashboard"},
+			{"login after POST", page("i18n", "/en/dashboard").With(http.MethodPost), http.StatusSeeOther, "/en/login?redirect=" + q("/en/dashboard")},
+			{"no prefix", page("i18n", "/dashboard").Cookie("locale", "en"), http.StatusFound, "/login?redirect=" + q("/dashboard")},
+			{"home", page("i18n", "/pt-BR/login").Cookie(testkit.UserCookie, user), http.StatusFound, "/pt-BR"},
+			{"return-to kept", page("i18n", "/tr/login?redirect="+q("/tr/dashboard")).Cookie(testkit.UserCookie, user), http.StatusFound, "/tr/dashboard"},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				r := s.do(t, tc.rq)
-				wantNotForwarded(t, r)
-				if r.code != tc.status || r.header.Get("Location") != tc.location {
-					t.Errorf("got %d Location %q, want %d %q", r.code, r.header.Get("Location"), tc.status, tc.location)
+				testkit.WantNotForwarded(t, r)
+				if r.Code != tc.status || r.Header.Get("Location") != tc.location {
+					t.Errorf("got %d Location %q, want %d %q", r.Code, r.Header.Get("Location"), tc.status, tc.location)
 				}
-				wantNoStore(t, r)
+				testkit.WantNoStore(t, r)
 			})
 		}
 	})
@@ -160,17 +161,17 @@ func TestI18n(t *testing.T) {
 		tok := fakebackend.Token("e2e-i18n-memo")
 		s.be.SetUser(tok, fakebackend.UserData("u-i18n-memo", "user", nil))
 		for i, tc := range []struct {
-			rq   request
+			rq   testkit.Request
 			want string
 		}{
 			{page("i18n", "/en/dashboard"), "en"},
 			{page("i18n", "/tr/dashboard"), "tr"},
-			{page("i18n", "/dashboard").withHeader("Accept-Language", "pt-BR"), "pt-BR"},
+			{page("i18n", "/dashboard").WithHeader("Accept-Language", "pt-BR"), "pt-BR"},
 			{page("i18n", "/dashboard"), "tr"},
 		} {
-			r := s.do(t, tc.rq.cookie(userCookie, tok))
-			if r.upstream.Get(hUserID) != "u-i18n-memo" {
-				t.Errorf("request %d: upstream %s %q", i, hUserID, r.upstream.Get(hUserID))
+			r := s.do(t, tc.rq.Cookie(testkit.UserCookie, tok))
+			if r.Upstream.Get(testkit.HeaderUserID) != "u-i18n-memo" {
+				t.Errorf("request %d: upstream %s %q", i, testkit.HeaderUserID, r.Upstream.Get(testkit.HeaderUserID))
 			}
 			locale(t, r, "X-Locale", tc.want)
 		}

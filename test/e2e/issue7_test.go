@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -16,15 +17,15 @@ import (
 func TestIssue7(t *testing.T) {
 	s := start(t, traefikrun.Options{})
 	routes := m{
-		"protected": list("/dashboard", "/api/account"),
-		"excluded":  list("/static"),
-		"roles":     []interface{}{m{"path": "/admin", "roles": list("admin")}},
+		"protected": testkit.List("/dashboard", "/api/account"),
+		"excluded":  testkit.List("/static"),
+		"roles":     []interface{}{m{"path": "/admin", "roles": testkit.List("admin")}},
 	}
 	s.deploy(t, sites{
 		"paths":   m{"routes": routes},
 		"protect": m{"routes": m{"protected": routes["protected"], "excluded": routes["excluded"], "ambiguousPaths": "protect"}},
-		"memo":    m{"cache": m{"ttl": "200ms"}, "routes": m{"protected": list("/api/account")}},
-		"slots":   m{"backend": m{"maxConcurrent": "4", "timeout": "5s"}, "routes": m{"protected": list("/api/account")}},
+		"memo":    m{"cache": m{"ttl": "200ms"}, "routes": m{"protected": testkit.List("/api/account")}},
+		"slots":   m{"backend": m{"maxConcurrent": "4", "timeout": "5s"}, "routes": m{"protected": testkit.List("/api/account")}},
 	})
 
 	// Defect 1: a dot segment with parameters ("..;") is a name to Go,
@@ -36,26 +37,26 @@ func TestIssue7(t *testing.T) {
 		s.be.SetUser(editor, fakebackend.UserData("u-editor", "user", "editor"))
 		for _, tc := range []struct {
 			desc string
-			rq   request
+			rq   testkit.Request
 		}{
 			{"protected page", page("paths", "/dashboard/..;/")},
 			{"protected page, encoded dots", page("paths", "/dashboard/%2e%2e;/")},
 			{"protected page, parameter text", page("paths", "/dashboard/..;x=1/")},
-			{"role rule", page("paths", "/admin/..;/x").cookie(userCookie, editor)},
+			{"role rule", page("paths", "/admin/..;/x").Cookie(testkit.UserCookie, editor)},
 			{"protected read as excluded", page("paths", "/dashboard/..;/static/app.js")},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				r := s.do(t, tc.rq)
-				wantNotForwarded(t, r)
-				if r.code != http.StatusBadRequest {
-					t.Errorf("status: got %d %q, want 400 (routes.ambiguousPaths reject)", r.code, r.body)
+				testkit.WantNotForwarded(t, r)
+				if r.Code != http.StatusBadRequest {
+					t.Errorf("status: got %d %q, want 400 (routes.ambiguousPaths reject)", r.Code, r.Body)
 				}
 			})
 		}
 		t.Run("ambiguousPaths protect", func(t *testing.T) {
 			r := s.do(t, api("protect", "/dashboard/..;/static/x"))
-			wantNotForwarded(t, r)
-			wantJSONError(t, r, http.StatusUnauthorized)
+			testkit.WantNotForwarded(t, r)
+			testkit.WantJSONError(t, r, http.StatusUnauthorized)
 		})
 	})
 
@@ -67,16 +68,16 @@ func TestIssue7(t *testing.T) {
 		fresh := fakebackend.Token("issue7-memo-new")
 		s.be.SetValidate(old, fakebackend.Unauthorized())
 		s.be.RefreshTo(old, fresh, "", fakebackend.UserData("u-memo", "user", nil))
-		first := s.do(t, api("memo", "/api/account").cookie(userCookie, old))
-		wantForwarded(t, first)
-		wantCookieSet(t, first, userCookie, fresh)
+		first := s.do(t, api("memo", "/api/account").Cookie(testkit.UserCookie, old))
+		testkit.WantForwarded(t, first)
+		testkit.WantCookieSet(t, first, testkit.UserCookie, fresh)
 
 		s.be.SetValidate(fresh, fakebackend.Unauthorized()) // revoked, e.g. logged out elsewhere
 		time.Sleep(500 * time.Millisecond)                  // wall time for cache.ttl 200ms to pass
 		for _, tok := range []string{fresh, old} {
-			r := s.do(t, api("memo", "/api/account").cookie(userCookie, tok))
-			wantNotForwarded(t, r)
-			wantJSONError(t, r, http.StatusUnauthorized)
+			r := s.do(t, api("memo", "/api/account").Cookie(testkit.UserCookie, tok))
+			testkit.WantNotForwarded(t, r)
+			testkit.WantJSONError(t, r, http.StatusUnauthorized)
 		}
 	})
 
@@ -88,14 +89,14 @@ func TestIssue7(t *testing.T) {
 		const n = 16
 		gate := s.be.Hold(fakebackend.Validate)
 		defer gate.Release()
-		results := make(chan asyncResult, n)
+		results := make(chan testkit.AsyncResult, n)
 		for i := 0; i < n; i++ {
 			tok := fakebackend.Token(fmt.Sprintf("issue7-slots-%d", i))
 			s.be.SetUser(tok, fakebackend.UserData(fmt.Sprintf("u-slots-%d", i), "user", nil))
-			rq := api("slots", "/api/account").cookie(userCookie, tok)
+			rq := api("slots", "/api/account").Cookie(testkit.UserCookie, tok)
 			go func() {
 				r, err := s.send(rq)
-				results <- asyncResult{r, err}
+				results <- testkit.AsyncResult{Res: r, Err: err}
 			}()
 		}
 		gate.WaitArrivals(t, 2, waitBound)
@@ -104,8 +105,8 @@ func TestIssue7(t *testing.T) {
 		b := &burst{n: n, results: results}
 		codes := map[int]int{}
 		for _, r := range b.collect(t) {
-			codes[r.code]++
-			if r.code == http.StatusOK && r.upstream.Get(hUserID) == "" {
+			codes[r.Code]++
+			if r.Code == http.StatusOK && r.Upstream.Get(testkit.HeaderUserID) == "" {
 				t.Errorf("a session was forwarded without its identity")
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -29,7 +30,7 @@ func TestIssue7Budgets(t *testing.T) {
 		"office":   m{"cache": m{"ttl": "50ms"}, "rateLimit": rl(m{"unknownTokens": "25"})},
 		"deadline": m{"backend": m{"timeout": "1s"}, "guest": m{"enabled": "true", "username": "guest-user", "password": "guest-pass"}},
 		"prefetch": m{"rateLimit": rl(m{"requests": "4"})},
-		"plain":    m{"routes": m{"protected": list("/account")}},
+		"plain":    m{"routes": m{"protected": testkit.List("/account")}},
 	})
 	s.be.EnableGuest("guest-user", "guest-pass")
 
@@ -43,13 +44,13 @@ func TestIssue7Budgets(t *testing.T) {
 			fresh := fakebackend.Token(fmt.Sprintf("i7-flood-new-%d", i))
 			s.be.SetValidate(olds[i], fakebackend.Unauthorized())
 			s.be.RefreshTo(olds[i], fresh, "", fakebackend.UserData(fmt.Sprintf("u-flood-%d", i), "user", nil))
-			wantCookieSet(t, s.do(t, page("flood", "/").cookie(userCookie, olds[i])), userCookie, fresh)
+			testkit.WantCookieSet(t, s.do(t, page("flood", "/").Cookie(testkit.UserCookie, olds[i])), testkit.UserCookie, fresh)
 		}
 		for i := 0; i < 200; i++ {
-			s.do(t, page("flood", "/").cookie(userCookie, fakebackend.Token(fmt.Sprintf("i7-junk-%d", i))))
+			s.do(t, page("flood", "/").Cookie(testkit.UserCookie, fakebackend.Token(fmt.Sprintf("i7-junk-%d", i))))
 		}
 		for i, old := range olds {
-			s.do(t, page("flood", "/").cookie(userCookie, old))
+			s.do(t, page("flood", "/").Cookie(testkit.UserCookie, old))
 			if got := s.be.CountFor(fakebackend.Refresh, old); got != 1 {
 				t.Errorf("user %d: refresh calls with the old cookie: got %d, want 1", i, got)
 			}
@@ -66,9 +67,9 @@ func TestIssue7Budgets(t *testing.T) {
 		}
 		for round := 0; round < 3; round++ {
 			for i, tok := range tokens {
-				r := s.do(t, from(api("office", "/").cookie(userCookie, tok), "198.51.100.70"))
-				if r.code != http.StatusOK {
-					t.Fatalf("round %d user %d: status %d, want 200", round, i, r.code)
+				r := s.do(t, from(api("office", "/").Cookie(testkit.UserCookie, tok), "198.51.100.70"))
+				if r.Code != http.StatusOK {
+					t.Fatalf("round %d user %d: status %d, want 200", round, i, r.Code)
 				}
 			}
 			time.Sleep(100 * time.Millisecond) // wall time: every cache entry expires
@@ -88,19 +89,19 @@ func TestIssue7Budgets(t *testing.T) {
 		s.be.SetGuestAnswer(fakebackend.Answer{JSON: m{"data": m{"accessToken": fakebackend.GuestToken(9)}}, Delay: slow})
 		defer s.be.SetGuestAnswer(fakebackend.Answer{JSON: m{"data": m{"accessToken": "unused"}}})
 		start := time.Now()
-		r := s.do(t, page("deadline", "/").cookie(userCookie, tok))
+		r := s.do(t, page("deadline", "/").Cookie(testkit.UserCookie, tok))
 		if took := time.Since(start); took > 2500*time.Millisecond {
 			t.Errorf("the request took %v with backend.timeout 1s (one call after another: 3.6 s)", took)
 		}
-		wantNoCookieClearing(t, r)
+		testkit.WantNoCookieClearing(t, r)
 	})
 
 	// Defect 10: prefetch headers lower the cost, never skip the budget.
 	t.Run("defect 10: prefetch does not skip the request budget", func(t *testing.T) {
 		limited := 0
 		for i := 0; i < 24; i++ {
-			rq := from(api("prefetch", "/"), "198.51.100.80").withHeader("Sec-Purpose", "prefetch").withHeader("Next-Router-Prefetch", "1")
-			if s.do(t, rq).code == http.StatusTooManyRequests {
+			rq := from(api("prefetch", "/"), "198.51.100.80").WithHeader("Sec-Purpose", "prefetch").WithHeader("Next-Router-Prefetch", "1")
+			if s.do(t, rq).Code == http.StatusTooManyRequests {
 				limited++
 			}
 		}
@@ -116,14 +117,14 @@ func TestIssue7Budgets(t *testing.T) {
 		attacker := fakebackend.Token("i7-attacker")
 		s.be.SetUser(victim, fakebackend.UserData("u-victim", "user", nil))
 		s.be.SetUser(attacker, fakebackend.UserData("u-attacker", "user", nil))
-		rq := api("plain", "/account").withHeader("Cookie", userCookie+" ="+attacker+"; "+userCookie+"="+victim)
+		rq := api("plain", "/account").WithHeader("Cookie", testkit.UserCookie+" ="+attacker+"; "+testkit.UserCookie+"="+victim)
 		r := s.do(t, rq)
-		wantNotForwarded(t, r)
-		wantJSONError(t, r, http.StatusUnauthorized)
+		testkit.WantNotForwarded(t, r)
+		testkit.WantJSONError(t, r, http.StatusUnauthorized)
 
 		before := s.be.Total()
-		huge := api("plain", "/").cookie(userCookie, "eyJ"+strings.Repeat("A", 5000))
-		wantAnonymous(t, s.do(t, huge))
-		s.wantBackendUntouched(t, before)
+		huge := api("plain", "/").Cookie(testkit.UserCookie, "eyJ"+strings.Repeat("A", 5000))
+		testkit.WantAnonymous(t, s.do(t, huge))
+		testkit.WantBackendUntouched(t, s.be, before)
 	})
 }

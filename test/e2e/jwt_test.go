@@ -10,20 +10,12 @@ import (
 
 	"github.com/authlayer/authlayer/test/fakebackend"
 	"github.com/authlayer/authlayer/test/jwtkit"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
 // Issue 9 through a real Traefik: local verification with configured keys
 // and with a JWKS, the modes, and the JWKS across a reload.
-
-const hVerified = "X-Auth-Verified-By"
-
-func wantVerifiedBy(t *testing.T, r *result, want string) {
-	t.Helper()
-	if got := r.upstream.Values(hVerified); len(got) != 1 || got[0] != want {
-		t.Errorf("upstream %s: got %q, want %q", hVerified, got, want)
-	}
-}
 
 func TestJWT(t *testing.T) {
 	s := start(t, traefikrun.Options{})
@@ -33,12 +25,12 @@ func TestJWT(t *testing.T) {
 	jwtSite := func(jwt m) m {
 		return m{
 			"jwt":     jwt,
-			"headers": m{"verifiedBy": hVerified},
-			"routes":  m{"protected": list("/account", "/api/account")},
-			"cookies": m{"refresh": refreshCookie},
+			"headers": m{"verifiedBy": testkit.HeaderVerifiedBy},
+			"routes":  m{"protected": testkit.List("/account", "/api/account")},
+			"cookies": m{"refresh": testkit.RefreshCookie},
 		}
 	}
-	pems := list(
+	pems := testkit.List(
 		jwtkit.PEM(t, &k.RSA.PublicKey, "rsa"), jwtkit.PEM(t, &k.P256.PublicKey, "p256"),
 		jwtkit.PEM(t, &k.P384.PublicKey, "p384"), jwtkit.PEM(t, &k.P521.PublicKey, "p521"),
 		jwtkit.PEM(t, k.EdPub, "ed"),
@@ -62,9 +54,9 @@ func TestJWT(t *testing.T) {
 			}
 			claims := jwtkit.Std("u-"+alg, "user")
 			tok := jwtkit.Sign(t, alg, k.Signer(alg), kid, claims)
-			r := s.do(t, page("local", "/account").cookie(userCookie, tok))
-			wantIdentity(t, r, tok, claims.Data(t), "u-"+alg, "user", "")
-			wantVerifiedBy(t, r, "local")
+			r := s.do(t, page("local", "/account").Cookie(testkit.UserCookie, tok))
+			testkit.WantIdentity(t, r, tok, claims.Data(t), "u-"+alg, "user", "")
+			testkit.WantVerifiedBy(t, r, "local")
 		}
 		if n := s.be.Count(fakebackend.Validate); n != 0 {
 			t.Errorf("validate calls: %d, want 0", n)
@@ -81,8 +73,8 @@ func TestJWT(t *testing.T) {
 			"duplicate claim":         jwtkit.SignJSON(t, "EdDSA", k.Ed, `{"alg":"EdDSA","kid":"ed"}`, `{"sub":"u-1","sub":"admin","type":"user","exp":9999999999}`),
 			"expired":                 jwtkit.Sign(t, "EdDSA", k.Ed, "ed", good.With(jwtkit.Claims{"exp": time.Now().Add(-time.Hour).Unix()})),
 		} {
-			r := s.do(t, api("local", "/api/account").cookie(userCookie, tok))
-			wantJSONError(t, r, http.StatusUnauthorized)
+			r := s.do(t, api("local", "/api/account").Cookie(testkit.UserCookie, tok))
+			testkit.WantJSONError(t, r, http.StatusUnauthorized)
 			if s.be.CountFor(fakebackend.Validate, tok) != 0 {
 				t.Errorf("%s: sent to the validate endpoint", name)
 			}
@@ -94,9 +86,9 @@ func TestJWT(t *testing.T) {
 		fresh := jwtkit.Std("u-2", "user")
 		next := jwtkit.Sign(t, "EdDSA", k.Ed, "ed", fresh)
 		s.be.SetRefresh("e2e-refresh-2", fakebackend.Refreshed(next, ""))
-		r := s.do(t, page("local", "/account").cookie(userCookie, expired).cookie(refreshCookie, "e2e-refresh-2"))
-		wantIdentity(t, r, next, fresh.Data(t), "u-2", "user", next)
-		wantCookieSet(t, r, userCookie, next)
+		r := s.do(t, page("local", "/account").Cookie(testkit.UserCookie, expired).Cookie(testkit.RefreshCookie, "e2e-refresh-2"))
+		testkit.WantIdentity(t, r, next, fresh.Data(t), "u-2", "user", next)
+		testkit.WantCookieSet(t, r, testkit.UserCookie, next)
 		if s.be.CountFor(fakebackend.Validate, expired)+s.be.CountFor(fakebackend.Validate, next) != 0 {
 			t.Errorf("validation calls for the expired or the new token")
 		}
@@ -106,15 +98,15 @@ func TestJWT(t *testing.T) {
 		foreign := jwtkit.Sign(t, "RS256", k.RSA2, "elsewhere", jwtkit.Std("u-fb", "user"))
 		data := fakebackend.UserData("u-fb", "user", nil)
 		s.be.SetUser(foreign, data)
-		r := s.do(t, page("fallback", "/account").cookie(userCookie, foreign))
-		wantIdentity(t, r, foreign, data, "u-fb", "user", "")
-		wantVerifiedBy(t, r, "backend")
+		r := s.do(t, page("fallback", "/account").Cookie(testkit.UserCookie, foreign))
+		testkit.WantIdentity(t, r, foreign, data, "u-fb", "user", "")
+		testkit.WantVerifiedBy(t, r, "backend")
 
 		claims := jwtkit.Std("u-rv", "user")
 		tok := jwtkit.Sign(t, "ES384", k.P384, "p384", claims)
 		s.be.SetUser(tok, fakebackend.UserData("u-rv", "user", nil))
 		for i := 0; i < 3; i++ {
-			wantIdentity(t, s.do(t, page("reval", "/account").cookie(userCookie, tok)), tok, claims.Data(t), "u-rv", "user", "")
+			testkit.WantIdentity(t, s.do(t, page("reval", "/account").Cookie(testkit.UserCookie, tok)), tok, claims.Data(t), "u-rv", "user", "")
 		}
 		if n := s.be.CountFor(fakebackend.Validate, tok); n != 1 {
 			t.Errorf("revalidate: validate calls %d, want 1", n)
@@ -124,14 +116,14 @@ func TestJWT(t *testing.T) {
 	t.Run("JWKS: one fetch for a burst, rotation, kept across a reload", func(t *testing.T) {
 		refreshesBefore := s.be.Count(fakebackend.Refresh)
 		const n = 16
-		reqs := make([]request, n)
+		reqs := make([]testkit.Request, n)
 		for i := range reqs {
 			tok := jwtkit.Sign(t, "ES256", k.P256, "issuer-1", jwtkit.Std(fmt.Sprintf("u-burst-%d", i), "user"))
-			reqs[i] = page("jwks", "/account").cookie(userCookie, tok)
+			reqs[i] = page("jwks", "/account").Cookie(testkit.UserCookie, tok)
 		}
-		results := make(chan *result, n)
+		results := make(chan *testkit.Result, n)
 		for _, rq := range reqs {
-			go func(rq request) {
+			go func(rq testkit.Request) {
 				r, err := s.send(rq)
 				if err != nil {
 					r = nil
@@ -141,7 +133,7 @@ func TestJWT(t *testing.T) {
 		}
 		for i := 0; i < n; i++ {
 			r := <-results
-			if r == nil || r.code != http.StatusOK || r.upstream == nil {
+			if r == nil || r.Code != http.StatusOK || r.Upstream == nil {
 				t.Fatalf("burst request %d failed: %+v", i, r)
 			}
 		}
@@ -157,7 +149,7 @@ func TestJWT(t *testing.T) {
 		changed["jwks"] = jwtSite(m{"enabled": "true", "jwksUrl": is.URL(), "jwksMinRefreshInterval": "300ms", "leeway": "10s"})
 		s.deploy(t, changed)
 		tok := jwtkit.Sign(t, "ES256", k.P256, "issuer-1", jwtkit.Std("u-after-reload", "user"))
-		wantVerifiedBy(t, s.do(t, page("jwks", "/account").cookie(userCookie, tok)), "local")
+		testkit.WantVerifiedBy(t, s.do(t, page("jwks", "/account").Cookie(testkit.UserCookie, tok)), "local")
 		if is.Fetches() != 1 {
 			t.Errorf("fetches after a reload: %d, want 1 (the keys are kept)", is.Fetches())
 		}
@@ -166,18 +158,18 @@ func TestJWT(t *testing.T) {
 		is.Publish(t, jwtkit.JWK{Pub: k.EdPub, Kid: "issuer-2"}, jwtkit.JWK{Pub: &k.P256.PublicKey, Kid: "issuer-1", Alg: "ES256"})
 		time.Sleep(350 * time.Millisecond)
 		rotated := jwtkit.Sign(t, "EdDSA", k.Ed, "issuer-2", jwtkit.Std("u-rotated", "user"))
-		wantVerifiedBy(t, s.do(t, page("jwks", "/account").cookie(userCookie, rotated)), "local")
+		testkit.WantVerifiedBy(t, s.do(t, page("jwks", "/account").Cookie(testkit.UserCookie, rotated)), "local")
 
 		is.Fail(http.StatusBadGateway)
 		time.Sleep(350 * time.Millisecond)
 		unknown := jwtkit.Sign(t, "EdDSA", k.Ed, "issuer-3", jwtkit.Std("u-unknown", "user"))
-		r := s.do(t, page("jwks", "/account").cookie(userCookie, unknown).cookie(refreshCookie, "e2e-keep"))
-		if r.code != http.StatusServiceUnavailable || r.upstream != nil {
-			t.Errorf("a new kid with the JWKS down: got %d (forwarded %v), want 503", r.code, r.upstream != nil)
+		r := s.do(t, page("jwks", "/account").Cookie(testkit.UserCookie, unknown).Cookie(testkit.RefreshCookie, "e2e-keep"))
+		if r.Code != http.StatusServiceUnavailable || r.Upstream != nil {
+			t.Errorf("a new kid with the JWKS down: got %d (forwarded %v), want 503", r.Code, r.Upstream != nil)
 		}
-		wantNoCookieClearing(t, r)
+		testkit.WantNoCookieClearing(t, r)
 		still := jwtkit.Sign(t, "EdDSA", k.Ed, "issuer-2", jwtkit.Std("u-still", "user"))
-		wantVerifiedBy(t, s.do(t, page("jwks", "/account").cookie(userCookie, still)), "local")
+		testkit.WantVerifiedBy(t, s.do(t, page("jwks", "/account").Cookie(testkit.UserCookie, still)), "local")
 		if n := s.be.Count(fakebackend.Refresh) - refreshesBefore; n != 0 {
 			t.Errorf("refresh calls during the JWKS tests: %d, want 0", n)
 		}
@@ -198,31 +190,31 @@ func TestJWTKeysByKidAndTheJWKSBudget(t *testing.T) {
 	jwtSite := func(jwt m) m {
 		return m{
 			"jwt":     jwt,
-			"headers": m{"verifiedBy": hVerified},
-			"routes":  m{"protected": list("/account", "/api/account")},
-			"cookies": m{"refresh": refreshCookie},
+			"headers": m{"verifiedBy": testkit.HeaderVerifiedBy},
+			"routes":  m{"protected": testkit.List("/account", "/api/account")},
+			"cookies": m{"refresh": testkit.RefreshCookie},
 		}
 	}
 	s.deploy(t, sites{
-		"kidless": jwtSite(m{"enabled": "true", "publicKeys": list(jwtkit.PEM(t, k.EdPub, ""), jwtkit.PEM(t, &k.P256.PublicKey, "p256"))}),
+		"kidless": jwtSite(m{"enabled": "true", "publicKeys": testkit.List(jwtkit.PEM(t, k.EdPub, ""), jwtkit.PEM(t, &k.P256.PublicKey, "p256"))}),
 		"jwks":    jwtSite(m{"enabled": "true", "jwksUrl": is.URL()}), // jwksMinRefreshInterval: the default 30s
 		"early": {
 			"refresh": m{"proactiveWindow": "60s"},
-			"cookies": m{"refresh": refreshCookie},
-			"routes":  m{"protected": list("/account")},
+			"cookies": m{"refresh": testkit.RefreshCookie},
+			"routes":  m{"protected": testkit.List("/account")},
 		},
 	})
 
 	t.Run("a key without a kid checks only tokens without one", func(t *testing.T) {
 		claims := jwtkit.Std("u-kidless", "user")
 		kidless := jwtkit.Sign(t, "EdDSA", k.Ed, "", claims)
-		r := s.do(t, page("kidless", "/account").cookie(userCookie, kidless))
-		wantIdentity(t, r, kidless, claims.Data(t), "u-kidless", "user", "")
-		wantVerifiedBy(t, r, "local")
+		r := s.do(t, page("kidless", "/account").Cookie(testkit.UserCookie, kidless))
+		testkit.WantIdentity(t, r, kidless, claims.Data(t), "u-kidless", "user", "")
+		testkit.WantVerifiedBy(t, r, "local")
 		for _, kid := range []string{"rotated-e2e", "p256"} {
 			named := jwtkit.Sign(t, "EdDSA", k.Ed, kid, jwtkit.Std("u-named", "user"))
-			r = s.do(t, api("kidless", "/api/account").cookie(userCookie, named))
-			wantJSONError(t, r, http.StatusUnauthorized)
+			r = s.do(t, api("kidless", "/api/account").Cookie(testkit.UserCookie, named))
+			testkit.WantJSONError(t, r, http.StatusUnauthorized)
 			if s.be.CountFor(fakebackend.Validate, named) != 0 {
 				t.Errorf("kid %s: sent to the validate endpoint", kid)
 			}
@@ -235,7 +227,7 @@ func TestJWTKeysByKidAndTheJWKSBudget(t *testing.T) {
 
 	t.Run("a key published right after a fetch is learned within seconds", func(t *testing.T) {
 		old := jwtkit.Sign(t, "RS256", k.RSA, "old", jwtkit.Std("u-old", "user"))
-		wantVerifiedBy(t, s.do(t, page("jwks", "/account").cookie(userCookie, old)), "local")
+		testkit.WantVerifiedBy(t, s.do(t, page("jwks", "/account").Cookie(testkit.UserCookie, old)), "local")
 		if is.Fetches() != 1 {
 			t.Fatalf("fetches: %d, want 1", is.Fetches())
 		}
@@ -252,9 +244,9 @@ func TestJWTKeysByKidAndTheJWKSBudget(t *testing.T) {
 		newer := jwtkit.Sign(t, "EdDSA", k.Ed, "newer", jwtkit.Std("u-newer", "user"))
 		deadline := time.Now().Add(jwksWait)
 		for is.Fetches() < 3 && time.Now().Before(deadline) {
-			r := s.do(t, api("jwks", "/api/account").cookie(userCookie, newer).cookie(refreshCookie, "e2e-keep"))
-			wantJSONError(t, r, http.StatusServiceUnavailable)
-			wantNoCookieClearing(t, r)
+			r := s.do(t, api("jwks", "/api/account").Cookie(testkit.UserCookie, newer).Cookie(testkit.RefreshCookie, "e2e-keep"))
+			testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
+			testkit.WantNoCookieClearing(t, r)
 			time.Sleep(200 * time.Millisecond)
 		}
 		if is.Fetches() != 3 {
@@ -280,11 +272,11 @@ func TestJWTKeysByKidAndTheJWKSBudget(t *testing.T) {
 		before := s.be.Count(fakebackend.Refresh)
 		// first has no iat and was not handed out by a proactive refresh:
 		// its age is unknown, so it is refreshed.
-		r := s.do(t, page("early", "/account").cookie(userCookie, first).cookie(refreshCookie, "e2e-early-refresh"))
-		wantIdentity(t, r, next, nextData, "u-early", "user", next)
+		r := s.do(t, page("early", "/account").Cookie(testkit.UserCookie, first).Cookie(testkit.RefreshCookie, "e2e-early-refresh"))
+		testkit.WantIdentity(t, r, next, nextData, "u-early", "user", next)
 		for i := 0; i < 5; i++ {
-			r = s.do(t, page("early", "/account").cookie(userCookie, next).cookie(refreshCookie, "e2e-early-refresh-2"))
-			wantIdentity(t, r, next, nextData, "u-early", "user", "")
+			r = s.do(t, page("early", "/account").Cookie(testkit.UserCookie, next).Cookie(testkit.RefreshCookie, "e2e-early-refresh-2"))
+			testkit.WantIdentity(t, r, next, nextData, "u-early", "user", "")
 		}
 		if n := s.be.Count(fakebackend.Refresh) - before; n != 1 {
 			t.Errorf("refresh calls: %d, want 1 (not one per request)", n)
@@ -306,13 +298,13 @@ func pollUntilVerified(t *testing.T, s *suite, site, tok string) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for time.Since(start) < jwksWait {
-		r := s.do(t, api(site, "/api/account").cookie(userCookie, tok))
-		if r.code == http.StatusOK {
-			wantVerifiedBy(t, r, "local")
+		r := s.do(t, api(site, "/api/account").Cookie(testkit.UserCookie, tok))
+		if r.Code == http.StatusOK {
+			testkit.WantVerifiedBy(t, r, "local")
 			return time.Since(start)
 		}
-		if r.code != http.StatusServiceUnavailable || r.upstream != nil {
-			t.Fatalf("a token with a newly published kid: %d (forwarded %v), want 503 until the key is learned", r.code, r.upstream != nil)
+		if r.Code != http.StatusServiceUnavailable || r.Upstream != nil {
+			t.Fatalf("a token with a newly published kid: %d (forwarded %v), want 503 until the key is learned", r.Code, r.Upstream != nil)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

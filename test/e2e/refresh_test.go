@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -15,11 +16,11 @@ import (
 func TestRefresh(t *testing.T) {
 	s := start(t, traefikrun.Options{})
 	s.be.EnableGuest("guest-user", "guest-pass")
-	protected := m{"protected": list("/account", "/api/account")}
+	protected := m{"protected": testkit.List("/account", "/api/account")}
 	s.deploy(t, sites{
 		"single": m{"routes": protected},
-		"dual":   m{"routes": protected, "cookies": m{"refresh": refreshCookie}},
-		"guests": m{"routes": protected, "cookies": m{"refresh": refreshCookie},
+		"dual":   m{"routes": protected, "cookies": m{"refresh": testkit.RefreshCookie}},
+		"guests": m{"routes": protected, "cookies": m{"refresh": testkit.RefreshCookie},
 			"guest": m{"enabled": "true", "username": "guest-user", "password": "guest-pass"}},
 	})
 
@@ -30,7 +31,7 @@ func TestRefresh(t *testing.T) {
 		s.be.SetValidate(old, fakebackend.Unauthorized())
 		s.be.RefreshTo(old, fresh, fakebackend.Token("olga-rotated"), olga)
 
-		r := s.do(t, page("single", "/account").cookie(userCookie, old))
+		r := s.do(t, page("single", "/account").Cookie(testkit.UserCookie, old))
 
 		calls := s.be.Calls(fakebackend.Refresh)
 		var mine []fakebackend.Call
@@ -45,12 +46,12 @@ func TestRefresh(t *testing.T) {
 		if got := s.be.CountFor(fakebackend.Validate, fresh); got != 1 {
 			t.Errorf("validate calls for the new token: got %d, want 1", got)
 		}
-		wantIdentity(t, r, fresh, olga, "u-olga", "user", fresh)
-		wantCookieAttrs(t, wantCookieSet(t, r, userCookie, fresh), 7*24*3600)
-		if len(r.cookies) != 1 {
-			t.Errorf("Set-Cookie: got %q, want only %s (single-token mode)", r.header.Values("Set-Cookie"), userCookie)
+		testkit.WantIdentity(t, r, fresh, olga, "u-olga", "user", fresh)
+		testkit.WantCookieAttrs(t, testkit.WantCookieSet(t, r, testkit.UserCookie, fresh), "/", 7*24*3600, false)
+		if len(r.Cookies) != 1 {
+			t.Errorf("Set-Cookie: got %q, want only %s (single-token mode)", r.Header.Values("Set-Cookie"), testkit.UserCookie)
 		}
-		wantNoStore(t, r)
+		testkit.WantNoStore(t, r)
 	})
 
 	t.Run("dual token with rotation", func(t *testing.T) {
@@ -62,19 +63,19 @@ func TestRefresh(t *testing.T) {
 		s.be.SetValidate(access, fakebackend.Unauthorized())
 		s.be.RefreshTo(refresh, fresh, rotated, pat)
 
-		r := s.do(t, page("dual", "/").cookie(userCookie, access).cookie(refreshCookie, refresh))
+		r := s.do(t, page("dual", "/").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
 		if got := s.be.CountFor(fakebackend.Refresh, refresh); got != 1 {
 			t.Fatalf("refresh calls with the refresh cookie: got %d, want 1", got)
 		}
 		if got := s.be.CountFor(fakebackend.Refresh, access); got != 0 {
 			t.Errorf("refresh calls with the access token: got %d, want 0 (the refresh cookie is the credential)", got)
 		}
-		wantIdentity(t, r, fresh, pat, "u-pat", "user", fresh)
-		wantCookieSet(t, r, userCookie, fresh)
-		if c := wantCookieSet(t, r, refreshCookie, rotated); !c.HttpOnly {
+		testkit.WantIdentity(t, r, fresh, pat, "u-pat", "user", fresh)
+		testkit.WantCookieSet(t, r, testkit.UserCookie, fresh)
+		if c := testkit.WantCookieSet(t, r, testkit.RefreshCookie, rotated); !c.HttpOnly {
 			t.Errorf("refresh cookie: HttpOnly missing (%q)", c.Raw)
 		}
-		wantNoCookieClearing(t, r)
+		testkit.WantNoCookieClearing(t, r)
 	})
 
 	t.Run("grace window: the old cookie again makes no second refresh", func(t *testing.T) {
@@ -83,16 +84,16 @@ func TestRefresh(t *testing.T) {
 		quinn := fakebackend.UserData("u-quinn", "user", nil)
 		s.be.SetValidate(old, fakebackend.Unauthorized())
 		s.be.RefreshTo(old, fresh, "", quinn)
-		first := s.do(t, page("single", "/").cookie(userCookie, old))
-		wantCookieSet(t, first, userCookie, fresh)
+		first := s.do(t, page("single", "/").Cookie(testkit.UserCookie, old))
+		testkit.WantCookieSet(t, first, testkit.UserCookie, fresh)
 		// A strict backend would now call the old credential a replay.
 		s.be.SetRefresh(old, fakebackend.Reuse())
-		second := s.do(t, page("single", "/").cookie(userCookie, old))
+		second := s.do(t, page("single", "/").Cookie(testkit.UserCookie, old))
 		if got := s.be.CountFor(fakebackend.Refresh, old); got != 1 {
 			t.Errorf("refresh calls with the old credential: got %d, want 1", got)
 		}
-		wantCookieSet(t, second, userCookie, fresh)
-		wantIdentity(t, second, fresh, quinn, "u-quinn", "user", fresh)
+		testkit.WantCookieSet(t, second, testkit.UserCookie, fresh)
+		testkit.WantIdentity(t, second, fresh, quinn, "u-quinn", "user", fresh)
 	})
 
 	t.Run("reuse logs out", func(t *testing.T) {
@@ -100,7 +101,7 @@ func TestRefresh(t *testing.T) {
 		s.be.SetUser(guestTok, fakebackend.UserData("g-reuse", "guest", nil))
 		for _, rc := range []struct {
 			desc string
-			rq   request
+			rq   testkit.Request
 			page bool
 		}{
 			{"protected API", api("guests", "/api/account"), false},
@@ -113,24 +114,24 @@ func TestRefresh(t *testing.T) {
 				s.be.SetValidate(access, fakebackend.Unauthorized())
 				s.be.SetRefresh(refresh, fakebackend.Reuse())
 				mints := s.be.Count(fakebackend.Guest)
-				r := s.do(t, rc.rq.cookie(userCookie, access).cookie(refreshCookie, refresh).cookie(guestCookie, guestTok))
+				r := s.do(t, rc.rq.Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh).Cookie(testkit.GuestCookie, guestTok))
 				if got := s.be.CountFor(fakebackend.Refresh, refresh); got != 1 {
 					t.Errorf("refresh calls: got %d, want 1", got)
 				}
-				wantNotForwarded(t, r)
-				for _, name := range []string{userCookie, refreshCookie, guestCookie} {
-					wantCookieCleared(t, r, name)
+				testkit.WantNotForwarded(t, r)
+				for _, name := range []string{testkit.UserCookie, testkit.RefreshCookie, testkit.GuestCookie} {
+					testkit.WantCookieCleared(t, r, name)
 				}
 				if got := s.be.Count(fakebackend.Guest) - mints; got != 0 {
 					t.Errorf("guest mints: got %d, want 0 after reuse", got)
 				}
 				if rc.page {
-					if loc := r.header.Get("Location"); r.code/100 != 3 || !strings.HasPrefix(loc, "/login") {
-						t.Errorf("got %d Location %q, want a redirect to /login", r.code, loc)
+					if loc := r.Header.Get("Location"); r.Code/100 != 3 || !strings.HasPrefix(loc, "/login") {
+						t.Errorf("got %d Location %q, want a redirect to /login", r.Code, loc)
 					}
-					wantNoStore(t, r)
+					testkit.WantNoStore(t, r)
 				} else {
-					wantJSONError(t, r, http.StatusUnauthorized)
+					testkit.WantJSONError(t, r, http.StatusUnauthorized)
 				}
 			})
 		}
@@ -147,18 +148,18 @@ func TestRefresh(t *testing.T) {
 				s.be.SetValidate(access, fakebackend.Unauthorized())
 				s.be.SetRefresh(refresh, ans.answer)
 				mints := s.be.Count(fakebackend.Guest)
-				r := s.do(t, page("guests", "/news").cookie(userCookie, access).cookie(refreshCookie, refresh))
-				wantCookieCleared(t, r, userCookie)
-				wantCookieCleared(t, r, refreshCookie)
+				r := s.do(t, page("guests", "/news").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+				testkit.WantCookieCleared(t, r, testkit.UserCookie)
+				testkit.WantCookieCleared(t, r, testkit.RefreshCookie)
 				if got := s.be.Count(fakebackend.Guest) - mints; got != 1 {
 					t.Fatalf("guest mints: got %d, want 1", got)
 				}
-				wantMintedGuest(t, s, r)
+				testkit.WantMintedGuest(t, s.be, r)
 
-				r = s.do(t, api("dual", "/api/account").cookie(userCookie, access).cookie(refreshCookie, refresh))
-				wantNotForwarded(t, r)
-				wantJSONError(t, r, http.StatusUnauthorized)
-				wantCookieCleared(t, r, userCookie)
+				r = s.do(t, api("dual", "/api/account").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh))
+				testkit.WantNotForwarded(t, r)
+				testkit.WantJSONError(t, r, http.StatusUnauthorized)
+				testkit.WantCookieCleared(t, r, testkit.UserCookie)
 			})
 		}
 	})
@@ -171,7 +172,7 @@ func TestRefresh(t *testing.T) {
 		s.be.RefreshTo(old, fresh, "", mia)
 		gate := s.be.Hold(fakebackend.Refresh)
 		defer gate.Release()
-		b := s.startBurst(50, page("single", "/account").cookie(userCookie, old))
+		b := s.startBurst(50, page("single", "/account").Cookie(testkit.UserCookie, old))
 		gate.WaitArrivals(t, 1, waitBound)
 		settle()
 		gate.Release()
@@ -179,27 +180,9 @@ func TestRefresh(t *testing.T) {
 		if got := s.be.CountFor(fakebackend.Refresh, old); got != 1 {
 			t.Errorf("refresh calls for 50 concurrent requests: got %d, want 1", got)
 		}
-		wantAllLike(t, results, func(t *testing.T, r *result) {
-			wantCookieSet(t, r, userCookie, fresh)
-			wantIdentity(t, r, fresh, mia, "u-mia", "user", fresh)
+		testkit.WantAllLike(t, results, func(t *testing.T, r *testkit.Result) {
+			testkit.WantCookieSet(t, r, testkit.UserCookie, fresh)
+			testkit.WantIdentity(t, r, fresh, mia, "u-mia", "user", fresh)
 		})
 	})
-}
-
-// wantMintedGuest checks that the response sets a guest cookie the
-// backend just minted and that the upstream got that guest's identity;
-// it returns the token.
-func wantMintedGuest(t *testing.T, s *suite, r *result) string {
-	t.Helper()
-	cs := r.setCookies(guestCookie)
-	if len(cs) != 1 || cs[0].Value == "" || isClearing(cs[0]) {
-		t.Fatalf("Set-Cookie %s: got %q, want one new guest token", guestCookie, rawCookies(cs))
-	}
-	tok := cs[0].Value
-	data, ok := s.be.Minted(tok)
-	if !ok {
-		t.Fatalf("Set-Cookie %s=%q: not a token the backend minted", guestCookie, tok)
-	}
-	wantIdentity(t, r, tok, data, data["id"].(string), "guest", tok)
-	return tok
 }

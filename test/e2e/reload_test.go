@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -34,14 +35,14 @@ func TestReloadGoroutines(t *testing.T) {
 		return sites{
 			"full": m{
 				"guest":   m{"enabled": "true", "username": "guest-user", "password": "guest-pass"},
-				"cookies": m{"refresh": refreshCookie},
+				"cookies": m{"refresh": testkit.RefreshCookie},
 				"cache":   m{"ttl": ttl},
 				"csrf":    m{"enabled": "true", "secret": csrfSecret},
 				"rateLimit": m{"enabled": "true", "requests": "100000", "refreshes": "100000",
 					"unknownTokens": "100000", "guestMints": "100000", "window": "1m"},
-				"routes": m{"protected": list("/account"), "public": list(fmt.Sprintf("/round-%d", round))},
+				"routes": m{"protected": testkit.List("/account"), "public": testkit.List(fmt.Sprintf("/round-%d", round))},
 			},
-			"plain": m{"routes": m{"protected": list("/account")}},
+			"plain": m{"routes": m{"protected": testkit.List("/account")}},
 		}
 	}
 	traffic := func(t *testing.T, round int) {
@@ -53,10 +54,10 @@ func TestReloadGoroutines(t *testing.T) {
 		refresh := fakebackend.Token(fmt.Sprintf("reload-refresh-%d", round))
 		s.be.SetValidate(old, fakebackend.Unauthorized())
 		s.be.RefreshTo(refresh, fakebackend.Token(fmt.Sprintf("reload-new-%d", round)), "", data)
-		wantIdentity(t, s.do(t, page("full", "/account").cookie(userCookie, tok)), tok, data, "u-reload", "user", "")
-		wantIdentity(t, s.do(t, page("plain", "/account").cookie(userCookie, tok)), tok, data, "u-reload", "user", "")
-		wantForwarded(t, s.do(t, page("full", "/").cookie(userCookie, old).cookie(refreshCookie, refresh)))
-		wantForwarded(t, s.do(t, page("full", "/")))
+		testkit.WantIdentity(t, s.do(t, page("full", "/account").Cookie(testkit.UserCookie, tok)), tok, data, "u-reload", "user", "")
+		testkit.WantIdentity(t, s.do(t, page("plain", "/account").Cookie(testkit.UserCookie, tok)), tok, data, "u-reload", "user", "")
+		testkit.WantForwarded(t, s.do(t, page("full", "/").Cookie(testkit.UserCookie, old).Cookie(testkit.RefreshCookie, refresh)))
+		testkit.WantForwarded(t, s.do(t, page("full", "/")))
 	}
 	// settled waits (bounded) for the goroutine count to come down to at
 	// most limit, and returns the last count.
@@ -136,7 +137,7 @@ func TestReloadGoroutines(t *testing.T) {
 func TestReloadMidRefresh(t *testing.T) {
 	s := start(t, traefikrun.Options{})
 	site := func(ttl string) m {
-		return m{"cache": m{"ttl": ttl}, "routes": m{"protected": list("/account", "/api/account")}}
+		return m{"cache": m{"ttl": ttl}, "routes": m{"protected": testkit.List("/account", "/api/account")}}
 	}
 	for _, tc := range []struct {
 		desc   string
@@ -170,11 +171,11 @@ func TestReloadMidRefresh(t *testing.T) {
 
 			gate := s.be.Hold(fakebackend.Refresh)
 			defer gate.Release()
-			first := s.startBurst(20, api(name, "/api/account").cookie(userCookie, old))
+			first := s.startBurst(20, api(name, "/api/account").Cookie(testkit.UserCookie, old))
 			gate.WaitArrivals(t, 1, waitBound)
 			settle()
 			s.deploy(t, tc.after)
-			second := s.startBurst(20, api(name, "/api/account").cookie(userCookie, old))
+			second := s.startBurst(20, api(name, "/api/account").Cookie(testkit.UserCookie, old))
 			settle()
 			gate.Release()
 			results := append(first.collect(t), second.collect(t)...)
@@ -184,20 +185,20 @@ func TestReloadMidRefresh(t *testing.T) {
 			}
 			codes := map[int]int{}
 			for _, r := range results {
-				codes[r.code]++
+				codes[r.Code]++
 			}
 			if codes[http.StatusOK] != len(results) {
 				t.Errorf("statuses of %d requests: %v, want all 200", len(results), codes)
 			}
 			for _, r := range results {
-				wantNoCookieClearing(t, r)
+				testkit.WantNoCookieClearing(t, r)
 				if t.Failed() {
 					break
 				}
 			}
-			wantAllLike(t, results, func(t *testing.T, r *result) {
-				wantCookieSet(t, r, userCookie, fresh)
-				wantIdentity(t, r, fresh, user, "u-mid", "user", fresh)
+			testkit.WantAllLike(t, results, func(t *testing.T, r *testkit.Result) {
+				testkit.WantCookieSet(t, r, testkit.UserCookie, fresh)
+				testkit.WantIdentity(t, r, fresh, user, "u-mid", "user", fresh)
 			})
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -18,19 +19,19 @@ func TestRoutes(t *testing.T) {
 	s := start(t, traefikrun.Options{})
 	s.deploy(t, sites{
 		"routes": m{"routes": m{
-			"protected": list("/account", "/api/account", "/d/**/z"),
-			"public":    list("/account/help"),
-			"authOnly":  list("/login", "/register"),
-			"excluded":  list("/static", "/favicon.ico"),
-			"roles":     []interface{}{m{"path": "/admin", "roles": list("admin", "owner")}},
+			"protected": testkit.List("/account", "/api/account", "/d/**/z"),
+			"public":    testkit.List("/account/help"),
+			"authOnly":  testkit.List("/login", "/register"),
+			"excluded":  testkit.List("/static", "/favicon.ico"),
+			"roles":     []interface{}{m{"path": "/admin", "roles": testkit.List("admin", "owner")}},
 		}},
 		"strict": m{"routes": m{
 			"protectedByDefault": "true",
-			"public":             list("/pub"),
-			"authOnly":           list("/login"),
-			"excluded":           list("/static"),
+			"public":             testkit.List("/pub"),
+			"authOnly":           testkit.List("/login"),
+			"excluded":           testkit.List("/static"),
 		}},
-		"home": m{"routes": m{"authOnly": list("/login"), "homeUrl": "/home"}},
+		"home": m{"routes": m{"authOnly": testkit.List("/login"), "homeUrl": "/home"}},
 	})
 	user := fakebackend.Token("rita")
 	rita := fakebackend.UserData("u-rita", "user", nil)
@@ -43,61 +44,61 @@ func TestRoutes(t *testing.T) {
 	t.Run("protected, anonymous", func(t *testing.T) {
 		for _, tc := range []struct {
 			desc     string
-			rq       request
+			rq       testkit.Request
 			redirect int // 0: JSON 401
 		}{
 			{"GET page", page("routes", "/account/settings?tab=2&q=a+b"), http.StatusFound},
-			{"HEAD page", page("routes", "/account").with(http.MethodHead), http.StatusFound},
-			{"POST page", page("routes", "/account/delete").with(http.MethodPost), http.StatusSeeOther},
+			{"HEAD page", page("routes", "/account").With(http.MethodHead), http.StatusFound},
+			{"POST page", page("routes", "/account/delete").With(http.MethodPost), http.StatusSeeOther},
 			{"page-like request under /api", page("routes", "/api/account/me"), 0},
 			{"JSON request", api("routes", "/account"), 0},
-			{"no Accept header", request{site: "routes", target: "/account"}, 0},
+			{"no Accept header", testkit.Request{Site: "routes", Target: "/account"}, 0},
 			{"glob pattern", api("routes", "/d/q/r/z"), 0},
 		} {
 			t.Run(tc.desc, func(t *testing.T) {
 				before := s.be.Total()
 				r := s.do(t, tc.rq)
-				wantNotForwarded(t, r)
+				testkit.WantNotForwarded(t, r)
 				if tc.redirect != 0 {
-					wantLoginRedirect(t, r, tc.redirect, tc.rq.target)
+					testkit.WantLoginRedirect(t, r, tc.redirect, tc.rq.Target)
 				} else {
-					wantJSONError(t, r, http.StatusUnauthorized)
-					wantNoStore(t, r)
+					testkit.WantJSONError(t, r, http.StatusUnauthorized)
+					testkit.WantNoStore(t, r)
 				}
-				s.wantBackendUntouched(t, before)
+				testkit.WantBackendUntouched(t, s.be, before)
 			})
 		}
 	})
 
 	t.Run("protected, logged in", func(t *testing.T) {
-		r := s.do(t, page("routes", "/account/settings").cookie(userCookie, user))
-		wantIdentity(t, r, user, rita, "u-rita", "user", "")
-		wantNoSetCookie(t, r)
+		r := s.do(t, page("routes", "/account/settings").Cookie(testkit.UserCookie, user))
+		testkit.WantIdentity(t, r, user, rita, "u-rita", "user", "")
+		testkit.WantNoSetCookie(t, r)
 	})
 
 	t.Run("public", func(t *testing.T) {
 		for _, target := range []string{"/", "/news", "/account/help", "/accountx", "/d/q/y"} {
-			wantAnonymous(t, s.do(t, api("routes", target)))
+			testkit.WantAnonymous(t, s.do(t, api("routes", target)))
 		}
 	})
 
 	t.Run("excluded", func(t *testing.T) {
 		expired := fakebackend.Token("excluded-expired")
-		for _, rq := range []request{
-			page("routes", "/static/app.js").cookie(userCookie, expired),
-			api("routes", "/favicon.ico").cookie(guestCookie, expired),
+		for _, rq := range []testkit.Request{
+			page("routes", "/static/app.js").Cookie(testkit.UserCookie, expired),
+			api("routes", "/favicon.ico").Cookie(testkit.GuestCookie, expired),
 			page("strict", "/static/css/site.css"),
-			page("routes", "/static/upload").with(http.MethodPost),
+			page("routes", "/static/upload").With(http.MethodPost),
 		} {
 			before := s.be.Total()
 			r := s.do(t, rq)
-			wantAnonymous(t, r)
-			wantNoSetCookie(t, r)
-			s.wantBackendUntouched(t, before)
+			testkit.WantAnonymous(t, r)
+			testkit.WantNoSetCookie(t, r)
+			testkit.WantBackendUntouched(t, s.be, before)
 		}
 		r := s.do(t, api("strict", "/staticky"))
-		wantNotForwarded(t, r)
-		wantJSONError(t, r, http.StatusUnauthorized)
+		testkit.WantNotForwarded(t, r)
+		testkit.WantJSONError(t, r, http.StatusUnauthorized)
 	})
 
 	t.Run("auth-only", func(t *testing.T) {
@@ -116,44 +117,44 @@ func TestRoutes(t *testing.T) {
 				if tc.redirect != "" {
 					target += "?redirect=" + url.QueryEscape(tc.redirect)
 				}
-				r := s.do(t, page(tc.site, target).cookie(userCookie, user))
-				wantNotForwarded(t, r)
-				if loc := r.header.Get("Location"); r.code != http.StatusFound || loc != tc.want {
-					t.Errorf("got %d Location %q, want 302 Location %q", r.code, loc, tc.want)
+				r := s.do(t, page(tc.site, target).Cookie(testkit.UserCookie, user))
+				testkit.WantNotForwarded(t, r)
+				if loc := r.Header.Get("Location"); r.Code != http.StatusFound || loc != tc.want {
+					t.Errorf("got %d Location %q, want 302 Location %q", r.Code, loc, tc.want)
 				}
-				wantNoStore(t, r)
+				testkit.WantNoStore(t, r)
 			})
 		}
-		wantAnonymous(t, s.do(t, page("routes", "/login?redirect=%2Fdashboard")))
-		wantForwarded(t, s.do(t, api("routes", "/register").cookie(userCookie, user)))
-		wantForwarded(t, s.do(t, page("routes", "/login").with(http.MethodPost).cookie(userCookie, user)))
+		testkit.WantAnonymous(t, s.do(t, page("routes", "/login?redirect=%2Fdashboard")))
+		testkit.WantForwarded(t, s.do(t, api("routes", "/register").Cookie(testkit.UserCookie, user)))
+		testkit.WantForwarded(t, s.do(t, page("routes", "/login").With(http.MethodPost).Cookie(testkit.UserCookie, user)))
 	})
 
 	t.Run("roles", func(t *testing.T) {
-		wantForwarded(t, s.do(t, page("routes", "/admin/users").cookie(userCookie, admin)))
-		r := s.do(t, api("routes", "/admin/users").cookie(userCookie, editor))
-		wantNotForwarded(t, r)
-		wantJSONError(t, r, http.StatusForbidden)
-		wantNoStore(t, r)
-		r = s.do(t, page("routes", "/admin").cookie(userCookie, editor))
-		wantNotForwarded(t, r)
-		if r.code != http.StatusForbidden || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
-			t.Errorf("page without the role: got %d %q, want 403 text/html", r.code, r.header.Get("Content-Type"))
+		testkit.WantForwarded(t, s.do(t, page("routes", "/admin/users").Cookie(testkit.UserCookie, admin)))
+		r := s.do(t, api("routes", "/admin/users").Cookie(testkit.UserCookie, editor))
+		testkit.WantNotForwarded(t, r)
+		testkit.WantJSONError(t, r, http.StatusForbidden)
+		testkit.WantNoStore(t, r)
+		r = s.do(t, page("routes", "/admin").Cookie(testkit.UserCookie, editor))
+		testkit.WantNotForwarded(t, r)
+		if r.Code != http.StatusForbidden || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("page without the role: got %d %q, want 403 text/html", r.Code, r.Header.Get("Content-Type"))
 		}
-		wantNoStore(t, r)
-		wantLoginRedirect(t, s.do(t, page("routes", "/admin")), http.StatusFound, "/admin")
-		wantForwarded(t, s.do(t, page("routes", "/administer").cookie(userCookie, editor)))
+		testkit.WantNoStore(t, r)
+		testkit.WantLoginRedirect(t, s.do(t, page("routes", "/admin")), http.StatusFound, "/admin")
+		testkit.WantForwarded(t, s.do(t, page("routes", "/administer").Cookie(testkit.UserCookie, editor)))
 	})
 
 	t.Run("protectedByDefault", func(t *testing.T) {
 		for _, target := range []string{"/", "/anything", "/publications"} {
 			r := s.do(t, api("strict", target))
-			wantNotForwarded(t, r)
-			wantJSONError(t, r, http.StatusUnauthorized)
+			testkit.WantNotForwarded(t, r)
+			testkit.WantJSONError(t, r, http.StatusUnauthorized)
 		}
 		for _, target := range []string{"/pub", "/pub/x", "/login"} {
-			wantAnonymous(t, s.do(t, api("strict", target)))
+			testkit.WantAnonymous(t, s.do(t, api("strict", target)))
 		}
-		wantIdentity(t, s.do(t, api("strict", "/anything").cookie(userCookie, user)), user, rita, "u-rita", "user", "")
+		testkit.WantIdentity(t, s.do(t, api("strict", "/anything").Cookie(testkit.UserCookie, user)), user, rita, "u-rita", "user", "")
 	})
 }

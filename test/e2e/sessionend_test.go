@@ -14,6 +14,7 @@ import (
 
 	"github.com/authlayer/authlayer/test/fakebackend"
 	"github.com/authlayer/authlayer/test/jwtkit"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -40,22 +41,22 @@ const (
 func seEndpoints(extra m) m {
 	o := m{
 		"endpoints": m{"login": seLoginPath, "logout": seLogoutPath, "session": seSessionPath},
-		"cookies":   m{"refresh": refreshCookie},
-		"routes":    m{"protected": list("/dashboard", "/api/me", "/account")},
+		"cookies":   m{"refresh": testkit.RefreshCookie},
+		"routes":    m{"protected": testkit.List("/dashboard", "/api/me", "/account")},
 	}
-	merge(o, extra)
+	testkit.Merge(o, extra)
 	return o
 }
 
 var seGuestOpts = m{"guest": m{"enabled": "true", "username": "guest-user", "password": "guest-pass"}}
 
-func seJSONLogin(site, username, password string) request {
-	return api(site, seLoginPath).with(http.MethodPost).
-		withBody("application/json", `{"username":"`+username+`","password":"`+password+`"}`)
+func seJSONLogin(site, username, password string) testkit.Request {
+	return api(site, seLoginPath).With(http.MethodPost).
+		WithBody("application/json", `{"username":"`+username+`","password":"`+password+`"}`)
 }
 
-func seLogout(site string) request {
-	return api(site, seLogoutPath).with(http.MethodPost)
+func seLogout(site string) testkit.Request {
+	return api(site, seLogoutPath).With(http.MethodPost)
 }
 
 // sePanicLines counts the lines of Traefik's log and output that tell of
@@ -75,12 +76,12 @@ func sePanicLines(tr *traefikrun.Traefik) int {
 // seServedAsUser reports whether a replayed logged-out session got
 // anything of a session: the app reached with an identity, or cookies
 // set (not cleared).
-func seServedAsUser(r *result) bool {
-	if r.upstream != nil && len(identityValues(r.upstream, identityHeaders)) > 0 {
+func seServedAsUser(r *testkit.Result) bool {
+	if r.Upstream != nil && len(testkit.IdentityValues(r.Upstream, testkit.IdentityHeaders)) > 0 {
 		return true
 	}
-	for _, c := range r.cookies {
-		if !isClearing(c) {
+	for _, c := range r.Cookies {
+		if !testkit.IsClearing(c) {
 			return true
 		}
 	}
@@ -136,8 +137,8 @@ func TestSessionEndBackendRedirects(t *testing.T) {
 	s.deploy(t, sites{"redir": seEndpoints(seGuestOpts)})
 
 	status5xx := 0
-	count := func(r *result) *result {
-		if r.code >= 500 && r.code != http.StatusServiceUnavailable {
+	count := func(r *testkit.Result) *testkit.Result {
+		if r.Code >= 500 && r.Code != http.StatusServiceUnavailable {
 			status5xx++
 		}
 		return r
@@ -148,43 +149,43 @@ func TestSessionEndBackendRedirects(t *testing.T) {
 	s.be.SetGuestAnswer(to(http.StatusFound))
 	for i := 0; i < 3; i++ {
 		r := count(s.do(t, page("redir", "/")))
-		if r.code != http.StatusOK || r.upstream == nil {
-			t.Errorf("anonymous page with a redirecting guest endpoint: %d (forwarded %v), want the page served anonymously", r.code, r.upstream != nil)
-		} else if got := identityValues(r.upstream, identityHeaders); len(got) > 0 {
+		if r.Code != http.StatusOK || r.Upstream == nil {
+			t.Errorf("anonymous page with a redirecting guest endpoint: %d (forwarded %v), want the page served anonymously", r.Code, r.Upstream != nil)
+		} else if got := testkit.IdentityValues(r.Upstream, testkit.IdentityHeaders); len(got) > 0 {
 			t.Errorf("upstream identity headers: got %v, want none", got)
 		}
-		wantNoSetCookie(t, r)
+		testkit.WantNoSetCookie(t, r)
 	}
 
 	access, refresh := fakebackend.Token("e2e-redir-access"), fakebackend.Token("e2e-redir-refresh")
 	s.be.SetValidate(access, to(http.StatusTemporaryRedirect))
 	s.be.SetRefresh(refresh, to(http.StatusPermanentRedirect))
-	r := count(s.do(t, api("redir", "/api/me").cookie(userCookie, access).cookie(refreshCookie, refresh)))
-	wantJSONError(t, r, http.StatusServiceUnavailable)
-	wantNoCookieClearing(t, r)
-	wantNotForwarded(t, r)
+	r := count(s.do(t, api("redir", "/api/me").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh)))
+	testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
+	testkit.WantNoCookieClearing(t, r)
+	testkit.WantNotForwarded(t, r)
 
 	s.be.SetLogin("rita", "pw", to(http.StatusSeeOther))
 	r = count(s.do(t, seJSONLogin("redir", "rita", "pw")))
-	wantJSONError(t, r, http.StatusServiceUnavailable)
-	if len(r.setCookies(userCookie)) != 0 {
-		t.Errorf("login with a redirecting backend set %q", r.header.Values("Set-Cookie"))
+	testkit.WantJSONError(t, r, http.StatusServiceUnavailable)
+	if len(r.SetCookies(testkit.UserCookie)) != 0 {
+		t.Errorf("login with a redirecting backend set %q", r.Header.Values("Set-Cookie"))
 	}
 
 	s.be.SetValidate(access, fakebackend.OK(fakebackend.UserData("u-redir", "user", nil)))
-	if r = s.do(t, page("redir", "/dashboard").cookie(userCookie, access)); r.code != http.StatusOK || r.upstream == nil {
-		t.Errorf("the session before logout: %d (forwarded %v), want it served", r.code, r.upstream != nil)
+	if r = s.do(t, page("redir", "/dashboard").Cookie(testkit.UserCookie, access)); r.Code != http.StatusOK || r.Upstream == nil {
+		t.Errorf("the session before logout: %d (forwarded %v), want it served", r.Code, r.Upstream != nil)
 	}
 	s.be.SetLogoutAnswer(to(http.StatusFound))
-	r = count(s.do(t, seLogout("redir").cookie(userCookie, access).cookie(refreshCookie, refresh)))
-	if r.code != http.StatusOK {
-		t.Errorf("logout with a redirecting backend: %d %s, want 200", r.code, r.body)
+	r = count(s.do(t, seLogout("redir").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh)))
+	if r.Code != http.StatusOK {
+		t.Errorf("logout with a redirecting backend: %d %s, want 200", r.Code, r.Body)
 	}
-	wantCookieCleared(t, r, userCookie)
-	wantCookieCleared(t, r, refreshCookie)
-	r = count(s.do(t, page("redir", "/dashboard").cookie(userCookie, access)))
-	wantLoginRedirect(t, r, http.StatusFound, "/dashboard")
-	wantNotForwarded(t, r)
+	testkit.WantCookieCleared(t, r, testkit.UserCookie)
+	testkit.WantCookieCleared(t, r, testkit.RefreshCookie)
+	r = count(s.do(t, page("redir", "/dashboard").Cookie(testkit.UserCookie, access)))
+	testkit.WantLoginRedirect(t, r, http.StatusFound, "/dashboard")
+	testkit.WantNotForwarded(t, r)
 
 	if n := followed.Load(); n != 0 {
 		t.Errorf("the redirect target was called %d times, want never", n)
@@ -197,7 +198,7 @@ func TestSessionEndBackendRedirects(t *testing.T) {
 		t.Errorf("%d answers were 5xx other than 503", status5xx)
 	}
 	t.Logf("backend redirects on guest, validate, refresh, login and logout: 5xx other than 503: %d; redirect target called: %d; panic lines in Traefik's log: %d; logged-out token refused: %v",
-		status5xx, followed.Load(), panics, r.code == http.StatusFound)
+		status5xx, followed.Load(), panics, r.Code == http.StatusFound)
 }
 
 // seKind is one way a site checks tokens: its options, and mint making a
@@ -241,7 +242,7 @@ func TestSessionEndLogoutReplay(t *testing.T) {
 	ss := sites{}
 	for _, kind := range kinds {
 		single := seEndpoints(kind.opts)
-		merge(single, m{"cookies": m{"refresh": nil}})
+		testkit.Merge(single, m{"cookies": m{"refresh": nil}})
 		ss[kind.name+"-single"] = single
 		ss[kind.name+"-dual"] = seEndpoints(kind.opts)
 	}
@@ -271,39 +272,39 @@ func TestSessionEndLogoutReplay(t *testing.T) {
 					sub := "u-" + site + "-" + logout
 					access, data := kind.mint(sub)
 					credential := access
-					session := page(site, "/account").cookie(userCookie, access)
+					session := page(site, "/account").Cookie(testkit.UserCookie, access)
 					if dual {
 						credential = fakebackend.Token(sub + "-refresh")
-						session = session.cookie(refreshCookie, credential)
+						session = session.Cookie(testkit.RefreshCookie, credential)
 					}
 					// Were it asked, the backend would refresh the credential.
 					fresh, freshData := kind.mint(sub + "-fresh")
 					s.be.RefreshTo(credential, fresh, "", freshData)
 
-					wantIdentity(t, s.do(t, session), access, data, sub, "user", "")
+					testkit.WantIdentity(t, s.do(t, session), access, data, sub, "user", "")
 					out := session
-					out.target, out.accept, out.method = seLogoutPath, "application/json", http.MethodPost
+					out.Target, out.Accept, out.Method = seLogoutPath, "application/json", http.MethodPost
 					r := s.do(t, out)
-					if r.code != http.StatusOK {
+					if r.Code != http.StatusOK {
 						logoutsNot200++
-						t.Errorf("logout: %d %s, want 200", r.code, r.body)
+						t.Errorf("logout: %d %s, want 200", r.Code, r.Body)
 					}
-					wantCookieCleared(t, r, userCookie)
+					testkit.WantCookieCleared(t, r, testkit.UserCookie)
 
-					replays := []request{session, session}
+					replays := []testkit.Request{session, session}
 					if dual {
-						replays = append(replays, page(site, "/account").cookie(refreshCookie, credential))
+						replays = append(replays, page(site, "/account").Cookie(testkit.RefreshCookie, credential))
 					}
 					for i, rq := range replays {
 						r = s.do(t, rq)
 						if seServedAsUser(r) {
 							wasServed = true
 							t.Errorf("replay %d: got a session: %d, upstream identity %v, Set-Cookie %q",
-								i, r.code, identityValues(r.upstream, identityHeaders), r.header.Values("Set-Cookie"))
+								i, r.Code, testkit.IdentityValues(r.Upstream, testkit.IdentityHeaders), r.Header.Values("Set-Cookie"))
 							continue
 						}
-						wantLoginRedirect(t, r, http.StatusFound, "/account")
-						wantNotForwarded(t, r)
+						testkit.WantLoginRedirect(t, r, http.StatusFound, "/account")
+						testkit.WantNotForwarded(t, r)
 					}
 					if n := s.be.CountFor(fakebackend.Refresh, credential); n != 0 {
 						markedRefreshes += n
@@ -343,39 +344,39 @@ func TestSessionEndMarksSurviveFloods(t *testing.T) {
 	s.be.EnableGuest("guest-user", "guest-pass")
 	small := m{"cache": m{"maxEntries": "50", "ttl": "60s"}}
 	marks := seEndpoints(small)
-	merge(marks, m{"jwt": m{"enabled": "true", "secret": jwtkit.Secret, "mode": "local"}})
+	testkit.Merge(marks, m{"jwt": m{"enabled": "true", "secret": jwtkit.Secret, "mode": "local"}})
 	flood := seEndpoints(small)
-	merge(flood, seGuestOpts)
+	testkit.Merge(flood, seGuestOpts)
 	s.deploy(t, sites{"marks": marks, "flood": flood})
 
 	k := jwtkit.Generate(t)
 	gone := jwtkit.Sign(t, "HS256", k.Signer("HS256"), "", jwtkit.Std("u-gone", "user"))
-	wantForwarded(t, s.do(t, page("marks", "/account").cookie(userCookie, gone)))
-	if r := s.do(t, seLogout("marks").cookie(userCookie, gone)); r.code != http.StatusOK {
-		t.Fatalf("logout: %d %s", r.code, r.body)
+	testkit.WantForwarded(t, s.do(t, page("marks", "/account").Cookie(testkit.UserCookie, gone)))
+	if r := s.do(t, seLogout("marks").Cookie(testkit.UserCookie, gone)); r.Code != http.StatusOK {
+		t.Fatalf("logout: %d %s", r.Code, r.Body)
 	}
-	wantLoginRedirect(t, s.do(t, page("marks", "/account").cookie(userCookie, gone)), http.StatusFound, "/account")
+	testkit.WantLoginRedirect(t, s.do(t, page("marks", "/account").Cookie(testkit.UserCookie, gone)), http.StatusFound, "/account")
 
 	kept := fakebackend.Token("e2e-u-kept")
 	keptData := fakebackend.UserData("u-kept", "user", nil)
 	s.be.SetUser(kept, keptData)
 	// An extra cookie keeps these requests out of the session memo, so the
 	// validation cache itself answers.
-	keptReq := page("flood", "/").cookie(userCookie, kept)
-	wantIdentity(t, s.do(t, keptReq.cookie("n", "1")), kept, keptData, "u-kept", "user", "")
+	keptReq := page("flood", "/").Cookie(testkit.UserCookie, kept)
+	testkit.WantIdentity(t, s.do(t, keptReq.Cookie("n", "1")), kept, keptData, "u-kept", "user", "")
 
 	mintsBefore := s.be.Count(fakebackend.Guest)
 	started := time.Now()
 	var odd atomic.Int64
 	err := seRun(visits+junk, workers, func(i int) error {
-		var rq request
+		var rq testkit.Request
 		switch {
 		case i%4 == 3 && i/4 < junk: // junk logouts interleaved, half at each site
 			site := "marks"
 			if i%8 == 7 {
 				site = "flood"
 			}
-			rq = seLogout(site).cookie(userCookie, fmt.Sprintf("junk-%d", i))
+			rq = seLogout(site).Cookie(testkit.UserCookie, fmt.Sprintf("junk-%d", i))
 		default:
 			rq = page("flood", "/")
 		}
@@ -383,7 +384,7 @@ func TestSessionEndMarksSurviveFloods(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if r.code != http.StatusOK {
+		if r.Code != http.StatusOK {
 			odd.Add(1)
 		}
 		return nil
@@ -399,11 +400,11 @@ func TestSessionEndMarksSurviveFloods(t *testing.T) {
 		t.Errorf("guest mints: %d, want the flood of %d cookie-less visits to mint one each", mints, visits)
 	}
 
-	r := s.do(t, page("marks", "/account").cookie(userCookie, gone))
-	refused := r.code == http.StatusFound && r.upstream == nil
-	wantLoginRedirect(t, r, http.StatusFound, "/account")
-	wantNotForwarded(t, r)
-	wantIdentity(t, s.do(t, keptReq.cookie("n", "2")), kept, keptData, "u-kept", "user", "")
+	r := s.do(t, page("marks", "/account").Cookie(testkit.UserCookie, gone))
+	refused := r.Code == http.StatusFound && r.Upstream == nil
+	testkit.WantLoginRedirect(t, r, http.StatusFound, "/account")
+	testkit.WantNotForwarded(t, r)
+	testkit.WantIdentity(t, s.do(t, keptReq.Cookie("n", "2")), kept, keptData, "u-kept", "user", "")
 	validations := s.be.CountFor(fakebackend.Validate, kept)
 	if validations != 1 {
 		t.Errorf("validations of the user's token after the flood: %d, want 1 (still cached)", validations)
@@ -422,15 +423,15 @@ func TestSessionEndLogoutCoversEveryMiddleware(t *testing.T) {
 	k := jwtkit.Generate(t)
 	tok := jwtkit.Sign(t, "HS256", k.Signer("HS256"), "", jwtkit.Std("u-both", "user"))
 	for _, site := range []string{"one", "two", "two"} {
-		wantForwarded(t, s.do(t, page(site, "/account").cookie(userCookie, tok)))
+		testkit.WantForwarded(t, s.do(t, page(site, "/account").Cookie(testkit.UserCookie, tok)))
 	}
-	if r := s.do(t, seLogout("one").cookie(userCookie, tok)); r.code != http.StatusOK {
-		t.Fatalf("logout at one: %d %s", r.code, r.body)
+	if r := s.do(t, seLogout("one").Cookie(testkit.UserCookie, tok)); r.Code != http.StatusOK {
+		t.Fatalf("logout at one: %d %s", r.Code, r.Body)
 	}
-	r := s.do(t, page("two", "/account").cookie(userCookie, tok))
-	wantLoginRedirect(t, r, http.StatusFound, "/account")
-	wantNotForwarded(t, r)
-	t.Logf("logout at middleware one, same token at middleware two at once: refused: %v (status %d)", r.upstream == nil && r.code == http.StatusFound, r.code)
+	r := s.do(t, page("two", "/account").Cookie(testkit.UserCookie, tok))
+	testkit.WantLoginRedirect(t, r, http.StatusFound, "/account")
+	testkit.WantNotForwarded(t, r)
+	t.Logf("logout at middleware one, same token at middleware two at once: refused: %v (status %d)", r.Upstream == nil && r.Code == http.StatusFound, r.Code)
 }
 
 // TestSessionEndLoginClearsRefreshCookie: a login whose answer has no
@@ -444,19 +445,19 @@ func TestSessionEndLoginClearsRefreshCookie(t *testing.T) {
 	user := fakebackend.UserData("u-norem", "user", nil)
 	s.be.SetUser(access, user)
 	s.be.SetLogin("nora", "pw", fakebackend.LoggedIn(access, "", user))
-	r := s.do(t, seJSONLogin("app", "nora", "pw").cookie(refreshCookie, "previous-users-refresh").cookie("authExpires", "123"))
-	if r.code != http.StatusOK {
-		t.Fatalf("login: %d %s", r.code, r.body)
+	r := s.do(t, seJSONLogin("app", "nora", "pw").Cookie(testkit.RefreshCookie, "previous-users-refresh").Cookie("authExpires", "123"))
+	if r.Code != http.StatusOK {
+		t.Fatalf("login: %d %s", r.Code, r.Body)
 	}
-	wantCookieSet(t, r, userCookie, access)
-	wantCookieCleared(t, r, refreshCookie)
-	wantCookieCleared(t, r, "authExpires")
+	testkit.WantCookieSet(t, r, testkit.UserCookie, access)
+	testkit.WantCookieCleared(t, r, testkit.RefreshCookie)
+	testkit.WantCookieCleared(t, r, "authExpires")
 	carried := false
-	for _, c := range r.setCookies(refreshCookie) {
-		carried = carried || isClearing(c)
+	for _, c := range r.SetCookies(testkit.RefreshCookie) {
+		carried = carried || testkit.IsClearing(c)
 	}
 	r = s.do(t, seJSONLogin("app", "nora", "pw"))
-	wantCookieCleared(t, r, refreshCookie)
+	testkit.WantCookieCleared(t, r, testkit.RefreshCookie)
 
 	// Tokens echoed by the backend in any shape stay out of the answers.
 	echo, echoRefresh := fakebackend.Token("e2e-echo-access"), fakebackend.Token("e2e-echo-refresh")
@@ -473,10 +474,10 @@ func TestSessionEndLoginClearsRefreshCookie(t *testing.T) {
 	s.be.SetLogin("echo", "pw", answer)
 	r = s.do(t, seJSONLogin("app", "echo", "pw"))
 	leaks := 0
-	if r.code != http.StatusOK {
-		t.Errorf("echo login: %d %s", r.code, r.body)
+	if r.Code != http.StatusOK {
+		t.Errorf("echo login: %d %s", r.Code, r.Body)
 	}
-	for _, body := range []string{r.body, s.do(t, api("app", seSessionPath).cookie(userCookie, echo).cookie(refreshCookie, echoRefresh)).body} {
+	for _, body := range []string{r.Body, s.do(t, api("app", seSessionPath).Cookie(testkit.UserCookie, echo).Cookie(testkit.RefreshCookie, echoRefresh)).Body} {
 		if strings.Contains(body, echo) || strings.Contains(body, echoRefresh) {
 			leaks++
 			t.Errorf("an answer holds a token: %s", body)
@@ -498,29 +499,29 @@ func TestSessionEndLookalikePathsNeverReachTheApp(t *testing.T) {
 	s.deploy(t, sites{"app": seEndpoints(nil)})
 	creds := `{"username":"u","password":"secret"}`
 	lookalikes := []string{"/AUTH/LOGIN", "/Auth/Login", "/auth/login;x", "/auth/login;jsessionid=1", "/auth/LOGOUT", "/auth/session;a=b", "/AUTH/login/;x"}
-	before := s.up.count.Load()
+	before := s.up.Count()
 	reached := 0
 	for _, p := range lookalikes {
-		r := s.do(t, api("app", p).with(http.MethodPost).withBody("application/json", creds))
-		if r.upstream != nil {
+		r := s.do(t, api("app", p).With(http.MethodPost).WithBody("application/json", creds))
+		if r.Upstream != nil {
 			reached++
 		}
-		wantNotForwarded(t, r)
-		if r.code != http.StatusBadRequest {
-			t.Errorf("POST %s: %d %s, want 400", p, r.code, r.body)
+		testkit.WantNotForwarded(t, r)
+		if r.Code != http.StatusBadRequest {
+			t.Errorf("POST %s: %d %s, want 400", p, r.Code, r.Body)
 		}
 	}
 	for _, p := range []string{"/auth//login", "/auth/login/", "/auth/./login"} {
-		r := s.do(t, api("app", p).with(http.MethodPost).withBody("application/json", creds))
-		if r.upstream != nil {
+		r := s.do(t, api("app", p).With(http.MethodPost).WithBody("application/json", creds))
+		if r.Upstream != nil {
 			reached++
 		}
-		wantNotForwarded(t, r)
+		testkit.WantNotForwarded(t, r)
 	}
-	if n := s.up.count.Load() - before; n != 0 {
+	if n := s.up.Count() - before; n != 0 {
 		t.Errorf("the app received %d of the endpoint spellings, want none", n)
 	}
-	wantForwarded(t, s.do(t, page("app", "/auth/loginhelp")))
+	testkit.WantForwarded(t, s.do(t, page("app", "/auth/loginhelp")))
 	t.Logf("endpoint lookalike paths: %d of %d reached the app", reached, len(lookalikes)+3)
 }
 
@@ -543,7 +544,7 @@ func TestSessionEndEndpointsShareOneDeadline(t *testing.T) {
 	slowLogin.Delay = call
 	s.be.SetLogin("sam", "pw", slowLogin)
 	r := s.do(t, seJSONLogin("slow", "sam", "pw"))
-	loginTook := r.elapsed
+	loginTook := r.Elapsed
 	if loginTook > bound {
 		t.Errorf("login took %s with two %s backend calls and backend.timeout %s, want within one timeout (bound %s)", loginTook, call, timeout, bound)
 	}
@@ -551,16 +552,16 @@ func TestSessionEndEndpointsShareOneDeadline(t *testing.T) {
 	hung := fakebackend.Token("e2e-hung-access")
 	s.be.SetValidate(hung, fakebackend.Hang())
 	s.be.SetLogoutAnswer(fakebackend.Hang())
-	r2 := s.do(t, seLogout("slow").cookie(userCookie, hung))
-	if r2.elapsed > bound {
-		t.Errorf("logout took %s with a hung backend and backend.timeout %s, want within one timeout (bound %s)", r2.elapsed, timeout, bound)
+	r2 := s.do(t, seLogout("slow").Cookie(testkit.UserCookie, hung))
+	if r2.Elapsed > bound {
+		t.Errorf("logout took %s with a hung backend and backend.timeout %s, want within one timeout (bound %s)", r2.Elapsed, timeout, bound)
 	}
-	if r2.code != http.StatusOK {
-		t.Errorf("logout with a hung backend: %d %s, want 200", r2.code, r2.body)
+	if r2.Code != http.StatusOK {
+		t.Errorf("logout with a hung backend: %d %s, want 200", r2.Code, r2.Body)
 	}
-	wantCookieCleared(t, r2, userCookie)
+	testkit.WantCookieCleared(t, r2, testkit.UserCookie)
 	t.Logf("login with two %.1f s backend calls and timeout %.1f s: answered %d in %.2f s; logout with a hung backend (uncached session): answered %d in %.2f s",
-		call.Seconds(), timeout.Seconds(), r.code, loginTook.Seconds(), r2.code, r2.elapsed.Seconds())
+		call.Seconds(), timeout.Seconds(), r.Code, loginTook.Seconds(), r2.Code, r2.Elapsed.Seconds())
 }
 
 // TestSessionEndLoginMintsNoGuest: a cookie-less login with guests on
@@ -592,7 +593,7 @@ func TestSessionEndLoginMintsNoGuest(t *testing.T) {
 	}))
 	t.Cleanup(slowBackend.Close)
 	slow := seEndpoints(seGuestOpts)
-	merge(slow, m{"backend": m{"url": slowBackend.URL}})
+	testkit.Merge(slow, m{"backend": m{"url": slowBackend.URL}})
 	s.deploy(t, sites{"gl": seEndpoints(seGuestOpts), "slow": slow})
 
 	access := fakebackend.Token("e2e-gina-access")
@@ -601,10 +602,10 @@ func TestSessionEndLoginMintsNoGuest(t *testing.T) {
 	s.be.SetLogin("gina", "pw", fakebackend.LoggedIn(access, "", user))
 	before := s.be.Total()
 	r := s.do(t, seJSONLogin("gl", "gina", "pw"))
-	if r.code != http.StatusOK {
-		t.Fatalf("login: %d %s", r.code, r.body)
+	if r.Code != http.StatusOK {
+		t.Fatalf("login: %d %s", r.Code, r.Body)
 	}
-	wantCookieSet(t, r, userCookie, access)
+	testkit.WantCookieSet(t, r, testkit.UserCookie, access)
 	calls := s.be.Total() - before
 	if calls != 2 {
 		t.Errorf("backend calls for one cookie-less login: %d, want 2 (login, validate)", calls)
@@ -624,7 +625,7 @@ func TestSessionEndLoginMintsNoGuest(t *testing.T) {
 	wall := time.Since(started)
 	ok := 0
 	for _, r := range results {
-		if r.code == http.StatusOK {
+		if r.Code == http.StatusOK {
 			ok++
 		}
 	}
@@ -652,21 +653,21 @@ func TestSessionEndOriginWithoutCSRF(t *testing.T) {
 	user := fakebackend.UserData("u-olga", "user", nil)
 	s.be.SetUser(access, user)
 	s.be.SetLogin("olga", "pw", fakebackend.LoggedIn(access, "", user))
-	post := func(origins ...string) *result {
+	post := func(origins ...string) *testkit.Result {
 		rq := seJSONLogin("app", "olga", "pw")
 		for _, o := range origins {
-			rq = rq.withHeader("Origin", o)
+			rq = rq.WithHeader("Origin", o)
 		}
 		return s.do(t, rq)
 	}
-	if r := post("http://app.test"); r.code != http.StatusOK {
-		t.Errorf("same origin: %d %s", r.code, r.body)
+	if r := post("http://app.test"); r.Code != http.StatusOK {
+		t.Errorf("same origin: %d %s", r.Code, r.Body)
 	}
 	refused := 0
 	cases := [][]string{{"https://app.test"}, {"http://app.test:8443"}, {"http://app.test", "https://evil.test"}, {"https://evil.test", "http://app.test"}, {"null"}}
 	for _, origins := range cases {
-		if r := post(origins...); r.code != http.StatusForbidden {
-			t.Errorf("Origin %q: %d %s, want 403", origins, r.code, r.body)
+		if r := post(origins...); r.Code != http.StatusForbidden {
+			t.Errorf("Origin %q: %d %s, want 403", origins, r.Code, r.Body)
 		} else {
 			refused++
 		}

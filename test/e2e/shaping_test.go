@@ -12,12 +12,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/authlayer/authlayer/test/fakebackend"
+	"github.com/authlayer/authlayer/test/testkit"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -61,8 +61,8 @@ func newShapingApp(t *testing.T) *shapingApp {
 			_, _ = io.WriteString(w, "<h1>app page "+r.URL.Path+"</h1>")
 			return
 		}
-		a.byID[r.Header.Get(hTestID)] = &seen{method: r.Method, uri: r.RequestURI, body: string(b), length: r.ContentLength, header: r.Header.Clone()}
-		_, _ = io.WriteString(w, upstreamBody)
+		a.byID[r.Header.Get(testkit.HeaderTestID)] = &seen{method: r.Method, uri: r.RequestURI, body: string(b), length: r.ContentLength, header: r.Header.Clone()}
+		_, _ = io.WriteString(w, testkit.UpstreamBody)
 	}))
 	t.Cleanup(a.srv.Close)
 	return a
@@ -94,7 +94,7 @@ func (a *shapingApp) routeTo(names ...string) m {
 
 // sendBody sends method target to site with a body and extra raw headers,
 // and returns the answer and what the app saw.
-func (s *suite) sendBody(t *testing.T, a *shapingApp, site, method, target, ctype, body string, headers map[string]string) (*result, *seen) {
+func (s *suite) sendBody(t *testing.T, a *shapingApp, site, method, target, ctype, body string, headers map[string]string) (*testkit.Result, *seen) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitBound)
 	defer cancel()
@@ -114,15 +114,15 @@ func (s *suite) sendBody(t *testing.T, a *shapingApp, site, method, target, ctyp
 	for k, v := range headers {
 		req.Header[k] = append(req.Header[k], v)
 	}
-	id := strconv.FormatInt(s.up.idSeq.Add(1), 10)
-	req.Header.Set(hTestID, id)
+	id := s.up.NewID()
+	req.Header.Set(testkit.HeaderTestID, id)
 	resp, err := s.client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, target, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return &result{code: resp.StatusCode, header: resp.Header, body: string(b)}, a.got(id)
+	return &testkit.Result{Code: resp.StatusCode, Header: resp.Header, Body: string(b)}, a.got(id)
 }
 
 // TestShapingErrorPages: the built-in page, a file: page and a page
@@ -136,7 +136,7 @@ func TestShapingErrorPages(t *testing.T) {
 	if err := os.WriteFile(file, []byte("<h1>file page</h1>"), 0o644); err != nil { //nolint:gosec // read by Traefik's process
 		t.Fatal(err)
 	}
-	roles := m{"roles": []interface{}{m{"path": "/admin", "roles": list("admin")}}, "protected": list("/account")}
+	roles := m{"roles": []interface{}{m{"path": "/admin", "roles": testkit.List("admin")}}, "protected": testkit.List("/account")}
 	s.deployWith(t, sites{
 		"builtin": m{"routes": roles},
 		"file":    m{"routes": roles, "errorPages": m{"forbidden": "file:" + file}},
@@ -149,74 +149,74 @@ func TestShapingErrorPages(t *testing.T) {
 	s.be.SetValidate(down, fakebackend.Status(http.StatusInternalServerError))
 
 	t.Run("built-in", func(t *testing.T) {
-		r := s.do(t, page("builtin", "/admin/x?y=1").cookie(userCookie, tok))
-		wantNotForwarded(t, r)
-		if r.code != http.StatusForbidden || r.header.Get("Content-Security-Policy") != builtinCSP ||
-			r.header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(r.body, "Access denied") ||
-			!strings.Contains(r.body, `href="/"`) || strings.Contains(r.body, `href="/login`) {
+		r := s.do(t, page("builtin", "/admin/x?y=1").Cookie(testkit.UserCookie, tok))
+		testkit.WantNotForwarded(t, r)
+		if r.Code != http.StatusForbidden || r.Header.Get("Content-Security-Policy") != builtinCSP ||
+			r.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(r.Body, "Access denied") ||
+			!strings.Contains(r.Body, `href="/"`) || strings.Contains(r.Body, `href="/login`) {
 			// Home, and no login link: the login page is auth-only for a
 			// signed-in user and would bounce back (no endpoints.logout here).
-			t.Errorf("403 page: %d %v %s", r.code, r.header, r.body)
+			t.Errorf("403 page: %d %v %s", r.Code, r.Header, r.Body)
 		}
-		wantNoStore(t, r)
-		r = s.do(t, api("builtin", "/admin/x").cookie(userCookie, tok))
-		if r.code != http.StatusForbidden || r.body != `{"success":false,"message":"Forbidden"}` {
-			t.Errorf("API 403: %d %q", r.code, r.body)
+		testkit.WantNoStore(t, r)
+		r = s.do(t, api("builtin", "/admin/x").Cookie(testkit.UserCookie, tok))
+		if r.Code != http.StatusForbidden || r.Body != `{"success":false,"message":"Forbidden"}` {
+			t.Errorf("API 403: %d %q", r.Code, r.Body)
 		}
-		r = s.do(t, page("builtin", "/account").cookie(userCookie, down))
-		if r.code != http.StatusServiceUnavailable || !strings.Contains(r.body, "Try again") || strings.Contains(r.body, down) {
-			t.Errorf("503 page: %d %s", r.code, r.body)
+		r = s.do(t, page("builtin", "/account").Cookie(testkit.UserCookie, down))
+		if r.Code != http.StatusServiceUnavailable || !strings.Contains(r.Body, "Try again") || strings.Contains(r.Body, down) {
+			t.Errorf("503 page: %d %s", r.Code, r.Body)
 		}
 	})
 
 	t.Run("file", func(t *testing.T) {
-		r := s.do(t, page("file", "/admin").cookie(userCookie, tok))
-		if r.code != http.StatusForbidden || r.body != "<h1>file page</h1>" || r.header.Get("X-Content-Type-Options") != "nosniff" {
-			t.Errorf("file page: %d %q", r.code, r.body)
+		r := s.do(t, page("file", "/admin").Cookie(testkit.UserCookie, tok))
+		if r.Code != http.StatusForbidden || r.Body != "<h1>file page</h1>" || r.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("file page: %d %q", r.Code, r.Body)
 		}
-		wantNoStore(t, r)
+		testkit.WantNoStore(t, r)
 	})
 
 	t.Run("fetched from the app", func(t *testing.T) {
 		for i := 0; i < 3; i++ {
-			r := s.do(t, page("fetched", "/admin/secret?token=abc").cookie(userCookie, tok).withHeader("Accept-Language", "tr"))
-			if r.code != http.StatusForbidden || r.body != "<h1>app page /errors/403.html</h1>" {
-				t.Fatalf("fetched page %d: %d %q", i, r.code, r.body)
+			r := s.do(t, page("fetched", "/admin/secret?token=abc").Cookie(testkit.UserCookie, tok).WithHeader("Accept-Language", "tr"))
+			if r.Code != http.StatusForbidden || r.Body != "<h1>app page /errors/403.html</h1>" {
+				t.Fatalf("fetched page %d: %d %q", i, r.Code, r.Body)
 			}
-			wantNoStore(t, r)
+			testkit.WantNoStore(t, r)
 		}
 		pages, headers := app.pageFetches()
 		if len(pages) != 1 || pages[0] != "GET /errors/403.html?v=1" {
 			t.Fatalf("fetches: %q, want one GET /errors/403.html?v=1", pages)
 		}
 		h := headers[0]
-		if h.Get("Cookie") != "" || h.Get("Authorization") != "" || h.Get(hUser) != "" || h.Get("Accept-Language") != "" {
+		if h.Get("Cookie") != "" || h.Get("Authorization") != "" || h.Get(testkit.HeaderUser) != "" || h.Get("Accept-Language") != "" {
 			t.Errorf("the fetch's headers: %v", h)
 		}
-		if r := s.do(t, page("fetched", "/admin").cookie(userCookie, tok)); r.header.Get("Content-Security-Policy") != pageCSP ||
-			r.header.Get("X-Content-Type-Options") != "nosniff" {
-			t.Errorf("the fetched page's headers: %v", r.header)
+		if r := s.do(t, page("fetched", "/admin").Cookie(testkit.UserCookie, tok)); r.Header.Get("Content-Security-Policy") != pageCSP ||
+			r.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("the fetched page's headers: %v", r.Header)
 		}
 		// The app's 404 for the 503 page: the built-in page.
-		r := s.do(t, page("fetched", "/account").cookie(userCookie, down))
-		if r.code != http.StatusServiceUnavailable || r.header.Get("Content-Security-Policy") != builtinCSP {
-			t.Errorf("503 with a missing app page: %d %v %s", r.code, r.header, r.body)
+		r := s.do(t, page("fetched", "/account").Cookie(testkit.UserCookie, down))
+		if r.Code != http.StatusServiceUnavailable || r.Header.Get("Content-Security-Policy") != builtinCSP {
+			t.Errorf("503 with a missing app page: %d %v %s", r.Code, r.Header, r.Body)
 		}
 	})
 
 	t.Run("429", func(t *testing.T) {
-		if r := s.do(t, page("limited", "/")); r.code != http.StatusOK || r.body != upstreamBody {
-			t.Fatalf("first request: %d %q", r.code, r.body)
+		if r := s.do(t, page("limited", "/")); r.Code != http.StatusOK || r.Body != testkit.UpstreamBody {
+			t.Fatalf("first request: %d %q", r.Code, r.Body)
 		}
 		r := s.do(t, page("limited", "/"))
-		if r.code != http.StatusTooManyRequests || r.body != "<h1>app page /errors/429.html</h1>" ||
-			r.header.Get("Retry-After") == "" || r.header.Get("X-Ratelimit-Remaining") != "0" {
-			t.Errorf("429 page: %d %v %q", r.code, r.header, r.body)
+		if r.Code != http.StatusTooManyRequests || r.Body != "<h1>app page /errors/429.html</h1>" ||
+			r.Header.Get("Retry-After") == "" || r.Header.Get("X-Ratelimit-Remaining") != "0" {
+			t.Errorf("429 page: %d %v %q", r.Code, r.Header, r.Body)
 		}
 		r = s.do(t, api("limited", "/"))
-		want := fmt.Sprintf(`{"success":false,"message":"Too many requests. Please try again later.","retryAfter":%s}`, r.header.Get("Retry-After"))
-		if r.code != http.StatusTooManyRequests || r.body != want {
-			t.Errorf("API 429: %d %q, want %s", r.code, r.body, want)
+		want := fmt.Sprintf(`{"success":false,"message":"Too many requests. Please try again later.","retryAfter":%s}`, r.Header.Get("Retry-After"))
+		if r.Code != http.StatusTooManyRequests || r.Body != want {
+			t.Errorf("API 429: %d %q, want %s", r.Code, r.Body, want)
 		}
 	})
 }
@@ -227,14 +227,14 @@ func TestShapingBlockBrowserAPI(t *testing.T) {
 	s := start(t, traefikrun.Options{})
 	s.deploy(t, sites{"nav": m{"routes": m{"blockBrowserApi": "true", "homeUrl": "/welcome"}}})
 	before := s.be.Total()
-	r := s.do(t, page("nav", "/api/orders").withHeader("Sec-Fetch-Mode", "navigate"))
-	wantNotForwarded(t, r)
-	if r.code != http.StatusFound || r.header.Get("Location") != "/welcome" {
-		t.Errorf("navigation: %d Location %q", r.code, r.header.Get("Location"))
+	r := s.do(t, page("nav", "/api/orders").WithHeader("Sec-Fetch-Mode", "navigate"))
+	testkit.WantNotForwarded(t, r)
+	if r.Code != http.StatusFound || r.Header.Get("Location") != "/welcome" {
+		t.Errorf("navigation: %d Location %q", r.Code, r.Header.Get("Location"))
 	}
-	s.wantBackendUntouched(t, before)
-	wantAnonymous(t, s.do(t, page("nav", "/api/orders").withHeader("Sec-Fetch-Mode", "cors")))
-	wantAnonymous(t, s.do(t, api("nav", "/api/orders")))
+	testkit.WantBackendUntouched(t, s.be, before)
+	testkit.WantAnonymous(t, s.do(t, page("nav", "/api/orders").WithHeader("Sec-Fetch-Mode", "cors")))
+	testkit.WantAnonymous(t, s.do(t, api("nav", "/api/orders")))
 }
 
 // TestShapingMethodOverride: through Traefik's proxy the app receives
@@ -256,7 +256,7 @@ func TestShapingMethodOverride(t *testing.T) {
 	wantOnly := func(t *testing.T, got *seen, want string) {
 		t.Helper()
 		for k, vs := range got.header {
-			n := normHeader(k)
+			n := testkit.NormHeader(k)
 			if (n == "x-http-method-override" || n == "x-http-method" || n == "x-method-override") &&
 				(want == "" || k != "X-Http-Method-Override" || len(vs) != 1 || vs[0] != want) {
 				t.Errorf("the app received %s: %q (want only X-Http-Method-Override %q)", k, vs, want)
@@ -269,16 +269,16 @@ func TestShapingMethodOverride(t *testing.T) {
 
 	t.Run("header mode", func(t *testing.T) {
 		r, got := s.sendBody(t, app, "hdr", http.MethodDelete, "/api/items/7?a=1&_method=GET;_method=PUT", "application/json", `{"x":1}`, forged)
-		if r.code != http.StatusOK || got == nil || got.method != http.MethodPost || got.body != `{"x":1}` {
-			t.Fatalf("DELETE: %d, app saw %+v", r.code, got)
+		if r.Code != http.StatusOK || got == nil || got.method != http.MethodPost || got.body != `{"x":1}` {
+			t.Fatalf("DELETE: %d, app saw %+v", r.Code, got)
 		}
 		if got.uri != "/api/items/7?a=1" {
 			t.Errorf("request line at the app: %q, want /api/items/7?a=1", got.uri)
 		}
 		wantOnly(t, got, http.MethodDelete)
 		r, got = s.sendBody(t, app, "hdr", http.MethodGet, "/items?_method=DELETE&%5Fmethod=DELETE&b=2", "", "", forged)
-		if r.code != http.StatusOK || got == nil || got.method != http.MethodGet || got.uri != "/items?b=2" {
-			t.Fatalf("GET with overrides: %d, app saw %+v", r.code, got)
+		if r.Code != http.StatusOK || got == nil || got.method != http.MethodGet || got.uri != "/items?b=2" {
+			t.Fatalf("GET with overrides: %d, app saw %+v", r.Code, got)
 		}
 		wantOnly(t, got, "")
 	})
@@ -294,8 +294,8 @@ func TestShapingMethodOverride(t *testing.T) {
 			{http.MethodPost, "application/json", `{"_method":"DELETE"}`, `{}`, ""},
 		} {
 			r, got := s.sendBody(t, app, "body", tc.method, "/items", tc.ctype, tc.body, forged)
-			if r.code != http.StatusOK || got == nil || got.method != http.MethodPost {
-				t.Fatalf("%s %s: %d, app saw %+v", tc.method, tc.ctype, r.code, got)
+			if r.Code != http.StatusOK || got == nil || got.method != http.MethodPost {
+				t.Fatalf("%s %s: %d, app saw %+v", tc.method, tc.ctype, r.Code, got)
 			}
 			if got.body != tc.want || got.length != int64(len(tc.want)) {
 				t.Errorf("%s %s: app got %q (Content-Length %d), want %q", tc.method, tc.ctype, got.body, got.length, tc.want)
@@ -303,8 +303,8 @@ func TestShapingMethodOverride(t *testing.T) {
 			wantOnly(t, got, tc.header)
 		}
 		r, got := s.sendBody(t, app, "body", http.MethodPut, "/items", "application/json", `{"a":"`+strings.Repeat("x", 200)+`"}`, nil)
-		if r.code != http.StatusRequestEntityTooLarge || got != nil {
-			t.Errorf("over the cap: %d, forwarded %v", r.code, got != nil)
+		if r.Code != http.StatusRequestEntityTooLarge || got != nil {
+			t.Errorf("over the cap: %d, forwarded %v", r.Code, got != nil)
 		}
 	})
 
@@ -341,13 +341,13 @@ func TestShapingMethodOverride(t *testing.T) {
 			}
 			desc := tc.method + " " + tc.ctype + " " + tc.encoding
 			r, got := s.sendBody(t, app, "bodx", tc.method, "/items", tc.ctype, tc.body, extra)
-			if r.code != tc.status {
-				t.Errorf("%s: %d %q, want %d", desc, r.code, r.body, tc.status)
+			if r.Code != tc.status {
+				t.Errorf("%s: %d %q, want %d", desc, r.Code, r.Body, tc.status)
 				continue
 			}
 			if tc.status != http.StatusOK {
-				if got != nil || !strings.Contains(r.body, `"success":false`) {
-					t.Errorf("%s: refused %d but forwarded (%v) or not JSON: %q", desc, r.code, got != nil, r.body)
+				if got != nil || !strings.Contains(r.Body, `"success":false`) {
+					t.Errorf("%s: refused %d but forwarded (%v) or not JSON: %q", desc, r.Code, got != nil, r.Body)
 				}
 				continue
 			}
