@@ -101,7 +101,7 @@ func TestOverlongPathIsRefused(t *testing.T) {
 }
 
 // dotParamTargets are dot segments with parameters: ".." or "." to a Java
-// servlet container, a plain name to Go, Node and nginx (issue 7).
+// servlet container, a plain name to Go, Node and nginx.
 var dotParamTargets = []string{
 	"/dashboard/..;/",
 	"/dashboard/..;",

@@ -186,7 +186,7 @@ func TestLoggedInUser(t *testing.T) {
 			allowed bool
 		}{
 			{"user", plain, testkit.UserCookie, "user", true},
-			{"type missing: may be a guest, not a user (issue 7, defect 4)", plain, testkit.UserCookie, "", false},
+			{"type missing: may be a guest, not a user", plain, testkit.UserCookie, "", false},
 			{"other type", plain, testkit.UserCookie, "service", true},
 			{"guest type in the user cookie", plain, testkit.UserCookie, "guest", false},
 			{"user type in the guest cookie", plain, testkit.GuestCookie, "user", false},

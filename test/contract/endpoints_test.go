@@ -14,8 +14,8 @@ import (
 	"github.com/authlayer/authlayer/test/testkit"
 )
 
-// Issue 10: authlayer's login, logout and session endpoints, proactive
-// refresh and the expiry hint cookie.
+// authlayer's login, logout and session endpoints, proactive refresh and
+// the expiry hint cookie.
 
 const (
 	loginPath   = "/auth/login"

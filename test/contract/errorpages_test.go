@@ -15,7 +15,7 @@ import (
 	"github.com/authlayer/authlayer/test/testkit"
 )
 
-// Error pages (issue 10): authlayer's own 401/403/429/503 answers to
+// Error pages: authlayer's own 401/403/429/503 answers to
 // browsers are small HTML pages with a way back; errorPages.* replaces
 // them with a file or a page of the app; API clients keep their JSON.
 

@@ -11,10 +11,12 @@ import (
 	"github.com/authlayer/authlayer/test/testkit"
 )
 
-// Regression tests for issue 7: what broke when authlayer was attacked and
-// loaded in a real Traefik. Each fails on the code before the fix.
+// Hardening under attack and load: remembered refreshes, reloads in the
+// middle of a refresh, junk floods, rate budgets, one deadline per
+// request, oversized tokens, prefetch and backends answering garbage. Each
+// of these broke once and fails on the code before its fix.
 
-// TestRememberedRefreshRevalidatesNewToken (defect 3): a request still
+// TestRememberedRefreshRevalidatesNewToken: a request still
 // carrying the old credential gets the remembered new token only while
 // that token validates: once the backend revokes it, the old cookie (or,
 // in dual-token mode, a stolen old refresh token alone) opens nothing, and
@@ -58,7 +60,7 @@ func TestRememberedRefreshRevalidatesNewToken(t *testing.T) {
 	})
 }
 
-// TestReloadMidRefreshKeepsTheSession (defect 5): a reload that changes
+// TestReloadMidRefreshKeepsTheSession: a reload that changes
 // backend-facing options (cache, rateLimit, refresh, backend.timeout)
 // while a refresh is in flight: requests served by the new instance join
 // or reuse that refresh. One refresh call, every response carries the new
@@ -109,7 +111,7 @@ func TestReloadMidRefreshKeepsTheSession(t *testing.T) {
 	})
 }
 
-// TestJunkFloodKeepsRememberedRefreshes (defect 6): thousands of junk
+// TestJunkFloodKeepsRememberedRefreshes: thousands of junk
 // tokens (each one a failed validation and a failed refresh) do not evict
 // the remembered refreshes users replaying their old cookie need, even
 // with a small cache.maxEntries.
@@ -140,7 +142,7 @@ func TestJunkFloodKeepsRememberedRefreshes(t *testing.T) {
 	})
 }
 
-// TestRateBudgetsChargeBackendCalls (defect 8): many users behind one
+// TestRateBudgetsChargeBackendCalls: many users behind one
 // address whose cache entries expire, and one user's refresh storm, spend
 // no backend budget beyond the calls really made: no 429.
 func TestRateBudgetsChargeBackendCalls(t *testing.T) {
@@ -187,7 +189,7 @@ func TestRateBudgetsChargeBackendCalls(t *testing.T) {
 	})
 }
 
-// TestOneDeadlinePerRequest (defect 9): every backend call a request
+// TestOneDeadlinePerRequest: every backend call a request
 // makes shares one deadline, backend.timeout from its start; and a junk
 // token on a page that needs a user costs no guest mint.
 func TestOneDeadlinePerRequest(t *testing.T) {
@@ -223,7 +225,7 @@ func TestOneDeadlinePerRequest(t *testing.T) {
 	})
 }
 
-// TestOversizedTokensAreNotSent (defect 10): a cookie value no browser
+// TestOversizedTokensAreNotSent: a cookie value no browser
 // could hold (over 4096 bytes) is not a token: no backend call, anonymous.
 func TestOversizedTokensAreNotSent(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
@@ -236,7 +238,7 @@ func TestOversizedTokensAreNotSent(t *testing.T) {
 	})
 }
 
-// TestPrefetchDoesNotSkipTheRequestBudget (defect 10): prefetch headers
+// TestPrefetchDoesNotSkipTheRequestBudget: prefetch headers
 // are chosen by the client; they lower a request's cost, they never make
 // it free.
 func TestPrefetchDoesNotSkipTheRequestBudget(t *testing.T) {
@@ -256,7 +258,7 @@ func TestPrefetchDoesNotSkipTheRequestBudget(t *testing.T) {
 	})
 }
 
-// TestGarbage2xxNeverEndsASession (defect 2): a backend answering 2xx with
+// TestGarbage2xxNeverEndsASession: a backend answering 2xx with
 // a body that is not the contract's JSON, at any step, keeps every cookie
 // and every token the backend already rotated: the refresh answer itself,
 // and the validation of the refreshed token.

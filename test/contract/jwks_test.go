@@ -11,7 +11,7 @@ import (
 	"github.com/authlayer/authlayer/test/testkit"
 )
 
-// Issue 9: keys from the issuer's JWKS (jwt.jwksUrl).
+// Local JWT verification with keys from the issuer's JWKS (jwt.jwksUrl).
 
 func jwksOpts(is *jwtkit.Issuer, extra m) m {
 	o := m{

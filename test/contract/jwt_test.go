@@ -13,7 +13,7 @@ import (
 	"github.com/authlayer/authlayer/test/testkit"
 )
 
-// Issue 9: local JWT verification. Tokens are made with go-jose
+// Local JWT verification. Tokens are made with go-jose
 // (test/jwtkit), keys generated per test binary.
 
 var jwtAlgorithms = []string{

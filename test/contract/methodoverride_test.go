@@ -17,7 +17,7 @@ import (
 	"github.com/authlayer/authlayer/test/testkit"
 )
 
-// methodOverride (issue 10): PUT/PATCH/DELETE reach the app as POST with
+// methodOverride: PUT/PATCH/DELETE reach the app as POST with
 // the method in X-HTTP-Method-Override (header mode) or a _method field
 // (body mode), after every check saw the real method; a client's own
 // override never reaches the app while a mode is on.

@@ -51,9 +51,9 @@ func TestSecurityPathSpellingsOfAProtectedPath(t *testing.T) {
 		"/static/../dashboard",
 		"/static/%2e%2e/dashboard",
 		"/dashboard?next=/docs",
-		// Issue 7: Go reads the first as /dashboard/static/app.js and
-		// Java as /static/app.js; Go reads the others as /dashboard/…,
-		// Java as /docs/….
+		// Dot segments with parameters: Go reads the first as
+		// /dashboard/static/app.js and Java as /static/app.js; Go reads
+		// the others as /dashboard/…, Java as /docs/….
 		"/dashboard/;x/../static/app.js",
 		"/static;v=1/../dashboard",
 		"/dashboard/;jsessionid=1/../docs",
@@ -111,7 +111,7 @@ func TestSecurityPathSpellingsOfAProtectedPath(t *testing.T) {
 // ambiguousTargets are spellings whose meaning depends on the app behind
 // Traefik: encoded "/" and "\", NUL, encoded ";", "?" and "#", double
 // encoding, and dot segments with parameters (".." or "." to a Java
-// servlet container, a name to Go, Node, nginx and Traefik: issue 7).
+// servlet container, a name to Go, Node, nginx and Traefik).
 var ambiguousTargets = []string{
 	"/dashboard/..;/",
 	"/dashboard/..;",

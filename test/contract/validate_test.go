@@ -65,8 +65,8 @@ func TestIdentityHeaders(t *testing.T) {
 // TestValidateAnswerClasses: 2xx with success true and an object under
 // data is valid; other 4xx and success false are definitely invalid (a
 // refresh is attempted); 5xx, 408, 429, redirects and a 2xx whose body is
-// not the contract's JSON are transient (issue 7, defect 2: no refresh,
-// the protected route answers 503, cookies are kept).
+// not the contract's JSON are transient (no refresh, the protected route
+// answers 503, cookies are kept).
 func TestValidateAnswerClasses(t *testing.T) {
 	run(t, func(t *testing.T, e *env) {
 		h := e.handler(t, e.opts(m{"routes": m{"protected": testkit.List("/api/me")}}))

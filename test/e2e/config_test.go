@@ -43,8 +43,7 @@ func TestBadOption(t *testing.T) {
 			`authlayer: unknown option \\?"routes\.protectd\\?" \(did you mean \\?"routes\.protected\\?"\?\)`},
 		{"misspelled group", m{"backnd": m{"timeout": "1s"}},
 			`authlayer: unknown option \\?"backnd\.timeout\\?" \(did you mean \\?"backend\.timeout\\?"\?\)`},
-		// Issue 7 defect 4: without a token type nothing tells a guest
-		// from a user.
+		// Without a token type nothing tells a guest from a user.
 		{"no token type and no allowedTokenTypes", m{"responses": m{"tokenType": ""}},
 			`authlayer: (responses\.tokenType|routes\.allowedTokenTypes): .*tokenType`},
 	} {

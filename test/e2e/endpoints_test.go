@@ -14,8 +14,8 @@ import (
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
-// Issue 10 through a real Traefik: login, logout and session endpoints,
-// proactive refresh and the expiry hint.
+// Login, logout and session endpoints, proactive refresh and the expiry
+// hint through a real Traefik.
 
 func TestEndpoints(t *testing.T) {
 	s := start(t, traefikrun.Options{})

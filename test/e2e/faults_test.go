@@ -46,7 +46,7 @@ func TestBackendFaults(t *testing.T) {
 		{desc: "refresh 502", site: "faults", refresh: fakebackend.Status(502), wantRefreshes: 1},
 		{desc: "refresh hangs", site: "faults", refresh: fakebackend.Hang(), wantRefreshes: 1},
 		{desc: "connection refused", site: "refused"},
-		// Issue 7 defect 2: a 2xx that is not the contract's JSON is a
+		// A 2xx that is not the contract's JSON is a
 		// transient failure, not an invalid token.
 		{desc: "validate answers 2xx garbage", site: "faults", validate: ptr(fakebackend.Garbage())},
 		{desc: "refresh answers 2xx garbage", site: "faults", refresh: fakebackend.Garbage(), wantRefreshes: 1},
@@ -98,7 +98,7 @@ func TestBackendFaults(t *testing.T) {
 		})
 	}
 
-	// Issue 7 defect 2: the backend has already rotated; nothing it handed
+	// The backend has already rotated; nothing it handed
 	// out may be dropped.
 	t.Run("refreshed token validates as 2xx garbage: nothing dropped", func(t *testing.T) {
 		access := fakebackend.Token("garbage-after-refresh-access")

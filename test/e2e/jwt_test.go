@@ -14,7 +14,7 @@ import (
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
-// Issue 9 through a real Traefik: local verification with configured keys
+// Local JWT verification through a real Traefik: with configured keys
 // and with a JWKS, the modes, and the JWKS across a reload.
 
 func TestJWT(t *testing.T) {

@@ -150,8 +150,8 @@ func TestReloadMidRefresh(t *testing.T) {
 			after:  sites{"mid": site("2s"), "other": m{}},
 		},
 		{
-			// Issue 7 defect 5: the refresh in flight survives a reload
-			// that changes backend-facing options.
+			// The refresh in flight survives a reload that changes
+			// backend-facing options.
 			desc:   "reload changing a backend-facing option",
 			before: sites{"mid2": site("2s")},
 			after:  sites{"mid2": site("3s")},

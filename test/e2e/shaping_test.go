@@ -21,8 +21,8 @@ import (
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
-// Issue 10's request shaping through a real Traefik: error pages (built-in,
-// file: and fetched from the app), routes.blockBrowserApi and
+// Request shaping through a real Traefik: error pages (built-in, file:
+// and fetched from the app), routes.blockBrowserApi and
 // methodOverride. The app here is an upstream of the test's own that
 // records the method, request line, headers and body it receives (by
 // X-Test-Id) and serves /errors/* pages.

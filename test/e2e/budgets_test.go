@@ -12,11 +12,14 @@ import (
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
-// TestIssue7Budgets holds the real-Traefik regression tests of issue 7's
-// defects 6, 8, 9 and 10: what floods, budgets, deadlines and client
-// headers do through Traefik's entry point (X-Forwarded-For trusted from
-// 127.0.0.1, as in TestRateLimit).
-func TestIssue7Budgets(t *testing.T) {
+// TestBudgetsUnderFloods: floods, rate budgets, deadlines and client
+// headers through Traefik's entry point (X-Forwarded-For trusted from
+// 127.0.0.1, as in TestRateLimit): a junk flood keeps the remembered
+// refreshes, known users behind one address do not spend the
+// unknown-token budget, a request's backend calls share one deadline,
+// prefetch never makes a request free, a user cookie sent twice is
+// trusted in neither copy and a token no cookie can hold is never sent.
+func TestBudgetsUnderFloods(t *testing.T) {
 	s := start(t, traefikrun.Options{ForwardedTrustedIPs: []string{"127.0.0.1/32"}})
 	rl := func(budgets m) m {
 		out := m{"enabled": "true", "window": "1h", "trustedProxies": "127.0.0.1/32", "requests": "10000"}
@@ -34,9 +37,9 @@ func TestIssue7Budgets(t *testing.T) {
 	})
 	s.be.EnableGuest("guest-user", "guest-pass")
 
-	// Defect 6: junk tokens never evict the remembered refreshes users
-	// replaying their old cookie need.
-	t.Run("defect 6: a junk flood keeps remembered refreshes", func(t *testing.T) {
+	// Junk tokens never evict the remembered refreshes users replaying
+	// their old cookie need.
+	t.Run("a junk flood keeps remembered refreshes", func(t *testing.T) {
 		const users = 10
 		olds := make([]string, users)
 		for i := range olds {
@@ -57,9 +60,9 @@ func TestIssue7Budgets(t *testing.T) {
 		}
 	})
 
-	// Defect 8: known users behind one address whose cache entries expire
-	// do not spend the unknown-token budget.
-	t.Run("defect 8: an office behind one address", func(t *testing.T) {
+	// Known users behind one address whose cache entries expire do not
+	// spend the unknown-token budget.
+	t.Run("an office behind one address", func(t *testing.T) {
 		tokens := make([]string, 20)
 		for i := range tokens {
 			tokens[i] = fakebackend.Token(fmt.Sprintf("i7-office-%d", i))
@@ -76,12 +79,12 @@ func TestIssue7Budgets(t *testing.T) {
 		}
 	})
 
-	// Defect 9: one deadline for every backend call of a request. Each
+	// One deadline for every backend call of a request. Each
 	// answer takes 900 ms (a slow, healthy backend): validate, refresh,
 	// guest mint and its validation used to run one after another (3.6 s
 	// with a 1 s timeout); with one deadline the request ends at about
 	// 1 s. The bound sits between the two.
-	t.Run("defect 9: slow calls share one deadline", func(t *testing.T) {
+	t.Run("slow calls share one deadline", func(t *testing.T) {
 		tok := fakebackend.Token("i7-deadline")
 		slow := 900 * time.Millisecond
 		s.be.SetValidate(tok, fakebackend.Answer{Status: http.StatusUnauthorized, JSON: m{"success": false}, Delay: slow})
@@ -96,8 +99,8 @@ func TestIssue7Budgets(t *testing.T) {
 		testkit.WantNoCookieClearing(t, r)
 	})
 
-	// Defect 10: prefetch headers lower the cost, never skip the budget.
-	t.Run("defect 10: prefetch does not skip the request budget", func(t *testing.T) {
+	// Prefetch headers lower the cost, never skip the budget.
+	t.Run("prefetch does not skip the request budget", func(t *testing.T) {
 		limited := 0
 		for i := 0; i < 24; i++ {
 			rq := from(api("prefetch", "/"), "198.51.100.80").WithHeader("Sec-Purpose", "prefetch").WithHeader("Next-Router-Prefetch", "1")
@@ -110,9 +113,9 @@ func TestIssue7Budgets(t *testing.T) {
 		}
 	})
 
-	// Defect 10: a user cookie sent twice under another spelling is
+	// A user cookie sent twice under another spelling is
 	// trusted in neither copy; a token no cookie can hold is never sent.
-	t.Run("defect 10: spaced duplicate cookie and oversized token", func(t *testing.T) {
+	t.Run("spaced duplicate cookie and oversized token", func(t *testing.T) {
 		victim := fakebackend.Token("i7-victim")
 		attacker := fakebackend.Token("i7-attacker")
 		s.be.SetUser(victim, fakebackend.UserData("u-victim", "user", nil))

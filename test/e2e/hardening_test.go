@@ -11,10 +11,12 @@ import (
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
-// TestIssue7 holds the real-Traefik regression tests of issue 7's defects
-// that depend on what Traefik does around the plugin (its path handling,
-// its concurrency), each named after the defect.
-func TestIssue7(t *testing.T) {
+// TestHardeningPathsAndConcurrency: the hardening that depends on what
+// Traefik does around the plugin, its path handling and its concurrency:
+// dot segments with parameters are refused or protected, a remembered
+// refresh does not outlive its revoked new token, and a burst beyond
+// backend.maxConcurrent waits for call slots.
+func TestHardeningPathsAndConcurrency(t *testing.T) {
 	s := start(t, traefikrun.Options{})
 	routes := m{
 		"protected": testkit.List("/dashboard", "/api/account"),
@@ -28,12 +30,12 @@ func TestIssue7(t *testing.T) {
 		"slots":   m{"backend": m{"maxConcurrent": "4", "timeout": "5s"}, "routes": m{"protected": testkit.List("/api/account")}},
 	})
 
-	// Defect 1: a dot segment with parameters ("..;") is a name to Go,
+	// A dot segment with parameters ("..;") is a name to Go,
 	// Traefik and most apps, but ".." to others; it must never make a
 	// path weaker than any reading of it. Traefik passes such paths to the
 	// plugin as sent.
-	t.Run("defect 1: dot segments with parameters", func(t *testing.T) {
-		editor := fakebackend.Token("issue7-editor")
+	t.Run("dot segments with parameters", func(t *testing.T) {
+		editor := fakebackend.Token("dotsegments-editor")
 		s.be.SetUser(editor, fakebackend.UserData("u-editor", "user", "editor"))
 		for _, tc := range []struct {
 			desc string
@@ -60,12 +62,12 @@ func TestIssue7(t *testing.T) {
 		})
 	})
 
-	// Defect 3: a remembered refresh must not outlive the new token: once
+	// A remembered refresh must not outlive the new token: once
 	// that token is revoked (and its cache entry expired), the old cookie
 	// gets no session either.
-	t.Run("defect 3: remembered refresh after the new token is revoked", func(t *testing.T) {
-		old := fakebackend.Token("issue7-memo-old")
-		fresh := fakebackend.Token("issue7-memo-new")
+	t.Run("remembered refresh after the new token is revoked", func(t *testing.T) {
+		old := fakebackend.Token("revoked-memo-old")
+		fresh := fakebackend.Token("revoked-memo-new")
 		s.be.SetValidate(old, fakebackend.Unauthorized())
 		s.be.RefreshTo(old, fresh, "", fakebackend.UserData("u-memo", "user", nil))
 		first := s.do(t, api("memo", "/api/account").Cookie(testkit.UserCookie, old))
@@ -81,17 +83,17 @@ func TestIssue7(t *testing.T) {
 		}
 	})
 
-	// Defect 7: more uncached sessions at once than backend.maxConcurrent
+	// More uncached sessions at once than backend.maxConcurrent
 	// wait for a call slot (within backend.timeout) instead of failing
 	// fast with 503 while the backend is healthy. (All requests come from
 	// one client here, which may hold half of the slots.)
-	t.Run("defect 7: a burst beyond maxConcurrent waits for slots", func(t *testing.T) {
+	t.Run("a burst beyond maxConcurrent waits for slots", func(t *testing.T) {
 		const n = 16
 		gate := s.be.Hold(fakebackend.Validate)
 		defer gate.Release()
 		results := make(chan testkit.AsyncResult, n)
 		for i := 0; i < n; i++ {
-			tok := fakebackend.Token(fmt.Sprintf("issue7-slots-%d", i))
+			tok := fakebackend.Token(fmt.Sprintf("burst-slots-%d", i))
 			s.be.SetUser(tok, fakebackend.UserData(fmt.Sprintf("u-slots-%d", i), "user", nil))
 			rq := api("slots", "/api/account").Cookie(testkit.UserCookie, tok)
 			go func() {
