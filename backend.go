@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authlayer/authlayer/internal/jsonpath"
 	"github.com/authlayer/authlayer/internal/slots"
 )
 
@@ -28,8 +29,8 @@ var errBackendUnavailable = errors.New("auth backend unavailable")
 
 // responseFields are the compiled JSON paths into backend answers.
 type responseFields struct {
-	success, user, userID, tokenType, expiresAt, roles jsonPath
-	accessToken, refreshToken                          jsonPath
+	success, user, userID, tokenType, expiresAt, roles jsonpath.Path
+	accessToken, refreshToken                          jsonpath.Path
 }
 
 // backendClient talks to the auth backend. One client (and its connection
@@ -108,7 +109,7 @@ func backendCall(b *backendClient, ctx context.Context, client, method, url, bea
 	if err != nil {
 		return backendAnswer{}, err
 	}
-	return backendAnswer{status: status, doc: decodeJSON(raw)}, nil
+	return backendAnswer{status: status, doc: jsonpath.Decode(raw)}, nil
 }
 
 // errBackendRedirect is a 3xx answer: never followed (the answer must come
@@ -140,21 +141,6 @@ func roundTrip(transport http.RoundTripper, req *http.Request, limit int64) (int
 // cancellation may cut it off.
 func backendContext(b *backendClient) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), b.urls.timeout)
-}
-
-// decodeJSON decodes one whole JSON object; anything else (an HTML error
-// page, a truncated body, trailing garbage, a bare string) is nil.
-func decodeJSON(raw []byte) interface{} {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var doc map[string]interface{}
-	if err := dec.Decode(&doc); err != nil || doc == nil {
-		return nil
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil
-	}
-	return doc
 }
 
 // transientStatus marks answers that say nothing about the token.
@@ -230,7 +216,7 @@ func answerSuccess(b *backendClient, doc interface{}) answerKind {
 	if len(b.fields.success) == 0 {
 		return answerYes
 	}
-	v, ok := pathLookup(b.fields.success, doc)
+	v, ok := jsonpath.Lookup(b.fields.success, doc)
 	if !ok {
 		return answerMalformed
 	}
@@ -253,11 +239,11 @@ func answerSuccess(b *backendClient, doc interface{}) answerKind {
 
 // backendIdentity builds the user's identity from a validate answer.
 func backendIdentity(b *backendClient, doc interface{}, token string) *identity {
-	user, ok := pathLookup(b.fields.user, doc)
+	user, ok := jsonpath.Lookup(b.fields.user, doc)
 	if !ok {
 		return nil
 	}
-	tokenType := headerSafe(pathStr(b.fields.tokenType, doc))
+	tokenType := headerSafe(jsonpath.Str(b.fields.tokenType, doc))
 	if len(b.fields.tokenType) == 0 {
 		// No type field configured: every token is a user's (New accepts
 		// this only with routes.allowedTokenTypes and guests off). A type
@@ -265,8 +251,8 @@ func backendIdentity(b *backendClient, doc interface{}, token string) *identity 
 		// type never counts as logged in (fail closed: it may be a guest).
 		tokenType = "user"
 	}
-	exp, _ := pathInstant(b.fields.expiresAt, doc)
-	return newIdentity(user, headerSafe(pathStr(b.fields.userID, doc)), tokenType, pathStrList(b.fields.roles, doc), exp, token, "backend")
+	exp, _ := jsonpath.Instant(b.fields.expiresAt, doc)
+	return newIdentity(user, headerSafe(jsonpath.Str(b.fields.userID, doc)), tokenType, jsonpath.StrList(b.fields.roles, doc), exp, token, "backend")
 }
 
 // newIdentity builds an identity, with its upstream header values encoded
@@ -353,8 +339,8 @@ func refreshVerdict(b *backendClient, ans backendAnswer, err error) refreshAnswe
 // token of a refresh or login answer; ok is false when either is not
 // usable as a cookie value (not the contract's answer).
 func answerTokens(b *backendClient, doc interface{}) (access, rotated string, ok bool) {
-	access = pathStr(b.fields.accessToken, doc)
-	rotated = pathStr(b.fields.refreshToken, doc)
+	access = jsonpath.Str(b.fields.accessToken, doc)
+	rotated = jsonpath.Str(b.fields.refreshToken, doc)
 	ok = validCookieValue(access) && (rotated == "" || validCookieValue(rotated))
 	return access, rotated, ok
 }
@@ -369,7 +355,7 @@ func backendIsReuse(b *backendClient, ans backendAnswer) bool {
 		return false
 	}
 	for _, p := range reuseCodePaths {
-		if v := pathStr(p, ans.doc); v != "" && b.reuse.reuseCodes[v] {
+		if v := jsonpath.Str(p, ans.doc); v != "" && b.reuse.reuseCodes[v] {
 			return true
 		}
 	}
@@ -377,7 +363,7 @@ func backendIsReuse(b *backendClient, ans backendAnswer) bool {
 }
 
 // reuseCodePaths are where backends put an error code.
-var reuseCodePaths = []jsonPath{
+var reuseCodePaths = []jsonpath.Path{
 	{"code"}, {"error"}, {"reason"}, {"data", "code"}, {"data", "error"}, {"data", "reason"},
 }
 
@@ -397,7 +383,7 @@ func guestAnswer(b *backendClient, ans backendAnswer, err error) (string, error)
 	if !is2xx(ans.status) || ans.doc == nil {
 		return "", errors.New("guest endpoint answered " + strconv.Itoa(ans.status))
 	}
-	token := pathStr(b.fields.accessToken, ans.doc)
+	token := jsonpath.Str(b.fields.accessToken, ans.doc)
 	if !validCookieValue(token) {
 		return "", errors.New("guest endpoint answered without a usable token")
 	}

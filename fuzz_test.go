@@ -87,22 +87,6 @@ func checkCookieRead(t *testing.T, header string) {
 	}
 }
 
-func FuzzJSONPath(f *testing.F) {
-	f.Add([]byte(`{"data":{"id":1,"role":["a"],"exp":1700000000}}`), "data.role.0")
-	f.Add([]byte(`[1,{"a":null}]`), "1.a")
-	f.Add([]byte(`{"a":{"b":"2030-01-01T00:00:00Z"}}`), "a.b")
-	f.Add([]byte(`garbage`), "a")
-	f.Fuzz(func(t *testing.T, raw []byte, path string) {
-		doc := decodeJSON(raw)
-		p := splitJSONPath(path)
-		pathLookup(p, doc)
-		pathStr(p, doc)
-		pathTruthy(p, doc)
-		pathStrList(p, doc)
-		pathInstant(p, doc)
-	})
-}
-
 // TestFuzzSeeds runs the fuzz properties over their seeds in a plain test,
 // so the Yaegi CLI (which skips Fuzz functions) checks them too.
 func TestFuzzSeeds(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/internal/cache"
+	"github.com/authlayer/authlayer/internal/jsonpath"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
@@ -123,18 +124,18 @@ func confirmedValidation(s *settings, answer validation, local *identity) (valid
 // forwarded as is (checked already: one object, no duplicate keys)
 // instead of encoding the claims again.
 func claimsIdentity(j *jwtSettings, claims map[string]interface{}, payload []byte, token string) *identity {
-	tokenType := headerSafe(pathStr(j.tokenType, claims))
+	tokenType := headerSafe(jsonpath.Str(j.tokenType, claims))
 	if len(j.tokenType) == 0 {
 		tokenType = "user" // accepted by New only with routes.allowedTokenTypes and guests off
 	}
 	exp, _ := claimTime(claims, "exp")
-	userID, roles := headerSafe(pathStr(j.userID, claims)), pathStrList(j.roles, claims)
+	userID, roles := headerSafe(jsonpath.Str(j.userID, claims)), jsonpath.StrList(j.roles, claims)
 	if len(j.user) == 0 && payload != nil {
 		return identityFromJSON(payload, userID, tokenType, roles, exp, token, "local")
 	}
 	var user interface{} = claims
 	if len(j.user) > 0 {
-		user, _ = pathLookup(j.user, claims)
+		user, _ = jsonpath.Lookup(j.user, claims)
 	}
 	return newIdentity(user, userID, tokenType, roles, exp, token, "local")
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+
+	"github.com/authlayer/authlayer/internal/jsonpath"
 )
 
 // Reading a compact JWS strictly, before any key is looked at: a size cap
@@ -106,7 +108,7 @@ func decodeStrictObject(raw []byte) (map[string]interface{}, bool) {
 	if !uniqueKeys(raw) {
 		return nil, false
 	}
-	doc, ok := decodeJSON(raw).(map[string]interface{})
+	doc, ok := jsonpath.Decode(raw).(map[string]interface{})
 	return doc, ok
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/jsonpath"
 )
 
 // jwt.* compiled: the mode, the allowed algorithms, the keys, the claim
@@ -31,10 +33,10 @@ type jwtSettings struct {
 	issuer         string
 	audience       []string
 	leeway         time.Duration
-	user           jsonPath // empty: the whole claims object
-	userID         jsonPath
-	tokenType      jsonPath
-	roles          jsonPath
+	user           jsonpath.Path // empty: the whole claims object
+	userID         jsonpath.Path
+	tokenType      jsonpath.Path
+	roles          jsonpath.Path
 	warnedKidless  atomic.Bool // jwtverify.go: warnKidlessKeys logged
 }
 
@@ -50,10 +52,10 @@ func compileJWT(c *Config, s *settings) error {
 		secret:    []byte(cfg.Secret),
 		issuer:    strings.TrimSpace(cfg.Issuer),
 		audience:  trimAll(cfg.Audience),
-		user:      splitJSONPath(cfg.UserClaim),
-		userID:    splitJSONPath(cfg.UserIDClaim),
-		tokenType: splitJSONPath(cfg.TokenTypeClaim),
-		roles:     splitJSONPath(cfg.RolesClaim),
+		user:      jsonpath.Parse(cfg.UserClaim),
+		userID:    jsonpath.Parse(cfg.UserIDClaim),
+		tokenType: jsonpath.Parse(cfg.TokenTypeClaim),
+		roles:     jsonpath.Parse(cfg.RolesClaim),
 	}
 	mode, ok := jwtModes[strings.ToLower(strings.TrimSpace(cfg.Mode))]
 	if !ok {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/authlayer/authlayer/internal/jsonpath"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
@@ -92,7 +93,7 @@ func loginRequest(m *middleware, req *http.Request, form bool) ([]byte, string, 
 		return nil, returnTo, http.StatusRequestEntityTooLarge
 	}
 	if !form {
-		doc, ok := decodeJSON(raw).(map[string]interface{})
+		doc, ok := jsonpath.Decode(raw).(map[string]interface{})
 		if !ok {
 			return nil, returnTo, http.StatusBadRequest
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/authlayer/authlayer/internal/cache"
+	"github.com/authlayer/authlayer/internal/jsonpath"
 )
 
 // refresh.proactiveWindow: a user's token whose exp is that close is
@@ -88,7 +89,7 @@ func tokenIssuedAt(token string, exp time.Time) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	claims, _ := decodeJSON(raw).(map[string]interface{})
+	claims, _ := jsonpath.Decode(raw).(map[string]interface{})
 	iat, ok := claimTime(claims, "iat")
 	if !ok || iat.IsZero() || !iat.Before(exp) || iat.After(time.Now().Add(time.Minute)) {
 		return time.Time{}, false

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+
+	"github.com/authlayer/authlayer/internal/jsonpath"
 )
 
 // endpoints.session (GET): what a front end's auth provider polls, since
@@ -58,7 +60,7 @@ func sessionOf(res *authResult, tokens ...string) sessionInfo {
 // scrubbedJSON is raw (a JSON object) without token-holding fields; null
 // when it does not decode.
 func scrubbedJSON(raw []byte, tokens []string) json.RawMessage {
-	doc := decodeJSON(raw)
+	doc := jsonpath.Decode(raw)
 	if doc == nil {
 		return json.RawMessage("null")
 	}

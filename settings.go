@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authlayer/authlayer/internal/jsonpath"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
@@ -160,14 +161,14 @@ func compileResponses(c *Config, s *settings) error {
 		}
 	}
 	s.responses = responseFields{
-		success:      splitJSONPath(r.Success),
-		user:         splitJSONPath(r.User),
-		userID:       splitJSONPath(r.UserID),
-		tokenType:    splitJSONPath(r.TokenType),
-		expiresAt:    splitJSONPath(r.ExpiresAt),
-		roles:        splitJSONPath(r.Roles),
-		accessToken:  splitJSONPath(r.AccessToken),
-		refreshToken: splitJSONPath(r.RefreshToken),
+		success:      jsonpath.Parse(r.Success),
+		user:         jsonpath.Parse(r.User),
+		userID:       jsonpath.Parse(r.UserID),
+		tokenType:    jsonpath.Parse(r.TokenType),
+		expiresAt:    jsonpath.Parse(r.ExpiresAt),
+		roles:        jsonpath.Parse(r.Roles),
+		accessToken:  jsonpath.Parse(r.AccessToken),
+		refreshToken: jsonpath.Parse(r.RefreshToken),
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/jsonpath"
 )
 
 // benchJWT is one algorithm's prepared state.
@@ -138,11 +140,11 @@ func BenchJWTUniqueKeys(alg string, n int) {
 	}
 }
 
-// BenchJWTDecodeJSON is the claims' decoding alone (decodeJSON).
+// BenchJWTDecodeJSON is the claims' decoding alone (jsonpath.Decode).
 func BenchJWTDecodeJSON(alg string, n int) {
 	payload := benchJWTs[alg].parts.payload
 	for i := 0; i < n; i++ {
-		decodeJSON(payload)
+		jsonpath.Decode(payload)
 	}
 }
 
