@@ -3,24 +3,50 @@ package authlayer
 import (
 	"log"
 	"net/http"
-	"strings"
+
+	"github.com/authlayer/authlayer/internal/csrf"
 )
 
-// CSRF in the request flow (the guard itself is csrf.go). The checks that
-// need no session (Fetch Metadata, Origin, Referer) run before any backend
-// call, so a cross-site forgery never costs a validation; the signed
-// double-submit token, bound to the session, is checked once the session
-// is known. Excluded paths bypass authlayer and so CSRF too; exempt paths
-// (csrf.exemptPaths) are matched exactly.
+// CSRF in the request flow (the guard itself is internal/csrf). The
+// checks that need no session (Fetch Metadata, Origin, Referer, method
+// overrides) run before any backend call, so a cross-site forgery never
+// costs a validation; the signed double-submit token, bound to the
+// session, is checked once the session is known. Excluded paths bypass
+// authlayer and so CSRF too; exempt paths (csrf.exemptPaths) are matched
+// exactly. A remembered session's safe request skips all of it
+// (serveRememberedGuarded, csrf.Safe).
+
+// compileCSRF is the csrf.* step of compileSettings: s.csrf is nil when
+// csrf.enabled is false. The guard reads cookie names, header names and
+// paths with the same rules as the rest of authlayer.
+func compileCSRF(c *Config, s *settings) error {
+	o := c.CSRF
+	g, err := csrf.Compile(csrf.Options{
+		Enabled: o.Enabled, Secret: o.Secret, CookieName: o.CookieName, HeaderName: o.HeaderName,
+		TrustedOrigins: o.TrustedOrigins, ExemptPaths: o.ExemptPaths,
+		TrustSameSite: o.TrustSameSite, ReportOnly: o.ReportOnly,
+		SecureCookies: s.cookies.secure, MaxCookieBytes: maxCookieBytes,
+		ValidCookieName: validCookieName, ValidHeaderName: validHeaderName,
+		CanonicalPath: canonicalPath, FoldHeaderName: normalizeHeaderName,
+	})
+	if err != nil {
+		return err
+	}
+	if g != nil && (g.CookieName == s.cookies.user || g.CookieName == s.cookies.guest || g.CookieName == s.cookies.refresh) {
+		return optionError("csrf.cookieName", "%s is already a token cookie", g.CookieName)
+	}
+	s.csrf = g
+	return nil
+}
 
 // csrfBefore runs the session-free checks. It reports whether it answered
 // the request, and whether the token must still be checked.
 func csrfBefore(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch) (answered, needToken bool) {
-	verdict, reason := csrfEarly(m.csrf, req, route.path)
+	verdict, reason := csrf.Early(m.csrf, req, route.path)
 	switch verdict {
-	case csrfReject:
+	case csrf.Reject:
 		return csrfFailed(m, rw, req, route, &authResult{}, reason), false
-	case csrfNeedToken:
+	case csrf.NeedToken:
 		return false, true
 	}
 	return false, false
@@ -32,31 +58,31 @@ func csrfBefore(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 // was added (res may be a shared, remembered session; see sessionmemo.go).
 func csrfAfter(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, needToken bool) (bool, *authResult) {
 	binding := csrfBinding(res)
-	if c := csrfIssue(m.csrf, req, binding); c != "" {
+	if c := csrf.Issue(m.csrf, req, binding); c != "" {
 		cp := *res
 		cp.setCookies = append(append(make([]string, 0, len(res.setCookies)+1), res.setCookies...), c)
 		res = &cp
 	}
-	if needToken && !csrfTokenValid(m.csrf, req, binding) {
+	if needToken && !csrf.TokenValid(m.csrf, req, binding) {
 		return csrfFailed(m, rw, req, route, res, "token"), res
 	}
 	return false, res
 }
 
-// csrfBinding ties tokens to the session: a token minted for another
+// csrfBinding is the session's csrf.Binding: a token minted for another
 // session (another user, or the guest before login) fails.
 func csrfBinding(res *authResult) string {
-	if res.id == nil || res.id.userID == "" {
+	if res.id == nil {
 		return ""
 	}
-	return res.id.tokenType + ":" + res.id.userID
+	return csrf.Binding(res.id.tokenType, res.id.userID)
 }
 
 // csrfFailed logs the failure and, unless in report-only mode, answers 403
 // with next-api-layer's message. It reports whether it answered.
 func csrfFailed(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, reason string) bool {
 	record(m, req, eventCSRFFail, res.id, res.token, false, reason, http.StatusForbidden)
-	if m.csrf.reportOnly {
+	if m.csrf.ReportOnly {
 		log.Printf("authlayer: %s: CSRF check failed (%s), allowed by csrf.reportOnly", m.name, reason)
 		return false
 	}
@@ -64,20 +90,4 @@ func csrfFailed(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 	rw.Header().Add("Vary", "Origin")
 	deny(m, rw, req, route, res, http.StatusForbidden, "CSRF validation failed")
 	return true
-}
-
-// csrfSafeRequest reports whether req needs no CSRF check at all: a safe
-// method without an override (or exempt), as csrfEarly judges it. Without
-// a query that could spell an override and without any header outside
-// the common set (unusual, from stripIdentityHeaders), a safe method cannot
-// carry an override.
-func csrfSafeRequest(g *csrfGuard, req *http.Request, canonicalPath string, unusual bool) bool {
-	if !unusual && csrfSafeMethods[req.Method] {
-		q := req.URL.RawQuery
-		if q == "" || (strings.IndexByte(q, '%') < 0 && !strings.Contains(strings.ToLower(q), "method")) {
-			return true // as csrfEarly: no query override is spelled without "%" or "method"
-		}
-	}
-	verdict, _ := csrfEarly(g, req, canonicalPath)
-	return verdict == csrfPass
 }

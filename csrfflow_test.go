@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/authlayer/authlayer/internal/csrf"
 )
 
 const testCSRFSecret = "0123456789abcdef0123456789abcdef-test"
@@ -101,5 +103,74 @@ func TestCSRFCookieNameMustNotBeATokenCookie(t *testing.T) {
 	c.CSRF.Enabled, c.CSRF.Secret, c.CSRF.CookieName = true, testCSRFSecret, "userToken"
 	if _, err := New(context.Background(), http.NotFoundHandler(), c, "t"); err == nil || !strings.Contains(err.Error(), "csrf.cookieName:") {
 		t.Errorf("error = %v, want one naming csrf.cookieName", err)
+	}
+}
+
+// TestCSRFOptionsReachTheGuard: compileCSRF hands every csrf.* option to
+// the guard, with authlayer's own readings of cookie names, paths and
+// header keys (an exempt path is matched canonically; an override header
+// spelled with "~", which only normalizeHeaderName folds, still counts).
+func TestCSRFOptionsReachTheGuard(t *testing.T) {
+	c := validConfig()
+	c.CSRF = CSRFConfig{
+		Enabled: true, Secret: testCSRFSecret, CookieName: "__Host-xsrf", HeaderName: "x-xsrf",
+		TrustedOrigins: []string{"https://partner.example"}, ExemptPaths: []string{"/hooks/in/"},
+		TrustSameSite: true, ReportOnly: true,
+	}
+	s, err := compileSettings(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := s.csrf
+	if g == nil || g.CookieName != "__Host-xsrf" || !g.ReportOnly {
+		t.Fatalf("guard %+v: want cookie __Host-xsrf, report-only", g)
+	}
+	for _, tc := range []struct {
+		desc, method, target string
+		h                    http.Header
+		want                 csrf.Verdict
+	}{
+		{"trusted origin", http.MethodPost, "/x", http.Header{"Origin": {"https://partner.example"}}, csrf.Pass},
+		{"trustSameSite", http.MethodPost, "/x", http.Header{"Sec-Fetch-Site": {"same-site"}}, csrf.Pass},
+		{"exempt path, canonical", http.MethodPost, "/hooks//in", http.Header{"Sec-Fetch-Site": {"cross-site"}}, csrf.Pass},
+		{"override header with ~", http.MethodGet, "/x", http.Header{"Sec-Fetch-Site": {"cross-site"}, "X~http~method": {"DELETE"}}, csrf.Reject},
+		{"control: cross-site POST", http.MethodPost, "/x", http.Header{"Sec-Fetch-Site": {"cross-site"}}, csrf.Reject},
+	} {
+		req := httptest.NewRequest(tc.method, tc.target, nil)
+		for k, v := range tc.h {
+			req.Header[k] = v
+		}
+		if got, reason := csrf.Early(g, req, canonicalPath(req.URL.Path)); got != tc.want {
+			t.Errorf("%s: verdict %d (%s), want %d", tc.desc, got, reason, tc.want)
+		}
+	}
+	tok := csrf.Issue(g, httptest.NewRequest(http.MethodGet, "/", nil), "")
+	if !strings.HasPrefix(tok, "__Host-xsrf=") || !strings.Contains(tok, "; Secure") {
+		t.Errorf("issued %q: want the configured name, Secure (cookies.secure)", tok)
+	}
+	c.CSRF.Enabled = false
+	if s, err := compileSettings(c); err != nil || s.csrf != nil {
+		t.Errorf("disabled: guard %v, error %v; want neither", s.csrf, err)
+	}
+}
+
+// TestCSRFOptionErrorsFromNew: New refuses a bad csrf.* option naming it.
+func TestCSRFOptionErrorsFromNew(t *testing.T) {
+	for _, tc := range []struct {
+		option string
+		mutate func(*CSRFConfig)
+	}{
+		{"csrf.secret", func(c *CSRFConfig) { c.Secret = "short" }},
+		{"csrf.cookieName", func(c *CSRFConfig) { c.CookieName = "a b" }},
+		{"csrf.headerName", func(c *CSRFConfig) { c.HeaderName = "Accept" }},
+		{"csrf.trustedOrigins", func(c *CSRFConfig) { c.TrustedOrigins = []string{"https://x.example/path"} }},
+		{"csrf.exemptPaths", func(c *CSRFConfig) { c.ExemptPaths = []string{"/hooks/*"} }},
+	} {
+		c := validConfig()
+		c.CSRF.Enabled, c.CSRF.Secret = true, testCSRFSecret
+		tc.mutate(&c.CSRF)
+		if _, err := New(context.Background(), http.NotFoundHandler(), c, "t"); err == nil || !strings.HasPrefix(err.Error(), "authlayer: "+tc.option+": ") {
+			t.Errorf("%s: error %v, want one naming it", tc.option, err)
+		}
 	}
 }

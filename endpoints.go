@@ -3,6 +3,8 @@ package authlayer
 import (
 	"net/http"
 	"strings"
+
+	"github.com/authlayer/authlayer/internal/csrf"
 )
 
 // authlayer's own session endpoints (endpoints.*): login (login.go),
@@ -105,8 +107,8 @@ func crossSitePost(req *http.Request) bool {
 	if len(values) != 1 {
 		return true
 	}
-	origin, ok := csrfHeaderOrigin(values[0])
-	return !ok || origin != csrfRequestOrigin(req)
+	origin, ok := csrf.HeaderOrigin(values[0])
+	return !ok || origin != csrf.RequestOrigin(req)
 }
 
 // endpointMethod answers 405 unless req uses one of methods.

@@ -3,6 +3,8 @@ package authlayer
 import (
 	"net/http"
 	"testing"
+
+	"github.com/authlayer/authlayer/internal/csrf"
 )
 
 func TestStripRemovesSpoofedIdentityAndAliases(t *testing.T) {
@@ -70,7 +72,7 @@ func TestStripOwnedNamesAmongCommonOnes(t *testing.T) {
 // header needs neither check (serveRememberedGuarded relies on it).
 func TestCommonHeadersNeverHideMarkers(t *testing.T) {
 	markers := map[string]bool{"sec-purpose": true, "purpose": true, "x-purpose": true, "x-moz": true, "next-router-prefetch": true}
-	for k := range csrfOverrideHeaders {
+	for k := range csrf.OverrideHeaders {
 		markers[k] = true
 	}
 	for _, name := range commonRequestHeaders {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/authlayer/authlayer/internal/csrf"
 	"github.com/authlayer/authlayer/internal/jsonpath"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
@@ -201,7 +202,7 @@ func loginCookies(m *middleware, req *http.Request, access, rotated string, id *
 	}
 	cookies = append(cookies, buildCookie(cs, cs.guest, "", cs.path, -1))
 	if m.csrf != nil && id != nil {
-		cookies = appendCookie(cookies, csrfIssue(m.csrf, req, csrfBinding(&authResult{id: id})))
+		cookies = appendCookie(cookies, csrf.Issue(m.csrf, req, csrf.Binding(id.tokenType, id.userID)))
 	}
 	return cookies
 }

@@ -10,6 +10,8 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+
+	"github.com/authlayer/authlayer/internal/csrf"
 )
 
 // Method override for the upstream (methodOverride.*): PUT, PATCH and
@@ -25,8 +27,9 @@ import (
 // client's own override first, whatever its method and value:
 //
 //   - the headers X-HTTP-Method-Override, X-HTTP-Method and
-//     X-Method-Override in every spelling csrf.go recognises (any case,
-//     "_" "." and the other characters servers fold into "-");
+//     X-Method-Override in every spelling CSRF recognises
+//     (csrf.OverrideHeaders: any case, "_" "." and the other characters
+//     servers fold into "-");
 //   - a "_method" query parameter in every spelling a framework reads
 //     (overrideFieldName: "_method[]", "%5Fmethod", "_method%00", PHP's
 //     ".method", "&" or ";" separated), in the URL and in the request
@@ -123,7 +126,7 @@ func applyMethodOverride(m *middleware, rw http.ResponseWriter, req *http.Reques
 // parameters (see the file comment).
 func stripClientOverrides(req *http.Request) {
 	for k := range req.Header {
-		if len(k) > 12 && csrfOverrideHeaderLengths[len(k)] && csrfOverrideHeaders[normalizeHeaderName(k)] {
+		if len(k) > 12 && csrf.OverrideHeaderLengths[len(k)] && csrf.OverrideHeaders[normalizeHeaderName(k)] {
 			delete(req.Header, k)
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/authlayer/authlayer/internal/csrf"
 )
 
 // bodyApp records the method, request line, headers and body the app
@@ -145,7 +147,7 @@ func TestClientOverridesNeverReachTheApp(t *testing.T) {
 					t.Fatalf("%s %s %s: %d, app got %s", mode, method, target, rec.Code, app.method)
 				}
 				for k := range app.header {
-					if csrfOverrideHeaders[normalizeHeaderName(k)] {
+					if csrf.OverrideHeaders[normalizeHeaderName(k)] {
 						t.Errorf("%s %s %s: the client's %s reached the app", mode, method, target, k)
 					}
 				}

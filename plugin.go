@@ -6,6 +6,8 @@ import (
 	"context"
 	"net/http"
 	"os"
+
+	"github.com/authlayer/authlayer/internal/csrf"
 )
 
 // Config is the middleware's configuration, as Traefik decodes it.
@@ -117,9 +119,9 @@ type middleware struct {
 	s      *settings
 	state  *sharedState
 	routes *routeMemo
-	audit  *auditLog  // nil when audit.enabled is false
-	csrf   *csrfGuard // nil when csrf.enabled is false
-	plain  bool       // neither rate limits nor CSRF: remembered sessions take the short path
+	audit  *auditLog   // nil when audit.enabled is false
+	csrf   *csrf.Guard // nil when csrf.enabled is false
+	plain  bool        // neither rate limits nor CSRF: remembered sessions take the short path
 	// shaping: i18n or methodOverride is on, work on every forwarded
 	// request beyond the identity headers (shapeRequest).
 	shaping bool
@@ -138,22 +140,15 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	if err != nil {
 		return nil, err
 	}
-	csrf, err := newCSRFGuard(config.CSRF, s.cookies.secure)
-	if err != nil {
-		return nil, err
-	}
-	if csrf != nil && (csrf.cookieName == s.cookies.user || csrf.cookieName == s.cookies.guest || csrf.cookieName == s.cookies.refresh) {
-		return nil, optionError("csrf.cookieName", "%s is already a token cookie", csrf.cookieName)
-	}
 	warnNothingProtected(name, config)
 	return &middleware{
 		next: next, name: name, s: s,
-		plain:   s.limiter == nil && csrf == nil,
+		plain:   s.limiter == nil && s.csrf == nil,
 		shaping: s.i18n != nil || s.methodOverride.enabled,
 		state:   sharedStateFor(name, config, s),
 		routes:  newRouteMemo(s.routes, s.protectAmbiguous, s.endpoints.paths),
 		audit:   auditLog,
-		csrf:    csrf,
+		csrf:    s.csrf,
 	}, nil
 }
 
@@ -219,7 +214,7 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 	if m.state.limiter != nil && rateLimited(m, rw, req, unusual) {
 		return
 	}
-	if m.csrf != nil && (!res.csrfOK || !csrfSafeRequest(m.csrf, req, route.path, unusual)) {
+	if m.csrf != nil && (!res.csrfOK || !csrf.Safe(m.csrf, req, route.path, unusual)) {
 		serveFlow(m, rw, req, true)
 		return
 	}

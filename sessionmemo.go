@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/csrf"
 )
 
 // sessionMemo answers the most common request, a browser whose cookies
@@ -81,7 +83,7 @@ func memoRemember(m *middleware, req *http.Request, res *authResult, expires int
 	}
 	e := &memoEntry{res: *res, expiresAt: time.Unix(0, expires)}
 	if m.csrf != nil {
-		e.res.csrfOK = csrfIssue(m.csrf, req, csrfBinding(res)) == ""
+		e.res.csrfOK = csrf.Issue(m.csrf, req, csrfBinding(res)) == ""
 	}
 	sm := m.state.sessions
 	sm.mu.Lock()

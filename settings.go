@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authlayer/authlayer/internal/csrf"
 	"github.com/authlayer/authlayer/internal/jsonpath"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
@@ -44,6 +45,7 @@ type settings struct {
 	// keeps this instance's client-key memo, and its buckets become the
 	// session scope's (state.go).
 	limiter *ratelimit.Limiter
+	csrf    *csrf.Guard // nil when csrf.enabled is false (csrfflow.go)
 }
 
 type backendSettings struct {
@@ -87,6 +89,7 @@ func compileSettings(c *Config) (*settings, error) {
 		compileBackend, compileResponses, compileCookies, compileGuest,
 		compileCache, compileRefresh, compileRoutes, compileTokenTypes, compileHeaders, compileJWT,
 		compileEndpoints, compileErrorPages, compileI18n, compileMethodOverride, compileRateLimit,
+		compileCSRF,
 	}
 	for _, step := range steps {
 		if err := step(c, s); err != nil {
