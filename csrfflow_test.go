@@ -174,3 +174,26 @@ func TestCSRFOptionErrorsFromNew(t *testing.T) {
 		}
 	}
 }
+
+// TestCSRFOverrideSpellingsThroughTheFlow: a remembered session's
+// cross-site GET that spells _method as PHP reads it is refused, not
+// forwarded.
+func TestCSRFOverrideSpellingsThroughTheFlow(t *testing.T) {
+	f := newFakeBackend(t)
+	h, up := csrfMiddleware(t, f, false)
+	user := &http.Cookie{Name: "userToken", Value: "user-c4"}
+	token := csrfCookieFrom(t, serve(h, page("/", user)))
+	for _, q := range []string{"_method%00=DELETE", "%EF%BB%BF_method=DELETE", "_method=DELETE"} {
+		req := page("/account?"+q, user, token)
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		calls := up.calls
+		if rec := serve(h, req); rec.Code != http.StatusForbidden || up.calls != calls {
+			t.Errorf("cross-site GET ?%s: %d, forwarded %d; want 403, not forwarded", q, rec.Code, up.calls-calls)
+		}
+	}
+	req := page("/account?_method%00=GET", user, token)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if rec := serve(h, req); rec.Code != http.StatusOK {
+		t.Errorf("control: cross-site GET ?_method%%00=GET: %d, want 200", rec.Code)
+	}
+}

@@ -31,7 +31,7 @@ import (
 //     (csrf.OverrideHeaders: any case, "_" "." and the other characters
 //     servers fold into "-");
 //   - a "_method" query parameter in every spelling a framework reads
-//     (overrideFieldName: "_method[]", "%5Fmethod", "_method%00", PHP's
+//     (csrf.OverrideField: "_method[]", "%5Fmethod", "_method%00", PHP's
 //     ".method", "&" or ";" separated), in the URL and in the request
 //     line Traefik forwards (RequestURI);
 //   - in "body" mode, from every body the app receives as a POST (a POST,
@@ -39,7 +39,7 @@ import (
 //     framework would read _method from, in every type and spelling it
 //     would read it in (see overrideReading): a JSON object's top-level
 //     "_method" keys (any JSON type, a BOM allowed), a form's _method
-//     fields (overrideFieldName: "_method%00", "%5Fmethod", ".method",
+//     fields (csrf.OverrideField: "_method%00", "%5Fmethod", ".method",
 //     "_method[]", ...), a multipart/form-data body's _method parts (the
 //     body rebuilt, see rebuildMultipart). A body authlayer cannot be sure
 //     about is refused before anything reaches the app: 415 for a
@@ -160,7 +160,7 @@ func mayHoldOverride(s string) bool {
 }
 
 // dropOverrideFields removes every field of a query or form string that
-// names _method (overrideFieldName), splitting on "&" and ";" as the
+// names _method (csrf.OverrideField), splitting on "&" and ";" as the
 // lenient parsers do (and as Traefik turns ";" into "&" upstream). It
 // reports whether it removed one; ok is false when limit > 0 and the
 // string has more fields than limit (nothing is removed then).
@@ -180,7 +180,7 @@ func dropOverrideFields(s string, limit int) (kept string, removed, ok bool) {
 			continue
 		}
 		key, _, _ := strings.Cut(part, "=")
-		if overrideFieldName(key) {
+		if csrf.OverrideField(key) {
 			removed = true
 			continue
 		}
@@ -200,103 +200,13 @@ func dropOverrideSubfields(part string) (string, bool) {
 	removed := false
 	for _, sub := range subs {
 		key, _, _ := strings.Cut(sub, "=")
-		if overrideFieldName(key) {
+		if csrf.OverrideField(key) {
 			removed = true
 			continue
 		}
 		out = append(out, sub)
 	}
 	return strings.Join(out, ";"), removed
-}
-
-// overrideFieldName reports whether a raw form or query key names the
-// _method field for some framework, read as the most lenient of them read
-// it: "+" as a space and every valid %XX decoded (an invalid escape kept,
-// as PHP does), again while an escape remains (a proxy may decode once
-// more; three rounds at most); cut at a NUL (PHP keeps names as C
-// strings, so "_method%00" is _method to it); a leading byte-order mark
-// dropped (body-parser decodes a body without it); leading spaces dropped
-// (PHP); cut at the first "[" ("_method[]", "_method[0]": an array named
-// _method in PHP, Rails and qs); any case; and ".", " " or "[" in place
-// of the leading "_" (PHP turns them into "_"). A key over
-// maxOverrideKeyBytes counts as one: no form needs such a name, and
-// reading it costs an interpreted loop turn per escape.
-func overrideFieldName(key string) bool {
-	if len(key) > maxOverrideKeyBytes {
-		return true
-	}
-	for i := 0; i < 3 && strings.ContainsAny(key, "%+"); i++ {
-		decoded := lenientUnescape(key)
-		if decoded == key {
-			break
-		}
-		key = decoded
-	}
-	if i := strings.IndexByte(key, 0); i >= 0 {
-		key = key[:i]
-	}
-	key = strings.TrimPrefix(key, "\ufeff")
-	if i := strings.IndexByte(key, '['); i > 0 {
-		key = key[:i]
-	}
-	if len(key) > len("_method") {
-		key = strings.TrimLeft(key, " ")
-		if len(key) < len("_method") {
-			key = " " + key // " method": the space read as PHP's "_"
-		}
-	}
-	return len(key) == len("_method") && strings.IndexByte("_. [", key[0]) >= 0 && strings.EqualFold(key[1:], "method")
-}
-
-// maxOverrideKeyBytes bounds the form or query key overrideFieldName
-// reads.
-const maxOverrideKeyBytes = 4096
-
-// lenientUnescape decodes "+" and every valid %XX escape of s, keeping an
-// invalid one as it is. One loop turn per "%".
-func lenientUnescape(s string) string {
-	if strings.IndexByte(s, '+') >= 0 {
-		s = strings.ReplaceAll(s, "+", " ")
-	}
-	i := strings.IndexByte(s, '%')
-	if i < 0 {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for turns := 0; i >= 0 && turns < maxOverrideKeyBytes; turns++ {
-		b.WriteString(s[:i])
-		hi, okHi := unhex(s, i+1)
-		lo, okLo := unhex(s, i+2)
-		if okHi && okLo {
-			b.WriteByte(hi<<4 | lo)
-			s = s[i+3:]
-		} else {
-			b.WriteByte('%')
-			s = s[i+1:]
-		}
-		i = strings.IndexByte(s, '%')
-	}
-	b.WriteString(s)
-	return b.String()
-}
-
-// unhex is the value of the hexadecimal digit s[i]; false when there is
-// none.
-func unhex(s string, i int) (byte, bool) {
-	if i >= len(s) {
-		return 0, false
-	}
-	c := s[i]
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // setOverrideHeader sends req upstream as POST naming its method in the
@@ -602,7 +512,7 @@ func overrideMultipart(req *http.Request, body []byte, boundary, method string) 
 // odd headers; a rebuilt body has none). Each part keeps its name (and
 // filename), Content-Type, Content-Transfer-Encoding and bytes; its other
 // headers are dropped. A part whose name reads as _method
-// (overrideFieldName) is left out. A body that does not parse, a part
+// (csrf.OverrideField) is left out. A body that does not parse, a part
 // without exactly one form-data Content-Disposition with a name, or a
 // name or filename that another parser could read a second name from
 // (quotes, backslashes, control characters, or ";" with "name") is
@@ -631,7 +541,7 @@ func rebuildMultipart(body []byte, boundary, method string) ([]byte, string, int
 		if !ok {
 			return nil, "", bodyInvalid
 		}
-		if overrideFieldName(name) {
+		if csrf.OverrideField(name) {
 			continue
 		}
 		w, err := mw.CreatePart(header)

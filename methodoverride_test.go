@@ -354,30 +354,6 @@ func TestDropOverrideFields(t *testing.T) {
 	}
 }
 
-func TestOverrideFieldNameReadsKeysAsTheMostLenientFramework(t *testing.T) {
-	for _, key := range []string{
-		"_method", "_METHOD", "%5Fmethod", "%255Fmethod", "%25255Fmethod", "_method%00", "_method%00junk",
-		"%5Fmethod%2500", "_method[]", "_method[0]", ".method", "[method", "+method", "%20_method",
-		"++_method", "\ufeff_method", "%EF%BB%BF_method", "_m%65thod", "_method\x00", "%zz_method%00"[3:],
-		strings.Repeat("x", maxOverrideKeyBytes+1),
-	} {
-		if !overrideFieldName(key) {
-			t.Errorf("overrideFieldName(%q) = false, want true", key)
-		}
-	}
-	for _, key := range []string{
-		"method", "_methods", "x_method", "payment_method", "_method_", "%zz_method", "_meth", "",
-		"_method%zz", "methodx", "__method",
-	} {
-		if overrideFieldName(key) {
-			t.Errorf("overrideFieldName(%q) = true, want false", key)
-		}
-	}
-	if got := lenientUnescape("a%41%zz%4"); got != "aA%zz%4" {
-		t.Errorf("lenientUnescape: %q", got)
-	}
-}
-
 // TestMethodOverrideBodyReading: what body mode does with each kind of
 // body the app would receive as a POST: read and cleaned, kept as it is
 // (a type no framework reads fields from), or refused with 415 or 400

@@ -5,8 +5,9 @@ package csrf
 // are the ones app frameworks read: the headers X-HTTP-Method-Override,
 // X-HTTP-Method and X-Method-Override in any case and with "_", "." or
 // another character servers fold into "-" (OverrideHeaders), and a
-// "_method" query parameter (overrideParam). The root's methodOverride
-// strips the same headers from what reaches the app.
+// "_method" query parameter as the most lenient framework reads its name
+// (OverrideField). The root's methodOverride strips exactly these from
+// what reaches the app.
 
 import (
 	"net/http"
@@ -30,7 +31,12 @@ var OverrideHeaderLengths = map[int]bool{
 }
 
 const (
-	maxQueryKeys = 256 // pairs examined for _method before failing closed
+	// A safe request's query is read for _method up to these sizes;
+	// beyond them it counts as an override (no link a browser follows
+	// needs that much, and each key is decoded up to three times).
+	maxQueryKeys        = 256   // pairs
+	maxQueryBytes       = 65536 // bytes
+	maxOverrideKeyBytes = 4096  // longer keys count as _method (OverrideField)
 )
 
 // methodOverridden reports whether a safe request asks the app to treat
@@ -73,25 +79,25 @@ func safeOverride(v string) bool {
 	return safeMethods[strings.ToUpper(strings.TrimSpace(v))]
 }
 
-// queryOverride looks for a _method parameter as frameworks read it:
-// decoded, any case, split on "&" or ";" (see overrideParam for the
-// spellings of the key).
+// queryOverride looks for a _method parameter as frameworks read it,
+// split on "&" or ";" (see OverrideField for the spellings of the key);
+// the value is decoded as a query component.
 func queryOverride(q string) bool {
-	if strings.Count(q, "&")+strings.Count(q, ";") >= maxQueryKeys {
-		return true // fail closed rather than split an attacker-sized query
+	if len(q) > maxQueryBytes || strings.Count(q, "&")+strings.Count(q, ";") >= maxQueryKeys {
+		return true // fail closed rather than read an attacker-sized query
 	}
 	pairs := strings.Split(strings.ReplaceAll(q, ";", "&"), "&")
 	for _, pair := range pairs {
 		key, value, _ := strings.Cut(pair, "=")
-		if overrideParam(key) && !safeOverride(unescape(value)) {
+		if OverrideField(key) && !safeOverride(unescape(value)) {
 			return true
 		}
 	}
 	return false
 }
 
-// unescape decodes a query component, keeping an undecodable one as it
-// is (as lenient parsers do).
+// unescape decodes a query value, keeping an undecodable one as it is
+// (it then holds a "%" and names no method).
 func unescape(s string) string {
 	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
 		return s
@@ -103,22 +109,77 @@ func unescape(s string) string {
 	return u
 }
 
-// overrideParam reports whether a raw query key names the _method
-// parameter for some framework: decoded (twice if an escape survives the
-// first decoding, as when a proxy decodes too), any case, "_method[]" or
-// "_method[0]" (an array named _method in PHP and Rails), leading spaces
-// dropped and ".", " " or an unmatched "[" for the leading "_" (PHP's
-// reading of parameter names).
-func overrideParam(key string) bool {
-	key = unescape(key)
-	if strings.IndexByte(key, '%') >= 0 {
-		key = unescape(key)
+// OverrideField reports whether a raw form or query key names the
+// _method field for some framework, read as the most lenient of them read
+// it: "+" as a space and every valid %XX decoded (an invalid escape kept,
+// as PHP does), again while an escape remains (a proxy may decode once
+// more; three rounds at most); cut at a NUL (PHP keeps names as C
+// strings, so "_method%00" is _method to it); a leading byte-order mark
+// dropped (body-parser decodes a body without it); leading spaces dropped
+// (PHP); cut at the first "[" ("_method[]", "_method[0]": an array named
+// _method in PHP, Rails and qs); any case; and ".", " " or "[" in place
+// of the leading "_" (PHP turns them into "_"). A key over 4096 bytes
+// counts as one: no form needs such a name.
+func OverrideField(key string) bool {
+	if len(key) > maxOverrideKeyBytes {
+		return true
 	}
+	for i := 0; i < 3 && strings.ContainsAny(key, "%+"); i++ {
+		decoded := lenientUnescape(key)
+		if decoded == key {
+			break
+		}
+		key = decoded
+	}
+	if i := strings.IndexByte(key, 0); i >= 0 {
+		key = key[:i]
+	}
+	key = strings.TrimPrefix(key, "\ufeff")
 	if i := strings.IndexByte(key, '['); i > 0 {
 		key = key[:i]
 	}
-	for len(key) > len("_method") && key[0] == ' ' {
-		key = key[1:]
+	if len(key) > len("_method") {
+		key = strings.TrimLeft(key, " ")
+		if len(key) < len("_method") {
+			key = " " + key // " method": the space read as PHP's "_"
+		}
 	}
 	return len(key) == len("_method") && strings.IndexByte("_. [", key[0]) >= 0 && strings.EqualFold(key[1:], "method")
+}
+
+// lenientUnescape decodes "+" and every valid %XX escape of s, keeping an
+// invalid one as it is.
+func lenientUnescape(s string) string {
+	return unescaper.Replace(s)
+}
+
+// unescaper is lenientUnescape's reading as a strings.Replacer: it
+// replaces leftmost first, without overlaps, and copies what matches
+// nothing ("%" before a non-hex digit), which is exactly that reading;
+// and it runs compiled under Yaegi, where a loop over the escapes would
+// cost microseconds each (attacker-sized keys).
+var unescaper = newUnescaper()
+
+func newUnescaper() *strings.Replacer {
+	const digits = "0123456789abcdefABCDEF"
+	pairs := make([]string, 0, 2+2*len(digits)*len(digits))
+	pairs = append(pairs, "+", " ")
+	for i := 0; i < len(digits); i++ {
+		for j := 0; j < len(digits); j++ {
+			b := hexValue(digits[i])<<4 | hexValue(digits[j])
+			pairs = append(pairs, "%"+digits[i:i+1]+digits[j:j+1], string([]byte{b}))
+		}
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+// hexValue is the value of the hexadecimal digit c.
+func hexValue(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
 }

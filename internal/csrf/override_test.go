@@ -94,6 +94,12 @@ func TestMethodOverrideAliases(t *testing.T) {
 		{"leading spaces", http.MethodGet, "++_method=DELETE", nil, Reject, "method-override"},
 		{"leading encoded spaces", http.MethodGet, "%20%20_method%5B%5D=DELETE", nil, Reject, "method-override"},
 		{"double-encoded key", http.MethodGet, "%255Fmethod=DELETE", nil, Reject, "method-override"},
+		{"_method%00 (PHP cuts a name at NUL)", http.MethodGet, "_method%00=DELETE", nil, Reject, "method-override"},
+		{"_method%00junk", http.MethodGet, "_method%00junk=DELETE", nil, Reject, "method-override"},
+		{"byte-order mark before _method", http.MethodGet, "%EF%BB%BF_method=DELETE", nil, Reject, "method-override"},
+		{"invalid escape after the bracket", http.MethodGet, "%5Fmethod[%zz]=DELETE", nil, Reject, "method-override"},
+		{"triple-encoded key", http.MethodGet, "%25255Fmethod=DELETE", nil, Reject, "method-override"},
+		{"control: _method%00=GET", http.MethodGet, "_method%00=GET", nil, Pass, "safe-method"},
 		{"_method[]=GET", http.MethodGet, "_method[]=GET", nil, Pass, "safe-method"},
 		{"control: _methods", http.MethodGet, "_methods=DELETE", nil, Pass, "safe-method"},
 		{"control: _method_x", http.MethodGet, "_method_x=DELETE", nil, Pass, "safe-method"},
@@ -112,5 +118,118 @@ func TestMethodOverrideAliases(t *testing.T) {
 		}
 		v, reason := Early(g, testRequest(tc.method, target, h), "/api/items")
 		checkVerdict(t, tc.desc, v, reason, tc.want, tc.reason)
+	}
+}
+
+// TestOverrideFieldReadsKeysAsTheMostLenientFramework: the key spellings
+// some framework reads as _method, and near misses none does.
+func TestOverrideFieldReadsKeysAsTheMostLenientFramework(t *testing.T) {
+	for _, key := range []string{
+		"_method", "_METHOD", "%5Fmethod", "%255Fmethod", "%25255Fmethod", "_method%00", "_method%00junk",
+		"%5Fmethod%2500", "_method[]", "_method[0]", ".method", "[method", "+method", "%20_method",
+		"++_method", "\ufeff_method", "%EF%BB%BF_method", "_m%65thod", "_method\x00", "%zz_method%00"[3:],
+		strings.Repeat("x", maxOverrideKeyBytes+1),
+	} {
+		if !OverrideField(key) {
+			t.Errorf("OverrideField(%q) = false, want true", key)
+		}
+	}
+	for _, key := range []string{
+		"method", "_methods", "x_method", "payment_method", "_method_", "%zz_method", "_meth", "",
+		"_method%zz", "methodx", "__method",
+	} {
+		if OverrideField(key) {
+			t.Errorf("OverrideField(%q) = true, want false", key)
+		}
+	}
+	if got := lenientUnescape("a%41%zz%4"); got != "aA%zz%4" {
+		t.Errorf("lenientUnescape: %q", got)
+	}
+}
+
+// TestAttackerSizedQueriesCountAsOverrides: a safe request's query is read
+// up to maxQueryKeys pairs and maxQueryBytes bytes; beyond either it is
+// judged as the unsafe request it might be.
+func TestAttackerSizedQueriesCountAsOverrides(t *testing.T) {
+	g := newTestGuard(t, nil)
+	crossSite := http.Header{"Sec-Fetch-Site": {"cross-site"}}
+	long := "q=" + strings.Repeat("%41", maxQueryBytes/3-1)
+	tests := []struct {
+		desc, query string
+		want        Verdict
+	}{
+		{"long query within the limit", long, Pass},
+		{"long query beyond the limit", long + "%41", Reject},
+		{"pairs within the limit", strings.Repeat("a=%41&", maxQueryKeys-1), Pass},
+		{"pairs beyond the limit", strings.Repeat("a=%41&", maxQueryKeys), Reject},
+	}
+	for _, tc := range tests {
+		v, reason := Early(g, testRequest(http.MethodGet, testTarget+"?"+tc.query, crossSite), "/api/items")
+		checkVerdict(t, tc.desc, v, reason, tc.want, "")
+	}
+}
+
+// loopUnescape is lenientUnescape written as the loop it replaces: "+"
+// as a space, then each "%" decoded when two hex digits follow, kept
+// otherwise.
+func loopUnescape(s string) string {
+	s = strings.ReplaceAll(s, "+", " ")
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b.WriteByte(hexValue(s[i+1])<<4 | hexValue(s[i+2]))
+			i += 2
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+var unescapeSeeds = []string{
+	"", "a", "%", "%%", "%4", "%41", "%%41", "%4%41", "%zz%41", "a%41%zz%4", "%2B+%2b", "%+41", "+%", "%F", "%fF%Ff",
+	"%2525", "%252%35", "_method%00", "%EF%BB%BF_method", "%5Fmethod[%zz]", "%%%", "%4g%g4", "%0a%0A%00",
+}
+
+// TestLenientUnescapeIsTheLenientReading: the compiled replacer reads
+// every escape as the loop does.
+func TestLenientUnescapeIsTheLenientReading(t *testing.T) {
+	for _, s := range unescapeSeeds {
+		checkLenientUnescape(t, s)
+	}
+	for c := 0; c < 256; c++ {
+		for _, s := range []string{"%" + string(rune(c)) + "1", "%4" + string([]byte{byte(c)}), "%" + string([]byte{byte(c), byte(c)})} {
+			checkLenientUnescape(t, s)
+		}
+	}
+}
+
+func checkLenientUnescape(t *testing.T, s string) {
+	if got, want := lenientUnescape(s), loopUnescape(s); got != want {
+		t.Fatalf("lenientUnescape(%q) = %q, want %q", s, got, want)
+	}
+}
+
+func FuzzLenientUnescape(f *testing.F) {
+	for _, s := range unescapeSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(checkLenientUnescape)
+}
+
+// BenchmarkEarlyHostileKeys: a cross-site GET whose query is as long as
+// is read, each key a chain of escapes the key reader decodes three times
+// over.
+func BenchmarkEarlyHostileKeys(b *testing.B) {
+	g, _ := Compile(testOptions())
+	h := http.Header{"Sec-Fetch-Site": {"cross-site"}}
+	q := strings.Repeat(strings.Repeat("%2525", 60)+"=1&", maxQueryBytes/303) // 216 pairs
+	req := testRequest(http.MethodGet, testTarget+"?"+q, h)
+	for i := 0; i < b.N; i++ {
+		Early(g, req, "/api/items")
 	}
 }
