@@ -90,13 +90,15 @@ func (r Request) bodyReader() io.Reader {
 }
 
 // ServerRequest is r as a handler receives it in process
-// (httptest.NewRequest: RemoteAddr 192.0.2.1:1234, Host example.com).
+// (httptest.NewRequest: RemoteAddr 192.0.2.1:1234, Host example.com), with
+// r.Ctx as its context when set.
 func (r Request) ServerRequest() *http.Request {
-	req := httptest.NewRequest(r.methodOrGet(), r.Target, r.bodyReader())
-	r.addHeaders(req)
-	if r.Ctx != nil {
-		req = req.WithContext(r.Ctx)
+	ctx := r.Ctx
+	if ctx == nil {
+		ctx = context.Background()
 	}
+	req := httptest.NewRequestWithContext(ctx, r.methodOrGet(), r.Target, r.bodyReader())
+	r.addHeaders(req)
 	return req
 }
 
@@ -126,6 +128,6 @@ func (r Request) addHeaders(req *http.Request) {
 		req.Header[k] = append(req.Header[k], v)
 	}
 	for _, c := range r.Cookies {
-		req.AddCookie(&http.Cookie{Name: c[0], Value: c[1]})
+		req.AddCookie(&http.Cookie{Name: c[0], Value: c[1]}) //nolint:gosec // G124: a request cookie; only its name and value are sent
 	}
 }
