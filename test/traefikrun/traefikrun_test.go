@@ -28,27 +28,38 @@ func TestCopyPlugin(t *testing.T) {
 		}
 	}
 	// Every non-test .go file under internal/ is in the copy.
-	_ = filepath.WalkDir(filepath.Join(root, "internal"), func(p string, d os.DirEntry, err error) error {
+	sub := 0
+	err = filepath.WalkDir(filepath.Join(root, "internal"), func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
-			return nil
+			return err
 		}
-		rel, _ := filepath.Rel(root, p)
+		sub++
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
 		if _, err := os.Stat(filepath.Join(dst, rel)); err != nil {
 			t.Errorf("copy lacks the sub-package file %s: %v", rel, err)
 		}
 		return nil
 	})
+	if err != nil || sub == 0 {
+		t.Fatalf("walking internal/: %v, %d sources (want some)", err, sub)
+	}
 	for _, nested := range []string{"test", "demo", "scripts"} {
 		if _, err := os.Stat(filepath.Join(dst, nested)); err == nil {
 			t.Errorf("copy holds %s/", nested)
 		}
 	}
-	_ = filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error {
+	err = filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error {
 		if err == nil && strings.HasSuffix(p, "_test.go") {
 			t.Errorf("copy holds the test file %s", p)
 		}
-		return nil
+		return err
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestStartReloadStop: Traefik starts with the plugin on a router, a
