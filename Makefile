@@ -8,7 +8,8 @@ GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT_DIR := $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/tools/golangci-lint/$(GOLANGCI_LINT_VERSION)
 GOLANGCI_LINT := $(GOLANGCI_LINT_DIR)/golangci-lint
 # Nested modules `make lint` holds to the same configuration (the plugin's
-# depguard rule applies to the root's files only).
+# depguard rule, standard library only, applies to the root's files and
+# internal/'s only).
 LINT_MODULES := test demo demo/browser
 
 .PHONY: test check unit yaegi_test contract e2e demo-test browser-test demo bench fuzz lint tidy
@@ -102,8 +103,9 @@ fuzz:
 		for f in $$(cat $$d/*_test.go 2>/dev/null | grep -o '^func Fuzz[A-Za-z0-9_]*' | cut -d' ' -f2); do \
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$d || exit 1; done; done
 
-## lint: golangci-lint (pinned, .golangci.yml) on the plugin package and on
-## the nested modules in LINT_MODULES; `go mod tidy` must change no module.
+## lint: golangci-lint (pinned, .golangci.yml) on the plugin's packages and
+## on the nested modules in LINT_MODULES; `go mod tidy` must change no
+## module. The Yaegi rules the linters cannot check are in CONTRIBUTING.md.
 lint: $(GOLANGCI_LINT)
 	$(GOLANGCI_LINT) run ./...
 	@for m in $(LINT_MODULES); do echo "golangci-lint in $$m"; (cd $$m && $(GOLANGCI_LINT) run ./...) || exit 1; done
