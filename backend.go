@@ -37,9 +37,10 @@ type responseFields struct {
 // pool) serves every instance sharing a state; see state.go.
 type backendClient struct {
 	// transport is used directly, not through an http.Client: RoundTrip
-	// never follows a redirect, so no redirect-blocking callback is needed
-	// (Yaegi v0.16.1 panics inside an interpreted CheckRedirect handed to
-	// compiled net/http).
+	// never follows a redirect, so no redirect-blocking callback is needed.
+	// (The one v0.2.0 had, a func literal with unnamed parameters, made
+	// Yaegi v0.16.1 panic when compiled net/http called it: see
+	// CONTRIBUTING.md.)
 	transport http.RoundTripper
 	urls      backendSettings
 	fields    responseFields
