@@ -39,6 +39,22 @@ func compileCSRF(c *Config, s *settings) error {
 	return nil
 }
 
+// sessionWithCSRF is the token flow (authenticate; known is a session
+// already remembered for this request) with, when csrf.enabled, the
+// session-free checks before it and the token after. answered says the
+// request was refused.
+func sessionWithCSRF(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, known *authResult) (res *authResult, answered bool) {
+	if m.csrf == nil {
+		return authenticate(m, req, route, known), false
+	}
+	answered, needToken := csrfBefore(m, rw, req, route)
+	if answered {
+		return nil, true
+	}
+	answered, res = csrfAfter(m, rw, req, route, authenticate(m, req, route, known), needToken)
+	return res, answered
+}
+
 // csrfBefore runs the session-free checks. It reports whether it answered
 // the request, and whether the token must still be checked.
 func csrfBefore(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch) (answered, needToken bool) {

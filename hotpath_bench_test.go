@@ -57,7 +57,7 @@ func BenchmarkPartAuthenticate(b *testing.B) {
 	req := benchRequest()
 	route := routeFor(m.routes, req.URL.Path, "")
 	for i := 0; i < b.N; i++ {
-		authenticate(m, req, route)
+		authenticate(m, req, route, nil)
 	}
 }
 
@@ -72,7 +72,7 @@ func BenchmarkPartDenied(b *testing.B) {
 	m, _ := hotMiddleware(b)
 	req := benchRequest()
 	route := routeFor(m.routes, "/dashboard/settings", "")
-	res := authenticate(m, req, route)
+	res := authenticate(m, req, route, nil)
 	for i := 0; i < b.N; i++ {
 		mayBeDenied(route, res)
 	}
@@ -81,7 +81,7 @@ func BenchmarkPartDenied(b *testing.B) {
 func BenchmarkPartSetHeaders(b *testing.B) {
 	m, _ := hotMiddleware(b)
 	req := benchRequest()
-	res := authenticate(m, req, routeFor(m.routes, req.URL.Path, ""))
+	res := authenticate(m, req, routeFor(m.routes, req.URL.Path, ""), nil)
 	for i := 0; i < b.N; i++ {
 		setIdentityHeaders(&m.s.headers, req, res)
 	}

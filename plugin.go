@@ -152,9 +152,19 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	}, nil
 }
 
-// ServeHTTP answers the common request, the same cookies as a recent
-// request on a route its session may open, from the memos
-// (serveRemembered); everything else takes the whole flow (serveFlow).
+// ServeHTTP is the request path, in one direction:
+//
+//	route (routeFor, memoised per path)
+//	  → a remembered session on a route it passes: serveRemembered
+//	  → else the whole flow: serveFlow (strip identity headers, refuse a
+//	    rejected path, locale, excluded paths, rate limit)
+//	      → serveSession (browser-API navigations, the token flow with
+//	        CSRF around it, or an endpoint under one deadline)
+//	        → finish: the endpoint, a denial, or forward to the app.
+//
+// Each step runs once: the route, the locale and a remembered session are
+// computed once and passed on, and a remembered session that needs the
+// CSRF token checked joins the flow at serveSession, not at its start.
 //
 // Why so small: Yaegi allocates every local and temporary a function
 // declares on each call, whether or not that code runs, and each call into
@@ -162,19 +172,16 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 // small plain functions with few locals; rare branches (refresh, guests,
 // denials, CSRF, rate limits) live in their own functions.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
-	if !serveRemembered(m, rw, req) {
-		serveFlow(m, rw, req, false)
+	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
+	if route.gate == gateFull || !serveRemembered(m, rw, req, route) {
+		serveFlow(m, rw, req, route)
 	}
 }
 
 // serveRemembered answers a request whose Cookie header maps to a settled
 // session (sessionmemo.go) on a route that session passes. It reports
 // false, having changed nothing, for anything else.
-func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request) bool {
-	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
-	if route.gate == gateFull {
-		return false
-	}
+func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch) bool {
 	res := memoSession(m.state.sessions, req)
 	if res == nil || (route.gate == gateUser && !res.loggedIn) {
 		return false
@@ -205,7 +212,8 @@ func shapeRequest(m *middleware, rw http.ResponseWriter, req *http.Request, rout
 // serveRememberedGuarded is serveRemembered with rate limiting and CSRF
 // on: the request budget is spent as always; a safe request whose CSRF
 // cookie is already valid for this session (noted in the memo) needs no
-// CSRF work; anything else continues in the whole flow, its budget spent.
+// CSRF work; anything else joins the flow at serveSession with the
+// remembered session, its budget spent and its headers stripped.
 func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
 	unusual := stripIdentityHeaders(&m.s.headers, req)
 	if m.s.i18n != nil {
@@ -215,7 +223,7 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 		return
 	}
 	if m.csrf != nil && (!res.csrfOK || !csrf.Safe(m.csrf, req, route.path, unusual)) {
-		serveFlow(m, rw, req, true)
+		serveSession(m, rw, req, route, res)
 		return
 	}
 	setIdentityHeaders(&m.s.headers, req, res)
@@ -225,12 +233,11 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 	m.next.ServeHTTP(rw, req)
 }
 
-// serveFlow is the request flow: strip spoofed identity headers, bypass
-// excluded paths, rate limits (unless counted already), CSRF, the token
-// flow, the access rules, forward.
-func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, counted bool) {
+// serveFlow is the whole flow from its start: strip spoofed identity
+// headers, refuse a rejected path, the locale, excluded paths, the rate
+// limit, then serveSession.
+func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch) {
 	unusual := stripIdentityHeaders(&m.s.headers, req)
-	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
 	if route.rejected {
 		deny(m, rw, req, route, &authResult{}, http.StatusBadRequest, "Invalid request path")
 		return
@@ -245,9 +252,17 @@ func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, counted
 		m.next.ServeHTTP(rw, req)
 		return
 	}
-	if !counted && m.state.limiter != nil && rateLimited(m, rw, req, unusual) {
+	if m.state.limiter != nil && rateLimited(m, rw, req, unusual) {
 		return
 	}
+	serveSession(m, rw, req, route, nil)
+}
+
+// serveSession finds the request's session (remembered, when known is not
+// nil) with CSRF around the token flow, then finishes the request. A
+// browser navigating to an API path is turned away first; an endpoint
+// runs under one deadline (serveEndpointFlow).
+func serveSession(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, known *authResult) {
 	if m.s.blockBrowserAPI && route.api && blockedNavigation(m, rw, req, route) {
 		return
 	}
@@ -255,42 +270,26 @@ func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, counted
 		serveEndpointFlow(m, rw, req, route)
 		return
 	}
-	if m.csrf != nil {
-		serveWithCSRF(m, rw, req, route)
-		return
+	if res, answered := sessionWithCSRF(m, rw, req, route, known); !answered {
+		finish(m, rw, req, route, res)
 	}
-	res := authenticate(m, req, route)
-	if mayBeDenied(route, res) && denied(m, rw, req, route, res) {
-		return
-	}
-	forward(m, rw, req, res)
 }
 
-// serveEndpointFlow is the flow's end for authlayer's own endpoints: the
+// serveEndpointFlow is serveSession for authlayer's own endpoints: the
 // token flow and the endpoint's own backend call share one deadline,
 // backend.timeout from here (requestDeadline).
 func serveEndpointFlow(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch) {
 	ctx, cancel := context.WithTimeout(req.Context(), m.s.backend.timeout)
 	defer cancel()
 	req = req.WithContext(ctx)
-	if m.csrf != nil {
-		serveWithCSRF(m, rw, req, route)
-		return
+	if res, answered := sessionWithCSRF(m, rw, req, route, nil); !answered {
+		finish(m, rw, req, route, res)
 	}
-	serveEndpoint(m, rw, req, route, authenticate(m, req, route))
 }
 
-// serveWithCSRF is the same flow with the CSRF checks around the token
-// flow (see csrfflow.go).
-func serveWithCSRF(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch) {
-	answered, needToken := csrfBefore(m, rw, req, route)
-	if answered {
-		return
-	}
-	answered, res := csrfAfter(m, rw, req, route, authenticate(m, req, route), needToken)
-	if answered {
-		return
-	}
+// finish is the flow's one tail: the endpoint answers, or the access rules
+// deny, or the request goes to the app.
+func finish(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
 	if route.endpoint != endpointNone {
 		serveEndpoint(m, rw, req, route, res)
 		return

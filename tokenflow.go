@@ -87,7 +87,13 @@ type authResult struct {
 // the session memo; next, a user cookie whose validation is cached;
 // everything else goes to authenticateSlow. Settled sessions found on the
 // way are remembered for the next request.
-func authenticate(m *middleware, req *http.Request, route *routeMatch) *authResult {
+//
+// known is the session serveRemembered already found for this request
+// (nil when none): the memo is looked up once per request.
+func authenticate(m *middleware, req *http.Request, route *routeMatch, known *authResult) *authResult {
+	if known != nil {
+		return known
+	}
 	if res := memoSession(m.state.sessions, req); res != nil {
 		return res
 	}

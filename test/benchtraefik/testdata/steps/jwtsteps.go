@@ -176,6 +176,6 @@ func BenchJWTAuthenticate(alg string, n int) {
 	m, req := b.verify, b.req
 	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
 	for i := 0; i < n; i++ {
-		authenticate(m, req, route)
+		authenticate(m, req, route, nil)
 	}
 }

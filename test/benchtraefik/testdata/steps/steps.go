@@ -120,7 +120,7 @@ func BenchSetup(backend, userTok, guestTok string) string {
 
 	bRoute = routeFor(bmUser.routes, bReqUser.URL.Path, bReqUser.URL.RawPath)
 	bKey = cache.Key(userTok)
-	bRes = authenticate(bmUser, bReqUser, bRoute)
+	bRes = authenticate(bmUser, bReqUser, bRoute, nil)
 	return csrf
 }
 
@@ -199,7 +199,7 @@ func BenchRoute(n int) {
 func BenchAuthenticate(n int) {
 	m, req, route := bmUser, bReqUser, bRoute
 	for i := 0; i < n; i++ {
-		authenticate(m, req, route)
+		authenticate(m, req, route, nil)
 	}
 }
 
@@ -209,7 +209,7 @@ func BenchAuthenticate(n int) {
 func BenchServeRemembered(n int) {
 	m, req, rw := bmUser, bReqUser, bRW
 	for i := 0; i < n; i++ {
-		serveRemembered(m, rw, req)
+		serveRemembered(m, rw, req, routeFor(m.routes, req.URL.Path, req.URL.RawPath))
 	}
 }
 
@@ -331,6 +331,6 @@ func BenchCSRFAfter(n int) {
 func BenchAuthenticateGuest(n int) {
 	m, req, route := bmGuest, bReqGuest, bRoute
 	for i := 0; i < n; i++ {
-		authenticate(m, req, route)
+		authenticate(m, req, route, nil)
 	}
 }
