@@ -34,47 +34,69 @@ const (
 	loginErrUnavailable = "unavailable"
 )
 
+// loginAttempt is one login request on its way through the endpoint.
+type loginAttempt struct {
+	m        *middleware
+	rw       http.ResponseWriter
+	req      *http.Request
+	route    *routeMatch
+	res      *authResult // the request's session before the login
+	form     bool        // an HTML form: answered with redirects
+	returnTo string      // the way back, as the client asked for it
+	client   string      // the rate-limit and call-slot key
+}
+
 func serveLogin(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
 	if !endpointMethod(m, rw, req, route, res, http.MethodPost) {
 		return
 	}
-	form := isFormPost(req)
-	body, returnTo, status := loginRequest(m, req, form)
+	a := &loginAttempt{m: m, rw: rw, req: req, route: route, res: res, form: isFormPost(req)}
+	body, returnTo, status := loginRequest(m, req, a.form)
+	a.returnTo = returnTo
 	if status != 0 {
-		loginFailed(m, rw, req, route, res, form, returnTo, status, nil, "bad-request")
+		loginFailed(a, status, nil, "bad-request")
 		return
 	}
-	client := ratelimit.ClientKey(m.state.limiter, req)
-	if rl := m.state.limiter; rl != nil {
-		if refused := spendBudget(rl, ratelimit.BudgetLogins, client); refused != nil {
-			record(m, req, eventRateLimitExceeded, nil, "", false, "logins", http.StatusTooManyRequests)
-			if form {
-				loginFailed(m, rw, req, route, res, form, returnTo, http.StatusTooManyRequests, nil, "rate-limited")
-				return
-			}
-			writeSessionHeaders(rw, res)
-			answerRateLimited(m, rw, req, route, *refused)
-			return
-		}
+	a.client = ratelimit.ClientKey(m.state.limiter, req)
+	if m.state.limiter != nil && loginLimited(a) {
+		return
 	}
 	ctx, cancel := context.WithDeadline(req.Context(), requestDeadline(m, req))
-	ans, err := backendCall(m.state.backend, ctx, client, http.MethodPost, m.s.backend.loginURL, "", body)
+	ans, err := backendCall(m.state.backend, ctx, a.client, http.MethodPost, m.s.backend.loginURL, "", body)
 	cancel()
 	healthReport(m.state.backend.health, "login", m.s.backend.loginURL, loginCause(m, ans, err))
 	if err != nil {
-		loginFailed(m, rw, req, route, res, form, returnTo, http.StatusServiceUnavailable, nil, "backend-unavailable")
+		loginFailed(a, http.StatusServiceUnavailable, nil, "backend-unavailable")
 		return
 	}
 	access, rotated, status := loginTokens(m, ans)
 	if status == http.StatusServiceUnavailable {
-		loginFailed(m, rw, req, route, res, form, returnTo, status, nil, "backend-unavailable")
+		loginFailed(a, status, nil, "backend-unavailable")
 		return
 	}
 	if status != 0 {
-		loginFailed(m, rw, req, route, res, form, returnTo, status, ans.doc, "rejected")
+		loginFailed(a, status, ans.doc, "rejected")
 		return
 	}
-	loginSucceeded(m, rw, req, route, res, form, returnTo, ans.doc, access, rotated, client)
+	loginSucceeded(a, ans.doc, access, rotated)
+}
+
+// loginLimited spends the client's rateLimit.logins budget; over it, the
+// attempt is answered (a form goes back to the login page) and it
+// reports true.
+func loginLimited(a *loginAttempt) bool {
+	refused := spendBudget(a.m.state.limiter, ratelimit.BudgetLogins, a.client)
+	if refused == nil {
+		return false
+	}
+	record(a.m, a.req, eventRateLimitExceeded, nil, "", false, "logins", http.StatusTooManyRequests)
+	if a.form {
+		loginFailed(a, http.StatusTooManyRequests, nil, "rate-limited")
+		return true
+	}
+	writeSessionHeaders(a.rw, a.res)
+	answerRateLimited(a.m, a.rw, a.req, a.route, *refused)
+	return true
 }
 
 // loginRequest reads the credentials: a JSON object as is, or a form's
@@ -144,24 +166,25 @@ func loginTokens(m *middleware, ans backendAnswer) (access, rotated string, stat
 // loginSucceeded validates the new token (so the next request is a cache
 // hit, and a token the backend would refuse is never set), sets the
 // cookies and answers.
-func loginSucceeded(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, form bool, returnTo string, doc interface{}, access, rotated, client string) {
-	f := &flow{m: m, req: req, route: route, deadline: requestDeadline(m, req), client: client}
+func loginSucceeded(a *loginAttempt, doc interface{}, access, rotated string) {
+	m, req := a.m, a.req
+	f := &flow{m: m, req: req, route: a.route, deadline: requestDeadline(m, req), client: a.client}
 	v, _ := flowValidate(f, access, false)
 	if v.state == stateInvalid || (v.state == stateValid && !acceptsAsUser(m.s, v.id.tokenType)) {
 		log.Printf("authlayer: %s: the backend's login answer holds a token that is not a user session", m.name)
-		loginFailed(m, rw, req, route, res, form, returnTo, http.StatusServiceUnavailable, nil, "token-not-a-user")
+		loginFailed(a, http.StatusServiceUnavailable, nil, "token-not-a-user")
 		return
 	}
 	out := &authResult{id: v.id, token: access, loggedIn: v.state == stateValid}
 	out.setCookies = loginCookies(m, req, access, rotated, v.id)
 	warnSecureCookiesOverHTTP(m, req)
 	record(m, req, eventAuthLogin, v.id, access, true, "", 0)
-	if form {
-		redirect(rw, req, out, afterLogin(m, returnTo))
+	if a.form {
+		redirect(a.rw, req, out, afterLogin(m, a.returnTo))
 		return
 	}
-	writeSessionHeaders(rw, out)
-	writeJSON(rw, http.StatusOK, withoutTokens(doc, access, rotated))
+	writeSessionHeaders(a.rw, out)
+	writeJSON(a.rw, http.StatusOK, withoutTokens(doc, access, rotated))
 }
 
 // afterLogin is where a form login goes: the return-to value when it is a
@@ -210,18 +233,18 @@ func loginCookies(m *middleware, req *http.Request, access, rotated string, id *
 // loginFailed answers a failed login: a form goes back to the login page
 // with an error code and its return-to value; a script gets the status
 // and the backend's JSON (minus anything token-like) or a short message.
-func loginFailed(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, form bool, returnTo string, status int, doc interface{}, reason string) {
-	record(m, req, eventAuthLoginFail, nil, "", false, reason, status)
-	if form {
-		redirect(rw, req, res, loginErrorURL(m, status, returnTo))
+func loginFailed(a *loginAttempt, status int, doc interface{}, reason string) {
+	record(a.m, a.req, eventAuthLoginFail, nil, "", false, reason, status)
+	if a.form {
+		redirect(a.rw, a.req, a.res, loginErrorURL(a.m, status, a.returnTo))
 		return
 	}
-	writeSessionHeaders(rw, res)
+	writeSessionHeaders(a.rw, a.res)
 	if body, ok := doc.(map[string]interface{}); ok {
-		writeJSON(rw, status, withoutTokens(body, "", ""))
+		writeJSON(a.rw, status, withoutTokens(body, "", ""))
 		return
 	}
-	writeJSONError(rw, status, loginMessage(status))
+	writeJSONError(a.rw, status, loginMessage(status))
 }
 
 func loginMessage(status int) string {
