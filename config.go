@@ -4,7 +4,58 @@ package authlayer
 // into these structs with mapstructure: field names are the option names
 // (matched case-insensitively), durations are strings such as "2s" (Traefik
 // cannot decode "2s" into a time.Duration), lists are []string (a label
-// value "a,b" is split on commas). Defaults live in CreateConfig only.
+// value "a,b" is split on commas).
+//
+// Each group's defaults are written once, in the function right after its
+// struct (xxxDefaults); CreateConfig assembles them. The "Default …" in a
+// field's comment is checked against them (test/docs), as are the
+// README's option tables.
+
+// Config is the middleware's configuration, as Traefik decodes it.
+type Config struct {
+	Backend        BackendConfig        `json:"backend,omitempty"`
+	Responses      ResponsesConfig      `json:"responses,omitempty"`
+	Cookies        CookiesConfig        `json:"cookies,omitempty"`
+	Guest          GuestConfig          `json:"guest,omitempty"`
+	Cache          CacheConfig          `json:"cache,omitempty"`
+	Refresh        RefreshConfig        `json:"refresh,omitempty"`
+	Routes         RoutesConfig         `json:"routes,omitempty"`
+	Headers        HeadersConfig        `json:"headers,omitempty"`
+	CSRF           CSRFConfig           `json:"csrf,omitempty"`
+	RateLimit      RateLimitConfig      `json:"rateLimit,omitempty"`
+	Audit          AuditConfig          `json:"audit,omitempty"`
+	JWT            JWTConfig            `json:"jwt,omitempty"`
+	Endpoints      EndpointsConfig      `json:"endpoints,omitempty"`
+	ErrorPages     ErrorPagesConfig     `json:"errorPages,omitempty"`
+	I18n           I18nConfig           `json:"i18n,omitempty"`
+	MethodOverride MethodOverrideConfig `json:"methodOverride,omitempty"`
+	// Unknown collects top-level keys the decoder matched to no option
+	// group; New refuses them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
+}
+
+// CreateConfig returns the default configuration, assembled from each
+// group's defaults below.
+func CreateConfig() *Config {
+	return &Config{
+		Backend:        backendDefaults(),
+		Responses:      responsesDefaults(),
+		Cookies:        cookiesDefaults(),
+		Guest:          guestDefaults(),
+		Cache:          cacheDefaults(),
+		Refresh:        refreshDefaults(),
+		Routes:         routesDefaults(),
+		Headers:        headersDefaults(),
+		CSRF:           csrfDefaults(),
+		RateLimit:      rateLimitDefaults(),
+		Audit:          auditDefaults(),
+		JWT:            jwtDefaults(),
+		Endpoints:      endpointsDefaults(),
+		ErrorPages:     errorPagesDefaults(),
+		I18n:           i18nDefaults(),
+		MethodOverride: methodOverrideDefaults(),
+	}
+}
 
 // BackendConfig says where the auth backend is and how long to wait for it.
 type BackendConfig struct {
@@ -40,6 +91,19 @@ type BackendConfig struct {
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
+// backendDefaults are the backend options' defaults.
+func backendDefaults() BackendConfig {
+	return BackendConfig{
+		ValidatePath:  "auth/me",
+		RefreshPath:   "auth/refresh",
+		GuestPath:     "auth/guest",
+		LoginPath:     "auth/login",
+		LogoutPath:    "auth/logout",
+		Timeout:       "3s",
+		MaxConcurrent: 64,
+	}
+}
+
 // ResponsesConfig holds dotted JSON paths into backend responses. The
 // defaults read next-api-layer's shapes; other backends are adapted by
 // configuration alone (for example "result.user" or "access").
@@ -69,6 +133,20 @@ type ResponsesConfig struct {
 	// Unknown collects keys the decoder matched to no option; New refuses
 	// them (options_unknown.go). Not an option.
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
+}
+
+// responsesDefaults are the responses options' defaults.
+func responsesDefaults() ResponsesConfig {
+	return ResponsesConfig{
+		Success:      "success",
+		User:         "data",
+		UserID:       "data.id",
+		TokenType:    "data.type",
+		ExpiresAt:    "data.exp",
+		Roles:        "data.role",
+		AccessToken:  "data.accessToken",
+		RefreshToken: "data.refreshToken",
+	}
 }
 
 // CookiesConfig names the token cookies and sets their attributes.
@@ -113,6 +191,20 @@ type CookiesConfig struct {
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
+// cookiesDefaults are the cookies options' defaults.
+func cookiesDefaults() CookiesConfig {
+	return CookiesConfig{
+		User:          "userToken",
+		Guest:         "guestToken",
+		UserMaxAge:    "168h",
+		GuestMaxAge:   "1h",
+		RefreshMaxAge: "720h",
+		Secure:        true,
+		SameSite:      "Lax",
+		Path:          "/",
+	}
+}
+
 // GuestConfig turns on guest tokens for anonymous visitors.
 type GuestConfig struct {
 	// Enabled mints a guest token for visitors without a valid token.
@@ -127,6 +219,11 @@ type GuestConfig struct {
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
+// guestDefaults are the guest options' defaults: none (guests are off).
+func guestDefaults() GuestConfig {
+	return GuestConfig{}
+}
+
 // CacheConfig bounds the validation cache.
 type CacheConfig struct {
 	// TTL is how long a validation answer is reused; an entry never
@@ -138,6 +235,11 @@ type CacheConfig struct {
 	// Unknown collects keys the decoder matched to no option; New refuses
 	// them (options_unknown.go). Not an option.
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
+}
+
+// cacheDefaults are the cache options' defaults.
+func cacheDefaults() CacheConfig {
+	return CacheConfig{TTL: "2s", MaxEntries: 10000}
 }
 
 // RefreshConfig tunes what happens around a refresh.
@@ -166,6 +268,17 @@ type RefreshConfig struct {
 	// Unknown collects keys the decoder matched to no option; New refuses
 	// them (options_unknown.go). Not an option.
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
+}
+
+// refreshDefaults are the refresh options' defaults.
+func refreshDefaults() RefreshConfig {
+	return RefreshConfig{
+		FallbackToGuest:  true,
+		ReuseStatusCodes: []string{"409"},
+		ReuseCodes:       []string{"token_reuse"},
+		GraceWindow:      "10s",
+		ProactiveWindow:  "0s",
+	}
 }
 
 // RoleRule restricts paths to users holding one of Roles.
@@ -232,6 +345,17 @@ type RoutesConfig struct {
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
+// routesDefaults are the routes options' defaults.
+func routesDefaults() RoutesConfig {
+	return RoutesConfig{
+		API:            []string{"/api"},
+		LoginURL:       "/login",
+		HomeURL:        "/",
+		ReturnToParam:  "redirect",
+		AmbiguousPaths: "reject",
+	}
+}
+
 // HeadersConfig names the headers the app receives.
 type HeadersConfig struct {
 	// User carries base64 (standard, padded) of the user's JSON. Default
@@ -254,6 +378,17 @@ type HeadersConfig struct {
 	// Unknown collects keys the decoder matched to no option; New refuses
 	// them (options_unknown.go). Not an option.
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
+}
+
+// headersDefaults are the headers options' defaults.
+func headersDefaults() HeadersConfig {
+	return HeadersConfig{
+		User:                 "X-Auth-User",
+		UserID:               "X-Auth-User-Id",
+		TokenType:            "X-Auth-Token-Type",
+		RefreshedToken:       "X-Refreshed-Token",
+		ForwardAuthorization: true,
+	}
 }
 
 // CSRFConfig turns on cross-site request forgery protection for unsafe
@@ -285,6 +420,11 @@ type CSRFConfig struct {
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
+// csrfDefaults are the csrf options' defaults.
+func csrfDefaults() CSRFConfig {
+	return CSRFConfig{CookieName: "__csrf", HeaderName: "X-CSRF-Token"}
+}
+
 // RateLimitConfig limits requests per client IP with token buckets, with
 // tighter budgets for the expensive backend calls.
 type RateLimitConfig struct {
@@ -294,11 +434,14 @@ type RateLimitConfig struct {
 	Requests int `json:"requests,omitempty"`
 	// Window is the refill period of every budget. Default "60s".
 	Window string `json:"window,omitempty"`
-	// GuestMints, Refreshes and UnknownTokens are per-client budgets per
-	// Window for guest-token minting, refreshes and validations of tokens
-	// not in the cache. Defaults 10, 30, 60.
-	GuestMints    int `json:"guestMints,omitempty"`
-	Refreshes     int `json:"refreshes,omitempty"`
+	// GuestMints is the per-client budget per Window for guest-token
+	// minting. Default 10.
+	GuestMints int `json:"guestMints,omitempty"`
+	// Refreshes is the per-client budget per Window for refreshes.
+	// Default 30.
+	Refreshes int `json:"refreshes,omitempty"`
+	// UnknownTokens is the per-client budget per Window for validations
+	// of tokens not in the cache. Default 60.
 	UnknownTokens int `json:"unknownTokens,omitempty"`
 	// TrustedProxies are CIDRs whose X-Forwarded-For is believed; the
 	// client is the right-most untrusted hop. Empty: the connection's peer.
@@ -316,6 +459,15 @@ type RateLimitConfig struct {
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
+// rateLimitDefaults are the rateLimit options' defaults.
+func rateLimitDefaults() RateLimitConfig {
+	return RateLimitConfig{
+		Requests: 100, Window: "60s",
+		GuestMints: 10, Refreshes: 30, UnknownTokens: 60,
+		MaxSources: 100000, Logins: 10,
+	}
+}
+
 // AuditConfig writes one JSON line per security event to stdout.
 type AuditConfig struct {
 	// Enabled turns the audit log on. Default false.
@@ -328,6 +480,11 @@ type AuditConfig struct {
 	// Unknown collects keys the decoder matched to no option; New refuses
 	// them (options_unknown.go). Not an option.
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
+}
+
+// auditDefaults are the audit options' defaults: none (the audit log is off).
+func auditDefaults() AuditConfig {
+	return AuditConfig{}
 }
 
 // JWTConfig turns on local verification of the tokens' signatures and
@@ -387,6 +544,20 @@ type JWTConfig struct {
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
+// jwtDefaults are the jwt options' defaults.
+func jwtDefaults() JWTConfig {
+	return JWTConfig{
+		Mode:                   "local",
+		RevalidateInterval:     "60s",
+		JWKSMinRefreshInterval: "30s",
+		JWKSMaxAge:             "1h",
+		Leeway:                 "30s",
+		UserIDClaim:            "sub",
+		TokenTypeClaim:         "type",
+		RolesClaim:             "roles",
+	}
+}
+
 // EndpointsConfig turns on authlayer's own session endpoints, exact paths
 // answered by authlayer and never forwarded (see endpoints.go).
 type EndpointsConfig struct {
@@ -405,6 +576,11 @@ type EndpointsConfig struct {
 	// Unknown collects keys the decoder matched to no option; New refuses
 	// them (options_unknown.go). Not an option.
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
+}
+
+// endpointsDefaults are the endpoints options' defaults.
+func endpointsDefaults() EndpointsConfig {
+	return EndpointsConfig{MaxBodyBytes: 16384}
 }
 
 // ErrorPagesConfig replaces the HTML pages authlayer answers browsers
@@ -426,6 +602,11 @@ type ErrorPagesConfig struct {
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
+// errorPagesDefaults are the errorPages options' defaults: none (the built-in pages).
+func errorPagesDefaults() ErrorPagesConfig {
+	return ErrorPagesConfig{}
+}
+
 // I18nConfig turns on locale detection (see i18n.go).
 type I18nConfig struct {
 	// Locales lists the supported locales ("en", "tr", "pt-BR"); empty
@@ -444,6 +625,11 @@ type I18nConfig struct {
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
 }
 
+// i18nDefaults are the i18n options' defaults.
+func i18nDefaults() I18nConfig {
+	return I18nConfig{Cookie: "locale", Header: "X-Locale"}
+}
+
 // MethodOverrideConfig sends PUT, PATCH and DELETE upstream as POST, for
 // apps behind infrastructure that blocks those verbs (see
 // methodoverride.go). CSRF and the rules still see the real method.
@@ -456,4 +642,9 @@ type MethodOverrideConfig struct {
 	// Unknown collects keys the decoder matched to no option; New refuses
 	// them (options_unknown.go). Not an option.
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
+}
+
+// methodOverrideDefaults are the methodOverride options' defaults.
+func methodOverrideDefaults() MethodOverrideConfig {
+	return MethodOverrideConfig{Mode: "off", MaxBodyBytes: 1 << 20}
 }
