@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/jwt"
 )
 
 // Backend health.
@@ -266,18 +268,32 @@ func logoutCause(ans backendAnswer, err error) string {
 	return answerCause(ans, err, err != nil || transientStatus(ans.status))
 }
 
-// jwksAnswer reads the keys of a JWKS fetch, or says why there are none
-// (the last good keys are kept meanwhile).
-func jwksAnswer(status int, raw []byte, err error) ([]*jwtKey, string) {
+// jwksFetcher is how a JWKS (internal/jwt) fetches: on the backend's
+// transport through roundTrip (a redirect is a failed fetch, never
+// followed; the body read through a limit), each fetch reported to h as
+// the "jwks" endpoint at rawURL.
+func jwksFetcher(h *backendHealth, rawURL string, transport http.RoundTripper) jwt.Fetcher {
+	get := func(req *http.Request, limit int64) (int, []byte, error) {
+		status, body, err := roundTrip(transport, req, limit)
+		return status, body, err
+	}
+	report := func(status int, err error, keys int) {
+		healthReport(h, "jwks", rawURL, jwksCause(status, err, keys))
+	}
+	return jwt.Fetcher{Get: get, Report: report}
+}
+
+// jwksCause is why a JWKS fetch gave no keys (the last good keys are kept
+// meanwhile), "" when it gave some.
+func jwksCause(status int, err error, keys int) string {
 	if err != nil {
-		return nil, errorCause(err)
+		return errorCause(err)
 	}
 	if status != http.StatusOK {
-		return nil, "status " + strconv.Itoa(status)
+		return "status " + strconv.Itoa(status)
 	}
-	keys := parseJWKS(raw)
-	if len(keys) == 0 {
-		return nil, causeNoKeys + " (the last good keys are kept)"
+	if keys == 0 {
+		return causeNoKeys + " (the last good keys are kept)"
 	}
-	return keys, ""
+	return ""
 }

@@ -2,6 +2,10 @@ package authlayer
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/jwt"
 )
 
 // healthLog captures what a backendHealth logs.
@@ -345,11 +351,21 @@ func TestBackendHealthLoggedFromTheFlow(t *testing.T) {
 
 // TestJWKSHealthLogged: a JWKS endpoint that fails is logged once per
 // change, with its URL minus the query (which may hold a key), and its
-// recovery.
+// recovery: the JWKS of internal/jwt fetching through jwksFetcher, as
+// state.go builds it, with keys that go stale at once (every verification
+// fetches).
 func TestJWKSHealthLogged(t *testing.T) {
 	var mu sync.Mutex
 	mode := "500"
-	jwk := jwkJSON(t, &keysForTest(t).p256.PublicKey, "k1", "ES256")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, y := make([]byte, 32), make([]byte, 32)
+	key.X.FillBytes(x)
+	key.Y.FillBytes(y)
+	b64 := base64.RawURLEncoding.EncodeToString
+	jwk := map[string]interface{}{"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "x": b64(x), "y": b64(y)}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		m := mode
@@ -364,9 +380,19 @@ func TestJWKSHealthLogged(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	jw := newJWKSCache("auth@file", &jwtSettings{jwksURL: srv.URL + "/jwks.json?apikey=s3cret", jwksMinRefresh: time.Second, jwksMaxAge: time.Hour}, time.Second, newBackendTransport(2))
-	l := &healthLog{}
-	jw.health.logf, jw.health.gap = l.logf, 0
+	rawURL := srv.URL + "/jwks.json?apikey=s3cret"
+	j, err := jwt.Compile(jwt.Options{
+		Enabled: true, Mode: "local", RevalidateInterval: "60s", Leeway: "0s",
+		JWKSURL: rawURL, JWKSMinRefreshInterval: "0s", JWKSMaxAge: "1ns", MaxTokenBytes: maxCookieBytes,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, l := newCapturedHealth(0)
+	keys := jwt.NewKeySet(j, time.Second, jwksFetcher(h, rawURL, newBackendTransport(2)))
+	// Signed by no one: the verdict says whether the keys came in (a bad
+	// signature) or not (keys unavailable).
+	token := b64([]byte(`{"alg":"ES256","kid":"k1"}`)) + "." + b64([]byte(`{"sub":"u"}`)) + "." + b64([]byte("sig"))
 	prefix := "authlayer: auth@file: JWKS endpoint " + srv.URL + "/jwks.json "
 	for _, step := range []struct {
 		mode, want string
@@ -381,15 +407,42 @@ func TestJWKSHealthLogged(t *testing.T) {
 		mu.Lock()
 		mode = step.mode
 		mu.Unlock()
-		if keys := jwksFetch(jw); (len(keys) > 0) != step.keys {
-			t.Errorf("%s: %d keys, want keys %v", step.mode, len(keys), step.keys)
+		got := jwt.Verify(j, keys, token, time.Now().Add(time.Second))
+		want := jwt.KeysUnavailable
+		if step.keys {
+			want = jwt.Bad
 		}
-		got := l.take()
+		if got.Verdict != want {
+			t.Errorf("%s: verdict %d (%s), want %d", step.mode, got.Verdict, got.Reason, want)
+		}
+		lines := l.take()
 		switch {
-		case step.want == "" && len(got) != 0:
-			t.Errorf("%s, steady: logged %q, want nothing", step.mode, got)
-		case step.want != "" && (len(got) != 1 || got[0] != step.want):
-			t.Errorf("%s: logged %q, want %q", step.mode, got, step.want)
+		case step.want == "" && len(lines) != 0:
+			t.Errorf("%s, steady: logged %q, want nothing", step.mode, lines)
+		case step.want != "" && (len(lines) != 1 || lines[0] != step.want):
+			t.Errorf("%s: logged %q, want %q", step.mode, lines, step.want)
+		}
+	}
+}
+
+// TestJWKSCause: a JWKS fetch's cause in the health log: the round trip's
+// own (a redirect is never followed), a status other than 200, or an
+// answer without a usable key.
+func TestJWKSCause(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		err    error
+		keys   int
+		want   string
+	}{
+		{200, nil, 2, ""},
+		{0, errBackendRefused, 0, causeRefused},
+		{302, errBackendRedirect, 0, causeRedirect},
+		{404, nil, 0, "status 404"},
+		{200, nil, 0, causeNoKeys + " (the last good keys are kept)"},
+	} {
+		if got := jwksCause(tc.status, tc.err, tc.keys); got != tc.want {
+			t.Errorf("jwksCause(%d, %v, %d) = %q, want %q", tc.status, tc.err, tc.keys, got, tc.want)
 		}
 	}
 }

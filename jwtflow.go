@@ -6,14 +6,15 @@ import (
 
 	"github.com/authlayer/authlayer/internal/cache"
 	"github.com/authlayer/authlayer/internal/jsonpath"
+	"github.com/authlayer/authlayer/internal/jwt"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
-// Where local verification meets the token flow. A token that verifies
-// here is a valid session without a backend call, cached like a backend
-// answer but until its exp; an expired or forged one is invalid (the flow
-// refreshes, then falls back to a guest, as for a backend's 401); jwt.mode
-// says what the backend is still asked:
+// Where local verification (internal/jwt) meets the token flow. A token
+// that verifies here is a valid session without a backend call, cached
+// like a backend answer but until its exp; an expired or forged one is
+// invalid (the flow refreshes, then falls back to a guest, as for a
+// backend's 401); jwt.mode says what the backend is still asked:
 //
 //   - local: nothing. A token no key here can check is invalid.
 //   - revalidate: a locally valid token is confirmed by the backend when
@@ -26,11 +27,41 @@ import (
 // Whatever the mode, a JWKS that cannot be fetched is a transient
 // failure, never a refusal: no session ends because the issuer is down.
 
+// compileJWT leaves s.jwt nil when jwt.enabled is false. jwt.Compile
+// checks the jwt.* options; the checks against other groups are here.
+func compileJWT(c *Config, s *settings) error {
+	j, err := jwt.Compile(jwtOptions(c.JWT))
+	if err != nil || j == nil {
+		return err
+	}
+	if len(j.TokenType) == 0 && s.guest.enabled {
+		return optionError("jwt.tokenTypeClaim", "must be set when guest.enabled is true: without it a guest's token would count as a user's")
+	}
+	if len(j.TokenType) == 0 && len(s.allowed) == 0 {
+		return optionError("routes.allowedTokenTypes", "must be set when jwt.tokenTypeClaim is empty: without a token type every token would count as a logged-in user")
+	}
+	s.jwt = j
+	return nil
+}
+
+// jwtOptions hands the jwt.* options to internal/jwt, with the longest
+// token a cookie can hold.
+func jwtOptions(o JWTConfig) jwt.Options {
+	return jwt.Options{
+		Enabled: o.Enabled, Mode: o.Mode, RevalidateInterval: o.RevalidateInterval,
+		Algorithms: o.Algorithms, Secret: o.Secret, PublicKeys: o.PublicKeys,
+		JWKSURL: o.JWKSURL, JWKSMinRefreshInterval: o.JWKSMinRefreshInterval, JWKSMaxAge: o.JWKSMaxAge,
+		Issuer: o.Issuer, Audience: o.Audience, Leeway: o.Leeway,
+		UserClaim: o.UserClaim, UserIDClaim: o.UserIDClaim, TokenTypeClaim: o.TokenTypeClaim, RolesClaim: o.RolesClaim,
+		MaxTokenBytes: maxCookieBytes,
+	}
+}
+
 // flowValidateJWT is flowValidate with jwt.enabled. With charged and rate
 // limiting on, a token refused here spends the client's unknown-token
 // budget (a valid one never does), and a client whose budget is spent
 // gets no verification at all: junk costs its sender, not the CPU.
-func flowValidateJWT(f *flow, j *jwtSettings, key, token string, charged bool) (validation, *ratelimit.Decision) {
+func flowValidateJWT(f *flow, j *jwt.Settings, key, token string, charged bool) (validation, *ratelimit.Decision) {
 	if v, _, ok := cache.Lookup(f.m.state.validations, key); ok {
 		return v.(validation), nil
 	}
@@ -50,30 +81,30 @@ func flowValidateJWT(f *flow, j *jwtSettings, key, token string, charged bool) (
 }
 
 // flowValidateLocal verifies token here and applies jwt.mode.
-func flowValidateLocal(f *flow, j *jwtSettings, key, token string, charged bool) (validation, *ratelimit.Decision) {
-	check := jwtVerify(j, f.m.state.jwks, token, f.deadline)
-	switch check.verdict {
-	case jwtGood:
-		id := claimsIdentity(j, check.claims, check.payload, token)
+func flowValidateLocal(f *flow, j *jwt.Settings, key, token string, charged bool) (validation, *ratelimit.Decision) {
+	check := jwt.Verify(j, f.m.state.jwks, token, f.deadline)
+	switch check.Verdict {
+	case jwt.Good:
+		id := claimsIdentity(j, check.Claims, check.Payload, token)
 		if id == nil {
-			check.reason = "user-claim" // the configured user claim is not an object: not a session
+			check.Reason = "user-claim" // the configured user claim is not an object: not a session
 			break
 		}
-		if j.mode == jwtModeRevalidate {
+		if j.Mode == jwt.ModeRevalidate {
 			return flowValidateBackend(f, key, token, charged, id)
 		}
 		return rememberLocal(f, key, validation{state: stateValid, id: id}), nil
-	case jwtUncheckable:
-		if j.mode == jwtModeFallback {
+	case jwt.Uncheckable:
+		if j.Mode == jwt.ModeFallback {
 			return flowValidateBackend(f, key, token, charged, nil)
 		}
-	case jwtKeysUnavailable:
-		if j.mode == jwtModeFallback {
+	case jwt.KeysUnavailable:
+		if j.Mode == jwt.ModeFallback {
 			return flowValidateBackend(f, key, token, charged, nil)
 		}
 		return validation{state: stateTransient}, nil
 	}
-	return rememberLocal(f, key, validation{state: stateInvalid, reason: "jwt-" + check.reason}), nil
+	return rememberLocal(f, key, validation{state: stateInvalid, reason: "jwt-" + check.Reason}), nil
 }
 
 // rememberLocal caches a local verdict: a valid one until the token's
@@ -115,7 +146,7 @@ func confirmedValidation(s *settings, answer validation, local *identity) (valid
 		return answer, validationTTL(s, answer), true
 	}
 	v := validation{state: stateValid, id: local}
-	return v, localTTL(s, local, s.jwt.revalidate), weakValidation(s, v)
+	return v, localTTL(s, local, s.jwt.Revalidate), weakValidation(s, v)
 }
 
 // claimsIdentity builds the identity of a locally verified token from its
@@ -123,19 +154,19 @@ func confirmedValidation(s *settings, answer validation, local *identity) (valid
 // signed: when the user object is the whole claims object, that JSON is
 // forwarded as is (checked already: one object, no duplicate keys)
 // instead of encoding the claims again.
-func claimsIdentity(j *jwtSettings, claims map[string]interface{}, payload []byte, token string) *identity {
-	tokenType := headerSafe(jsonpath.Str(j.tokenType, claims))
-	if len(j.tokenType) == 0 {
+func claimsIdentity(j *jwt.Settings, claims map[string]interface{}, payload []byte, token string) *identity {
+	tokenType := headerSafe(jsonpath.Str(j.TokenType, claims))
+	if len(j.TokenType) == 0 {
 		tokenType = "user" // accepted by New only with routes.allowedTokenTypes and guests off
 	}
-	exp, _ := claimTime(claims, "exp")
-	userID, roles := headerSafe(jsonpath.Str(j.userID, claims)), jsonpath.StrList(j.roles, claims)
-	if len(j.user) == 0 && payload != nil {
+	exp, _ := jwt.ClaimTime(claims, "exp")
+	userID, roles := headerSafe(jsonpath.Str(j.UserID, claims)), jsonpath.StrList(j.Roles, claims)
+	if len(j.User) == 0 && payload != nil {
 		return identityFromJSON(payload, userID, tokenType, roles, exp, token, "local")
 	}
 	var user interface{} = claims
-	if len(j.user) > 0 {
-		user, _ = jsonpath.Lookup(j.user, claims)
+	if len(j.User) > 0 {
+		user, _ = jsonpath.Lookup(j.User, claims)
 	}
 	return newIdentity(user, userID, tokenType, roles, exp, token, "local")
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/authlayer/authlayer/internal/cache"
 	"github.com/authlayer/authlayer/internal/jsonpath"
+	"github.com/authlayer/authlayer/internal/jwt"
 )
 
 // refresh.proactiveWindow: a user's token whose exp is that close is
@@ -85,12 +86,12 @@ func tokenIssuedAt(token string, exp time.Time) (time.Time, bool) {
 	if first < 0 || last <= first {
 		return time.Time{}, false
 	}
-	raw, ok := decodeSegment(token[first+1 : last])
+	raw, ok := jwt.DecodeSegment(token[first+1 : last])
 	if !ok {
 		return time.Time{}, false
 	}
 	claims, _ := jsonpath.Decode(raw).(map[string]interface{})
-	iat, ok := claimTime(claims, "iat")
+	iat, ok := jwt.ClaimTime(claims, "iat")
 	if !ok || iat.IsZero() || !iat.Before(exp) || iat.After(time.Now().Add(time.Minute)) {
 		return time.Time{}, false
 	}

@@ -2,6 +2,7 @@ package authlayer
 
 import (
 	"bytes"
+	"encoding/base64"
 	"log"
 	"os"
 	"strconv"
@@ -21,6 +22,8 @@ func jwtWithIat(label string, iat time.Time) string {
 	}
 	return b64url([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + b64url([]byte(payload)) + ".c2ln"
 }
+
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 func proactiveID(token string, exp time.Time) *identity {
 	return identityFromJSON([]byte(`{"id":"u-1"}`), "u-1", "user", nil, exp, token, "backend")

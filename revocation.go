@@ -82,7 +82,7 @@ func markLife(s *settings, token string, exp time.Time, fallback time.Duration) 
 	}
 	life := time.Until(exp) + markSkew
 	if s.jwt != nil {
-		life += s.jwt.leeway
+		life += s.jwt.Leeway
 	}
 	if life < markSkew {
 		life = markSkew

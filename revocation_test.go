@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/jwt"
 )
 
 func jwtWithExp(exp int64) string {
@@ -16,7 +18,7 @@ func jwtWithExp(exp int64) string {
 // (the token verifies that long) plus the skew margin, with no cap: a
 // token valid for days is marked for days.
 func TestMarkLifeCoversTheTokensLife(t *testing.T) {
-	s := &settings{jwt: &jwtSettings{leeway: 5 * time.Minute}}
+	s := &settings{jwt: &jwt.Settings{Leeway: 5 * time.Minute}}
 	exp := time.Now().Add(time.Hour)
 	if got, want := markLife(s, "opaque", exp, 0), time.Hour+5*time.Minute; got < want {
 		t.Errorf("mark life %s, want at least exp + leeway (%s)", got, want)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/authlayer/authlayer/internal/csrf"
 	"github.com/authlayer/authlayer/internal/jsonpath"
+	"github.com/authlayer/authlayer/internal/jwt"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
@@ -33,7 +34,7 @@ type settings struct {
 	protectAmbiguous bool
 	allowed          map[string]bool // token types that count as logged in; empty: any but guest
 	headers          headerSettings
-	jwt              *jwtSettings // nil when jwt.enabled is false
+	jwt              *jwt.Settings // nil when jwt.enabled is false
 	endpoints        endpointSettings
 	errorPages       errorPageSettings
 	i18n             *i18nSettings // nil when i18n is off

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/authlayer/authlayer/internal/cache"
+	"github.com/authlayer/authlayer/internal/jwt"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
@@ -35,7 +36,7 @@ import (
 //     (sessionmemo.go) is per backend scope and cookie names.
 //
 // Route, cookie, header, CSRF, audit and rate-limit options are per
-// instance. Keys fetched from a JWKS (jwks.go) are kept per middleware
+// instance. Keys fetched from a JWKS (internal/jwt) are kept per middleware
 // and JWKS URL. The registry keeps at most maxSharedScopes scopes; the
 // oldest is dropped first (instances still holding it keep working, it is
 // only no longer handed out). Nothing here starts a goroutine.
@@ -49,7 +50,7 @@ type sharedState struct {
 	validations *cache.Dedup // token hash → validation
 	refreshes   *cache.Dedup // credential hash → refreshOutcome
 	sessions    *sessionMemo // Cookie header → settled session (per backend scope and cookie names)
-	jwks        *jwksCache   // nil without jwt.jwksUrl; per middleware name and JWKS URL
+	jwks        *jwt.KeySet  // nil without jwt.jwksUrl; per middleware name and JWKS URL
 }
 
 type sessionScope struct {
@@ -85,10 +86,10 @@ func sharedStateFor(name string, c *Config, s *settings) *sharedState {
 		s.limiter.Buckets = ss.buckets
 	}
 	state := &sharedState{limiter: s.limiter, backend: bs.backend, validations: bs.validations, refreshes: ss.refreshes, sessions: memo}
-	if s.jwt != nil && s.jwt.jwksURL != "" {
+	if s.jwt != nil && s.jwt.JWKSURL != "" {
 		state.jwks = sharedScope(jwksKey(name, c), func() interface{} {
-			return newJWKSCache(name, s.jwt, s.backend.timeout, ss.transport)
-		}).(*jwksCache)
+			return jwt.NewKeySet(s.jwt, s.backend.timeout, jwksFetcher(newBackendHealth(name), s.jwt.JWKSURL, ss.transport))
+		}).(*jwt.KeySet)
 	}
 	return state
 }

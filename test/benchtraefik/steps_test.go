@@ -34,8 +34,8 @@ import (
 //
 // AUTHLAYER_PLUGIN_ROOT points it at another copy of the plugin. When the
 // plugin's internals change, the benchmark skips, saying why: update
-// testdata/steps/steps.go (when only jwtsteps.go is out of date, only its
-// steps are skipped).
+// testdata/steps/steps.go (when only jwtsteps.go or internal/jwt/steps.go
+// is out of date, only the JWT steps are skipped).
 func BenchmarkSteps(b *testing.B) {
 	root := os.Getenv(traefikrun.EnvPluginRoot)
 	if root == "" {
@@ -45,7 +45,7 @@ func BenchmarkSteps(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	i, err := stepsInterpreter(root, "steps.go", "jwtsteps.go")
+	i, err := stepsInterpreter(root, "steps.go", "jwtsteps.go", "internal/jwt/steps.go")
 	withJWT := err == nil
 	if err != nil {
 		// Without the jwt steps, to tell which file is out of date.
@@ -53,7 +53,7 @@ func BenchmarkSteps(b *testing.B) {
 		if i, errSteps = stepsInterpreter(root, "steps.go"); errSteps != nil {
 			b.Skipf("testdata/steps/steps.go no longer matches the plugin's internals; update it: %v", errSteps)
 		}
-		b.Logf("testdata/steps/jwtsteps.go no longer matches the plugin's internals (its steps are skipped; update it): %v", err)
+		b.Logf("testdata/steps/jwtsteps.go or internal/jwt/steps.go no longer matches the plugin's internals (the JWT steps are skipped; update them): %v", err)
 	}
 	be, err := NewBackend(0)
 	if err != nil {
@@ -191,7 +191,8 @@ func jwtSteps(b *testing.B, i *interp.Interpreter, backend string) []serveCase {
 }
 
 // stepsInterpreter interprets the plugin in root with files (of
-// testdata/steps) added to its package.
+// testdata/steps) added to its packages: "x.go" to the root package,
+// "internal/jwt/x.go" to internal/jwt.
 func stepsInterpreter(root string, files ...string) (*interp.Interpreter, error) {
 	base := path.Join("plugins-local", "src", traefikrun.ModuleName)
 	mfs := fstest.MapFS{}
@@ -207,11 +208,12 @@ func stepsInterpreter(root string, files ...string) (*interp.Interpreter, error)
 		mfs[path.Join(base, n)] = &fstest.MapFile{Data: data, Mode: 0o644}
 	}
 	for _, f := range files {
-		steps, err := os.ReadFile(filepath.Join("testdata", "steps", f))
+		steps, err := os.ReadFile(filepath.Join("testdata", "steps", filepath.FromSlash(f)))
 		if err != nil {
 			return nil, err
 		}
-		mfs[path.Join(base, "zz_bench_"+f)] = &fstest.MapFile{Data: steps, Mode: 0o644}
+		dir, name := path.Split(f)
+		mfs[path.Join(base, dir, "zz_bench_"+name)] = &fstest.MapFile{Data: steps, Mode: 0o644}
 	}
 	i := interp.New(interp.Options{GoPath: "plugins-local", SourcecodeFilesystem: mfs})
 	if err := i.Use(stdlib.Symbols); err != nil {

@@ -1,8 +1,10 @@
 // This file is added to the plugin's package with steps.go when the step
 // benchmark (../../steps_test.go) interprets it: the steps of a local JWT
-// verification (jwt.enabled), per algorithm. It calls the plugin's
-// unexported jwt functions: when they change, update it to match (the
-// benchmark then skips these steps only, saying so).
+// verification (jwt.enabled), per algorithm. The steps inside
+// internal/jwt are internal/jwt/steps.go's, added to that package; this
+// file calls them and the root's unexported functions: when either
+// changes, update it to match (the benchmark then skips these steps only,
+// saying so).
 
 package authlayer
 
@@ -12,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/authlayer/authlayer/internal/jsonpath"
+	"github.com/authlayer/authlayer/internal/jwt"
 )
 
 // benchJWT is one algorithm's prepared state.
@@ -20,9 +22,6 @@ type benchJWT struct {
 	verify, cached *middleware // cache.ttl 0s; the default cache
 	req            *http.Request
 	token          string
-	parts          jwsParts
-	claims         map[string]interface{}
-	kid            string
 }
 
 var benchJWTs = map[string]*benchJWT{}
@@ -42,7 +41,7 @@ func BenchJWTSetup(backend, alg, key, issuer, audience, token string) {
 		c.JWT.Algorithms = []string{alg}
 		c.JWT.Issuer = issuer
 		c.JWT.Audience = []string{audience}
-		if jwtAlgorithms[alg].family == familyHMAC {
+		if strings.HasPrefix(alg, "HS") {
 			c.JWT.Secret = key
 		} else {
 			c.JWT.PublicKeys = []string{key}
@@ -54,19 +53,7 @@ func BenchJWTSetup(backend, alg, key, issuer, audience, token string) {
 	// Twice: the first request with a cookie header remembers its session.
 	b.cached.ServeHTTP(httptest.NewRecorder(), benchRequest("theme=dark; userToken="+token))
 	b.cached.ServeHTTP(httptest.NewRecorder(), benchRequest("theme=dark; userToken="+token))
-	var ok bool
-	if b.parts, ok = splitJWS(token); !ok {
-		panic("jwt steps: the token does not split")
-	}
-	if b.kid, ok = jwtKid(b.parts.header); !ok {
-		panic("jwt steps: bad kid")
-	}
-	if b.claims, ok = decodeStrictObject(b.parts.payload); !ok {
-		panic("jwt steps: bad claims")
-	}
-	if check := jwtVerify(b.verify.s.jwt, b.verify.state.jwks, token, time.Now().Add(time.Minute)); check.verdict != jwtGood {
-		panic("jwt steps: the token does not verify: " + check.reason)
-	}
+	jwt.BenchPrepare(alg, b.verify.s.jwt, b.verify.state.jwks, token)
 	benchJWTs[alg] = b
 }
 
@@ -77,92 +64,35 @@ func BenchJWTHandlers(alg string) (verify, cached http.Handler, req *http.Reques
 	return b.verify, b.cached, b.req
 }
 
-// BenchJWTVerify is the whole local verification (jwtVerify): split,
-// header, algorithm, key, signature, claims decoded and checked.
+// BenchJWTVerify is the whole local verification as the token flow calls
+// it (jwt.Verify): split, header, algorithm, key, signature, claims
+// decoded and checked.
 func BenchJWTVerify(alg string, n int) {
 	b := benchJWTs[alg]
 	j, jw, tok := b.verify.s.jwt, b.verify.state.jwks, b.token
 	deadline := time.Now().Add(time.Hour)
 	for i := 0; i < n; i++ {
-		jwtVerify(j, jw, tok, deadline)
+		jwt.Verify(j, jw, tok, deadline)
 	}
 }
 
-// BenchJWTSplit splits the token and decodes its three segments and its
-// header (splitJWS).
-func BenchJWTSplit(alg string, n int) {
-	tok := benchJWTs[alg].token
-	for i := 0; i < n; i++ {
-		splitJWS(tok)
-	}
-}
+// The steps inside jwt.Verify (internal/jwt/steps.go).
 
-// BenchJWTSegments checks and decodes the token's three base64url
-// segments (decodeSegment), the part of splitJWS that grows with the
-// token's length.
-func BenchJWTSegments(alg string, n int) {
-	tok := benchJWTs[alg].token
-	first := strings.IndexByte(tok, '.')
-	second := first + 1 + strings.IndexByte(tok[first+1:], '.')
-	h, p, sig := tok[:first], tok[first+1:second], tok[second+1:]
-	for i := 0; i < n; i++ {
-		decodeSegment(h)
-		decodeSegment(p)
-		decodeSegment(sig)
-	}
-}
-
-// BenchJWTSignature finds the key and checks the signature
-// (jwtSignatureVerdict).
-func BenchJWTSignature(alg string, n int) {
-	b := benchJWTs[alg]
-	j, jw, p, a, kid := b.verify.s.jwt, b.verify.state.jwks, b.parts, jwtAlgorithms[alg], b.kid
-	deadline := time.Now().Add(time.Hour)
-	for i := 0; i < n; i++ {
-		jwtSignatureVerdict(j, jw, p, alg, a, kid, deadline)
-	}
-}
-
-// BenchJWTClaims decodes the claims strictly (decodeStrictObject: the
-// duplicate-key walk, then the decoding).
-func BenchJWTClaims(alg string, n int) {
-	payload := benchJWTs[alg].parts.payload
-	for i := 0; i < n; i++ {
-		decodeStrictObject(payload)
-	}
-}
-
-// BenchJWTUniqueKeys is the duplicate-key walk alone (uniqueKeys).
-func BenchJWTUniqueKeys(alg string, n int) {
-	payload := benchJWTs[alg].parts.payload
-	for i := 0; i < n; i++ {
-		uniqueKeys(payload)
-	}
-}
-
-// BenchJWTDecodeJSON is the claims' decoding alone (jsonpath.Decode).
-func BenchJWTDecodeJSON(alg string, n int) {
-	payload := benchJWTs[alg].parts.payload
-	for i := 0; i < n; i++ {
-		jsonpath.Decode(payload)
-	}
-}
-
-// BenchJWTClaimsCheck checks exp, nbf, iss and aud (jwtClaimsProblem).
-func BenchJWTClaimsCheck(alg string, n int) {
-	b := benchJWTs[alg]
-	j, claims := b.verify.s.jwt, b.claims
-	for i := 0; i < n; i++ {
-		jwtClaimsProblem(j, claims, time.Now())
-	}
-}
+func BenchJWTSplit(alg string, n int)       { jwt.BenchSplit(alg, n) }
+func BenchJWTSegments(alg string, n int)    { jwt.BenchSegments(alg, n) }
+func BenchJWTSignature(alg string, n int)   { jwt.BenchSignature(alg, n) }
+func BenchJWTClaims(alg string, n int)      { jwt.BenchStrictClaims(alg, n) }
+func BenchJWTUniqueKeys(alg string, n int)  { jwt.BenchUniqueKeys(alg, n) }
+func BenchJWTDecodeJSON(alg string, n int)  { jwt.BenchDecodeJSON(alg, n) }
+func BenchJWTClaimsCheck(alg string, n int) { jwt.BenchClaimsCheck(alg, n) }
 
 // BenchJWTIdentity builds the identity from the claims as the flow does
 // (claimsIdentity: the claim paths, the signed claims JSON
 // base64-encoded as the user object).
 func BenchJWTIdentity(alg string, n int) {
 	b := benchJWTs[alg]
-	j, claims, payload, tok := b.verify.s.jwt, b.claims, b.parts.payload, b.token
+	j, tok := b.verify.s.jwt, b.token
+	claims, payload := jwt.BenchParsed(alg)
 	for i := 0; i < n; i++ {
 		claimsIdentity(j, claims, payload, tok)
 	}

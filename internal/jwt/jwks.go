@@ -1,4 +1,4 @@
-package authlayer
+package jwt
 
 import (
 	"context"
@@ -10,31 +10,31 @@ import (
 )
 
 // The issuer's published keys (jwt.jwksUrl). Fetched when a token first
-// needs them, never in New and never by a goroutine of its own; kept in
-// the shared state (state.go), so reloads keep them; refetched after
-// jwt.jwksMaxAge. Concurrent fetches are one (the dedup cache), and a
-// failed fetch keeps the last good keys.
+// needs them, never in the plugin's New and never by a goroutine of their
+// own; kept in the root's shared state (state.go), so reloads keep them;
+// refetched after jwt.jwksMaxAge. Concurrent fetches are one (the dedup
+// cache), and a failed fetch keeps the last good keys.
 //
 // A token whose kid no key answers to has a budget of its own, apart from
 // the scheduled fetches: a kid seen for the first time refetches as soon
-// as the last fetch is jwksRetry old (a key published a second after a
+// as the last fetch is retryGap old (a key published a second after a
 // scheduled fetch is learned within seconds, not after a whole
 // jwt.jwksMinRefreshInterval); kids already tried share one refetch per
 // jwt.jwksMinRefreshInterval; and a refetch that failed is retried after
-// jwksRetry. Whatever the kids, no two fetches are closer than jwksRetry:
-// a flood of random kids costs the issuer one fetch per jwksRetry at most.
+// retryGap. Whatever the kids, no two fetches are closer than retryGap:
+// a flood of random kids costs the issuer one fetch per retryGap at most.
 
-// maxJWKSBody caps one JWKS answer.
-const maxJWKSBody = 512 << 10
+// maxKeySetBody caps one JWKS answer.
+const maxKeySetBody = 512 << 10
 
-// jwksRetry spaces attempts while no keys have been fetched yet, after the
+// retryGap spaces attempts while no keys have been fetched yet, after the
 // keys went stale or a fetch failed, and for kids never seen before, so an
 // outage or a flood of unknown kids costs one fetch per interval rather
 // than one per request (jwt.jwksMinRefreshInterval when shorter).
-const jwksRetry = 5 * time.Second
+const retryGap = 5 * time.Second
 
 // maxTriedKids bounds the kids remembered as already refetched for; when
-// full the memory starts over (jwksRetry still spaces the fetches).
+// full the memory starts over (retryGap still spaces the fetches).
 // Longer kids than maxTriedKidBytes are never remembered: they count as
 // tried, so they wait for the shared interval.
 const (
@@ -42,17 +42,31 @@ const (
 	maxTriedKidBytes = 256
 )
 
-type jwksCache struct {
+// Fetcher is how a KeySet reaches the issuer, given by the caller (the
+// root: its backend transport, its health log).
+type Fetcher struct {
+	// Get sends req and reads at most limit bytes of the answer. A
+	// redirect must be an error, never followed: the keys come from the
+	// URL configured, nowhere else. Required.
+	Get func(req *http.Request, limit int64) (status int, body []byte, err error)
+	// Report hears how each fetch went: Get's status and error, and how
+	// many usable keys the answer held (0 unless status is 200 and err
+	// nil). Nil: not reported.
+	Report func(status int, err error, keys int)
+}
+
+// KeySet is the issuer's key set (jwt.jwksUrl) for one middleware, shared
+// by its instances (the root keeps it in its shared state). Its zero value
+// is not usable: NewKeySet builds it.
+type KeySet struct {
 	url         string
-	transport   http.RoundTripper // used directly: a redirect is never followed (see backendClient)
 	timeout     time.Duration
 	minRefresh  time.Duration
 	maxAge      time.Duration
-	logName     string
-	health      *backendHealth // the JWKS endpoint's state, changes logged (backendhealth.go)
-	fetches     *cache.Dedup   // one fetch at a time, joined by concurrent callers
-	mu          sync.Mutex     // protects the fields below
-	keys        []*jwtKey
+	fetcher     Fetcher
+	fetches     *cache.Dedup // one fetch at a time, joined by concurrent callers
+	mu          sync.Mutex   // protects the fields below
+	keys        []*pubKey
 	loaded      bool
 	fetchedAt   time.Time // last good fetch
 	attemptedAt time.Time // last fetch, good or not
@@ -61,39 +75,37 @@ type jwksCache struct {
 	triedKids   map[string]bool
 }
 
-func newJWKSCache(name string, j *jwtSettings, timeout time.Duration, transport http.RoundTripper) *jwksCache {
-	return &jwksCache{
-		url: j.jwksURL,
-		// A redirect is not followed: the keys come from the URL
-		// configured, nowhere else.
-		transport:  transport,
+// NewKeySet is j's JWKS (j.JWKSURL), fetched through f, each fetch within
+// timeout. It fetches nothing yet.
+func NewKeySet(j *Settings, timeout time.Duration, f Fetcher) *KeySet {
+	return &KeySet{
+		url:        j.JWKSURL,
 		timeout:    timeout,
 		minRefresh: j.jwksMinRefresh,
 		maxAge:     j.jwksMaxAge,
-		logName:    name,
-		health:     newBackendHealth(name),
+		fetcher:    f,
 		fetches:    cache.New(1),
 		triedKids:  map[string]bool{},
 	}
 }
 
-// jwksKeys returns the fetched keys, whether any fetch ever succeeded, and
+// fetchedKeys returns the fetched keys, whether any fetch ever succeeded, and
 // whether keys newer than those at the call's start came in during it. It
 // fetches first when none has succeeded, when the keys are older than
 // maxAge, or, with kidMiss, when a token's kid (kid, "" for none) matched
-// nothing and the unknown kids' budget allows (jwksDue). jw may be nil (no
+// nothing and the unknown kids' budget allows (fetchDue). jw may be nil (no
 // JWKS configured).
-func jwksKeys(jw *jwksCache, kidMiss bool, kid string, deadline time.Time) (keys []*jwtKey, loaded, renewed bool) {
+func fetchedKeys(jw *KeySet, kidMiss bool, kid string, deadline time.Time) (keys []*pubKey, loaded, renewed bool) {
 	if jw == nil {
 		return nil, false, false
 	}
 	jw.mu.Lock()
 	attempted, before := jw.attemptedAt, jw.fetchedAt
-	need := jwksDue(jw, kidMiss, kid, time.Now())
+	need := fetchDue(jw, kidMiss, kid, time.Now())
 	jw.mu.Unlock()
 	if need {
 		cache.Load(jw.fetches, "jwks", deadline, nil, func() (interface{}, time.Duration, bool) {
-			jwksFetchOnce(jw, attempted)
+			fetchOnce(jw, attempted)
 			return true, time.Duration(0), false
 		})
 	}
@@ -103,15 +115,15 @@ func jwksKeys(jw *jwksCache, kidMiss bool, kid string, deadline time.Time) (keys
 	return keys, loaded, renewed
 }
 
-// jwksDue decides whether to fetch. Called with jw.mu held. Missing or
+// fetchDue decides whether to fetch. Called with jw.mu held. Missing or
 // stale keys are fetched every retry while that lasts. An unknown kid
 // fetches once the last fetch is retry old, when the last fetch failed
 // or the kid was never tried; a kid already tried waits until the last
 // refetch for an unknown kid is minRefresh old. The scheduled fetches
 // never spend the unknown kids' budget.
-func jwksDue(jw *jwksCache, kidMiss bool, kid string, now time.Time) bool {
+func fetchDue(jw *KeySet, kidMiss bool, kid string, now time.Time) bool {
 	sinceAttempt := now.Sub(jw.attemptedAt)
-	retry := jwksRetry
+	retry := retryGap
 	if jw.minRefresh < retry {
 		retry = jw.minRefresh
 	}
@@ -121,7 +133,7 @@ func jwksDue(jw *jwksCache, kidMiss bool, kid string, now time.Time) bool {
 	if !kidMiss || sinceAttempt < retry {
 		return false
 	}
-	first := jwksFirstTry(jw, kid)
+	first := firstTry(jw, kid)
 	if !jw.failed && !first && now.Sub(jw.kidFetchAt) < jw.minRefresh {
 		return false
 	}
@@ -129,9 +141,9 @@ func jwksDue(jw *jwksCache, kidMiss bool, kid string, now time.Time) bool {
 	return true
 }
 
-// jwksFirstTry remembers kid as tried and reports whether it was new.
+// firstTry remembers kid as tried and reports whether it was new.
 // Called with jw.mu held.
-func jwksFirstTry(jw *jwksCache, kid string) bool {
+func firstTry(jw *KeySet, kid string) bool {
 	if len(kid) > maxTriedKidBytes || jw.triedKids[kid] {
 		return false
 	}
@@ -142,16 +154,16 @@ func jwksFirstTry(jw *jwksCache, kid string) bool {
 	return true
 }
 
-// jwksFetchOnce fetches unless another fetch finished since the caller
+// fetchOnce fetches unless another fetch finished since the caller
 // decided to (it then has nothing newer to learn).
-func jwksFetchOnce(jw *jwksCache, attempted time.Time) {
+func fetchOnce(jw *KeySet, attempted time.Time) {
 	jw.mu.Lock()
 	stale := !jw.attemptedAt.Equal(attempted)
 	jw.mu.Unlock()
 	if stale {
 		return
 	}
-	keys := jwksFetch(jw)
+	keys := fetch(jw)
 	jw.mu.Lock()
 	defer jw.mu.Unlock()
 	jw.attemptedAt = time.Now()
@@ -161,10 +173,10 @@ func jwksFetchOnce(jw *jwksCache, attempted time.Time) {
 	}
 }
 
-// jwksFetch gets and parses the key set; nil on any failure. A change
-// between failing and working is logged (backendhealth.go), without the
-// URL's query, which may hold a credential.
-func jwksFetch(jw *jwksCache) []*jwtKey {
+// fetch gets and parses the key set; nil on any failure. Every fetch is
+// reported (the root logs a change between failing and working, without
+// the URL's query, which may hold a credential).
+func fetch(jw *KeySet) []*pubKey {
 	ctx, cancel := context.WithTimeout(context.Background(), jw.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, jw.url, nil)
@@ -172,8 +184,13 @@ func jwksFetch(jw *jwksCache) []*jwtKey {
 		return nil
 	}
 	req.Header.Set("Accept", "application/json")
-	status, raw, err := roundTrip(jw.transport, req, maxJWKSBody)
-	keys, cause := jwksAnswer(status, raw, err)
-	healthReport(jw.health, "jwks", jw.url, cause)
+	status, raw, err := jw.fetcher.Get(req, maxKeySetBody)
+	var keys []*pubKey
+	if err == nil && status == http.StatusOK {
+		keys = parseKeySet(raw)
+	}
+	if jw.fetcher.Report != nil {
+		jw.fetcher.Report(status, err, len(keys))
+	}
 	return keys
 }

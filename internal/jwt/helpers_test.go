@@ -1,4 +1,4 @@
-package authlayer
+package jwt
 
 import (
 	"crypto"
@@ -64,7 +64,7 @@ func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 // it: an RSA key for an ES token, for confusion tests).
 func signWith(t testing.TB, alg string, key interface{}, msg []byte) []byte {
 	t.Helper()
-	a := jwtAlgorithms[alg]
+	a := algorithms[alg]
 	switch k := key.(type) {
 	case []byte:
 		var mac hash.Hash
@@ -82,9 +82,9 @@ func signWith(t testing.TB, alg string, key interface{}, msg []byte) []byte {
 		var sig []byte
 		var err error
 		if a.pss {
-			sig, err = rsa.SignPSS(rand.Reader, k, a.hash, jwtDigest(a.hash, string(msg)), &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+			sig, err = rsa.SignPSS(rand.Reader, k, a.hash, digestOf(a.hash, string(msg)), &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
 		} else {
-			sig, err = rsa.SignPKCS1v15(rand.Reader, k, a.hash, jwtDigest(a.hash, string(msg)))
+			sig, err = rsa.SignPKCS1v15(rand.Reader, k, a.hash, digestOf(a.hash, string(msg)))
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -92,7 +92,7 @@ func signWith(t testing.TB, alg string, key interface{}, msg []byte) []byte {
 		return sig
 	case *ecdsa.PrivateKey:
 		size := (k.Curve.Params().BitSize + 7) / 8
-		r, s, err := ecdsa.Sign(rand.Reader, k, jwtDigest(a.hash, string(msg)))
+		r, s, err := ecdsa.Sign(rand.Reader, k, digestOf(a.hash, string(msg)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,11 @@
-package authlayer
+// Package jwt verifies authlayer's tokens locally (jwt.enabled): a compact
+// JWS read strictly (parse.go), its algorithm against the allow-list, the
+// key its header names (keys.go: configured PEM and JWK keys; jwks.go: the
+// issuer's key set fetched on demand), the signature, then the claims.
+// Compile turns the jwt.* options into Settings once; Verify checks one
+// token. Where a verdict meets the token flow (jwt.mode, caching it, the
+// identity built from the claims) is the root package's jwtflow.go.
+package jwt
 
 import (
 	"crypto"
@@ -17,7 +24,7 @@ import (
 	"time"
 )
 
-// Local verification of one token: its structure (jwtparse.go), its
+// Local verification of one token: its structure (parse.go), its
 // algorithm against the allow-list, the key its header names, the
 // signature, then the claims. The answer is one of four: good, bad (a
 // definite refusal, as a backend's 401), uncheckable (no key or algorithm
@@ -25,8 +32,8 @@ import (
 // could not be fetched, or not yet refetched for a new kid: a transient
 // failure, never a refusal).
 
-// jwtAlgorithm is what one "alg" value means.
-type jwtAlgorithm struct {
+// algorithm is what one "alg" value means.
+type algorithm struct {
 	family    string
 	hash      crypto.Hash // none for EdDSA
 	pss       bool
@@ -35,7 +42,7 @@ type jwtAlgorithm struct {
 	minSecret int    // HS: the hash's size, the shortest secret allowed
 }
 
-var jwtAlgorithms = map[string]jwtAlgorithm{
+var algorithms = map[string]algorithm{
 	"HS256": {family: familyHMAC, hash: crypto.SHA256, minSecret: 32},
 	"HS384": {family: familyHMAC, hash: crypto.SHA384, minSecret: 48},
 	"HS512": {family: familyHMAC, hash: crypto.SHA512, minSecret: 64},
@@ -51,65 +58,68 @@ var jwtAlgorithms = map[string]jwtAlgorithm{
 	"EdDSA": {family: familyOKP, curve: "Ed25519"},
 }
 
-// jwtVerdict is a local verification's answer. The zero value refuses.
-type jwtVerdict int
+// Verdict is a local verification's answer. The zero value refuses.
+type Verdict int
 
 const (
-	jwtBad             jwtVerdict = iota // definite: forged, malformed, expired, wrong issuer …
-	jwtGood                              // signature and claims hold
-	jwtUncheckable                       // no key or algorithm here to check it
-	jwtKeysUnavailable                   // the JWKS could not be fetched
+	Bad             Verdict = iota // definite: forged, malformed, expired, wrong issuer …
+	Good                           // signature and claims hold
+	Uncheckable                    // no key or algorithm here to check it
+	KeysUnavailable                // the JWKS could not be fetched
 )
 
-// jwtCheck is one verification: the verdict, the claims of a good token
+// Result is one verification: the verdict, the claims of a good token
 // and a short reason for the audit log (never token material).
-type jwtCheck struct {
-	verdict jwtVerdict
-	claims  map[string]interface{}
-	payload []byte // the claims' JSON as signed
-	reason  string
+type Result struct {
+	Verdict Verdict
+	Claims  map[string]interface{} // Good only
+	Payload []byte                 // Good only: the claims' JSON as signed
+	Reason  string
 }
 
-func jwtRefuse(reason string) jwtCheck { return jwtCheck{verdict: jwtBad, reason: reason} }
+func refuse(reason string) Result { return Result{Verdict: Bad, Reason: reason} }
 
-// jwtVerify checks token locally; a JWKS fetch it needs waits until
-// deadline at most.
-func jwtVerify(j *jwtSettings, jw *jwksCache, token string, deadline time.Time) jwtCheck {
+// Verify checks token locally with j's keys and jw's (nil: no JWKS); a
+// JWKS fetch it needs waits until deadline at most.
+func Verify(j *Settings, jw *KeySet, token string, deadline time.Time) Result {
+	if len(token) > j.maxTokenBytes {
+		return refuse("malformed") // before any decoding
+	}
 	p, ok := splitJWS(token)
 	if !ok {
-		return jwtRefuse("malformed")
+		return refuse("malformed")
 	}
 	if _, crit := p.header["crit"]; crit {
-		return jwtRefuse("crit") // no extension is understood here
+		return refuse("crit") // no extension is understood here
 	}
 	name, _ := p.header["alg"].(string)
 	if name == "" || strings.EqualFold(name, "none") {
-		return jwtRefuse("alg-none")
+		return refuse("alg-none")
 	}
-	a, known := jwtAlgorithms[name]
+	a, known := algorithms[name]
 	if !known || !j.algorithms[name] {
-		return jwtCheck{verdict: jwtUncheckable, reason: "algorithm"}
+		return Result{Verdict: Uncheckable, Reason: "algorithm"}
 	}
-	kid, ok := jwtKid(p.header)
+	kid, ok := headerKid(p.header)
 	if !ok {
-		return jwtRefuse("malformed")
+		return refuse("malformed")
 	}
-	if verdict, reason := jwtSignatureVerdict(j, jw, p, name, a, kid, deadline); verdict != jwtGood {
-		return jwtCheck{verdict: verdict, reason: reason}
+	if verdict, reason := signatureVerdict(j, jw, p, name, a, kid, deadline); verdict != Good {
+		return Result{Verdict: verdict, Reason: reason}
 	}
 	rememberHeader(p)
 	claims, ok := decodeStrictObject(p.payload)
 	if !ok {
-		return jwtRefuse("malformed")
+		return refuse("malformed")
 	}
-	if reason := jwtClaimsProblem(j, claims, time.Now()); reason != "" {
-		return jwtRefuse(reason)
+	if reason := claimsProblem(j, claims, time.Now()); reason != "" {
+		return refuse(reason)
 	}
-	return jwtCheck{verdict: jwtGood, claims: claims, payload: p.payload}
+	return Result{Verdict: Good, Claims: claims, Payload: p.payload}
 }
 
-// jwtKid reads the optional kid header, which must be a string.
-func jwtKid(header map[string]interface{}) (string, bool) {
+// headerKid reads the optional kid header, which must be a string.
+func headerKid(header map[string]interface{}) (string, bool) {
 	v, present := header["kid"]
 	if !present {
 		return "", true
@@ -118,58 +128,58 @@ func jwtKid(header map[string]interface{}) (string, bool) {
 	return kid, ok
 }
 
-// jwtSignatureVerdict finds the keys that may check the signature and
+// signatureVerdict finds the keys that may check the signature and
 // tries them. Keys the token names or carries itself (jku, x5u, jwk, x5c)
 // are ignored: only configured and fetched keys count.
-func jwtSignatureVerdict(j *jwtSettings, jw *jwksCache, p jwsParts, name string, a jwtAlgorithm, kid string, deadline time.Time) (jwtVerdict, string) {
+func signatureVerdict(j *Settings, jw *KeySet, p jwsParts, name string, a algorithm, kid string, deadline time.Time) (Verdict, string) {
 	if a.family == familyHMAC {
 		if kid != "" && keyNamed(j.keys, kid) {
-			return jwtBad, "kid-mismatch" // the kid names a public key: not an HMAC token
+			return Bad, "kid-mismatch" // the kid names a public key: not an HMAC token
 		}
 		if !hmacValid(a.hash, j.secret, p.signed, p.signature) {
-			return jwtBad, "signature"
+			return Bad, "signature"
 		}
-		return jwtGood, ""
+		return Good, ""
 	}
-	keys, verdict, reason := jwtKeysFor(j, jw, name, a, kid, deadline)
-	if verdict != jwtGood {
+	keys, verdict, reason := keysFor(j, jw, name, a, kid, deadline)
+	if verdict != Good {
 		return verdict, reason
 	}
 	for _, key := range keys {
 		if signatureValid(key, a, p.signed, p.signature) {
-			return jwtGood, ""
+			return Good, ""
 		}
 	}
-	return jwtBad, "signature"
+	return Bad, "signature"
 }
 
-// jwtKeysFor returns the keys that fit alg and kid: the configured ones
+// keysFor returns the keys that fit alg and kid: the configured ones
 // and the JWKS's, fetched on first need, when stale, and again when no key
 // answers to the kid (within the unknown kids' budget, jwks.go). A kid
 // still unknown after a fresh fetch is uncheckable; one whose refetch had
 // to wait (the budget, or the issuer down) is a transient failure, so a
 // token signed with a key published a moment ago never ends a session.
-func jwtKeysFor(j *jwtSettings, jw *jwksCache, name string, a jwtAlgorithm, kid string, deadline time.Time) ([]*jwtKey, jwtVerdict, string) {
-	fetched, loaded, _ := jwksKeys(jw, false, kid, deadline)
+func keysFor(j *Settings, jw *KeySet, name string, a algorithm, kid string, deadline time.Time) ([]*pubKey, Verdict, string) {
+	fetched, loaded, _ := fetchedKeys(jw, false, kid, deadline)
 	fit, named := fittingKeys(j.keys, fetched, name, a, kid)
 	if len(fit) == 0 && !named && jw != nil {
 		var renewed bool
-		fetched, loaded, renewed = jwksKeys(jw, true, kid, deadline)
+		fetched, loaded, renewed = fetchedKeys(jw, true, kid, deadline)
 		fit, named = fittingKeys(j.keys, fetched, name, a, kid)
 		if len(fit) == 0 && !named && loaded && !renewed {
-			return nil, jwtKeysUnavailable, "jwks-refetch-spaced"
+			return nil, KeysUnavailable, "jwks-refetch-spaced"
 		}
 	}
 	switch {
 	case len(fit) > 0:
-		return fit, jwtGood, ""
+		return fit, Good, ""
 	case named:
-		return nil, jwtBad, "kid-mismatch" // the kid names a key of another type or algorithm
+		return nil, Bad, "kid-mismatch" // the kid names a key of another type or algorithm
 	case jw != nil && !loaded:
-		return nil, jwtKeysUnavailable, "jwks-unavailable"
+		return nil, KeysUnavailable, "jwks-unavailable"
 	}
 	warnKidlessKeys(j, fetched, name, a, kid)
-	return nil, jwtUncheckable, "unknown-key"
+	return nil, Uncheckable, "unknown-key"
 }
 
 // fittingKeys returns the keys that may check alg: a token that names a
@@ -177,8 +187,8 @@ func jwtKeysFor(j *jwtSettings, jw *jwksCache, name string, a jwtAlgorithm, kid 
 // every key. A key without a kid therefore never checks a token that
 // names one, whatever the kid. named reports that some key carries the
 // kid, fitting or not.
-func fittingKeys(static, fetched []*jwtKey, name string, a jwtAlgorithm, kid string) (fit []*jwtKey, named bool) {
-	for _, list := range [2][]*jwtKey{static, fetched} {
+func fittingKeys(static, fetched []*pubKey, name string, a algorithm, kid string) (fit []*pubKey, named bool) {
+	for _, list := range [2][]*pubKey{static, fetched} {
 		for _, key := range list {
 			if kid != "" && key.kid != kid {
 				continue
@@ -198,7 +208,7 @@ func fittingKeys(static, fetched []*jwtKey, name string, a jwtAlgorithm, kid str
 // no key carries while a key without a kid would have fitted it: keys
 // without a kid check only tokens without one, and the operator may have
 // meant to name the key. Neither the kid nor the token is logged.
-func warnKidlessKeys(j *jwtSettings, fetched []*jwtKey, name string, a jwtAlgorithm, kid string) {
+func warnKidlessKeys(j *Settings, fetched []*pubKey, name string, a algorithm, kid string) {
 	if kid == "" || j.warnedKidless.Load() {
 		return
 	}
@@ -213,7 +223,7 @@ func warnKidlessKeys(j *jwtSettings, fetched []*jwtKey, name string, a jwtAlgori
 	}
 }
 
-func kidlessFit(keys []*jwtKey, name string, a jwtAlgorithm) bool {
+func kidlessFit(keys []*pubKey, name string, a algorithm) bool {
 	for _, key := range keys {
 		if key.kid == "" && keyFits(key, name, a) {
 			return true
@@ -222,7 +232,7 @@ func kidlessFit(keys []*jwtKey, name string, a jwtAlgorithm) bool {
 	return false
 }
 
-func keyNamed(keys []*jwtKey, kid string) bool {
+func keyNamed(keys []*pubKey, kid string) bool {
 	for _, key := range keys {
 		if key.kid == kid {
 			return true
@@ -232,10 +242,10 @@ func keyNamed(keys []*jwtKey, kid string) bool {
 }
 
 // signatureValid checks one asymmetric signature.
-func signatureValid(key *jwtKey, a jwtAlgorithm, signed string, sig []byte) bool {
+func signatureValid(key *pubKey, a algorithm, signed string, sig []byte) bool {
 	switch a.family {
 	case familyRSA:
-		digest := jwtDigest(a.hash, signed)
+		digest := digestOf(a.hash, signed)
 		if a.pss {
 			opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: a.hash}
 			return rsa.VerifyPSS(key.rsa, a.hash, digest, sig, opts) == nil
@@ -248,14 +258,14 @@ func signatureValid(key *jwtKey, a jwtAlgorithm, signed string, sig []byte) bool
 		}
 		r := new(big.Int).SetBytes(sig[:a.size])
 		s := new(big.Int).SetBytes(sig[a.size:])
-		return ecdsa.Verify(key.ec, jwtDigest(a.hash, signed), r, s)
+		return ecdsa.Verify(key.ec, digestOf(a.hash, signed), r, s)
 	case familyOKP:
 		return ed25519.Verify(key.ed, []byte(signed), sig)
 	}
 	return false
 }
 
-func jwtDigest(h crypto.Hash, msg string) []byte {
+func digestOf(h crypto.Hash, msg string) []byte {
 	switch h {
 	case crypto.SHA384:
 		d := sha512.Sum384([]byte(msg))
@@ -286,19 +296,19 @@ func hmacValid(h crypto.Hash, secret []byte, signed string, sig []byte) bool {
 	return hmac.Equal(mac.Sum(nil), sig)
 }
 
-// jwtClaimsProblem checks the registered claims; "" means they hold. exp
+// claimsProblem checks the registered claims; "" means they hold. exp
 // is required: a token that never expires cannot be verified locally.
-func jwtClaimsProblem(j *jwtSettings, claims map[string]interface{}, now time.Time) string {
-	exp, ok := claimTime(claims, "exp")
+func claimsProblem(j *Settings, claims map[string]interface{}, now time.Time) string {
+	exp, ok := ClaimTime(claims, "exp")
 	if !ok || exp.IsZero() {
 		return "no-exp"
 	}
-	if now.After(exp.Add(j.leeway)) {
+	if now.After(exp.Add(j.Leeway)) {
 		return "expired"
 	}
-	if nbf, ok := claimTime(claims, "nbf"); !ok {
+	if nbf, ok := ClaimTime(claims, "nbf"); !ok {
 		return "malformed"
-	} else if !nbf.IsZero() && now.Add(j.leeway).Before(nbf) {
+	} else if !nbf.IsZero() && now.Add(j.Leeway).Before(nbf) {
 		return "not-yet-valid"
 	}
 	if j.issuer != "" {
@@ -312,9 +322,10 @@ func jwtClaimsProblem(j *jwtSettings, claims map[string]interface{}, now time.Ti
 	return ""
 }
 
-// claimTime reads a NumericDate claim: zero when absent, not ok when it is
-// not a number.
-func claimTime(claims map[string]interface{}, name string) (time.Time, bool) {
+// ClaimTime reads a NumericDate claim of claims decoded with json.Number
+// (jsonpath.Decode): zero when absent, not ok when it is not a plausible
+// number.
+func ClaimTime(claims map[string]interface{}, name string) (time.Time, bool) {
 	v, present := claims[name]
 	if !present {
 		return time.Time{}, true

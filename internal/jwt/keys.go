@@ -1,4 +1,4 @@
-package authlayer
+package jwt
 
 import (
 	"crypto/ecdh"
@@ -32,8 +32,8 @@ const (
 // minRSABits refuses keys too short to trust.
 const minRSABits = 2048
 
-// jwtKey is one public key.
-type jwtKey struct {
+// pubKey is one public key.
+type pubKey struct {
 	kid    string
 	family string
 	curve  string // EC: P-256, P-384, P-521; OKP: Ed25519
@@ -44,7 +44,7 @@ type jwtKey struct {
 }
 
 // keyFits reports whether key may check a signature made with alg.
-func keyFits(key *jwtKey, alg string, a jwtAlgorithm) bool {
+func keyFits(key *pubKey, alg string, a algorithm) bool {
 	if key.family != a.family || (key.alg != "" && key.alg != alg) {
 		return false
 	}
@@ -53,14 +53,14 @@ func keyFits(key *jwtKey, alg string, a jwtAlgorithm) bool {
 
 // parsePublicKeys reads jwt.publicKeys: each entry PEM (one or more
 // blocks), a JWK, or a JWKS.
-func parsePublicKeys(entries []string) ([]*jwtKey, error) {
-	var keys []*jwtKey
+func parsePublicKeys(entries []string) ([]*pubKey, error) {
+	var keys []*pubKey
 	for i, entry := range entries {
 		entry = strings.TrimSpace(strings.ReplaceAll(entry, `\n`, "\n"))
-		var got []*jwtKey
+		var got []*pubKey
 		var err error
 		if strings.HasPrefix(entry, "{") {
-			got, err = parseJWKEntry([]byte(entry))
+			got, err = parseJSONKeys([]byte(entry))
 		} else {
 			got, err = parsePEMKeys([]byte(entry))
 		}
@@ -72,8 +72,8 @@ func parsePublicKeys(entries []string) ([]*jwtKey, error) {
 	return keys, nil
 }
 
-func parsePEMKeys(raw []byte) ([]*jwtKey, error) {
-	var keys []*jwtKey
+func parsePEMKeys(raw []byte) ([]*pubKey, error) {
+	var keys []*pubKey
 	for {
 		block, rest := pem.Decode(raw)
 		if block == nil {
@@ -92,7 +92,7 @@ func parsePEMKeys(raw []byte) ([]*jwtKey, error) {
 	return keys, nil
 }
 
-func pemKey(block *pem.Block) (*jwtKey, error) {
+func pemKey(block *pem.Block) (*pubKey, error) {
 	var pub interface{}
 	var err error
 	switch block.Type {
@@ -123,23 +123,23 @@ func pemKey(block *pem.Block) (*jwtKey, error) {
 }
 
 // publicKey wraps a parsed key, refusing short RSA keys.
-func publicKey(pub interface{}) (*jwtKey, error) {
+func publicKey(pub interface{}) (*pubKey, error) {
 	switch k := pub.(type) {
 	case *rsa.PublicKey:
 		if k.N.BitLen() < minRSABits {
 			return nil, errors.New("RSA key shorter than 2048 bits")
 		}
-		return &jwtKey{family: familyRSA, rsa: k}, nil
+		return &pubKey{family: familyRSA, rsa: k}, nil
 	case *ecdsa.PublicKey:
-		return &jwtKey{family: familyEC, curve: k.Curve.Params().Name, ec: k}, nil
+		return &pubKey{family: familyEC, curve: k.Curve.Params().Name, ec: k}, nil
 	case ed25519.PublicKey:
-		return &jwtKey{family: familyOKP, curve: "Ed25519", ed: k}, nil
+		return &pubKey{family: familyOKP, curve: "Ed25519", ed: k}, nil
 	}
 	return nil, errors.New("unsupported key type (RSA, EC P-256/384/521 and Ed25519 are)")
 }
 
-// jwkDoc is one JSON Web Key's fields that matter here.
-type jwkDoc struct {
+// webKey is one JSON Web Key (JWK)'s fields that matter here.
+type webKey struct {
 	Kty string `json:"kty"`
 	Kid string `json:"kid"`
 	Use string `json:"use"`
@@ -152,24 +152,24 @@ type jwkDoc struct {
 	D   string `json:"d"`
 }
 
-// parseJWKEntry reads a configured JWK or JWKS; every key must be usable.
-func parseJWKEntry(raw []byte) ([]*jwtKey, error) {
+// parseJSONKeys reads a configured JWK or JWKS; every key must be usable.
+func parseJSONKeys(raw []byte) ([]*pubKey, error) {
 	var set struct {
-		Keys []jwkDoc `json:"keys"`
+		Keys []webKey `json:"keys"`
 	}
 	if err := json.Unmarshal(raw, &set); err != nil {
 		return nil, errors.New("not a JWK or JWKS")
 	}
 	if set.Keys == nil {
-		var one jwkDoc
+		var one webKey
 		if err := json.Unmarshal(raw, &one); err != nil {
 			return nil, errors.New("not a JWK or JWKS")
 		}
-		set.Keys = []jwkDoc{one}
+		set.Keys = []webKey{one}
 	}
-	var keys []*jwtKey
+	var keys []*pubKey
 	for _, doc := range set.Keys {
-		key, err := jwkKey(doc)
+		key, err := keyOfJWK(doc)
 		if err != nil {
 			return nil, err
 		}
@@ -178,9 +178,9 @@ func parseJWKEntry(raw []byte) ([]*jwtKey, error) {
 	return keys, nil
 }
 
-// jwkKey reads one JWK. Symmetric keys (kty "oct") and private keys are
+// keyOfJWK reads one JWK. Symmetric keys (kty "oct") and private keys are
 // refused: a key published by an issuer is never an HMAC secret.
-func jwkKey(doc jwkDoc) (*jwtKey, error) {
+func keyOfJWK(doc webKey) (*pubKey, error) {
 	if doc.D != "" {
 		return nil, errors.New("JWK " + doc.Kid + " holds a private key")
 	}
@@ -188,20 +188,20 @@ func jwkKey(doc jwkDoc) (*jwtKey, error) {
 		return nil, errors.New("JWK " + doc.Kid + " is not for signatures")
 	}
 	if doc.Alg != "" {
-		a, ok := jwtAlgorithms[doc.Alg]
+		a, ok := algorithms[doc.Alg]
 		if !ok || a.family != doc.Kty {
 			return nil, errors.New("JWK " + doc.Kid + ": algorithm " + doc.Alg + " does not fit key type " + doc.Kty)
 		}
 	}
-	var key *jwtKey
+	var key *pubKey
 	var err error
 	switch doc.Kty {
 	case familyRSA:
-		key, err = jwkRSA(doc)
+		key, err = rsaOfJWK(doc)
 	case familyEC:
-		key, err = jwkEC(doc)
+		key, err = ecOfJWK(doc)
 	case familyOKP:
-		key, err = jwkOKP(doc)
+		key, err = okpOfJWK(doc)
 	default:
 		err = errors.New("JWK " + doc.Kid + ": key type " + doc.Kty + " is not supported (RSA, EC, OKP are; symmetric keys never are)")
 	}
@@ -212,9 +212,9 @@ func jwkKey(doc jwkDoc) (*jwtKey, error) {
 	return key, nil
 }
 
-func jwkRSA(doc jwkDoc) (*jwtKey, error) {
-	n, errN := jwkBytes(doc.N)
-	e, errE := jwkBytes(doc.E)
+func rsaOfJWK(doc webKey) (*pubKey, error) {
+	n, errN := b64Field(doc.N)
+	e, errE := b64Field(doc.E)
 	if errN != nil || errE != nil || len(n) == 0 || len(e) == 0 || len(e) > 4 {
 		return nil, errors.New("JWK " + doc.Kid + ": bad RSA modulus or exponent")
 	}
@@ -225,8 +225,8 @@ func jwkRSA(doc jwkDoc) (*jwtKey, error) {
 	return publicKey(&rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp})
 }
 
-// jwkEC reads an EC key, checking that the point lies on its curve.
-func jwkEC(doc jwkDoc) (*jwtKey, error) {
+// ecOfJWK reads an EC key, checking that the point lies on its curve.
+func ecOfJWK(doc webKey) (*pubKey, error) {
 	var curve elliptic.Curve
 	var check ecdh.Curve
 	switch doc.Crv {
@@ -240,8 +240,8 @@ func jwkEC(doc jwkDoc) (*jwtKey, error) {
 		return nil, errors.New("JWK " + doc.Kid + ": curve " + doc.Crv + " is not supported")
 	}
 	size := (curve.Params().BitSize + 7) / 8
-	x, errX := jwkBytes(doc.X)
-	y, errY := jwkBytes(doc.Y)
+	x, errX := b64Field(doc.X)
+	y, errY := b64Field(doc.Y)
 	if errX != nil || errY != nil || len(x) != size || len(y) != size {
 		return nil, errors.New("JWK " + doc.Kid + ": bad EC coordinates")
 	}
@@ -250,35 +250,35 @@ func jwkEC(doc jwkDoc) (*jwtKey, error) {
 		return nil, errors.New("JWK " + doc.Kid + ": point not on curve " + doc.Crv)
 	}
 	pub := &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
-	return &jwtKey{family: familyEC, curve: doc.Crv, ec: pub}, nil
+	return &pubKey{family: familyEC, curve: doc.Crv, ec: pub}, nil
 }
 
-func jwkOKP(doc jwkDoc) (*jwtKey, error) {
-	x, err := jwkBytes(doc.X)
+func okpOfJWK(doc webKey) (*pubKey, error) {
+	x, err := b64Field(doc.X)
 	if doc.Crv != "Ed25519" || err != nil || len(x) != ed25519.PublicKeySize {
 		return nil, errors.New("JWK " + doc.Kid + ": only Ed25519 OKP keys are supported")
 	}
-	return &jwtKey{family: familyOKP, curve: "Ed25519", ed: ed25519.PublicKey(x)}, nil
+	return &pubKey{family: familyOKP, curve: "Ed25519", ed: ed25519.PublicKey(x)}, nil
 }
 
-// jwkBytes decodes a JWK's base64url field (unpadded; padded tolerated,
+// b64Field decodes a JWK's base64url field (unpadded; padded tolerated,
 // since some issuers pad).
-func jwkBytes(v string) ([]byte, error) {
+func b64Field(v string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(strings.TrimRight(v, "="))
 }
 
-// parseJWKS reads a fetched JWKS, keeping the keys authlayer can use and
+// parseKeySet reads a fetched JWKS, keeping the keys authlayer can use and
 // skipping the rest (an issuer may publish encryption or symmetric keys).
-func parseJWKS(raw []byte) []*jwtKey {
+func parseKeySet(raw []byte) []*pubKey {
 	var set struct {
-		Keys []jwkDoc `json:"keys"`
+		Keys []webKey `json:"keys"`
 	}
 	if err := json.Unmarshal(raw, &set); err != nil {
 		return nil
 	}
-	var keys []*jwtKey
+	var keys []*pubKey
 	for _, doc := range set.Keys {
-		if key, err := jwkKey(doc); err == nil {
+		if key, err := keyOfJWK(doc); err == nil {
 			keys = append(keys, key)
 		}
 	}

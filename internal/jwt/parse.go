@@ -1,4 +1,4 @@
-package authlayer
+package jwt
 
 import (
 	"bytes"
@@ -11,12 +11,10 @@ import (
 )
 
 // Reading a compact JWS strictly, before any key is looked at: a size cap
-// first, exactly three segments, canonical unpadded base64url, and JSON
-// objects without duplicate keys (parsers disagree on which duplicate
-// wins, so a header or claims object with one means two things).
-
-// maxJWTBytes caps a token before any decoding; a cookie cannot hold more.
-const maxJWTBytes = maxCookieBytes
+// first (Verify's: Options.MaxTokenBytes, the longest cookie), exactly
+// three segments, canonical unpadded base64url, and JSON objects without
+// duplicate keys (parsers disagree on which duplicate wins, so a header
+// or claims object with one means two things).
 
 // jwsParts is a token split and decoded.
 type jwsParts struct {
@@ -28,16 +26,16 @@ type jwsParts struct {
 }
 
 // splitJWS decodes token's three segments; ok is false for anything that
-// is not a well-formed compact JWS.
+// is not a well-formed compact JWS. (Verify has checked its length.)
 func splitJWS(token string) (jwsParts, bool) {
 	var p jwsParts
-	if len(token) > maxJWTBytes || strings.Count(token, ".") != 2 {
+	if strings.Count(token, ".") != 2 {
 		return p, false
 	}
 	first := strings.IndexByte(token, '.')
 	second := first + 1 + strings.IndexByte(token[first+1:], '.')
-	payload, ok1 := decodeSegment(token[first+1 : second])
-	signature, ok2 := decodeSegment(token[second+1:])
+	payload, ok1 := DecodeSegment(token[first+1 : second])
+	signature, ok2 := DecodeSegment(token[second+1:])
 	if !ok1 || !ok2 || len(payload) == 0 || len(signature) == 0 {
 		return p, false
 	}
@@ -66,7 +64,7 @@ func decodeHeader(seg string) (map[string]interface{}, bool) {
 	if v, ok := headerMemo.Load(seg); ok {
 		return v.(map[string]interface{}), true
 	}
-	raw, ok := decodeSegment(seg)
+	raw, ok := DecodeSegment(seg)
 	if !ok || len(raw) == 0 {
 		return nil, false
 	}
@@ -89,12 +87,12 @@ func rememberHeader(p jwsParts) {
 	}
 }
 
-// decodeSegment decodes unpadded base64url in its one canonical spelling:
+// DecodeSegment decodes unpadded base64url in its one canonical spelling:
 // only the 64 alphabet characters and zero trailing bits. The strict raw
 // decoder refuses every other byte ("=", "+", "/", spaces, non-ASCII) but
 // skips CR and LF, which are refused first. (No loop over the characters
 // here: under Yaegi each iteration costs more than the whole decode.)
-func decodeSegment(seg string) ([]byte, bool) {
+func DecodeSegment(seg string) ([]byte, bool) {
 	if strings.ContainsAny(seg, "\r\n") {
 		return nil, false
 	}
