@@ -488,8 +488,8 @@ func auditDefaults() AuditConfig {
 }
 
 // JWTConfig turns on local verification of the tokens' signatures and
-// claims, so a valid token costs no backend call (see jwt*.go and the
-// README's "Local JWT verification").
+// claims, so a valid token costs no backend call (see internal/jwt,
+// jwtflow.go and the README's "Local JWT verification").
 type JWTConfig struct {
 	// Enabled verifies tokens locally. Default false.
 	Enabled bool `json:"enabled,omitempty"`

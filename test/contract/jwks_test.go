@@ -158,7 +158,7 @@ func TestJWKSOutageFallback(t *testing.T) {
 }
 
 // jwksRetry is the plugin's spacing of JWKS fetches for new kids and
-// after a failure (jwks.go); jwksWait bounds how long a test waits for a
+// after a failure (internal/jwt/jwks.go); jwksWait bounds how long a test waits for a
 // key to be learned: well under the 30s interval it used to take.
 const (
 	jwksRetry = 5 * time.Second
