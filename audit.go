@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -106,6 +107,14 @@ var (
 	processSalt     []byte
 	processSaltErr  error
 )
+
+// compileAudit is the audit.* step of compileSettings: s.audit is nil when
+// the log is off. Settings do not know the middleware's name; New sets it.
+func compileAudit(c *Config, s *settings) error {
+	log, err := newAuditLog(c.Audit, "", os.Stdout)
+	s.audit = log
+	return err
+}
 
 // newAuditLog checks the audit options and returns nil when the log is
 // off. The event filter is checked even then, so a typo is found before

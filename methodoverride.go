@@ -99,9 +99,7 @@ func compileMethodOverride(c *Config, s *settings) error {
 	default:
 		return optionError("methodOverride.mode", "%q is not one of off, header, body", mo.Mode)
 	}
-	// routes.blockBrowserApi is the other request-shaping hook of the
-	// flow; its check needs the compiled routes, as this step does.
-	return compileBrowserAPI(c, s)
+	return nil
 }
 
 // applyMethodOverride prepares req for the app when methodOverride is on:

@@ -5,7 +5,6 @@ package authlayer
 import (
 	"context"
 	"net/http"
-	"os"
 
 	"github.com/authlayer/authlayer/internal/csrf"
 )
@@ -34,9 +33,8 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 	if err != nil {
 		return nil, err
 	}
-	auditLog, err := newAuditLog(config.Audit, name, os.Stdout)
-	if err != nil {
-		return nil, err
+	if s.audit != nil {
+		s.audit.middleware = capAuditField(name)
 	}
 	warnNothingProtected(name, config)
 	return &middleware{
@@ -45,7 +43,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		shaping: s.i18n != nil || s.methodOverride.enabled,
 		state:   sharedStateFor(name, config, s),
 		routes:  newRouteMemo(s.routes, s.protectAmbiguous, s.endpoints.paths),
-		audit:   auditLog,
+		audit:   s.audit,
 		csrf:    s.csrf,
 	}, nil
 }

@@ -47,6 +47,7 @@ type settings struct {
 	// session scope's (state.go).
 	limiter *ratelimit.Limiter
 	csrf    *csrf.Guard // nil when csrf.enabled is false (csrfflow.go)
+	audit   *auditLog   // nil when audit.enabled is false (audit.go); New names it
 }
 
 type backendSettings struct {
@@ -89,8 +90,8 @@ func compileSettings(c *Config) (*settings, error) {
 	steps := []func(*Config, *settings) error{
 		compileBackend, compileResponses, compileCookies, compileGuest,
 		compileCache, compileRefresh, compileRoutes, compileTokenTypes, compileHeaders, compileJWT,
-		compileEndpoints, compileErrorPages, compileI18n, compileMethodOverride, compileRateLimit,
-		compileCSRF,
+		compileEndpoints, compileErrorPages, compileI18n, compileMethodOverride, compileBrowserAPI,
+		compileRateLimit, compileCSRF, compileAudit,
 	}
 	for _, step := range steps {
 		if err := step(c, s); err != nil {
