@@ -22,10 +22,10 @@ import (
 // compileBrowserAPI refuses a home URL that is itself an API path when
 // routes.blockBrowserApi is on: the redirect would be redirected again.
 func compileBrowserAPI(_ *Config, s *settings) error {
-	if !s.blockBrowserAPI {
+	if !s.routes.blockBrowserAPI {
 		return nil
 	}
-	if p, local := localPathOf(s.homeURL); local && matchRoute(s.routes, p).api {
+	if p, local := localPathOf(s.routes.homeURL); local && matchRoute(s.routes.table, p).api {
 		return optionError("routes.homeUrl", "%s is an API path: with routes.blockBrowserApi a browser sent there would be redirected in a loop", p)
 	}
 	return nil
@@ -41,7 +41,7 @@ func blockedNavigation(m *middleware, rw http.ResponseWriter, req *http.Request,
 	record(m, req, eventAccessDenied, nil, "", false, "browser-navigation", redirectStatus(req))
 	rw.Header().Add("Vary", "Sec-Fetch-Mode")
 	rw.Header().Add("Vary", "Accept")
-	redirect(rw, req, &authResult{}, localizedTarget(m, route, m.s.homeURL))
+	redirect(rw, req, &authResult{}, localizedTarget(m, route, m.s.routes.homeURL))
 	return true
 }
 

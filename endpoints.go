@@ -55,7 +55,7 @@ func compileEndpoints(c *Config, s *settings) error {
 		if _, taken := s.endpoints.paths[p]; taken {
 			return optionError(n.option, "%s is already another endpoint", p)
 		}
-		if matchRoute(s.routes, p).kind == kindExcluded {
+		if matchRoute(s.routes.table, p).kind == kindExcluded {
 			return optionError(n.option, "%s is under routes.excluded, so authlayer would never see it", p)
 		}
 		s.endpoints.paths[p] = n.kind

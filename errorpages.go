@@ -517,7 +517,7 @@ func writePageLinks(b *strings.Builder, m *middleware, req *http.Request, route 
 	form := false
 	switch status {
 	case http.StatusUnauthorized:
-		login := localizedTarget(m, route, m.s.loginURL)
+		login := localizedTarget(m, route, m.s.routes.loginURL)
 		if visit && isLocalPath(here) {
 			login = loginRedirect(m, route, here)
 		}
@@ -530,7 +530,7 @@ func writePageLinks(b *strings.Builder, m *middleware, req *http.Request, route 
 		// value on a GET: signed in with the other account, the user is
 		// back here.
 		if logout := m.s.endpoints.logout; logout != "" {
-			writeSwitchAccount(b, withQueryParam(logout, m.s.returnTo, switchAccountTarget(m, route, visit, here)))
+			writeSwitchAccount(b, withQueryParam(logout, m.s.routes.returnTo, switchAccountTarget(m, route, visit, here)))
 			form = true
 		}
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
@@ -538,7 +538,7 @@ func writePageLinks(b *strings.Builder, m *middleware, req *http.Request, route 
 			writePageLink(b, here, "Try again")
 		}
 	}
-	writePageLink(b, localizedTarget(m, route, m.s.homeURL), "Go to the home page")
+	writePageLink(b, localizedTarget(m, route, m.s.routes.homeURL), "Go to the home page")
 	return form
 }
 
@@ -548,7 +548,7 @@ func writePageLinks(b *strings.Builder, m *middleware, req *http.Request, route 
 // on another site is reached without one (the logout then sends the user
 // home).
 func switchAccountTarget(m *middleware, route *routeMatch, visit bool, here string) string {
-	login := localizedTarget(m, route, m.s.loginURL)
+	login := localizedTarget(m, route, m.s.routes.loginURL)
 	if visit && isLocalPath(here) && isLocalPath(login) {
 		return loginRedirect(m, route, here)
 	}

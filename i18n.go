@@ -100,7 +100,7 @@ func compileI18n(c *Config, s *settings) error {
 		return err
 	}
 	s.i18n = loc
-	s.routes.i18n = loc
+	s.routes.table.i18n = loc
 	return checkLocalizedRedirects(s)
 }
 
@@ -136,17 +136,17 @@ func compileI18nHeader(c *Config, s *settings, loc *i18nSettings, name string) e
 // page (or an API path with routes.blockBrowserApi): the redirect would
 // loop.
 func checkLocalizedRedirects(s *settings) error {
-	login, localLogin := localPathOf(s.loginURL)
-	home, localHome := localPathOf(s.homeURL)
+	login, localLogin := localPathOf(s.routes.loginURL)
+	home, localHome := localPathOf(s.routes.homeURL)
 	for _, l := range s.i18n.locales {
-		if localLogin && matchRoute(s.routes, canonicalPath("/"+l+login)).needsUser {
+		if localLogin && matchRoute(s.routes.table, canonicalPath("/"+l+login)).needsUser {
 			return optionError("routes.loginUrl", "%s is protected under the locale prefix /%s (add it to routes.authOnly or routes.public)", login, l)
 		}
 		if !localHome {
 			continue
 		}
-		m := matchRoute(s.routes, canonicalPath("/"+l+home))
-		if m.kind == kindAuthOnly || (s.blockBrowserAPI && m.api) {
+		m := matchRoute(s.routes.table, canonicalPath("/"+l+home))
+		if m.kind == kindAuthOnly || (s.routes.blockBrowserAPI && m.api) {
 			return optionError("routes.homeUrl", "%s is an auth-only page or an API path under the locale prefix /%s: redirects there would loop", home, l)
 		}
 	}

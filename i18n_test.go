@@ -83,7 +83,7 @@ func TestI18nOptions(t *testing.T) {
 	if s.i18n.defaultLocale != "en" {
 		t.Errorf("empty defaultLocale: got %q, want the first locale", s.i18n.defaultLocale)
 	}
-	if s, _ = compileSettings(i18nConfig(func(c *Config) { c.I18n.Locales = nil })); s.i18n != nil || s.routes.i18n != nil {
+	if s, _ = compileSettings(i18nConfig(func(c *Config) { c.I18n.Locales = nil })); s.i18n != nil || s.routes.table.i18n != nil {
 		t.Error("no locales: i18n is on")
 	}
 }
@@ -449,7 +449,7 @@ func checkI18nDecision(t *testing.T, target string) {
 		plain, _ := newRouteTable(rules)
 		bare, _ := newRouteTable(i18nRuleSet) // protectedByDefault off: rules alone
 		for _, protect := range []bool{false, true} {
-			r := decideRoute(newRouteMemo(s.routes, protect, nil), u.Path, u.RawPath)
+			r := decideRoute(newRouteMemo(s.routes.table, protect, nil), u.Path, u.RawPath)
 			r0 := decideRoute(newRouteMemo(plain, protect, nil), u.Path, u.RawPath)
 			if r.rejected != r0.rejected {
 				t.Fatalf("%q: refused %v with i18n, %v without", target, r.rejected, r0.rejected)

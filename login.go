@@ -104,7 +104,7 @@ func loginLimited(a *loginAttempt) bool {
 // returns the JSON to send, the return-to value, and a status when the
 // request cannot be sent (400, 413, 415).
 func loginRequest(m *middleware, req *http.Request, form bool) ([]byte, string, int) {
-	returnTo := req.URL.Query().Get(m.s.returnTo)
+	returnTo := req.URL.Query().Get(m.s.routes.returnTo)
 	if !form && requestBodyKind(req) != bodyJSON {
 		return nil, returnTo, http.StatusUnsupportedMediaType
 	}
@@ -127,12 +127,12 @@ func loginRequest(m *middleware, req *http.Request, form bool) ([]byte, string, 
 	if err != nil {
 		return nil, returnTo, http.StatusBadRequest
 	}
-	if v := values.Get(m.s.returnTo); v != "" {
+	if v := values.Get(m.s.routes.returnTo); v != "" {
 		returnTo = v
 	}
 	fields := map[string]string{}
 	for k, vs := range values {
-		if k != m.s.returnTo && len(vs) > 0 {
+		if k != m.s.routes.returnTo && len(vs) > 0 {
 			fields[k] = vs[0]
 		}
 	}
@@ -191,10 +191,10 @@ func loginSucceeded(a *loginAttempt, doc interface{}, access, rotated string) {
 // local path that is neither an auth-only page nor the login page itself
 // (no loops), else routes.homeUrl.
 func afterLogin(m *middleware, returnTo string) string {
-	target := returnToTarget(m, url.Values{m.s.returnTo: {returnTo}})
+	target := returnToTarget(m, url.Values{m.s.routes.returnTo: {returnTo}})
 	if p, ok := localPathOf(target); ok {
-		if login, isLocal := localPathOf(m.s.loginURL); isLocal && canonicalPath(p) == canonicalPath(login) {
-			return m.s.homeURL
+		if login, isLocal := localPathOf(m.s.routes.loginURL); isLocal && canonicalPath(p) == canonicalPath(login) {
+			return m.s.routes.homeURL
 		}
 	}
 	return target
@@ -275,9 +275,9 @@ func loginErrorURL(m *middleware, status int, returnTo string) string {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
 		code = loginErrRequest
 	}
-	target := withQueryParam(m.s.loginURL, "error", code)
+	target := withQueryParam(m.s.routes.loginURL, "error", code)
 	if isLocalPath(returnTo) {
-		target = withQueryParam(target, m.s.returnTo, returnTo)
+		target = withQueryParam(target, m.s.routes.returnTo, returnTo)
 	}
 	return target
 }

@@ -30,7 +30,7 @@ func serveLogout(m *middleware, rw http.ResponseWriter, req *http.Request, route
 	record(m, req, eventAuthLogout, res.id, firstNonEmpty(carried.user, res.token), true, "", 0)
 	out := &authResult{setCookies: logoutCookies(m.s)}
 	if isFormPost(req) || isPageVisit(req, route) {
-		redirect(rw, req, out, afterLogout(m, req.URL.Query().Get(m.s.returnTo)))
+		redirect(rw, req, out, afterLogout(m, req.URL.Query().Get(m.s.routes.returnTo)))
 		return
 	}
 	writeSessionHeaders(rw, out)
@@ -43,7 +43,7 @@ func afterLogout(m *middleware, returnTo string) string {
 	if isLocalPath(returnTo) {
 		return returnTo
 	}
-	return m.s.homeURL
+	return m.s.routes.homeURL
 }
 
 // tellBackendLogout calls backend.logoutPath, best effort.

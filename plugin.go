@@ -42,7 +42,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		plain:   s.limiter == nil && s.csrf == nil,
 		shaping: s.i18n != nil || s.methodOverride.enabled,
 		state:   sharedStateFor(name, config, s),
-		routes:  newRouteMemo(s.routes, s.protectAmbiguous, s.endpoints.paths),
+		routes:  newRouteMemo(s.routes.table, s.routes.protectAmbiguous, s.endpoints.paths),
 		audit:   s.audit,
 		csrf:    s.csrf,
 	}, nil
@@ -159,7 +159,7 @@ func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, route *
 // browser navigating to an API path is turned away first; an endpoint
 // runs under one deadline (serveEndpointFlow).
 func serveSession(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, known *authResult) {
-	if m.s.blockBrowserAPI && route.api && blockedNavigation(m, rw, req, route) {
+	if m.s.routes.blockBrowserAPI && route.api && blockedNavigation(m, rw, req, route) {
 		return
 	}
 	if route.endpoint != endpointNone {

@@ -36,12 +36,12 @@ func returnToTarget(m *middleware, q url.Values) string {
 // keeps the locale prefix of the request's path (i18n.go); a return-to
 // value is used as it is. route may be nil.
 func returnToTargetFor(m *middleware, route *routeMatch, q url.Values) string {
-	v := q.Get(m.s.returnTo)
+	v := q.Get(m.s.routes.returnTo)
 	if !isLocalPath(v) {
-		return localizedTarget(m, route, m.s.homeURL)
+		return localizedTarget(m, route, m.s.routes.homeURL)
 	}
-	if p, _ := localPathOf(v); matchRoute(m.s.routes, p).kind == kindAuthOnly {
-		return localizedTarget(m, route, m.s.homeURL)
+	if p, _ := localPathOf(v); matchRoute(m.s.routes.table, p).kind == kindAuthOnly {
+		return localizedTarget(m, route, m.s.routes.homeURL)
 	}
 	return v
 }
@@ -50,7 +50,7 @@ func returnToTargetFor(m *middleware, route *routeMatch, q url.Values) string {
 // a local login URL keeps the locale prefix of the request's path
 // (i18n.go).
 func loginRedirect(m *middleware, route *routeMatch, requestURI string) string {
-	return withQueryParam(localizedTarget(m, route, m.s.loginURL), m.s.returnTo, requestURI)
+	return withQueryParam(localizedTarget(m, route, m.s.routes.loginURL), m.s.routes.returnTo, requestURI)
 }
 
 // withQueryParam appends key=value, escaped, to a URL that may already

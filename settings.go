@@ -18,36 +18,42 @@ import (
 // joined URLs, split JSON paths, canonical header names, the route table.
 // Nothing on the request path parses configuration again.
 type settings struct {
-	backend   backendSettings
-	responses responseFields
-	cookies   cookieSettings
-	guest     guestSettings
-	cacheTTL  time.Duration
-	cacheMax  int
-	refresh   refreshSettings
-	routes    *routeTable
-	loginURL  string
-	homeURL   string
-	returnTo  string
-	// protectAmbiguous treats ambiguous path spellings as protected
-	// instead of answering 400 (routes.ambiguousPaths=protect).
-	protectAmbiguous bool
-	allowed          map[string]bool // token types that count as logged in; empty: any but guest
-	headers          headerSettings
-	jwt              *jwt.Settings // nil when jwt.enabled is false
-	endpoints        endpointSettings
-	errorPages       errorPageSettings
-	i18n             *i18nSettings // nil when i18n is off
-	methodOverride   methodOverrideSettings
-	blockBrowserAPI  bool
-	proactiveWindow  time.Duration    // refresh.proactiveWindow; 0: off
-	warnings         instanceWarnings // misconfig.go: what this instance has said once
+	backend         backendSettings
+	responses       responseFields
+	cookies         cookieSettings
+	guest           guestSettings
+	cacheTTL        time.Duration
+	cacheMax        int
+	refresh         refreshSettings
+	routes          routeSettings
+	headers         headerSettings
+	jwt             *jwt.Settings // nil when jwt.enabled is false
+	endpoints       endpointSettings
+	errorPages      errorPageSettings
+	i18n            *i18nSettings // nil when i18n is off
+	methodOverride  methodOverrideSettings
+	proactiveWindow time.Duration    // refresh.proactiveWindow; 0: off
+	warnings        instanceWarnings // misconfig.go: what this instance has said once
 	// limiter is nil when rateLimit.enabled is false (rateflow.go); it
 	// keeps this instance's client-key memo, and its buckets become the
 	// session scope's (state.go).
 	limiter *ratelimit.Limiter
 	csrf    *csrf.Guard // nil when csrf.enabled is false (csrfflow.go)
 	audit   *auditLog   // nil when audit.enabled is false (audit.go); New names it
+}
+
+// routeSettings are the compiled routes.* options: the rules and where
+// authlayer sends people.
+type routeSettings struct {
+	table    *routeTable
+	loginURL string
+	homeURL  string
+	returnTo string
+	// protectAmbiguous treats ambiguous path spellings as protected
+	// instead of answering 400 (routes.ambiguousPaths=protect).
+	protectAmbiguous bool
+	allowed          map[string]bool // token types that count as logged in; empty: any but guest
+	blockBrowserAPI  bool            // routes.blockBrowserApi (browserapi.go)
 }
 
 type backendSettings struct {
@@ -241,25 +247,25 @@ func compileRoutes(c *Config, s *settings) error {
 	if err != nil {
 		return err
 	}
-	s.routes = table
-	if s.loginURL, err = redirectTarget("routes.loginUrl", r.LoginURL); err != nil {
+	s.routes.table = table
+	if s.routes.loginURL, err = redirectTarget("routes.loginUrl", r.LoginURL); err != nil {
 		return err
 	}
-	if s.homeURL, err = redirectTarget("routes.homeUrl", r.HomeURL); err != nil {
+	if s.routes.homeURL, err = redirectTarget("routes.homeUrl", r.HomeURL); err != nil {
 		return err
 	}
 	if strings.TrimSpace(r.ReturnToParam) == "" {
 		return optionError("routes.returnToParam", "must not be empty")
 	}
-	s.returnTo = strings.TrimSpace(r.ReturnToParam)
-	s.blockBrowserAPI = r.BlockBrowserAPI
-	if err := checkNoRedirectLoop(table, s.loginURL, s.homeURL); err != nil {
+	s.routes.returnTo = strings.TrimSpace(r.ReturnToParam)
+	s.routes.blockBrowserAPI = r.BlockBrowserAPI
+	if err := checkNoRedirectLoop(table, s.routes.loginURL, s.routes.homeURL); err != nil {
 		return err
 	}
 	switch strings.ToLower(strings.TrimSpace(r.AmbiguousPaths)) {
 	case "reject":
 	case "protect":
-		s.protectAmbiguous = true
+		s.routes.protectAmbiguous = true
 	default:
 		return optionError("routes.ambiguousPaths", "%q is not one of reject, protect", r.AmbiguousPaths)
 	}
@@ -273,10 +279,10 @@ func compileRoutes(c *Config, s *settings) error {
 // operator must then say which types count as users; and with guests
 // enabled no list can tell the guest tokens authlayer mints from users.
 func compileTokenTypes(c *Config, s *settings) error {
-	s.allowed = map[string]bool{}
+	s.routes.allowed = map[string]bool{}
 	for _, t := range c.Routes.AllowedTokenTypes {
 		if t = strings.TrimSpace(t); t != "" {
-			s.allowed[t] = true
+			s.routes.allowed[t] = true
 		}
 	}
 	if len(s.responses.tokenType) > 0 {
@@ -286,7 +292,7 @@ func compileTokenTypes(c *Config, s *settings) error {
 		return optionError("responses.tokenType", "must be set when guest.enabled is true: without it every token has type \"user\", "+
 			"so a guest token moved into the %s cookie would count as a logged-in user whatever routes.allowedTokenTypes says", s.cookies.user)
 	}
-	if len(s.allowed) == 0 {
+	if len(s.routes.allowed) == 0 {
 		return optionError("routes.allowedTokenTypes", "must be set when responses.tokenType is empty: without a token type every token, "+
 			"guests' included, would count as a logged-in user; set responses.tokenType to the field of the validate answer "+
 			"that tells guests from users, or list the types that count as users (with no tokenType every token's type is "+

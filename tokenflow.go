@@ -121,8 +121,8 @@ func userSession(s *settings, token string, id *identity) *authResult {
 // one of routes.allowedTokenTypes, else any type but "guest" and the empty
 // type (an answer without the configured type field).
 func acceptsAsUser(s *settings, tokenType string) bool {
-	if len(s.allowed) > 0 {
-		return s.allowed[tokenType]
+	if len(s.routes.allowed) > 0 {
+		return s.routes.allowed[tokenType]
 	}
 	return tokenType != "guest" && tokenType != ""
 }
