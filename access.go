@@ -30,12 +30,12 @@ func denied(m *middleware, rw http.ResponseWriter, req *http.Request, route *rou
 		denyAnonymous(m, rw, req, route, res, "Session ended", "session-ended")
 	case route.needsUser && res.transient:
 		// Fail closed: the backend could not vouch for the user.
-		record(m, req, eventAccessDenied, res.id, res.token, false, "backend-unavailable", http.StatusServiceUnavailable)
+		record(m, req, eventAccessDenied, auditEntry{who: res.id, token: res.token, reason: "backend-unavailable", status: http.StatusServiceUnavailable})
 		deny(m, rw, req, route, res, http.StatusServiceUnavailable, "Authentication service unavailable")
 	case route.needsUser && !res.loggedIn:
 		denyAnonymous(m, rw, req, route, res, "Authentication required", "login-required")
 	case route.kind == kindRole && !hasAnyRole(res.id, route.roles):
-		record(m, req, eventAccessDenied, res.id, res.token, false, "role-required", http.StatusForbidden)
+		record(m, req, eventAccessDenied, auditEntry{who: res.id, token: res.token, reason: "role-required", status: http.StatusForbidden})
 		deny(m, rw, req, route, res, http.StatusForbidden, "Forbidden")
 	case route.kind == kindAuthOnly && res.loggedIn && isPageVisit(req, route):
 		redirect(rw, req, res, returnToTargetFor(m, route, req.URL.Query()))
@@ -49,11 +49,11 @@ func denied(m *middleware, rw http.ResponseWriter, req *http.Request, route *rou
 // answers an API client 401.
 func denyAnonymous(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, message, reason string) {
 	if isAPIRequest(req, route) {
-		record(m, req, eventAccessDenied, res.id, res.token, false, reason, http.StatusUnauthorized)
+		record(m, req, eventAccessDenied, auditEntry{who: res.id, token: res.token, reason: reason, status: http.StatusUnauthorized})
 		deny(m, rw, req, route, res, http.StatusUnauthorized, message)
 		return
 	}
-	record(m, req, eventAccessDenied, res.id, res.token, false, reason, redirectStatus(req))
+	record(m, req, eventAccessDenied, auditEntry{who: res.id, token: res.token, reason: reason, status: redirectStatus(req)})
 	redirect(rw, req, res, loginRedirect(m, route, req.URL.RequestURI()))
 }
 

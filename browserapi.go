@@ -38,7 +38,7 @@ func blockedNavigation(m *middleware, rw http.ResponseWriter, req *http.Request,
 	if (req.Method != http.MethodGet && req.Method != http.MethodHead) || !isNavigation(req.Header) {
 		return false
 	}
-	record(m, req, eventAccessDenied, nil, "", false, "browser-navigation", redirectStatus(req))
+	record(m, req, eventAccessDenied, auditEntry{reason: "browser-navigation", status: redirectStatus(req)})
 	rw.Header().Add("Vary", "Sec-Fetch-Mode")
 	rw.Header().Add("Vary", "Accept")
 	redirect(rw, req, &authResult{}, localizedTarget(m, route, m.s.routes.homeURL))

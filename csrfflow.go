@@ -97,7 +97,7 @@ func csrfBinding(res *authResult) string {
 // csrfFailed logs the failure and, unless in report-only mode, answers 403
 // with next-api-layer's message. It reports whether it answered.
 func csrfFailed(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult, reason string) bool {
-	record(m, req, eventCSRFFail, res.id, res.token, false, reason, http.StatusForbidden)
+	record(m, req, eventCSRFFail, auditEntry{who: res.id, token: res.token, reason: reason, status: http.StatusForbidden})
 	if m.csrf.ReportOnly {
 		//nolint:gosec // G706: reason is one of internal/csrf's fixed reason codes, never client text
 		log.Printf("authlayer: %s: CSRF check failed (%s), allowed by csrf.reportOnly", m.name, reason)

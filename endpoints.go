@@ -78,7 +78,7 @@ func serveEndpoint(m *middleware, rw http.ResponseWriter, req *http.Request, rou
 		// Without csrf.enabled, login and logout still refuse what a
 		// browser marks as cross-site: a forged login (into the
 		// attacker's account) or logout needs nothing else.
-		record(m, req, eventCSRFFail, res.id, res.token, false, "cross-site-endpoint", http.StatusForbidden)
+		record(m, req, eventCSRFFail, auditEntry{who: res.id, token: res.token, reason: "cross-site-endpoint", status: http.StatusForbidden})
 		deny(m, rw, req, route, res, http.StatusForbidden, "Cross-site request refused")
 		return
 	}

@@ -12,22 +12,32 @@ import (
 // written when a session is established with the backend (a cache miss, a
 // refresh answer), not for every cached request.
 
+// auditEntry is what one audit event says beyond the request itself;
+// fields left out are the zero value (no identity, no token, a failure,
+// no reason, no status).
+type auditEntry struct {
+	who     *identity // the session's identity when known
+	token   string    // hashed (salted) when there is no user id
+	success bool
+	reason  string // why: a refusal's or a failure's code
+	status  int    // the status authlayer answered with; 0 when it went on
+}
+
 // record writes one audit event about req. The path is the one the app
 // receives, as sent (escaped), never a form authlayer derived from it: a
-// log must not show a path the app never saw. who is the session's identity
-// when known; token is hashed (salted) when there is no user id.
-func record(m *middleware, req *http.Request, event string, who *identity, token string, success bool, reason string, status int) {
+// log must not show a path the app never saw.
+func record(m *middleware, req *http.Request, event string, e auditEntry) {
 	if !auditEnabled(m.audit, event) {
 		return
 	}
 	r := auditRecord{
 		Event: event, IP: requestIP(m, req), Method: req.Method,
-		Path: req.URL.EscapedPath(), Success: success, Reason: reason, Status: status,
+		Path: req.URL.EscapedPath(), Success: e.success, Reason: e.reason, Status: e.status,
 	}
-	if who != nil && who.userID != "" {
-		r.UserID = who.userID
+	if e.who != nil && e.who.userID != "" {
+		r.UserID = e.who.userID
 	} else {
-		r.Token = token
+		r.Token = e.token
 	}
 	audit(m.audit, r)
 }

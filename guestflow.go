@@ -23,13 +23,13 @@ func flowGuestSession(f *flow, carried carriedCookies) *authResult {
 		}
 		switch v.state {
 		case stateValid:
-			record(f.m, f.req, eventAuthSuccess, v.id, carried.guest, true, "guest", 0)
+			record(f.m, f.req, eventAuthSuccess, auditEntry{who: v.id, token: carried.guest, success: true, reason: "guest"})
 			return &authResult{id: v.id, token: carried.guest}
 		case stateTransient:
-			record(f.m, f.req, eventError, nil, carried.guest, false, "backend-unavailable", 0)
+			record(f.m, f.req, eventError, auditEntry{token: carried.guest, reason: "backend-unavailable"})
 			return &authResult{transient: true}
 		}
-		record(f.m, f.req, eventAuthFail, nil, carried.guest, false, firstNonEmpty(v.reason, "invalid-guest-token"), 0)
+		record(f.m, f.req, eventAuthFail, auditEntry{token: carried.guest, reason: firstNonEmpty(v.reason, "invalid-guest-token")})
 		cleared = cookiesClearing(&f.m.s.cookies, carried, false, true, false)
 	}
 	if !f.m.s.guest.enabled || (f.route != nil && (f.route.needsUser || f.route.endpoint != endpointNone)) {
@@ -54,7 +54,7 @@ func flowMintGuest(f *flow) *authResult {
 		if refused := spendBudget(rl, ratelimit.BudgetGuestMints, f.client); refused != nil {
 			// Served without a guest session, not refused: status 0 says
 			// the request went on.
-			record(f.m, f.req, eventRateLimitExceeded, nil, "", false, "guest-mints", 0)
+			record(f.m, f.req, eventRateLimitExceeded, auditEntry{reason: "guest-mints"})
 			return &authResult{}
 		}
 	}
@@ -62,16 +62,16 @@ func flowMintGuest(f *flow) *authResult {
 	token, err := backendMintGuest(f.m.state.backend, ctx, f.client)
 	cancel()
 	if err != nil { // logged once per change of the guest endpoint's state (backendhealth.go)
-		record(f.m, f.req, eventError, nil, "", false, "guest-mint-failed", 0)
+		record(f.m, f.req, eventError, auditEntry{reason: "guest-mint-failed"})
 		return &authResult{}
 	}
 	v, _ := flowValidate(f, token, false)
 	if v.state != stateValid {
 		log.Printf("authlayer: %s: minted guest token did not validate", f.m.name)
-		record(f.m, f.req, eventError, nil, token, false, "guest-token-invalid", 0)
+		record(f.m, f.req, eventError, auditEntry{token: token, reason: "guest-token-invalid"})
 		return &authResult{}
 	}
-	record(f.m, f.req, eventAuthGuest, v.id, token, true, "", 0)
+	record(f.m, f.req, eventAuthGuest, auditEntry{who: v.id, token: token, success: true})
 	return &authResult{
 		id: v.id, token: token, refreshed: token,
 		setCookies: appendCookie(nil, guestCookieValue(&f.m.s.cookies, token)),

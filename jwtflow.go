@@ -70,7 +70,7 @@ func flowValidateJWT(f *flow, j *jwt.Settings, key, token string, charged bool) 
 		rl = nil
 	}
 	if rl != nil && !ratelimit.WouldAllow(rl, ratelimit.BudgetUnknownTokens, f.client) {
-		record(f.m, f.req, eventRateLimitExceeded, nil, "", false, "unknown-tokens", http.StatusTooManyRequests)
+		record(f.m, f.req, eventRateLimitExceeded, auditEntry{reason: "unknown-tokens", status: http.StatusTooManyRequests})
 		return validation{}, spendBudget(rl, ratelimit.BudgetUnknownTokens, f.client)
 	}
 	v, limited := flowValidateLocal(f, j, key, token, charged)

@@ -89,7 +89,7 @@ func loginLimited(a *loginAttempt) bool {
 	if refused == nil {
 		return false
 	}
-	record(a.m, a.req, eventRateLimitExceeded, nil, "", false, "logins", http.StatusTooManyRequests)
+	record(a.m, a.req, eventRateLimitExceeded, auditEntry{reason: "logins", status: http.StatusTooManyRequests})
 	if a.form {
 		loginFailed(a, http.StatusTooManyRequests, nil, "rate-limited")
 		return true
@@ -178,7 +178,7 @@ func loginSucceeded(a *loginAttempt, doc interface{}, access, rotated string) {
 	out := &authResult{id: v.id, token: access, loggedIn: v.state == stateValid}
 	out.setCookies = loginCookies(m, req, access, rotated, v.id)
 	warnSecureCookiesOverHTTP(m, req)
-	record(m, req, eventAuthLogin, v.id, access, true, "", 0)
+	record(m, req, eventAuthLogin, auditEntry{who: v.id, token: access, success: true})
 	if a.form {
 		redirect(a.rw, req, out, afterLogin(m, a.returnTo))
 		return
@@ -234,7 +234,7 @@ func loginCookies(m *middleware, req *http.Request, access, rotated string, id *
 // with an error code and its return-to value; a script gets the status
 // and the backend's JSON (minus anything token-like) or a short message.
 func loginFailed(a *loginAttempt, status int, doc interface{}, reason string) {
-	record(a.m, a.req, eventAuthLoginFail, nil, "", false, reason, status)
+	record(a.m, a.req, eventAuthLoginFail, auditEntry{reason: reason, status: status})
 	if a.form {
 		redirect(a.rw, a.req, a.res, loginErrorURL(a.m, status, a.returnTo))
 		return

@@ -27,7 +27,7 @@ func serveLogout(m *middleware, rw http.ResponseWriter, req *http.Request, route
 	carried := cookiesRead(&m.s.cookies, req)
 	tellBackendLogout(m, req, carried)
 	forgetSession(m, res, carried)
-	record(m, req, eventAuthLogout, res.id, firstNonEmpty(carried.user, res.token), true, "", 0)
+	record(m, req, eventAuthLogout, auditEntry{who: res.id, token: firstNonEmpty(carried.user, res.token), success: true})
 	out := &authResult{setCookies: logoutCookies(m.s)}
 	if isFormPost(req) || isPageVisit(req, route) {
 		redirect(rw, req, out, afterLogout(m, req.URL.Query().Get(m.s.routes.returnTo)))

@@ -640,7 +640,7 @@ func refuseOverrideBody(m *middleware, rw http.ResponseWriter, req *http.Request
 	case bodyInvalid:
 		message, reason = "Invalid request body", "body-invalid"
 	}
-	record(m, req, eventAccessDenied, res.id, res.token, false, reason, status)
+	record(m, req, eventAccessDenied, auditEntry{who: res.id, token: res.token, reason: reason, status: status})
 	deny(m, rw, req, answerRoute(m, req), res, status, message)
 	return true
 }

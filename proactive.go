@@ -193,7 +193,7 @@ func flowProactiveRefresh(f *flow, carried carriedCookies, res *authResult) *aut
 	}
 	switch out.kind {
 	case refreshDone:
-		record(f.m, f.req, eventAuthRefresh, out.session.id, out.accessToken, out.session.state == stateValid, "proactive", 0)
+		record(f.m, f.req, eventAuthRefresh, auditEntry{who: out.session.id, token: out.accessToken, success: out.session.state == stateValid, reason: "proactive"})
 		noteProactiveRefresh(f.m.name, f.m.s, out)
 		next := refreshedSession(f.m.s, out)
 		if next.transient {
@@ -205,10 +205,10 @@ func flowProactiveRefresh(f *flow, carried carriedCookies, res *authResult) *aut
 		}
 		return next
 	case refreshReuse:
-		record(f.m, f.req, eventAuthReuse, nil, credential, false, "refresh-token-reuse", 0)
+		record(f.m, f.req, eventAuthReuse, auditEntry{token: credential, reason: "refresh-token-reuse"})
 		return &authResult{loggedOut: true, setCookies: cookiesClearing(&f.m.s.cookies, carried, true, true, true)}
 	}
-	record(f.m, f.req, eventAuthRefreshFail, nil, credential, false, "proactive-kept", 0)
+	record(f.m, f.req, eventAuthRefreshFail, auditEntry{token: credential, reason: "proactive-kept"})
 	return withExpiryHint(f.m.s, carried, res)
 }
 

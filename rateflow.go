@@ -66,7 +66,7 @@ func requestRefused(m *middleware, rw http.ResponseWriter, req *http.Request, co
 		ratelimit.Headers(rw.Header(), d)
 		return false
 	}
-	record(m, req, eventRateLimitExceeded, nil, "", false, "requests", http.StatusTooManyRequests)
+	record(m, req, eventRateLimitExceeded, auditEntry{reason: "requests", status: http.StatusTooManyRequests})
 	answerRateLimited(m, rw, req, nil, d)
 	return true
 }

@@ -38,16 +38,16 @@ func flowRefreshSession(f *flow, carried carriedCookies, credential string) *aut
 	}
 	switch out.kind {
 	case refreshDone:
-		record(f.m, f.req, eventAuthRefresh, out.session.id, out.accessToken, out.session.state == stateValid, "", 0)
+		record(f.m, f.req, eventAuthRefresh, auditEntry{who: out.session.id, token: out.accessToken, success: out.session.state == stateValid})
 		return refreshedSession(f.m.s, out)
 	case refreshReuse:
-		record(f.m, f.req, eventAuthReuse, nil, credential, false, "refresh-token-reuse", 0)
+		record(f.m, f.req, eventAuthReuse, auditEntry{token: credential, reason: "refresh-token-reuse"})
 		return &authResult{loggedOut: true, setCookies: cookiesClearing(&f.m.s.cookies, carried, true, true, true)}
 	case refreshTransient:
-		record(f.m, f.req, eventAuthRefreshFail, nil, credential, false, "backend-unavailable", 0)
+		record(f.m, f.req, eventAuthRefreshFail, auditEntry{token: credential, reason: "backend-unavailable"})
 		return &authResult{transient: true}
 	}
-	record(f.m, f.req, eventAuthRefreshFail, nil, credential, false, "expired-or-revoked", 0)
+	record(f.m, f.req, eventAuthRefreshFail, auditEntry{token: credential, reason: "expired-or-revoked"})
 	cleared := cookiesClearing(&f.m.s.cookies, carried, true, false, true)
 	if !f.m.s.refresh.fallbackToGuest {
 		return &authResult{setCookies: cleared}
@@ -100,7 +100,7 @@ func flowRefresh(f *flow, credential string) (refreshOutcome, *ratelimit.Decisio
 	})
 	switch how {
 	case cache.Refused:
-		record(f.m, f.req, eventRateLimitExceeded, nil, "", false, "refreshes", http.StatusTooManyRequests)
+		record(f.m, f.req, eventRateLimitExceeded, auditEntry{reason: "refreshes", status: http.StatusTooManyRequests})
 		return refreshOutcome{}, refused
 	case cache.Failed:
 		return refreshOutcome{kind: refreshTransient}, nil

@@ -99,17 +99,17 @@ func flowSession(f *flow, carried carriedCookies) *authResult {
 	}
 	switch v.state {
 	case stateValid:
-		record(f.m, f.req, eventAuthSuccess, v.id, carried.user, true, "", 0)
+		record(f.m, f.req, eventAuthSuccess, auditEntry{who: v.id, token: carried.user, success: true})
 		res := userSession(f.m.s, carried.user, v.id)
 		if res.loggedIn && refreshDue(f.m.s, v.id) {
 			return flowProactiveRefresh(f, carried, res)
 		}
 		return withExpiryHint(f.m.s, carried, res)
 	case stateTransient:
-		record(f.m, f.req, eventError, nil, carried.user, false, "backend-unavailable", 0)
+		record(f.m, f.req, eventError, auditEntry{token: carried.user, reason: "backend-unavailable"})
 		return &authResult{transient: true}
 	}
-	record(f.m, f.req, eventAuthFail, nil, carried.user, false, firstNonEmpty(v.reason, "invalid-token"), 0)
+	record(f.m, f.req, eventAuthFail, auditEntry{token: carried.user, reason: firstNonEmpty(v.reason, "invalid-token")})
 	return flowRefreshSession(f, carried, firstNonEmpty(carried.refresh, carried.user))
 }
 
@@ -177,7 +177,7 @@ func flowValidateBackend(f *flow, key, token string, charged bool, local *identi
 	})
 	switch how {
 	case cache.Refused:
-		record(f.m, f.req, eventRateLimitExceeded, nil, "", false, "unknown-tokens", http.StatusTooManyRequests)
+		record(f.m, f.req, eventRateLimitExceeded, auditEntry{reason: "unknown-tokens", status: http.StatusTooManyRequests})
 		return validation{}, refused
 	case cache.Failed:
 		if local != nil {
