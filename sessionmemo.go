@@ -125,10 +125,3 @@ func settledSession(res *authResult) bool {
 	return res.id != nil && len(res.setCookies) == 0 && res.refreshed == "" &&
 		!res.transient && !res.loggedOut && res.limited == nil
 }
-
-// memoSize reports the number of entries, for tests.
-func memoSize(sm *sessionMemo) int {
-	sm.mu.Lock()
-	defer sm.mu.Unlock()
-	return sm.count
-}

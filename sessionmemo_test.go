@@ -206,3 +206,10 @@ func TestRememberedSessionsStillCheckCSRF(t *testing.T) {
 		t.Errorf("app saw %d refused requests", up.calls-calls-1)
 	}
 }
+
+// memoSize reports the number of entries, for tests.
+func memoSize(sm *sessionMemo) int {
+	sm.mu.Lock()
+	defer sm.mu.Unlock()
+	return sm.count
+}

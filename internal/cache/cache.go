@@ -283,10 +283,3 @@ func evictLocked(m map[string]entry, maxEntries int) {
 		delete(m, k)
 	}
 }
-
-// size reports the number of entries, for tests.
-func size(c *Dedup) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries) + len(c.weak)
-}

@@ -254,3 +254,10 @@ func getForTest(c *Dedup, key string) (interface{}, bool) {
 	v, _, ok := Lookup(c, key)
 	return v, ok
 }
+
+// size reports the number of entries, for tests.
+func size(c *Dedup) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries) + len(c.weak)
+}
