@@ -108,7 +108,8 @@ func TestDefaultsInCodeCommentsMatchCreateConfig(t *testing.T) {
 				continue
 			}
 			checked++
-			if want := m[1]; want != got && !(want == "[]" && got == "null") {
+			emptyList := m[1] == "[]" && got == "null"
+			if want := m[1]; want != got && !emptyList {
 				t.Errorf("%s: the comment says Default %s, CreateConfig sets %s", where, want, got)
 			}
 		}
