@@ -128,6 +128,9 @@ func roundTrip(transport http.RoundTripper, req *http.Request, limit int64) (int
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// Read a little of the body so a short redirect answer leaves its
+		// connection reusable; a long one is dropped with the connection.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		return resp.StatusCode, nil, errBackendRedirect
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, limit))

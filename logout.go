@@ -76,23 +76,31 @@ func forgetSession(m *middleware, res *authResult, carried carriedCookies) {
 		exp = res.id.expiresAt
 	}
 	var tokens []string
-	mark := func(token string, exp time.Time, fallback time.Duration) {
+	mark := func(token string, exp time.Time, fallback time.Duration, verified bool) {
 		if token != "" && token != carried.guest {
-			markLoggedOut(m.s, token, exp, fallback, res.loggedIn)
+			markLoggedOut(token, exp, fallback, verified)
 			tokens = append(tokens, token)
 		}
 	}
 	if carried.user != res.token && carried.user != res.refreshed {
-		mark(carried.user, time.Time{}, cookieLife(cs.userMaxAge))
+		// Not the session's token (it was refused, and the refresh cookie
+		// made the session): nothing vouches for it, so its mark is a
+		// best-effort one, or junk user cookies could fill the lasting tier.
+		mark(carried.user, time.Time{}, cookieLife(cs.userMaxAge), false)
 	}
 	if res.loggedIn {
-		mark(res.token, exp, cookieLife(cs.userMaxAge))
+		mark(res.token, exp, cookieLife(cs.userMaxAge), true)
 		if res.refreshed != res.token {
-			mark(res.refreshed, exp, cookieLife(cs.userMaxAge))
+			mark(res.refreshed, exp, cookieLife(cs.userMaxAge), true)
 		}
 	}
-	mark(carried.refresh, time.Time{}, cookieLife(cs.refreshMaxAge))
-	forgetEverywhere(tokens)
+	// The refresh credential goes with a session that validated: one per
+	// logout of a valid session (the session's own token is marked with it,
+	// so it cannot be used for another lasting mark).
+	mark(carried.refresh, time.Time{}, cookieLife(cs.refreshMaxAge), res.loggedIn)
+	if res.loggedIn || knownAnywhere(tokens) {
+		forgetEverywhere(tokens)
+	}
 }
 
 // logoutCookies delete every auth cookie, carried or not.

@@ -303,7 +303,7 @@ func TestMethodOverrideAfterCSRF(t *testing.T) {
 	if rec := serve(h, req); rec.Code != http.StatusForbidden || app.calls != 0 {
 		t.Errorf("cross-site DELETE: %d, app calls %d", rec.Code, app.calls)
 	}
-	// A cross-site GET asking for DELETE is refused (csrf.go) ...
+	// A cross-site GET asking for DELETE is refused (internal/csrf) ...
 	req = bodyRequest(http.MethodGet, "/items/1", "", "", false)
 	req.Header.Set("Sec-Fetch-Site", "cross-site")
 	req.Header.Set("X-HTTP-Method-Override", "DELETE")

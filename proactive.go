@@ -21,7 +21,6 @@ import (
 // And cookies.expiryHint: a cookie scripts can read holding only the
 // access token's exp, kept in step with the token on every slow-path
 // request.
-
 //
 // The window never exceeds half a token's lifetime: a window at or above
 // the lifetime would make every request refresh, and each new token would

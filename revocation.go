@@ -41,8 +41,16 @@ import (
 // maxLoggedOutMarks bounds each tier of the set: about 100 bytes a mark.
 const maxLoggedOutMarks = 100000
 
-// markSkew is added to every mark's life beyond exp + leeway.
+// markSkew is added to every mark's life beyond exp + the leeway.
 const markSkew = time.Minute
+
+// markLeeway is the largest jwt.leeway New accepts: marks are plugin-wide,
+// so a mark outlives the token in every middleware, whatever its leeway.
+const markLeeway = 5 * time.Minute
+
+// maxMarkLife caps a mark's life: a far exp ("never expires", 9999999999)
+// must not overflow the expiry's nanoseconds into the past.
+const maxMarkLife = 50 * 365 * 24 * time.Hour
 
 // loggedOutMarks holds the marks: token hash → true. Strong entries are
 // verified sessions' marks, weak ones the best-effort tier.
@@ -60,32 +68,46 @@ func loggedOutKey(key string) bool {
 }
 
 // markLoggedOut marks token until it expires: verified says it was part
-// of a session that validated on the logout request.
-func markLoggedOut(s *settings, token string, exp time.Time, fallback time.Duration, verified bool) {
+// of a session that validated on the logout request. A verified mark is
+// never weakened: a second logout with the same (now refused) token would
+// otherwise move it to the evictable tier.
+func markLoggedOut(token string, exp time.Time, fallback time.Duration, verified bool) {
 	if token == "" {
 		return
 	}
-	life := markLife(s, token, exp, fallback)
-	cache.Store(loggedOutMarks, cache.Key(token), true, life, !verified)
+	key := cache.Key(token)
+	life := markLife(token, exp, fallback)
+	if was, until, ok := cache.Lookup(loggedOutMarks, key); ok && isVerifiedMark(was) {
+		if !verified || until >= time.Now().Add(life).UnixNano() {
+			return
+		}
+	}
+	cache.Store(loggedOutMarks, key, verified, life, !verified)
+}
+
+func isVerifiedMark(v interface{}) bool {
+	verified, _ := v.(bool)
+	return verified
 }
 
 // markLife is how long a mark on token lasts: until exp (known from the
 // validation, else read from the token's own claims, unverified: a later
-// exp only makes the mark last longer) plus the leeway and markSkew; for
-// a token without a readable exp, fallback.
-func markLife(s *settings, token string, exp time.Time, fallback time.Duration) time.Duration {
+// exp only makes the mark last longer) plus the largest leeway and
+// markSkew; for a token without a readable exp, fallback. Never beyond
+// maxMarkLife.
+func markLife(token string, exp time.Time, fallback time.Duration) time.Duration {
 	if exp.IsZero() {
 		exp = unverifiedExp(token)
 	}
-	if exp.IsZero() {
-		return fallback + markSkew
-	}
-	life := time.Until(exp) + markSkew
-	if s.jwt != nil {
-		life += s.jwt.Leeway
+	life := fallback + markSkew
+	if !exp.IsZero() {
+		life = time.Until(exp) + markLeeway + markSkew
 	}
 	if life < markSkew {
 		life = markSkew
+	}
+	if life > maxMarkLife {
+		life = maxMarkLife
 	}
 	return life
 }
@@ -119,6 +141,26 @@ func cookieLife(seconds int) time.Duration {
 		return 24 * time.Hour
 	}
 	return time.Duration(seconds) * time.Second
+}
+
+// knownAnywhere reports whether any middleware holds a validation of one of
+// tokens: a logout of a session that could not be checked here still drops
+// its copies, while a junk logout costs no scan of every memo.
+func knownAnywhere(tokens []string) bool {
+	scopesMu.Lock()
+	defer scopesMu.Unlock()
+	for _, v := range scopes {
+		bs, ok := v.(*backendScope)
+		if !ok {
+			continue
+		}
+		for _, tok := range tokens {
+			if _, _, hit := cache.Lookup(bs.validations, cache.Key(tok)); hit {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // forgetEverywhere drops what every middleware of this plugin remembers

@@ -87,6 +87,13 @@ func memoRemember(m *middleware, req *http.Request, res *authResult, expires int
 	}
 	sm := m.state.sessions
 	sm.mu.Lock()
+	// Checked under the memo's lock: a logout marks first, then clears the
+	// memos under this lock (forgetEverywhere), so a session either is
+	// stored before and cleared, or sees the mark and is not stored.
+	if loggedOut(res.token) {
+		sm.mu.Unlock()
+		return
+	}
 	if sm.count >= sm.max {
 		// Emptied when full: Range+Delete, as a sync.Map cannot be
 		// swapped under concurrent readers without another indirection.

@@ -34,7 +34,8 @@ func authenticate(m *middleware, req *http.Request, route *routeMatch, known *au
 
 func authenticateMiss(m *middleware, req *http.Request, route *routeMatch) *authResult {
 	if c, err := req.Cookie(m.s.cookies.user); err == nil && c.Value != "" && singleCookie(req, m.s.cookies.userEq) {
-		if v, expires, ok := cache.Lookup(m.state.validations, cache.Key(c.Value)); ok {
+		key := cache.Key(c.Value)
+		if v, expires, ok := cache.Lookup(m.state.validations, key); ok && !loggedOutKey(key) {
 			if id := v.(validation).id; id != nil && !refreshDue(m.s, id) && m.s.cookies.hint == "" {
 				res := &authResult{id: id, token: c.Value, loggedIn: acceptsAsUser(m.s, id.tokenType)}
 				memoRemember(m, req, res, expires)

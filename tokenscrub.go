@@ -32,7 +32,7 @@ func withoutTokens(doc interface{}, tokens ...string) interface{} {
 			if holdsToken(k, tokens) {
 				continue
 			}
-			if _, isString := v.(string); isString && (tokenLikeKey(k) || holdsToken(v, tokens)) {
+			if tokenLikeKey(k, v) || holdsToken(v, tokens) {
 				continue
 			}
 			out[k] = withoutTokens(v, tokens...)
@@ -72,12 +72,29 @@ func holdsToken(v interface{}, tokens []string) bool {
 	return jwtInText.MatchString(s)
 }
 
-// tokenLikeKey names the fields backends put tokens in: accessToken,
-// refresh_token, id-token, jwt, sessionToken, apiKey, …
-func tokenLikeKey(k string) bool {
+// tokenLikeKey names the fields backends put tokens in. Whatever a
+// token's own name holds (accessToken, refresh_token, id-token, jwt,
+// sessionToken, apiKey, secret, password, and their plurals: a string, a
+// list or an object) is dropped; a string under a name that may hold one
+// (access, refresh, bearer, authorization, cookie) is too, while a list or
+// an object there (an "access" list of permissions) is kept.
+func tokenLikeKey(k string, v interface{}) bool {
 	n := strings.ToLower(strings.NewReplacer("_", "", "-", "", ".", "").Replace(k))
+	if tokenName(n) || (strings.HasSuffix(n, "s") && tokenName(strings.TrimSuffix(n, "s"))) {
+		return true
+	}
+	_, isString := v.(string)
 	switch n {
-	case "jwt", "access", "refresh", "bearer", "authorization", "cookie", "setcookie", "secret", "password", "apikey":
+	case "access", "refresh", "bearer", "authorization", "cookie", "setcookie":
+		return isString
+	}
+	return false
+}
+
+// tokenName is a field name that only ever holds a credential.
+func tokenName(n string) bool {
+	switch n {
+	case "jwt", "secret", "password", "apikey":
 		return true
 	}
 	return strings.HasSuffix(n, "token") || strings.HasSuffix(n, "jwt") || strings.HasSuffix(n, "secret")
