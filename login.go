@@ -168,6 +168,11 @@ func loginTokens(m *middleware, ans backendAnswer) (access, rotated string, stat
 // cookies and answers.
 func loginSucceeded(a *loginAttempt, doc interface{}, access, rotated string) {
 	m, req := a.m, a.req
+	// The backend just issued these for good credentials: a stateless
+	// backend can hand back a token string logged out a moment ago (the
+	// same claims in the same second), which must open the new session.
+	unmarkLoggedOut(access)
+	unmarkLoggedOut(rotated)
 	f := &flow{m: m, req: req, route: a.route, deadline: requestDeadline(m, req), client: a.client}
 	v, _ := flowValidate(f, access, false)
 	if v.state == stateInvalid || (v.state == stateValid && !acceptsAsUser(m.s, v.id.tokenType)) {

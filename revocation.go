@@ -85,6 +85,14 @@ func markLoggedOut(token string, exp time.Time, fallback time.Duration, verified
 	cache.Store(loggedOutMarks, key, verified, life, !verified)
 }
 
+// unmarkLoggedOut drops token's mark: the backend issued it again at a
+// login, so it is a new session's token.
+func unmarkLoggedOut(token string) {
+	if token != "" {
+		cache.Delete(loggedOutMarks, cache.Key(token))
+	}
+}
+
 func isVerifiedMark(v interface{}) bool {
 	verified, _ := v.(bool)
 	return verified

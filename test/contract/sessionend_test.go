@@ -417,3 +417,29 @@ func TestEndpointsOriginWithoutCSRF(t *testing.T) {
 		}
 	})
 }
+
+// TestLoginAgainWithTheSameToken: a stateless backend may hand back, at a
+// new login, the very token string that was logged out (the same claims in
+// the same second). The new login opens the session; the mark does not
+// lock the user out until exp.
+func TestLoginAgainWithTheSameToken(t *testing.T) {
+	run(t, func(t *testing.T, e *env) {
+		h := e.handler(t, endpointOpts(e))
+		access, refresh, user := loginUser(e, "sally")
+		if r := e.do(t, h, jsonLogin("sally", "secret-sally")); r.Code != http.StatusOK {
+			t.Fatalf("login: %d %s", r.Code, r.Body)
+		}
+		session := testkit.Page("/dashboard").Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh)
+		testkit.WantIdentity(t, e.do(t, h, session), access, user, user["id"].(string), "user", "")
+		if r := e.do(t, h, testkit.API(logoutPath).With(http.MethodPost).Cookie(testkit.UserCookie, access).Cookie(testkit.RefreshCookie, refresh)); r.Code != http.StatusOK {
+			t.Fatalf("logout: %d", r.Code)
+		}
+		testkit.WantLoginRedirect(t, e.do(t, h, session), http.StatusFound, "/dashboard")
+		r := e.do(t, h, jsonLogin("sally", "secret-sally"))
+		if r.Code != http.StatusOK {
+			t.Fatalf("second login with the same token: %d %s", r.Code, r.Body)
+		}
+		testkit.WantCookieSet(t, r, testkit.UserCookie, access)
+		testkit.WantIdentity(t, e.do(t, h, session), access, user, user["id"].(string), "user", "")
+	})
+}
