@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/authlayer/authlayer/internal/opts"
 	"io"
 	"os"
 	"strings"
@@ -152,7 +153,7 @@ func auditEventFilter(events []string) (map[string]bool, error) {
 		}
 		known := knownAuditEvent(name)
 		if known == "" {
-			return nil, optionError("audit.events", "unknown event %q (known: %s)",
+			return nil, opts.Error("audit.events", "unknown event %q (known: %s)",
 				name, strings.Join(auditEventNames, ", "))
 		}
 		enabled[known] = true
@@ -188,7 +189,7 @@ func auditSalt(configured string) ([]byte, error) {
 		processSalt = b
 	})
 	if processSaltErr != nil {
-		return nil, optionError("audit.salt", "is empty and no random salt could be drawn: %v", processSaltErr)
+		return nil, opts.Error("audit.salt", "is empty and no random salt could be drawn: %v", processSaltErr)
 	}
 	return processSalt, nil
 }

@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"github.com/authlayer/authlayer/internal/opts"
 	"net/http"
 	"strings"
 )
@@ -26,7 +27,7 @@ func compileBrowserAPI(_ *Config, s *settings) error {
 		return nil
 	}
 	if p, local := localPathOf(s.routes.homeURL); local && matchRoute(s.routes.table, p).api {
-		return optionError("routes.homeUrl", "%s is an API path: with routes.blockBrowserApi a browser sent there would be redirected in a loop", p)
+		return opts.Error("routes.homeUrl", "%s is an API path: with routes.blockBrowserApi a browser sent there would be redirected in a loop", p)
 	}
 	return nil
 }

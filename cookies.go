@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"github.com/authlayer/authlayer/internal/opts"
 	"log"
 	"net/http"
 	"strconv"
@@ -42,14 +43,14 @@ func compileCookies(c *Config, s *settings) error {
 		return err
 	}
 	if cs.user == cs.guest || (cs.refresh != "" && (cs.refresh == cs.user || cs.refresh == cs.guest)) {
-		return optionError("cookies", "user, guest and refresh cookie names must differ")
+		return opts.Error("cookies", "user, guest and refresh cookie names must differ")
 	}
 	cs.hint = strings.TrimSpace(k.ExpiryHint)
 	if err := checkCookieName("cookies.expiryHint", cs.hint, false); err != nil {
 		return err
 	}
 	if cs.hint != "" && (cs.hint == cs.user || cs.hint == cs.guest || cs.hint == cs.refresh) {
-		return optionError("cookies.expiryHint", "%s is already a token cookie", cs.hint)
+		return opts.Error("cookies.expiryHint", "%s is already a token cookie", cs.hint)
 	}
 	var err error
 	if cs.userMaxAge, err = maxAgeSeconds("cookies.userMaxAge", k.UserMaxAge); err != nil {
@@ -65,7 +66,7 @@ func compileCookies(c *Config, s *settings) error {
 		return err
 	}
 	if cs.path == "" || !strings.HasPrefix(cs.path, "/") {
-		return optionError("cookies.path", "must start with /")
+		return opts.Error("cookies.path", "must start with /")
 	}
 	if cs.refreshCookiePath, err = refreshCookiePath(k, cs.path); err != nil {
 		return err
@@ -86,7 +87,7 @@ func refreshCookiePath(k CookiesConfig, path string) (string, error) {
 	p, option := k.RefreshCookiePath, "cookies.refreshCookiePath"
 	if k.RefreshPath != "" {
 		if p != "" && p != k.RefreshPath {
-			return "", optionError(option, "%q conflicts with cookies.refreshPath %q, its deprecated alias: set only cookies.refreshCookiePath", p, k.RefreshPath)
+			return "", opts.Error(option, "%q conflicts with cookies.refreshPath %q, its deprecated alias: set only cookies.refreshCookiePath", p, k.RefreshPath)
 		}
 		p, option = k.RefreshPath, "cookies.refreshPath"
 	}
@@ -94,7 +95,7 @@ func refreshCookiePath(k CookiesConfig, path string) (string, error) {
 		return path, nil
 	}
 	if !strings.HasPrefix(p, "/") {
-		return "", optionError(option, "must start with /")
+		return "", opts.Error(option, "must start with /")
 	}
 	return p, nil
 }
@@ -102,12 +103,12 @@ func refreshCookiePath(k CookiesConfig, path string) (string, error) {
 func checkCookieName(option, name string, required bool) error {
 	if name == "" {
 		if required {
-			return optionError(option, "must not be empty")
+			return opts.Error(option, "must not be empty")
 		}
 		return nil
 	}
 	if !validCookieName(name) {
-		return optionError(option, "%q is not a valid cookie name", name)
+		return opts.Error(option, "%q is not a valid cookie name", name)
 	}
 	return nil
 }
@@ -124,12 +125,12 @@ func validCookieName(name string) bool {
 }
 
 func maxAgeSeconds(option, v string) (int, error) {
-	d, err := positiveDuration(option, v)
+	d, err := opts.PositiveDuration(option, v)
 	if err != nil {
 		return 0, err
 	}
 	if d < time.Second {
-		return 0, optionError(option, "must be at least 1s")
+		return 0, opts.Error(option, "must be at least 1s")
 	}
 	return int(d / time.Second), nil
 }
@@ -142,11 +143,11 @@ func parseSameSite(v string, secure bool) (http.SameSite, error) {
 		return http.SameSiteStrictMode, nil
 	case "none":
 		if !secure {
-			return 0, optionError("cookies.sameSite", "None requires cookies.secure=true (browsers reject it otherwise)")
+			return 0, opts.Error("cookies.sameSite", "None requires cookies.secure=true (browsers reject it otherwise)")
 		}
 		return http.SameSiteNoneMode, nil
 	}
-	return 0, optionError("cookies.sameSite", "%q is not one of Lax, Strict, None", v)
+	return 0, opts.Error("cookies.sameSite", "%q is not one of Lax, Strict, None", v)
 }
 
 // checkPrefixedNames enforces what browsers enforce for __Host- and
@@ -159,10 +160,10 @@ func checkPrefixedNames(cs cookieSettings) error {
 	}
 	for _, n := range names {
 		if (strings.HasPrefix(n.name, "__Host-") || strings.HasPrefix(n.name, "__Secure-")) && !cs.secure {
-			return optionError(n.option, "%s needs cookies.secure=true", n.name)
+			return opts.Error(n.option, "%s needs cookies.secure=true", n.name)
 		}
 		if strings.HasPrefix(n.name, "__Host-") && (cs.domain != "" || n.path != "/") {
-			return optionError(n.option, "%s needs path / and no cookies.domain", n.name)
+			return opts.Error(n.option, "%s needs path / and no cookies.domain", n.name)
 		}
 	}
 	return nil

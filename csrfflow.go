@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"github.com/authlayer/authlayer/internal/opts"
 	"log"
 	"net/http"
 
@@ -33,7 +34,7 @@ func compileCSRF(c *Config, s *settings) error {
 		return err
 	}
 	if g != nil && (g.CookieName == s.cookies.user || g.CookieName == s.cookies.guest || g.CookieName == s.cookies.refresh) {
-		return optionError("csrf.cookieName", "%s is already a token cookie", g.CookieName)
+		return opts.Error("csrf.cookieName", "%s is already a token cookie", g.CookieName)
 	}
 	s.csrf = g
 	return nil

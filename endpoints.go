@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"github.com/authlayer/authlayer/internal/opts"
 	"net/http"
 	"strings"
 
@@ -33,7 +34,7 @@ type endpointSettings struct {
 func compileEndpoints(c *Config, s *settings) error {
 	e := c.Endpoints
 	if e.MaxBodyBytes < 1 {
-		return optionError("endpoints.maxBodyBytes", "must be at least 1, got %d", e.MaxBodyBytes)
+		return opts.Error("endpoints.maxBodyBytes", "must be at least 1, got %d", e.MaxBodyBytes)
 	}
 	s.endpoints = endpointSettings{paths: map[string]endpointKind{}, maxBodyBytes: int64(e.MaxBodyBytes)}
 	named := []struct {
@@ -50,13 +51,13 @@ func compileEndpoints(c *Config, s *settings) error {
 			continue
 		}
 		if !strings.HasPrefix(p, "/") || canonicalPath(p) != p || strings.ContainsAny(p, "?#;%") {
-			return optionError(n.option, "%q must be a plain absolute path such as /auth/login", n.value)
+			return opts.Error(n.option, "%q must be a plain absolute path such as /auth/login", n.value)
 		}
 		if _, taken := s.endpoints.paths[p]; taken {
-			return optionError(n.option, "%s is already another endpoint", p)
+			return opts.Error(n.option, "%s is already another endpoint", p)
 		}
 		if matchRoute(s.routes.table, p).kind == kindExcluded {
-			return optionError(n.option, "%s is under routes.excluded, so authlayer would never see it", p)
+			return opts.Error(n.option, "%s is under routes.excluded, so authlayer would never see it", p)
 		}
 		s.endpoints.paths[p] = n.kind
 		if n.kind == endpointLogout {

@@ -3,6 +3,7 @@ package authlayer
 import (
 	"context"
 	"errors"
+	"github.com/authlayer/authlayer/internal/opts"
 	"html"
 	"net/http"
 	"net/url"
@@ -137,7 +138,7 @@ func compileErrorPages(c *Config, s *settings) error {
 	// header's (headers.go), whether or not a page is configured.
 	marker := normalizeHeaderName(errorPageMarker)
 	if s.headers.owned[marker] {
-		return optionError("headers", "%s is authlayer's error page marker, not an identity header", errorPageMarker)
+		return opts.Error("headers", "%s is authlayer's error page marker, not an identity header", errorPageMarker)
 	}
 	s.headers.own(marker)
 	s.errorPages.pages = map[int]*errorPage{}
@@ -170,17 +171,17 @@ func compileErrorPage(option, v string) (*errorPage, error) {
 		return readErrorPageFile(option, strings.TrimPrefix(v, "file:"))
 	case strings.HasPrefix(v, "/"):
 		if !isLocalPath(v) || strings.ContainsAny(v, "#") {
-			return nil, optionError(option, "%q is not a path on this site such as /errors/403.html", v)
+			return nil, opts.Error(option, "%q is not a path on this site such as /errors/403.html", v)
 		}
 		u, err := url.Parse(v)
 		if err != nil {
-			return nil, optionError(option, "%q is not a path on this site such as /errors/403.html", v)
+			return nil, opts.Error(option, "%q is not a path on this site such as /errors/403.html", v)
 		}
 		return newAppPage(option, u.Path, u.RawQuery, v, "", ""), nil
 	case strings.HasPrefix(strings.ToLower(v), "http://") || strings.HasPrefix(strings.ToLower(v), "https://"):
 		return compileAbsolutePage(option, v)
 	}
-	return nil, optionError(option, "%q is neither a page of the app (/errors/403.html, https://app.example.com/errors/403.html) nor file:<path>", v)
+	return nil, opts.Error(option, "%q is neither a page of the app (/errors/403.html, https://app.example.com/errors/403.html) nor file:<path>", v)
 }
 
 // compileAbsolutePage checks an errorPages URL with a host: the host is
@@ -189,14 +190,14 @@ func compileErrorPage(option, v string) (*errorPage, error) {
 func compileAbsolutePage(option, v string) (*errorPage, error) {
 	u, err := url.Parse(v)
 	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" || strings.ContainsAny(v, "#\\ \t") || u.Opaque != "" {
-		return nil, optionError(option, "%q is not a URL such as https://app.example.com/errors/403.html", v)
+		return nil, opts.Error(option, "%q is not a URL such as https://app.example.com/errors/403.html", v)
 	}
 	path := u.EscapedPath()
 	if path == "" {
 		path = "/"
 	}
 	if !isLocalPath(path) {
-		return nil, optionError(option, "%q is not a URL such as https://app.example.com/errors/403.html", v)
+		return nil, opts.Error(option, "%q is not a URL such as https://app.example.com/errors/403.html", v)
 	}
 	uri := path
 	if u.RawQuery != "" {
@@ -217,21 +218,21 @@ func newAppPage(option, path, query, requestURI, host, scheme string) *errorPage
 
 func readErrorPageFile(option, name string) (*errorPage, error) {
 	if name == "" {
-		return nil, optionError(option, "file: needs a path")
+		return nil, opts.Error(option, "file: needs a path")
 	}
 	info, err := os.Stat(name)
 	if err != nil {
-		return nil, optionError(option, "cannot read %s: %v", name, err)
+		return nil, opts.Error(option, "cannot read %s: %v", name, err)
 	}
 	if !info.Mode().IsRegular() || info.Size() > errorPageMaxBytes {
-		return nil, optionError(option, "%s must be a regular file of at most %d bytes", name, errorPageMaxBytes)
+		return nil, opts.Error(option, "%s must be a regular file of at most %d bytes", name, errorPageMaxBytes)
 	}
 	body, err := os.ReadFile(name) //nolint:gosec // G304: the path is the operator's configuration, read once by New
 	if err != nil {
-		return nil, optionError(option, "cannot read %s: %v", name, err)
+		return nil, opts.Error(option, "cannot read %s: %v", name, err)
 	}
 	if len(body) == 0 || len(body) > errorPageMaxBytes {
-		return nil, optionError(option, "%s must hold between 1 and %d bytes", name, errorPageMaxBytes)
+		return nil, opts.Error(option, "%s must hold between 1 and %d bytes", name, errorPageMaxBytes)
 	}
 	return &errorPage{option: option, file: body}, nil
 }

@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"github.com/authlayer/authlayer/internal/opts"
 	"net/http"
 	"strings"
 )
@@ -44,11 +45,11 @@ func newHeaderSettings(h HeadersConfig) (headerSettings, error) {
 	for _, n := range names {
 		v := strings.TrimSpace(n.value)
 		if !validHeaderName(v) {
-			return hs, optionError(n.option, "%q is not a valid header name", n.value)
+			return hs, opts.Error(n.option, "%q is not a valid header name", n.value)
 		}
 		key := normalizeHeaderName(v)
 		if hs.owned[key] || reservedHeaders[key] {
-			return hs, optionError(n.option, "%s is used twice or reserved", v)
+			return hs, opts.Error(n.option, "%s is used twice or reserved", v)
 		}
 		hs.own(key)
 		*n.target = http.CanonicalHeaderKey(v)

@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"github.com/authlayer/authlayer/internal/opts"
 	"net/http"
 	"strconv"
 	"strings"
@@ -61,7 +62,7 @@ var i18nClientHeaders = []string{
 
 func compileI18n(c *Config, s *settings) error {
 	cfg := c.I18n
-	locales := trimAll(cfg.Locales)
+	locales := opts.TrimAll(cfg.Locales)
 	if len(locales) == 0 {
 		return nil
 	}
@@ -70,10 +71,10 @@ func compileI18n(c *Config, s *settings) error {
 	}
 	for _, l := range locales {
 		if !validLocale(l) {
-			return optionError("i18n.locales", "%q is not a locale such as en, tr or pt-BR (letters, digits and -, starting with 2 to 8 letters)", l)
+			return opts.Error("i18n.locales", "%q is not a locale such as en, tr or pt-BR (letters, digits and -, starting with 2 to 8 letters)", l)
 		}
 		if _, dup := loc.byLower[strings.ToLower(l)]; dup {
-			return optionError("i18n.locales", "%s is listed twice", l)
+			return opts.Error("i18n.locales", "%s is listed twice", l)
 		}
 		loc.byLower[strings.ToLower(l)] = l
 		loc.locales = append(loc.locales, l)
@@ -83,7 +84,7 @@ func compileI18n(c *Config, s *settings) error {
 	if d := strings.TrimSpace(cfg.DefaultLocale); d != "" {
 		canonical, ok := loc.byLower[strings.ToLower(d)]
 		if !ok {
-			return optionError("i18n.defaultLocale", "%s is not one of i18n.locales %v", d, loc.locales)
+			return opts.Error("i18n.defaultLocale", "%s is not one of i18n.locales %v", d, loc.locales)
 		}
 		loc.defaultLocale = canonical
 	}
@@ -93,7 +94,7 @@ func compileI18n(c *Config, s *settings) error {
 	}
 	if loc.cookie == s.cookies.user || loc.cookie == s.cookies.guest || loc.cookie == s.cookies.refresh ||
 		(c.CSRF.Enabled && loc.cookie == strings.TrimSpace(c.CSRF.CookieName)) {
-		return optionError("i18n.cookie", "%s is already one of authlayer's cookies", loc.cookie)
+		return opts.Error("i18n.cookie", "%s is already one of authlayer's cookies", loc.cookie)
 	}
 	loc.cookieEq = loc.cookie + "="
 	if err := compileI18nHeader(c, s, loc, strings.TrimSpace(cfg.Header)); err != nil {
@@ -109,11 +110,11 @@ func compileI18n(c *Config, s *settings) error {
 // stripped on every path. It runs after compileHeaders.
 func compileI18nHeader(c *Config, s *settings, loc *i18nSettings, name string) error {
 	if !validHeaderName(name) {
-		return optionError("i18n.header", "%q is not a valid header name", name)
+		return opts.Error("i18n.header", "%q is not a valid header name", name)
 	}
 	key := normalizeHeaderName(name)
 	if s.headers.owned[key] || reservedHeaders[key] {
-		return optionError("i18n.header", "%s is already an identity header or reserved", name)
+		return opts.Error("i18n.header", "%s is already an identity header or reserved", name)
 	}
 	read := append(append([]string{}, commonRequestHeaders...), i18nClientHeaders...)
 	if c.CSRF.Enabled {
@@ -121,7 +122,7 @@ func compileI18nHeader(c *Config, s *settings, loc *i18nSettings, name string) e
 	}
 	for _, h := range read {
 		if normalizeHeaderName(h) == key {
-			return optionError("i18n.header", "%s is a header clients send; use one of its own such as X-Locale", name)
+			return opts.Error("i18n.header", "%s is a header clients send; use one of its own such as X-Locale", name)
 		}
 	}
 	s.headers.own(key)
@@ -140,14 +141,14 @@ func checkLocalizedRedirects(s *settings) error {
 	home, localHome := localPathOf(s.routes.homeURL)
 	for _, l := range s.i18n.locales {
 		if localLogin && matchRoute(s.routes.table, canonicalPath("/"+l+login)).needsUser {
-			return optionError("routes.loginUrl", "%s is protected under the locale prefix /%s (add it to routes.authOnly or routes.public)", login, l)
+			return opts.Error("routes.loginUrl", "%s is protected under the locale prefix /%s (add it to routes.authOnly or routes.public)", login, l)
 		}
 		if !localHome {
 			continue
 		}
 		m := matchRoute(s.routes.table, canonicalPath("/"+l+home))
 		if m.kind == kindAuthOnly || (s.routes.blockBrowserAPI && m.api) {
-			return optionError("routes.homeUrl", "%s is an auth-only page or an API path under the locale prefix /%s: redirects there would loop", home, l)
+			return opts.Error("routes.homeUrl", "%s is an auth-only page or an API path under the locale prefix /%s: redirects there would loop", home, l)
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"github.com/authlayer/authlayer/internal/opts"
 	"net/http"
 	"time"
 
@@ -35,10 +36,10 @@ func compileJWT(c *Config, s *settings) error {
 		return err
 	}
 	if len(j.TokenType) == 0 && s.guest.enabled {
-		return optionError("jwt.tokenTypeClaim", "must be set when guest.enabled is true: without it a guest's token would count as a user's")
+		return opts.Error("jwt.tokenTypeClaim", "must be set when guest.enabled is true: without it a guest's token would count as a user's")
 	}
 	if len(j.TokenType) == 0 && len(s.routes.allowed) == 0 {
-		return optionError("routes.allowedTokenTypes", "must be set when jwt.tokenTypeClaim is empty: without a token type every token would count as a logged-in user")
+		return opts.Error("routes.allowedTokenTypes", "must be set when jwt.tokenTypeClaim is empty: without a token type every token would count as a logged-in user")
 	}
 	s.jwt = j
 	return nil

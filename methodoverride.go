@@ -3,6 +3,7 @@ package authlayer
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/authlayer/authlayer/internal/opts"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -93,11 +94,11 @@ func compileMethodOverride(c *Config, s *settings) error {
 		s.methodOverride.enabled = true
 	case "body":
 		if mo.MaxBodyBytes < 1 {
-			return optionError("methodOverride.maxBodyBytes", "must be at least 1, got %d", mo.MaxBodyBytes)
+			return opts.Error("methodOverride.maxBodyBytes", "must be at least 1, got %d", mo.MaxBodyBytes)
 		}
 		s.methodOverride = methodOverrideSettings{enabled: true, body: true, maxBodyBytes: int64(mo.MaxBodyBytes)}
 	default:
-		return optionError("methodOverride.mode", "%q is not one of off, header, body", mo.Mode)
+		return opts.Error("methodOverride.mode", "%q is not one of off, header, body", mo.Mode)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package authlayer
 
 import (
 	"errors"
+	"github.com/authlayer/authlayer/internal/opts"
 	"reflect"
 	"sort"
 	"strconv"
@@ -55,7 +56,7 @@ func checkUnknownOptions(c *Config) error {
 	collectUnknown(reflect.ValueOf(c).Elem(), "", optionIndex(rootType), &found)
 	if len(found) == 0 {
 		// Cannot happen: the count saw a key the walk did not.
-		return optionError("options", "unrecognised keys")
+		return opts.Error("options", "unrecognised keys")
 	}
 	msg := strings.Join(firstN(found, maxUnknownListed), "; ")
 	if len(found) > maxUnknownListed {

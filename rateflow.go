@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"github.com/authlayer/authlayer/internal/opts"
 	"net/http"
 	"time"
 
@@ -25,7 +26,7 @@ func compileRateLimit(c *Config, s *settings) error {
 	if !r.Enabled {
 		return nil
 	}
-	window, err := positiveDuration("rateLimit.window", r.Window)
+	window, err := opts.PositiveDuration("rateLimit.window", r.Window)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"github.com/authlayer/authlayer/internal/opts"
 	"strconv"
 	"strings"
 )
@@ -87,9 +88,9 @@ func newRouteTable(r RoutesConfig) (*routeTable, error) {
 	}
 	for i, rr := range r.Roles {
 		option := "routes.roles[" + strconv.Itoa(i) + "]"
-		roles := trimAll(rr.Roles)
+		roles := opts.TrimAll(rr.Roles)
 		if len(roles) == 0 {
-			return nil, optionError(option+".roles", "must list at least one role")
+			return nil, opts.Error(option+".roles", "must list at least one role")
 		}
 		rule, err := compileRoute(option+".path", rr.Path, kindRole, roles)
 		if err != nil {
@@ -110,7 +111,7 @@ func newRouteTable(r RoutesConfig) (*routeTable, error) {
 func compileRoute(option, pattern string, kind routeKind, roles []string) (*routeRule, error) {
 	pattern = strings.TrimSpace(pattern)
 	if !strings.HasPrefix(pattern, "/") {
-		return nil, optionError(option, "pattern %q must start with /", pattern)
+		return nil, opts.Error(option, "pattern %q must start with /", pattern)
 	}
 	rule := &routeRule{pattern: pattern, kind: kind, roles: roles, fold: kind == kindProtected || kind == kindRole || kind == kindNone}
 	body := strings.TrimSuffix(strings.TrimPrefix(pattern, "/"), "/")
@@ -124,20 +125,20 @@ func compileRoute(option, pattern string, kind routeKind, roles []string) (*rout
 	for _, seg := range strings.Split(body, "/") {
 		switch {
 		case seg == "" || seg == "." || seg == "..":
-			return nil, optionError(option, "pattern %q has an empty or dot segment", pattern)
+			return nil, opts.Error(option, "pattern %q has an empty or dot segment", pattern)
 		case seg == "**":
 			doubles++
 		case seg == "*":
 			rule.stars++
 		case strings.ContainsAny(seg, "*?#%\\"):
-			return nil, optionError(option, "pattern %q: a segment is either literal, * or **", pattern)
+			return nil, opts.Error(option, "pattern %q: a segment is either literal, * or **", pattern)
 		default:
 			rule.literals++
 		}
 		rule.segments = append(rule.segments, seg)
 	}
 	if doubles > 1 {
-		return nil, optionError(option, "pattern %q has more than one **", pattern)
+		return nil, opts.Error(option, "pattern %q has more than one **", pattern)
 	}
 	return rule, nil
 }
@@ -292,14 +293,4 @@ func splitSegments(path string) []string {
 		return nil
 	}
 	return strings.Split(path, "/")
-}
-
-func trimAll(list []string) []string {
-	out := make([]string, 0, len(list))
-	for _, v := range list {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -2,7 +2,7 @@ package authlayer
 
 import (
 	"errors"
-	"fmt"
+	"github.com/authlayer/authlayer/internal/opts"
 	"net/url"
 	"strconv"
 	"strings"
@@ -78,11 +78,6 @@ type refreshSettings struct {
 	graceWindow     time.Duration
 }
 
-// optionError names the offending option, so a typo is found at once.
-func optionError(option, format string, args ...interface{}) error {
-	return errors.New("authlayer: " + option + ": " + fmt.Sprintf(format, args...))
-}
-
 func compileSettings(c *Config) (*settings, error) {
 	if c == nil {
 		return nil, errors.New("authlayer: configuration is nil")
@@ -110,14 +105,14 @@ func compileSettings(c *Config) (*settings, error) {
 func compileBackend(c *Config, s *settings) error {
 	b := c.Backend
 	if strings.TrimSpace(b.URL) == "" {
-		return optionError("backend.url", "is required")
+		return opts.Error("backend.url", "is required")
 	}
 	base, err := url.Parse(strings.TrimSpace(b.URL))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return optionError("backend.url", "must be an absolute http or https URL")
+		return opts.Error("backend.url", "must be an absolute http or https URL")
 	}
 	if base.User != nil {
-		return optionError("backend.url", "must not carry credentials")
+		return opts.Error("backend.url", "must not carry credentials")
 	}
 	if s.backend.validateURL, err = joinEndpoint(base, "backend.validatePath", b.ValidatePath); err != nil {
 		return err
@@ -134,11 +129,11 @@ func compileBackend(c *Config, s *settings) error {
 	if s.backend.logoutURL, err = joinEndpoint(base, "backend.logoutPath", b.LogoutPath); err != nil {
 		return err
 	}
-	if s.backend.timeout, err = positiveDuration("backend.timeout", b.Timeout); err != nil {
+	if s.backend.timeout, err = opts.PositiveDuration("backend.timeout", b.Timeout); err != nil {
 		return err
 	}
 	if b.MaxConcurrent < 1 {
-		return optionError("backend.maxConcurrent", "must be at least 1, got %d", b.MaxConcurrent)
+		return opts.Error("backend.maxConcurrent", "must be at least 1, got %d", b.MaxConcurrent)
 	}
 	s.backend.maxConcurrent = b.MaxConcurrent
 	return nil
@@ -149,10 +144,10 @@ func compileBackend(c *Config, s *settings) error {
 func joinEndpoint(base *url.URL, option, p string) (string, error) {
 	p = strings.TrimSpace(p)
 	if p == "" {
-		return "", optionError(option, "must not be empty")
+		return "", opts.Error(option, "must not be empty")
 	}
 	if strings.Contains(p, "://") || strings.HasPrefix(p, "//") {
-		return "", optionError(option, "must be a path relative to backend.url")
+		return "", opts.Error(option, "must be a path relative to backend.url")
 	}
 	u := *base
 	u.Path = strings.TrimSuffix(base.Path, "/") + "/" + strings.TrimPrefix(p, "/")
@@ -168,7 +163,7 @@ func compileResponses(c *Config, s *settings) error {
 	}
 	for _, f := range required {
 		if strings.TrimSpace(f.value) == "" {
-			return optionError(f.option, "must not be empty")
+			return opts.Error(f.option, "must not be empty")
 		}
 	}
 	s.responses = responseFields{
@@ -191,22 +186,22 @@ func compileGuest(c *Config, s *settings) error {
 		return nil
 	}
 	if g.Username == "" {
-		return optionError("guest.username", "is required when guest.enabled is true")
+		return opts.Error("guest.username", "is required when guest.enabled is true")
 	}
 	if g.Password == "" {
-		return optionError("guest.password", "is required when guest.enabled is true")
+		return opts.Error("guest.password", "is required when guest.enabled is true")
 	}
 	s.guest.body = guestRequestBody(g.Username, g.Password)
 	return nil
 }
 
 func compileCache(c *Config, s *settings) error {
-	ttl, err := parseDuration("cache.ttl", c.Cache.TTL)
+	ttl, err := opts.Duration("cache.ttl", c.Cache.TTL)
 	if err != nil {
 		return err
 	}
 	if c.Cache.MaxEntries < 1 {
-		return optionError("cache.maxEntries", "must be at least 1, got %d", c.Cache.MaxEntries)
+		return opts.Error("cache.maxEntries", "must be at least 1, got %d", c.Cache.MaxEntries)
 	}
 	s.cacheTTL = ttl
 	s.cacheMax = c.Cache.MaxEntries
@@ -220,7 +215,7 @@ func compileRefresh(c *Config, s *settings) error {
 	for _, v := range r.ReuseStatusCodes {
 		code, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || code < 100 || code > 599 {
-			return optionError("refresh.reuseStatusCodes", "%q is not an HTTP status code", v)
+			return opts.Error("refresh.reuseStatusCodes", "%q is not an HTTP status code", v)
 		}
 		s.refresh.reuseStatus[code] = true
 	}
@@ -230,12 +225,12 @@ func compileRefresh(c *Config, s *settings) error {
 			s.refresh.reuseCodes[v] = true
 		}
 	}
-	grace, err := parseDuration("refresh.graceWindow", r.GraceWindow)
+	grace, err := opts.Duration("refresh.graceWindow", r.GraceWindow)
 	if err != nil {
 		return err
 	}
 	s.refresh.graceWindow = grace
-	if s.proactiveWindow, err = parseDuration("refresh.proactiveWindow", r.ProactiveWindow); err != nil {
+	if s.proactiveWindow, err = opts.Duration("refresh.proactiveWindow", r.ProactiveWindow); err != nil {
 		return err
 	}
 	return nil
@@ -255,7 +250,7 @@ func compileRoutes(c *Config, s *settings) error {
 		return err
 	}
 	if strings.TrimSpace(r.ReturnToParam) == "" {
-		return optionError("routes.returnToParam", "must not be empty")
+		return opts.Error("routes.returnToParam", "must not be empty")
 	}
 	s.routes.returnTo = strings.TrimSpace(r.ReturnToParam)
 	s.routes.blockBrowserAPI = r.BlockBrowserAPI
@@ -267,7 +262,7 @@ func compileRoutes(c *Config, s *settings) error {
 	case "protect":
 		s.routes.protectAmbiguous = true
 	default:
-		return optionError("routes.ambiguousPaths", "%q is not one of reject, protect", r.AmbiguousPaths)
+		return opts.Error("routes.ambiguousPaths", "%q is not one of reject, protect", r.AmbiguousPaths)
 	}
 	return nil
 }
@@ -289,11 +284,11 @@ func compileTokenTypes(c *Config, s *settings) error {
 		return nil
 	}
 	if s.guest.enabled {
-		return optionError("responses.tokenType", "must be set when guest.enabled is true: without it every token has type \"user\", "+
+		return opts.Error("responses.tokenType", "must be set when guest.enabled is true: without it every token has type \"user\", "+
 			"so a guest token moved into the %s cookie would count as a logged-in user whatever routes.allowedTokenTypes says", s.cookies.user)
 	}
 	if len(s.routes.allowed) == 0 {
-		return optionError("routes.allowedTokenTypes", "must be set when responses.tokenType is empty: without a token type every token, "+
+		return opts.Error("routes.allowedTokenTypes", "must be set when responses.tokenType is empty: without a token type every token, "+
 			"guests' included, would count as a logged-in user; set responses.tokenType to the field of the validate answer "+
 			"that tells guests from users, or list the types that count as users (with no tokenType every token's type is "+
 			"\"user\": [user] states that the backend validates no guest tokens)")
@@ -312,7 +307,7 @@ func redirectTarget(option, v string) (string, error) {
 	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
 		return v, nil
 	}
-	return "", optionError(option, "must be a local path such as /login or an absolute http(s) URL")
+	return "", opts.Error(option, "must be a local path such as /login or an absolute http(s) URL")
 }
 
 // checkNoRedirectLoop refuses a login URL on this host that the rules
@@ -320,10 +315,10 @@ func redirectTarget(option, v string) (string, error) {
 // that is an auth-only page (a logged-in user would bounce forever).
 func checkNoRedirectLoop(table *routeTable, loginURL, homeURL string) error {
 	if p, local := localPathOf(loginURL); local && matchRoute(table, p).needsUser {
-		return optionError("routes.loginUrl", "%s is itself protected (add it to routes.authOnly or routes.public)", p)
+		return opts.Error("routes.loginUrl", "%s is itself protected (add it to routes.authOnly or routes.public)", p)
 	}
 	if p, local := localPathOf(homeURL); local && matchRoute(table, p).kind == kindAuthOnly {
-		return optionError("routes.homeUrl", "%s is an auth-only page: logged-in users would be redirected in a loop", p)
+		return opts.Error("routes.homeUrl", "%s is an auth-only page: logged-in users would be redirected in a loop", p)
 	}
 	return nil
 }
@@ -346,25 +341,6 @@ func compileHeaders(c *Config, s *settings) error {
 	}
 	s.headers = h
 	return nil
-}
-
-func parseDuration(option, v string) (time.Duration, error) {
-	d, err := time.ParseDuration(strings.TrimSpace(v))
-	if err != nil {
-		return 0, optionError(option, "%q is not a duration such as \"2s\" or \"1h\"", v)
-	}
-	if d < 0 {
-		return 0, optionError(option, "must not be negative")
-	}
-	return d, nil
-}
-
-func positiveDuration(option, v string) (time.Duration, error) {
-	d, err := parseDuration(option, v)
-	if err == nil && d == 0 {
-		return 0, optionError(option, "must be greater than zero")
-	}
-	return d, err
 }
 
 func headerNameByte(c byte) bool {

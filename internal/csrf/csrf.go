@@ -38,7 +38,7 @@ package csrf
 
 import (
 	"errors"
-	"fmt"
+	"github.com/authlayer/authlayer/internal/opts"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -122,11 +122,6 @@ var safeMethods = map[string]bool{
 // of Options.
 var errHelpersMissing = errors.New("authlayer: csrf: Options lacks a helper function")
 
-// optionError names the offending option, as the root's optionError does.
-func optionError(option, format string, args ...interface{}) error {
-	return errors.New("authlayer: " + option + ": " + fmt.Sprintf(format, args...))
-}
-
 // Compile checks and compiles the options. It returns (nil, nil) when CSRF
 // protection is off, and an error naming the first bad option.
 func Compile(o Options) (*Guard, error) {
@@ -153,10 +148,10 @@ func Compile(o Options) (*Guard, error) {
 
 func compileSecret(o *Options, g *Guard) error {
 	if strings.TrimSpace(o.Secret) == "" {
-		return optionError("csrf.secret", "is required when csrf.enabled is true")
+		return opts.Error("csrf.secret", "is required when csrf.enabled is true")
 	}
 	if len(o.Secret) < minSecretLen {
-		return optionError("csrf.secret", "must be at least %d characters", minSecretLen)
+		return opts.Error("csrf.secret", "must be at least %d characters", minSecretLen)
 	}
 	g.secret = []byte(o.Secret)
 	return nil
@@ -165,15 +160,15 @@ func compileSecret(o *Options, g *Guard) error {
 func compileCookie(o *Options, g *Guard) error {
 	name := strings.TrimSpace(o.CookieName)
 	if name == "" {
-		return optionError("csrf.cookieName", "must not be empty")
+		return opts.Error("csrf.cookieName", "must not be empty")
 	}
 	if !o.ValidCookieName(name) {
-		return optionError("csrf.cookieName", "%q is not a valid cookie name", name)
+		return opts.Error("csrf.cookieName", "%q is not a valid cookie name", name)
 	}
 	// Browsers drop __Host- and __Secure- cookies without Secure; the
 	// cookie always has Path=/ and no Domain, as __Host- also requires.
 	if (strings.HasPrefix(name, "__Host-") || strings.HasPrefix(name, "__Secure-")) && !o.SecureCookies {
-		return optionError("csrf.cookieName", "%s needs cookies.secure=true", name)
+		return opts.Error("csrf.cookieName", "%s needs cookies.secure=true", name)
 	}
 	g.CookieName, g.cookieEq = name, name+"="
 	g.cookieSuffix = "; Path=/; SameSite=Lax"
@@ -181,7 +176,7 @@ func compileCookie(o *Options, g *Guard) error {
 		g.cookieSuffix += "; Secure"
 	}
 	if len(name)+1+tokenLen+len(g.cookieSuffix) > o.MaxCookieBytes {
-		return optionError("csrf.cookieName", "is too long for a %d-byte cookie", o.MaxCookieBytes)
+		return opts.Error("csrf.cookieName", "is too long for a %d-byte cookie", o.MaxCookieBytes)
 	}
 	return nil
 }
@@ -189,11 +184,11 @@ func compileCookie(o *Options, g *Guard) error {
 func compileHeader(o *Options, g *Guard) error {
 	name := strings.TrimSpace(o.HeaderName)
 	if !o.ValidHeaderName(name) {
-		return optionError("csrf.headerName", "%q is not a valid header name", name)
+		return opts.Error("csrf.headerName", "%q is not a valid header name", name)
 	}
 	key := http.CanonicalHeaderKey(name)
 	if safelistedHeaders[key] {
-		return optionError("csrf.headerName", "%s can be sent cross-site without a CORS preflight; use a custom name such as X-CSRF-Token", name)
+		return opts.Error("csrf.headerName", "%s can be sent cross-site without a CORS preflight; use a custom name such as X-CSRF-Token", name)
 	}
 	g.headerKey = key
 	return nil
@@ -208,7 +203,7 @@ func compileOrigins(o *Options, g *Guard) error {
 		}
 		norm, ok := configuredOrigin(v)
 		if !ok {
-			return optionError("csrf.trustedOrigins", "%q is not an origin: want scheme://host[:port] (http or https, no path, not null)", v)
+			return opts.Error("csrf.trustedOrigins", "%q is not an origin: want scheme://host[:port] (http or https, no path, not null)", v)
 		}
 		g.trusted[norm] = true
 	}
@@ -242,7 +237,7 @@ func compileExemptPaths(o *Options, g *Guard) error {
 		// Exact paths only: a pattern or an encoded character would
 		// suggest a match the exact comparison never makes.
 		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "*?#%;\\ \t\r\n\x00") {
-			return optionError("csrf.exemptPaths", "%q is not an exact path such as /webhooks/stripe", p)
+			return opts.Error("csrf.exemptPaths", "%q is not an exact path such as /webhooks/stripe", p)
 		}
 		g.exempt[o.CanonicalPath(p)] = true
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"github.com/authlayer/authlayer/internal/opts"
 	"math/big"
 	"strings"
 )
@@ -65,7 +66,7 @@ func parsePublicKeys(entries []string) ([]*pubKey, error) {
 			got, err = parsePEMKeys([]byte(entry))
 		}
 		if err != nil {
-			return nil, optionError("jwt.publicKeys", "entry %d: %v", i+1, err)
+			return nil, opts.Error("jwt.publicKeys", "entry %d: %v", i+1, err)
 		}
 		keys = append(keys, got...)
 	}

@@ -2,7 +2,7 @@ package jwt
 
 import (
 	"errors"
-	"fmt"
+	"github.com/authlayer/authlayer/internal/opts"
 	"net/url"
 	"sort"
 	"strings"
@@ -92,7 +92,7 @@ func Compile(o Options) (*Settings, error) {
 	j := &Settings{
 		secret:        []byte(o.Secret),
 		issuer:        strings.TrimSpace(o.Issuer),
-		audience:      trimAll(o.Audience),
+		audience:      opts.TrimAll(o.Audience),
 		User:          jsonpath.Parse(o.UserClaim),
 		UserID:        jsonpath.Parse(o.UserIDClaim),
 		TokenType:     jsonpath.Parse(o.TokenTypeClaim),
@@ -101,7 +101,7 @@ func Compile(o Options) (*Settings, error) {
 	}
 	mode, ok := modes[strings.ToLower(strings.TrimSpace(o.Mode))]
 	if !ok {
-		return nil, optionError("jwt.mode", "%q is not one of local, revalidate, fallback", o.Mode)
+		return nil, opts.Error("jwt.mode", "%q is not one of local, revalidate, fallback", o.Mode)
 	}
 	j.Mode = mode
 	steps := []func(Options, *Settings) error{compileDurations, compileKeys, compileAlgorithms}
@@ -115,20 +115,20 @@ func Compile(o Options) (*Settings, error) {
 
 func compileDurations(cfg Options, j *Settings) error {
 	var err error
-	if j.Revalidate, err = positiveDuration("jwt.revalidateInterval", cfg.RevalidateInterval); err != nil {
+	if j.Revalidate, err = opts.PositiveDuration("jwt.revalidateInterval", cfg.RevalidateInterval); err != nil {
 		return err
 	}
-	if j.jwksMinRefresh, err = parseDuration("jwt.jwksMinRefreshInterval", cfg.JWKSMinRefreshInterval); err != nil {
+	if j.jwksMinRefresh, err = opts.Duration("jwt.jwksMinRefreshInterval", cfg.JWKSMinRefreshInterval); err != nil {
 		return err
 	}
-	if j.jwksMaxAge, err = positiveDuration("jwt.jwksMaxAge", cfg.JWKSMaxAge); err != nil {
+	if j.jwksMaxAge, err = opts.PositiveDuration("jwt.jwksMaxAge", cfg.JWKSMaxAge); err != nil {
 		return err
 	}
-	if j.Leeway, err = parseDuration("jwt.leeway", cfg.Leeway); err != nil {
+	if j.Leeway, err = opts.Duration("jwt.leeway", cfg.Leeway); err != nil {
 		return err
 	}
 	if j.Leeway > 5*time.Minute {
-		return optionError("jwt.leeway", "must be at most 5m, got %s", cfg.Leeway)
+		return opts.Error("jwt.leeway", "must be at most 5m, got %s", cfg.Leeway)
 	}
 	return nil
 }
@@ -142,12 +142,12 @@ func compileKeys(cfg Options, j *Settings) error {
 	if raw := strings.TrimSpace(cfg.JWKSURL); raw != "" {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return optionError("jwt.jwksUrl", "must be an absolute http(s) URL")
+			return opts.Error("jwt.jwksUrl", "must be an absolute http(s) URL")
 		}
 		j.JWKSURL = raw
 	}
 	if len(j.secret) == 0 && len(j.keys) == 0 && j.JWKSURL == "" {
-		return optionError("jwt.secret", "jwt.secret, jwt.publicKeys or jwt.jwksUrl is required when jwt.enabled is true")
+		return opts.Error("jwt.secret", "jwt.secret, jwt.publicKeys or jwt.jwksUrl is required when jwt.enabled is true")
 	}
 	return nil
 }
@@ -158,16 +158,16 @@ func compileKeys(cfg Options, j *Settings) error {
 // key, and every asymmetric algorithm with a JWKS.
 func compileAlgorithms(cfg Options, j *Settings) error {
 	j.algorithms = map[string]bool{}
-	for _, name := range trimAll(cfg.Algorithms) {
+	for _, name := range opts.TrimAll(cfg.Algorithms) {
 		if strings.EqualFold(name, "none") {
-			return optionError("jwt.algorithms", "\"none\" is never accepted")
+			return opts.Error("jwt.algorithms", "\"none\" is never accepted")
 		}
 		a, ok := algorithms[name]
 		if !ok {
-			return optionError("jwt.algorithms", "%q is not one of %s", name, strings.Join(algorithmNames(), ", "))
+			return opts.Error("jwt.algorithms", "%q is not one of %s", name, strings.Join(algorithmNames(), ", "))
 		}
 		if a.family == familyHMAC && len(j.secret) < a.minSecret {
-			return optionError("jwt.secret", "%s needs a secret of at least %d bytes", name, a.minSecret)
+			return opts.Error("jwt.secret", "%s needs a secret of at least %d bytes", name, a.minSecret)
 		}
 		j.algorithms[name] = true
 	}
@@ -175,7 +175,7 @@ func compileAlgorithms(cfg Options, j *Settings) error {
 		return nil
 	}
 	if len(j.secret) > 0 && len(j.secret) < 32 {
-		return optionError("jwt.secret", "must be at least 32 bytes")
+		return opts.Error("jwt.secret", "must be at least 32 bytes")
 	}
 	for name, a := range algorithms {
 		if algorithmUsable(j, name, a) {
@@ -207,40 +207,4 @@ func algorithmNames() []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-func optionError(option, format string, args ...interface{}) error {
-	return errors.New("authlayer: " + option + ": " + fmt.Sprintf(format, args...))
-}
-
-// parseDuration and positiveDuration read a duration option as the root's
-// compile steps do, with the same errors.
-func parseDuration(option, v string) (time.Duration, error) {
-	d, err := time.ParseDuration(strings.TrimSpace(v))
-	if err != nil {
-		return 0, optionError(option, "%q is not a duration such as \"2s\" or \"1h\"", v)
-	}
-	if d < 0 {
-		return 0, optionError(option, "must not be negative")
-	}
-	return d, nil
-}
-
-func positiveDuration(option, v string) (time.Duration, error) {
-	d, err := parseDuration(option, v)
-	if err == nil && d == 0 {
-		return 0, optionError(option, "must be greater than zero")
-	}
-	return d, err
-}
-
-// trimAll trims each entry and drops the empty ones.
-func trimAll(list []string) []string {
-	out := make([]string, 0, len(list))
-	for _, v := range list {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"github.com/authlayer/authlayer/internal/opts"
 	"net"
 	"net/http"
 	"net/netip"
@@ -54,18 +55,18 @@ func addTrustedProxy(p *proxyList, option, v string) error {
 	if !strings.Contains(v, "/") {
 		a, err := netip.ParseAddr(v)
 		if err != nil {
-			return optionError(option, "%q is not a CIDR (10.0.0.0/8) or an IP address", v)
+			return opts.Error(option, "%q is not a CIDR (10.0.0.0/8) or an IP address", v)
 		}
 		p.exact[plainAddr(a)] = true
 		return nil
 	}
 	prefix, err := netip.ParsePrefix(v)
 	if err != nil {
-		return optionError(option, "%q is not a CIDR (10.0.0.0/8) or an IP address", v)
+		return opts.Error(option, "%q is not a CIDR (10.0.0.0/8) or an IP address", v)
 	}
 	prefix = unmapPrefix(prefix)
 	if prefix.Bits() == 0 {
-		return optionError(option, "%q trusts every address: any client could choose its own IP", v)
+		return opts.Error(option, "%q trusts every address: any client could choose its own IP", v)
 	}
 	p.nets = append(p.nets, prefix.Masked())
 	return nil

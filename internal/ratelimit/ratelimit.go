@@ -8,8 +8,7 @@
 package ratelimit
 
 import (
-	"errors"
-	"fmt"
+	"github.com/authlayer/authlayer/internal/opts"
 	"net/http"
 	"strconv"
 	"strings"
@@ -156,7 +155,7 @@ func Compile(o Options) (*Limiter, error) {
 		}
 	}
 	if o.MaxSources < 1 {
-		return nil, optionError("rateLimit.maxSources", "must be at least 1, got %d", o.MaxSources)
+		return nil, opts.Error("rateLimit.maxSources", "must be at least 1, got %d", o.MaxSources)
 	}
 	rl.maxSources = o.MaxSources
 	rl.RequestCost = rl.intervals[BudgetRequests]
@@ -168,19 +167,13 @@ func Compile(o Options) (*Limiter, error) {
 	return rl, nil
 }
 
-// optionError names the offending option, as the root package's errors
-// do ("authlayer: rateLimit.requests: must be at least 1, got 0").
-func optionError(option, format string, args ...interface{}) error {
-	return errors.New("authlayer: " + option + ": " + fmt.Sprintf(format, args...))
-}
-
 func setBudget(rl *Limiter, option string, b Budget, size int, window time.Duration) error {
 	if size < 1 {
-		return optionError(option, "must be at least 1, got %d", size)
+		return opts.Error(option, "must be at least 1, got %d", size)
 	}
 	interval := int64(window) / int64(size)
 	if interval < 1 {
-		return optionError(option, "%d per %s is more than one per nanosecond", size, window)
+		return opts.Error(option, "%d per %s is more than one per nanosecond", size, window)
 	}
 	rl.limits[b] = size
 	rl.intervals[b] = interval
