@@ -118,13 +118,7 @@ func ClientIP(rl *Limiter, req *http.Request) string {
 	return text
 }
 
-// clientIP is ClientIP for a list of trusted proxies.
-func clientIP(p *proxyList, req *http.Request) string {
-	_, text := clientAddr(p, req)
-	return text
-}
-
-// clientAddr is clientIP with the parsed address, so that the rate
+// clientAddr is ClientIP with the parsed address, so that the rate
 // limiter's key needs no second parse. The peer is parsed inline (Yaegi
 // charges for every interpreted call); the text is a substring of
 // RemoteAddr, so no allocation. A bare IP, as some test harnesses set

@@ -232,3 +232,9 @@ func BenchmarkClientIPLongXFF(b *testing.B) {
 		})
 	}
 }
+
+// clientIP is ClientIP for a list of trusted proxies.
+func clientIP(p *proxyList, req *http.Request) string {
+	_, text := clientAddr(p, req)
+	return text
+}

@@ -339,14 +339,6 @@ func evict(rl *Limiter, t int64) {
 	}
 }
 
-// sources reports the number of clients tracked, for tests.
-func sources(rl *Limiter) int {
-	rl.Buckets.mu.Lock()
-	n := len(rl.Buckets.clients)
-	rl.Buckets.mu.Unlock()
-	return n
-}
-
 // Headers writes the original's X-RateLimit-* headers for a decision of
 // BudgetRequests (the other budgets are internal and not advertised).
 func Headers(h http.Header, d Decision) {
@@ -424,7 +416,7 @@ func legacyPrefetch(h http.Header) bool {
 	return false
 }
 
-// ClientKey is the client's rate-limit key, keyOf(clientIP(...)) with one
+// ClientKey is the client's rate-limit key, keyOf(ClientIP(...)) with one
 // parse, remembered per connection address (and X-Forwarded-For line,
 // when proxies are trusted): a keep-alive connection sends many requests,
 // and parsing the address costs several interpreted calls each time. A

@@ -431,3 +431,11 @@ func BenchmarkSpend(b *testing.B) {
 		}
 	})
 }
+
+// sources reports the number of clients tracked, for tests.
+func sources(rl *Limiter) int {
+	rl.Buckets.mu.Lock()
+	n := len(rl.Buckets.clients)
+	rl.Buckets.mu.Unlock()
+	return n
+}
