@@ -2,9 +2,9 @@ package loader
 
 import (
 	"errors"
+	"github.com/authlayer/authlayer/test/testkit"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -12,23 +12,6 @@ import (
 	"sync"
 	"testing"
 )
-
-// writeTree writes files (relative slash paths) under a new temporary
-// directory and returns it.
-func writeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // A throwaway plugin whose module path has a '-' (so its package is
 // my_plugin), with a sub-package, and with files Traefik would not
@@ -108,7 +91,7 @@ func Value(name string, n int) string { return name + "/" + strconv.Itoa(n) }
 }
 
 func TestYaegiLoadsLikeTraefik(t *testing.T) {
-	dir := writeTree(t, fakePlugin)
+	dir := testkit.WriteTree(t, fakePlugin)
 	p, err := LoadYaegi(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +135,7 @@ func TestYaegiLoadsLikeTraefik(t *testing.T) {
 }
 
 func TestYaegiResultsAreCheckedLikeTraefik(t *testing.T) {
-	p, err := LoadYaegi(writeTree(t, fakePlugin))
+	p, err := LoadYaegi(testkit.WriteTree(t, fakePlugin))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +158,7 @@ func TestYaegiResultsAreCheckedLikeTraefik(t *testing.T) {
 }
 
 func TestYaegiConfigDecodesAndCopies(t *testing.T) {
-	p, err := LoadYaegi(writeTree(t, fakePlugin))
+	p, err := LoadYaegi(testkit.WriteTree(t, fakePlugin))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +223,7 @@ func TestYaegiConfigDecodesAndCopies(t *testing.T) {
 }
 
 func TestYaegiBasePkgFromManifest(t *testing.T) {
-	dir := writeTree(t, map[string]string{
+	dir := testkit.WriteTree(t, map[string]string{
 		"go.mod":       "module example.com/thing\n",
 		".traefik.yml": "displayName: x\ntype: middleware\nimport: example.com/thing\nbasePkg: other\nsummary: s\ntestData: {}\n",
 		"p.go": `package other
@@ -270,7 +253,7 @@ func New(_ context.Context, next http.Handler, _ *Config, _ string) (http.Handle
 }
 
 func TestYaegiFailedLoadIsCached(t *testing.T) {
-	dir := writeTree(t, map[string]string{
+	dir := testkit.WriteTree(t, map[string]string{
 		"go.mod": "module example.com/broken\n",
 		"p.go":   "package broken\n\nfunc New() {}\n",
 	})
@@ -285,7 +268,7 @@ func TestYaegiFailedLoadIsCached(t *testing.T) {
 }
 
 func TestYaegiFactoryIsSafeForConcurrentUse(t *testing.T) {
-	p, err := LoadYaegi(writeTree(t, fakePlugin))
+	p, err := LoadYaegi(testkit.WriteTree(t, fakePlugin))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,29 +1,13 @@
 package plugincopy
 
 import (
+	"github.com/authlayer/authlayer/test/testkit"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 )
-
-// writeTree writes files (relative slash paths) under a new temporary
-// directory and returns it.
-func writeTree(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // pluginTree is a plugin with sub-packages at two depths, vendored code,
 // and what its archive must not hold: test files (root and sub-package),
@@ -74,7 +58,7 @@ var wantFiles = []string{
 }
 
 func TestFilesHoldsSubpackagesAndLeavesOutTestsAndNestedModules(t *testing.T) {
-	root := writeTree(t, pluginTree)
+	root := testkit.WriteTree(t, pluginTree)
 	got, err := Files(root)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +69,7 @@ func TestFilesHoldsSubpackagesAndLeavesOutTestsAndNestedModules(t *testing.T) {
 }
 
 func TestCopyLaysOutTheFilesWithTheirContent(t *testing.T) {
-	root := writeTree(t, pluginTree)
+	root := testkit.WriteTree(t, pluginTree)
 	dst := filepath.Join(t.TempDir(), "plugins-local", "src", "example.com", "plugin")
 	if err := Copy(root, dst); err != nil {
 		t.Fatal(err)
@@ -119,8 +103,8 @@ func TestCopyLaysOutTheFilesWithTheirContent(t *testing.T) {
 }
 
 func TestFilesSkipsSymlinks(t *testing.T) {
-	root := writeTree(t, map[string]string{"go.mod": "module example.com/p\n", "p.go": "package p\n"})
-	outside := writeTree(t, map[string]string{"secret.go": "package secret\n"})
+	root := testkit.WriteTree(t, map[string]string{"go.mod": "module example.com/p\n", "p.go": "package p\n"})
+	outside := testkit.WriteTree(t, map[string]string{"secret.go": "package secret\n"})
 	if err := os.Symlink(filepath.Join(outside, "secret.go"), filepath.Join(root, "link.go")); err != nil {
 		t.Skipf("no symlinks here: %v", err)
 	}
@@ -147,7 +131,7 @@ func TestFilesRefusesARootWithoutGoSource(t *testing.T) {
 		"only an ignored dir":   {"_x/p.go": "package p\n"},
 		"only vendored sources": {"vendor/example.com/d/d.go": "package d\n"},
 	} {
-		root := writeTree(t, tree)
+		root := testkit.WriteTree(t, tree)
 		_, err := Files(root)
 		if err == nil || !strings.Contains(err.Error(), "no non-test .go file") {
 			t.Errorf("%s: err = %v, want one saying the root has no .go file", name, err)
