@@ -78,3 +78,25 @@ func TestLoggedOutMarks(t *testing.T) {
 		t.Errorf("mark life for exp 9999999999: %s, want the cap %s", got, maxMarkLife)
 	}
 }
+
+// TestOnlyTheSessionsTokensGetLastingMarks: a logout whose session came
+// from the refresh cookie marks the refused access cookie it also carried
+// as best effort only (junk access cookies beside one valid refresh cookie
+// must not fill the lasting tier); the session's own tokens get lasting
+// marks.
+func TestOnlyTheSessionsTokensGetLastingMarks(t *testing.T) {
+	n := strconv.FormatInt(time.Now().UnixNano(), 10)
+	junk, fresh, refresh := "junk-access-"+n, "fresh-access-"+n, "refresh-"+n
+	m := &middleware{s: &settings{}}
+	res := &authResult{id: &identity{tokenType: "user"}, token: fresh, refreshed: fresh, loggedIn: true}
+	forgetSession(m, res, carriedCookies{user: junk, refresh: refresh})
+	for _, tc := range []struct {
+		token    string
+		verified bool
+	}{{junk, false}, {fresh, true}, {refresh, true}} {
+		v, _, ok := cache.Lookup(loggedOutMarks, cache.Key(tc.token))
+		if !ok || isVerifiedMark(v) != tc.verified {
+			t.Errorf("%s: marked %v, lasting %v, want marked, lasting %v", tc.token, ok, isVerifiedMark(v), tc.verified)
+		}
+	}
+}

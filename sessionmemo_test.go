@@ -213,3 +213,29 @@ func memoSize(sm *sessionMemo) int {
 	defer sm.mu.Unlock()
 	return sm.count
 }
+
+// TestSessionMemoRefusesALoggedOutToken: a session whose token was logged
+// out while its request was in flight is neither remembered nor served
+// from the validation cache afterwards, although the backend (whose logout
+// did nothing) still says it is valid.
+func TestSessionMemoRefusesALoggedOutToken(t *testing.T) {
+	var revoked atomic.Bool
+	var calls atomic.Int64
+	m := memoMiddleware(t, revocableBackend(t, &revoked, &calls).URL, func(c *Config) { c.Cache.TTL = "60s" })
+	user := &http.Cookie{Name: "userToken", Value: "user-memo-out-" + t.Name()}
+	if rec := serve(m, page("/dashboard", user)); rec.Code != http.StatusOK {
+		t.Fatalf("first request: %d", rec.Code)
+	}
+	markLoggedOut(user.Value, time.Time{}, time.Hour, true)
+	res := &authResult{id: &identity{tokenType: "user"}, token: user.Value, loggedIn: true}
+	memoForget(m.state.sessions, []string{user.Value}) // the memo as a logout leaves it
+	memoRemember(m, page("/dashboard", user), res, time.Now().Add(time.Minute).UnixNano())
+	if n := memoSize(m.state.sessions); n != 0 {
+		t.Errorf("memo entries after remembering a logged-out session: %d, want 0", n)
+	}
+	// The validation cache still holds the valid answer (nothing dropped
+	// it here): the cached path must check the mark too.
+	if rec := serve(m, page("/dashboard", user)); rec.Code == http.StatusOK {
+		t.Errorf("a logged-out token was served (%d) from the validation cache", rec.Code)
+	}
+}
