@@ -29,6 +29,7 @@ type Config struct {
 	ErrorPages     ErrorPagesConfig     `json:"errorPages,omitempty"`
 	I18n           I18nConfig           `json:"i18n,omitempty"`
 	MethodOverride MethodOverrideConfig `json:"methodOverride,omitempty"`
+	Cluster        ClusterConfig        `json:"cluster,omitempty"`
 	// Unknown collects top-level keys the decoder matched to no option
 	// group; New refuses them (options_unknown.go). Not an option.
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
@@ -54,6 +55,7 @@ func CreateConfig() *Config {
 		ErrorPages:     errorPagesDefaults(),
 		I18n:           i18nDefaults(),
 		MethodOverride: methodOverrideDefaults(),
+		Cluster:        clusterDefaults(),
 	}
 }
 
@@ -647,4 +649,83 @@ type MethodOverrideConfig struct {
 // methodOverrideDefaults are the methodOverride options' defaults.
 func methodOverrideDefaults() MethodOverrideConfig {
 	return MethodOverrideConfig{Mode: "off", MaxBodyBytes: 1 << 20}
+}
+
+// ClusterConfig shares session state between Traefik replicas through
+// Redis (or Valkey, KeyDB): one refresh per credential, logouts, rate-limit
+// budgets and backend validations (cluster.go). Off while redis.endpoints
+// is empty.
+type ClusterConfig struct {
+	// Redis says how to reach the server; the names follow Traefik's own
+	// rateLimit.redis.
+	Redis ClusterRedisConfig `json:"redis,omitempty"`
+	// Secret keys the hashes that name tokens in Redis and encrypts the
+	// values that hold tokens; at least 32 bytes, the same on every
+	// replica. Required with redis.endpoints.
+	Secret string `json:"secret,omitempty"`
+	// KeyPrefix starts every key and channel name authlayer uses, so one
+	// Redis ACL can confine it. Default "authlayer:".
+	KeyPrefix string `json:"keyPrefix,omitempty"`
+	// RefreshLease is the first lease of the lock one replica holds while
+	// it refreshes a credential; renewed every third of it while the
+	// refresh runs, so a slow refresh is still one refresh. Default "3s".
+	RefreshLease string `json:"refreshLease,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
+}
+
+// ClusterRedisConfig is the Redis server cluster mode talks to.
+type ClusterRedisConfig struct {
+	// Endpoints are host:port addresses of the same server (a name and
+	// its fallbacks), tried in order. Empty: cluster mode is off.
+	Endpoints []string `json:"endpoints,omitempty"`
+	// Username is the Redis ACL user; empty: the default user.
+	Username string `json:"username,omitempty"`
+	// Password authenticates (AUTH); empty: no AUTH.
+	Password string `json:"password,omitempty"`
+	// DB is the database number. Default 0.
+	DB int `json:"db,omitempty"`
+	// TLS turns TLS on when any of its fields is set.
+	TLS ClusterTLSConfig `json:"tls,omitempty"`
+	// DialTimeout bounds connecting, the TLS handshake and AUTH. Default
+	// "2s".
+	DialTimeout string `json:"dialTimeout,omitempty"`
+	// ReadTimeout bounds waiting for one reply; past it the replica works
+	// on its own until Redis answers again. Default "500ms".
+	ReadTimeout string `json:"readTimeout,omitempty"`
+	// WriteTimeout bounds sending one command. Default "500ms".
+	WriteTimeout string `json:"writeTimeout,omitempty"`
+	// PoolSize is the most connections one replica opens (its logout
+	// subscription's is not counted). Default 16.
+	PoolSize int `json:"poolSize,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
+}
+
+// ClusterTLSConfig is TLS to Redis. Certificates are file paths or inline
+// PEM.
+type ClusterTLSConfig struct {
+	// CA holds the authorities that sign the server's certificate; empty:
+	// the system's roots.
+	CA string `json:"ca,omitempty"`
+	// Cert is the client certificate, for a server that asks for one.
+	Cert string `json:"cert,omitempty"`
+	// Key is the client certificate's private key.
+	Key string `json:"key,omitempty"`
+	// InsecureSkipVerify accepts any server certificate (tests only).
+	// Default false.
+	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
+}
+
+// clusterDefaults are the cluster options' defaults.
+func clusterDefaults() ClusterConfig {
+	return ClusterConfig{
+		KeyPrefix: "authlayer:", RefreshLease: "3s",
+		Redis: ClusterRedisConfig{DialTimeout: "2s", ReadTimeout: "500ms", WriteTimeout: "500ms", PoolSize: 16},
+	}
 }

@@ -51,7 +51,7 @@ func flowGuestSession(f *flow, carried carriedCookies) *authResult {
 // within the request's deadline, and validates it.
 func flowMintGuest(f *flow) *authResult {
 	if rl := f.m.state.limiter; rl != nil {
-		if refused := spendBudget(rl, ratelimit.BudgetGuestMints, f.client); refused != nil {
+		if refused := spendBudget(f.m, ratelimit.BudgetGuestMints, f.client); refused != nil {
 			// Served without a guest session, not refused: status 0 says
 			// the request went on.
 			record(f.m, f.req, eventRateLimitExceeded, auditEntry{reason: "guest-mints"})

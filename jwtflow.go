@@ -70,13 +70,13 @@ func flowValidateJWT(f *flow, j *jwt.Settings, key, token string, charged bool) 
 	if !charged {
 		rl = nil
 	}
-	if rl != nil && !ratelimit.WouldAllow(rl, ratelimit.BudgetUnknownTokens, f.client) {
+	if rl != nil && !wouldAllow(f.m, ratelimit.BudgetUnknownTokens, f.client) {
 		record(f.m, f.req, eventRateLimitExceeded, auditEntry{reason: "unknown-tokens", status: http.StatusTooManyRequests})
-		return validation{}, spendBudget(rl, ratelimit.BudgetUnknownTokens, f.client)
+		return validation{}, spendBudget(f.m, ratelimit.BudgetUnknownTokens, f.client)
 	}
 	v, limited := flowValidateLocal(f, j, key, token, charged)
 	if rl != nil && v.state == stateInvalid && v.reason != "" {
-		spendBudget(rl, ratelimit.BudgetUnknownTokens, f.client)
+		spendBudget(f.m, ratelimit.BudgetUnknownTokens, f.client)
 	}
 	return v, limited
 }

@@ -85,7 +85,7 @@ func serveLogin(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 // attempt is answered (a form goes back to the login page) and it
 // reports true.
 func loginLimited(a *loginAttempt) bool {
-	refused := spendBudget(a.m.state.limiter, ratelimit.BudgetLogins, a.client)
+	refused := spendBudget(a.m, ratelimit.BudgetLogins, a.client)
 	if refused == nil {
 		return false
 	}

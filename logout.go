@@ -16,7 +16,8 @@ import (
 // cleared with the attributes it was set with; and the access token and
 // refresh credential the logout carried are marked logged out for their
 // whole remaining life (revocation.go), in every middleware of this
-// Traefik, whatever the backend did and whatever jwt.mode says. A form
+// Traefik (and, in cluster mode, of every replica: clusterlogout.go),
+// whatever the backend did and whatever jwt.mode says. A form
 // gets a redirect (the safe return-to value, else routes.homeUrl); a
 // script gets {"success":true}.
 
@@ -76,10 +77,13 @@ func forgetSession(m *middleware, res *authResult, carried carriedCookies) {
 		exp = res.id.expiresAt
 	}
 	var tokens []string
+	var shared []clusterMark
 	mark := func(token string, exp time.Time, fallback time.Duration, verified bool) {
 		if token != "" && token != carried.guest {
-			markLoggedOut(token, exp, fallback, verified)
+			life := markLife(token, exp, fallback)
+			markLoggedOutFor(token, life, verified)
 			tokens = append(tokens, token)
+			shared = append(shared, clusterMark{token: token, life: life, verified: verified})
 		}
 	}
 	if carried.user != res.token && carried.user != res.refreshed {
@@ -101,6 +105,7 @@ func forgetSession(m *middleware, res *authResult, carried carriedCookies) {
 	if res.loggedIn || knownAnywhere(tokens) {
 		forgetEverywhere(tokens)
 	}
+	clusterPublishLogout(m.state.cluster, shared)
 }
 
 // logoutCookies delete every auth cookie, carried or not.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fakeBackend is an auth backend on loopback with call counters. Tokens
@@ -64,6 +65,10 @@ func (f *fakeBackend) refresh(w http.ResponseWriter, r *http.Request) {
 	f.lastRefreshAuth = tok
 	f.mu.Unlock()
 	switch {
+	case strings.HasPrefix(tok, "expired-slow-"):
+		time.Sleep(time.Second) // slower than a short cluster.refreshLease
+		writeJSON(w, 200, map[string]interface{}{"success": true, "data": map[string]interface{}{
+			"accessToken": "user-" + strings.TrimPrefix(tok, "expired-"), "refreshToken": "rt-next"}})
 	case strings.HasPrefix(tok, "expired-"):
 		writeJSON(w, 200, map[string]interface{}{"success": true, "data": map[string]interface{}{
 			"accessToken": "user-" + strings.TrimPrefix(tok, "expired-"), "refreshToken": "rt-next"}})

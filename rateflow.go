@@ -50,10 +50,27 @@ func rateLimited(m *middleware, rw http.ResponseWriter, req *http.Request, unusu
 	if unusual && !rl.CountPrefetch && ratelimit.IsPrefetch(req) {
 		cost /= ratelimit.PrefetchShare
 	}
+	if n := m.state.cluster; n != nil {
+		if d, ok := clusterSpend(n, rl, ratelimit.BudgetRequests, ratelimit.ClientKey(rl, req), cost); ok {
+			return requestDecided(m, rw, req, d)
+		}
+	}
 	if ratelimit.RequestAllowed(rl, rw.Header(), ratelimit.ClientKey(rl, req), cost) {
 		return false
 	}
 	return requestRefused(m, rw, req, cost)
+}
+
+// requestDecided answers a request the cluster's buckets decided on
+// (clusterbudget.go).
+func requestDecided(m *middleware, rw http.ResponseWriter, req *http.Request, d ratelimit.Decision) bool {
+	if d.Allowed {
+		ratelimit.Headers(rw.Header(), d)
+		return false
+	}
+	record(m, req, eventRateLimitExceeded, auditEntry{reason: "requests", status: http.StatusTooManyRequests})
+	answerRateLimited(m, rw, req, nil, d)
+	return true
 }
 
 // requestRefused asks for the details of a refused request and answers
@@ -77,10 +94,36 @@ func requestRefused(m *middleware, rw http.ResponseWriter, req *http.Request, co
 // may go ahead, else the refusal to answer with. It takes only the
 // limiter's lock (it is called under a cache's lock); the caller writes
 // the audit line.
-func spendBudget(rl *ratelimit.Limiter, b ratelimit.Budget, client string) *ratelimit.Decision {
-	d := ratelimit.Spend(rl, b, client, time.Now())
+//
+// In cluster mode the client's bucket in Redis decides (clusterbudget.go),
+// under the cache's lock too: the call is bounded by
+// cluster.redis.readTimeout, and while Redis is failing it is not made
+// (clusterUsable) but once a second.
+func spendBudget(m *middleware, b ratelimit.Budget, client string) *ratelimit.Decision {
+	rl := m.state.limiter
+	var d ratelimit.Decision
+	shared := false
+	if n := m.state.cluster; n != nil {
+		interval, _ := ratelimit.Shape(rl, b)
+		d, shared = clusterSpend(n, rl, b, client, interval)
+	}
+	if !shared {
+		d = ratelimit.Spend(rl, b, client, time.Now())
+	}
 	if d.Allowed {
 		return nil
 	}
 	return &d
+}
+
+// wouldAllow reports whether one token of budget b is left for client,
+// spending nothing: in the cluster's bucket in cluster mode, else here.
+func wouldAllow(m *middleware, b ratelimit.Budget, client string) bool {
+	rl := m.state.limiter
+	if n := m.state.cluster; n != nil {
+		if allowed, ok := clusterPeek(n, rl, b, client); ok {
+			return allowed
+		}
+	}
+	return ratelimit.WouldAllow(rl, b, client)
 }

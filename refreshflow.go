@@ -82,14 +82,14 @@ func refreshedSession(s *settings, out refreshOutcome) *authResult {
 // A logged-out credential (revocation.go) is refused here: no backend call,
 // whether or not the backend's logout took effect.
 func flowRefresh(f *flow, credential string) (refreshOutcome, *ratelimit.Decision) {
-	if loggedOut(credential) {
+	if loggedOut(credential) || clusterCredentialLoggedOut(f.m.state.cluster, credential) {
 		return refreshOutcome{kind: refreshFatal}, nil
 	}
 	var refused *ratelimit.Decision
 	var charge cache.ChargeFunc
 	if f.m.state.limiter != nil {
 		charge = func(stale interface{}) bool {
-			refused = spendBudget(f.m.state.limiter, ratelimit.BudgetRefreshes, f.client)
+			refused = spendBudget(f.m, ratelimit.BudgetRefreshes, f.client)
 			return refused == nil
 		}
 	}
@@ -143,6 +143,16 @@ func refreshMemoTTL(s *settings, kind refreshKind) time.Duration {
 // counts only if its token validates. It runs detached from any request
 // (see cache.Load), under its own backend.timeout per call.
 func refreshNow(m *middleware, client, credential string) refreshOutcome {
+	if n := m.state.cluster; n != nil {
+		if out, ok := clusterRefresh(m, n, client, credential); ok {
+			return out
+		}
+	}
+	return refreshHere(m, client, credential)
+}
+
+// refreshHere is this replica's own refresh call.
+func refreshHere(m *middleware, client, credential string) refreshOutcome {
 	ctx, cancel := backendContext(m.state.backend)
 	ans := backendRefresh(m.state.backend, ctx, client, credential)
 	cancel()
@@ -155,11 +165,17 @@ func refreshNow(m *middleware, client, credential string) refreshOutcome {
 	default:
 		return refreshOutcome{kind: ans.kind}
 	}
+	return refreshValidated(m, client, ans.accessToken, ans.refreshToken)
+}
+
+// refreshValidated validates a refresh's new access token: a refresh
+// counts only if its token validates.
+func refreshValidated(m *middleware, client, access, refresh string) refreshOutcome {
 	f := &flow{m: m, deadline: time.Now().Add(m.s.backend.timeout), client: client}
-	v, _ := flowValidate(f, ans.accessToken, false)
+	v, _ := flowValidate(f, access, false)
 	if v.state == stateInvalid {
 		return refreshOutcome{kind: refreshFatal}
 	}
 	// A transient answer keeps the new tokens: the old ones are spent.
-	return refreshOutcome{kind: refreshDone, accessToken: ans.accessToken, refreshToken: ans.refreshToken, session: v}
+	return refreshOutcome{kind: refreshDone, accessToken: access, refreshToken: refresh, session: v}
 }

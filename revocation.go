@@ -75,8 +75,16 @@ func markLoggedOut(token string, exp time.Time, fallback time.Duration, verified
 	if token == "" {
 		return
 	}
+	markLoggedOutFor(token, markLife(token, exp, fallback), verified)
+}
+
+// markLoggedOutFor marks token for life (a mark learnt from another
+// replica comes with its life).
+func markLoggedOutFor(token string, life time.Duration, verified bool) {
+	if token == "" || life <= 0 {
+		return
+	}
 	key := cache.Key(token)
-	life := markLife(token, exp, fallback)
 	if was, until, ok := cache.Lookup(loggedOutMarks, key); ok && isVerifiedMark(was) {
 		if !verified || until >= time.Now().Add(life).UnixNano() {
 			return

@@ -87,7 +87,7 @@ func TestLoggedOutMarks(t *testing.T) {
 func TestOnlyTheSessionsTokensGetLastingMarks(t *testing.T) {
 	n := strconv.FormatInt(time.Now().UnixNano(), 10)
 	junk, fresh, refresh := "junk-access-"+n, "fresh-access-"+n, "refresh-"+n
-	m := &middleware{s: &settings{}}
+	m := &middleware{s: &settings{}, state: &sharedState{}}
 	res := &authResult{id: &identity{tokenType: "user"}, token: fresh, refreshed: fresh, loggedIn: true}
 	forgetSession(m, res, carriedCookies{user: junk, refresh: refresh})
 	for _, tc := range []struct {

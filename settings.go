@@ -38,8 +38,9 @@ type settings struct {
 	// keeps this instance's client-key memo, and its buckets become the
 	// session scope's (state.go).
 	limiter *ratelimit.Limiter
-	csrf    *csrf.Guard // nil when csrf.enabled is false (csrfflow.go)
-	audit   *auditLog   // nil when audit.enabled is false (audit.go); New names it
+	csrf    *csrf.Guard      // nil when csrf.enabled is false (csrfflow.go)
+	audit   *auditLog        // nil when audit.enabled is false (audit.go); New names it
+	cluster *clusterSettings // nil when cluster mode is off (cluster.go)
 }
 
 // routeSettings are the compiled routes.* options: the rules and where
@@ -92,7 +93,7 @@ func compileSettings(c *Config) (*settings, error) {
 		compileBackend, compileResponses, compileCookies, compileGuest,
 		compileCache, compileRefresh, compileRoutes, compileTokenTypes, compileHeaders, compileJWT,
 		compileEndpoints, compileErrorPages, compileI18n, compileMethodOverride, compileBrowserAPI,
-		compileRateLimit, compileCSRF, compileAudit,
+		compileRateLimit, compileCSRF, compileAudit, compileCluster,
 	}
 	for _, step := range steps {
 		if err := step(c, s); err != nil {

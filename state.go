@@ -51,6 +51,7 @@ type sharedState struct {
 	refreshes   *cache.Dedup // credential hash → refreshOutcome
 	sessions    *sessionMemo // Cookie header → settled session (per backend scope and cookie names)
 	jwks        *jwt.KeySet  // nil without jwt.jwksUrl; per middleware name and JWKS URL
+	cluster     *clusterNode // nil unless cluster mode is on (cluster.go); per middleware name and cluster options
 }
 
 type sessionScope struct {
@@ -86,6 +87,7 @@ func sharedStateFor(name string, c *Config, s *settings) *sharedState {
 		s.limiter.Buckets = ss.buckets
 	}
 	state := &sharedState{limiter: s.limiter, backend: bs.backend, validations: bs.validations, refreshes: ss.refreshes, sessions: memo}
+	state.cluster = clusterNodeFor(name, s)
 	if s.jwt != nil && s.jwt.JWKSURL != "" {
 		state.jwks = sharedScope(jwksKey(name, c), func() interface{} {
 			return jwt.NewKeySet(s.jwt, s.backend.timeout, jwksFetcher(newBackendHealth(name), s.jwt.JWKSURL, ss.transport))

@@ -142,10 +142,34 @@ func flowValidate(f *flow, token string, charged bool) (validation, *ratelimit.D
 	if loggedOutKey(key) {
 		return validation{state: stateInvalid, reason: "logged-out"}, nil
 	}
+	if n := f.m.state.cluster; n != nil {
+		return flowValidateClustered(f, n, key, token, charged)
+	}
+	return flowValidateHere(f, key, token, charged)
+}
+
+// flowValidateHere validates token locally or with the backend.
+func flowValidateHere(f *flow, key, token string, charged bool) (validation, *ratelimit.Decision) {
 	if j := f.m.s.jwt; j != nil {
 		return flowValidateJWT(f, j, key, token, charged)
 	}
 	return flowValidateBackend(f, key, token, charged, nil)
+}
+
+// flowValidateClustered is flowValidate in cluster mode: a token logged
+// out on another replica is refused, and a token that validates is
+// indexed so a later logout elsewhere reaches this replica's copies
+// (clusterlogout.go).
+func flowValidateClustered(f *flow, n *clusterNode, key, token string, charged bool) (validation, *ratelimit.Decision) {
+	name := clusterName(n, "out", token)
+	if clusterLoggedOut(n, name) {
+		return validation{state: stateInvalid, reason: "logged-out"}, nil
+	}
+	v, limited := flowValidateHere(f, key, token, charged)
+	if v.state == stateValid && clusterIndex(n, name, token) {
+		return validation{state: stateInvalid, reason: "logged-out"}, nil
+	}
+	return v, limited
 }
 
 // flowValidateBackend validates token with the backend; with local (a
@@ -158,23 +182,31 @@ func flowValidateBackend(f *flow, key, token string, charged bool, local *identi
 			if recentlyValid(stale) {
 				return true
 			}
-			refused = spendBudget(f.m.state.limiter, ratelimit.BudgetUnknownTokens, f.client)
+			refused = spendBudget(f.m, ratelimit.BudgetUnknownTokens, f.client)
 			return refused == nil
 		}
 	}
-	b, client, s := f.m.state.backend, f.client, f.m.s
+	b, client, s, n := f.m.state.backend, f.client, f.m.s, f.m.state.cluster
 	v, how := cache.Load(f.m.state.validations, key, f.deadline, charge, func() (interface{}, time.Duration, bool) {
-		ctx, cancel := backendContext(b)
-		defer cancel()
-		answer := backendValidate(b, ctx, client, token)
+		answer, shared := validateShared(n, b, client, token)
 		if local != nil {
 			// Three results named first: Yaegi v0.16.1 loses them when a
 			// closure returns another call's results directly.
 			confirmed, ttl, weak := confirmedValidation(s, answer, local)
+			if shared > 0 && shared < ttl {
+				ttl = shared
+			}
 			return unlessLoggedOut(key, confirmed), ttl, weak
 		}
 		answer = unlessLoggedOut(key, answer)
-		return answer, validationTTL(s, answer), weakValidation(s, answer)
+		ttl := validationTTL(s, answer)
+		if shared > 0 && shared < ttl {
+			ttl = shared
+		}
+		if n != nil && shared == 0 {
+			shareValidation(n, token, answer, ttl)
+		}
+		return answer, ttl, weakValidation(s, answer)
 	})
 	switch how {
 	case cache.Refused:
@@ -187,6 +219,21 @@ func flowValidateBackend(f *flow, key, token string, charged bool, local *identi
 		return validation{state: stateTransient}, nil
 	}
 	return v.(validation), nil
+}
+
+// validateShared is the backend's answer about token: in cluster mode
+// another replica's, when it has one (shared is then how long it still
+// counts), else a call of this replica's own.
+func validateShared(n *clusterNode, b *backendClient, client, token string) (answer validation, shared time.Duration) {
+	if n != nil {
+		if v, ttl, ok := sharedValidation(n, token); ok {
+			return v, ttl
+		}
+	}
+	ctx, cancel := backendContext(b)
+	answer = backendValidate(b, ctx, client, token)
+	cancel()
+	return answer, 0
 }
 
 // weakValidation is an answer anyone can cause cheaply (internal/cache): a

@@ -13,7 +13,7 @@ import (
 
 func BenchmarkRedisRoundTrip(b *testing.B) {
 	s := startRedis(b)
-	c := s.client(b, Options{})
+	c := serverClient(b, s, Options{})
 	must(b, c, "SET", "k", "a value of some thirty bytes..")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -25,7 +25,7 @@ func BenchmarkRedisRoundTrip(b *testing.B) {
 
 func BenchmarkRedisPipeline10(b *testing.B) {
 	s := startRedis(b)
-	c := s.client(b, Options{})
+	c := serverClient(b, s, Options{})
 	cmds := make([][]string, 0, 10)
 	for i := 0; i < 10; i++ {
 		cmds = append(cmds, []string{"INCR", "n" + strconv.Itoa(i)})

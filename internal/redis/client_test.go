@@ -2,6 +2,7 @@ package redis
 
 import (
 	"errors"
+	"github.com/authlayer/authlayer/internal/redistest"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,7 +65,7 @@ func TestNewChecksOptionsOffline(t *testing.T) {
 
 func TestStringsKeysAndExpiry(t *testing.T) {
 	s := startRedis(t)
-	c := s.client(t, Options{KeyPrefix: "al:"})
+	c := serverClient(t, s, Options{KeyPrefix: "al:"})
 	k := Key(c, "k")
 	if k != "al:k" {
 		t.Fatalf("Key = %q", k)
@@ -138,7 +139,7 @@ const lockRelease = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.
 
 func TestLockWithSetNXAndScriptedRelease(t *testing.T) {
 	s := startRedis(t)
-	c := s.client(t, Options{})
+	c := serverClient(t, s, Options{})
 	if v := must(t, c, "SET", "lock", "owner-a", "NX", "PX", "10000"); v.Kind != KindStatus {
 		t.Fatalf("first SET NX: %+v", v)
 	}
@@ -172,7 +173,7 @@ func TestLockWithSetNXAndScriptedRelease(t *testing.T) {
 
 func TestPipelinedCounterWithExpiry(t *testing.T) {
 	s := startRedis(t)
-	c := s.client(t, Options{})
+	c := serverClient(t, s, Options{})
 	for i := int64(1); i <= 3; i++ {
 		vals, err := Pipeline(c, soon(), []string{"INCR", "budget"}, []string{"PEXPIRE", "budget", "5000", "NX"}, []string{"PTTL", "budget"})
 		if err != nil {
@@ -216,17 +217,17 @@ func TestPipelinedCounterWithExpiry(t *testing.T) {
 
 func TestSelectDatabase(t *testing.T) {
 	s := startRedis(t)
-	c3 := s.client(t, Options{DB: 3})
-	c0 := s.client(t, Options{})
+	c3 := serverClient(t, s, Options{DB: 3})
+	c0 := serverClient(t, s, Options{})
 	must(t, c3, "SET", "where", "three")
 	if v := must(t, c0, "GET", "where"); v.Kind != KindNil {
 		t.Fatalf("db 0 sees db 3's key: %+v", v)
 	}
-	other := s.client(t, Options{DB: 3})
+	other := serverClient(t, s, Options{DB: 3})
 	if v := must(t, other, "GET", "where"); v.Str != "three" {
 		t.Fatalf("another client on db 3: %+v", v)
 	}
-	bad := s.client(t, Options{DB: 99})
+	bad := serverClient(t, s, Options{DB: 99})
 	_, err := Do(bad, soon(), "PING")
 	if !errors.Is(err, ErrServer) || !strings.Contains(err.Error(), "DB index") {
 		t.Fatalf("SELECT 99: %v", err)
@@ -235,12 +236,12 @@ func TestSelectDatabase(t *testing.T) {
 
 func TestAuthWithAnACLUser(t *testing.T) {
 	s := startRedis(t)
-	admin := s.client(t, Options{})
+	admin := serverClient(t, s, Options{})
 	const password = "correct-horse-battery-8f3a"
 	must(t, admin, "ACL", "SETUSER", "app", "on", ">"+password, "~app:*", "&app:*", "+@all")
 	must(t, admin, "CONFIG", "SET", "requirepass", "default-pass-77c1")
 
-	app := s.client(t, Options{Username: "app", Password: password, KeyPrefix: "app:"})
+	app := serverClient(t, s, Options{Username: "app", Password: password, KeyPrefix: "app:"})
 	must(t, app, "SET", Key(app, "k"), "v")
 	_, err := Do(app, soon(), "SET", "other:k", "v")
 	if !errors.Is(err, ErrAuth) || !errors.Is(err, ErrServer) || errors.Is(err, ErrUnavailable) {
@@ -253,7 +254,7 @@ func TestAuthWithAnACLUser(t *testing.T) {
 		{Password: wrong},
 		{Username: "nobody", Password: wrong},
 	} {
-		c := s.client(t, o)
+		c := serverClient(t, s, o)
 		_, err := Do(c, soon(), "PING")
 		if !errors.Is(err, ErrAuth) || !errors.Is(err, ErrServer) || !strings.Contains(err.Error(), "WRONGPASS") {
 			t.Fatalf("user %q with a wrong password: %v", o.Username, err)
@@ -263,12 +264,12 @@ func TestAuthWithAnACLUser(t *testing.T) {
 		}
 	}
 	// No password at all, where one is required.
-	none := s.client(t, Options{})
+	none := serverClient(t, s, Options{})
 	if _, err := Do(none, soon(), "GET", "x"); !errors.Is(err, ErrAuth) || !strings.Contains(err.Error(), "NOAUTH") {
 		t.Fatalf("no AUTH: %v", err)
 	}
 	// The default user with requirepass: AUTH password alone.
-	def := s.client(t, Options{Password: "default-pass-77c1", DB: 1})
+	def := serverClient(t, s, Options{Password: "default-pass-77c1", DB: 1})
 	if v := must(t, def, "PING"); v.Str != "PONG" {
 		t.Fatalf("PING as the default user: %+v", v)
 	}
@@ -281,7 +282,7 @@ func TestAuthWithAnACLUser(t *testing.T) {
 // commands fail fast as unavailable.
 func TestKilledServerIsUnavailableThenReconnects(t *testing.T) {
 	s := startRedis(t)
-	c := s.client(t, Options{PoolSize: 4, ReadTimeout: 10 * time.Second})
+	c := serverClient(t, s, Options{PoolSize: 4, ReadTimeout: 10 * time.Second})
 	must(t, c, "SET", "before", "1")
 	blocked := make(chan error, 1)
 	go func() {
@@ -291,7 +292,7 @@ func TestKilledServerIsUnavailableThenReconnects(t *testing.T) {
 	waitBlocked(t, s, 1)
 	must(t, c, "PING") // a second connection, idle when the server dies
 	start := time.Now()
-	s.kill()
+	s.Kill()
 	// cut, not err: under Yaegi v0.16.1 a variable that took a
 	// single-value receive panics when assigned again (v, err := below).
 	cut := <-blocked
@@ -302,7 +303,7 @@ func TestKilledServerIsUnavailableThenReconnects(t *testing.T) {
 		t.Fatalf("the cut command waited %v", waited)
 	}
 
-	s.restart()
+	s.Restart()
 	if n := idleConns(c); n != 1 {
 		t.Fatalf("%d idle connections, want the one the old server left", n)
 	}
@@ -312,7 +313,7 @@ func TestKilledServerIsUnavailableThenReconnects(t *testing.T) {
 	}
 	must(t, c, "SET", "after", "1")
 
-	s.kill()
+	s.Kill()
 	start = time.Now()
 	for i := 0; i < 3; i++ {
 		if _, err := Do(c, soon(), "GET", "after"); !errors.Is(err, ErrUnavailable) {
@@ -322,7 +323,7 @@ func TestKilledServerIsUnavailableThenReconnects(t *testing.T) {
 	if waited := time.Since(start); waited > 3*time.Second {
 		t.Fatalf("3 commands to a server that is down took %v", waited)
 	}
-	s.restart()
+	s.Restart()
 	must(t, c, "SET", "again", "1")
 }
 
@@ -341,7 +342,7 @@ func waitBlocked(t *testing.T, s *redisServer, n int) {
 // waitInfo waits (2s at most) until INFO clients reports field at n.
 func waitInfo(t *testing.T, s *redisServer, field string, n int) {
 	t.Helper()
-	probe, err := New(Options{Addresses: []string{s.addr()}, PoolSize: 1})
+	probe, err := New(Options{Addresses: []string{s.Addr()}, PoolSize: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,12 +365,12 @@ func waitInfo(t *testing.T, s *redisServer, field string, n int) {
 // a pooled connection or has to dial one.
 func TestStoppedServerTimesOutWithinTheDeadline(t *testing.T) {
 	s := startRedis(t)
-	c := s.client(t, Options{PoolSize: 2, ReadTimeout: 3 * time.Second})
+	c := serverClient(t, s, Options{PoolSize: 2, ReadTimeout: 3 * time.Second})
 	must(t, c, "PING")
-	s.signal("STOP")
+	s.Signal("STOP")
 	defer func() {
-		if s.stopped {
-			s.signal("CONT")
+		if s.Stopped() {
+			s.Signal("CONT")
 		}
 	}()
 	for _, budget := range []time.Duration{300 * time.Millisecond, 200 * time.Millisecond} {
@@ -385,14 +386,14 @@ func TestStoppedServerTimesOutWithinTheDeadline(t *testing.T) {
 	}
 	// The read timeout applies when the caller's deadline is later.
 	start := time.Now()
-	short := s.client(t, Options{ReadTimeout: 200 * time.Millisecond, DialTimeout: 200 * time.Millisecond})
+	short := serverClient(t, s, Options{ReadTimeout: 200 * time.Millisecond, DialTimeout: 200 * time.Millisecond})
 	if _, err := Do(short, start.Add(time.Minute), "PING"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("command to a stopped server: %v", err)
 	}
 	if waited := time.Since(start); waited > 3*time.Second {
 		t.Fatalf("waited %v with 200ms timeouts", waited)
 	}
-	s.signal("CONT")
+	s.Signal("CONT")
 	if v := must(t, c, "PING"); v.Str != "PONG" {
 		t.Fatalf("after SIGCONT: %+v", v)
 	}
@@ -403,8 +404,8 @@ func TestStoppedServerTimesOutWithinTheDeadline(t *testing.T) {
 // fails as unavailable; one freed in time goes to the waiter.
 func TestPoolIsBoundedAndWaitsUntilTheDeadline(t *testing.T) {
 	s := startRedis(t)
-	c := s.client(t, Options{PoolSize: 2})
-	other := s.client(t, Options{})
+	c := serverClient(t, s, Options{PoolSize: 2})
+	other := serverClient(t, s, Options{})
 
 	done := make(chan error, 2)
 	for i := 0; i < 2; i++ {
@@ -498,11 +499,11 @@ func waitWaiters(t *testing.T, c *Client, n int) {
 
 func TestCloseFailsWaitersAndLaterCommands(t *testing.T) {
 	s := startRedis(t)
-	c, err := New(Options{Addresses: []string{s.addr()}, PoolSize: 1})
+	c, err := New(Options{Addresses: []string{s.Addr()}, PoolSize: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := s.client(t, Options{})
+	other := serverClient(t, s, Options{})
 	held := make(chan error, 1)
 	go func() {
 		_, err := Do(c, time.Now().Add(8*time.Second), "BLPOP", "held", "8")
@@ -540,8 +541,8 @@ func TestCloseFailsWaitersAndLaterCommands(t *testing.T) {
 // used, and remembered.
 func TestSecondAddressWhenTheFirstIsDown(t *testing.T) {
 	s := startRedis(t)
-	down := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	c, err := New(Options{Addresses: []string{down, s.addr()}})
+	down := "127.0.0.1:" + strconv.Itoa(redistest.FreePort(t))
+	c, err := New(Options{Addresses: []string{down, s.Addr()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 
 func TestPublishSubscribe(t *testing.T) {
 	s := startRedis(t)
-	c := s.client(t, Options{KeyPrefix: "al:"})
+	c := serverClient(t, s, Options{KeyPrefix: "al:"})
 	logout, other := Key(c, "logout"), Key(c, "other")
 	sub, err := Subscribe(c, soon(), logout, other)
 	if err != nil {
@@ -77,19 +77,19 @@ func TestPublishSubscribe(t *testing.T) {
 // number of tries here), then go on receiving.
 func TestSubscriberLoopSurvivesARestart(t *testing.T) {
 	s := startRedis(t)
-	c := s.client(t, Options{DialTimeout: 500 * time.Millisecond})
+	c := serverClient(t, s, Options{DialTimeout: 500 * time.Millisecond})
 	sub, err := Subscribe(c, soon(), "events")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.kill()
+	s.Kill()
 	if _, _, err := Next(sub, soon()); !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNoMessage) {
 		t.Fatalf("Next when the server died: %v", err)
 	}
 	if _, err := Subscribe(c, soon(), "events"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Subscribe while the server is down: %v", err)
 	}
-	s.restart()
+	s.Restart()
 	var again *Subscription
 	for i := 0; i < 20 && again == nil; i++ {
 		again, err = Subscribe(c, soon(), "events")
@@ -111,16 +111,16 @@ func TestSubscriberLoopSurvivesARestart(t *testing.T) {
 // before the caller's limit (TCP alone would not say so).
 func TestSubscriptionOnAStoppedServer(t *testing.T) {
 	s := startRedis(t)
-	c := s.client(t, Options{})
+	c := serverClient(t, s, Options{})
 	sub, err := Subscribe(c, soon(), "events")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer CloseSubscription(sub)
-	s.signal("STOP")
+	s.Signal("STOP")
 	defer func() {
-		if s.stopped {
-			s.signal("CONT")
+		if s.Stopped() {
+			s.Signal("CONT")
 		}
 	}()
 	if err := Ping(sub, soon()); err != nil {
@@ -129,7 +129,7 @@ func TestSubscriptionOnAStoppedServer(t *testing.T) {
 	if _, _, err := Next(sub, time.Now().Add(200*time.Millisecond)); !errors.Is(err, ErrNoMessage) {
 		t.Fatalf("Next on a paused server: %v", err)
 	}
-	s.signal("CONT")
+	s.Signal("CONT")
 	if ch, _, err := Next(sub, soon()); err != nil || ch != "" {
 		t.Fatalf("the pong after SIGCONT: %q %v", ch, err)
 	}
@@ -137,9 +137,9 @@ func TestSubscriptionOnAStoppedServer(t *testing.T) {
 
 func TestSubscribeRefusals(t *testing.T) {
 	s := startRedis(t)
-	admin := s.client(t, Options{})
+	admin := serverClient(t, s, Options{})
 	must(t, admin, "ACL", "SETUSER", "app", "on", ">app-pass-3141", "~app:*", "&app:*", "+@all")
-	c := s.client(t, Options{Username: "app", Password: "app-pass-3141"})
+	c := serverClient(t, s, Options{Username: "app", Password: "app-pass-3141"})
 	if _, err := Subscribe(c, soon(), "app:ok", "elsewhere"); !errors.Is(err, ErrAuth) {
 		t.Fatalf("a channel outside the ACL: %v", err)
 	}

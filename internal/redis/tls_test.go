@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"github.com/authlayer/authlayer/internal/redistest"
 	"math/big"
 	"net"
 	"os"
@@ -89,7 +90,7 @@ func makeLeaf(t *testing.T, name string, caKey *ecdsa.PrivateKey, ca *x509.Certi
 // certificates signed by the test CA.
 func startTLSRedis(t *testing.T, pki testPKI) *redisServer {
 	t.Helper()
-	needRedis(t)
+	redistest.Need(t)
 	dir := t.TempDir()
 	files := map[string]string{"ca.pem": pki.caPEM, "server.pem": pki.serverCertPEM, "server.key": pki.serverKeyPEM}
 	for name, content := range files {
@@ -109,7 +110,7 @@ func TestTLSWithClientCertificate(t *testing.T) {
 	s := startTLSRedis(t, pki)
 	good := Options{TLS: true, CAPEM: pki.caPEM, CertPEM: pki.clientCertPEM, KeyPEM: pki.clientKeyPEM, DB: 2, DialTimeout: 2 * time.Second}
 
-	c := s.client(t, good)
+	c := serverClient(t, s, good)
 	must(t, c, "SET", "k", "over TLS")
 	if v := must(t, c, "GET", "k"); v.Str != "over TLS" {
 		t.Fatalf("GET over TLS: %+v", v)
@@ -121,12 +122,12 @@ func TestTLSWithClientCertificate(t *testing.T) {
 
 	named := good
 	named.ServerName = "redis.test"
-	must(t, s.client(t, named), "PING")
+	must(t, serverClient(t, s, named), "PING")
 
 	insecure := good
 	insecure.CAPEM = ""
 	insecure.InsecureSkipVerify = true
-	must(t, s.client(t, insecure), "PING")
+	must(t, serverClient(t, s, insecure), "PING")
 
 	refused := []struct {
 		name string
@@ -141,7 +142,7 @@ func TestTLSWithClientCertificate(t *testing.T) {
 		r.o.DialTimeout = time.Second
 		r.o.ReadTimeout = time.Second
 		start := time.Now()
-		_, err := Do(s.client(t, r.o), time.Now().Add(3*time.Second), "PING")
+		_, err := Do(serverClient(t, s, r.o), time.Now().Add(3*time.Second), "PING")
 		if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrServer) {
 			t.Errorf("%s: %v", r.name, err)
 		}
