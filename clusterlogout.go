@@ -39,7 +39,7 @@ import (
 type subscriberState struct {
 	mu       sync.Mutex
 	running  bool
-	closed   bool // the node was dropped: the subscriber ends
+	closed   bool      // the node was dropped: the subscriber ends
 	synced   bool      // subscribed and the stored marks read: remoteMarks is complete
 	lastMiss time.Time // the last miss that needed the cluster
 }
