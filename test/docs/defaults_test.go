@@ -87,34 +87,47 @@ func TestDefaultsInCodeCommentsMatchCreateConfig(t *testing.T) {
 		if group.Type.Kind() != reflect.Struct {
 			continue
 		}
-		docs, ok := comments[group.Type.Name()]
-		if !ok {
-			t.Errorf("config.go: no struct %s", group.Type.Name())
-			continue
-		}
-		gv := cfg.Field(i)
-		for j := 0; j < gv.NumField(); j++ {
-			f := gv.Type().Field(j)
-			if f.Tag.Get("json") == "-" {
-				continue
-			}
-			where := group.Name + "." + f.Name
-			got := goValue(gv.Field(j))
-			m := defaultInComment.FindStringSubmatch(docs[f.Name])
-			if m == nil {
-				if !gv.Field(j).IsZero() {
-					t.Errorf("%s: CreateConfig sets %s, but its comment in config.go names no default", where, got)
-				}
-				continue
-			}
-			checked++
-			emptyList := m[1] == "[]" && got == "null"
-			if want := m[1]; want != got && !emptyList {
-				t.Errorf("%s: the comment says Default %s, CreateConfig sets %s", where, want, got)
-			}
-		}
+		checked += checkCommentedDefaults(t, comments, group.Name, cfg.Field(i))
 	}
 	if checked < 40 {
 		t.Fatalf("only %d documented defaults found in config.go: the comment format changed?", checked)
 	}
+}
+
+// checkCommentedDefaults checks one option struct's fields against their
+// comments, and the structs it holds (cluster.redis, cluster.redis.tls)
+// the same way; it returns how many defaults it checked.
+func checkCommentedDefaults(t *testing.T, comments map[string]map[string]string, prefix string, gv reflect.Value) int {
+	t.Helper()
+	docs, ok := comments[gv.Type().Name()]
+	if !ok {
+		t.Errorf("config.go: no struct %s", gv.Type().Name())
+		return 0
+	}
+	checked := 0
+	for j := 0; j < gv.NumField(); j++ {
+		f := gv.Type().Field(j)
+		if f.Tag.Get("json") == "-" {
+			continue
+		}
+		where := prefix + "." + f.Name
+		if f.Type.Kind() == reflect.Struct {
+			checked += checkCommentedDefaults(t, comments, where, gv.Field(j))
+			continue
+		}
+		got := goValue(gv.Field(j))
+		m := defaultInComment.FindStringSubmatch(docs[f.Name])
+		if m == nil {
+			if !gv.Field(j).IsZero() {
+				t.Errorf("%s: CreateConfig sets %s, but its comment in config.go names no default", where, got)
+			}
+			continue
+		}
+		checked++
+		emptyList := m[1] == "[]" && got == "null"
+		if want := m[1]; want != got && !emptyList {
+			t.Errorf("%s: the comment says Default %s, CreateConfig sets %s", where, want, got)
+		}
+	}
+	return checked
 }

@@ -82,22 +82,8 @@ func TestReadmeOptionTablesMatchConfig(t *testing.T) {
 			t.Errorf("README has no table for option group %q", group)
 			continue
 		}
-		gv := cfg.Field(i)
 		seen := map[string]bool{}
-		for j := 0; j < gv.NumField(); j++ {
-			f := gv.Type().Field(j)
-			name := optionName(f)
-			if name == "-" {
-				continue
-			}
-			seen[name] = true
-			r, ok := table[name]
-			if !ok {
-				t.Errorf("README table %s: option %q is not documented", group, name)
-				continue
-			}
-			checkRow(t, group+"."+name, gv.Field(j), r)
-		}
+		checkTableRows(t, group, "", cfg.Field(i), table, seen)
 		for name := range table {
 			if !seen[name] {
 				t.Errorf("README table %s documents %q, which Config does not have", group, name)
@@ -181,5 +167,31 @@ func checkSliceRow(t *testing.T, option string, v reflect.Value, r row, def stri
 	}
 	if strings.ReplaceAll(def, ", ", ",") != want {
 		t.Errorf("%s: README default %s, CreateConfig sets %q", option, r.def, want)
+	}
+}
+
+// checkTableRows checks one option struct's fields against a group's
+// table; the options of a struct it holds are rows with dotted names
+// (cluster's "redis.endpoints", "redis.tls.ca").
+func checkTableRows(t *testing.T, group, prefix string, gv reflect.Value, table map[string]row, seen map[string]bool) {
+	t.Helper()
+	for j := 0; j < gv.NumField(); j++ {
+		f := gv.Type().Field(j)
+		name := optionName(f)
+		if name == "-" {
+			continue
+		}
+		name = prefix + name
+		if f.Type.Kind() == reflect.Struct {
+			checkTableRows(t, group, name+".", gv.Field(j), table, seen)
+			continue
+		}
+		seen[name] = true
+		r, ok := table[name]
+		if !ok {
+			t.Errorf("README table %s: option %q is not documented", group, name)
+			continue
+		}
+		checkRow(t, group+"."+name, gv.Field(j), r)
 	}
 }
