@@ -156,6 +156,33 @@ func clusterPublishLogout(n *clusterNode, marks []clusterMark) {
 	clusterResult(n, err)
 }
 
+// clusterUnmark drops the marks of tokens a login was just issued (a
+// stateless backend can issue a logged-out token string again) on every
+// replica: the stored keys go, and "<name> 0 u" tells the others.
+func clusterUnmark(n *clusterNode, tokens ...string) {
+	if n == nil || !clusterUsable(n) {
+		return
+	}
+	channel := redis.Key(n.client, logoutChannel)
+	var cmds [][]string
+	for _, tok := range tokens {
+		if tok == "" {
+			continue
+		}
+		name := clusterName(n, "out", tok)
+		cache.Delete(n.remoteMarks, name)
+		cmds = append(cmds, []string{"DEL", redis.Key(n.client, name)}, []string{"PUBLISH", channel, name + " 0 u"})
+	}
+	if len(cmds) == 0 {
+		return
+	}
+	vals, err := redis.Pipeline(n.client, clusterDeadline(), cmds...)
+	if err == nil {
+		err = firstServerError(vals)
+	}
+	clusterResult(n, err)
+}
+
 // firstServerError is the first error reply among vals, else nil.
 func firstServerError(vals []redis.Value) error {
 	for _, v := range vals {
@@ -167,13 +194,20 @@ func firstServerError(vals []redis.Value) error {
 }
 
 // applyRemoteLogout turns a published or stored mark into a local one.
-// value is "<until ms> <v|w>".
+// value is "<until ms> <v|w>", or "0 u" when a login reissued the token.
 func applyRemoteLogout(n *clusterNode, name, value string) {
 	if !strings.HasPrefix(name, "out:") {
 		return
 	}
 	fields := strings.Fields(value)
 	if len(fields) != 2 {
+		return
+	}
+	if fields[1] == "u" { // a new login was issued this token again
+		cache.Delete(n.remoteMarks, name)
+		if tok, _, known := cache.Lookup(n.names, name); known {
+			unmarkLoggedOut(tok.(string))
+		}
 		return
 	}
 	untilMs, err := strconv.ParseInt(fields[0], 10, 64)

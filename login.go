@@ -173,6 +173,7 @@ func loginSucceeded(a *loginAttempt, doc interface{}, access, rotated string) {
 	// same claims in the same second), which must open the new session.
 	unmarkLoggedOut(access)
 	unmarkLoggedOut(rotated)
+	clusterUnmark(m.state.cluster, access, rotated)
 	f := &flow{m: m, req: req, route: a.route, deadline: requestDeadline(m, req), client: a.client}
 	v, _ := flowValidate(f, access, false)
 	if v.state == stateInvalid || (v.state == stateValid && !acceptsAsUser(m.s, v.id.tokenType)) {
