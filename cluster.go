@@ -144,6 +144,9 @@ type clusterNode struct {
 	// remoteMarks holds mark names logged out elsewhere whose token this
 	// replica has not seen yet: name → true until the token's end.
 	remoteMarks *cache.Dedup
+
+	reserveMu sync.Mutex
+	reserved  map[string]*reservation // client key → its share of the request budget (clusterbudget.go)
 }
 
 // The limits of degradation: the first probe after a failure waits
@@ -185,6 +188,7 @@ func clusterNodeFor(name string, s *settings) *clusterNode {
 	n := &clusterNode{
 		name: name, client: client, keys: cs.keys, lease: cs.lease, idle: idle,
 		names: cache.New(s.cacheMax), remoteMarks: cache.New(maxLoggedOutMarks),
+		reserved: map[string]*reservation{},
 	}
 	if len(clusterNodes) >= maxSharedScopes {
 		for k, old := range clusterNodes {

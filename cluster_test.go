@@ -271,3 +271,48 @@ func TestClusterRedisHoldsNoToken(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterRequestBudgetShares: a large request budget is spent from
+// shares of 1/100 of it, so three replicas make one round trip per share,
+// and the client still gets the budget within three shares (3%).
+func TestClusterRequestBudgetShares(t *testing.T) {
+	srv := redistest.Start(t)
+	f := newFakeBackend(t)
+	hs := clusterReplicas(t, f, srv, 3, func(c *Config) {
+		c.RateLimit.Enabled = true
+		c.RateLimit.Requests = 1000
+		c.RateLimit.Window = "1h"
+	})
+	c, err := redis.New(redis.Options{Addresses: []string{srv.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer redis.Close(c)
+	allowed := 0
+	for i := 0; i < 1100; i++ {
+		rec := serve(hs[i%3], page("/public"))
+		if rec.Code == http.StatusOK {
+			allowed++
+		} else if rec.Code != http.StatusTooManyRequests {
+			t.Fatalf("request %d: status %d", i, rec.Code)
+		}
+	}
+	if allowed > 1000 || allowed < 970 {
+		t.Errorf("%d of 1100 requests allowed across 3 replicas, want the budget of 1000 within 3%%", allowed)
+	}
+	v, err := redis.Do(c, time.Now().Add(2*time.Second), "INFO", "commandstats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evals := 0
+	for _, line := range strings.Split(v.Str, "\r\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_eval:calls="); ok {
+			evals, _ = strconv.Atoi(strings.SplitN(rest, ",", 2)[0])
+		}
+	}
+	// 1000 requests in shares of 10; a refusal is remembered until a
+	// token drips back (36 s here), so the 100 refused ask once each.
+	if evals > 1000/10+10 {
+		t.Errorf("%d scripts for 1100 requests: the shares did not save round trips", evals)
+	}
+}

@@ -51,7 +51,7 @@ func rateLimited(m *middleware, rw http.ResponseWriter, req *http.Request, unusu
 		cost /= ratelimit.PrefetchShare
 	}
 	if n := m.state.cluster; n != nil {
-		if d, ok := clusterSpend(n, rl, ratelimit.BudgetRequests, ratelimit.ClientKey(rl, req), cost); ok {
+		if d, ok := clusterSpendRequest(n, rl, ratelimit.ClientKey(rl, req), cost); ok {
 			return requestDecided(m, rw, req, d)
 		}
 	}
