@@ -234,10 +234,10 @@ func clusterUsable(n *clusterNode) bool {
 	return true
 }
 
-// clusterResult records how a call to Redis went: an error degrades the
-// node (logged once), a success after errors restores it (logged once).
-// It returns err unchanged.
-func clusterResult(n *clusterNode, err error) error {
+// clusterOK records how a call to Redis went and reports whether it
+// succeeded: an error degrades the node (logged once), a success after
+// errors restores it (logged once).
+func clusterOK(n *clusterNode, err error) bool {
 	n.healthMu.Lock()
 	defer n.healthMu.Unlock()
 	if err == nil {
@@ -245,7 +245,7 @@ func clusterResult(n *clusterNode, err error) error {
 			n.degraded = false
 			log.Printf("authlayer: %s: cluster: redis back, state shared again", n.name)
 		}
-		return nil
+		return true
 	}
 	if !n.degraded {
 		n.degraded = true
@@ -258,7 +258,7 @@ func clusterResult(n *clusterNode, err error) error {
 		}
 	}
 	n.retryAt = time.Now().Add(n.backoff)
-	return err
+	return false
 }
 
 // clusterCause names an error's class for the log; the client's errors

@@ -70,7 +70,7 @@ func clusterBucket(n *clusterNode, rl *ratelimit.Limiter, b ratelimit.Budget, cl
 	if err == nil && (v.Kind != redis.KindArray || len(v.Array) != 3) {
 		err = errUnexpectedReply
 	}
-	if clusterResult(n, err) != nil {
+	if !clusterOK(n, err) {
 		return false, 0, 0, false
 	}
 	us := int64(time.Microsecond)

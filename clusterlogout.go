@@ -69,7 +69,7 @@ func clusterLoggedOut(n *clusterNode, name string) bool {
 		return false
 	}
 	v, err := redis.Do(n.client, clusterDeadline(), "GET", redis.Key(n.client, name))
-	if clusterResult(n, err) != nil || v.Kind != redis.KindBulk {
+	if !clusterOK(n, err) || v.Kind != redis.KindBulk {
 		return false
 	}
 	applyRemoteLogout(n, name, v.Str)
@@ -153,7 +153,7 @@ func clusterPublishLogout(n *clusterNode, marks []clusterMark) {
 	if err == nil {
 		err = firstServerError(vals)
 	}
-	clusterResult(n, err)
+	clusterOK(n, err)
 }
 
 // clusterUnmark drops the marks of tokens a login was just issued (a
@@ -180,7 +180,7 @@ func clusterUnmark(n *clusterNode, tokens ...string) {
 	if err == nil {
 		err = firstServerError(vals)
 	}
-	clusterResult(n, err)
+	clusterOK(n, err)
 }
 
 // firstServerError is the first error reply among vals, else nil.
@@ -243,7 +243,7 @@ func subscribeLoop(n *clusterNode) {
 	for !subscriberIdle(n, sub) {
 		if sub == nil {
 			s, err := clusterSubscribe(n)
-			if clusterResult(n, err) != nil {
+			if !clusterOK(n, err) {
 				time.Sleep(backoff)
 				backoff = nextBackoff(backoff)
 				continue
@@ -285,7 +285,7 @@ func dropSubscription(n *clusterNode, sub *redis.Subscription, err error) *redis
 	closed := n.sub.closed
 	n.sub.mu.Unlock()
 	if !closed { // a dropped node's failures are nobody's concern
-		clusterResult(n, err)
+		clusterOK(n, err)
 	}
 	return nil
 }

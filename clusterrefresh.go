@@ -85,7 +85,7 @@ func clusterRefresh(m *middleware, n *clusterNode, client, credential string) (r
 	giveUp := time.Now().Add(n.lease + 2*m.s.backend.timeout + time.Second)
 	for asked := false; ; asked = true {
 		state, sealed, err := claimRefresh(n, resKey, lockKey, owner)
-		if clusterResult(n, err) != nil {
+		if !clusterOK(n, err) {
 			if !asked {
 				return refreshOutcome{}, false
 			}
@@ -147,7 +147,7 @@ func publishRefresh(m *middleware, n *clusterNode, out refreshOutcome, resKey, l
 	if err == nil {
 		err = firstServerError(vals)
 	}
-	clusterResult(n, err)
+	clusterOK(n, err)
 }
 
 // openSharedRefresh turns another replica's result into this request's
@@ -199,7 +199,7 @@ func renewLease(n *clusterNode, lockKey, owner string, r *leaseRenewal) {
 			continue
 		}
 		_, err := redis.Do(n.client, clusterDeadline(), "EVAL", renewScript, "1", lockKey, owner, lease)
-		clusterResult(n, err)
+		clusterOK(n, err)
 		next = time.Now().Add(every)
 	}
 }

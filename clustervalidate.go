@@ -42,7 +42,7 @@ func sharedValidation(n *clusterNode, token string) (validation, time.Duration, 
 	}
 	key := clusterKey(n, "val", token)
 	v, err := redis.Do(n.client, clusterDeadline(), "GET", key)
-	if clusterResult(n, err) != nil || v.Kind != redis.KindBulk {
+	if !clusterOK(n, err) || v.Kind != redis.KindBulk {
 		return validation{}, 0, false
 	}
 	plain, err := cluster.Open(n.keys, []byte(v.Str), []byte(key))
@@ -86,5 +86,5 @@ func shareValidation(n *clusterNode, token string, v validation, ttl time.Durati
 	key := clusterKey(n, "val", token)
 	sealed := cluster.Seal(n.keys, plain, []byte(key))
 	_, err := redis.Do(n.client, clusterDeadline(), "SET", key, string(sealed), "PX", strconv.FormatInt(ttl.Milliseconds(), 10))
-	clusterResult(n, err)
+	clusterOK(n, err)
 }

@@ -10,6 +10,7 @@
 package redistest
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -41,7 +42,8 @@ func Binary() string {
 		if c == "" {
 			continue
 		}
-		if fi, err := os.Stat(c); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+		fi, err := os.Stat(c) //nolint:gosec // the test's own candidates for the binary
+		if err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return c
 		}
 	}
@@ -67,7 +69,7 @@ func Need(t testing.TB) string {
 // FreePort is a loopback port nobody listened on a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +125,7 @@ func (s *Server) start() error {
 	}
 	s.proc = proc
 	for i := 0; i < 100; i++ {
-		c, err := net.DialTimeout("tcp", s.Addr(), 100*time.Millisecond)
+		c, err := (&net.Dialer{Timeout: 100 * time.Millisecond}).DialContext(context.Background(), "tcp", s.Addr())
 		if err == nil {
 			_ = c.Close()
 			return nil
