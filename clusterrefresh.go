@@ -30,11 +30,12 @@ import (
 // one round trip.
 //
 // A waiter never refreshes a credential another replica holds: if Redis
-// fails while it waits, or the holder's lease runs out without a result
-// (the holder died), the request gets the transient answer (cookies kept,
-// retry later), never a replay that a rotating backend would punish by
-// ending the session. Only when Redis cannot be reached before anything
-// is known does the replica refresh on its own (per-process behaviour).
+// fails while it waits, or the holder's lock disappears without a result
+// (the holder died, or Redis restarted empty), the request gets the
+// transient answer (cookies kept, retry later), never a replay that a
+// rotating backend would punish by ending the session. Only when Redis
+// cannot be reached before anything is known does the replica refresh on
+// its own (per-process behaviour: across replicas, not coordinated).
 
 // claimScript: a result (1, sealed), the lock taken (2), or held (3).
 const claimScript = `local r = redis.call('GET', KEYS[1])
@@ -91,10 +92,17 @@ func clusterRefresh(m *middleware, n *clusterNode, client, credential string) (r
 			}
 			return refreshOutcome{kind: refreshTransient}, true
 		}
-		switch state {
-		case claimResult:
+		switch {
+		case state == claimResult:
 			return openSharedRefresh(m, n, client, resKey, sealed), true
-		case claimTaken:
+		case state == claimTaken && asked:
+			// The holder's lock is gone without a result: it died, or
+			// Redis lost its keys (restarted empty). Its refresh may have
+			// rotated the credential, so this replica does not replay it
+			// now; the next request asks again.
+			releaseLock(n, lockKey, owner)
+			return refreshOutcome{kind: refreshTransient}, true
+		case state == claimTaken:
 			return refreshHolding(m, n, client, credential, resKey, lockKey, owner), true
 		}
 		if time.Now().After(giveUp) {
@@ -147,6 +155,12 @@ func publishRefresh(m *middleware, n *clusterNode, out refreshOutcome, resKey, l
 	if err == nil {
 		err = firstServerError(vals)
 	}
+	clusterOK(n, err)
+}
+
+// releaseLock drops the lock if owner still holds it.
+func releaseLock(n *clusterNode, lockKey, owner string) {
+	_, err := redis.Do(n.client, clusterDeadline(), "EVAL", releaseScript, "1", lockKey, owner)
 	clusterOK(n, err)
 }
 
