@@ -1,7 +1,6 @@
 package authlayer
 
 import (
-	"bytes"
 	"context"
 	"log"
 	"net/http"
@@ -204,7 +203,7 @@ func publishLogout(t *testing.T, n *clusterNode, token string) {
 func TestClusterRedisDownKeepsSessions(t *testing.T) {
 	srv := redistest.Start(t)
 	f := newFakeBackend(t)
-	var logs bytes.Buffer
+	var logs lockedBuffer
 	log.SetOutput(&logs)
 	defer log.SetOutput(os.Stderr)
 	hs := clusterReplicas(t, f, srv, 1, nil)
