@@ -234,6 +234,14 @@ func clusterUsable(n *clusterNode) bool {
 	return true
 }
 
+// clusterHealthy reports whether the node is not degraded, without
+// taking the probe a degraded node allows now and then.
+func clusterHealthy(n *clusterNode) bool {
+	n.healthMu.Lock()
+	defer n.healthMu.Unlock()
+	return !n.degraded
+}
+
 // clusterOK records how a call to Redis went and reports whether it
 // succeeded: an error degrades the node (logged once), a success after
 // errors restores it (logged once).

@@ -41,7 +41,14 @@ return {1, level, grant}`
 // clusterSpend spends cost (nanoseconds of level) from client's budget b
 // in Redis. ok is false when Redis could not decide: the caller spends
 // locally.
+//
+// It is called under a cache's lock (spendBudget), so it never probes a
+// degraded Redis: only a healthy node is asked, and the one call that
+// finds Redis gone holds the lock for redis.readTimeout at most, once.
 func clusterSpend(n *clusterNode, rl *ratelimit.Limiter, b ratelimit.Budget, client string, cost int64) (ratelimit.Decision, bool) {
+	if !clusterHealthy(n) {
+		return ratelimit.Decision{}, false
+	}
 	now := time.Now().UnixNano()
 	allowed, level, _, ok := clusterBucket(n, rl, b, client, cost, cost, "spend")
 	if !ok {

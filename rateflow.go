@@ -97,8 +97,8 @@ func requestRefused(m *middleware, rw http.ResponseWriter, req *http.Request, co
 //
 // In cluster mode the client's bucket in Redis decides (clusterbudget.go),
 // under the cache's lock too: the call is bounded by
-// cluster.redis.readTimeout, and while Redis is failing it is not made
-// (clusterUsable) but once a second.
+// cluster.redis.readTimeout, and while Redis is failing it is not made at
+// all (the local bucket decides).
 func spendBudget(m *middleware, b ratelimit.Budget, client string) *ratelimit.Decision {
 	rl := m.state.limiter
 	var d ratelimit.Decision
