@@ -12,7 +12,7 @@ GOLANGCI_LINT := $(GOLANGCI_LINT_DIR)/golangci-lint
 # internal/'s only).
 LINT_MODULES := test demo demo/browser
 
-.PHONY: test check unit yaegi_test contract e2e demo-test browser-test demo bench fuzz lint tidy
+.PHONY: test check unit yaegi_test contract e2e demo-test browser-test demo demo-cluster bench fuzz lint tidy
 
 ## test: everything CI runs: format and vet, compiled tests under -race,
 ## the same tests interpreted by Yaegi v0.16.1, the Traefik-loader suites,
@@ -74,6 +74,14 @@ browser-test:
 ## the command line only: a PORT in the environment is someone else's).
 demo:
 	cd demo && $(GO) run ./cmd/demo$(if $(filter command line,$(origin PORT)), -port $(PORT))
+
+## demo-cluster: the demo in cluster mode on http://localhost:8080: a
+## redis-server on loopback (ACL user confined to authlayer:*), two
+## authlayer replicas sharing it (Traefik: TRAEFIK_BIN, PATH or the
+## build-traefik cache; else two Yaegi dev hosts) and a round-robin front
+## saying which replica answered (X-Demo-Replica); PORT= as for `make demo`.
+demo-cluster:
+	cd demo && $(GO) run ./cmd/demo -cluster$(if $(filter command line,$(origin PORT)), -port $(PORT))
 
 ## bench: the middleware against a baseline in the same run, compiled and
 ## interpreted.

@@ -13,6 +13,9 @@
 //
 // -port (`make demo PORT=8081`) moves the front to another port; a port in
 // use is reported with the way to pick another.
+//
+// -cluster (`make demo-cluster`) runs authlayer's cluster mode instead: a
+// Redis, two replicas sharing it and a round-robin front (cluster.go).
 package main
 
 import (
@@ -46,6 +49,10 @@ type flags struct {
 	front, traefikBin     string
 	accessTTL, refreshTTL time.Duration
 	reuseGrace            time.Duration
+	// cluster runs two replicas sharing a Redis (redisBin, or
+	// redis-server from PATH) behind a round-robin front.
+	cluster  bool
+	redisBin string
 	// backendSet and appSet say -backend and -app were given: a busy
 	// default address falls back to a free port, a chosen one is an error.
 	backendSet, appSet bool
@@ -71,7 +78,12 @@ func main() {
 	logger := log.New(os.Stderr, "demo: ", log.LstdFlags)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, f, logger, nil); err != nil {
+	if f.cluster {
+		err = runCluster(ctx, f, logger, nil)
+	} else {
+		err = run(ctx, f, logger, nil)
+	}
+	if err != nil {
 		logger.Fatalf("error: %v", err)
 	}
 	logger.Print("stopped")
@@ -88,15 +100,23 @@ func parseFlags(args []string, output io.Writer) (flags, error) {
 	fs.IntVar(&port, "port", 0, "port of the front, on -listen's host (default: -listen's port, 8080)")
 	fs.StringVar(&f.backend, "backend", defaultBackend, "address of the auth backend (if the default is busy, a free port)")
 	fs.StringVar(&f.app, "app", defaultApp, "address of the app (if the default is busy, a free port)")
-	fs.StringVar(&f.compose, "compose", "docker-compose.yml", "compose file whose app labels configure the middleware")
+	fs.StringVar(&f.compose, "compose", "", "compose file whose app labels configure the middleware (default docker-compose.yml, with -cluster docker-compose.cluster.yml)")
 	fs.StringVar(&f.pluginRoot, "plugin", "..", "the plugin's source directory (the repository root)")
 	fs.StringVar(&f.front, "front", "auto", `"auto" (traefik if there is one, else the dev host), "traefik" or "devhost"`)
-	fs.StringVar(&f.traefikBin, "traefik", "", "traefik binary to use (default: $TRAEFIK_BIN, else traefik from PATH)")
+	fs.StringVar(&f.traefikBin, "traefik", "", "traefik binary to use (default: $TRAEFIK_BIN, else traefik from PATH; with -cluster, else the build-traefik cache)")
 	fs.DurationVar(&f.accessTTL, "access-ttl", authbackend.DefaultAccessTTL, "access token lifetime (short, to watch refreshes)")
 	fs.DurationVar(&f.refreshTTL, "refresh-ttl", authbackend.DefaultRefreshTTL, "refresh token lifetime")
 	fs.DurationVar(&f.reuseGrace, "reuse-grace", authbackend.DefaultReuseGrace, "backend grace window for a replayed refresh token")
+	fs.BoolVar(&f.cluster, "cluster", false, "cluster mode: a Redis, two authlayer replicas sharing it, and a round-robin front on -listen (make demo-cluster)")
+	fs.StringVar(&f.redisBin, "redis-server", "", "with -cluster: the redis-server to run (default: redis-server from PATH, else "+devstack.DebianRedis+")")
 	if err := fs.Parse(args); err != nil {
 		return f, err
+	}
+	if f.compose == "" {
+		f.compose = "docker-compose.yml"
+		if f.cluster {
+			f.compose = "docker-compose.cluster.yml"
+		}
 	}
 	if fs.NArg() > 0 {
 		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -141,7 +161,7 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 	// The front's port first: it is the one a user chooses, and the one
 	// most likely taken (an earlier demo still running). Traefik binds it
 	// itself, so for Traefik it is only checked, and let go just before.
-	frontLn, err := listenFront(ctx, f.listen)
+	frontLn, err := listenFront(ctx, f.listen, false)
 	if err != nil {
 		return err
 	}
@@ -250,8 +270,9 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 }
 
 // listenFront listens on the front's address; a port in use is said in
-// words, with the way to pick another.
-func listenFront(ctx context.Context, addr string) (net.Listener, error) {
+// words, with the way to pick another (for the cluster demo, `make
+// demo-cluster PORT=`).
+func listenFront(ctx context.Context, addr string, cluster bool) (net.Listener, error) {
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err == nil {
 		return ln, nil
@@ -268,9 +289,13 @@ func listenFront(ctx context.Context, addr string) (net.Listener, error) {
 	if free := freePortAbove(ctx, host, n); free != 0 {
 		other = strconv.Itoa(free)
 	}
+	target, flag := "demo", ""
+	if cluster {
+		target, flag = "demo-cluster", " -cluster"
+	}
 	return nil, fmt.Errorf("port %s is already in use (%s): another program listens there, perhaps an earlier demo "+
 		"(`ss -ltnp 'sport = :%s'` shows which). Stop it, or run the demo on a free port: "+
-		"make demo PORT=%s (or go run ./cmd/demo -port %s)", port, addr, port, other, other)
+		"make %s PORT=%s (or go run ./cmd/demo%s -port %s)", port, addr, port, target, other, flag, other)
 }
 
 // freePortAbove returns the first port after port on host that can be

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -45,16 +46,38 @@ type Service struct {
 
 // composeFile is the part of docker-compose.yml devstack reads.
 type composeFile struct {
-	Services map[string]struct {
-		Labels      yaml.Node `yaml:"labels"`
-		Environment yaml.Node `yaml:"environment"`
-	} `yaml:"services"`
+	Services map[string]composeService `yaml:"services"`
 }
+
+type composeService struct {
+	Labels      yaml.Node `yaml:"labels"`
+	Environment yaml.Node `yaml:"environment"`
+	// Extends names a service whose labels and environment this one
+	// starts from (docker-compose.cluster.yml extends docker-compose.yml's
+	// app and authbackend).
+	Extends struct {
+		File    string `yaml:"file"`
+		Service string `yaml:"service"`
+	} `yaml:"extends"`
+}
+
+// maxExtends bounds a chain of extends.
+const maxExtends = 4
 
 // ReadCompose parses a compose file and returns its services' labels and
 // environments. Both compose spellings are accepted: a list of "KEY=VALUE"
-// strings and a map.
+// strings and a map. A service that extends another (extends.service,
+// with or without extends.file, relative to this file) starts from that
+// service's labels and environment, its own winning, as Compose merges
+// them. Values are interpolated with their defaults: "${NAME:-default}"
+// and "${NAME-default}" are the default, whatever the environment holds
+// (a local run and the tests see the file's values; `docker compose`
+// takes the shell's), and "$$" is "$"; any other "$" is an error.
 func ReadCompose(path string) (map[string]Service, error) {
+	return readCompose(path, 0)
+}
+
+func readCompose(path string, depth int) (map[string]Service, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -67,18 +90,125 @@ func ReadCompose(path string) (map[string]Service, error) {
 		return nil, fmt.Errorf("%s: no services", path)
 	}
 	out := make(map[string]Service, len(cf.Services))
-	for name, svc := range cf.Services {
-		labels, err := keyValues(&svc.Labels)
+	for name := range cf.Services {
+		svc, err := resolveService(path, cf, name, depth)
 		if err != nil {
-			return nil, fmt.Errorf("%s: services.%s.labels: %w", path, name, err)
+			return nil, err
 		}
-		env, err := keyValues(&svc.Environment)
-		if err != nil {
-			return nil, fmt.Errorf("%s: services.%s.environment: %w", path, name, err)
-		}
-		out[name] = Service{Labels: labels, Environment: env}
+		out[name] = svc
 	}
 	return out, nil
+}
+
+// resolveService reads one service of cf (read from path), following its
+// extends.
+func resolveService(path string, cf composeFile, name string, depth int) (Service, error) {
+	svc := cf.Services[name]
+	labels, err := keyValues(&svc.Labels)
+	if err != nil {
+		return Service{}, fmt.Errorf("%s: services.%s.labels: %w", path, name, err)
+	}
+	env, err := keyValues(&svc.Environment)
+	if err != nil {
+		return Service{}, fmt.Errorf("%s: services.%s.environment: %w", path, name, err)
+	}
+	own := Service{Labels: labels, Environment: env}
+	ext := svc.Extends
+	if ext.Service == "" {
+		if ext.File != "" {
+			return Service{}, fmt.Errorf("%s: services.%s.extends: no service", path, name)
+		}
+		return own, nil
+	}
+	if depth >= maxExtends {
+		return Service{}, fmt.Errorf("%s: services.%s.extends: more than %d levels", path, name, maxExtends)
+	}
+	var base Service
+	if ext.File == "" {
+		if ext.Service == name {
+			return Service{}, fmt.Errorf("%s: services.%s extends itself", path, name)
+		}
+		if _, ok := cf.Services[ext.Service]; !ok {
+			return Service{}, fmt.Errorf("%s: services.%s.extends: no service %q", path, name, ext.Service)
+		}
+		if base, err = resolveService(path, cf, ext.Service, depth+1); err != nil {
+			return Service{}, err
+		}
+	} else {
+		other := ext.File
+		if !filepath.IsAbs(other) {
+			other = filepath.Join(filepath.Dir(path), other)
+		}
+		services, err := readCompose(other, depth+1)
+		if err != nil {
+			return Service{}, fmt.Errorf("%s: services.%s.extends: %w", path, name, err)
+		}
+		var ok bool
+		if base, ok = services[ext.Service]; !ok {
+			return Service{}, fmt.Errorf("%s: services.%s.extends: %s has no service %q", path, name, other, ext.Service)
+		}
+	}
+	return Service{Labels: merged(base.Labels, own.Labels), Environment: merged(base.Environment, own.Environment)}, nil
+}
+
+// merged returns base's entries overridden by over's.
+func merged(base, over map[string]string) map[string]string {
+	out := make(map[string]string, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
+// interpolate replaces "${NAME:-default}" and "${NAME-default}" with their
+// default and "$$" with "$" (see ReadCompose).
+func interpolate(s string) (string, error) {
+	if !strings.Contains(s, "$") {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			continue
+		}
+		rest := s[i+1:]
+		switch {
+		case strings.HasPrefix(rest, "$"):
+			b.WriteByte('$')
+			i++
+		case strings.HasPrefix(rest, "{"):
+			end := strings.IndexByte(rest, '}')
+			if end < 0 {
+				return "", fmt.Errorf("%q: unclosed ${", s)
+			}
+			expr := rest[1:end]
+			name, def, ok := strings.Cut(expr, "-")
+			if !ok || !validVarName(strings.TrimSuffix(name, ":")) {
+				return "", fmt.Errorf("%q: ${%s} has no default (write ${NAME:-default}, or $$ for a $)", s, expr)
+			}
+			b.WriteString(def)
+			i += end + 1
+		default:
+			return "", fmt.Errorf("%q: a $ that is neither ${NAME:-default} nor $$", s)
+		}
+	}
+	return b.String(), nil
+}
+
+func validVarName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i, c := range name {
+		if c != '_' && (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // keyValues reads a compose "list or map" field.
@@ -96,6 +226,10 @@ func keyValues(n *yaml.Node) (map[string]string, error) {
 			if !ok || k == "" {
 				return nil, fmt.Errorf("%q: want KEY=VALUE", item)
 			}
+			v, err := interpolate(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
 			out[k] = v
 		}
 	case yaml.MappingNode:
@@ -108,7 +242,11 @@ func keyValues(n *yaml.Node) (map[string]string, error) {
 				out[k] = ""
 				continue
 			}
-			out[k] = fmt.Sprint(v)
+			value, err := interpolate(fmt.Sprint(v))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			out[k] = value
 		}
 	default:
 		return nil, errors.New("want a list of KEY=VALUE or a map")
@@ -215,4 +353,30 @@ func option(labels map[string]string, key string) string {
 		}
 	}
 	return ""
+}
+
+// WithOptions returns a copy of s with the given options (keys after the
+// label prefix, for example "cluster.redis.endpoints") set to the given
+// values, as labels would, and Options decoded again. The setup's other
+// settings (guest credentials, signing key) are kept.
+func (s *Setup) WithOptions(values map[string]string) (*Setup, error) {
+	labels := make(map[string]string, len(s.Labels)+len(values))
+	for k, v := range s.Labels {
+		labels[k] = v
+	}
+	for key, v := range values {
+		for k := range labels {
+			if strings.EqualFold(k, LabelPrefix+key) {
+				delete(labels, k)
+			}
+		}
+		labels[LabelPrefix+key] = v
+	}
+	opts, err := loader.FromLabels(labels, MiddlewareName, PluginName)
+	if err != nil {
+		return nil, err
+	}
+	out := *s
+	out.Labels, out.Options = labels, opts
+	return &out, nil
 }
