@@ -134,6 +134,12 @@ type clusterNode struct {
 	degraded bool
 	retryAt  time.Time // while degraded: when the next call may probe Redis
 	backoff  time.Duration
+	// announced: the degradation was logged and its recovery not yet.
+	// Recovery is logged only after recoveryQuiet without a failure, so a
+	// Redis that answers reads and refuses writes (out of memory) is one
+	// degradation in the log, not one per read.
+	announced   bool
+	lastFailure time.Time
 
 	sub subscriberState // clusterlogout.go
 
@@ -156,6 +162,11 @@ const (
 	minBackoff = 100 * time.Millisecond
 	maxBackoff = time.Second
 )
+
+// recoveryQuiet is how long Redis must go without a failure before its
+// recovery is logged (the subscriber's pings keep succeeding meanwhile,
+// so the line comes within about a second and a half of the return).
+const recoveryQuiet = time.Second
 
 var (
 	clusterNodesMu sync.Mutex
@@ -248,24 +259,30 @@ func clusterHealthy(n *clusterNode) bool {
 func clusterOK(n *clusterNode, err error) bool {
 	n.healthMu.Lock()
 	defer n.healthMu.Unlock()
+	now := time.Now()
 	if err == nil {
-		if n.degraded {
-			n.degraded = false
+		n.degraded = false
+		if n.announced && now.Sub(n.lastFailure) >= recoveryQuiet {
+			n.announced = false
 			log.Printf("authlayer: %s: cluster: redis back, state shared again", n.name)
 		}
 		return true
 	}
+	n.lastFailure = now
+	if !n.announced {
+		n.announced = true
+		log.Printf("authlayer: %s: cluster: redis unavailable (%s), this replica works on its own until it returns", n.name, clusterCause(err))
+	}
 	if !n.degraded {
 		n.degraded = true
 		n.backoff = minBackoff
-		log.Printf("authlayer: %s: cluster: redis unavailable (%s), this replica works on its own until it returns", n.name, clusterCause(err))
 	} else if n.backoff < maxBackoff {
 		n.backoff *= 2
 		if n.backoff > maxBackoff {
 			n.backoff = maxBackoff
 		}
 	}
-	n.retryAt = time.Now().Add(n.backoff)
+	n.retryAt = now.Add(n.backoff)
 	return false
 }
 

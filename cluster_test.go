@@ -315,3 +315,69 @@ func TestClusterRequestBudgetShares(t *testing.T) {
 		t.Errorf("%d scripts for 1100 requests: the shares did not save round trips", evals)
 	}
 }
+
+// TestClusterRefreshChecksTheStoredLogout: a credential logged out on
+// another replica is never sent to the backend here, even before the
+// published logout arrives (the mark is stored first; only the key is
+// written here, as if the message were still on its way).
+func TestClusterRefreshChecksTheStoredLogout(t *testing.T) {
+	srv := redistest.Start(t)
+	f := newFakeBackend(t)
+	hs := clusterReplicas(t, f, srv, 1, func(c *Config) { c.Cookies.Refresh = "refreshToken" })
+	serve(hs[0], cookieRequest("/dashboard", "userToken", "user-warm"+strconv.FormatInt(time.Now().UnixNano(), 36)))
+	deadline := time.Now().Add(3 * time.Second)
+	for !subscriberSynced(hs[0].(*middleware).state.cluster) { // the local marks are complete from now on
+		if time.Now().After(deadline) {
+			t.Fatal("the subscriber did not sync")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cred := "expired-o" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	other := otherProcess(t, srv)
+	c, err := redis.New(redis.Options{Addresses: []string{srv.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer redis.Close(c)
+	until := strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)
+	if _, err := redis.Do(c, time.Now().Add(time.Second), "SET", clusterKey(other, "out", cred), until+" v", "PX", "3600000"); err != nil {
+		t.Fatal(err)
+	}
+	// An expired access token beside the logged-out refresh credential.
+	rec := serve(hs[0], page("/dashboard", &http.Cookie{Name: "userToken", Value: "expired-a" + cred}, &http.Cookie{Name: "refreshToken", Value: cred}))
+	if f.refreshes.Load() != 0 {
+		t.Errorf("a credential logged out elsewhere was sent to the backend (%d refresh calls); answer %d", f.refreshes.Load(), rec.Code)
+	}
+}
+
+// TestClusterLeaseSurvivesAnEmptyRestart: Redis losing its keys in the
+// middle of a refresh (restarted empty) does not free the credential for
+// another replica: the holder takes its lock back at the next renewal.
+func TestClusterLeaseSurvivesAnEmptyRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	f := newFakeBackend(t)
+	hs := clusterReplicas(t, f, srv, 2, func(c *Config) {
+		c.Cluster.RefreshLease = "300ms"
+		c.Backend.Timeout = "5s"
+	})
+	c, err := redis.New(redis.Options{Addresses: []string{srv.Addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer redis.Close(c)
+	cred := "expired-slow-l" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	first := make(chan int, 1)
+	go func() { first <- serve(hs[0], cookieRequest("/dashboard", "userToken", cred)).Code }()
+	time.Sleep(150 * time.Millisecond) // the refresh is running at the backend (1 s)
+	if _, err := redis.Do(c, time.Now().Add(time.Second), "FLUSHALL"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(250 * time.Millisecond) // past a renewal (every 100 ms)
+	second := serve(hs[1], cookieRequest("/dashboard", "userToken", cred))
+	if code := <-first; code != http.StatusOK {
+		t.Errorf("the holder's request: %d", code)
+	}
+	if got := f.refreshes.Load(); got != 1 {
+		t.Errorf("%d refresh calls for one credential after Redis lost the lock, want 1 (second request: %d)", got, second.Code)
+	}
+}

@@ -259,6 +259,7 @@ func subscribeLoop(n *clusterNode) {
 		switch {
 		case err == nil:
 			heard = time.Now()
+			clusterOK(n, nil) // a pong or a message: Redis answers (and a recovery gets logged)
 			if channel != "" {
 				applyMessage(n, payload)
 			}

@@ -37,14 +37,25 @@ import (
 // cannot be reached before anything is known does the replica refresh on
 // its own (per-process behaviour: across replicas, not coordinated).
 
-// claimScript: a result (1, sealed), the lock taken (2), or held (3).
-const claimScript = `local r = redis.call('GET', KEYS[1])
+// claimScript: the credential logged out (4, its mark's value), a result
+// (1, sealed), the lock taken (2), or held (3). The logout mark is read
+// here, in the same round trip, because the published logout may not have
+// reached this replica's subscriber yet: a credential logged out a moment
+// ago on another replica must never reach the backend again.
+const claimScript = `local o = redis.call('GET', KEYS[3])
+if o then return {4, o} end
+local r = redis.call('GET', KEYS[1])
 if r then return {1, r} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {2, ''} end
 return {3, ''}`
 
-// renewScript extends the lock while its owner holds it.
-const renewScript = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+// renewScript extends the lock while its owner holds it, and takes it
+// back when it is gone (Redis restarted empty, or paused past the lease):
+// the refresh it protects is still running, and a lock left free would
+// let another replica replay the credential.
+const renewScript = `local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not v then return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 2 or 0 end
 return 0`
 
 // releaseScript drops the lock if its owner still holds it.
@@ -52,9 +63,10 @@ const releaseScript = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redi
 return 0`
 
 const (
-	claimResult = 1
-	claimTaken  = 2
-	claimHeld   = 3
+	claimResult    = 1
+	claimTaken     = 2
+	claimHeld      = 3
+	claimLoggedOut = 4
 )
 
 // pollInterval is how often a waiting replica asks for the holder's result.
@@ -82,10 +94,11 @@ func clusterRefresh(m *middleware, n *clusterNode, client, credential string) (r
 		return refreshOutcome{}, false
 	}
 	resKey, lockKey := clusterKey(n, "res", credential), clusterKey(n, "lock", credential)
+	outKey := clusterKey(n, "out", credential)
 	owner := leaseOwner()
 	giveUp := time.Now().Add(n.lease + 2*m.s.backend.timeout + time.Second)
 	for asked := false; ; asked = true {
-		state, sealed, err := claimRefresh(n, resKey, lockKey, owner)
+		state, sealed, err := claimRefresh(n, resKey, lockKey, outKey, owner)
 		if !clusterOK(n, err) {
 			if !asked {
 				return refreshOutcome{}, false
@@ -93,6 +106,9 @@ func clusterRefresh(m *middleware, n *clusterNode, client, credential string) (r
 			return refreshOutcome{kind: refreshTransient}, true
 		}
 		switch {
+		case state == claimLoggedOut:
+			applyRemoteLogout(n, clusterName(n, "out", credential), sealed)
+			return refreshOutcome{kind: refreshFatal}, true
 		case state == claimResult:
 			return openSharedRefresh(m, n, client, resKey, sealed), true
 		case state == claimTaken && asked:
@@ -113,9 +129,9 @@ func clusterRefresh(m *middleware, n *clusterNode, client, credential string) (r
 }
 
 // claimRefresh runs claimScript.
-func claimRefresh(n *clusterNode, resKey, lockKey, owner string) (int, string, error) {
+func claimRefresh(n *clusterNode, resKey, lockKey, outKey, owner string) (int, string, error) {
 	lease := strconv.FormatInt(n.lease.Milliseconds(), 10)
-	v, err := redis.Do(n.client, clusterDeadline(), "EVAL", claimScript, "2", resKey, lockKey, owner, lease)
+	v, err := redis.Do(n.client, clusterDeadline(), "EVAL", claimScript, "3", resKey, lockKey, outKey, owner, lease)
 	if err != nil {
 		return 0, "", err
 	}

@@ -35,24 +35,42 @@ type sharedIdentity struct {
 
 // sharedValidation is another replica's valid answer about token, with
 // how long it still counts; ok is false when there is none (or Redis
-// cannot say).
-func sharedValidation(n *clusterNode, token string) (validation, time.Duration, bool) {
+// cannot say). The token's logout mark is read in the same round trip
+// (the published logout may not have reached this replica yet): a marked
+// token is answered "logged out" (loggedOut true).
+func sharedValidation(n *clusterNode, token string) (v validation, ttl time.Duration, ok, loggedOut bool) {
 	if !clusterUsable(n) {
-		return validation{}, 0, false
+		return validation{}, 0, false, false
 	}
 	key := clusterKey(n, "val", token)
-	v, err := redis.Do(n.client, clusterDeadline(), "GET", key)
-	if !clusterOK(n, err) || v.Kind != redis.KindBulk {
-		return validation{}, 0, false
+	outName := clusterName(n, "out", token)
+	vals, err := redis.Do(n.client, clusterDeadline(), "MGET", key, redis.Key(n.client, outName))
+	if err == nil && (vals.Kind != redis.KindArray || len(vals.Array) != 2) {
+		err = errUnexpectedReply
 	}
-	plain, err := cluster.Open(n.keys, []byte(v.Str), []byte(key))
+	if !clusterOK(n, err) {
+		return validation{}, 0, false, false
+	}
+	if mark := vals.Array[1]; mark.Kind == redis.KindBulk {
+		applyRemoteLogout(n, outName, mark.Str)
+		return validation{state: stateInvalid, reason: "logged-out"}, 0, false, true
+	}
+	if vals.Array[0].Kind != redis.KindBulk {
+		return validation{}, 0, false, false
+	}
+	return openSharedValidation(n, token, key, vals.Array[0].Str)
+}
+
+// openSharedValidation opens a stored answer.
+func openSharedValidation(n *clusterNode, token, key, sealed string) (validation, time.Duration, bool, bool) {
+	plain, err := cluster.Open(n.keys, []byte(sealed), []byte(key))
 	var si sharedIdentity
 	if err != nil || json.Unmarshal(plain, &si) != nil || si.User == "" {
-		return validation{}, 0, false
+		return validation{}, 0, false, false
 	}
 	ttl := time.Until(time.UnixMilli(si.Until))
 	if ttl <= 0 {
-		return validation{}, 0, false
+		return validation{}, 0, false, false
 	}
 	id := &identity{userID: si.UserID, tokenType: si.TokenType, roles: si.Roles}
 	if si.ExpiresAt != 0 {
@@ -67,7 +85,7 @@ func sharedValidation(n *clusterNode, token string) (validation, time.Duration, 
 	}
 	id.authorizationValues = oneValue("Bearer " + token)
 	id.verifiedValues = oneValue("backend")
-	return validation{state: stateValid, id: id}, ttl, true
+	return validation{state: stateValid, id: id}, ttl, true, false
 }
 
 // shareValidation stores a valid answer for ttl, best effort.

@@ -226,8 +226,9 @@ func flowValidateBackend(f *flow, key, token string, charged bool, local *identi
 // counts), else a call of this replica's own.
 func validateShared(n *clusterNode, b *backendClient, client, token string) (answer validation, shared time.Duration) {
 	if n != nil {
-		if v, ttl, ok := sharedValidation(n, token); ok {
-			return v, ttl
+		v, ttl, ok, loggedOut := sharedValidation(n, token)
+		if ok || loggedOut {
+			return v, ttl // a logged-out answer is invalid: cached for cache.ttl, never shared
 		}
 	}
 	ctx, cancel := backendContext(b)
