@@ -18,6 +18,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/authlayer/authlayer/internal/redis"
 	"github.com/authlayer/authlayer/test/traefikrun"
 )
 
@@ -166,8 +167,11 @@ type route struct {
 	// the jwt-* routes).
 	optIn bool
 	jwt   bool // local verification: a baseline copy without it gets no twin
-	req   []byte
-	reqs  [][]byte // with tokens
+	// cluster: cluster mode on (cluster_test.go); compared with its
+	// route without it, in the same rounds, and given no baseline twin.
+	cluster bool
+	req     []byte
+	reqs    [][]byte // with tokens
 }
 
 // build returns the route's request number seq.
@@ -303,7 +307,7 @@ func baselineRoutes(t *testing.T, dir string, rs []*route) (traefikrun.LocalPlug
 		out = append(out, r)
 		plugin, _ := r.mw["plugin"].(m)
 		opts, ok := plugin[traefikrun.PluginName]
-		if !ok || (r.jwt && !baseJWT) {
+		if !ok || (r.jwt && !baseJWT) || r.cluster {
 			continue
 		}
 		twin := *r
@@ -362,6 +366,7 @@ type measurement struct {
 	requests         int64
 	calls            int64
 	conns            int64         // new backend connections
+	redis            redisCounts   // cluster routes: Redis's commands during the timed part
 	cpuPerReq        time.Duration // Traefik's
 	genCPUPerReq     time.Duration // the load generator's process (upstream and backend included)
 	rss              int64
@@ -377,6 +382,8 @@ type bench struct {
 	addr string
 	pid  string
 	log  io.Writer
+	// redis counts the cluster routes' Redis commands (nil without them).
+	redis *redis.Client
 
 	usersDone []int
 }
@@ -424,6 +431,10 @@ func (b *bench) measureOnce(r *route) measurement {
 	}
 	self0, _ := ReadProcStat("self")
 	busy0, _ := MachineBusy()
+	var redis0 redisCounts
+	if r.cluster {
+		redis0 = redisCount(b.t, b.redis)
+	}
 	res := b.load(r.name, b.k.duration, 0, build)
 	tr1, err := ReadProcStat(b.pid)
 	if err != nil {
@@ -435,6 +446,9 @@ func (b *bench) measureOnce(r *route) measurement {
 		rps: res.RPS(), p50: res.Percentile(0.50), p99: res.Percentile(0.99),
 		requests: res.Requests, rss: tr1.RSS,
 		setCookie: res.SetCookie, fails: res.Errors + res.BadStatus,
+	}
+	if r.cluster {
+		ms.redis = redisCount(b.t, b.redis).minus(redis0)
 	}
 	if r.backend != nil {
 		ms.calls = r.backend.Validations() - calls0
@@ -589,6 +603,12 @@ func TestBenchTraefik(t *testing.T) {
 	defer up.Close()
 
 	all := routes(t, be0, be5)
+	var redisClient *redis.Client
+	if clusterWanted(k) {
+		var crs []*route
+		crs, redisClient = clusterRoutes(t, all)
+		all = append(all, crs...)
+	}
 	var rs []*route
 	for _, r := range all {
 		if r.name == "none" || (k.routes == nil && !r.optIn) || k.routes[r.name] || (r.jwt && k.routes["jwt"]) {
@@ -627,7 +647,7 @@ func TestBenchTraefik(t *testing.T) {
 		StartTimeout: 2 * time.Minute,
 		LocalPlugins: localPlugins,
 	})
-	b := &bench{t: t, k: k, tr: tr, addr: strings.TrimPrefix(tr.URL, "http://"), pid: strconv.Itoa(tr.PID()), log: os.Stdout}
+	b := &bench{redis: redisClient, t: t, k: k, tr: tr, addr: strings.TrimPrefix(tr.URL, "http://"), pid: strconv.Itoa(tr.PID()), log: os.Stdout}
 	version, _ := traefikrun.BinaryVersion(tr.Bin)
 
 	for _, r := range rs {
@@ -658,6 +678,7 @@ func TestBenchTraefik(t *testing.T) {
 	md.WriteString(b.header(version, began))
 	md.WriteString(routeTable(rs, results, k))
 	md.WriteString(jwtTable(rs, results))
+	md.WriteString(clusterTable(rs, results))
 	targets := targetRows(results)
 
 	// Distinct users on the cached-user route (README's minimal options).
