@@ -58,7 +58,7 @@ e2e:
 		bin=$$("$(BUILD_TRAEFIK)") || exit 1; \
 	fi; \
 	case "$$bin" in ""|/*) ;; *) bin="$(CURDIR)/$$bin" ;; esac; \
-	cd test && TRAEFIK_BIN="$$bin" $(GO) test -count=1 -v ./traefikrun/ ./e2e/
+	cd test && TRAEFIK_BIN="$$bin" $(GO) test -count=1 -v -timeout 30m ./traefikrun/ ./e2e/
 
 demo-test:
 	cd demo && $(GO) test -count=1 ./...
