@@ -31,6 +31,14 @@ var errBackendUnavailable = errors.New("auth backend unavailable")
 type responseFields struct {
 	success, user, userID, tokenType, expiresAt, roles jsonpath.Path
 	accessToken, refreshToken                          jsonpath.Path
+	userIsAnswer                                       bool        // responses.user "." : the whole answer is the user
+	claims                                             *claimPaths // responses.userFromClaims: nil when off
+}
+
+// claimPaths read a user from a token's claims (responses.userFromClaims,
+// with the jwt.*Claim paths).
+type claimPaths struct {
+	user, userID, tokenType, roles jsonpath.Path
 }
 
 // backendClient talks to the auth backend. One client (and its connection
@@ -47,8 +55,15 @@ type backendClient struct {
 	slots     *slots.Pool // backend.maxConcurrent, shared fairly between clients
 	reuse     refreshSettings
 	guest     []byte
-	logName   string         // the middleware's name, for log lines
-	health    *backendHealth // each endpoint's state, changes logged (backendhealth.go)
+	shapes    *requestShapes // per call; a nil shape: next-api-layer's request
+	// guestUser and guestPassword fill a guest shape's placeholders.
+	guestUser, guestPassword string
+	clientID                 string
+	// clientSecret is backend.clientSecret, for the {clientSecret}
+	// placeholder; never logged.
+	clientSecret string
+	logName      string         // the middleware's name, for log lines
+	health       *backendHealth // each endpoint's state, changes logged (backendhealth.go)
 }
 
 // newBackendTransport is the connection pool to one backend. It lives in
@@ -64,14 +79,17 @@ func newBackendTransport(maxConcurrent int) *http.Transport {
 
 func newBackendClient(name string, s *settings, transport *http.Transport) *backendClient {
 	return &backendClient{
-		transport: transport,
-		urls:      s.backend,
-		fields:    s.responses,
-		slots:     slots.New(s.backend.maxConcurrent),
-		reuse:     s.refresh,
-		guest:     s.guest.body,
-		logName:   name,
-		health:    newBackendHealth(name),
+		transport:    transport,
+		urls:         s.backend,
+		fields:       s.responses,
+		slots:        slots.New(s.backend.maxConcurrent),
+		reuse:        s.refresh,
+		guest:        s.guest.body,
+		shapes:       s.shapes,
+		clientID:     s.clientID,
+		clientSecret: s.clientSecret,
+		logName:      name,
+		health:       newBackendHealth(name),
 	}
 }
 
@@ -111,6 +129,50 @@ func backendCall(b *backendClient, ctx context.Context, client, method, url, bea
 		return backendAnswer{}, err
 	}
 	return backendAnswer{status: status, doc: jsonpath.Decode(raw)}, nil
+}
+
+// backendCallShaped is backendCall for a call with a request shape
+// (requestshape.go): the request is built from the shape and vals (raw:
+// the login's browser body), and a status the shape calls success reads
+// as 200.
+func backendCallShaped(b *backendClient, ctx context.Context, client string, sh *requestShape, url string, vals *shapeValues, raw []byte) (backendAnswer, error) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(b.urls.timeout)
+	}
+	if !slots.Acquire(b.slots, client, deadline) {
+		return backendAnswer{}, errBackendUnavailable
+	}
+	defer slots.Release(b.slots, client)
+	req, err := buildShaped(ctx, b, sh, url, vals, raw)
+	if err != nil {
+		return backendAnswer{}, errBackendUnavailable
+	}
+	status, body, err := roundTrip(b.transport, req, maxBackendBody)
+	if err != nil {
+		return backendAnswer{}, err
+	}
+	return backendAnswer{status: shapedStatus(sh, status), doc: jsonpath.Decode(body)}, nil
+}
+
+// shapeFor returns the call's shape, nil for next-api-layer's request.
+func shapeFor(b *backendClient, call string) *requestShape {
+	if b.shapes == nil {
+		return nil
+	}
+	switch call {
+	case "validate":
+		return b.shapes.validate
+	case "refresh":
+		return b.shapes.refresh
+	case "guest":
+		return b.shapes.guest
+	case "login":
+		return b.shapes.login
+	case "logout":
+		return b.shapes.logout
+	}
+	return nil
 }
 
 // errBackendRedirect is a 3xx answer: never followed (the answer must come
@@ -165,7 +227,13 @@ func backendValidate(b *backendClient, ctx context.Context, client, token string
 		// forbidden characters): it is not a token.
 		return validation{state: stateInvalid}
 	}
-	ans, err := backendCall(b, ctx, client, http.MethodGet, b.urls.validateURL, token, nil)
+	var ans backendAnswer
+	var err error
+	if sh := shapeFor(b, "validate"); sh != nil {
+		ans, err = backendCallShaped(b, ctx, client, sh, b.urls.validateURL, &shapeValues{token: token}, nil)
+	} else {
+		ans, err = backendCall(b, ctx, client, http.MethodGet, b.urls.validateURL, token, nil)
+	}
 	v := validateAnswer(b, ans, err, token)
 	healthReport(b.health, "validate", b.urls.validateURL, answerCause(ans, err, v.state == stateTransient))
 	return v
@@ -244,7 +312,13 @@ func answerSuccess(b *backendClient, doc interface{}) answerKind {
 // backendIdentity builds the user's identity from a validate answer.
 func backendIdentity(b *backendClient, doc interface{}, token string) *identity {
 	user, ok := jsonpath.Lookup(b.fields.user, doc)
+	if b.fields.userIsAnswer {
+		user, ok = doc, doc != nil
+	}
 	if !ok {
+		if b.fields.claims != nil {
+			return claimsOfVouchedToken(b.fields.claims, token)
+		}
 		return nil
 	}
 	tokenType := headerSafe(jsonpath.Str(b.fields.tokenType, doc))
@@ -257,6 +331,48 @@ func backendIdentity(b *backendClient, doc interface{}, token string) *identity 
 	}
 	exp, _ := jsonpath.Instant(b.fields.expiresAt, doc)
 	return newIdentity(user, headerSafe(jsonpath.Str(b.fields.userID, doc)), tokenType, jsonpath.StrList(b.fields.roles, doc), exp, token, "backend")
+}
+
+// claimsOfVouchedToken builds the identity of a token the backend just
+// called valid from the token's own claims (responses.userFromClaims): no
+// signature is checked here, the backend's answer vouches for it (with
+// jwt on, the token was verified locally too). nil when the token is not
+// a JWT with a claims object.
+func claimsOfVouchedToken(p *claimPaths, token string) *identity {
+	payload := jwtPayload(token)
+	if payload == nil {
+		return nil
+	}
+	claims, ok := jsonpath.Decode(payload).(map[string]interface{})
+	if !ok {
+		return nil
+	}
+	tokenType := headerSafe(jsonpath.Str(p.tokenType, claims))
+	if len(p.tokenType) == 0 {
+		tokenType = "user"
+	}
+	exp, _ := jsonpath.Instant(jsonpath.Path{"exp"}, claims)
+	userID, roles := headerSafe(jsonpath.Str(p.userID, claims)), jsonpath.StrList(p.roles, claims)
+	var user interface{} = claims
+	if len(p.user) > 0 {
+		user, _ = jsonpath.Lookup(p.user, claims)
+	}
+	return newIdentity(user, userID, tokenType, roles, exp, token, "backend")
+}
+
+// jwtPayload is a JWT's decoded payload segment, nil when token is not
+// three base64url segments.
+func jwtPayload(token string) []byte {
+	first := strings.IndexByte(token, '.')
+	last := strings.LastIndexByte(token, '.')
+	if first < 0 || last == first {
+		return nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token[first+1 : last])
+	if err != nil {
+		return nil
+	}
+	return raw
 }
 
 // newIdentity builds an identity, with its upstream header values encoded
@@ -306,7 +422,13 @@ func backendRefresh(b *backendClient, ctx context.Context, client, credential st
 	if !validCookieValue(credential) {
 		return refreshAnswer{kind: refreshFatal}
 	}
-	ans, err := backendCall(b, ctx, client, http.MethodPost, b.urls.refreshURL, credential, nil)
+	var ans backendAnswer
+	var err error
+	if sh := shapeFor(b, "refresh"); sh != nil {
+		ans, err = backendCallShaped(b, ctx, client, sh, b.urls.refreshURL, &shapeValues{token: credential}, nil)
+	} else {
+		ans, err = backendCall(b, ctx, client, http.MethodPost, b.urls.refreshURL, credential, nil)
+	}
 	r := refreshVerdict(b, ans, err)
 	healthReport(b.health, "refresh", b.urls.refreshURL, answerCause(ans, err, r.kind == refreshTransient))
 	return r
@@ -363,7 +485,21 @@ func backendIsReuse(b *backendClient, ans backendAnswer) bool {
 			return true
 		}
 	}
+	for _, p := range reuseMessagePaths {
+		v := jsonpath.Str(p, ans.doc)
+		for _, msg := range b.reuse.reuseMessages {
+			if v != "" && strings.Contains(v, msg) {
+				return true
+			}
+		}
+	}
 	return false
+}
+
+// reuseMessagePaths are where backends explain a refusal
+// (refresh.reuseMessages).
+var reuseMessagePaths = []jsonpath.Path{
+	{"detail"}, {"message"}, {"error_description"}, {"error"}, {"data", "message"},
 }
 
 // reuseCodePaths are where backends put an error code.
@@ -373,7 +509,13 @@ var reuseCodePaths = []jsonpath.Path{
 
 // backendMintGuest asks the backend for a new guest token for client.
 func backendMintGuest(b *backendClient, ctx context.Context, client string) (string, error) {
-	ans, err := backendCall(b, ctx, client, http.MethodPost, b.urls.guestURL, "", b.guest)
+	var ans backendAnswer
+	var err error
+	if sh := shapeFor(b, "guest"); sh != nil {
+		ans, err = backendCallShaped(b, ctx, client, sh, b.urls.guestURL, &shapeValues{username: b.guestUser, password: b.guestPassword}, nil)
+	} else {
+		ans, err = backendCall(b, ctx, client, http.MethodPost, b.urls.guestURL, "", b.guest)
+	}
 	token, mintErr := guestAnswer(b, ans, err)
 	healthReport(b.health, "guest", b.urls.guestURL, answerCause(ans, err, mintErr != nil))
 	return token, mintErr

@@ -88,6 +88,71 @@ type BackendConfig struct {
 	// request's timeout, then fails closed as "backend unavailable". One
 	// client (address) holds at most half of the slots. Default 64.
 	MaxConcurrent int `json:"maxConcurrent,omitempty"`
+	// Preset speaks another backend's protocol: "next-api-layer",
+	// "django-simplejwt" or "oauth2" (presets.go). It fills the paths,
+	// request shapes and response paths still at their defaults; any
+	// option set to another value wins. Default "next-api-layer".
+	Preset string `json:"preset,omitempty"`
+	// ClientID is the OAuth2 client id, for the {clientId} placeholder of
+	// request shapes (the oauth2 preset sends it).
+	ClientID string `json:"clientId,omitempty"`
+	// ClientSecret is the OAuth2 client secret, for {clientSecret} and a
+	// shape's clientAuth "basic". Never logged.
+	ClientSecret string `json:"clientSecret,omitempty"`
+	// Requests shape each backend call (method, where the token goes, a
+	// body template, headers, query, success statuses); empty fields keep
+	// the preset's (requestshape.go).
+	Requests BackendRequestsConfig `json:"requests,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
+}
+
+// BackendRequestsConfig holds one request shape per backend call.
+type BackendRequestsConfig struct {
+	// Validate shapes the validate call.
+	Validate RequestShapeConfig `json:"validate,omitempty"`
+	// Refresh shapes the refresh call.
+	Refresh RequestShapeConfig `json:"refresh,omitempty"`
+	// Guest shapes the guest mint.
+	Guest RequestShapeConfig `json:"guest,omitempty"`
+	// Login shapes the login call.
+	Login RequestShapeConfig `json:"login,omitempty"`
+	// Logout shapes the logout call.
+	Logout RequestShapeConfig `json:"logout,omitempty"`
+	// Unknown collects keys the decoder matched to no option; New refuses
+	// them (options_unknown.go). Not an option.
+	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
+}
+
+// RequestShapeConfig is how one backend call is sent. Values of Body,
+// Headers and Query may hold placeholders: {token} (the token the call is
+// about: the one validated, the refresh credential, the access token at
+// logout), {accessToken} and {refreshToken} (the session's, at logout),
+// {username} and {password} (the guest's, or the login form's),
+// {clientId}, {clientSecret}.
+type RequestShapeConfig struct {
+	// Method is the HTTP method.
+	Method string `json:"method,omitempty"`
+	// Token says where {token} goes besides the body: "bearer"
+	// (Authorization: Bearer), "header:<Name>", "query:<name>",
+	// "cookie:<name>" or "none".
+	Token string `json:"token,omitempty"`
+	// Body maps body fields to values (placeholders allowed); empty: no
+	// body (login: the browser's fields as sent).
+	Body map[string]string `json:"body,omitempty"`
+	// Encoding is the body's: "json" or "form".
+	Encoding string `json:"encoding,omitempty"`
+	// Headers are sent as given (placeholders allowed).
+	Headers map[string]string `json:"headers,omitempty"`
+	// Query parameters are added to the URL (placeholders allowed).
+	Query map[string]string `json:"query,omitempty"`
+	// ClientAuth "basic" sends Authorization: Basic with backend.clientId
+	// and backend.clientSecret (OAuth2's client_secret_basic).
+	ClientAuth string `json:"clientAuth,omitempty"`
+	// SuccessStatusCodes are the statuses that mean success; empty: any
+	// 2xx.
+	SuccessStatusCodes []string `json:"successStatusCodes,omitempty"`
 	// Unknown collects keys the decoder matched to no option; New refuses
 	// them (options_unknown.go). Not an option.
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
@@ -103,6 +168,7 @@ func backendDefaults() BackendConfig {
 		LogoutPath:    "auth/logout",
 		Timeout:       "3s",
 		MaxConcurrent: 64,
+		Preset:        "next-api-layer",
 	}
 }
 
@@ -132,6 +198,11 @@ type ResponsesConfig struct {
 	// RefreshToken is the rotated refresh token in refresh answers
 	// (optional). Default "data.refreshToken".
 	RefreshToken string `json:"refreshToken,omitempty"`
+	// UserFromClaims reads the user from the token's own claims (with the
+	// jwt.*Claim paths) when a valid validate answer holds no user object
+	// (simplejwt's token/verify/ answers {}): the backend vouched for the
+	// token. Default false.
+	UserFromClaims bool `json:"userFromClaims,omitempty"`
 	// Unknown collects keys the decoder matched to no option; New refuses
 	// them (options_unknown.go). Not an option.
 	Unknown map[string]interface{} `json:"-" mapstructure:",remain"`
@@ -255,6 +326,10 @@ type RefreshConfig struct {
 	// ReuseCodes are values of the answer's "code", "error" or "reason"
 	// field with the same meaning. Default ["token_reuse"].
 	ReuseCodes []string `json:"reuseCodes,omitempty"`
+	// ReuseMessages are texts whose presence in a refused refresh answer's
+	// "detail", "message", "error_description" or "error" field means the
+	// same (simplejwt: "Token is blacklisted"). Default [].
+	ReuseMessages []string `json:"reuseMessages,omitempty"`
 	// GraceWindow is how long a refresh result is remembered under the old
 	// credential, so requests still carrying the old cookie reuse it
 	// instead of refreshing again (with rotating refresh tokens a second

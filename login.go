@@ -62,7 +62,7 @@ func serveLogin(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 		return
 	}
 	ctx, cancel := context.WithDeadline(req.Context(), requestDeadline(m, req))
-	ans, err := backendCall(m.state.backend, ctx, a.client, http.MethodPost, m.s.backend.loginURL, "", body)
+	ans, err := loginCall(m.state.backend, ctx, a.client, m.s.backend.loginURL, body)
 	cancel()
 	healthReport(m.state.backend.health, "login", m.s.backend.loginURL, loginCause(m, ans, err))
 	if err != nil {
@@ -79,6 +79,22 @@ func serveLogin(m *middleware, rw http.ResponseWriter, req *http.Request, route 
 		return
 	}
 	loginSucceeded(a, ans.doc, access, rotated)
+}
+
+// loginCall sends the login to the backend: the browser's fields as JSON,
+// or as the login's request shape says (requestshape.go: {username} and
+// {password} are the form's fields of those names).
+func loginCall(b *backendClient, ctx context.Context, client, url string, body []byte) (backendAnswer, error) {
+	sh := shapeFor(b, "login")
+	if sh == nil {
+		return backendCall(b, ctx, client, http.MethodPost, url, "", body)
+	}
+	var fields map[string]interface{}
+	_ = json.Unmarshal(body, &fields)
+	vals := &shapeValues{}
+	vals.username, _ = fields["username"].(string)
+	vals.password, _ = fields["password"].(string)
+	return backendCallShaped(b, ctx, client, sh, url, vals, body)
 }
 
 // loginLimited spends the client's rateLimit.logins budget; over it, the

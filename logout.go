@@ -58,7 +58,15 @@ func tellBackendLogout(m *middleware, req *http.Request, carried carriedCookies)
 		body, _ = json.Marshal(map[string]string{"refreshToken": carried.refresh})
 	}
 	ctx, cancel := context.WithDeadline(req.Context(), requestDeadline(m, req))
-	ans, err := backendCall(m.state.backend, ctx, ratelimit.ClientKey(m.state.limiter, req), http.MethodPost, m.s.backend.logoutURL, bearer, body)
+	client := ratelimit.ClientKey(m.state.limiter, req)
+	var ans backendAnswer
+	var err error
+	if sh := shapeFor(m.state.backend, "logout"); sh != nil {
+		vals := &shapeValues{token: bearer, accessToken: carried.user, refreshToken: carried.refresh}
+		ans, err = backendCallShaped(m.state.backend, ctx, client, sh, m.s.backend.logoutURL, vals, nil)
+	} else {
+		ans, err = backendCall(m.state.backend, ctx, client, http.MethodPost, m.s.backend.logoutURL, bearer, body)
+	}
 	cancel()
 	healthReport(m.state.backend.health, "logout", m.s.backend.logoutURL, logoutCause(ans, err))
 	if err != nil || !is2xx(ans.status) {

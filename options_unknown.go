@@ -37,7 +37,9 @@ func unknownOptionCount(c *Config) int {
 		len(c.Guest.Unknown) + len(c.Cache.Unknown) + len(c.Refresh.Unknown) + len(c.Routes.Unknown) +
 		len(c.Headers.Unknown) + len(c.CSRF.Unknown) + len(c.RateLimit.Unknown) + len(c.Audit.Unknown) +
 		len(c.JWT.Unknown) + len(c.Endpoints.Unknown) + len(c.ErrorPages.Unknown) + len(c.I18n.Unknown) +
-		len(c.MethodOverride.Unknown) + len(c.Cluster.Unknown) + len(c.Cluster.Redis.Unknown) + len(c.Cluster.Redis.TLS.Unknown)
+		len(c.MethodOverride.Unknown) + len(c.Cluster.Unknown) + len(c.Backend.Requests.Unknown) +
+		len(c.Backend.Requests.Validate.Unknown) + len(c.Backend.Requests.Refresh.Unknown) + len(c.Backend.Requests.Guest.Unknown) +
+		len(c.Backend.Requests.Login.Unknown) + len(c.Backend.Requests.Logout.Unknown) + len(c.Cluster.Redis.Unknown) + len(c.Cluster.Redis.TLS.Unknown)
 	for i := range c.Routes.Roles {
 		n += len(c.Routes.Roles[i].Unknown)
 	}

@@ -41,6 +41,10 @@ type settings struct {
 	csrf    *csrf.Guard      // nil when csrf.enabled is false (csrfflow.go)
 	audit   *auditLog        // nil when audit.enabled is false (audit.go); New names it
 	cluster *clusterSettings // nil when cluster mode is off (cluster.go)
+	// shapes are the backend calls' request shapes (requestshape.go);
+	// a nil shape sends its call as next-api-layer expects.
+	shapes                 *requestShapes
+	clientID, clientSecret string // backend.clientId, backend.clientSecret
 }
 
 // routeSettings are the compiled routes.* options: the rules and where
@@ -68,14 +72,16 @@ type backendSettings struct {
 }
 
 type guestSettings struct {
-	enabled bool
-	body    []byte // {"username":…,"password":…}, built once
+	enabled            bool
+	body               []byte // {"username":…,"password":…}, built once
+	username, password string // for a guest request shape's placeholders
 }
 
 type refreshSettings struct {
 	fallbackToGuest bool
 	reuseStatus     map[int]bool
 	reuseCodes      map[string]bool
+	reuseMessages   []string
 	graceWindow     time.Duration
 }
 
@@ -88,10 +94,16 @@ func compileSettings(c *Config) (*settings, error) {
 	if err := checkUnknownOptions(c); err != nil {
 		return nil, err
 	}
+	// The preset fills what is still at its default (presets.go); every
+	// step below reads the result.
+	c, err := withPreset(c)
+	if err != nil {
+		return nil, err
+	}
 	s := &settings{}
 	steps := []func(*Config, *settings) error{
 		compileBackend, compileResponses, compileCookies, compileGuest,
-		compileCache, compileRefresh, compileRoutes, compileTokenTypes, compileHeaders, compileJWT,
+		compileShapes, compileCache, compileRefresh, compileRoutes, compileTokenTypes, compileHeaders, compileJWT,
 		compileEndpoints, compileErrorPages, compileI18n, compileMethodOverride, compileBrowserAPI,
 		compileRateLimit, compileCSRF, compileAudit, compileCluster,
 	}
@@ -159,8 +171,10 @@ func joinEndpoint(base *url.URL, option, p string) (string, error) {
 func compileResponses(c *Config, s *settings) error {
 	r := c.Responses
 	required := []struct{ option, value string }{
-		{"responses.user", r.User},
 		{"responses.accessToken", r.AccessToken},
+	}
+	if !r.UserFromClaims {
+		required = append(required, struct{ option, value string }{"responses.user", r.User})
 	}
 	for _, f := range required {
 		if strings.TrimSpace(f.value) == "" {
@@ -176,7 +190,40 @@ func compileResponses(c *Config, s *settings) error {
 		roles:        jsonpath.Parse(r.Roles),
 		accessToken:  jsonpath.Parse(r.AccessToken),
 		refreshToken: jsonpath.Parse(r.RefreshToken),
+		userIsAnswer: strings.TrimSpace(r.User) == ".",
 	}
+	if r.UserFromClaims {
+		j := c.JWT
+		s.responses.claims = &claimPaths{
+			user: jsonpath.Parse(j.UserClaim), userID: jsonpath.Parse(j.UserIDClaim),
+			tokenType: jsonpath.Parse(j.TokenTypeClaim), roles: jsonpath.Parse(j.RolesClaim),
+		}
+	}
+	return nil
+}
+
+// compileShapes checks the request shapes (after the preset filled them).
+func compileShapes(c *Config, s *settings) error {
+	r := c.Backend.Requests
+	var err error
+	sh := &requestShapes{}
+	if sh.validate, err = compileShape("backend.requests.validate", r.Validate, c.Backend, false); err != nil {
+		return err
+	}
+	if sh.refresh, err = compileShape("backend.requests.refresh", r.Refresh, c.Backend, false); err != nil {
+		return err
+	}
+	if sh.guest, err = compileShape("backend.requests.guest", r.Guest, c.Backend, false); err != nil {
+		return err
+	}
+	if sh.login, err = compileShape("backend.requests.login", r.Login, c.Backend, true); err != nil {
+		return err
+	}
+	if sh.logout, err = compileShape("backend.requests.logout", r.Logout, c.Backend, false); err != nil {
+		return err
+	}
+	s.shapes = sh
+	s.clientID, s.clientSecret = c.Backend.ClientID, c.Backend.ClientSecret
 	return nil
 }
 
@@ -193,6 +240,7 @@ func compileGuest(c *Config, s *settings) error {
 		return opts.Error("guest.password", "is required when guest.enabled is true")
 	}
 	s.guest.body = guestRequestBody(g.Username, g.Password)
+	s.guest.username, s.guest.password = g.Username, g.Password
 	return nil
 }
 
@@ -224,6 +272,11 @@ func compileRefresh(c *Config, s *settings) error {
 	for _, v := range r.ReuseCodes {
 		if v = strings.TrimSpace(v); v != "" {
 			s.refresh.reuseCodes[v] = true
+		}
+	}
+	for _, v := range r.ReuseMessages {
+		if v = strings.TrimSpace(v); v != "" {
+			s.refresh.reuseMessages = append(s.refresh.reuseMessages, v)
 		}
 	}
 	grace, err := opts.Duration("refresh.graceWindow", r.GraceWindow)

@@ -135,6 +135,13 @@ func checkRow(t *testing.T, option string, v reflect.Value, r row) {
 		}
 	case reflect.Slice:
 		checkSliceRow(t, option, v, r, def)
+	case reflect.Map:
+		if r.typ != "map" {
+			t.Errorf("%s: README type %q, Config has a map (write map)", option, r.typ)
+		}
+		if v.Len() != 0 || def != "{}" {
+			t.Errorf("%s: README default %s, CreateConfig sets %d entries", option, r.def, v.Len())
+		}
 	default:
 		t.Errorf("%s: Config field of kind %s has no README convention", option, v.Kind())
 	}
@@ -186,12 +193,39 @@ func checkTableRows(t *testing.T, group, prefix string, gv reflect.Value, table 
 			checkTableRows(t, group, name+".", gv.Field(j), table, seen)
 			continue
 		}
-		seen[name] = true
-		r, ok := table[name]
+		r, rowName, ok := findRow(table, name)
+		seen[rowName] = true
 		if !ok {
 			t.Errorf("README table %s: option %q is not documented", group, name)
 			continue
 		}
 		checkRow(t, group+"."+name, gv.Field(j), r)
 	}
+}
+
+// findRow finds name's row: its own, or one whose dotted name holds a
+// <placeholder> segment standing for any name ("requests.<call>.method"
+// documents requests.validate.method, requests.refresh.method, ...).
+func findRow(table map[string]row, name string) (row, string, bool) {
+	if r, ok := table[name]; ok {
+		return r, name, true
+	}
+	parts := strings.Split(name, ".")
+	for rowName, r := range table {
+		pattern := strings.Split(rowName, ".")
+		if len(pattern) != len(parts) {
+			continue
+		}
+		match := true
+		for i := range parts {
+			if pattern[i] != parts[i] && !strings.HasPrefix(pattern[i], "<") {
+				match = false
+				break
+			}
+		}
+		if match {
+			return r, rowName, true
+		}
+	}
+	return row{}, name, false
 }
