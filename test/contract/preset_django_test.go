@@ -112,3 +112,30 @@ func TestDjangoPreset(t *testing.T) {
 		}
 	})
 }
+
+// TestDjangoPresetLocalJWT: simplejwt signs HS256 with the app's key; with
+// jwt on (mode local) the preset's claim paths read the same identity and
+// token/verify/ is never called.
+func TestDjangoPresetLocalJWT(t *testing.T) {
+	srv := djangorun.Start(t, djangorun.Defaults())
+	access, _ := srv.Login(t, "alice", "alice-pw")
+	run(t, func(t *testing.T, e *env) {
+		o := djangoOpts(srv)
+		o["jwt"] = m{"enabled": "true", "secret": srv.SigningKey(), "algorithms": []interface{}{"HS256"}}
+		h := e.handler(t, o)
+		srv.ResetCounts(t)
+		for i := 0; i < 3; i++ {
+			res := e.do(t, h, testkit.Page("/app").Cookie("userToken", access))
+			testkit.WantForwarded(t, res)
+			if res.Upstream.Get("X-Auth-User-Id") == "" {
+				t.Fatalf("no user id from the locally verified claims")
+			}
+		}
+		if n := srv.Counts(t)[djangorun.VerifyPath]; n != 0 {
+			t.Errorf("%d verify calls with jwt.mode local, want 0", n)
+		}
+		// A refresh token is no session, locally either (token_type).
+		_, refresh := srv.Login(t, "bob", "bob-pw")
+		testkit.WantNotForwarded(t, e.do(t, h, testkit.Page("/app").Cookie("userToken", refresh)))
+	})
+}
