@@ -313,7 +313,10 @@ func answerSuccess(b *backendClient, doc interface{}) answerKind {
 func backendIdentity(b *backendClient, doc interface{}, token string) *identity {
 	user, ok := jsonpath.Lookup(b.fields.user, doc)
 	if b.fields.userIsAnswer {
-		user, ok = doc, doc != nil
+		// Two statements: Yaegi v0.16.1 panics on a plain = that assigns
+		// an interface{} value and a computed one together.
+		user = doc
+		ok = doc != nil
 	}
 	if !ok {
 		if b.fields.claims != nil {

@@ -17,7 +17,9 @@ import (
 // next-api-layer is the default and changes nothing. Each other preset is
 // checked against its real server in the tests: django-simplejwt against a
 // Django REST framework + simplejwt project (test/djangoapp), oauth2
-// against an RFC 6749 token endpoint (test/oauth2server).
+// against zitadel/oidc's OpenID Provider (test/zitadelrun: refresh,
+// userinfo, revocation) and an RFC 6749 server of the tests' own with the
+// password grant (test/oauth2server).
 
 // presetNames are the accepted backend.preset values.
 var presetNames = []string{"next-api-layer", "django-simplejwt", "oauth2"}
