@@ -165,7 +165,7 @@ func TestRedisACLFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "user default off\nuser u on >pw resetkeys ~p:* resetchannels &p:* -@all +auth +hello +select +ping +time +get +set +del +pexpire +publish +subscribe +unsubscribe +scan +eval +evalsha +script|load\n"
+	want := "user default off\nuser u on >pw resetkeys ~p:* resetchannels &p:* -@all +auth +hello +select +ping +time +get +mget +set +del +pexpire +publish +subscribe +unsubscribe +scan +eval +evalsha +script|load\n"
 	if got != want {
 		t.Errorf("RedisACLFile =\n%s\nwant\n%s", got, want)
 	}
@@ -264,6 +264,7 @@ func TestRedisACL(t *testing.T) {
 		{"SET", prefix + "k", "v", "PX", "10000"},
 		{"SET", prefix + "lock", "1", "NX", "PX", "10000"},
 		{"GET", prefix + "k"},
+		{"MGET", prefix + "k", prefix + "lock"},
 		{"PEXPIRE", prefix + "k", "5000"},
 		{"DEL", prefix + "k"},
 		{"PUBLISH", prefix + "logout", "x"},
@@ -358,7 +359,7 @@ func TestRedisACL(t *testing.T) {
 // and aclScriptCalls those it runs from a script.
 var (
 	aclCommands = map[string]bool{
-		"AUTH": true, "HELLO": true, "SELECT": true, "PING": true, "GET": true, "SET": true, "DEL": true,
+		"AUTH": true, "HELLO": true, "SELECT": true, "PING": true, "GET": true, "MGET": true, "SET": true, "DEL": true,
 		"PEXPIRE": true, "PUBLISH": true, "SUBSCRIBE": true, "UNSUBSCRIBE": true, "SCAN": true,
 		"EVAL": true, "EVALSHA": true, "SCRIPT": true,
 	}

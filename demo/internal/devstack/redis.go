@@ -38,7 +38,7 @@ const (
 // source (TestRedisACLCoversThePlugin).
 func RedisACLRules(prefix string) string {
 	return "resetkeys ~" + prefix + "* resetchannels &" + prefix + "* -@all " +
-		"+auth +hello +select +ping +time +get +set +del +pexpire +publish +subscribe +unsubscribe +scan +eval +evalsha +script|load"
+		"+auth +hello +select +ping +time +get +mget +set +del +pexpire +publish +subscribe +unsubscribe +scan +eval +evalsha +script|load"
 }
 
 // RedisACLFile is an ACL file: the default user off, and user with
