@@ -70,10 +70,13 @@ browser-test:
 	cd demo/browser && $(GO) test -count=1 -v ./...
 
 ## demo: the demo stack on http://localhost:8080 (Traefik if on PATH, else
-## the Yaegi dev host); `make demo PORT=8081` puts it on another port (from
-## the command line only: a PORT in the environment is someone else's).
+## the Yaegi dev host); `make demo PORT=8081` puts it on another port, and
+## `make demo BACKEND=django` runs it against a real Django REST framework +
+## simplejwt backend (test/djangoapp, Debian's python3-django* packages)
+## with backend.preset django-simplejwt (both from the command line only: a
+## PORT or BACKEND in the environment is someone else's).
 demo:
-	cd demo && $(GO) run ./cmd/demo$(if $(filter command line,$(origin PORT)), -port $(PORT))
+	cd demo && $(GO) run ./cmd/demo$(if $(filter command line,$(origin PORT)), -port $(PORT))$(if $(filter command line,$(origin BACKEND)), -backend $(BACKEND))
 
 ## demo-cluster: the demo in cluster mode on http://localhost:8080: a
 ## redis-server on loopback (ACL user confined to authlayer:*), two

@@ -68,15 +68,24 @@ type Options struct {
 	Now func() time.Time
 	// Logger gets one line per refresh seen; never a token. Default: none.
 	Logger *log.Logger
+	// ValidateCall is the request authlayer validates a token with when
+	// it asks the backend, as the dashboard shows it. Default
+	// DefaultValidateCall (the demo backend's; a Django backend's is
+	// "POST /api/token/verify/").
+	ValidateCall string
 }
+
+// DefaultValidateCall is the demo backend's validation request.
+const DefaultValidateCall = "GET /auth/me"
 
 // App is the demo app's HTTP handler.
 type App struct {
-	now       func() time.Time
-	logger    *log.Logger
-	pages     map[string]*template.Template
-	refreshes *refreshLog
-	mux       *http.ServeMux
+	now          func() time.Time
+	validateCall string
+	logger       *log.Logger
+	pages        map[string]*template.Template
+	refreshes    *refreshLog
+	mux          *http.ServeMux
 }
 
 // maxTrackedUsers bounds the in-memory "last refreshed" table.
@@ -84,9 +93,12 @@ const maxTrackedUsers = 10000
 
 // New builds the app.
 func New(opts Options) (*App, error) {
-	a := &App{now: opts.Now, logger: opts.Logger, pages: make(map[string]*template.Template), refreshes: newRefreshLog(maxTrackedUsers), mux: http.NewServeMux()}
+	a := &App{now: opts.Now, validateCall: opts.ValidateCall, logger: opts.Logger, pages: make(map[string]*template.Template), refreshes: newRefreshLog(maxTrackedUsers), mux: http.NewServeMux()}
 	if a.now == nil {
 		a.now = time.Now
+	}
+	if a.validateCall == "" {
+		a.validateCall = DefaultValidateCall
 	}
 	funcs := template.FuncMap{"clock": clock, "relative": a.relative, "unix": unixSeconds}
 	for _, name := range []string{"home", "login", "dashboard", "admin", "error"} {
@@ -135,6 +147,8 @@ type view struct {
 	Now    time.Time
 	// Auth are authlayer's endpoints and expiry hint cookie.
 	Auth endpoints
+	// ValidateCall is how authlayer asks the backend about a token.
+	ValidateCall string
 	// Page-specific fields.
 	Redirect      string
 	LoginError    string
@@ -153,6 +167,7 @@ type field struct{ Key, Value, Claim string }
 func (a *App) render(w http.ResponseWriter, status int, name string, v view) {
 	v.Now = a.now()
 	v.Auth = endpoints{Login: LoginEndpoint, Logout: LogoutEndpoint, Session: SessionEndpoint, Hint: ExpiryHintCookie}
+	v.ValidateCall = a.validateCall
 	var buf strings.Builder
 	if err := a.pages[name].Execute(&buf, v); err != nil {
 		http.Error(w, "template error", http.StatusInternalServerError)

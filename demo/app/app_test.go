@@ -423,3 +423,51 @@ func TestPagesShowWhoCheckedTheToken(t *testing.T) {
 		t.Error("home page without X-Auth-Verified-By: shows a token check anyway")
 	}
 }
+
+// TestDjangoClaimsUser: a user who is a simplejwt token's claims (user_id,
+// username, roles, token_type; no name or email, no auth_time), as the
+// demo's Django backend has them, is greeted by username, holds the
+// roles claim, and the dashboard names the validation request the app was
+// configured with.
+func TestDjangoClaimsUser(t *testing.T) {
+	a, err := New(Options{Now: func() time.Time { return testNow }, ValidateCall: "POST /api/token/verify/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := map[string]interface{}{
+		"token_type": "access", "user_id": float64(1), "username": "alice", "roles": []interface{}{"user"},
+		"jti": "0123456789abcdef0123456789abcdef", "exp": float64(testNow.Add(20 * time.Second).Unix()), "iat": float64(testNow.Unix()),
+	}
+	req := asUser(get("/dashboard"), "access", claims)
+	req.Header.Set(HeaderUserID, "1")
+	req.Header.Set(HeaderVerifiedBy, VerifiedBackend)
+	id := IdentityFrom(req)
+	if !id.IsUser() || id.UserID != "1" || id.DisplayName() != "alice" || !id.HasRole("user") || id.HasRole("admin") || !id.RefreshedAt().IsZero() {
+		t.Errorf("claims user: %+v, want alice (id 1, role user, no refresh time)", id)
+	}
+	req.Header.Del(HeaderUserID)
+	if id := IdentityFrom(req); id.UserID != "1" {
+		t.Errorf("without X-Auth-User-Id: user id %q, want the user_id claim", id.UserID)
+	}
+	req.Header.Set(HeaderUserID, "1")
+	rec := serve(a, req)
+	body := rec.Body.String()
+	for _, want := range []string{"Signed in as <strong>alice</strong>", "validated by the backend", "<code>POST /api/token/verify/</code>", `data-claim="username"`, "not yet"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("dashboard for a claims user: lacks %q", want)
+		}
+	}
+	if rec.Code != http.StatusOK || strings.Contains(body, "GET /auth/me") {
+		t.Errorf("dashboard for a claims user: %d, or it names the demo backend's request", rec.Code)
+	}
+	if body := serve(a, asUser(get("/admin"), "access", claims)).Body.String(); !strings.Contains(body, "administrators only") {
+		t.Error("/admin for a claims user without the admin role: not refused by the app")
+	}
+	// The default app names the demo backend's request.
+	d, _ := newTestApp(t)
+	req = asUser(get("/dashboard"), "user", alice)
+	req.Header.Set(HeaderVerifiedBy, VerifiedBackend)
+	if body := serve(d, req).Body.String(); !strings.Contains(body, "<code>"+DefaultValidateCall+"</code>") {
+		t.Errorf("the default dashboard does not name %s", DefaultValidateCall)
+	}
+}

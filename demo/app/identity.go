@@ -39,10 +39,13 @@ type Identity struct {
 	// User is the decoded X-Auth-User object: the token's claims when
 	// authlayer verified it locally, the backend's data object otherwise.
 	User map[string]interface{}
-	// Name, Email and Roles are read from User for the templates.
-	Name  string
-	Email string
-	Roles []string
+	// Name, Username, Email and Roles are read from User for the
+	// templates. A backend whose users are a token's claims may send only
+	// some of them (simplejwt's: username and roles, no name or email).
+	Name     string
+	Username string
+	Email    string
+	Roles    []string
 	// Expires is the token's exp, zero when the backend sent none.
 	Expires time.Time
 	// IssuedAt is the token's iat and SignedIn its auth_time (when the
@@ -77,6 +80,7 @@ func IdentityFrom(r *http.Request) Identity {
 		TokenType: r.Header.Get(HeaderTokenType),
 		User:      user,
 		Name:      stringField(user, "name"),
+		Username:  stringField(user, "username"),
 		Email:     stringField(user, "email"),
 		Roles:     rolesOf(user),
 		Expires:   epochField(user, "exp"),
@@ -93,6 +97,9 @@ func IdentityFrom(r *http.Request) Identity {
 	}
 	if id.UserID == "" {
 		id.UserID = stringField(user, "sub") // a token's claims
+	}
+	if id.UserID == "" {
+		id.UserID = stringField(user, "user_id") // simplejwt's claim
 	}
 	if id.TokenType == "" {
 		id.TokenType = "user"
@@ -140,11 +147,14 @@ func (id Identity) Verification() string {
 	return ""
 }
 
-// DisplayName is the name to greet the user with.
+// DisplayName is the name to greet the user with: the name, else the
+// username, else the user id.
 func (id Identity) DisplayName() string {
 	switch {
 	case id.Name != "":
 		return id.Name
+	case id.Username != "":
+		return id.Username
 	case id.UserID != "":
 		return id.UserID
 	}

@@ -175,7 +175,9 @@
         return r.json();
       })
       .then(function (s) {
-        var who = s.user && (s.user.name || s.user.sub);
+        // The name, else the username, else the id (a Django backend's
+        // users are simplejwt's claims: username and user_id, no name).
+        var who = s.user && (s.user.name || s.user.username || s.user.sub || s.user.user_id);
         stateEl.textContent = (s.authenticated ? "signed in as " + who + " (" + s.tokenType + ")" : "not signed in") +
           ", asked at " + clock(now());
         tick();

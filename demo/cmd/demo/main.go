@@ -16,6 +16,11 @@
 //
 // -cluster (`make demo-cluster`) runs authlayer's cluster mode instead: a
 // Redis, two replicas sharing it and a round-robin front (cluster.go).
+//
+// -backend django (`make demo BACKEND=django`) puts a real Django REST
+// framework + simplejwt backend (the repository's test/djangoapp, run by
+// /usr/bin/python3) in place of the demo's auth backend, and configures
+// the middleware with backend.preset django-simplejwt (django.go).
 package main
 
 import (
@@ -34,6 +39,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -56,6 +62,9 @@ type flags struct {
 	// backendSet and appSet say -backend and -app were given: a busy
 	// default address falls back to a free port, a chosen one is an error.
 	backendSet, appSet bool
+	// django is -backend django: the real Django backend, on a free
+	// loopback port, instead of the demo's.
+	django bool
 }
 
 // Default addresses. Only the front's is the user's business: the backend
@@ -98,7 +107,7 @@ func parseFlags(args []string, output io.Writer) (flags, error) {
 	fs.SetOutput(output)
 	fs.StringVar(&f.listen, "listen", net.JoinHostPort(defaultHost, strconv.Itoa(defaultPort)), "address of the front (traefik or the dev host)")
 	fs.IntVar(&port, "port", 0, "port of the front, on -listen's host (default: -listen's port, 8080)")
-	fs.StringVar(&f.backend, "backend", defaultBackend, "address of the auth backend (if the default is busy, a free port)")
+	fs.StringVar(&f.backend, "backend", defaultBackend, `address of the demo's auth backend (if the default is busy, a free port), or "django": a real Django REST framework + simplejwt backend (`+devstack.DjangoAppDir+`, run by `+devstack.DebianPython+`) on a free loopback port, with backend.preset `+devstack.DjangoPreset)
 	fs.StringVar(&f.app, "app", defaultApp, "address of the app (if the default is busy, a free port)")
 	fs.StringVar(&f.compose, "compose", "", "compose file whose app labels configure the middleware (default docker-compose.yml, with -cluster docker-compose.cluster.yml)")
 	fs.StringVar(&f.pluginRoot, "plugin", "..", "the plugin's source directory (the repository root)")
@@ -131,6 +140,14 @@ func parseFlags(args []string, output io.Writer) (flags, error) {
 			f.appSet = true
 		}
 	})
+	if strings.EqualFold(f.backend, backendDjango) {
+		f.django, f.backendSet, f.backend = true, false, defaultBackend
+		if f.cluster {
+			err := errors.New("-backend django runs the single-replica demo: leave out -cluster")
+			fmt.Fprintln(output, err)
+			return f, err
+		}
+	}
 	if port != 0 {
 		if port < 1 || port > 65535 {
 			err := fmt.Errorf("-port %d: want 1 to 65535", port)
@@ -173,34 +190,66 @@ func run(ctx context.Context, f flags, logger *log.Logger, ready func(frontURL s
 	}()
 
 	// Then the backend and the app: the middleware's options need the
-	// backend's real address.
-	backendLn, err := listenService(ctx, logger, "auth backend", "-backend", f.backend, f.backendSet)
-	if err != nil {
-		return err
+	// backend's real address. The Django backend listens on a port of
+	// its choosing and is stopped after the front (deferred first).
+	var backendLn net.Listener
+	var backendURL *url.URL
+	if f.django {
+		dj, stopDjango, err := startDjango(ctx, f, logger)
+		if err != nil {
+			return err
+		}
+		defer stopDjango()
+		if backendURL, err = url.Parse(dj.URL); err != nil {
+			return err
+		}
+		go func() {
+			<-dj.Exited()
+			select {
+			case stack.errc <- errors.New("the Django backend exited (its log, above, says why)"):
+			default:
+			}
+		}()
+	} else {
+		if backendLn, err = listenService(ctx, logger, "auth backend", "-backend", f.backend, f.backendSet); err != nil {
+			return err
+		}
+		backendURL = &url.URL{Scheme: "http", Host: backendLn.Addr().String()}
+	}
+	closeBackend := func() {
+		if backendLn != nil {
+			backendLn.Close()
+		}
 	}
 	appLn, err := listenService(ctx, logger, "app", "-app", f.app, f.appSet)
 	if err != nil {
-		backendLn.Close()
+		closeBackend()
 		return err
 	}
-	backendURL := &url.URL{Scheme: "http", Host: backendLn.Addr().String()}
 	appURL := &url.URL{Scheme: "http", Host: appLn.Addr().String()}
 
 	setup, err := devstack.LoadSetup(f.compose, backendURL.Host)
+	if err == nil && f.django {
+		setup, err = setup.ForDjango()
+	}
 	if err != nil {
-		backendLn.Close()
+		closeBackend()
 		appLn.Close()
 		return fmt.Errorf("%w (run from the demo directory, or pass -compose and -plugin)", err)
 	}
 	backendHandler, appHandler, err := buildServices(f, setup)
 	if err != nil {
-		backendLn.Close()
+		closeBackend()
 		appLn.Close()
 		return err
 	}
-	stack.serve(backendLn, backendHandler)
+	if f.django {
+		logger.Printf("app on %s; authlayer asks the Django backend (backend.preset %s)", appURL, devstack.DjangoPreset)
+	} else {
+		stack.serve(backendLn, backendHandler)
+		logger.Printf("auth backend on %s (EdDSA tokens, kid %s, access tokens live %s), app on %s", backendURL, authbackend.KeyID(setup.SigningKey.Public().(ed25519.PublicKey)), f.accessTTL, appURL)
+	}
 	stack.serve(appLn, appHandler)
-	logger.Printf("auth backend on %s (EdDSA tokens, kid %s, access tokens live %s), app on %s", backendURL, authbackend.KeyID(setup.SigningKey.Public().(ed25519.PublicKey)), f.accessTTL, appURL)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -341,8 +390,13 @@ func listenService(ctx context.Context, logger *log.Logger, what, flagName, addr
 // buildServices makes the backend and the app; the backend signs with the
 // compose file's key (the backend service's AUTH_JWT_PRIVATE_KEY, whose
 // public half the labels give authlayer) and takes its guest credentials
-// and token mode from the middleware's labels.
+// and token mode from the middleware's labels. With -backend django there
+// is no backend to make (nil): Django runs on its own.
 func buildServices(f flags, setup *devstack.Setup) (http.Handler, http.Handler, error) {
+	if f.django {
+		a, err := app.New(app.Options{Logger: log.New(os.Stderr, "app: ", log.LstdFlags), ValidateCall: devstack.DjangoValidateCall})
+		return nil, a, err
+	}
 	if setup.SigningKey == nil {
 		return nil, nil, fmt.Errorf("%s: services.%s sets no %s: the backend needs the signing key whose public half the labels give authlayer (jwt.publicKeys)",
 			f.compose, devstack.BackendService, authbackend.EnvPrivateKey)
