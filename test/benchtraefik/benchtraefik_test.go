@@ -170,6 +170,11 @@ type route struct {
 	// cluster: cluster mode on (cluster_test.go); compared with its
 	// route without it, in the same rounds, and given no baseline twin.
 	cluster bool
+	// jwtCase is the token and key a jwt route verifies (the peers'
+	// routes verify the same); peer names the peer plugin of a route of
+	// peers_test.go (opt-in: BENCH_PEERS, then "jwt", "peers" or its name).
+	jwtCase *JWTCase
+	peer    string
 	req     []byte
 	reqs    [][]byte // with tokens
 }
@@ -252,7 +257,7 @@ func jwtRoutes(t testing.TB, be0 *Backend) []*route {
 			o["cache"] = m{"ttl": "0s"}
 		}
 		return &route{name: name, label: label, mw: authlayerMW(o), backend: be0,
-			headers: browserHeaders("theme=dark; userToken=" + c.Token), wantUserID: "1", optIn: true, jwt: true}
+			headers: browserHeaders("theme=dark; userToken=" + c.Token), wantUserID: "1", optIn: true, jwt: true, jwtCase: &c}
 	}
 	var rs []*route
 	for _, c := range JWTCases(t) {
@@ -609,14 +614,17 @@ func TestBenchTraefik(t *testing.T) {
 		crs, redisClient = clusterRoutes(t, all)
 		all = append(all, crs...)
 	}
+	peerRs, peerLocal := peerRoutes(t, all)
+	all = append(all, peerRs...)
 	var rs []*route
 	for _, r := range all {
-		if r.name == "none" || (k.routes == nil && !r.optIn) || k.routes[r.name] || (r.jwt && k.routes["jwt"]) {
+		if r.name == "none" || (k.routes == nil && !r.optIn) || k.routes[r.name] || (r.jwt && k.routes["jwt"]) || (r.peer != "" && (k.routes["jwt"] || k.routes["peers"])) {
 			rs = append(rs, r)
 		}
 	}
 	var localPlugins []traefikrun.LocalPlugin
 	localPlugins = append(localPlugins, traefikrun.LocalPlugin{Alias: "emptyplugin", ModuleName: "example.com/emptyplugin", Source: "testdata/emptyplugin"})
+	localPlugins = append(localPlugins, peerLocal...)
 	if k.baseline != "" {
 		lp, twins := baselineRoutes(t, k.baseline, rs)
 		localPlugins = append(localPlugins, lp)
@@ -650,6 +658,7 @@ func TestBenchTraefik(t *testing.T) {
 	b := &bench{redis: redisClient, t: t, k: k, tr: tr, addr: strings.TrimPrefix(tr.URL, "http://"), pid: strconv.Itoa(tr.PID()), log: os.Stdout}
 	version, _ := traefikrun.BinaryVersion(tr.Bin)
 
+	b.waitPeers(rs)
 	for _, r := range rs {
 		b.prepare(r)
 	}
@@ -678,6 +687,7 @@ func TestBenchTraefik(t *testing.T) {
 	md.WriteString(b.header(version, began))
 	md.WriteString(routeTable(rs, results, k))
 	md.WriteString(jwtTable(rs, results))
+	md.WriteString(peerTable(rs, results))
 	md.WriteString(clusterTable(rs, results))
 	targets := targetRows(results)
 
