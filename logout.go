@@ -62,6 +62,13 @@ func tellBackendLogout(m *middleware, req *http.Request, carried carriedCookies)
 	var ans backendAnswer
 	var err error
 	if sh := shapeFor(m.state.backend, "logout"); sh != nil {
+		if sh.fieldsSeen["refreshToken"] > 0 && carried.refresh == "" {
+			// The shape revokes the refresh token (simplejwt's blacklist,
+			// RFC 7009): without one there is nothing to send, and an
+			// empty token would only earn a 400.
+			cancel()
+			return
+		}
 		vals := &shapeValues{token: bearer, accessToken: carried.user, refreshToken: carried.refresh}
 		ans, err = backendCallShaped(m.state.backend, ctx, client, sh, m.s.backend.logoutURL, vals, nil)
 	} else {

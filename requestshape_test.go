@@ -124,3 +124,53 @@ func TestReuseMessages(t *testing.T) {
 		t.Errorf("expired: %v, want fatal", got.kind)
 	}
 }
+
+// TestShapedLogoutWithoutRefreshToken: a logout shape that revokes the
+// refresh token sends nothing when the session has none (the cookies are
+// cleared anyway).
+func TestShapedLogoutWithoutRefreshToken(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls[r.URL.Path]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	c := CreateConfig()
+	c.Backend.URL = srv.URL
+	c.Backend.Preset = "oauth2"
+	c.Backend.ClientID = "app"
+	c.Cookies.Secure = false
+	c.Endpoints.Logout = "/auth/logout"
+	h, err := New(context.Background(), &upstream{}, c, t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logout := func(cookies ...*http.Cookie) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/auth/logout", nil)
+		req.Header.Set("Accept", "application/json")
+		for _, ck := range cookies {
+			req.AddCookie(ck)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := logout(&http.Cookie{Name: "userToken", Value: "access-only"})
+	if rec.Code != http.StatusOK || !strings.Contains(strings.Join(rec.Header()["Set-Cookie"], "\n"), "Max-Age=0") {
+		t.Errorf("logout: %d %v", rec.Code, rec.Header()["Set-Cookie"])
+	}
+	mu.Lock()
+	if calls["/revoke"] != 0 {
+		t.Errorf("%d revocation calls without a refresh token, want 0", calls["/revoke"])
+	}
+	mu.Unlock()
+	logout(&http.Cookie{Name: "userToken", Value: "access-2"}, &http.Cookie{Name: "refreshToken", Value: "refresh-2"})
+	mu.Lock()
+	defer mu.Unlock()
+	if calls["/revoke"] != 1 {
+		t.Errorf("%d revocation calls with a refresh token, want 1", calls["/revoke"])
+	}
+}
