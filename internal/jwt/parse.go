@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
-
-	"github.com/authlayer/authlayer/internal/jsonpath"
 )
 
 // Reading a compact JWS strictly, before any key is looked at: a size cap
@@ -23,27 +21,40 @@ type jwsParts struct {
 	header    map[string]interface{}
 	payload   []byte
 	signature []byte
+	// remembered: the header came from headerMemo (a verified token's),
+	// so Verify need not remember it again.
+	remembered bool
 }
 
 // splitJWS decodes token's three segments; ok is false for anything that
-// is not a well-formed compact JWS. (Verify has checked its length.)
+// is not a well-formed compact JWS. (Verify has checked its length.) CR
+// and LF, which the base64 decoder would skip, are refused here once for
+// the whole token; strictB64 refuses every other byte outside the
+// alphabet, padding and non-zero trailing bits.
 func splitJWS(token string) (jwsParts, bool) {
 	var p jwsParts
-	if strings.Count(token, ".") != 2 {
+	seg := strings.SplitN(token, ".", 4)
+	if len(seg) != 3 || strings.ContainsAny(token, "\r\n") {
 		return p, false
 	}
-	first := strings.IndexByte(token, '.')
-	second := first + 1 + strings.IndexByte(token[first+1:], '.')
-	payload, ok1 := DecodeSegment(token[first+1 : second])
-	signature, ok2 := DecodeSegment(token[second+1:])
-	if !ok1 || !ok2 || len(payload) == 0 || len(signature) == 0 {
+	payload, err1 := strictB64.DecodeString(seg[1])
+	signature, err2 := strictB64.DecodeString(seg[2])
+	if err1 != nil || err2 != nil || len(payload) == 0 || len(signature) == 0 {
 		return p, false
 	}
-	header, ok := decodeHeader(token[:first])
-	if !ok {
-		return p, false
+	v, known := headerMemo.Load(seg[0])
+	if known {
+		p.header = v.(map[string]interface{})
+		p.remembered = true
+	} else {
+		header, ok := decodeHeader(seg[0])
+		if !ok {
+			return p, false
+		}
+		p.header = header
 	}
-	p.signed, p.rawHeader, p.header, p.payload, p.signature = token[:second], token[:first], header, payload, signature
+	p.signed = token[:len(seg[0])+1+len(seg[1])]
+	p.rawHeader, p.payload, p.signature = seg[0], payload, signature
 	return p, true
 }
 
@@ -60,12 +71,11 @@ var (
 	headerMemoSize int
 )
 
+// decodeHeader decodes a header segment not remembered (splitJWS has
+// refused CR and LF).
 func decodeHeader(seg string) (map[string]interface{}, bool) {
-	if v, ok := headerMemo.Load(seg); ok {
-		return v.(map[string]interface{}), true
-	}
-	raw, ok := DecodeSegment(seg)
-	if !ok || len(raw) == 0 {
+	raw, err := strictB64.DecodeString(seg)
+	if err != nil || len(raw) == 0 {
 		return nil, false
 	}
 	return decodeStrictObject(raw)
@@ -87,76 +97,86 @@ func rememberHeader(p jwsParts) {
 	}
 }
 
-// DecodeSegment decodes unpadded base64url in its one canonical spelling:
-// only the 64 alphabet characters and zero trailing bits. The strict raw
-// decoder refuses every other byte ("=", "+", "/", spaces, non-ASCII) but
-// skips CR and LF, which are refused first. (No loop over the characters
-// here: under Yaegi each iteration costs more than the whole decode.)
+// strictB64 is unpadded base64url in its one canonical spelling: only the
+// 64 alphabet characters and zero trailing bits (it skips CR and LF, which
+// its callers refuse first). Built once: Strict returns a new copy on
+// every call.
+var strictB64 = base64.RawURLEncoding.Strict()
+
+// DecodeSegment decodes unpadded base64url in its one canonical spelling.
+// The strict raw decoder refuses every other byte ("=", "+", "/", spaces,
+// non-ASCII) but skips CR and LF, which are refused first. (No loop over
+// the characters here: under Yaegi each iteration costs more than the
+// whole decode.)
 func DecodeSegment(seg string) ([]byte, bool) {
 	if strings.ContainsAny(seg, "\r\n") {
 		return nil, false
 	}
-	out, err := base64.RawURLEncoding.Strict().DecodeString(seg)
+	out, err := strictB64.DecodeString(seg)
 	return out, err == nil
 }
 
 // decodeStrictObject decodes one JSON object with numbers kept as
-// json.Number, refusing duplicate keys at any depth and trailing data.
+// json.Number, refusing duplicate keys at any depth (a key spelled with
+// escapes, "\u0061", is the key it decodes to, "a"), nesting deeper than
+// maxJSONDepth and trailing data.
+//
+// No interpreted walk over the tokens (under Yaegi it cost more than the
+// rest of a verification): compiled calls only. json.Indent validates
+// raw as one JSON value and lays it out one member or element per line: a
+// JSON string cannot hold a raw line break, so its line breaks count the
+// members and elements as written, each non-empty object or array adding
+// its members plus one. The decoded object, laid out the same way by
+// json.MarshalIndent, counts them again; decoding keeps one member per
+// distinct key (dropping the earlier members of a repeated key and
+// everything under them) and drops nothing else, so the counts are equal
+// exactly when no object repeats a key. The depth bound is a line indented
+// more than maxJSONDepth times. Numbers are kept as json.Number, but one
+// beyond float64's range is refused, as it always was here.
 func decodeStrictObject(raw []byte) (map[string]interface{}, bool) {
-	if !uniqueKeys(raw) {
+	var laid bytes.Buffer
+	if json.Indent(&laid, raw, "", "\t") != nil {
 		return nil, false
 	}
-	doc, ok := jsonpath.Decode(raw).(map[string]interface{})
-	return doc, ok
-}
-
-// uniqueKeys walks raw's tokens and reports false when an object repeats a
-// key (or the JSON is malformed).
-func uniqueKeys(raw []byte) bool {
+	written := laid.Bytes()
+	if bytes.Contains(written, tooDeep) {
+		return nil, false
+	}
+	var doc map[string]interface{}
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	return uniqueKeysValue(dec, 0)
+	dec.UseNumber()
+	if dec.Decode(&doc) != nil || doc == nil {
+		return nil, false
+	}
+	var plain interface{}
+	if json.Unmarshal(raw, &plain) != nil {
+		return nil, false // a number beyond float64's range (1e400), which parsers read differently
+	}
+	decoded, err := json.MarshalIndent(doc, "", "")
+	if err != nil {
+		return nil, false
+	}
+	if written[len(written)-1] != '}' {
+		written = bytes.TrimRight(written, " \t\r\n") // Indent keeps trailing whitespace
+	}
+	if bytes.Count(decoded, newline) != bytes.Count(written, newline) {
+		return nil, false
+	}
+	return doc, true
 }
 
-// maxJSONDepth bounds nesting, so a hostile token cannot recurse deeply.
+// uniqueKeys reports whether raw is one JSON object without a repeated
+// key at any depth (decodeStrictObject's check, which needs the decoding).
+func uniqueKeys(raw []byte) bool {
+	_, ok := decodeStrictObject(raw)
+	return ok
+}
+
+// maxJSONDepth bounds nesting: a value nested deeper than this many
+// objects and arrays is refused.
 const maxJSONDepth = 32
 
-func uniqueKeysValue(dec *json.Decoder, depth int) bool {
-	tok, err := dec.Token()
-	if err != nil || depth > maxJSONDepth {
-		return false
-	}
-	delim, isDelim := tok.(json.Delim)
-	if !isDelim {
-		return true
-	}
-	switch delim {
-	case '{':
-		return uniqueKeysObject(dec, depth)
-	case '[':
-		for dec.More() {
-			if !uniqueKeysValue(dec, depth+1) {
-				return false
-			}
-		}
-		_, err = dec.Token()
-		return err == nil
-	}
-	return false
-}
-
-func uniqueKeysObject(dec *json.Decoder, depth int) bool {
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		key, isKey := tok.(string)
-		if err != nil || !isKey || seen[key] {
-			return false
-		}
-		seen[key] = true
-		if !uniqueKeysValue(dec, depth+1) {
-			return false
-		}
-	}
-	_, err := dec.Token()
-	return err == nil
-}
+var (
+	newline = []byte("\n")
+	tooDeep = []byte("\n" + strings.Repeat("\t", maxJSONDepth+1)) // a line of json.Indent's output at depth maxJSONDepth+1
+)

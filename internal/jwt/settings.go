@@ -71,6 +71,7 @@ type Settings struct {
 	jwksMaxAge     time.Duration
 	issuer         string
 	audience       []string
+	audienceSet    map[string]bool // audience, for claimsProblem's look-ups
 	maxTokenBytes  int
 	warnedKidless  atomic.Bool // verify.go: warnKidlessKeys logged
 }
@@ -98,6 +99,10 @@ func Compile(o Options) (*Settings, error) {
 		TokenType:     jsonpath.Parse(o.TokenTypeClaim),
 		Roles:         jsonpath.Parse(o.RolesClaim),
 		maxTokenBytes: o.MaxTokenBytes,
+	}
+	j.audienceSet = map[string]bool{}
+	for _, aud := range j.audience {
+		j.audienceSet[aud] = true
 	}
 	mode, ok := modes[strings.ToLower(strings.TrimSpace(o.Mode))]
 	if !ok {

@@ -93,10 +93,10 @@ func Verify(j *Settings, jw *KeySet, token string, deadline time.Time) Result {
 		return refuse("crit") // no extension is understood here
 	}
 	name, _ := p.header["alg"].(string)
-	if name == "" || strings.EqualFold(name, "none") {
+	a, known := algorithms[name] // no known algorithm is "" or any spelling of "none"
+	if !known && (name == "" || strings.EqualFold(name, "none")) {
 		return refuse("alg-none")
 	}
-	a, known := algorithms[name]
 	if !known || !j.algorithms[name] {
 		return Result{Verdict: Uncheckable, Reason: "algorithm"}
 	}
@@ -107,7 +107,9 @@ func Verify(j *Settings, jw *KeySet, token string, deadline time.Time) Result {
 	if verdict, reason := signatureVerdict(j, jw, p, name, a, kid, deadline); verdict != Good {
 		return Result{Verdict: verdict, Reason: reason}
 	}
-	rememberHeader(p)
+	if !p.remembered {
+		rememberHeader(p)
+	}
 	claims, ok := decodeStrictObject(p.payload)
 	if !ok {
 		return refuse("malformed")
@@ -298,28 +300,59 @@ func hmacValid(h crypto.Hash, secret []byte, signed string, sig []byte) bool {
 
 // claimsProblem checks the registered claims; "" means they hold. exp
 // is required: a token that never expires cannot be verified locally.
+// The instants are compared as integer nanoseconds, with the arithmetic
+// of time.Time's After and Before (a NumericDate is whole seconds, as
+// ClaimTime reads it): fewer calls under Yaegi than time.Time's methods.
 func claimsProblem(j *Settings, claims map[string]interface{}, now time.Time) string {
-	exp, ok := ClaimTime(claims, "exp")
-	if !ok || exp.IsZero() {
+	exp, ok := claimSeconds(claims, "exp")
+	if !ok || exp < 0 {
 		return "no-exp"
 	}
-	if now.After(exp.Add(j.Leeway)) {
-		return "expired"
+	nowNanos, leeway := now.UnixNano(), int64(j.Leeway)
+	if exp < nanosBound && exp*nanosPerSecond+leeway < nowNanos {
+		return "expired" // after exp + leeway (an exp past 2255 is never)
 	}
-	if nbf, ok := ClaimTime(claims, "nbf"); !ok {
+	nbf, ok := claimSeconds(claims, "nbf")
+	if !ok {
 		return "malformed"
-	} else if !nbf.IsZero() && now.Add(j.Leeway).Before(nbf) {
-		return "not-yet-valid"
+	}
+	if nbf >= 0 && (nbf >= nanosBound || nowNanos+leeway < nbf*nanosPerSecond) {
+		return "not-yet-valid" // now + leeway before nbf
 	}
 	if j.issuer != "" {
 		if iss, _ := claims["iss"].(string); iss != j.issuer {
 			return "issuer"
 		}
 	}
-	if len(j.audience) > 0 && !audienceMatches(j.audience, claims["aud"]) {
+	if len(j.audience) > 0 && !audienceMatches(j.audienceSet, claims["aud"]) {
 		return "audience"
 	}
 	return ""
+}
+
+// Whole seconds below nanosBound, in nanoseconds, plus a leeway (at most
+// 5m), fit an int64 (and so does time.Now().UnixNano() until 2262).
+const (
+	nanosPerSecond = 1000000000
+	nanosBound     = 9000000000
+)
+
+// claimSeconds is ClaimTime in whole seconds since the epoch: -1 when
+// absent, not ok when not a plausible number.
+func claimSeconds(claims map[string]interface{}, name string) (int64, bool) {
+	v, present := claims[name]
+	if !present {
+		return -1, true
+	}
+	n, isNumber := v.(json.Number)
+	if !isNumber {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || f <= 0 || f > 1e11 {
+		return 0, false
+	}
+	return int64(f), true
 }
 
 // ClaimTime reads a NumericDate claim of claims decoded with json.Number
@@ -334,31 +367,23 @@ func ClaimTime(claims map[string]interface{}, name string) (time.Time, bool) {
 	if !ok {
 		return time.Time{}, false
 	}
-	f, err := strconv.ParseFloat(n.String(), 64)
+	f, err := strconv.ParseFloat(string(n), 64)
 	if err != nil || f <= 0 || f > 1e11 {
 		return time.Time{}, false
 	}
 	return time.Unix(int64(f), 0), true
 }
 
-// audienceMatches accepts aud as a string or an array of strings.
-func audienceMatches(want []string, aud interface{}) bool {
-	var got []string
-	switch t := aud.(type) {
-	case string:
-		got = []string{t}
-	case []interface{}:
-		for _, v := range t {
-			if s, ok := v.(string); ok {
-				got = append(got, s)
-			}
-		}
+// audienceMatches accepts aud as a string or an array of strings, one
+// of them in want (j.audience as a set, built by Compile).
+func audienceMatches(want map[string]bool, aud interface{}) bool {
+	if s, isString := aud.(string); isString {
+		return want[s]
 	}
-	for _, g := range got {
-		for _, w := range want {
-			if g == w {
-				return true
-			}
+	list, _ := aud.([]interface{})
+	for _, v := range list {
+		if s, isString := v.(string); isString && want[s] {
+			return true
 		}
 	}
 	return false
