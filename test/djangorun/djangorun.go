@@ -36,6 +36,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authlayer/authlayer/test/testkit"
 	"io"
 	"net/http"
 	"os"
@@ -197,10 +198,7 @@ func Need(t testing.TB) string {
 	if bin != "" {
 		return bin
 	}
-	if os.Getenv(EnvRequire) == "1" {
-		t.Fatalf("%s=1 and %s", EnvRequire, why)
-	}
-	t.Skipf("skipped: %s; %s=1 makes this a failure", why, EnvRequire)
+	testkit.RequireOrSkip(t, EnvRequire, why)
 	return ""
 }
 
@@ -478,36 +476,8 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
-// Response is one answer of the server.
-type Response struct {
-	Status int
-	Header http.Header
-	Body   string
-	// JSON is the body decoded as a JSON object; nil when it is not one.
-	JSON map[string]interface{}
-}
-
-// String is the status and the body, for failure messages, with the
-// values of "access", "refresh" and "token" replaced (no token in a test's
-// output).
-func (r Response) String() string {
-	body := r.Body
-	if r.JSON != nil {
-		m := map[string]interface{}{}
-		for k, v := range r.JSON {
-			if _, secret := tokenFields[k]; secret {
-				v = "<redacted>"
-			}
-			m[k] = v
-		}
-		if b, err := json.Marshal(m); err == nil {
-			body = string(b)
-		}
-	}
-	return strconv.Itoa(r.Status) + " " + body
-}
-
-var tokenFields = map[string]struct{}{"access": {}, "refresh": {}, "token": {}}
+// Response is one answer of the server (its String hides the tokens).
+type Response = testkit.BackendResponse
 
 // Post sends body as JSON to path (no Authorization) and returns the
 // answer; a transport error fails the test.
@@ -568,21 +538,7 @@ func (s *Server) do(method, path, authorization, contentType string, body []byte
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return Response{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return Response{}, err
-	}
-	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
-	var m map[string]interface{}
-	if json.Unmarshal(b, &m) == nil {
-		out.JSON = m
-	}
-	return out, nil
+	return testkit.Exchange(s.client, req, maxBody)
 }
 
 // Login posts the credentials to /api/token/ and returns the pair; any

@@ -44,13 +44,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/authlayer/authlayer/test/testkit"
 	"io"
 	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -797,39 +797,9 @@ func writeBearerError(w http.ResponseWriter, call *Call, status int, code, descr
 
 // ---- helpers for tests -------------------------------------------------------
 
-// Response is one answer of the server to a helper.
-type Response struct {
-	Status int
-	Header http.Header
-	Body   string
-	// JSON is the body decoded as a JSON object; nil when it is not one.
-	JSON map[string]interface{}
-}
-
-// Field is JSON[name] as a string ("" when absent or not a string).
-func (r Response) Field(name string) string {
-	v, _ := r.JSON[name].(string)
-	return v
-}
-
-// String is the status and the body with the tokens redacted, for
-// failure messages.
-func (r Response) String() string {
-	body := r.Body
-	if r.JSON != nil {
-		m := map[string]interface{}{}
-		for k, v := range r.JSON {
-			if k == "access_token" || k == "refresh_token" {
-				v = "<redacted>"
-			}
-			m[k] = v
-		}
-		if b, err := json.Marshal(m); err == nil {
-			body = string(b)
-		}
-	}
-	return strconv.Itoa(r.Status) + " " + body
-}
+// Response is one answer of the server to a helper (its String hides the
+// tokens, for failure messages).
+type Response = testkit.BackendResponse
 
 // Do sends a request to path with the given headers and body and returns
 // the answer; a transport error fails the test.
@@ -844,19 +814,9 @@ func (s *Server) Do(t testing.TB, method, path string, header http.Header, body 
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := s.client.Do(req)
+	out, err := testkit.Exchange(s.client, req, maxBody)
 	if err != nil {
 		t.Fatalf("oauth2server: %s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		t.Fatalf("oauth2server: %s %s: %v", method, path, err)
-	}
-	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
-	var doc map[string]interface{}
-	if json.Unmarshal(b, &doc) == nil {
-		out.JSON = doc
 	}
 	return out
 }

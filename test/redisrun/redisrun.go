@@ -32,6 +32,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/authlayer/authlayer/test/testkit"
 	"io"
 	"net"
 	"os"
@@ -96,10 +97,7 @@ func Need(t testing.TB) string {
 	if bin != "" {
 		return bin
 	}
-	if os.Getenv(EnvRequire) == "1" {
-		t.Fatalf("%s=1 and %s", EnvRequire, why)
-	}
-	t.Skipf("skipped: %s; %s=1 makes this a failure", why, EnvRequire)
+	testkit.RequireOrSkip(t, EnvRequire, why)
 	return ""
 }
 

@@ -50,7 +50,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"github.com/authlayer/authlayer/test/testkit"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -164,10 +164,7 @@ func Need(t testing.TB) string {
 	if bin != "" {
 		return bin
 	}
-	if os.Getenv(EnvRequire) == "1" {
-		t.Fatalf("%s=1 and %s", EnvRequire, why)
-	}
-	t.Skipf("skipped: %s; %s=1 makes this a failure", why, EnvRequire)
+	testkit.RequireOrSkip(t, EnvRequire, why)
 	return ""
 }
 
@@ -446,38 +443,9 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
-// Response is one answer of the provider to a helper.
-type Response struct {
-	Status int
-	Header http.Header
-	Body   string
-	// JSON is the body decoded as a JSON object; nil when it is not one.
-	JSON map[string]interface{}
-}
-
-// Field is JSON[name] as a string.
-func (r Response) Field(name string) string {
-	v, _ := r.JSON[name].(string)
-	return v
-}
-
-// String is the status and the body with the tokens redacted.
-func (r Response) String() string {
-	body := r.Body
-	if r.JSON != nil {
-		m := map[string]interface{}{}
-		for k, v := range r.JSON {
-			if k == "access_token" || k == "refresh_token" || k == "id_token" {
-				v = "<redacted>"
-			}
-			m[k] = v
-		}
-		if b, err := json.Marshal(m); err == nil {
-			body = string(b)
-		}
-	}
-	return strconv.Itoa(r.Status) + " " + body
-}
+// Response is one answer of the provider to a helper (its String hides
+// the tokens).
+type Response = testkit.BackendResponse
 
 // request sends a request straight to the provider (not counted); target
 // is a path or an absolute URL on the provider.
@@ -494,21 +462,7 @@ func (s *Server) request(method, target string, header http.Header, body string)
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return Response{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return Response{}, err
-	}
-	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
-	var doc map[string]interface{}
-	if json.Unmarshal(b, &doc) == nil {
-		out.JSON = doc
-	}
-	return out, nil
+	return testkit.Exchange(s.client, req, maxBody)
 }
 
 // Do is request for tests: a transport error fails the test.
