@@ -219,16 +219,21 @@ func compileClientAuth(option, v string, b BackendConfig, sh *requestShape) erro
 	return opts.Error(option, "must be basic or empty, not %q", v)
 }
 
-// fill replaces the placeholders of a template value.
-func fill(v string, vals *shapeValues, b *backendClient) string {
-	if strings.IndexByte(v, '{') < 0 {
-		return v
-	}
-	r := strings.NewReplacer(
+// shapeReplacer fills a call's placeholders; built once per call, not per
+// templated field.
+func shapeReplacer(vals *shapeValues, b *backendClient) *strings.Replacer {
+	return strings.NewReplacer(
 		"{token}", vals.token, "{accessToken}", vals.accessToken, "{refreshToken}", vals.refreshToken,
 		"{username}", vals.username, "{password}", vals.password,
 		"{clientId}", b.clientID, "{clientSecret}", b.clientSecret,
 	)
+}
+
+// fill replaces the placeholders of a template value.
+func fill(v string, r *strings.Replacer) string {
+	if strings.IndexByte(v, '{') < 0 {
+		return v
+	}
 	return r.Replace(v)
 }
 
@@ -240,15 +245,16 @@ func buildShaped(ctx context.Context, b *backendClient, sh *requestShape, target
 	if err != nil {
 		return nil, err
 	}
+	r := shapeReplacer(vals, b)
 	q := u.Query()
 	for _, f := range sh.query {
-		q.Set(f.name, fill(f.value, vals, b))
+		q.Set(f.name, fill(f.value, r))
 	}
 	if sh.tokenIn == "query" {
 		q.Set(sh.tokenName, vals.token)
 	}
 	u.RawQuery = q.Encode()
-	body, contentType := shapedBody(b, sh, vals, raw)
+	body, contentType := shapedBody(sh, r, raw)
 	req, err := http.NewRequestWithContext(ctx, sh.method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -258,7 +264,7 @@ func buildShaped(ctx context.Context, b *backendClient, sh *requestShape, target
 		req.Header.Set("Content-Type", contentType)
 	}
 	for _, f := range sh.headers {
-		req.Header.Set(f.name, fill(f.value, vals, b))
+		req.Header.Set(f.name, fill(f.value, r))
 	}
 	switch sh.tokenIn {
 	case "bearer":
@@ -277,7 +283,7 @@ func buildShaped(ctx context.Context, b *backendClient, sh *requestShape, target
 }
 
 // shapedBody is the body and its Content-Type ("" without a body).
-func shapedBody(b *backendClient, sh *requestShape, vals *shapeValues, raw []byte) ([]byte, string) {
+func shapedBody(sh *requestShape, r *strings.Replacer, raw []byte) ([]byte, string) {
 	if sh.forwardRaw {
 		if raw == nil {
 			return nil, ""
@@ -290,13 +296,13 @@ func shapedBody(b *backendClient, sh *requestShape, vals *shapeValues, raw []byt
 	if sh.form {
 		form := url.Values{}
 		for _, f := range sh.body {
-			form.Set(f.name, fill(f.value, vals, b))
+			form.Set(f.name, fill(f.value, r))
 		}
 		return []byte(form.Encode()), "application/x-www-form-urlencoded"
 	}
 	doc := make(map[string]string, len(sh.body))
 	for _, f := range sh.body {
-		doc[f.name] = fill(f.value, vals, b)
+		doc[f.name] = fill(f.value, r)
 	}
 	out, _ := json.Marshal(doc)
 	return out, "application/json"
