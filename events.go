@@ -26,10 +26,16 @@ type auditEntry struct {
 // record writes one audit event about req. The path is the one the app
 // receives, as sent (escaped), never a form authlayer derived from it: a
 // log must not show a path the app never saw.
+//
+// Kept tiny (Yaegi allocates a function's whole frame on every call): with
+// the log off or the event filtered out, nothing but the check runs.
 func record(m *middleware, req *http.Request, event string, e auditEntry) {
-	if !auditEnabled(m.audit, event) {
-		return
+	if m.audit != nil && m.audit.enabled[event] {
+		recordEvent(m, req, event, e)
 	}
+}
+
+func recordEvent(m *middleware, req *http.Request, event string, e auditEntry) {
 	r := auditRecord{
 		Event: event, IP: requestIP(m, req), Method: req.Method,
 		Path: req.URL.EscapedPath(), Success: e.success, Reason: e.reason, Status: e.status,

@@ -51,15 +51,15 @@ func flowGuestSession(f *flow, carried carriedCookies) *authResult {
 // within the request's deadline, and validates it.
 func flowMintGuest(f *flow) *authResult {
 	if rl := f.m.state.limiter; rl != nil {
-		if refused := spendBudget(f.m, ratelimit.BudgetGuestMints, f.client); refused != nil {
+		if refused := spendBudget(f.m, ratelimit.BudgetGuestMints, flowClient(f)); refused != nil {
 			// Served without a guest session, not refused: status 0 says
 			// the request went on.
 			record(f.m, f.req, eventRateLimitExceeded, auditEntry{reason: "guest-mints"})
 			return &authResult{}
 		}
 	}
-	ctx, cancel := context.WithDeadline(f.req.Context(), f.deadline)
-	token, err := backendMintGuest(f.m.state.backend, ctx, f.client)
+	ctx, cancel := context.WithDeadline(f.req.Context(), flowDeadline(f))
+	token, err := backendMintGuest(f.m.state.backend, ctx, flowClient(f))
 	cancel()
 	if err != nil { // logged once per change of the guest endpoint's state (backendhealth.go)
 		record(f.m, f.req, eventError, auditEntry{reason: "guest-mint-failed"})

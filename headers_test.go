@@ -2,6 +2,7 @@ package authlayer
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/authlayer/authlayer/internal/csrf"
@@ -41,6 +42,19 @@ func TestHeaderSafe(t *testing.T) {
 	}
 	if headerSafe("user-42") != "user-42" {
 		t.Error("a plain id was dropped")
+	}
+	// Every byte, alone and between printable ones: kept exactly when it
+	// is printable ASCII (0x20-0x7e), as a byte-by-byte check says.
+	for b := 0; b < 256; b++ {
+		want := b >= 0x20 && b < 0x7f
+		for _, v := range []string{string([]byte{byte(b)}), "a" + string([]byte{byte(b)}) + "z"} {
+			if got := headerSafe(v) == v; got != want {
+				t.Errorf("headerSafe(%q) kept it: %v, want %v", v, got, want)
+			}
+		}
+	}
+	if v := strings.Repeat("a", 256); headerSafe(v) != v || headerSafe(v+"a") != "" {
+		t.Error("the 256-byte bound moved")
 	}
 }
 

@@ -58,35 +58,48 @@ func jwtOptions(o JWTConfig) jwt.Options {
 	}
 }
 
-// flowValidateJWT is flowValidate with jwt.enabled. With charged and rate
-// limiting on, a token refused here spends the client's unknown-token
-// budget (a valid one never does), and a client whose budget is spent
-// gets no verification at all: junk costs its sender, not the CPU.
+// flowValidateJWT is flowValidate with jwt.enabled: a cached verdict
+// (not looked up again when cachedUserSession just missed it), else a
+// verification here (flowValidateLocal), charged when rate limiting is on.
 func flowValidateJWT(f *flow, j *jwt.Settings, key, token string, charged bool) (validation, *ratelimit.Decision) {
-	if v, _, ok := cache.Lookup(f.m.state.validations, key); ok {
-		return v.(validation), nil
+	if key != f.missed {
+		if v, expires, ok := cache.Lookup(f.m.state.validations, key); ok {
+			f.expires, f.expiresToken = expires, token
+			return v.(validation), nil
+		}
 	}
-	rl := f.m.state.limiter
-	if !charged {
-		rl = nil
+	if charged && f.m.state.limiter != nil {
+		return flowValidateCharged(f, j, key, token)
 	}
-	if rl != nil && !wouldAllow(f.m, ratelimit.BudgetUnknownTokens, f.client) {
+	return flowValidateLocal(f, j, key, token, charged)
+}
+
+// flowValidateCharged is a verification here with rate limiting on: a
+// token refused here spends the client's unknown-token budget (a valid one
+// never does), and a client whose budget is spent gets no verification at
+// all: junk costs its sender, not the CPU.
+func flowValidateCharged(f *flow, j *jwt.Settings, key, token string) (validation, *ratelimit.Decision) {
+	if !wouldAllow(f.m, ratelimit.BudgetUnknownTokens, flowClient(f)) {
 		record(f.m, f.req, eventRateLimitExceeded, auditEntry{reason: "unknown-tokens", status: http.StatusTooManyRequests})
-		return validation{}, spendBudget(f.m, ratelimit.BudgetUnknownTokens, f.client)
+		return validation{}, spendBudget(f.m, ratelimit.BudgetUnknownTokens, flowClient(f))
 	}
-	v, limited := flowValidateLocal(f, j, key, token, charged)
-	if rl != nil && v.state == stateInvalid && v.reason != "" {
-		spendBudget(f.m, ratelimit.BudgetUnknownTokens, f.client)
+	v, limited := flowValidateLocal(f, j, key, token, true)
+	if v.state == stateInvalid && v.reason != "" {
+		spendBudget(f.m, ratelimit.BudgetUnknownTokens, flowClient(f))
 	}
 	return v, limited
 }
 
 // flowValidateLocal verifies token here and applies jwt.mode.
 func flowValidateLocal(f *flow, j *jwt.Settings, key, token string, charged bool) (validation, *ratelimit.Decision) {
-	check := jwt.Verify(j, f.m.state.jwks, token, f.deadline)
+	var deadline time.Time // only a JWKS fetch waits (none without jwt.jwksUrl)
+	if f.m.state.jwks != nil {
+		deadline = flowDeadline(f)
+	}
+	check := jwt.Verify(j, f.m.state.jwks, token, deadline)
 	switch check.Verdict {
 	case jwt.Good:
-		id := claimsIdentity(j, check.Claims, check.Payload, token)
+		id := claimsIdentity(j, check, token)
 		if id == nil {
 			check.Reason = "user-claim" // the configured user claim is not an object: not a session
 			break
@@ -94,7 +107,7 @@ func flowValidateLocal(f *flow, j *jwt.Settings, key, token string, charged bool
 		if j.Mode == jwt.ModeRevalidate {
 			return flowValidateBackend(f, key, token, charged, id)
 		}
-		return rememberLocal(f, key, validation{state: stateValid, id: id}), nil
+		return rememberLocal(f, key, token, validation{state: stateValid, id: id}), nil
 	case jwt.Uncheckable:
 		if j.Mode == jwt.ModeFallback {
 			return flowValidateBackend(f, key, token, charged, nil)
@@ -105,19 +118,25 @@ func flowValidateLocal(f *flow, j *jwt.Settings, key, token string, charged bool
 		}
 		return validation{state: stateTransient}, nil
 	}
-	return rememberLocal(f, key, validation{state: stateInvalid, reason: "jwt-" + check.Reason}), nil
+	return rememberLocal(f, key, token, validation{state: stateInvalid, reason: "jwt-" + check.Reason}), nil
 }
 
 // rememberLocal caches a local verdict: a valid one until the token's
 // exp, an invalid one (weak, see internal/cache) for cache.ttl.
 // cache.ttl "0s" caches neither.
-func rememberLocal(f *flow, key string, v validation) validation {
+func rememberLocal(f *flow, key, token string, v validation) validation {
 	ttl := f.m.s.cacheTTL
 	if v.state == stateValid {
 		ttl = localTTL(f.m.s, v.id, 0)
 	}
-	v = unlessLoggedOut(key, v)
+	f.expires, f.expiresToken = 0, token
 	if ttl > 0 {
+		// A token logged out while it was checked is not cached valid.
+		// (Uncached, the verdict only answers a request as concurrent
+		// with the logout as the check itself.)
+		v = unlessLoggedOut(key, v)
+		// Read before Store, so the memo never outlives the entry.
+		f.expires = time.Now().UnixNano() + int64(ttl)
 		cache.Store(f.m.state.validations, key, v, ttl, weakValidation(f.m.s, v))
 	}
 	return v
@@ -151,23 +170,31 @@ func confirmedValidation(s *settings, answer validation, local *identity) (valid
 }
 
 // claimsIdentity builds the identity of a locally verified token from its
-// claims, with the jwt.*Claim paths. payload is the claims' JSON as
-// signed: when the user object is the whole claims object, that JSON is
-// forwarded as is (checked already: one object, no duplicate keys)
-// instead of encoding the claims again.
-func claimsIdentity(j *jwt.Settings, claims map[string]interface{}, payload []byte, token string) *identity {
-	tokenType := headerSafe(jsonpath.Str(j.TokenType, claims))
-	if len(j.TokenType) == 0 {
-		tokenType = "user" // accepted by New only with routes.allowedTokenTypes and guests off
+// claims, with the jwt.*Claim paths (a top-level name is one map index:
+// jsonpath.Field). The signed claims JSON is forwarded as is when the user
+// object is the whole claims object (checked already: one object, no
+// duplicate keys) instead of encoding the claims again; the expiry is the
+// one Verify read.
+func claimsIdentity(j *jwt.Settings, check jwt.Result, token string) *identity {
+	claims := check.Claims
+	tokenType := "user" // without jwt.tokenTypeClaim: accepted by New only with routes.allowedTokenTypes and guests off
+	if len(j.TokenType) > 0 {
+		tokenType = headerSafe(jsonpath.String(jsonpath.Field(j.TokenType, claims)))
 	}
-	exp, _ := jwt.ClaimTime(claims, "exp")
-	userID, roles := headerSafe(jsonpath.Str(j.UserID, claims)), jsonpath.StrList(j.Roles, claims)
-	if len(j.User) == 0 && payload != nil {
-		return identityFromJSON(payload, userID, tokenType, roles, exp, token, "local")
+	userID := headerSafe(jsonpath.String(jsonpath.Field(j.UserID, claims)))
+	roles := jsonpath.Strings(jsonpath.Field(j.Roles, claims))
+	if len(j.User) == 0 && check.Payload != nil {
+		return identityFromJSON(check.Payload, userID, tokenType, roles, time.Unix(check.Exp, 0), token, "local")
 	}
-	var user interface{} = claims
+	return claimsIdentityAt(j, check, userID, tokenType, roles, token)
+}
+
+// claimsIdentityAt is claimsIdentity with jwt.userClaim set: the user is
+// the object at that path, encoded.
+func claimsIdentityAt(j *jwt.Settings, check jwt.Result, userID, tokenType string, roles []string, token string) *identity {
+	var user interface{} = check.Claims
 	if len(j.User) > 0 {
-		user, _ = jsonpath.Lookup(j.User, claims)
+		user, _ = jsonpath.Lookup(j.User, check.Claims)
 	}
-	return newIdentity(user, userID, tokenType, roles, exp, token, "local")
+	return newIdentity(user, userID, tokenType, roles, time.Unix(check.Exp, 0), token, "local")
 }

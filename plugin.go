@@ -69,30 +69,39 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 // denials, CSRF, rate limits) live in their own functions.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
-	if route.gate == gateFull || !serveRemembered(m, rw, req, route) {
-		serveFlow(m, rw, req, route)
+	if route.gate == gateFull {
+		serveFlow(m, rw, req, route, nil)
+		return
 	}
+	res := memoSession(m.state.sessions, req)
+	if res == nil {
+		serveFlow(m, rw, req, route, memoEmpty) // the flow need not look again
+		return
+	}
+	if route.gate == gateUser && !res.loggedIn {
+		serveFlow(m, rw, req, route, res)
+		return
+	}
+	serveRemembered(m, rw, req, route, res)
 }
 
+// memoEmpty, passed as a flow's known session, says the session memo was
+// consulted and remembers nothing for the request (authenticate).
+var memoEmpty = &authResult{}
+
 // serveRemembered answers a request whose Cookie header maps to a settled
-// session (sessionmemo.go) on a route that session passes. It reports
-// false, having changed nothing, for anything else.
-func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch) bool {
-	res := memoSession(m.state.sessions, req)
-	if res == nil || (route.gate == gateUser && !res.loggedIn) {
-		return false
-	}
+// session (sessionmemo.go), res, on a route that session passes.
+func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
 	if !m.plain {
 		serveRememberedGuarded(m, rw, req, route, res)
-		return true
+		return
 	}
 	stripIdentityHeaders(&m.s.headers, req)
 	setIdentityHeaders(&m.s.headers, req, res)
 	if m.shaping && shapeRequest(m, rw, req, route, res) {
-		return true
+		return
 	}
 	m.next.ServeHTTP(rw, req)
-	return true
 }
 
 // shapeRequest applies i18n and methodOverride to a remembered session's
@@ -131,8 +140,9 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 
 // serveFlow is the whole flow from its start: strip spoofed identity
 // headers, refuse a rejected path, the locale, excluded paths, the rate
-// limit, then serveSession.
-func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch) {
+// limit, then serveSession. known is what the session memo said (nil when
+// it was not consulted; see authenticate).
+func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, known *authResult) {
 	unusual := stripIdentityHeaders(&m.s.headers, req)
 	if route.rejected {
 		deny(m, rw, req, route, &authResult{}, http.StatusBadRequest, "Invalid request path")
@@ -151,7 +161,7 @@ func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, route *
 	if m.state.limiter != nil && rateLimited(m, rw, req, unusual) {
 		return
 	}
-	serveSession(m, rw, req, route, nil)
+	serveSession(m, rw, req, route, known)
 }
 
 // serveSession finds the request's session (remembered, when known is not

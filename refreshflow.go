@@ -89,12 +89,12 @@ func flowRefresh(f *flow, credential string) (refreshOutcome, *ratelimit.Decisio
 	var charge cache.ChargeFunc
 	if f.m.state.limiter != nil {
 		charge = func(stale interface{}) bool {
-			refused = spendBudget(f.m, ratelimit.BudgetRefreshes, f.client)
+			refused = spendBudget(f.m, ratelimit.BudgetRefreshes, flowClient(f))
 			return refused == nil
 		}
 	}
-	m, client := f.m, f.client
-	v, how := cache.Load(m.state.refreshes, cache.Key(credential), f.deadline, charge, func() (interface{}, time.Duration, bool) {
+	m, client := f.m, flowClient(f)
+	v, how := cache.Load(m.state.refreshes, cache.Key(credential), flowDeadline(f), charge, func() (interface{}, time.Duration, bool) {
 		out := refreshNow(m, client, credential)
 		return out, refreshMemoTTL(m.s, out.kind), out.kind != refreshDone
 	})

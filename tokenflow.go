@@ -17,12 +17,16 @@ import (
 // authenticate runs the token cascade for req. The common case, the same
 // cookies as a recent request whose session is settled, is one look-up in
 // the session memo; next, a user cookie whose validation is cached;
-// everything else goes to authenticateSlow. Settled sessions found on the
-// way are remembered for the next request.
+// everything else goes to the cascade (authenticateMiss). Settled sessions
+// found on the way are remembered for the next request.
 //
-// known is the session serveRemembered already found for this request
-// (nil when none): the memo is looked up once per request.
+// known is what ServeHTTP already found in the memo for this request: a
+// session, memoEmpty (nothing), or nil (not looked): the memo is looked up
+// once per request.
 func authenticate(m *middleware, req *http.Request, route *routeMatch, known *authResult) *authResult {
+	if known == memoEmpty {
+		return authenticateMiss(m, req, route)
+	}
 	if known != nil {
 		return known
 	}
@@ -32,44 +36,100 @@ func authenticate(m *middleware, req *http.Request, route *routeMatch, known *au
 	return authenticateMiss(m, req, route)
 }
 
+// authenticateMiss is authenticate once the memo had nothing: the cookies
+// are read once, a user cookie whose validation is cached and settled
+// answers at once, anything else runs the cascade (flowSession).
+//
+// Kept small for Yaegi (plugin.go): the cascade's rare branches are in
+// their own functions, and what the flow learns on the way (the cache key
+// that just missed, the cached answer's expiry) is carried in the flow
+// instead of being looked up again.
 func authenticateMiss(m *middleware, req *http.Request, route *routeMatch) *authResult {
-	if c, err := req.Cookie(m.s.cookies.user); err == nil && c.Value != "" && singleCookie(req, m.s.cookies.userEq) {
-		key := cache.Key(c.Value)
-		if v, expires, ok := cache.Lookup(m.state.validations, key); ok && !loggedOutKey(key) {
-			if id := v.(validation).id; id != nil && !refreshDue(m.s, id) && m.s.cookies.hint == "" {
-				res := &authResult{id: id, token: c.Value, loggedIn: acceptsAsUser(m.s, id.tokenType)}
-				memoRemember(m, req, res, expires)
-				return res
-			}
-		}
+	f := &flow{m: m, req: req, route: route}
+	carried := cookiesRead(&m.s.cookies, req)
+	if res := cachedUserSession(f, carried); res != nil {
+		return res
 	}
-	res := authenticateSlow(m, req, route)
+	res := flowSession(f, carried)
 	if settledSession(res) {
-		if _, expires, ok := cache.Lookup(m.state.validations, cache.Key(res.token)); ok {
-			memoRemember(m, req, res, expires)
-		}
+		rememberSettled(f, res)
 	}
 	return res
 }
 
+// cachedUserSession is the session of a user cookie whose validation is
+// cached, when nothing is left to do for it (no proactive refresh due, no
+// expiry hint to set); nil otherwise. A miss is noted in the flow, so
+// flowValidate does not look the same key up again.
+func cachedUserSession(f *flow, carried carriedCookies) *authResult {
+	if carried.user == "" {
+		return nil
+	}
+	key := cache.Key(carried.user)
+	v, expires, ok := cache.Lookup(f.m.state.validations, key)
+	if !ok {
+		f.missed, f.missedToken = key, carried.user
+		return nil
+	}
+	id := v.(validation).id
+	if id == nil || loggedOutKey(key) || refreshDue(f.m.s, id) || f.m.s.cookies.hint != "" {
+		return nil
+	}
+	res := &authResult{id: id, token: carried.user, loggedIn: acceptsAsUser(f.m.s, id.tokenType)}
+	memoRemember(f.m, f.req, res, expires)
+	return res
+}
+
+// rememberSettled remembers a settled session (sessionmemo.go) until its
+// validation's cache entry expires: the expiry the flow saw when it
+// cached or read that validation, else the cache's.
+func rememberSettled(f *flow, res *authResult) {
+	if f.expiresToken == res.token {
+		if f.expires != 0 { // 0: not cached (cache.ttl "0s")
+			memoRemember(f.m, f.req, res, f.expires)
+		}
+		return
+	}
+	if _, expires, ok := cache.Lookup(f.m.state.validations, cache.Key(res.token)); ok {
+		memoRemember(f.m, f.req, res, expires)
+	}
+}
+
 // flow is one request on the slow path: every backend call it makes (or
-// waits for) shares one deadline, backend.timeout from its start, and is
-// charged to its client.
+// waits for) shares one deadline, backend.timeout from the first that
+// needs it (flowDeadline), and is charged to its client (flowClient).
+// Both are computed on first use: a token verified locally needs neither.
 type flow struct {
 	m        *middleware
 	req      *http.Request
 	route    *routeMatch
 	deadline time.Time
 	client   string // rate-limit and call-slot key
+	// missed is the cache key of missedToken's validation (the user
+	// cookie), when cachedUserSession just found no entry for it.
+	missed, missedToken string
+	// expires (unix nanoseconds) is when the cache entry of
+	// expiresToken's validation expires, as this flow stored or read it;
+	// 0 when the flow did not cache it.
+	expires      int64
+	expiresToken string
 }
 
-func authenticateSlow(m *middleware, req *http.Request, route *routeMatch) *authResult {
-	f := &flow{
-		m: m, req: req, route: route,
-		deadline: requestDeadline(m, req),
-		client:   ratelimit.ClientKey(m.state.limiter, req),
+// flowDeadline is the flow's deadline, set by the first call that needs it.
+func flowDeadline(f *flow) time.Time {
+	if f.deadline.IsZero() {
+		f.deadline = requestDeadline(f.m, f.req)
 	}
-	return flowSession(f, cookiesRead(&m.s.cookies, req))
+	return f.deadline
+}
+
+// flowClient is the flow's client key, computed by the first call that
+// needs it.
+func flowClient(f *flow) string {
+	if f.client == "" && f.req != nil {
+		f.client = ratelimit.ClientKey(f.m.state.limiter, f.req)
+	}
+	return f.client
 }
 
 // requestDeadline is backend.timeout from now, or the request context's
@@ -85,28 +145,49 @@ func requestDeadline(m *middleware, req *http.Request) time.Time {
 }
 
 // flowSession is the cascade: user cookie, then refresh, then guest.
+// Each outcome has its own function, so the common one (a valid user
+// token) allocates only its own frame under Yaegi.
 func flowSession(f *flow, carried carriedCookies) *authResult {
 	if carried.user == "" {
-		if carried.refresh != "" {
-			// The access cookie is gone (expired in the browser) but the
-			// refresh cookie is not: refresh rather than log the user out.
-			return flowRefreshSession(f, carried, carried.refresh)
-		}
-		return flowGuestSession(f, carried)
+		return flowWithoutUser(f, carried)
 	}
 	v, limited := flowValidate(f, carried.user, true)
+	if v.state == stateValid && limited == nil {
+		return flowValidUser(f, carried, v.id)
+	}
+	return flowUserNotValid(f, carried, v, limited)
+}
+
+// flowWithoutUser: no user cookie.
+func flowWithoutUser(f *flow, carried carriedCookies) *authResult {
+	if carried.refresh != "" {
+		// The access cookie is gone (expired in the browser) but the
+		// refresh cookie is not: refresh rather than log the user out.
+		return flowRefreshSession(f, carried, carried.refresh)
+	}
+	return flowGuestSession(f, carried)
+}
+
+// flowValidUser is a user cookie that validated.
+func flowValidUser(f *flow, carried carriedCookies, id *identity) *authResult {
+	record(f.m, f.req, eventAuthSuccess, auditEntry{who: id, token: carried.user, success: true})
+	res := userSession(f.m.s, carried.user, id)
+	if res.loggedIn && refreshDue(f.m.s, id) {
+		return flowProactiveRefresh(f, carried, res)
+	}
+	if f.m.s.cookies.hint == "" {
+		return res // withExpiryHint's first check, saving its frame
+	}
+	return withExpiryHint(f.m.s, carried, res)
+}
+
+// flowUserNotValid is a user cookie refused (over budget, unavailable
+// backend, or invalid: then refreshed).
+func flowUserNotValid(f *flow, carried carriedCookies, v validation, limited *ratelimit.Decision) *authResult {
 	if limited != nil {
 		return &authResult{limited: limited}
 	}
-	switch v.state {
-	case stateValid:
-		record(f.m, f.req, eventAuthSuccess, auditEntry{who: v.id, token: carried.user, success: true})
-		res := userSession(f.m.s, carried.user, v.id)
-		if res.loggedIn && refreshDue(f.m.s, v.id) {
-			return flowProactiveRefresh(f, carried, res)
-		}
-		return withExpiryHint(f.m.s, carried, res)
-	case stateTransient:
+	if v.state == stateTransient {
 		record(f.m, f.req, eventError, auditEntry{token: carried.user, reason: "backend-unavailable"})
 		return &authResult{transient: true}
 	}
@@ -138,7 +219,10 @@ func acceptsAsUser(s *settings, tokenType string) bool {
 // A logged-out token (revocation.go) is invalid before anything else is
 // asked.
 func flowValidate(f *flow, token string, charged bool) (validation, *ratelimit.Decision) {
-	key := cache.Key(token)
+	key := f.missed
+	if token != f.missedToken {
+		key = cache.Key(token)
+	}
 	if loggedOutKey(key) {
 		return validation{state: stateInvalid, reason: "logged-out"}, nil
 	}
@@ -187,12 +271,12 @@ func flowValidateBackend(f *flow, key, token string, charged bool, local *identi
 			if recentlyValid(stale) {
 				return true
 			}
-			refused = spendBudget(f.m, ratelimit.BudgetUnknownTokens, f.client)
+			refused = spendBudget(f.m, ratelimit.BudgetUnknownTokens, flowClient(f))
 			return refused == nil
 		}
 	}
-	b, client, s, n := f.m.state.backend, f.client, f.m.s, f.m.state.cluster
-	v, how := cache.Load(f.m.state.validations, key, f.deadline, charge, func() (interface{}, time.Duration, bool) {
+	b, client, s, n := f.m.state.backend, flowClient(f), f.m.s, f.m.state.cluster
+	v, how := cache.Load(f.m.state.validations, key, flowDeadline(f), charge, func() (interface{}, time.Duration, bool) {
 		answer, shared := validateShared(n, b, client, token)
 		if local != nil {
 			// Three results named first: Yaegi v0.16.1 loses them when a

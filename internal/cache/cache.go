@@ -104,12 +104,21 @@ func Key(token string) string {
 }
 
 // Lookup returns a live cached value with its expiry (unix nanoseconds).
+//
+// liveLocked's body, inlined: on every request's path, and under Yaegi a
+// call allocates the callee's whole frame.
 func Lookup(c *Dedup, key string) (interface{}, int64, bool) {
 	now := time.Now().UnixNano()
 	c.mu.Lock()
-	v, expires, ok := liveLocked(c, key, now)
+	e, ok := c.entries[key]
+	if !ok {
+		e, ok = c.weak[key]
+	}
 	c.mu.Unlock()
-	return v, expires, ok
+	if !ok || now >= e.expires {
+		return nil, 0, false
+	}
+	return e.value, e.expires, true
 }
 
 // Load returns the cached value for key, or joins or starts the load, and

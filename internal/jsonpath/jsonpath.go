@@ -75,10 +75,13 @@ func Lookup(p Path, doc interface{}) (interface{}, bool) {
 // Str reads a string, or a number or boolean written as JSON, as a string;
 // "" when there is none.
 func Str(p Path, doc interface{}) string {
-	v, ok := Lookup(p, doc)
-	if !ok {
-		return ""
-	}
+	v, _ := Lookup(p, doc)
+	return String(v)
+}
+
+// String is Str's reading of a value already looked up: a string, a
+// number or a boolean as text, "" for anything else (nil included).
+func String(v interface{}) string {
 	switch t := v.(type) {
 	case string:
 		return t
@@ -93,10 +96,12 @@ func Str(p Path, doc interface{}) string {
 // StrList reads a string or an array of strings (roles); empty strings and
 // elements that are not strings are left out.
 func StrList(p Path, doc interface{}) []string {
-	v, ok := Lookup(p, doc)
-	if !ok {
-		return nil
-	}
+	v, _ := Lookup(p, doc)
+	return Strings(v)
+}
+
+// Strings is StrList's reading of a value already looked up.
+func Strings(v interface{}) []string {
 	switch t := v.(type) {
 	case string:
 		if t == "" {
@@ -113,6 +118,16 @@ func StrList(p Path, doc interface{}) []string {
 		return out
 	}
 	return nil
+}
+
+// Field is the value at p in an object: for a top-level name (the common
+// claim paths: "sub", "roles") one map index, without Lookup's walk.
+func Field(p Path, doc map[string]interface{}) interface{} {
+	if len(p) == 1 {
+		return doc[p[0]]
+	}
+	v, _ := Lookup(p, doc)
+	return v
 }
 
 // Instant reads an instant (an expiry): epoch seconds (a number or a

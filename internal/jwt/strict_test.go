@@ -300,18 +300,22 @@ func TestClaimsTimesAgreeWithTime(t *testing.T) {
 	for _, leeway := range []time.Duration{0, time.Nanosecond, 1500 * time.Millisecond, 30 * time.Second, 5 * time.Minute} {
 		j := testSettings(t, func(o *Options) { o.Leeway = leeway.String() })
 		for _, now := range nows {
-			for _, exp := range values {
+			for _, expClaim := range values {
 				for _, nbf := range values {
 					claims := map[string]interface{}{}
-					if exp != nil {
-						claims["exp"] = exp
+					if expClaim != nil {
+						claims["exp"] = expClaim
 					}
 					if nbf != nil {
 						claims["nbf"] = nbf
 					}
-					got, want := claimsProblem(j, claims, now), timeClaimsProblem(leeway, claims, now)
+					exp, got := claimsProblem(j, claims, now)
+					want := timeClaimsProblem(leeway, claims, now)
 					if got != want {
-						t.Fatalf("leeway %v, now %v, exp %v, nbf %v: %q, time.Time says %q", leeway, now.UnixNano(), exp, nbf, got, want)
+						t.Fatalf("leeway %v, now %v, exp %v, nbf %v: %q, time.Time says %q", leeway, now.UnixNano(), expClaim, nbf, got, want)
+					}
+					if at, _ := ClaimTime(claims, "exp"); got == "" && exp != at.Unix() {
+						t.Fatalf("exp %v read as %d, ClaimTime says %d", claims["exp"], exp, at.Unix())
 					}
 				}
 			}

@@ -74,6 +74,7 @@ type Result struct {
 	Verdict Verdict
 	Claims  map[string]interface{} // Good only
 	Payload []byte                 // Good only: the claims' JSON as signed
+	Exp     int64                  // Good only: the exp claim, in seconds since the epoch
 	Reason  string
 }
 
@@ -114,10 +115,11 @@ func Verify(j *Settings, jw *KeySet, token string, deadline time.Time) Result {
 	if !ok {
 		return refuse("malformed")
 	}
-	if reason := claimsProblem(j, claims, time.Now()); reason != "" {
+	exp, reason := claimsProblem(j, claims, time.Now())
+	if reason != "" {
 		return refuse(reason)
 	}
-	return Result{Verdict: Good, Claims: claims, Payload: p.payload}
+	return Result{Verdict: Good, Claims: claims, Payload: p.payload, Exp: exp}
 }
 
 // headerKid reads the optional kid header, which must be a string.
@@ -281,10 +283,23 @@ func digestOf(h crypto.Hash, msg string) []byte {
 }
 
 // hmacValid compares in constant time; without a secret nothing is valid.
+// HS256, the common case, has its own short path (Yaegi allocates a
+// function's whole frame on every call: the other hashes' switch is in
+// hmacValidSHA512).
 func hmacValid(h crypto.Hash, secret []byte, signed string, sig []byte) bool {
 	if len(secret) == 0 {
 		return false
 	}
+	if h != crypto.SHA256 {
+		return hmacValidSHA512(h, secret, signed, sig)
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(signed))
+	return hmac.Equal(mac.Sum(nil), sig)
+}
+
+// hmacValidSHA512 is hmacValid for HS384 and HS512.
+func hmacValidSHA512(h crypto.Hash, secret []byte, signed string, sig []byte) bool {
 	var mac hash.Hash
 	switch h {
 	case crypto.SHA384:
@@ -292,31 +307,45 @@ func hmacValid(h crypto.Hash, secret []byte, signed string, sig []byte) bool {
 	case crypto.SHA512:
 		mac = hmac.New(sha512.New, secret)
 	default:
-		mac = hmac.New(sha256.New, secret)
+		return false
 	}
 	mac.Write([]byte(signed))
 	return hmac.Equal(mac.Sum(nil), sig)
 }
 
-// claimsProblem checks the registered claims; "" means they hold. exp
-// is required: a token that never expires cannot be verified locally.
-// The instants are compared as integer nanoseconds, with the arithmetic
-// of time.Time's After and Before (a NumericDate is whole seconds, as
-// ClaimTime reads it): fewer calls under Yaegi than time.Time's methods.
-func claimsProblem(j *Settings, claims map[string]interface{}, now time.Time) string {
-	exp, ok := claimSeconds(claims, "exp")
-	if !ok || exp < 0 {
-		return "no-exp"
+// claimsProblem checks the registered claims; "" means they hold, and
+// exp is the exp claim in seconds. exp is required: a token that never
+// expires cannot be verified locally. The instants are compared as integer
+// nanoseconds, with the arithmetic of time.Time's After and Before (a
+// NumericDate is whole seconds, as ClaimTime reads it): fewer calls under
+// Yaegi than time.Time's methods. nbf, iss and aud, often absent or not
+// configured, are checked in their own function.
+func claimsProblem(j *Settings, claims map[string]interface{}, now time.Time) (int64, string) {
+	n, isNumber := claims["exp"].(json.Number)
+	if !isNumber {
+		return 0, "no-exp" // absent, or not a number
 	}
-	nowNanos, leeway := now.UnixNano(), int64(j.Leeway)
-	if exp < nanosBound && exp*nanosPerSecond+leeway < nowNanos {
-		return "expired" // after exp + leeway (an exp past 2255 is never)
+	f, err := strconv.ParseFloat(string(n), 64)
+	if err != nil || f <= 0 || f > 1e11 {
+		return 0, "no-exp"
 	}
+	exp, nowNanos := int64(f), now.UnixNano()
+	if exp < nanosBound && exp*nanosPerSecond+int64(j.Leeway) < nowNanos {
+		return 0, "expired" // after exp + leeway (an exp past 2255 is never)
+	}
+	if _, hasNbf := claims["nbf"]; !hasNbf && j.issuer == "" && len(j.audience) == 0 {
+		return exp, ""
+	}
+	return exp, otherClaimsProblem(j, claims, nowNanos)
+}
+
+// otherClaimsProblem checks nbf, iss and aud.
+func otherClaimsProblem(j *Settings, claims map[string]interface{}, nowNanos int64) string {
 	nbf, ok := claimSeconds(claims, "nbf")
 	if !ok {
 		return "malformed"
 	}
-	if nbf >= 0 && (nbf >= nanosBound || nowNanos+leeway < nbf*nanosPerSecond) {
+	if nbf >= 0 && (nbf >= nanosBound || nowNanos+int64(j.Leeway) < nbf*nanosPerSecond) {
 		return "not-yet-valid" // now + leeway before nbf
 	}
 	if j.issuer != "" {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/authlayer/authlayer/internal/cache"
 	"github.com/authlayer/authlayer/internal/jwt"
 )
 
@@ -93,8 +94,10 @@ func BenchJWTIdentity(alg string, n int) {
 	b := benchJWTs[alg]
 	j, tok := b.verify.s.jwt, b.token
 	claims, payload := jwt.BenchParsed(alg)
+	exp, _ := jwt.ClaimTime(claims, "exp")
+	check := jwt.Result{Verdict: jwt.Good, Claims: claims, Payload: payload, Exp: exp.Unix()}
 	for i := 0; i < n; i++ {
-		claimsIdentity(j, claims, payload, tok)
+		claimsIdentity(j, check, tok)
 	}
 }
 
@@ -107,5 +110,58 @@ func BenchJWTAuthenticate(alg string, n int) {
 	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
 	for i := 0; i < n; i++ {
 		authenticate(m, req, route, nil)
+	}
+}
+
+// The pieces of the uncached flow around the verification.
+
+func benchJWTFlow(alg string) *flow {
+	b := benchJWTs[alg]
+	m, req := b.verify, b.req
+	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
+	return &flow{m: m, req: req, route: route, deadline: time.Now().Add(time.Hour)}
+}
+
+// BenchJWTSlow is authenticateMiss: the cookies, the cache, the cascade.
+func BenchJWTSlow(alg string, n int) {
+	f := benchJWTFlow(alg)
+	for i := 0; i < n; i++ {
+		authenticateMiss(f.m, f.req, f.route)
+	}
+}
+
+// BenchJWTCookiesRead is cookiesRead.
+func BenchJWTCookiesRead(alg string, n int) {
+	f := benchJWTFlow(alg)
+	for i := 0; i < n; i++ {
+		cookiesRead(&f.m.s.cookies, f.req)
+	}
+}
+
+// BenchJWTFlowValidate is flowValidate: key, marks, verification, identity.
+func BenchJWTFlowValidate(alg string, n int) {
+	f := benchJWTFlow(alg)
+	tok := benchJWTs[alg].token
+	for i := 0; i < n; i++ {
+		flowValidate(f, tok, true)
+	}
+}
+
+// BenchJWTFlowSession is flowSession with the cookies read once.
+func BenchJWTFlowSession(alg string, n int) {
+	f := benchJWTFlow(alg)
+	carried := cookiesRead(&f.m.s.cookies, f.req)
+	for i := 0; i < n; i++ {
+		flowSession(f, carried)
+	}
+}
+
+// BenchJWTLocal is flowValidateLocal: verification, identity, caching.
+func BenchJWTLocal(alg string, n int) {
+	f := benchJWTFlow(alg)
+	tok := benchJWTs[alg].token
+	key := cache.Key(tok)
+	for i := 0; i < n; i++ {
+		flowValidateLocal(f, f.m.s.jwt, key, tok, true)
 	}
 }

@@ -203,13 +203,14 @@ func BenchAuthenticate(n int) {
 	}
 }
 
-// BenchServeRemembered is the short path of a remembered session: route
-// memo, session memo, strip, set, next (a no-op handler). The request is
-// reused: each call strips the identity headers the previous one set.
+// BenchServeRemembered is the short path of a remembered session
+// (ServeHTTP called from interpreted code): route memo, session memo,
+// strip, set, next (a no-op handler). The request is reused: each call
+// strips the identity headers the previous one set.
 func BenchServeRemembered(n int) {
 	m, req, rw := bmUser, bReqUser, bRW
 	for i := 0; i < n; i++ {
-		serveRemembered(m, rw, req, routeFor(m.routes, req.URL.Path, req.URL.RawPath))
+		m.ServeHTTP(rw, req)
 	}
 }
 
