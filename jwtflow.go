@@ -97,6 +97,19 @@ func flowValidateLocal(f *flow, j *jwt.Settings, key, token string, charged bool
 		deadline = flowDeadline(f)
 	}
 	check := jwt.Verify(j, f.m.state.jwks, token, deadline)
+	if check.Verdict != jwt.Good || j.Mode == jwt.ModeRevalidate {
+		return flowLocalVerdict(f, j, check, key, token, charged)
+	}
+	id := claimsIdentity(j, check, token)
+	if id == nil {
+		return rememberLocal(f, key, token, validation{state: stateInvalid, reason: "jwt-user-claim"}), nil // the configured user claim is not an object: not a session
+	}
+	return rememberLocal(f, key, token, validation{state: stateValid, id: id}), nil
+}
+
+// flowLocalVerdict is flowValidateLocal for every verdict but a good one
+// in jwt.mode local.
+func flowLocalVerdict(f *flow, j *jwt.Settings, check jwt.Result, key, token string, charged bool) (validation, *ratelimit.Decision) {
 	switch check.Verdict {
 	case jwt.Good:
 		id := claimsIdentity(j, check, token)
@@ -104,10 +117,7 @@ func flowValidateLocal(f *flow, j *jwt.Settings, key, token string, charged bool
 			check.Reason = "user-claim" // the configured user claim is not an object: not a session
 			break
 		}
-		if j.Mode == jwt.ModeRevalidate {
-			return flowValidateBackend(f, key, token, charged, id)
-		}
-		return rememberLocal(f, key, token, validation{state: stateValid, id: id}), nil
+		return flowValidateBackend(f, key, token, charged, id) // revalidate
 	case jwt.Uncheckable:
 		if j.Mode == jwt.ModeFallback {
 			return flowValidateBackend(f, key, token, charged, nil)

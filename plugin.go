@@ -144,24 +144,36 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 // it was not consulted; see authenticate).
 func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, known *authResult) {
 	unusual := stripIdentityHeaders(&m.s.headers, req)
-	if route.rejected {
-		deny(m, rw, req, route, &authResult{}, http.StatusBadRequest, "Invalid request path")
-		return
-	}
-	if m.s.i18n != nil {
-		applyLocale(m, rw, req, route)
-	}
-	if route.kind == kindExcluded {
-		if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, &authResult{}) {
+	if route.rejected || route.kind == kindExcluded || m.s.i18n != nil {
+		if serveRouteFirst(m, rw, req, route) {
 			return
 		}
-		m.next.ServeHTTP(rw, req)
-		return
 	}
 	if m.state.limiter != nil && rateLimited(m, rw, req, unusual) {
 		return
 	}
 	serveSession(m, rw, req, route, known)
+}
+
+// serveRouteFirst is what the route decides before any session: a
+// rejected path is refused, the locale applied, an excluded path served
+// as is. It reports whether it answered.
+func serveRouteFirst(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch) bool {
+	if route.rejected {
+		deny(m, rw, req, route, &authResult{}, http.StatusBadRequest, "Invalid request path")
+		return true
+	}
+	if m.s.i18n != nil {
+		applyLocale(m, rw, req, route)
+	}
+	if route.kind != kindExcluded {
+		return false
+	}
+	if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, &authResult{}) {
+		return true
+	}
+	m.next.ServeHTTP(rw, req)
+	return true
 }
 
 // serveSession finds the request's session (remembered, when known is not
@@ -174,6 +186,10 @@ func serveSession(m *middleware, rw http.ResponseWriter, req *http.Request, rout
 	}
 	if route.endpoint != endpointNone {
 		serveEndpointFlow(m, rw, req, route)
+		return
+	}
+	if m.csrf == nil { // sessionWithCSRF's first case, saving its frame
+		finish(m, rw, req, route, authenticate(m, req, route, known))
 		return
 	}
 	if res, answered := sessionWithCSRF(m, rw, req, route, known); !answered {

@@ -71,11 +71,15 @@ func cachedUserSession(f *flow, carried carriedCookies) *authResult {
 		f.missed, f.missedToken = key, carried.user
 		return nil
 	}
-	id := v.(validation).id
+	return cachedSettled(f, key, carried.user, v.(validation).id, expires)
+}
+
+// cachedSettled is cachedUserSession's answer for a cached validation.
+func cachedSettled(f *flow, key, token string, id *identity, expires int64) *authResult {
 	if id == nil || loggedOutKey(key) || refreshDue(f.m.s, id) || f.m.s.cookies.hint != "" {
 		return nil
 	}
-	res := &authResult{id: id, token: carried.user, loggedIn: acceptsAsUser(f.m.s, id.tokenType)}
+	res := &authResult{id: id, token: token, loggedIn: acceptsAsUser(f.m.s, id.tokenType)}
 	memoRemember(f.m, f.req, res, expires)
 	return res
 }

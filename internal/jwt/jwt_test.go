@@ -496,3 +496,26 @@ func TestHeaderMemo(t *testing.T) {
 	parts := strings.Split(good, ".")
 	wantVerdict(t, verifyToken(j, parts[0]+"."+b64url([]byte(claimsJSON(t, map[string]interface{}{"sub": "admin"})))+"."+parts[2]), Bad, "signature")
 }
+
+// TestStaticFitsBounded: the remembered key choices (Settings.staticFits)
+// give the same verdicts on every later token, and kids that match no
+// configured key, however many, are never remembered.
+func TestStaticFitsBounded(t *testing.T) {
+	k := keysForTest(t)
+	j := testSettings(t, nil)
+	claims := claimsJSON(t, nil)
+	for round := 0; round < 2; round++ { // the second round answers from the memo
+		wantVerdict(t, verifyToken(j, makeJWT(t, headerJSON("RS256", "rsa"), claims, "RS256", k.rsa)), Good, "")
+		wantVerdict(t, verifyToken(j, makeJWT(t, headerJSON("RS256", "rsa"), claims, "RS256", k.rsa2)), Bad, "signature")
+		wantVerdict(t, verifyToken(j, makeJWT(t, headerJSON("RS256", "ed"), claims, "RS256", k.rsa)), Bad, "kid-mismatch")
+		wantVerdict(t, verifyToken(j, makeJWT(t, headerJSON("ES256", "p256"), claims, "ES256", k.p256)), Good, "")
+	}
+	for i := 0; i < 200; i++ {
+		wantVerdict(t, verifyToken(j, makeJWT(t, headerJSON("RS256", "junk-"+strconv.Itoa(i)), claims, "RS256", k.rsa)), Uncheckable, "unknown-key")
+	}
+	count := 0
+	j.staticFits.Range(func(_, _ interface{}) bool { count++; return true })
+	if count != 2 {
+		t.Errorf("staticFits holds %d entries after 200 unknown kids, want 2 (RS256 rsa, ES256 p256)", count)
+	}
+}

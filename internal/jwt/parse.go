@@ -18,7 +18,7 @@ import (
 type jwsParts struct {
 	signed    string // header.payload, the signed bytes
 	rawHeader string // the header segment, as sent
-	header    map[string]interface{}
+	header    *checkedHeader
 	payload   []byte
 	signature []byte
 	// remembered: the header came from headerMemo (a verified token's),
@@ -26,62 +26,85 @@ type jwsParts struct {
 	remembered bool
 }
 
-// splitJWS decodes token's three segments; ok is false for anything that
-// is not a well-formed compact JWS. (Verify has checked its length.) CR
-// and LF, which the base64 decoder would skip, are refused here once for
-// the whole token; strictB64 refuses every other byte outside the
-// alphabet, padding and non-zero trailing bits.
-func splitJWS(token string) (jwsParts, bool) {
-	var p jwsParts
+// checkedHeader is a header that passed every check that depends on no
+// option: one JSON object without duplicate keys, no crit, a known
+// algorithm (never "none"), a kid that is a string when present.
+type checkedHeader struct {
+	name string // alg
+	a    algorithm
+	kid  string
+}
+
+// splitJWS decodes token's three segments and checks its header; problem
+// is "" for a well-formed compact JWS, else the reason ("algorithm": an
+// algorithm unknown here, which Verify answers as uncheckable). (Verify
+// has checked its length.) CR and LF, which the base64 decoder would
+// skip, are refused here once for the whole token; strictB64 refuses
+// every other byte outside the alphabet, padding and non-zero trailing
+// bits.
+func splitJWS(token string) (p jwsParts, problem string) {
 	seg := strings.SplitN(token, ".", 4)
 	if len(seg) != 3 || strings.ContainsAny(token, "\r\n") {
-		return p, false
+		return p, "malformed"
 	}
 	payload, err1 := strictB64.DecodeString(seg[1])
 	signature, err2 := strictB64.DecodeString(seg[2])
 	if err1 != nil || err2 != nil || len(payload) == 0 || len(signature) == 0 {
-		return p, false
+		return p, "malformed"
 	}
-	v, known := headerMemo.Load(seg[0])
-	if known {
-		p.header = v.(map[string]interface{})
-		p.remembered = true
-	} else {
-		header, ok := decodeHeader(seg[0])
-		if !ok {
-			return p, false
-		}
-		p.header = header
+	if v, known := headerMemo.Load(seg[0]); known {
+		p.header, p.remembered = v.(*checkedHeader), true
+	} else if p.header, problem = checkHeader(seg[0]); problem != "" {
+		return p, problem
 	}
 	p.signed = token[:len(seg[0])+1+len(seg[1])]
 	p.rawHeader, p.payload, p.signature = seg[0], payload, signature
-	return p, true
+	return p, ""
+}
+
+// checkHeader decodes and checks a header segment not remembered
+// (splitJWS has refused CR and LF).
+func checkHeader(seg string) (*checkedHeader, string) {
+	raw, err := strictB64.DecodeString(seg)
+	if err != nil || len(raw) == 0 {
+		return nil, "malformed"
+	}
+	header, ok := decodeStrictObject(raw)
+	if !ok {
+		return nil, "malformed"
+	}
+	if _, crit := header["crit"]; crit {
+		return nil, "crit" // no extension is understood here
+	}
+	name, _ := header["alg"].(string)
+	a, known := algorithms[name] // no known algorithm is "" or any spelling of "none"
+	if !known && (name == "" || strings.EqualFold(name, "none")) {
+		return nil, "alg-none"
+	}
+	if !known {
+		return nil, "algorithm"
+	}
+	kid, ok := headerKid(header)
+	if !ok {
+		return nil, "malformed"
+	}
+	return &checkedHeader{name: name, a: a, kid: kid}, ""
 }
 
 // An issuer's headers repeat byte for byte ({"alg":"ES256","kid":"k1"}),
-// so the headers of tokens that verified are remembered decoded: the
+// so the headers of tokens that verified are remembered checked: the
 // strict parse is the costliest part of a verification under Yaegi. Only
 // verified headers are kept (junk cannot fill the memo), read-only, and
 // at most maxHeaderMemo of them.
 const maxHeaderMemo = 64
 
 var (
-	headerMemo     sync.Map   // header segment → map[string]interface{}
+	headerMemo     sync.Map   // header segment → *checkedHeader
 	headerMemoMu   sync.Mutex // protects headerMemoSize
 	headerMemoSize int
 )
 
-// decodeHeader decodes a header segment not remembered (splitJWS has
-// refused CR and LF).
-func decodeHeader(seg string) (map[string]interface{}, bool) {
-	raw, err := strictB64.DecodeString(seg)
-	if err != nil || len(raw) == 0 {
-		return nil, false
-	}
-	return decodeStrictObject(raw)
-}
-
-// rememberHeader keeps the decoded header of a token that verified.
+// rememberHeader keeps the checked header of a token that verified.
 func rememberHeader(p jwsParts) {
 	if _, known := headerMemo.Load(p.rawHeader); known {
 		return

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,6 +75,12 @@ type Settings struct {
 	audienceSet    map[string]bool // audience, for claimsProblem's look-ups
 	maxTokenBytes  int
 	warnedKidless  atomic.Bool // verify.go: warnKidlessKeys logged
+	// staticFits remembers, without a JWKS, the configured keys that fit
+	// an algorithm and kid ("alg kid" → []*pubKey): the keys never
+	// change. Only non-empty answers are kept, so a kid matching no key
+	// (anyone can send one) adds nothing: at most one entry per algorithm
+	// and configured kid, plus one per algorithm for tokens without a kid.
+	staticFits sync.Map
 }
 
 var modes = map[string]Mode{"local": ModeLocal, "revalidate": ModeRevalidate, "fallback": ModeFallback}

@@ -20,7 +20,6 @@ import (
 	"log"
 	"math/big"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -86,26 +85,15 @@ func Verify(j *Settings, jw *KeySet, token string, deadline time.Time) Result {
 	if len(token) > j.maxTokenBytes {
 		return refuse("malformed") // before any decoding
 	}
-	p, ok := splitJWS(token)
-	if !ok {
-		return refuse("malformed")
+	p, problem := splitJWS(token)
+	if problem != "" {
+		return refusedHeader(problem)
 	}
-	if _, crit := p.header["crit"]; crit {
-		return refuse("crit") // no extension is understood here
-	}
-	name, _ := p.header["alg"].(string)
-	a, known := algorithms[name] // no known algorithm is "" or any spelling of "none"
-	if !known && (name == "" || strings.EqualFold(name, "none")) {
-		return refuse("alg-none")
-	}
-	if !known || !j.algorithms[name] {
+	h := p.header
+	if !j.algorithms[h.name] {
 		return Result{Verdict: Uncheckable, Reason: "algorithm"}
 	}
-	kid, ok := headerKid(p.header)
-	if !ok {
-		return refuse("malformed")
-	}
-	if verdict, reason := signatureVerdict(j, jw, p, name, a, kid, deadline); verdict != Good {
+	if verdict, reason := signatureVerdict(j, jw, p, h.name, h.a, h.kid, deadline); verdict != Good {
 		return Result{Verdict: verdict, Reason: reason}
 	}
 	if !p.remembered {
@@ -122,6 +110,15 @@ func Verify(j *Settings, jw *KeySet, token string, deadline time.Time) Result {
 	return Result{Verdict: Good, Claims: claims, Payload: p.payload, Exp: exp}
 }
 
+// refusedHeader is splitJWS's problem as a verdict: an algorithm unknown
+// here is uncheckable (jwt.mode decides), anything else is refused.
+func refusedHeader(problem string) Result {
+	if problem == "algorithm" {
+		return Result{Verdict: Uncheckable, Reason: "algorithm"}
+	}
+	return refuse(problem)
+}
+
 // headerKid reads the optional kid header, which must be a string.
 func headerKid(header map[string]interface{}) (string, bool) {
 	v, present := header["kid"]
@@ -136,18 +133,34 @@ func headerKid(header map[string]interface{}) (string, bool) {
 // tries them. Keys the token names or carries itself (jku, x5u, jwk, x5c)
 // are ignored: only configured and fetched keys count.
 func signatureVerdict(j *Settings, jw *KeySet, p jwsParts, name string, a algorithm, kid string, deadline time.Time) (Verdict, string) {
-	if a.family == familyHMAC {
-		if kid != "" && keyNamed(j.keys, kid) {
-			return Bad, "kid-mismatch" // the kid names a public key: not an HMAC token
-		}
-		if !hmacValid(a.hash, j.secret, p.signed, p.signature) {
-			return Bad, "signature"
-		}
-		return Good, ""
+	if a.family != familyHMAC {
+		return asymmetricVerdict(j, jw, p, name, a, kid, deadline)
 	}
-	keys, verdict, reason := keysFor(j, jw, name, a, kid, deadline)
-	if verdict != Good {
-		return verdict, reason
+	if kid != "" && keyNamed(j.keys, kid) {
+		return Bad, "kid-mismatch" // the kid names a public key: not an HMAC token
+	}
+	if !hmacValid(a.hash, j.secret, p.signed, p.signature) {
+		return Bad, "signature"
+	}
+	return Good, ""
+}
+
+// asymmetricVerdict is signatureVerdict for RS, PS, ES and EdDSA.
+// Without a JWKS the fitting keys are remembered per algorithm and kid
+// (Settings.staticFits).
+func asymmetricVerdict(j *Settings, jw *KeySet, p jwsParts, name string, a algorithm, kid string, deadline time.Time) (Verdict, string) {
+	var keys []*pubKey
+	if v, known := j.staticFits.Load(name + " " + kid); known && jw == nil {
+		keys = v.([]*pubKey)
+	} else {
+		var verdict Verdict
+		var reason string
+		if keys, verdict, reason = keysFor(j, jw, name, a, kid, deadline); verdict != Good {
+			return verdict, reason
+		}
+		if jw == nil {
+			j.staticFits.Store(name+" "+kid, keys)
+		}
 	}
 	for _, key := range keys {
 		if signatureValid(key, a, p.signed, p.signature) {
@@ -247,14 +260,19 @@ func keyNamed(keys []*pubKey, kid string) bool {
 
 // signatureValid checks one asymmetric signature.
 func signatureValid(key *pubKey, a algorithm, signed string, sig []byte) bool {
+	if a.family == familyRSA && !a.pss {
+		return rsa.VerifyPKCS1v15(key.rsa, a.hash, digestOf(a.hash, signed), sig) == nil
+	}
+	return otherSignatureValid(key, a, signed, sig)
+}
+
+// otherSignatureValid is signatureValid for PS, ES and EdDSA (RS, the
+// most common, has the short path).
+func otherSignatureValid(key *pubKey, a algorithm, signed string, sig []byte) bool {
 	switch a.family {
 	case familyRSA:
-		digest := digestOf(a.hash, signed)
-		if a.pss {
-			opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: a.hash}
-			return rsa.VerifyPSS(key.rsa, a.hash, digest, sig, opts) == nil
-		}
-		return rsa.VerifyPKCS1v15(key.rsa, a.hash, digest, sig) == nil
+		opts := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: a.hash}
+		return rsa.VerifyPSS(key.rsa, a.hash, digestOf(a.hash, signed), sig, opts) == nil
 	case familyEC:
 		// JWS signs ES as r||s, each half exactly the curve's size.
 		if len(sig) != 2*a.size {
@@ -341,12 +359,10 @@ func claimsProblem(j *Settings, claims map[string]interface{}, now time.Time) (i
 
 // otherClaimsProblem checks nbf, iss and aud.
 func otherClaimsProblem(j *Settings, claims map[string]interface{}, nowNanos int64) string {
-	nbf, ok := claimSeconds(claims, "nbf")
-	if !ok {
-		return "malformed"
-	}
-	if nbf >= 0 && (nbf >= nanosBound || nowNanos+int64(j.Leeway) < nbf*nanosPerSecond) {
-		return "not-yet-valid" // now + leeway before nbf
+	if _, hasNbf := claims["nbf"]; hasNbf {
+		if reason := nbfProblem(j, claims, nowNanos); reason != "" {
+			return reason
+		}
 	}
 	if j.issuer != "" {
 		if iss, _ := claims["iss"].(string); iss != j.issuer {
@@ -355,6 +371,18 @@ func otherClaimsProblem(j *Settings, claims map[string]interface{}, nowNanos int
 	}
 	if len(j.audience) > 0 && !audienceMatches(j.audienceSet, claims["aud"]) {
 		return "audience"
+	}
+	return ""
+}
+
+// nbfProblem checks a present nbf: "" when it holds.
+func nbfProblem(j *Settings, claims map[string]interface{}, nowNanos int64) string {
+	nbf, ok := claimSeconds(claims, "nbf")
+	if !ok {
+		return "malformed"
+	}
+	if nbf >= nanosBound || nowNanos+int64(j.Leeway) < nbf*nanosPerSecond {
+		return "not-yet-valid" // now + leeway before nbf
 	}
 	return ""
 }
