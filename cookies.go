@@ -17,7 +17,6 @@ const maxCookieBytes = 4096
 type cookieSettings struct {
 	user, guest, refresh    string // names; refresh "" = single-token mode
 	hint                    string // cookies.expiryHint; "" = none
-	userEq                  string // user + "=", for singleCookie
 	userMaxAge, guestMaxAge int    // seconds
 	refreshMaxAge           int
 	secure                  bool
@@ -74,7 +73,6 @@ func compileCookies(c *Config, s *settings) error {
 	if err := checkPrefixedNames(cs); err != nil {
 		return err
 	}
-	cs.userEq = cs.user + "="
 	s.cookies = cs
 	return nil
 }
@@ -203,10 +201,16 @@ func cookiesRead(cs *cookieSettings, req *http.Request) carriedCookies {
 			}
 		}
 	}
+	if c.user == cookieConflict || c.guest == cookieConflict || c.refresh == cookieConflict {
+		dropConflicts(cs, &c) // rare: one check on the common path
+	}
+	return c
+}
+
+func dropConflicts(cs *cookieSettings, c *carriedCookies) {
 	c.user = dropConflict(cs.user, c.user)
 	c.guest = dropConflict(cs.guest, c.guest)
 	c.refresh = dropConflict(cs.refresh, c.refresh)
-	return c
 }
 
 // cookieConflict marks a name seen with two values; NUL never appears in a
@@ -226,21 +230,6 @@ func dropConflict(name, v string) string {
 	}
 	log.Printf("authlayer: cookie %s sent twice with different values; neither is used (a __Host- name prevents this)", name)
 	return ""
-}
-
-// singleCookie reports whether the request can carry at most one cookie
-// with this name (nameEq is the name followed by "="): the quick test that
-// lets the common path use req.Cookie, which returns the first of several.
-//
-// It counts the name itself, not "name=": net/http trims spaces and tabs
-// around a cookie's name, so "userToken =a; userToken=b" is two cookies
-// named userToken although "userToken=" occurs once. Every cookie with
-// the name holds the name verbatim in the one Cookie line, so a single
-// occurrence proves a single cookie; a name that also occurs elsewhere (a
-// longer name, inside a value) only sends the request to the slow path.
-func singleCookie(req *http.Request, nameEq string) bool {
-	h := req.Header["Cookie"]
-	return len(h) == 1 && strings.Count(h[0], nameEq[:len(nameEq)-1]) <= 1
 }
 
 func firstNonEmpty(a, b string) string {

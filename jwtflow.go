@@ -64,7 +64,8 @@ func jwtOptions(o JWTConfig) jwt.Options {
 func flowValidateJWT(f *flow, j *jwt.Settings, key, token string, charged bool) (validation, *ratelimit.Decision) {
 	if key != f.missed {
 		if v, expires, ok := cache.Lookup(f.m.state.validations, key); ok {
-			f.expires, f.expiresToken = expires, token
+			f.expires = expires // one field per statement (Yaegi)
+			f.expiresToken = token
 			return v.(validation), nil
 		}
 	}
@@ -97,7 +98,7 @@ func flowValidateLocal(f *flow, j *jwt.Settings, key, token string, charged bool
 		deadline = flowDeadline(f)
 	}
 	check := jwt.Verify(j, f.m.state.jwks, token, deadline)
-	if check.Verdict != jwt.Good || j.Mode == jwt.ModeRevalidate {
+	if check.Verdict != verdictGood || j.Mode == modeRevalidate {
 		return flowLocalVerdict(f, j, check, key, token, charged)
 	}
 	id := claimsIdentity(j, check, token)
@@ -106,6 +107,13 @@ func flowValidateLocal(f *flow, j *jwt.Settings, key, token string, charged bool
 	}
 	return rememberLocal(f, key, token, validation{state: stateValid, id: id}), nil
 }
+
+// Another package's constant costs an allocation per read under Yaegi
+// (CONTRIBUTING.md, Speed); these are read on every verification.
+const (
+	verdictGood    = jwt.Good
+	modeRevalidate = jwt.ModeRevalidate
+)
 
 // flowLocalVerdict is flowValidateLocal for every verdict but a good one
 // in jwt.mode local.
@@ -136,10 +144,11 @@ func flowLocalVerdict(f *flow, j *jwt.Settings, check jwt.Result, key, token str
 // cache.ttl "0s" caches neither.
 func rememberLocal(f *flow, key, token string, v validation) validation {
 	ttl := f.m.s.cacheTTL
-	if v.state == stateValid {
+	if v.state == stateValid && ttl > 0 {
 		ttl = localTTL(f.m.s, v.id, 0)
 	}
-	f.expires, f.expiresToken = 0, token
+	f.expires = 0 // one field per statement (Yaegi)
+	f.expiresToken = token
 	if ttl > 0 {
 		// A token logged out while it was checked is not cached valid.
 		// (Uncached, the verdict only answers a request as concurrent
@@ -180,31 +189,43 @@ func confirmedValidation(s *settings, answer validation, local *identity) (valid
 }
 
 // claimsIdentity builds the identity of a locally verified token from its
-// claims, with the jwt.*Claim paths (a top-level name is one map index:
-// jsonpath.Field). The signed claims JSON is forwarded as is when the user
-// object is the whole claims object (checked already: one object, no
-// duplicate keys) instead of encoding the claims again; the expiry is the
-// one Verify read.
+// claims, with the jwt.*Claim paths. With the default paths (Settings.Flat)
+// each claim is one map index, and the signed claims JSON is forwarded as
+// is as the user object (checked already: one object, no duplicate keys)
+// instead of encoding the claims again; the expiry is the one Verify read.
 func claimsIdentity(j *jwt.Settings, check jwt.Result, token string) *identity {
+	if !j.Flat || check.Payload == nil {
+		return claimsIdentityAt(j, check, token)
+	}
 	claims := check.Claims
 	tokenType := "user" // without jwt.tokenTypeClaim: accepted by New only with routes.allowedTokenTypes and guests off
-	if len(j.TokenType) > 0 {
-		tokenType = headerSafe(jsonpath.String(jsonpath.Field(j.TokenType, claims)))
+	if j.TokenTypeName != "" {
+		tokenType = headerSafe(jsonpath.String(claims[j.TokenTypeName]))
 	}
-	userID := headerSafe(jsonpath.String(jsonpath.Field(j.UserID, claims)))
-	roles := jsonpath.Strings(jsonpath.Field(j.Roles, claims))
-	if len(j.User) == 0 && check.Payload != nil {
-		return identityFromJSON(check.Payload, userID, tokenType, roles, time.Unix(check.Exp, 0), token, "local")
+	var roles []string
+	if j.RolesName != "" {
+		roles = jsonpath.Strings(claims[j.RolesName])
 	}
-	return claimsIdentityAt(j, check, userID, tokenType, roles, token)
+	userID := headerSafe(jsonpath.String(claims[j.UserIDName]))
+	return identityFromJSON(check.Payload, userID, tokenType, roles, time.Unix(check.Exp, 0), token, "local")
 }
 
-// claimsIdentityAt is claimsIdentity with jwt.userClaim set: the user is
-// the object at that path, encoded.
-func claimsIdentityAt(j *jwt.Settings, check jwt.Result, userID, tokenType string, roles []string, token string) *identity {
-	var user interface{} = check.Claims
-	if len(j.User) > 0 {
-		user, _ = jsonpath.Lookup(j.User, check.Claims)
+// claimsIdentityAt is claimsIdentity with nested claim paths or
+// jwt.userClaim: each claim at its path, the user object encoded.
+func claimsIdentityAt(j *jwt.Settings, check jwt.Result, token string) *identity {
+	claims := check.Claims
+	tokenType := "user"
+	if len(j.TokenType) > 0 {
+		tokenType = headerSafe(jsonpath.Str(j.TokenType, claims))
 	}
-	return newIdentity(user, userID, tokenType, roles, time.Unix(check.Exp, 0), token, "local")
+	userID, roles := headerSafe(jsonpath.Str(j.UserID, claims)), jsonpath.StrList(j.Roles, claims)
+	exp := time.Unix(check.Exp, 0)
+	if len(j.User) == 0 && check.Payload != nil {
+		return identityFromJSON(check.Payload, userID, tokenType, roles, exp, token, "local")
+	}
+	var user interface{} = claims
+	if len(j.User) > 0 {
+		user, _ = jsonpath.Lookup(j.User, claims)
+	}
+	return newIdentity(user, userID, tokenType, roles, exp, token, "local")
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authlayer/authlayer/internal/jsonpath"
 	"github.com/authlayer/authlayer/internal/jwt"
 )
 
@@ -104,5 +105,45 @@ func TestJWTCompiledWithTheRest(t *testing.T) {
 	c.Routes.AllowedTokenTypes = []string{"user"}
 	if typeless, err := compileSettings(c); err != nil || len(typeless.jwt.TokenType) != 0 {
 		t.Errorf("no type claim with routes.allowedTokenTypes: %v", err)
+	}
+}
+
+// TestClaimsIdentityFlatAgreesWithPaths: the default claim paths' short
+// reading (jwt.Settings.Flat: one map index per claim) builds exactly the
+// identity the general path reading builds, for claims of every shape.
+func TestClaimsIdentityFlatAgreesWithPaths(t *testing.T) {
+	compile := func(roles string) *jwt.Settings {
+		c := CreateConfig()
+		c.JWT.Enabled, c.JWT.Secret, c.JWT.RolesClaim = true, jwtFlowSecret, roles
+		j, err := jwt.Compile(jwtOptions(c.JWT))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	for _, roles := range []string{"", "roles"} {
+		flat, paths := compile(roles), compile(roles)
+		if !flat.Flat {
+			t.Fatalf("rolesClaim %q: the default paths are not read flat", roles)
+		}
+		paths.Flat = false
+		for _, claims := range []string{
+			`{"sub":"42","type":"user","roles":["admin","",7,"ops"],"exp":2000000000}`,
+			`{"sub":42,"type":true,"roles":"admin","exp":2000000000}`,
+			`{"sub":null,"roles":null,"exp":2000000000}`,
+			`{"sub":"a\nb","type":"gu\u0000est","roles":[],"exp":2000000000}`,
+			`{"sub":{"id":1},"type":["user"],"exp":2000000000,"":"empty name"}`,
+			`{"exp":2000000000}`,
+		} {
+			doc, _ := jsonpath.Decode([]byte(claims)).(map[string]interface{})
+			if doc == nil {
+				t.Fatalf("%s does not decode", claims)
+			}
+			check := jwt.Result{Verdict: jwt.Good, Claims: doc, Payload: []byte(claims), Exp: 2000000000}
+			got, want := claimsIdentity(flat, check, "tok"), claimsIdentity(paths, check, "tok")
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("rolesClaim %q, claims %s: flat reading %+v, path reading %+v", roles, claims, got, want)
+			}
+		}
 	}
 }

@@ -2,6 +2,9 @@ package authlayer
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -9,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/authlayer/authlayer/internal/cache"
 )
 
 // revocableBackend validates "user-*" tokens until revoked is set.
@@ -238,4 +243,65 @@ func TestSessionMemoRefusesALoggedOutToken(t *testing.T) {
 	if rec := serve(m, page("/dashboard", user)); rec.Code == http.StatusOK {
 		t.Errorf("a logged-out token was served (%d) from the validation cache", rec.Code)
 	}
+}
+
+// signedHS256 is a compact JWS of claims, signed with jwtFlowSecret.
+func signedHS256(claims string) string {
+	enc := base64.RawURLEncoding
+	signed := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(claims))
+	mac := hmac.New(sha256.New, []byte(jwtFlowSecret))
+	mac.Write([]byte(signed))
+	return signed + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
+// TestSessionMemoRemembersLocalVerdicts: a token verified here is
+// remembered for its cookies by the request that verified it, while its
+// verdict is cached (the flow carries the cached entry's expiry to the
+// memo), and not at all with cache.ttl "0s"; either way the app gets the token's identity and the backend is
+// never asked.
+func TestSessionMemoRemembersLocalVerdicts(t *testing.T) {
+	var calls atomic.Int64
+	backend := revocableBackend(t, new(atomic.Bool), &calls)
+	token := signedHS256(`{"sub":"7","type":"user","exp":` + strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10) + `}`)
+	for _, tc := range []struct {
+		ttl     string
+		entries int
+	}{{"1h", 1}, {"0s", 0}} {
+		up := &upstream{}
+		m := memoMiddleware(t, backend.URL, func(c *Config) {
+			c.Cache.TTL = tc.ttl
+			c.JWT.Enabled, c.JWT.Secret = true, jwtFlowSecret
+		})
+		m.next = up
+		for i := 0; i < 3; i++ {
+			if rec := serve(m, page("/dashboard", &http.Cookie{Name: "userToken", Value: token})); rec.Code != http.StatusOK {
+				t.Fatalf("cache.ttl %s, request %d: status %d", tc.ttl, i, rec.Code)
+			}
+			if got := up.headers.Get("X-Auth-User-Id"); got != "7" {
+				t.Fatalf("cache.ttl %s, request %d: X-Auth-User-Id %q, want 7", tc.ttl, i, got)
+			}
+			if n := memoSize(m.state.sessions); n != tc.entries {
+				t.Fatalf("cache.ttl %s, after request %d: %d memo entries, want %d (remembered by the request that verified it)", tc.ttl, i, n, tc.entries)
+			}
+		}
+		if tc.entries == 1 {
+			_, cachedUntil, _ := cache.Lookup(m.state.validations, cache.Key(token))
+			e := memoEntryFor(m.state.sessions, "userToken="+token)
+			if e == nil || e.expiresAt.UnixNano() > cachedUntil {
+				t.Errorf("the memo entry (%v) outlives the cached verdict (until %d)", e, cachedUntil)
+			}
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("%d backend calls for a locally verified token, want 0", n)
+	}
+}
+
+// memoEntryFor is the memo's entry for a Cookie header, for tests.
+func memoEntryFor(sm *sessionMemo, cookieHeader string) *memoEntry {
+	v, ok := sm.entries.Load(cookieHeader)
+	if !ok {
+		return nil
+	}
+	return v.(*memoEntry)
 }

@@ -51,8 +51,8 @@ func authenticateMiss(m *middleware, req *http.Request, route *routeMatch) *auth
 		return res
 	}
 	res := flowSession(f, carried)
-	if settledSession(res) {
-		rememberSettled(f, res)
+	if (f.expires != 0 || f.expiresToken != res.token) && settledSession(res) {
+		rememberSettled(f, res) // not when the flow knows res's validation is not cached
 	}
 	return res
 }
@@ -68,7 +68,8 @@ func cachedUserSession(f *flow, carried carriedCookies) *authResult {
 	key := cache.Key(carried.user)
 	v, expires, ok := cache.Lookup(f.m.state.validations, key)
 	if !ok {
-		f.missed, f.missedToken = key, carried.user
+		f.missed = key // one field per statement (Yaegi)
+		f.missedToken = carried.user
 		return nil
 	}
 	return cachedSettled(f, key, carried.user, v.(validation).id, expires)

@@ -120,16 +120,6 @@ func Strings(v interface{}) []string {
 	return nil
 }
 
-// Field is the value at p in an object: for a top-level name (the common
-// claim paths: "sub", "roles") one map index, without Lookup's walk.
-func Field(p Path, doc map[string]interface{}) interface{} {
-	if len(p) == 1 {
-		return doc[p[0]]
-	}
-	v, _ := Lookup(p, doc)
-	return v
-}
-
 // Instant reads an instant (an expiry): epoch seconds (a number or a
 // numeric string), epoch milliseconds when the number is too large for
 // seconds, or RFC 3339.

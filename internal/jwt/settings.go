@@ -64,6 +64,11 @@ type Settings struct {
 	UserID     jsonpath.Path
 	TokenType  jsonpath.Path // empty: the root decides (every token a user's)
 	Roles      jsonpath.Path
+	// Flat: the user is the whole claims object and the other claims
+	// are top-level names (the defaults): the identity is read with one
+	// map index per claim, by these names ("" for a claim not read).
+	Flat                                 bool
+	UserIDName, TokenTypeName, RolesName string
 
 	algorithms     map[string]bool
 	secret         []byte
@@ -106,6 +111,14 @@ func Compile(o Options) (*Settings, error) {
 		TokenType:     jsonpath.Parse(o.TokenTypeClaim),
 		Roles:         jsonpath.Parse(o.RolesClaim),
 		maxTokenBytes: o.MaxTokenBytes,
+	}
+	j.Flat = len(j.User) == 0 && len(j.UserID) == 1 && len(j.TokenType) <= 1 && len(j.Roles) <= 1
+	if j.Flat {
+		// One assignment each: Yaegi v0.16.1 drops values of a multiple
+		// assignment that mixes calls (CONTRIBUTING.md).
+		j.UserIDName = j.UserID[0]
+		j.TokenTypeName = topName(j.TokenType)
+		j.RolesName = topName(j.Roles)
 	}
 	j.audienceSet = map[string]bool{}
 	for _, aud := range j.audience {
@@ -219,4 +232,12 @@ func algorithmNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// topName is a path of at most one name as that name.
+func topName(p jsonpath.Path) string {
+	if len(p) == 0 {
+		return ""
+	}
+	return p[0]
 }

@@ -71,7 +71,7 @@ func BenchmarkSteps(b *testing.B) {
 	for _, name := range []string{
 		"Loop", "Call",
 		"ServeRemembered", "Strip", "Route", "Authenticate", "SessionMemo", "AuthenticateMiss",
-		"Cookie", "SingleCookie", "CacheKey", "CacheLookup",
+		"Cookie", "CacheKey", "CacheLookup",
 		"MayBeDenied", "SetHeaders", "Forward", "CookieWriter",
 		"RateLimited", "ClientKey", "CSRFBefore", "CSRFAfter",
 		"AuthenticateGuest",

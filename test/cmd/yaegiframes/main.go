@@ -21,7 +21,8 @@
 // Routes: user, guest, guards (the step benchmark's), jwt-<alg> (local
 // verification on every request, cache.ttl 0s) and jwt-<alg>-cached, for
 // hs256, rs256, es256, eddsa. AUTHLAYER_PLUGIN_ROOT measures another copy
-// of the plugin (the steps files are always this checkout's).
+// of the plugin, with its own step files when it has them (a git archive
+// of a commit), else this checkout's.
 package main
 
 import (
@@ -70,6 +71,12 @@ func run(routes []string) error {
 	if r := os.Getenv(traefikrun.EnvPluginRoot); r != "" {
 		pluginRoot = r
 	}
+	// The step files must match the plugin's internals: the measured
+	// copy's own when it has them (a git archive of a commit does).
+	steps := filepath.Join(pluginRoot, "test", "benchtraefik", "testdata", "steps")
+	if _, err := os.Stat(steps); err != nil {
+		steps = filepath.Join(testDir, "benchtraefik", "testdata", "steps")
+	}
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/traefik/yaegi").Output()
 	if err != nil {
 		return fmt.Errorf("locating Yaegi in the module cache: %w", err)
@@ -92,8 +99,7 @@ func run(routes []string) error {
 	}
 	cmd := exec.Command("go", append([]string{"run", "."}, routes...)...)
 	cmd.Dir = prog
-	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "YAEGIFRAMES_PLUGIN="+pluginRoot,
-		"YAEGIFRAMES_STEPS="+filepath.Join(testDir, "benchtraefik", "testdata", "steps"))
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "YAEGIFRAMES_PLUGIN="+pluginRoot, "YAEGIFRAMES_STEPS="+steps)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()
 }

@@ -239,14 +239,6 @@ func BenchCookie(n int) {
 	}
 }
 
-// BenchSingleCookie checks the cookie is sent once.
-func BenchSingleCookie(n int) {
-	m, req := bmUser, bReqUser
-	for i := 0; i < n; i++ {
-		singleCookie(req, m.s.cookies.userEq)
-	}
-}
-
 // BenchCacheKey hashes the token.
 func BenchCacheKey(n int) {
 	for i := 0; i < n; i++ {
