@@ -137,22 +137,28 @@ func stripIfOwned(hs *headerSettings, req *http.Request, name string) {
 // into a header's value slice in place (Set, Add and Clone make new ones),
 // and their capacity equals their length so an append cannot reach them.
 func setIdentityHeaders(hs *headerSettings, req *http.Request, res *authResult) {
-	if id := res.id; id != nil {
-		req.Header[hs.user] = id.userValues
-		if id.userIDValues != nil {
-			req.Header[hs.userID] = id.userIDValues
-		}
-		if id.tokenTypeValues != nil {
-			req.Header[hs.tokenType] = id.tokenTypeValues
-		}
-		if hs.forwardAuthorization {
-			req.Header[authorizationHeader] = id.authorizationValues
-		}
-		if hs.verifiedBy != "" {
-			req.Header[hs.verifiedBy] = id.verifiedValues
-		}
+	id := res.id
+	if id == nil {
+		return
 	}
-	if res.refreshed != "" {
-		req.Header[hs.refreshed] = []string{res.refreshed}
+	h := req.Header
+	h[hs.user] = id.userValues
+	if id.userIDValues != nil {
+		h[hs.userID] = id.userIDValues
 	}
+	if id.tokenTypeValues != nil {
+		h[hs.tokenType] = id.tokenTypeValues
+	}
+	if hs.forwardAuthorization {
+		h[authorizationHeader] = id.authorizationValues
+	}
+	if hs.verifiedBy != "" {
+		h[hs.verifiedBy] = id.verifiedValues
+	}
+}
+
+// setRefreshedHeader hands the app a token refreshed or minted on this
+// request (never on a remembered session's: those are settled).
+func setRefreshedHeader(hs *headerSettings, req *http.Request, res *authResult) {
+	req.Header[hs.refreshed] = []string{res.refreshed}
 }

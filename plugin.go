@@ -226,6 +226,9 @@ func finish(m *middleware, rw http.ResponseWriter, req *http.Request, route *rou
 // sets the session's cookies on the app's response.
 func forward(m *middleware, rw http.ResponseWriter, req *http.Request, res *authResult) {
 	setIdentityHeaders(&m.s.headers, req, res)
+	if res.refreshed != "" {
+		setRefreshedHeader(&m.s.headers, req, res)
+	}
 	if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, res) {
 		return
 	}
