@@ -26,6 +26,7 @@
 package main
 
 import (
+	"context"
 	_ "embed"
 	"fmt"
 	"io/fs"
@@ -74,10 +75,12 @@ func run(routes []string) error {
 	// The step files must match the plugin's internals: the measured
 	// copy's own when it has them (a git archive of a commit does).
 	steps := filepath.Join(pluginRoot, "test", "benchtraefik", "testdata", "steps")
+	//nolint:gosec // G703: the plugin copy the developer chose (AUTHLAYER_PLUGIN_ROOT)
 	if _, err := os.Stat(steps); err != nil {
 		steps = filepath.Join(testDir, "benchtraefik", "testdata", "steps")
 	}
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/traefik/yaegi").Output()
+	ctx := context.Background()
+	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/traefik/yaegi").Output()
 	if err != nil {
 		return fmt.Errorf("locating Yaegi in the module cache: %w", err)
 	}
@@ -97,7 +100,8 @@ func run(routes []string) error {
 	if err := writeProgram(prog, testDir, yaegi); err != nil {
 		return err
 	}
-	cmd := exec.Command("go", append([]string{"run", "."}, routes...)...)
+	//nolint:gosec // G204: the routes the developer asked for, run by the program written above
+	cmd := exec.CommandContext(ctx, "go", append([]string{"run", "."}, routes...)...)
 	cmd.Dir = prog
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "YAEGIFRAMES_PLUGIN="+pluginRoot, "YAEGIFRAMES_STEPS="+steps)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -115,16 +119,17 @@ func patchYaegi(dir string) error {
 		return fmt.Errorf("interp/run.go: the frame allocation line was not found once (not Yaegi v0.16.1?)")
 	}
 	patched := strings.Replace(string(src), frameAnchor, frameAnchor+"\t\tcountFrame(def)\n", 1)
-	if err := os.WriteFile(runGo, []byte(patched), 0o644); err != nil {
+	//nolint:gosec // G703: the temporary copy this tool made
+	if err := os.WriteFile(runGo, []byte(patched), 0o600); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "interp", "zz_yaegiframes.go"), []byte(counters), 0o644)
+	return os.WriteFile(filepath.Join(dir, "interp", "zz_yaegiframes.go"), []byte(counters), 0o600)
 }
 
 // writeProgram lays out the counting program as a module that uses this
 // checkout's test module and the patched Yaegi.
 func writeProgram(dir, testDir, yaegi string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}
 	goMod := "module yaegiframes\n\ngo 1.22\n\n" +
@@ -136,7 +141,7 @@ func writeProgram(dir, testDir, yaegi string) error {
 		return err
 	}
 	for name, data := range map[string][]byte{"go.mod": []byte(goMod), "go.sum": sum, "main.go": []byte(program)} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			return err
 		}
 	}
@@ -155,12 +160,14 @@ func copyTree(from, to string) error {
 		}
 		target := filepath.Join(to, rel)
 		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
+			return os.MkdirAll(target, 0o750)
 		}
+		//nolint:gosec // G122: a copy of the read-only module cache into a directory of our own
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(target, data, 0o644)
+		//nolint:gosec // G703: inside the temporary directory this tool made
+		return os.WriteFile(target, data, 0o600)
 	})
 }
