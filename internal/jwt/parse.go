@@ -175,6 +175,16 @@ func decodeStrictObject(raw []byte) (map[string]interface{}, bool) {
 	if json.Unmarshal(raw, &plain) != nil {
 		return nil, false // a number beyond float64's range (1e400), which parsers read differently
 	}
+	if bytes.Count(written, objectOpens) == 1 {
+		// No object inside the object (each non-empty one opens a line
+		// with "{"; a string holds no raw line break): only the top level
+		// can repeat a key, and its members are the lines at depth one
+		// that start with a name.
+		if bytes.Count(written, topLevelNames) != len(doc) {
+			return nil, false
+		}
+		return doc, true
+	}
 	decoded, err := json.MarshalIndent(doc, "", "")
 	if err != nil {
 		return nil, false
@@ -200,6 +210,8 @@ func uniqueKeys(raw []byte) bool {
 const maxJSONDepth = 32
 
 var (
-	newline = []byte("\n")
-	tooDeep = []byte("\n" + strings.Repeat("\t", maxJSONDepth+1)) // a line of json.Indent's output at depth maxJSONDepth+1
+	objectOpens   = []byte("{\n")    // a non-empty object as json.Indent lays it out
+	topLevelNames = []byte("\n\t\"") // a member of the outermost object, laid out
+	newline       = []byte("\n")
+	tooDeep       = []byte("\n" + strings.Repeat("\t", maxJSONDepth+1)) // a line of json.Indent's output at depth maxJSONDepth+1
 )
