@@ -24,9 +24,11 @@ import (
 // each a fresh copy, called from compiled code as Traefik calls it. Where
 // the time goes in BENCHMARKS.md comes from here. testdata/steps/
 // jwtsteps.go adds the steps of a local JWT verification per algorithm
-// (JWT*/<alg>) and the requests serve/jwt-<alg> (cache.ttl 0s: verified
-// on every request) and serve/jwt-<alg>-cached, next to serve/ttl0 (a
-// backend call per request). serve/user-i18n and serve/user-i18n-prefix
+// (JWT*/<alg>: inside jwt.Verify, then the flow around it from
+// authenticateMiss down to flowValidateLocal) and the requests
+// serve/jwt-<alg> (cache.ttl 0s: verified on every request) and
+// serve/jwt-<alg>-cached, next to serve/ttl0 (a backend call per request).
+// For which interpreted function allocates what, see test/cmd/yaegiframes. serve/user-i18n and serve/user-i18n-prefix
 // are serve/user with i18n on, the locale from Accept-Language and from
 // the path.
 //
