@@ -3,6 +3,7 @@ package benchtraefik
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +35,25 @@ func TestRewriteImportsPointsTheBaselineAtItsOwnSubpackages(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(dir, "go.mod")); string(got) != files["go.mod"] {
 		t.Errorf("go.mod changed: %s", got)
+	}
+}
+
+// TestBaselineTablePairsEachRound: each route is divided by its twin of
+// the same round, and only routes with a twin get a row.
+func TestBaselineTablePairsEachRound(t *testing.T) {
+	rs := []*route{{name: "none", label: "no middleware"}, {name: "user", label: "cached user"}, {name: "user-base", label: "cached user (baseline)"}}
+	results := map[string][]measurement{
+		"none":      {{rps: 100, cpuPerReq: 50}, {rps: 50, cpuPerReq: 100}},
+		"user":      {{rps: 90, cpuPerReq: 60}, {rps: 40, cpuPerReq: 150}},
+		"user-base": {{rps: 60, cpuPerReq: 120}, {rps: 40, cpuPerReq: 100}},
+	}
+	got := baselineTable(rs, results)
+	want := "| cached user | 0.50, 1.50 | 1.00 | 1.25 (1.00–1.50) |\n"
+	if !strings.HasSuffix(got, want) || strings.Count(got, "\n| cached") != 1 {
+		t.Errorf("baseline table:\n%s\nwant one row ending in %q", got, want)
+	}
+	delete(results, "user-base")
+	if got := baselineTable(rs[:2], results); got != "" {
+		t.Errorf("a table without any twin: %q", got)
 	}
 }

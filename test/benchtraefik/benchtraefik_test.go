@@ -686,6 +686,7 @@ func TestBenchTraefik(t *testing.T) {
 	var md strings.Builder
 	md.WriteString(b.header(version, began))
 	md.WriteString(routeTable(rs, results, k))
+	md.WriteString(baselineTable(rs, results))
 	md.WriteString(jwtTable(rs, results))
 	md.WriteString(peerTable(rs, results))
 	md.WriteString(clusterTable(rs, results))
@@ -850,6 +851,50 @@ func jwtTable(rs []*route, results map[string][]measurement) string {
 			us(cpu(r.name)), added(r.name, "none"), added(r.name, "user"), added(r.name, "ttl0"))
 	}
 	return s.String()
+}
+
+// baselineTable compares each route with its baseline twin
+// (BENCH_BASELINE) round by round: this VM's speed drifts between rounds
+// (no middleware has cost from 63 to 119 µs of Traefik CPU per request in
+// one run), and the two routes of a pair share their round's speed.
+func baselineTable(rs []*route, results map[string][]measurement) string {
+	var s strings.Builder
+	for _, r := range rs {
+		this, base := results[r.name], results[r.name+"-base"]
+		if len(base) == 0 || len(base) != len(this) {
+			continue
+		}
+		if s.Len() == 0 {
+			s.WriteString("\nAgainst the baseline, round by round: each route ÷ its baseline twin in the same round (the machine's speed drifts between rounds; the two routes of a pair share it). Traefik CPU per request per round, its median, and the throughput ratio's median (range):\n\n")
+			s.WriteString("| route | Traefik CPU per request, this ÷ baseline, per round | median | throughput, this ÷ baseline |\n|---|---|---|---|\n")
+		}
+		cpu, thr := pairRatios(this, base)
+		var per []string
+		for _, c := range cpu {
+			per = append(per, fmt.Sprintf("%.2f", c))
+		}
+		lo, hi := minMax(thr)
+		fmt.Fprintf(&s, "| %s | %s | %.2f | %.2f (%.2f–%.2f) |\n", r.label, strings.Join(per, ", "), median(cpu), median(thr), lo, hi)
+	}
+	return s.String()
+}
+
+// pairRatios divides this round's measurement by base's, round by round:
+// Traefik CPU per request and throughput (a round without CPU figures
+// counts as 1).
+func pairRatios(this, base []measurement) (cpu, thr []float64) {
+	for i := range this {
+		c := 1.0
+		if base[i].cpuPerReq > 0 {
+			c = float64(this[i].cpuPerReq) / float64(base[i].cpuPerReq)
+		}
+		t := 1.0
+		if base[i].rps > 0 {
+			t = this[i].rps / base[i].rps
+		}
+		cpu, thr = append(cpu, c), append(thr, t)
+	}
+	return cpu, thr
 }
 
 // roundsTable lists every measurement, for judging the noise.
