@@ -519,3 +519,15 @@ func TestStaticFitsBounded(t *testing.T) {
 		t.Errorf("staticFits holds %d entries after 200 unknown kids, want 2 (RS256 rsa, ES256 p256)", count)
 	}
 }
+
+// TestNonStringKidIsMalformed: a kid that is not a string makes the
+// header malformed, whether or not its algorithm is allowed here (the
+// header's own checks come before the allow-list).
+func TestNonStringKidIsMalformed(t *testing.T) {
+	k := keysForTest(t)
+	claims := claimsJSON(t, nil)
+	onlyHS := testSettings(t, func(c *Options) { c.Algorithms = []string{"HS256"} })
+	wantVerdict(t, verifyToken(onlyHS, makeJWT(t, `{"alg":"RS256","kid":42}`, claims, "RS256", k.rsa)), Bad, "malformed")
+	wantVerdict(t, verifyToken(onlyHS, makeJWT(t, `{"alg":"HS256","kid":["a"]}`, claims, "HS256", []byte(testSecret))), Bad, "malformed")
+	wantVerdict(t, verifyToken(onlyHS, makeJWT(t, `{"alg":"RS256","kid":"rsa"}`, claims, "RS256", k.rsa)), Uncheckable, "algorithm")
+}
