@@ -104,11 +104,7 @@ type backendAnswer struct {
 // share of call slots is counted under). It waits for a slot and answers
 // within ctx's deadline.
 func backendCall(b *backendClient, ctx context.Context, client, method, url, bearer string, body []byte) (backendAnswer, error) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(b.urls.timeout)
-	}
-	if !slots.Acquire(b.slots, client, deadline) {
+	if !acquireCallSlot(b, ctx, client) {
 		return backendAnswer{}, errBackendUnavailable
 	}
 	defer slots.Release(b.slots, client)
@@ -131,16 +127,22 @@ func backendCall(b *backendClient, ctx context.Context, client, method, url, bea
 	return backendAnswer{status: status, doc: jsonpath.Decode(raw)}, nil
 }
 
+// acquireCallSlot waits for one of client's backend call slots until ctx's
+// deadline (backend.timeout from now without one); the caller releases it.
+func acquireCallSlot(b *backendClient, ctx context.Context, client string) bool {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(b.urls.timeout)
+	}
+	return slots.Acquire(b.slots, client, deadline)
+}
+
 // backendCallShaped is backendCall for a call with a request shape
 // (requestshape.go): the request is built from the shape and vals (raw:
 // the login's browser body), and a status the shape calls success reads
 // as 200.
 func backendCallShaped(b *backendClient, ctx context.Context, client string, sh *requestShape, url string, vals *shapeValues, raw []byte) (backendAnswer, error) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(b.urls.timeout)
-	}
-	if !slots.Acquire(b.slots, client, deadline) {
+	if !acquireCallSlot(b, ctx, client) {
 		return backendAnswer{}, errBackendUnavailable
 	}
 	defer slots.Release(b.slots, client)

@@ -194,12 +194,7 @@ func lastLine(s string) string {
 // AUTHLAYER_REQUIRE_DJANGO=1).
 func Need(t testing.TB) string {
 	t.Helper()
-	bin, why := Available()
-	if bin != "" {
-		return bin
-	}
-	testkit.RequireOrSkip(t, EnvRequire, why)
-	return ""
+	return testkit.Need(t, EnvRequire, Available)
 }
 
 // projectDir is test/djangoapp: $AUTHLAYER_DJANGOAPP_DIR, else next to

@@ -826,23 +826,12 @@ func (s *Server) Do(t testing.TB, method, path string, header http.Header, body 
 // sent as a public client's).
 func (s *Server) PostForm(t testing.TB, path, clientID string, form url.Values) Response {
 	t.Helper()
-	f := url.Values{}
-	for k, v := range form {
-		f[k] = v
+	secret := ""
+	if c, ok := s.clients[clientID]; ok {
+		secret = c.Secret
 	}
-	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-	if c, ok := s.clients[clientID]; ok && c.Secret != "" {
-		h.Set("Authorization", BasicAuth(c.ID, c.Secret))
-	} else {
-		f.Set("client_id", clientID)
-	}
-	return s.Do(t, http.MethodPost, path, h, f.Encode())
-}
-
-// BasicAuth is RFC 6749 §2.3.1's Authorization value: id and secret each
-// form-urlencoded, then Basic.
-func BasicAuth(id, secret string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+	body, h := testkit.ClientForm(form, clientID, secret)
+	return s.Do(t, http.MethodPost, path, h, body)
 }
 
 // Tokens are a successful token answer's tokens.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authlayer/authlayer/test/testkit"
 )
 
 // The server against the RFCs it claims: statuses, bodies and headers of
@@ -155,23 +157,23 @@ func TestClientAuthentication(t *testing.T) {
 			t.Errorf("%s: WWW-Authenticate %q, want %q", what, got, challengeBasic)
 		}
 	}
-	invalid("wrong secret (basic)", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", BasicAuth(ConfidentialID, "wrong")), pw))
+	invalid("wrong secret (basic)", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", testkit.BasicAuth(ConfidentialID, "wrong")), pw))
 	// RFC 6749 §2.3.1: the secret is form-urlencoded before the Basic
 	// encoding; sent raw, this one ("%@" is no escape) does not decode.
 	raw := "Basic " + base64.StdEncoding.EncodeToString([]byte(ConfidentialID+":"+ConfidentialSecret))
 	invalid("secret not form-urlencoded", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", raw), pw))
 	invalid("not Basic", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", "Bearer x"), pw))
-	invalid("unknown client (basic)", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", BasicAuth("nobody", "x")), pw))
-	invalid("public client with Basic", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", BasicAuth(PublicID, "")), pw))
+	invalid("unknown client (basic)", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", testkit.BasicAuth("nobody", "x")), pw))
+	invalid("public client with Basic", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", testkit.BasicAuth(PublicID, "")), pw))
 	invalid("wrong secret (post)", s.Do(t, http.MethodPost, TokenPath, formHeader(), pw+"&client_id="+ConfidentialID+"&client_secret=wrong"))
 	invalid("confidential client without its secret", s.Do(t, http.MethodPost, TokenPath, formHeader(), pw+"&client_id="+ConfidentialID))
 	invalid("unknown public client", s.Do(t, http.MethodPost, TokenPath, formHeader(), pw+"&client_id=nobody"))
 	invalid("no client at all", s.Do(t, http.MethodPost, TokenPath, formHeader(), pw))
-	invalid("client_id differs from Basic", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", BasicAuth(ConfidentialID, ConfidentialSecret)), pw+"&client_id="+PublicID))
+	invalid("client_id differs from Basic", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", testkit.BasicAuth(ConfidentialID, ConfidentialSecret)), pw+"&client_id="+PublicID))
 	// §2.3: one method at a time.
-	wantError(t, "Basic and client_secret", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", BasicAuth(ConfidentialID, ConfidentialSecret)), pw+"&client_secret=x"), 400, ErrInvalidRequest)
+	wantError(t, "Basic and client_secret", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", testkit.BasicAuth(ConfidentialID, ConfidentialSecret)), pw+"&client_secret=x"), 400, ErrInvalidRequest)
 	// client_id beside Basic naming the same client is allowed (§3.2.1).
-	wantTokens(t, "Basic and the same client_id", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", BasicAuth(ConfidentialID, ConfidentialSecret)), pw+"&client_id="+ConfidentialID), true)
+	wantTokens(t, "Basic and the same client_id", s.Do(t, http.MethodPost, TokenPath, formHeader("Authorization", testkit.BasicAuth(ConfidentialID, ConfidentialSecret)), pw+"&client_id="+ConfidentialID), true)
 }
 
 func TestRefreshRotationAndReuse(t *testing.T) {

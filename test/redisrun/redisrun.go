@@ -93,12 +93,7 @@ func Binary() (string, string) {
 // AUTHLAYER_REQUIRE_REDIS=1).
 func Need(t testing.TB) string {
 	t.Helper()
-	bin, why := Binary()
-	if bin != "" {
-		return bin
-	}
-	testkit.RequireOrSkip(t, EnvRequire, why)
-	return ""
+	return testkit.Need(t, EnvRequire, Binary)
 }
 
 // Server is one redis-server the test started.

@@ -1,9 +1,11 @@
 package testkit
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"testing"
@@ -22,6 +24,41 @@ func RequireOrSkip(t testing.TB, env, why string) {
 		t.Fatalf("%s=1 and %s", env, why)
 	}
 	t.Skipf("skipped: %s; %s=1 makes this a failure", why, env)
+}
+
+// Need returns what available finds (a binary, an interpreter), or skips
+// the test saying why (fails it when env is "1"): each runner's Need.
+func Need(t testing.TB, env string, available func() (string, string)) string {
+	t.Helper()
+	bin, why := available()
+	if bin != "" {
+		return bin
+	}
+	RequireOrSkip(t, env, why)
+	return ""
+}
+
+// BasicAuth is RFC 6749 §2.3.1's Authorization value: id and secret each
+// form-urlencoded, then Basic.
+func BasicAuth(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+}
+
+// ClientForm is a token endpoint request's body and header for clientID:
+// HTTP Basic (RFC 6749 §2.3.1) with a secret, client_id in the form
+// without one (a public client). form is not modified.
+func ClientForm(form url.Values, clientID, secret string) (string, http.Header) {
+	f := url.Values{}
+	for k, v := range form {
+		f[k] = v
+	}
+	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	if secret != "" {
+		h.Set("Authorization", BasicAuth(clientID, secret))
+	} else {
+		f.Set("client_id", clientID)
+	}
+	return f.Encode(), h
 }
 
 // BackendResponse is one answer of a real backend to a test's helper.

@@ -160,12 +160,7 @@ func Available() (string, string) {
 // AUTHLAYER_REQUIRE_ZITADEL=1).
 func Need(t testing.TB) string {
 	t.Helper()
-	bin, why := Available()
-	if bin != "" {
-		return bin
-	}
-	testkit.RequireOrSkip(t, EnvRequire, why)
-	return ""
+	return testkit.Need(t, EnvRequire, Available)
 }
 
 // CachePath is where the built binary is kept.
@@ -479,17 +474,12 @@ func (s *Server) Do(t testing.TB, method, target string, header http.Header, bod
 // web client, client_id in the form for any other.
 func (s *Server) PostForm(t testing.TB, path, clientID string, form url.Values) Response {
 	t.Helper()
-	f := url.Values{}
-	for k, v := range form {
-		f[k] = v
-	}
-	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	secret := ""
 	if clientID == WebClientID {
-		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(WebClientID)+":"+url.QueryEscape(WebClientSecret))))
-	} else {
-		f.Set("client_id", clientID)
+		secret = WebClientSecret
 	}
-	return s.Do(t, http.MethodPost, path, h, f.Encode())
+	body, h := testkit.ClientForm(form, clientID, secret)
+	return s.Do(t, http.MethodPost, path, h, body)
 }
 
 // Tokens are a token answer's tokens.
