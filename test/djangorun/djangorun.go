@@ -174,7 +174,7 @@ func check() (string, string) {
 	defer cancel()
 	//nolint:gosec // G204: the interpreter the developer chose
 	cmd := exec.CommandContext(ctx, bin, "-c", "import django, rest_framework, rest_framework_simplejwt")
-	cmd.Env = childEnv()
+	cmd.Env = Env()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Sprintf("%s cannot import django, rest_framework and rest_framework_simplejwt (%v: %s): install Debian's python3-django, python3-djangorestframework and python3-djangorestframework-simplejwt",
 			bin, err, lastLine(string(out)))
@@ -215,9 +215,10 @@ func projectDir() (string, error) {
 	return filepath.Abs(dir)
 }
 
-// childEnv is the test's environment without what would change which
-// Python packages load or which settings Django reads.
-func childEnv() []string {
+// Env is this process's environment without what would change which
+// Python packages load or which settings Django reads: the environment
+// to run test/djangoapp in (the tests' servers, and the demo's).
+func Env() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
@@ -331,7 +332,7 @@ func settings(o Options) ([]string, string, error) {
 			return nil, "", fmt.Errorf("allowed host %q holds a comma or a space", h)
 		}
 	}
-	env := append(childEnv(),
+	env := append(Env(),
 		"DJANGOAPP_SECRET_KEY="+key,
 		"DJANGOAPP_SIGNING_KEY="+key,
 		"DJANGOAPP_ACCESS_TOKEN_LIFETIME="+seconds(access),

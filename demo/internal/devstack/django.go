@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/authlayer/authlayer/test/djangorun"
 )
 
 // The demo against a real Django REST framework + simplejwt backend
@@ -100,7 +102,7 @@ func DjangoVersion(ctx context.Context, python string) (string, error) {
 	defer cancel()
 	//nolint:gosec // G204: the interpreter the developer chose
 	cmd := exec.CommandContext(ctx, python, "-c", "import django, rest_framework, rest_framework_simplejwt; print(django.get_version())")
-	cmd.Env = djangoEnv()
+	cmd.Env = djangorun.Env()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("%s cannot import django, rest_framework and rest_framework_simplejwt (%v: %s): install Debian's %s",
@@ -155,20 +157,6 @@ func isFile(path string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// djangoEnv is the demo's environment without what would change which
-// Python packages load or which settings Django reads.
-func djangoEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "PYTHON") || strings.HasPrefix(name, "DJANGOAPP_") || name == "DJANGO_SETTINGS_MODULE" {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "PYTHONDONTWRITEBYTECODE=1", "PYTHONNOUSERSITE=1", "PYTHONUNBUFFERED=1")
-}
-
 // DjangoConfig configures StartDjango.
 type DjangoConfig struct {
 	// Python is the interpreter (FindDjangoPython's choice).
@@ -214,7 +202,7 @@ func StartDjango(ctx context.Context, c DjangoConfig) (*Django, error) {
 		return nil, err
 	}
 	ready := filepath.Join(c.Dir, "ready.json")
-	env := append(djangoEnv(),
+	env := append(djangorun.Env(),
 		"DJANGOAPP_DB="+filepath.Join(c.Dir, "db.sqlite3"),
 		"DJANGOAPP_SECRET_KEY="+c.SigningKey,
 		"DJANGOAPP_SIGNING_KEY="+c.SigningKey,
