@@ -403,10 +403,9 @@ func identityFromJSON(raw []byte, userID, tokenType string, roles []string, exp 
 		return nil
 	}
 	id := &identity{
-		userID: userID, tokenType: tokenType, roles: roles, expiresAt: exp,
-		userValues:          []string{base64.StdEncoding.EncodeToString(raw)},
-		authorizationValues: []string{"Bearer " + token},
-		verifiedValues:      []string{verifiedBy},
+		userID: userID, tokenType: tokenType, token: token, roles: roles, expiresAt: exp,
+		userValues:     []string{base64.StdEncoding.EncodeToString(raw)},
+		verifiedValues: []string{verifiedBy},
 	}
 	if userID != "" {
 		id.userIDValues = []string{userID}

@@ -72,7 +72,7 @@ func openSharedValidation(n *clusterNode, token, key, sealed string) (validation
 	if ttl <= 0 {
 		return validation{}, 0, false, false
 	}
-	id := &identity{userID: si.UserID, tokenType: si.TokenType, roles: si.Roles}
+	id := &identity{userID: si.UserID, tokenType: si.TokenType, token: token, roles: si.Roles}
 	if si.ExpiresAt != 0 {
 		id.expiresAt = time.UnixMilli(si.ExpiresAt)
 	}
@@ -83,7 +83,6 @@ func openSharedValidation(n *clusterNode, token, key, sealed string) (validation
 	if id.tokenType != "" {
 		id.tokenTypeValues = oneValue(id.tokenType)
 	}
-	id.authorizationValues = oneValue("Bearer " + token)
 	id.verifiedValues = oneValue("backend")
 	return validation{state: stateValid, id: id}, ttl, true, false
 }

@@ -1,6 +1,7 @@
 package authlayer
 
 import (
+	"bytes"
 	"github.com/authlayer/authlayer/internal/opts"
 	"net/http"
 	"strings"
@@ -113,15 +114,29 @@ var headerAliasFolder = strings.NewReplacer(
 // whether the request carries any header outside the common set: without
 // one, it cannot carry a method override or a prefetch marker either, and
 // the checks for those can be skipped.
+//
+// The common request has only common headers; the standard library tells
+// so in one compiled call (WriteSubset writes nothing when every name is
+// excluded), where an interpreted loop over the header map costs a few
+// allocations per header. A name present with no value is not written:
+// it carries nothing to trust or to override with, and the proxy sends no
+// line for it.
 func stripIdentityHeaders(hs *headerSettings, req *http.Request) bool {
-	unusual := false
+	var others bytes.Buffer
+	if req.Header.WriteSubset(&others, hs.safe) != nil || others.Len() == 0 {
+		return false
+	}
+	stripOwned(hs, req)
+	return true
+}
+
+// stripOwned is stripIdentityHeaders for a request with uncommon headers.
+func stripOwned(hs *headerSettings, req *http.Request) {
 	for name := range req.Header {
 		if !hs.safe[name] {
-			unusual = true
 			stripIfOwned(hs, req, name)
 		}
 	}
-	return unusual
 }
 
 // stripIfOwned removes name if it is, or aliases, a header authlayer sets.
@@ -136,6 +151,8 @@ func stripIfOwned(hs *headerSettings, req *http.Request, name string) {
 // are shared by the requests of one session: nothing downstream writes
 // into a header's value slice in place (Set, Add and Clone make new ones),
 // and their capacity equals their length so an append cannot reach them.
+// Authorization is built here, so a cached session holds its token once
+// (see identity).
 func setIdentityHeaders(hs *headerSettings, req *http.Request, res *authResult) {
 	id := res.id
 	if id == nil {
@@ -150,7 +167,7 @@ func setIdentityHeaders(hs *headerSettings, req *http.Request, res *authResult) 
 		h[hs.tokenType] = id.tokenTypeValues
 	}
 	if hs.forwardAuthorization {
-		h[authorizationHeader] = id.authorizationValues
+		h[authorizationHeader] = []string{"Bearer " + id.token}
 	}
 	if hs.verifiedBy != "" {
 		h[hs.verifiedBy] = id.verifiedValues

@@ -113,3 +113,45 @@ func TestCommonHeadersNeverHideMarkers(t *testing.T) {
 		t.Error("a request with common headers only was reported as unusual")
 	}
 }
+
+// TestStripAgreesWithTheHeaderWalk: the one-call pre-check (WriteSubset)
+// reports a request unusual exactly when a header outside the common set
+// has a value, as walking the map says, and afterwards no owned name or
+// alias holds a value, for every mix of common, owned, aliased and
+// unrelated names, with no value, an empty one, or several.
+func TestStripAgreesWithTheHeaderWalk(t *testing.T) {
+	hs, err := newHeaderSettings(CreateConfig().Headers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"Accept", "Cookie", "X-Forwarded-For", "X-Auth-User", "X_auth_user", "Authorization",
+		"X-Auth-User-Id", "X-Unrelated", "X-Http-Method-Override", "Sec-Purpose"}
+	values := [][]string{nil, {}, {""}, {"v"}, {"a", "b"}}
+	for mask := 0; mask < 1<<len(names); mask += 7 { // a spread of the subsets, bounded
+		for vi, vs := range values {
+			req, _ := http.NewRequest(http.MethodGet, "/", nil)
+			want := false
+			for i, name := range names {
+				if mask&(1<<i) == 0 {
+					continue
+				}
+				v := values[(vi+i)%len(values)]
+				if name == "Accept" {
+					v = vs
+				}
+				req.Header[name] = v
+				if !hs.safe[name] && len(v) > 0 {
+					want = true
+				}
+			}
+			if got := stripIdentityHeaders(&hs, req); got != want {
+				t.Fatalf("headers %v: unusual %v, want %v", req.Header, got, want)
+			}
+			for name, v := range req.Header {
+				if len(v) > 0 && hs.owned[normalizeHeaderName(name)] && !hs.safe[name] {
+					t.Fatalf("owned header %s kept the value %q", name, v)
+				}
+			}
+		}
+	}
+}

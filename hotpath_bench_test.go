@@ -100,7 +100,7 @@ func BenchmarkPartMemo(b *testing.B) {
 	m, _ := hotMiddleware(b)
 	req := benchRequest()
 	for i := 0; i < b.N; i++ {
-		memoSession(m.state.sessions, req)
+		memoSession(m.state.sessions, req.Header)
 	}
 }
 

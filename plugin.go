@@ -18,10 +18,12 @@ type middleware struct {
 	routes *routeMemo
 	audit  *auditLog   // nil when audit.enabled is false
 	csrf   *csrf.Guard // nil when csrf.enabled is false
-	plain  bool        // neither rate limits nor CSRF: remembered sessions take the short path
-	// shaping: i18n or methodOverride is on, work on every forwarded
-	// request beyond the identity headers (shapeRequest).
-	shaping bool
+	// guarded: rate limits, CSRF, i18n or methodOverride is on, work on a
+	// remembered session's request beyond the identity headers
+	// (serveRememberedGuarded); without any, it takes the short path.
+	guarded bool
+	headers *headerSettings // &s.headers, one field read on the short path
+	memo    *sessionMemo    // state.sessions, likewise
 }
 
 // New builds the middleware. It checks and compiles the configuration and
@@ -37,11 +39,13 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		s.audit.middleware = capAuditField(name)
 	}
 	warnNothingProtected(name, config)
+	state := sharedStateFor(name, config, s)
 	return &middleware{
 		next: next, name: name, s: s,
-		plain:   s.limiter == nil && s.csrf == nil,
-		shaping: s.i18n != nil || s.methodOverride.enabled,
-		state:   sharedStateFor(name, config, s),
+		guarded: s.limiter != nil || s.csrf != nil || s.i18n != nil || s.methodOverride.enabled,
+		headers: &s.headers,
+		memo:    state.sessions,
+		state:   state,
 		routes:  newRouteMemo(s.routes.table, s.routes.protectAmbiguous, s.endpoints.paths),
 		audit:   s.audit,
 		csrf:    s.csrf,
@@ -51,7 +55,9 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 // ServeHTTP is the request path, in one direction:
 //
 //	route (routeFor, memoised per path)
-//	  → a remembered session on a route it passes: serveRemembered
+//	  → a remembered session on a route it passes: its identity headers
+//	    and the app, here (serveRememberedGuarded when rate limits, CSRF,
+//	    i18n or methodOverride need more)
 //	  → else the whole flow: serveFlow (strip identity headers, refuse a
 //	    rejected path, locale, excluded paths, rate limit)
 //	      → serveSession (browser-API navigations, the token flow with
@@ -63,62 +69,45 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 // CSRF token checked joins the flow at serveSession, not at its start.
 //
 // Why so small: Yaegi allocates every local and temporary a function
-// declares on each call, whether or not that code runs, and each call into
-// the standard library boxes its arguments. The common path is kept in
-// small plain functions with few locals; rare branches (refresh, guests,
-// denials, CSRF, rate limits) live in their own functions.
+// declares on each call, whether or not that code runs (each field read,
+// each comparison, each call's results is one), plus two per call, and
+// each call into the standard library boxes its arguments. The most
+// common request, a remembered session, is answered here in four calls;
+// the rest is kept in small plain functions with few locals, and rare
+// branches (refresh, guests, denials, CSRF, rate limits) live in their
+// own functions.
 func (m *middleware) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	route := routeFor(m.routes, req.URL.Path, req.URL.RawPath)
 	if route.gate == gateFull {
 		serveFlow(m, rw, req, route, nil)
 		return
 	}
-	res := memoSession(m.state.sessions, req)
-	if res == nil {
+	res := memoSession(m.memo, req.Header)
+	switch {
+	case res == nil:
 		serveFlow(m, rw, req, route, memoEmpty) // the flow need not look again
-		return
-	}
-	if route.gate == gateUser && !res.loggedIn {
+	case route.gate == gateUser && !res.loggedIn:
 		serveFlow(m, rw, req, route, res)
-		return
+	case m.guarded:
+		serveRememberedGuarded(m, rw, req, route, res)
+	default:
+		stripIdentityHeaders(m.headers, req)
+		setIdentityHeaders(m.headers, req, res)
+		m.next.ServeHTTP(rw, req)
 	}
-	serveRemembered(m, rw, req, route, res)
 }
 
 // memoEmpty, passed as a flow's known session, says the session memo was
 // consulted and remembers nothing for the request (authenticate).
 var memoEmpty = &authResult{}
 
-// serveRemembered answers a request whose Cookie header maps to a settled
-// session (sessionmemo.go), res, on a route that session passes.
-func serveRemembered(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
-	if !m.plain {
-		serveRememberedGuarded(m, rw, req, route, res)
-		return
-	}
-	stripIdentityHeaders(&m.s.headers, req)
-	setIdentityHeaders(&m.s.headers, req, res)
-	if m.shaping && shapeRequest(m, rw, req, route, res) {
-		return
-	}
-	m.next.ServeHTTP(rw, req)
-}
-
-// shapeRequest applies i18n and methodOverride to a remembered session's
-// request (one flag on the common path when both are off). It reports
-// whether it answered the request itself.
-func shapeRequest(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) bool {
-	if m.s.i18n != nil {
-		applyLocale(m, rw, req, route)
-	}
-	return m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, res)
-}
-
-// serveRememberedGuarded is serveRemembered with rate limiting and CSRF
-// on: the request budget is spent as always; a safe request whose CSRF
-// cookie is already valid for this session (noted in the memo) needs no
-// CSRF work; anything else joins the flow at serveSession with the
-// remembered session, its budget spent and its headers stripped.
+// serveRememberedGuarded answers a request whose Cookie header maps to a
+// settled session (sessionmemo.go), res, on a route that session passes,
+// with rate limiting, CSRF, i18n or methodOverride on: the request budget
+// is spent as always; a safe request whose CSRF cookie is already valid
+// for this session (noted in the memo) needs no CSRF work; anything else
+// joins the flow at serveSession with the remembered session, its budget
+// spent and its headers stripped.
 func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
 	unusual := stripIdentityHeaders(&m.s.headers, req)
 	if m.s.i18n != nil {

@@ -58,7 +58,7 @@ func proactiveWindowFor(s *settings, id *identity, left time.Duration) time.Dura
 
 // tokenLifetime is id's token's whole lifetime, 0 when unknown.
 func tokenLifetime(id *identity) time.Duration {
-	token := identityToken(id)
+	token := id.token
 	if token == "" {
 		return 0
 	}
@@ -66,15 +66,6 @@ func tokenLifetime(id *identity) time.Duration {
 		return id.expiresAt.Sub(iat)
 	}
 	return issuedLifetime(token, id.expiresAt)
-}
-
-// identityToken is the token id was validated for (its Authorization
-// value, built with the identity).
-func identityToken(id *identity) string {
-	if len(id.authorizationValues) != 1 {
-		return ""
-	}
-	return strings.TrimPrefix(id.authorizationValues[0], "Bearer ")
 }
 
 // tokenIssuedAt reads a JWT's iat claim; ok only for a plausible one:

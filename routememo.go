@@ -144,7 +144,7 @@ func matchParamReadings(table *routeTable, m *routeMatch, decoded, raw string) b
 }
 
 // routeGate is what a remembered session needs to pass a route without
-// the full decision (see serveRemembered in plugin.go).
+// the full decision (see ServeHTTP in plugin.go).
 type routeGate int
 
 const (

@@ -31,17 +31,22 @@ const (
 
 // identity is a validated token's user, with the upstream header values
 // built once on the cache miss so that a hit only assigns them.
+//
+// The Authorization value is the exception: "Bearer <token>" would hold
+// a second copy of the token (the first is inside the Cookie header the
+// session memo keys on, which token shares), for every cached session.
+// It is built per request instead (setIdentityHeaders).
 type identity struct {
 	userID    string
 	tokenType string
+	token     string // the token validated, for the Authorization header and the proactive refresh
 	roles     []string
 	expiresAt time.Time // zero when the backend gave none
 
-	userValues          []string // base64 of the user's JSON
-	userIDValues        []string // nil when there is no usable id
-	tokenTypeValues     []string
-	authorizationValues []string // "Bearer <token>"
-	verifiedValues      []string // "local" or "backend", for headers.verifiedBy
+	userValues      []string // base64 of the user's JSON
+	userIDValues    []string // nil when there is no usable id
+	tokenTypeValues []string
+	verifiedValues  []string // "local" or "backend", for headers.verifiedBy
 }
 
 // oneValue is a header value slice whose capacity is its length.
@@ -73,15 +78,17 @@ type refreshOutcome struct {
 	session      validation // of the new access token
 }
 
-// authResult is what the token flow decided for one request.
+// authResult is what the token flow decided for one request. The flags
+// come last, together: one word for the four instead of one each, in
+// every remembered session (sessionmemo.go).
 type authResult struct {
 	id         *identity           // nil: anonymous
-	token      string              // forwarded as Authorization: Bearer
-	loggedIn   bool                // a user session, not a guest one
+	token      string              // the session's token
 	refreshed  string              // a token refreshed or minted on this request
 	setCookies []string            // Set-Cookie values for the response
+	limited    *ratelimit.Decision // over a backend budget: answer 429
+	loggedIn   bool                // a user session, not a guest one
 	transient  bool                // the backend could not answer
 	loggedOut  bool                // refresh token reuse: the session is ended
-	limited    *ratelimit.Decision // over a backend budget: answer 429
 	csrfOK     bool                // a remembered session's CSRF cookie is valid (sessionmemo.go)
 }

@@ -30,10 +30,13 @@ import (
 // It is shared by the instances with the same backend scope and cookie
 // names (state.go), bounded in entries and in key size, and emptied when
 // full.
+//
+// A map behind an RWMutex rather than a sync.Map: under Yaegi, Load's
+// interface{} key and results cost more allocations than the lock's two
+// calls.
 type sessionMemo struct {
-	entries sync.Map   // Cookie header → *memoEntry; one call per look-up under Yaegi
-	mu      sync.Mutex // serialises stores and the count
-	count   int        // entries stored since the last reset
+	mu      sync.RWMutex
+	entries map[string]*memoEntry // Cookie header → session
 	max     int
 }
 
@@ -48,21 +51,23 @@ type memoEntry struct {
 const maxMemoCookieBytes = 2048
 
 func newSessionMemo(size int) *sessionMemo {
-	return &sessionMemo{max: size}
+	return &sessionMemo{max: size, entries: map[string]*memoEntry{}}
 }
 
-// memoSession returns the remembered session for req's Cookie header, or
-// nil. A plain function on every request's path (see plugin.go).
-func memoSession(sm *sessionMemo, req *http.Request) *authResult {
-	h := req.Header["Cookie"]
+// memoSession returns the remembered session for a request's Cookie
+// header, or nil. A plain function on every request's path (see
+// plugin.go).
+func memoSession(sm *sessionMemo, header http.Header) *authResult {
+	h := header["Cookie"]
 	if len(h) != 1 {
 		return nil
 	}
-	v, ok := sm.entries.Load(h[0])
-	if !ok {
+	sm.mu.RLock()
+	e := sm.entries[h[0]]
+	sm.mu.RUnlock()
+	if e == nil {
 		return nil
 	}
-	e := v.(*memoEntry)
 	if time.Until(e.expiresAt) <= 0 { // one call, where Now().UnixNano() is two
 		return nil
 	}
@@ -94,17 +99,10 @@ func memoRemember(m *middleware, req *http.Request, res *authResult, expires int
 		sm.mu.Unlock()
 		return
 	}
-	if sm.count >= sm.max {
-		// Emptied when full: Range+Delete, as a sync.Map cannot be
-		// swapped under concurrent readers without another indirection.
-		sm.entries.Range(func(k, _ interface{}) bool { sm.entries.Delete(k); return true })
-		sm.count = 0
+	if len(sm.entries) >= sm.max {
+		sm.entries = map[string]*memoEntry{} // emptied when full
 	}
-	if _, loaded := sm.entries.LoadOrStore(h[0], e); loaded {
-		sm.entries.Store(h[0], e)
-	} else {
-		sm.count++
-	}
+	sm.entries[h[0]] = e
 	sm.mu.Unlock()
 }
 
@@ -113,17 +111,14 @@ func memoRemember(m *middleware, req *http.Request, res *authResult, expires int
 func memoForget(sm *sessionMemo, tokens []string) {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
-	sm.entries.Range(func(k, v interface{}) bool {
-		tok := v.(*memoEntry).res.token
+	for k, e := range sm.entries {
 		for _, t := range tokens {
-			if t != "" && t == tok {
-				sm.entries.Delete(k)
-				sm.count--
+			if t != "" && t == e.res.token {
+				delete(sm.entries, k)
 				break
 			}
 		}
-		return true
-	})
+	}
 }
 
 // settledSession is a result the next request with the same cookies gets

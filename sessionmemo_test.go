@@ -113,7 +113,7 @@ func TestSessionMemoEntriesAreNotModified(t *testing.T) {
 			t.Fatalf("request %d: %d with %d cookies, want 200 with the CSRF cookie", i, rec.Code, n)
 		}
 	}
-	res := memoSession(m.state.sessions, page("/dashboard", user))
+	res := memoSession(m.state.sessions, page("/dashboard", user).Header)
 	if res == nil || len(res.setCookies) != 0 {
 		t.Fatalf("remembered session %+v, want one with nothing to set", res)
 	}
@@ -216,7 +216,7 @@ func TestRememberedSessionsStillCheckCSRF(t *testing.T) {
 func memoSize(sm *sessionMemo) int {
 	sm.mu.Lock()
 	defer sm.mu.Unlock()
-	return sm.count
+	return len(sm.entries)
 }
 
 // TestSessionMemoRefusesALoggedOutToken: a session whose token was logged
@@ -299,9 +299,7 @@ func TestSessionMemoRemembersLocalVerdicts(t *testing.T) {
 
 // memoEntryFor is the memo's entry for a Cookie header, for tests.
 func memoEntryFor(sm *sessionMemo, cookieHeader string) *memoEntry {
-	v, ok := sm.entries.Load(cookieHeader)
-	if !ok {
-		return nil
-	}
-	return v.(*memoEntry)
+	sm.mu.RLock()
+	defer sm.mu.RUnlock()
+	return sm.entries[cookieHeader]
 }

@@ -30,7 +30,7 @@ func authenticate(m *middleware, req *http.Request, route *routeMatch, known *au
 	if known != nil {
 		return known
 	}
-	if res := memoSession(m.state.sessions, req); res != nil {
+	if res := memoSession(m.memo, req.Header); res != nil {
 		return res
 	}
 	return authenticateMiss(m, req, route)

@@ -707,7 +707,7 @@ func TestBenchTraefik(t *testing.T) {
 	if k.heapEntries > 0 {
 		row, beyond := b.heapPhase(heapRoute, k.heapEntries)
 		md.WriteString("\nHeap per cached entry (Traefik's memstats.HeapAlloc after a forced GC, before and after caching new tokens; the route's cache.ttl 1h):\n\n")
-		md.WriteString("| entries added | heap before | heap after | bytes per entry | of which the token (in `Bearer <token>`) | beyond the token |\n|---|---|---|---|---|---|\n")
+		md.WriteString("| entries added | heap before | heap after | bytes per entry | of which the token (in the Cookie header the session memo keys on) | beyond the token |\n|---|---|---|---|---|---|\n")
 		md.WriteString(row)
 		targets = append(targets, target{"< 200 B of heap per cached entry beyond the token", fmt.Sprintf("%.0f B", beyond), beyond < 200})
 	}

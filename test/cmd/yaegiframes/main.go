@@ -48,6 +48,11 @@ var counters string
 // interpreted call's frame; the counting call goes right after it.
 const frameAnchor = "\t\tnf := newFrame(f, len(def.types), f.runid())\n"
 
+// wrapperAnchor makes the frame of a call from compiled code into an
+// interpreted function (genFunctionWrapper: the plugin's ServeHTTP called
+// by Traefik, a callback given to the standard library).
+const wrapperAnchor = "\t\t\tfr := newFrame(f, len(def.types), f.runid())\n"
+
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: go run ./cmd/yaegiframes ROUTE... (user, guest, guards, jwt-hs256, jwt-rs256-cached, ...)")
@@ -115,10 +120,11 @@ func patchYaegi(dir string) error {
 	if err != nil {
 		return err
 	}
-	if strings.Count(string(src), frameAnchor) != 1 {
-		return fmt.Errorf("interp/run.go: the frame allocation line was not found once (not Yaegi v0.16.1?)")
+	if strings.Count(string(src), frameAnchor) != 1 || strings.Count(string(src), wrapperAnchor) != 1 {
+		return fmt.Errorf("interp/run.go: the frame allocation lines were not found once each (not Yaegi v0.16.1?)")
 	}
 	patched := strings.Replace(string(src), frameAnchor, frameAnchor+"\t\tcountFrame(def)\n", 1)
+	patched = strings.Replace(patched, wrapperAnchor, wrapperAnchor+"\t\t\tcountFrame(def)\n", 1)
 	//nolint:gosec // G703: the temporary copy this tool made
 	if err := os.WriteFile(runGo, []byte(patched), 0o600); err != nil {
 		return err

@@ -218,7 +218,7 @@ func BenchServeRemembered(n int) {
 func BenchSessionMemo(n int) {
 	m, req := bmUser, bReqUser
 	for i := 0; i < n; i++ {
-		memoSession(m.state.sessions, req)
+		memoSession(m.memo, req.Header)
 	}
 }
 
