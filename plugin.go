@@ -214,9 +214,9 @@ func finish(m *middleware, rw http.ResponseWriter, req *http.Request, route *rou
 // forward hands the request to the app with the session's identity, and
 // sets the session's cookies on the app's response.
 func forward(m *middleware, rw http.ResponseWriter, req *http.Request, res *authResult) {
-	setIdentityHeaders(&m.s.headers, req, res)
+	setIdentityHeaders(m.headers, req, res)
 	if res.refreshed != "" {
-		setRefreshedHeader(&m.s.headers, req, res)
+		setRefreshedHeader(m.headers, req, res)
 	}
 	if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, res) {
 		return

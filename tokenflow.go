@@ -173,17 +173,25 @@ func flowWithoutUser(f *flow, carried carriedCookies) *authResult {
 	return flowGuestSession(f, carried)
 }
 
-// flowValidUser is a user cookie that validated.
+// flowValidUser is a user cookie that validated. The audit record and the
+// proactive refresh are behind their options' own checks, so with them
+// off (the defaults) neither's frame is allocated.
 func flowValidUser(f *flow, carried carriedCookies, id *identity) *authResult {
-	record(f.m, f.req, eventAuthSuccess, auditEntry{who: id, token: carried.user, success: true})
+	if f.m.audit != nil {
+		recordAuthSuccess(f, carried.user, id)
+	}
 	res := userSession(f.m.s, carried.user, id)
-	if res.loggedIn && refreshDue(f.m.s, id) {
+	if f.m.s.proactiveWindow > 0 && res.loggedIn && refreshDue(f.m.s, id) {
 		return flowProactiveRefresh(f, carried, res)
 	}
 	if f.m.s.cookies.hint == "" {
 		return res // withExpiryHint's first check, saving its frame
 	}
 	return withExpiryHint(f.m.s, carried, res)
+}
+
+func recordAuthSuccess(f *flow, token string, id *identity) {
+	record(f.m, f.req, eventAuthSuccess, auditEntry{who: id, token: token, success: true})
 }
 
 // flowUserNotValid is a user cookie refused (over budget, unavailable
