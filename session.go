@@ -91,4 +91,8 @@ type authResult struct {
 	transient  bool                // the backend could not answer
 	loggedOut  bool                // refresh token reuse: the session is ended
 	csrfOK     bool                // a remembered session's CSRF cookie is valid (sessionmemo.go)
+	// until is when a remembered session's validation expires (set in
+	// the session memo's copy only): the memo holds the result itself, so
+	// a hit is one map read with nothing to copy or take the address of.
+	until time.Time
 }

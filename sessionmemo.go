@@ -36,14 +36,8 @@ import (
 // calls.
 type sessionMemo struct {
 	mu      sync.RWMutex
-	entries map[string]*memoEntry // Cookie header → session
+	entries map[string]*authResult // Cookie header → session, never modified; its until set
 	max     int
-}
-
-// memoEntry is one remembered session; res is never modified.
-type memoEntry struct {
-	res       authResult
-	expiresAt time.Time // the validation's own expiry
 }
 
 // maxMemoCookieBytes keeps hostile or unusual Cookie headers out of the
@@ -51,7 +45,7 @@ type memoEntry struct {
 const maxMemoCookieBytes = 2048
 
 func newSessionMemo(size int) *sessionMemo {
-	return &sessionMemo{max: size, entries: map[string]*memoEntry{}}
+	return &sessionMemo{max: size, entries: map[string]*authResult{}}
 }
 
 // memoSession returns the remembered session for a request's Cookie
@@ -63,15 +57,12 @@ func memoSession(sm *sessionMemo, header http.Header) *authResult {
 		return nil
 	}
 	sm.mu.RLock()
-	e := sm.entries[h[0]]
+	res := sm.entries[h[0]]
 	sm.mu.RUnlock()
-	if e == nil {
+	if res == nil || time.Until(res.until) <= 0 { // one call, where Now().UnixNano() is two
 		return nil
 	}
-	if time.Until(e.expiresAt) <= 0 { // one call, where Now().UnixNano() is two
-		return nil
-	}
-	return &e.res
+	return res
 }
 
 // memoRemember stores res for req's Cookie header when it is a settled
@@ -86,9 +77,10 @@ func memoRemember(m *middleware, req *http.Request, res *authResult, expires int
 	if expires = memoUntil(m.s, res, expires); expires <= time.Now().UnixNano() {
 		return
 	}
-	e := &memoEntry{res: *res, expiresAt: time.Unix(0, expires)}
+	e := *res // the memo's own copy: entries are shared and never modified
+	e.until = time.Unix(0, expires)
 	if m.csrf != nil {
-		e.res.csrfOK = csrf.Issue(m.csrf, req, csrfBinding(res)) == ""
+		e.csrfOK = csrf.Issue(m.csrf, req, csrfBinding(res)) == ""
 	}
 	sm := m.state.sessions
 	sm.mu.Lock()
@@ -100,9 +92,9 @@ func memoRemember(m *middleware, req *http.Request, res *authResult, expires int
 		return
 	}
 	if len(sm.entries) >= sm.max {
-		sm.entries = map[string]*memoEntry{} // emptied when full
+		sm.entries = map[string]*authResult{} // emptied when full
 	}
-	sm.entries[h[0]] = e
+	sm.entries[h[0]] = &e
 	sm.mu.Unlock()
 }
 
@@ -113,7 +105,7 @@ func memoForget(sm *sessionMemo, tokens []string) {
 	defer sm.mu.Unlock()
 	for k, e := range sm.entries {
 		for _, t := range tokens {
-			if t != "" && t == e.res.token {
+			if t != "" && t == e.token {
 				delete(sm.entries, k)
 				break
 			}

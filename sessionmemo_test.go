@@ -287,7 +287,7 @@ func TestSessionMemoRemembersLocalVerdicts(t *testing.T) {
 		if tc.entries == 1 {
 			_, cachedUntil, _ := cache.Lookup(m.state.validations, cache.Key(token))
 			e := memoEntryFor(m.state.sessions, "userToken="+token)
-			if e == nil || e.expiresAt.UnixNano() > cachedUntil {
+			if e == nil || e.until.UnixNano() > cachedUntil {
 				t.Errorf("the memo entry (%v) outlives the cached verdict (until %d)", e, cachedUntil)
 			}
 		}
@@ -298,7 +298,7 @@ func TestSessionMemoRemembersLocalVerdicts(t *testing.T) {
 }
 
 // memoEntryFor is the memo's entry for a Cookie header, for tests.
-func memoEntryFor(sm *sessionMemo, cookieHeader string) *memoEntry {
+func memoEntryFor(sm *sessionMemo, cookieHeader string) *authResult {
 	sm.mu.RLock()
 	defer sm.mu.RUnlock()
 	return sm.entries[cookieHeader]
