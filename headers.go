@@ -2,9 +2,10 @@ package authlayer
 
 import (
 	"bytes"
-	"github.com/authlayer/authlayer/internal/opts"
 	"net/http"
 	"strings"
+
+	"github.com/authlayer/authlayer/internal/opts"
 )
 
 // headerSettings are the upstream identity headers, by canonical name.

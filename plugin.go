@@ -109,7 +109,7 @@ var memoEmpty = &authResult{}
 // joins the flow at serveSession with the remembered session, its budget
 // spent and its headers stripped.
 func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) {
-	unusual := stripIdentityHeaders(&m.s.headers, req)
+	unusual := stripIdentityHeaders(m.headers, req)
 	if m.s.i18n != nil {
 		applyLocale(m, rw, req, route) // first: a refusal's page links keep the locale
 	}
@@ -120,7 +120,7 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 		serveSession(m, rw, req, route, res)
 		return
 	}
-	setIdentityHeaders(&m.s.headers, req, res)
+	setIdentityHeaders(m.headers, req, res)
 	if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, res) {
 		return
 	}
@@ -132,7 +132,7 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 // limit, then serveSession. known is what the session memo said (nil when
 // it was not consulted; see authenticate).
 func serveFlow(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, known *authResult) {
-	unusual := stripIdentityHeaders(&m.s.headers, req)
+	unusual := stripIdentityHeaders(m.headers, req)
 	if route.rejected || route.kind == kindExcluded || m.s.i18n != nil {
 		if serveRouteFirst(m, rw, req, route) {
 			return
