@@ -30,9 +30,9 @@ func flowGuestSession(f *flow, carried carriedCookies) *authResult {
 			return &authResult{transient: true}
 		}
 		record(f.m, f.req, eventAuthFail, auditEntry{token: carried.guest, reason: firstNonEmpty(v.reason, "invalid-guest-token")})
-		cleared = cookiesClearing(&f.m.s.cookies, carried, false, true, false)
+		cleared = cookiesClearing(&f.s.cookies, carried, false, true, false)
 	}
-	if !f.m.s.guest.enabled || (f.route != nil && (f.route.needsUser || f.route.endpoint != endpointNone)) {
+	if !f.s.guest.enabled || (f.route != nil && (f.route.needsUser || f.route.endpoint != endpointNone)) {
 		// No guest where one cannot change the answer: a route that
 		// needs a user, and authlayer's own endpoints (a login replaces
 		// any guest; a logout or session answer needs none).
@@ -50,7 +50,7 @@ func flowGuestSession(f *flow, carried carriedCookies) *authResult {
 // flowMintGuest asks the backend for a guest token for this client alone,
 // within the request's deadline, and validates it.
 func flowMintGuest(f *flow) *authResult {
-	if rl := f.m.state.limiter; rl != nil {
+	if rl := f.state.limiter; rl != nil {
 		if refused := spendBudget(f.m, ratelimit.BudgetGuestMints, flowClient(f)); refused != nil {
 			// Served without a guest session, not refused: status 0 says
 			// the request went on.
@@ -59,7 +59,7 @@ func flowMintGuest(f *flow) *authResult {
 		}
 	}
 	ctx, cancel := context.WithDeadline(f.req.Context(), flowDeadline(f))
-	token, err := backendMintGuest(f.m.state.backend, ctx, flowClient(f))
+	token, err := backendMintGuest(f.state.backend, ctx, flowClient(f))
 	cancel()
 	if err != nil { // logged once per change of the guest endpoint's state (backendhealth.go)
 		record(f.m, f.req, eventError, auditEntry{reason: "guest-mint-failed"})
@@ -74,6 +74,6 @@ func flowMintGuest(f *flow) *authResult {
 	record(f.m, f.req, eventAuthGuest, auditEntry{who: v.id, token: token, success: true})
 	return &authResult{
 		id: v.id, token: token, refreshed: token,
-		setCookies: appendCookie(nil, guestCookieValue(&f.m.s.cookies, token)),
+		setCookies: appendCookie(nil, guestCookieValue(&f.s.cookies, token)),
 	}
 }

@@ -63,13 +63,13 @@ func jwtOptions(o JWTConfig) jwt.Options {
 // verification here (flowValidateLocal), charged when rate limiting is on.
 func flowValidateJWT(f *flow, j *jwt.Settings, key, token string, charged bool) (validation, *ratelimit.Decision) {
 	if key != f.missed {
-		if v, expires, ok := cache.Lookup(f.m.state.validations, key); ok {
+		if v, expires, ok := cache.Lookup(f.state.validations, key); ok {
 			f.expires = expires // one field per statement (Yaegi)
 			f.expiresToken = token
 			return v.(validation), nil
 		}
 	}
-	if charged && f.m.state.limiter != nil {
+	if charged && f.state.limiter != nil {
 		return flowValidateCharged(f, j, key, token)
 	}
 	return flowValidateLocal(f, j, key, token, charged)
@@ -94,10 +94,10 @@ func flowValidateCharged(f *flow, j *jwt.Settings, key, token string) (validatio
 // flowValidateLocal verifies token here and applies jwt.mode.
 func flowValidateLocal(f *flow, j *jwt.Settings, key, token string, charged bool) (validation, *ratelimit.Decision) {
 	var deadline time.Time // only a JWKS fetch waits (none without jwt.jwksUrl)
-	if f.m.state.jwks != nil {
+	if f.state.jwks != nil {
 		deadline = flowDeadline(f)
 	}
-	check := jwt.Verify(j, f.m.state.jwks, token, deadline)
+	check := jwt.Verify(j, f.state.jwks, token, deadline)
 	if check.Verdict != verdictGood || j.Mode == modeRevalidate {
 		return flowLocalVerdict(f, j, check, key, token, charged)
 	}
@@ -143,9 +143,9 @@ func flowLocalVerdict(f *flow, j *jwt.Settings, check jwt.Result, key, token str
 // exp, an invalid one (weak, see internal/cache) for cache.ttl.
 // cache.ttl "0s" caches neither.
 func rememberLocal(f *flow, key, token string, v validation) validation {
-	ttl := f.m.s.cacheTTL
+	ttl := f.s.cacheTTL
 	if v.state == stateValid && ttl > 0 {
-		ttl = localTTL(f.m.s, v.id, 0)
+		ttl = localTTL(f.s, v.id, 0)
 	}
 	f.expires = 0 // one field per statement (Yaegi)
 	f.expiresToken = token
@@ -156,7 +156,7 @@ func rememberLocal(f *flow, key, token string, v validation) validation {
 		v = unlessLoggedOut(key, v)
 		// Read before Store, so the memo never outlives the entry.
 		f.expires = time.Now().UnixNano() + int64(ttl)
-		cache.Store(f.m.state.validations, key, v, ttl, weakValidation(f.m.s, v))
+		cache.Store(f.state.validations, key, v, ttl, weakValidation(f.s, v))
 	}
 	return v
 }

@@ -190,7 +190,7 @@ func loginSucceeded(a *loginAttempt, doc interface{}, access, rotated string) {
 	unmarkLoggedOut(access)
 	unmarkLoggedOut(rotated)
 	clusterUnmark(m.state.cluster, access, rotated)
-	f := &flow{m: m, req: req, route: a.route, deadline: requestDeadline(m, req), client: a.client}
+	f := &flow{m: m, s: m.s, state: m.state, req: req, route: a.route, deadline: requestDeadline(m, req), client: a.client}
 	v, _ := flowValidate(f, access, false)
 	if v.state == stateInvalid || (v.state == stateValid && !acceptsAsUser(m.s, v.id.tokenType)) {
 		log.Printf("authlayer: %s: the backend's login answer holds a token that is not a user session", m.name)

@@ -121,7 +121,7 @@ func serveRememberedGuarded(m *middleware, rw http.ResponseWriter, req *http.Req
 		return
 	}
 	setIdentityHeaders(m.headers, req, res)
-	if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, res) {
+	if m.s.methodOverrideOn && applyMethodOverride(m, rw, req, res) {
 		return
 	}
 	m.next.ServeHTTP(rw, req)
@@ -158,7 +158,7 @@ func serveRouteFirst(m *middleware, rw http.ResponseWriter, req *http.Request, r
 	if route.kind != kindExcluded {
 		return false
 	}
-	if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, &authResult{}) {
+	if m.s.methodOverrideOn && applyMethodOverride(m, rw, req, &authResult{}) {
 		return true
 	}
 	m.next.ServeHTTP(rw, req)
@@ -170,7 +170,7 @@ func serveRouteFirst(m *middleware, rw http.ResponseWriter, req *http.Request, r
 // browser navigating to an API path is turned away first; an endpoint
 // runs under one deadline (serveEndpointFlow).
 func serveSession(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, known *authResult) {
-	if m.s.routes.blockBrowserAPI && route.api && blockedNavigation(m, rw, req, route) {
+	if m.s.blockBrowserAPI && route.api && blockedNavigation(m, rw, req, route) {
 		return
 	}
 	if route.endpoint != endpointNone {
@@ -218,7 +218,7 @@ func forward(m *middleware, rw http.ResponseWriter, req *http.Request, res *auth
 	if res.refreshed != "" {
 		setRefreshedHeader(m.headers, req, res)
 	}
-	if m.s.methodOverride.enabled && applyMethodOverride(m, rw, req, res) {
+	if m.s.methodOverrideOn && applyMethodOverride(m, rw, req, res) {
 		return
 	}
 	if len(res.setCookies) == 0 {

@@ -179,13 +179,13 @@ func flowProactiveRefresh(f *flow, carried carriedCookies, res *authResult) *aut
 	credential := firstNonEmpty(carried.refresh, carried.user)
 	out, limited := flowRefresh(f, credential)
 	if limited != nil {
-		return withExpiryHint(f.m.s, carried, res) // over the refresh budget: the token is still valid
+		return withExpiryHint(f.s, carried, res) // over the refresh budget: the token is still valid
 	}
 	switch out.kind {
 	case refreshDone:
 		record(f.m, f.req, eventAuthRefresh, auditEntry{who: out.session.id, token: out.accessToken, success: out.session.state == stateValid, reason: "proactive"})
-		noteProactiveRefresh(f.m.name, f.m.s, out)
-		next := refreshedSession(f.m.s, out)
+		noteProactiveRefresh(f.m.name, f.s, out)
+		next := refreshedSession(f.s, out)
 		if next.transient {
 			// The new token could not be validated yet: keep serving the
 			// valid one, and hand the browser the new cookies.
@@ -196,10 +196,10 @@ func flowProactiveRefresh(f *flow, carried carriedCookies, res *authResult) *aut
 		return next
 	case refreshReuse:
 		record(f.m, f.req, eventAuthReuse, auditEntry{token: credential, reason: "refresh-token-reuse"})
-		return &authResult{loggedOut: true, setCookies: cookiesClearing(&f.m.s.cookies, carried, true, true, true)}
+		return &authResult{loggedOut: true, setCookies: cookiesClearing(&f.s.cookies, carried, true, true, true)}
 	}
 	record(f.m, f.req, eventAuthRefreshFail, auditEntry{token: credential, reason: "proactive-kept"})
-	return withExpiryHint(f.m.s, carried, res)
+	return withExpiryHint(f.s, carried, res)
 }
 
 // withExpiryHint adds the expiry hint cookie to a user session whose

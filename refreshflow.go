@@ -39,17 +39,17 @@ func flowRefreshSession(f *flow, carried carriedCookies, credential string) *aut
 	switch out.kind {
 	case refreshDone:
 		record(f.m, f.req, eventAuthRefresh, auditEntry{who: out.session.id, token: out.accessToken, success: out.session.state == stateValid})
-		return refreshedSession(f.m.s, out)
+		return refreshedSession(f.s, out)
 	case refreshReuse:
 		record(f.m, f.req, eventAuthReuse, auditEntry{token: credential, reason: "refresh-token-reuse"})
-		return &authResult{loggedOut: true, setCookies: cookiesClearing(&f.m.s.cookies, carried, true, true, true)}
+		return &authResult{loggedOut: true, setCookies: cookiesClearing(&f.s.cookies, carried, true, true, true)}
 	case refreshTransient:
 		record(f.m, f.req, eventAuthRefreshFail, auditEntry{token: credential, reason: "backend-unavailable"})
 		return &authResult{transient: true}
 	}
 	record(f.m, f.req, eventAuthRefreshFail, auditEntry{token: credential, reason: "expired-or-revoked"})
-	cleared := cookiesClearing(&f.m.s.cookies, carried, true, false, true)
-	if !f.m.s.refresh.fallbackToGuest {
+	cleared := cookiesClearing(&f.s.cookies, carried, true, false, true)
+	if !f.s.refresh.fallbackToGuest {
 		return &authResult{setCookies: cleared}
 	}
 	res := flowGuestSession(f, carried)
@@ -82,12 +82,12 @@ func refreshedSession(s *settings, out refreshOutcome) *authResult {
 // A logged-out credential (revocation.go) is refused here: no backend call,
 // whether or not the backend's logout took effect.
 func flowRefresh(f *flow, credential string) (refreshOutcome, *ratelimit.Decision) {
-	if loggedOut(credential) || clusterCredentialLoggedOut(f.m.state.cluster, credential) {
+	if loggedOut(credential) || clusterCredentialLoggedOut(f.state.cluster, credential) {
 		return refreshOutcome{kind: refreshFatal}, nil
 	}
 	var refused *ratelimit.Decision
 	var charge cache.ChargeFunc
-	if f.m.state.limiter != nil {
+	if f.state.limiter != nil {
 		charge = func(stale interface{}) bool {
 			refused = spendBudget(f.m, ratelimit.BudgetRefreshes, flowClient(f))
 			return refused == nil
@@ -171,7 +171,7 @@ func refreshHere(m *middleware, client, credential string) refreshOutcome {
 // refreshValidated validates a refresh's new access token: a refresh
 // counts only if its token validates.
 func refreshValidated(m *middleware, client, access, refresh string) refreshOutcome {
-	f := &flow{m: m, deadline: time.Now().Add(m.s.backend.timeout), client: client}
+	f := &flow{m: m, s: m.s, state: m.state, deadline: time.Now().Add(m.s.backend.timeout), client: client}
 	v, _ := flowValidate(f, access, false)
 	if v.state == stateInvalid {
 		return refreshOutcome{kind: refreshFatal}

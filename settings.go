@@ -45,6 +45,14 @@ type settings struct {
 	// a nil shape sends its call as next-api-layer expects.
 	shapes                 *requestShapes
 	clientID, clientSecret string // backend.clientId, backend.clientSecret
+
+	// Flat copies of nested options read on every request (set by
+	// flattenHot): under Yaegi, s.routes.x first copies the whole routes
+	// struct into a frame slot of its own, s.x reads one field.
+	blockBrowserAPI   bool            // routes.blockBrowserApi
+	allowedTokenTypes map[string]bool // routes.allowed
+	expiryHint        bool            // cookies.expiryHint is set
+	methodOverrideOn  bool            // methodOverride.enabled
 }
 
 // routeSettings are the compiled routes.* options: the rules and where
@@ -112,7 +120,17 @@ func compileSettings(c *Config) (*settings, error) {
 			return nil, err
 		}
 	}
+	flattenHot(s)
 	return s, nil
+}
+
+// flattenHot copies the nested options read on every request to
+// settings' flat fields.
+func flattenHot(s *settings) {
+	s.blockBrowserAPI = s.routes.blockBrowserAPI
+	s.allowedTokenTypes = s.routes.allowed
+	s.expiryHint = s.cookies.hint != ""
+	s.methodOverrideOn = s.methodOverride.enabled
 }
 
 func compileBackend(c *Config, s *settings) error {

@@ -45,7 +45,7 @@ func authenticate(m *middleware, req *http.Request, route *routeMatch, known *au
 // that just missed, the cached answer's expiry) is carried in the flow
 // instead of being looked up again.
 func authenticateMiss(m *middleware, req *http.Request, route *routeMatch) *authResult {
-	f := &flow{m: m, req: req, route: route}
+	f := &flow{m: m, s: m.s, state: m.state, req: req, route: route}
 	carried := cookiesRead(&m.s.cookies, req)
 	if res := cachedUserSession(f, carried); res != nil {
 		return res
@@ -66,7 +66,7 @@ func cachedUserSession(f *flow, carried carriedCookies) *authResult {
 		return nil
 	}
 	key := cache.Key(carried.user)
-	v, expires, ok := cache.Lookup(f.m.state.validations, key)
+	v, expires, ok := cache.Lookup(f.state.validations, key)
 	if !ok {
 		f.missed = key // one field per statement (Yaegi)
 		f.missedToken = carried.user
@@ -77,10 +77,10 @@ func cachedUserSession(f *flow, carried carriedCookies) *authResult {
 
 // cachedSettled is cachedUserSession's answer for a cached validation.
 func cachedSettled(f *flow, key, token string, id *identity, expires int64) *authResult {
-	if id == nil || loggedOutKey(key) || refreshDue(f.m.s, id) || f.m.s.cookies.hint != "" {
+	if id == nil || loggedOutKey(key) || refreshDue(f.s, id) || f.s.expiryHint {
 		return nil
 	}
-	res := &authResult{id: id, token: token, loggedIn: acceptsAsUser(f.m.s, id.tokenType)}
+	res := &authResult{id: id, token: token, loggedIn: acceptsAsUser(f.s, id.tokenType)}
 	memoRemember(f.m, f.req, res, expires)
 	return res
 }
@@ -95,7 +95,7 @@ func rememberSettled(f *flow, res *authResult) {
 		}
 		return
 	}
-	if _, expires, ok := cache.Lookup(f.m.state.validations, cache.Key(res.token)); ok {
+	if _, expires, ok := cache.Lookup(f.state.validations, cache.Key(res.token)); ok {
 		memoRemember(f.m, f.req, res, expires)
 	}
 }
@@ -105,7 +105,12 @@ func rememberSettled(f *flow, res *authResult) {
 // needs it (flowDeadline), and is charged to its client (flowClient).
 // Both are computed on first use: a token verified locally needs neither.
 type flow struct {
-	m        *middleware
+	m *middleware
+	// s and state are m.s and m.state, read through one field: under
+	// Yaegi each step of f.s.x is a frame slot, and a slot of the
+	// plugin's own type costs a sync.Map look-up besides its allocation.
+	s        *settings
+	state    *sharedState
 	req      *http.Request
 	route    *routeMatch
 	deadline time.Time
@@ -132,7 +137,7 @@ func flowDeadline(f *flow) time.Time {
 // needs it.
 func flowClient(f *flow) string {
 	if f.client == "" && f.req != nil {
-		f.client = ratelimit.ClientKey(f.m.state.limiter, f.req)
+		f.client = ratelimit.ClientKey(f.state.limiter, f.req)
 	}
 	return f.client
 }
@@ -180,14 +185,14 @@ func flowValidUser(f *flow, carried carriedCookies, id *identity) *authResult {
 	if f.m.audit != nil {
 		recordAuthSuccess(f, carried.user, id)
 	}
-	res := userSession(f.m.s, carried.user, id)
-	if f.m.s.proactiveWindow > 0 && res.loggedIn && refreshDue(f.m.s, id) {
+	res := userSession(f.s, carried.user, id)
+	if f.s.proactiveWindow > 0 && res.loggedIn && refreshDue(f.s, id) {
 		return flowProactiveRefresh(f, carried, res)
 	}
-	if f.m.s.cookies.hint == "" {
+	if !f.s.expiryHint {
 		return res // withExpiryHint's first check, saving its frame
 	}
-	return withExpiryHint(f.m.s, carried, res)
+	return withExpiryHint(f.s, carried, res)
 }
 
 func recordAuthSuccess(f *flow, token string, id *identity) {
@@ -216,8 +221,8 @@ func userSession(s *settings, token string, id *identity) *authResult {
 // one of routes.allowedTokenTypes, else any type but "guest" and the empty
 // type (an answer without the configured type field).
 func acceptsAsUser(s *settings, tokenType string) bool {
-	if len(s.routes.allowed) > 0 {
-		return s.routes.allowed[tokenType]
+	if len(s.allowedTokenTypes) > 0 {
+		return s.allowedTokenTypes[tokenType]
 	}
 	return tokenType != "guest" && tokenType != ""
 }
@@ -239,12 +244,12 @@ func flowValidate(f *flow, token string, charged bool) (validation, *ratelimit.D
 	if loggedOutKey(key) {
 		return validation{state: stateInvalid, reason: "logged-out"}, nil
 	}
-	if n := f.m.state.cluster; n != nil {
+	if n := f.state.cluster; n != nil {
 		return flowValidateClustered(f, n, key, token, charged)
 	}
 	// flowValidateHere's body, inlined: the common path pays no extra
 	// interpreted call.
-	if j := f.m.s.jwt; j != nil {
+	if j := f.s.jwt; j != nil {
 		return flowValidateJWT(f, j, key, token, charged)
 	}
 	return flowValidateBackend(f, key, token, charged, nil)
@@ -252,7 +257,7 @@ func flowValidate(f *flow, token string, charged bool) (validation, *ratelimit.D
 
 // flowValidateHere validates token locally or with the backend.
 func flowValidateHere(f *flow, key, token string, charged bool) (validation, *ratelimit.Decision) {
-	if j := f.m.s.jwt; j != nil {
+	if j := f.s.jwt; j != nil {
 		return flowValidateJWT(f, j, key, token, charged)
 	}
 	return flowValidateBackend(f, key, token, charged, nil)
@@ -279,7 +284,7 @@ func flowValidateClustered(f *flow, n *clusterNode, key, token string, charged b
 func flowValidateBackend(f *flow, key, token string, charged bool, local *identity) (validation, *ratelimit.Decision) {
 	var refused *ratelimit.Decision
 	var charge cache.ChargeFunc
-	if charged && f.m.state.limiter != nil {
+	if charged && f.state.limiter != nil {
 		charge = func(stale interface{}) bool {
 			if recentlyValid(stale) {
 				return true
@@ -288,8 +293,8 @@ func flowValidateBackend(f *flow, key, token string, charged bool, local *identi
 			return refused == nil
 		}
 	}
-	b, client, s, n := f.m.state.backend, flowClient(f), f.m.s, f.m.state.cluster
-	v, how := cache.Load(f.m.state.validations, key, flowDeadline(f), charge, func() (interface{}, time.Duration, bool) {
+	b, client, s, n := f.state.backend, flowClient(f), f.s, f.state.cluster
+	v, how := cache.Load(f.state.validations, key, flowDeadline(f), charge, func() (interface{}, time.Duration, bool) {
 		answer, shared := validateShared(n, b, client, token)
 		if local != nil {
 			// Three results named first: Yaegi v0.16.1 loses them when a
