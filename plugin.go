@@ -24,6 +24,7 @@ type middleware struct {
 	guarded bool
 	headers *headerSettings // &s.headers, one field read on the short path
 	memo    *sessionMemo    // state.sessions, likewise
+	cookies *cookieSettings // &s.cookies, read on every miss (&m.s.cookies copies the struct under Yaegi)
 }
 
 // New builds the middleware. It checks and compiles the configuration and
@@ -45,6 +46,7 @@ func New(_ context.Context, next http.Handler, config *Config, name string) (htt
 		guarded: s.limiter != nil || s.csrf != nil || s.i18n != nil || s.methodOverride.enabled,
 		headers: &s.headers,
 		memo:    state.sessions,
+		cookies: &s.cookies,
 		state:   state,
 		routes:  newRouteMemo(s.routes.table, s.routes.protectAmbiguous, s.endpoints.paths),
 		audit:   s.audit,

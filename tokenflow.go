@@ -46,7 +46,7 @@ func authenticate(m *middleware, req *http.Request, route *routeMatch, known *au
 // instead of being looked up again.
 func authenticateMiss(m *middleware, req *http.Request, route *routeMatch) *authResult {
 	f := &flow{m: m, s: m.s, state: m.state, req: req, route: route}
-	carried := cookiesRead(&m.s.cookies, req)
+	carried := cookiesRead(m.cookies, req)
 	if res := cachedUserSession(f, carried); res != nil {
 		return res
 	}
