@@ -121,7 +121,9 @@ var headerAliasFolder = strings.NewReplacer(
 // excluded), where an interpreted loop over the header map costs a few
 // allocations per header. A name present with no value is not written:
 // it carries nothing to trust or to override with, and the proxy sends no
-// line for it.
+// line for it. WriteSubset also skips a name that is not a valid field
+// name, which Go's server never delivers; and every name that folds to an
+// owned one is valid (normalizeHeaderName folds only token characters).
 func stripIdentityHeaders(hs *headerSettings, req *http.Request) bool {
 	var others bytes.Buffer
 	if req.Header.WriteSubset(&others, hs.safe) != nil || others.Len() == 0 {
