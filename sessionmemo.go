@@ -82,7 +82,7 @@ func memoRemember(m *middleware, req *http.Request, res *authResult, expires int
 	if m.csrf != nil {
 		e.csrfOK = csrf.Issue(m.csrf, req, csrfBinding(res)) == ""
 	}
-	sm := m.state.sessions
+	sm := m.memo
 	sm.mu.Lock()
 	// Checked under the memo's lock: a logout marks first, then clears the
 	// memos under this lock (forgetEverywhere), so a session either is
