@@ -175,8 +175,11 @@ type route struct {
 	// peers_test.go (opt-in: BENCH_PEERS, then "jwt", "peers" or its name).
 	jwtCase *JWTCase
 	peer    string
-	req     []byte
-	reqs    [][]byte // with tokens
+	// floor: testdata/floorplugin, authlayer's work written flat (opt-in:
+	// BENCH_ROUTES=floor or its name).
+	floor bool
+	req   []byte
+	reqs  [][]byte // with tokens
 }
 
 // build returns the route's request number seq.
@@ -265,8 +268,29 @@ func jwtRoutes(t testing.TB, be0 *Backend) []*route {
 			rs = append([]*route{jwtRoute(c, "jwt-cached", "authlayer, jwt RS256 verified locally, cached", false)}, rs...)
 		}
 		rs = append(rs, jwtRoute(c, "jwt-"+c.Name, "authlayer, jwt "+c.Alg+" verified locally per request (cache.ttl 0s)", true))
+		if c.Alg == "HS256" {
+			rs = append(rs, floorRoutes(c)...)
+		}
 	}
 	return rs
+}
+
+// floorRoutes run testdata/floorplugin on c's token: the work of
+// authlayer's jwt-hs256 route (cache off) and of a remembered session
+// (cache on), each written as one or two interpreted functions. Beside
+// authlayer's routes they split its cost into the work itself and the
+// structure around it (calls, and the frame slots each function declares).
+func floorRoutes(c JWTCase) []*route {
+	floor := func(name, label string, cache bool) *route {
+		return &route{name: name, label: label, floor: true, optIn: true, jwtCase: &c, wantUserID: "1",
+			headers: browserHeaders("theme=dark; userToken=" + c.Token),
+			mw: m{"plugin": m{"floorplugin": m{"cookie": "userToken", "secret": c.Key,
+				"issuer": JWTIssuer, "audience": JWTAudience, "cache": cache}}}}
+	}
+	return []*route{
+		floor("floor-hs256", "floor: the jwt-hs256 route's work, written flat", false),
+		floor("floor-cached", "floor: a remembered session's work, written flat", true),
+	}
 }
 
 // Names of the baseline copy of the plugin (BENCH_BASELINE).
@@ -618,12 +642,13 @@ func TestBenchTraefik(t *testing.T) {
 	all = append(all, peerRs...)
 	var rs []*route
 	for _, r := range all {
-		if r.name == "none" || (k.routes == nil && !r.optIn) || k.routes[r.name] || (r.jwt && k.routes["jwt"]) || (r.peer != "" && (k.routes["jwt"] || k.routes["peers"])) {
+		if r.name == "none" || (k.routes == nil && !r.optIn) || k.routes[r.name] || (r.jwt && k.routes["jwt"]) || (r.floor && k.routes["floor"]) || (r.peer != "" && (k.routes["jwt"] || k.routes["peers"])) {
 			rs = append(rs, r)
 		}
 	}
 	var localPlugins []traefikrun.LocalPlugin
-	localPlugins = append(localPlugins, traefikrun.LocalPlugin{Alias: "emptyplugin", ModuleName: "example.com/emptyplugin", Source: "testdata/emptyplugin"})
+	localPlugins = append(localPlugins, traefikrun.LocalPlugin{Alias: "emptyplugin", ModuleName: "example.com/emptyplugin", Source: "testdata/emptyplugin"},
+		traefikrun.LocalPlugin{Alias: "floorplugin", ModuleName: "example.com/floorplugin", Source: "testdata/floorplugin"})
 	localPlugins = append(localPlugins, peerLocal...)
 	if k.baseline != "" {
 		lp, twins := baselineRoutes(t, k.baseline, rs)

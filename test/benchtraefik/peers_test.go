@@ -299,13 +299,15 @@ func peerTable(rs []*route, results map[string][]measurement) string {
 	checks := []string{"authlayer: " + authlayerChecks}
 	seen := map[string]bool{}
 	for _, r := range rs {
-		if r.name != "empty" && !r.jwt && r.peer == "" {
+		if r.name != "empty" && !r.jwt && r.peer == "" && !r.floor {
 			continue
 		}
 		in, vsAuthlayer := "cookie", "–"
 		switch {
 		case r.name == "empty":
 			in = "–"
+		case r.floor:
+			vsAuthlayer = perRound(r.name, "jwt-"+r.jwtCase.Name)
 		case r.peer != "":
 			for _, p := range peerPlugins {
 				if p.Label != r.peer {

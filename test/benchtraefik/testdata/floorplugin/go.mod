@@ -1,0 +1,3 @@
+module example.com/floorplugin
+
+go 1.21
