@@ -218,8 +218,11 @@ func dropConflicts(cs *cookieSettings, c *carriedCookies) {
 const cookieConflict = "\x00"
 
 func mergeCookie(have, v string) string {
-	if have == "" || have == v || v == "" {
-		return firstNonEmpty(have, v)
+	if have == "" {
+		return v
+	}
+	if have == v || v == "" {
+		return have
 	}
 	return cookieConflict
 }

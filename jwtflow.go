@@ -1,13 +1,14 @@
 package authlayer
 
 import (
-	"github.com/authlayer/authlayer/internal/opts"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/authlayer/authlayer/internal/cache"
 	"github.com/authlayer/authlayer/internal/jsonpath"
 	"github.com/authlayer/authlayer/internal/jwt"
+	"github.com/authlayer/authlayer/internal/opts"
 	"github.com/authlayer/authlayer/internal/ratelimit"
 )
 
@@ -200,14 +201,28 @@ func claimsIdentity(j *jwt.Settings, check jwt.Result, token string) *identity {
 	claims := check.Claims
 	tokenType := "user" // without jwt.tokenTypeClaim: accepted by New only with routes.allowedTokenTypes and guests off
 	if j.TokenTypeName != "" {
-		tokenType = headerSafe(jsonpath.String(claims[j.TokenTypeName]))
+		tokenType = claimText(claims[j.TokenTypeName])
 	}
 	var roles []string
 	if j.RolesName != "" {
 		roles = jsonpath.Strings(claims[j.RolesName])
 	}
-	userID := headerSafe(jsonpath.String(claims[j.UserIDName]))
+	userID := claimText(claims[j.UserIDName])
 	return identityFromJSON(check.Payload, userID, tokenType, roles, time.Unix(check.Exp, 0), token, "local")
+}
+
+// claimText is headerSafe(jsonpath.String(v)) in one call when v is a
+// string, the common case (headerSafe's test written out: two calls fewer
+// for each claim of every verification).
+func claimText(v interface{}) string {
+	s, isString := v.(string)
+	if !isString {
+		s = jsonpath.String(v) // a number or a boolean as text
+	}
+	if len(s) > maxHeaderValue || strings.Trim(s, printableASCII) != "" {
+		return ""
+	}
+	return s
 }
 
 // claimsIdentityAt is claimsIdentity with nested claim paths or

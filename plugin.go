@@ -179,6 +179,10 @@ func serveSession(m *middleware, rw http.ResponseWriter, req *http.Request, rout
 		serveEndpointFlow(m, rw, req, route)
 		return
 	}
+	if m.csrf == nil && known == memoEmpty { // and authenticate's first case
+		finish(m, rw, req, route, authenticateMiss(m, req, route))
+		return
+	}
 	if m.csrf == nil { // sessionWithCSRF's first case, saving its frame
 		finish(m, rw, req, route, authenticate(m, req, route, known))
 		return

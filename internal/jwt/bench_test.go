@@ -55,19 +55,6 @@ func BenchmarkStrictClaims(b *testing.B) {
 	}
 }
 
-// BenchmarkSplit splits and decodes an HS256 token (its header
-// remembered after the first verification).
-func BenchmarkSplit(b *testing.B) {
-	j := testSettings(b, nil)
-	token := makeJWT(b, headerJSON("HS256", ""), benchClaims(), "HS256", keyFor(b, "HS256"))
-	Verify(j, nil, token, time.Now().Add(time.Hour))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		splitJWS(token)
-	}
-}
-
 // BenchmarkClaimsCheck checks exp, nbf, iss and aud.
 func BenchmarkClaimsCheck(b *testing.B) {
 	j := testSettings(b, func(o *Options) { o.Issuer, o.Audience = "https://issuer.test", []string{"other", "app"} })

@@ -2,8 +2,11 @@ package jwt
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"hash"
 	"strings"
 	"sync"
 )
@@ -14,56 +17,24 @@ import (
 // duplicate keys (parsers disagree on which duplicate wins, so a header
 // or claims object with one means two things).
 
-// jwsParts is a token split and decoded.
-type jwsParts struct {
-	signed    string // header.payload, the signed bytes
-	rawHeader string // the header segment, as sent
-	header    *checkedHeader
-	payload   []byte
-	signature []byte
-	// remembered: the header came from headerMemo (a verified token's),
-	// so Verify need not remember it again.
-	remembered bool
-}
-
 // checkedHeader is a header that passed every check that depends on no
 // option: one JSON object without duplicate keys, no crit, a known
-// algorithm (never "none"), a kid that is a string when present.
+// algorithm (never "none"), a kid that is a string when present. What
+// Verify reads on every token is a field of its own (under Yaegi, reading
+// h.a.hash first copies the whole algorithm).
 type checkedHeader struct {
 	name string // alg
 	a    algorithm
 	kid  string
-}
-
-// splitJWS decodes token's three segments and checks its header; problem
-// is "" for a well-formed compact JWS, else the reason ("algorithm": an
-// algorithm unknown here, which Verify answers as uncheckable). (Verify
-// has checked its length.) CR and LF, which the base64 decoder would
-// skip, are refused here once for the whole token; strictB64 refuses
-// every other byte outside the alphabet, padding and non-zero trailing
-// bits.
-func splitJWS(token string) (p jwsParts, problem string) {
-	seg := strings.SplitN(token, ".", 4)
-	if len(seg) != 3 || strings.ContainsAny(token, "\r\n") {
-		return p, "malformed"
-	}
-	payload, err1 := strictB64.DecodeString(seg[1])
-	signature, err2 := strictB64.DecodeString(seg[2])
-	if err1 != nil || err2 != nil || len(payload) == 0 || len(signature) == 0 {
-		return p, "malformed"
-	}
-	if v, known := headerMemo.Load(seg[0]); known {
-		p.header, p.remembered = v.(*checkedHeader), true
-	} else if p.header, problem = checkHeader(seg[0]); problem != "" {
-		return p, problem
-	}
-	p.signed = token[:len(seg[0])+1+len(seg[1])]
-	p.rawHeader, p.payload, p.signature = seg[0], payload, signature
-	return p, ""
+	// hmacHash is the HMAC's hash constructor for HS256, HS384 and HS512;
+	// nil for the other families.
+	hmacHash func() hash.Hash
 }
 
 // checkHeader decodes and checks a header segment not remembered
-// (splitJWS has refused CR and LF).
+// (Verify has refused CR and LF). problem is "" for a well-formed header,
+// else the reason ("algorithm": an algorithm unknown here, which Verify
+// answers as uncheckable).
 func checkHeader(seg string) (*checkedHeader, string) {
 	raw, err := strictB64.DecodeString(seg)
 	if err != nil || len(raw) == 0 {
@@ -88,8 +59,11 @@ func checkHeader(seg string) (*checkedHeader, string) {
 	if !ok {
 		return nil, "malformed"
 	}
-	return &checkedHeader{name: name, a: a, kid: kid}, ""
+	return &checkedHeader{name: name, a: a, kid: kid, hmacHash: hmacHashes[name]}, ""
 }
+
+// hmacHashes are the HS algorithms' hash constructors.
+var hmacHashes = map[string]func() hash.Hash{"HS256": sha256.New, "HS384": sha512.New384, "HS512": sha512.New}
 
 // An issuer's headers repeat byte for byte ({"alg":"ES256","kid":"k1"}),
 // so the headers of tokens that verified are remembered checked: the
@@ -105,8 +79,8 @@ var (
 )
 
 // rememberHeader keeps the checked header of a token that verified.
-func rememberHeader(p jwsParts) {
-	if _, known := headerMemo.Load(p.rawHeader); known {
+func rememberHeader(seg string, h *checkedHeader) {
+	if _, known := headerMemo.Load(seg); known {
 		return
 	}
 	headerMemoMu.Lock()
@@ -116,7 +90,7 @@ func rememberHeader(p jwsParts) {
 	}
 	headerMemoMu.Unlock()
 	if room {
-		headerMemo.Store(p.rawHeader, p.header)
+		headerMemo.Store(seg, h)
 	}
 }
 

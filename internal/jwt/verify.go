@@ -16,10 +16,10 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/json"
-	"hash"
 	"log"
 	"math/big"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -81,42 +81,100 @@ func refuse(reason string) Result { return Result{Verdict: Bad, Reason: reason} 
 
 // Verify checks token locally with j's keys and jw's (nil: no JWKS); a
 // JWKS fetch it needs waits until deadline at most.
-func Verify(j *Settings, jw *KeySet, token string, deadline time.Time) Result {
+//
+// The token is read strictly before any key is looked at: a size cap
+// first (j.maxTokenBytes, the longest cookie), exactly three segments,
+// canonical unpadded base64url (strictB64: only the alphabet, zero
+// trailing bits; CR and LF, which that decoder skips, are refused here
+// for the whole token), a checked header (parse.go), then the algorithm
+// against the allow-list, the signature, and the claims.
+//
+// Written flat, with the HMAC check inline and the answer built in its
+// named result: under Yaegi every call allocates the callee's whole frame
+// and every result value a slot, and this runs on every token that is not
+// cached. The rare steps (a header not seen before, asymmetric keys, nbf,
+// iss and aud) are functions of their own.
+func Verify(j *Settings, jw *KeySet, token string, deadline time.Time) (r Result) {
+	r.Reason = "malformed" // until the token is read
 	if len(token) > j.maxTokenBytes {
-		return refuse("malformed") // before any decoding
+		return // before any decoding
 	}
-	p, problem := splitJWS(token)
-	if problem != "" {
-		return refusedHeader(problem)
+	seg := strings.SplitN(token, ".", 4)
+	if len(seg) != 3 || strings.ContainsAny(token, "\r\n") {
+		return
 	}
-	h := p.header
+	payload, err1 := strictB64.DecodeString(seg[1])
+	signature, err2 := strictB64.DecodeString(seg[2])
+	if err1 != nil || err2 != nil || len(payload) == 0 || len(signature) == 0 {
+		return
+	}
+	v, remembered := headerMemo.Load(seg[0])
+	h, _ := v.(*checkedHeader)
+	if !remembered {
+		var problem string
+		if h, problem = checkHeader(seg[0]); h == nil {
+			return refusedHeader(problem)
+		}
+	}
 	if !j.algorithms[h.name] {
-		return Result{Verdict: Uncheckable, Reason: "algorithm"}
+		r.Verdict = Uncheckable
+		r.Reason = "algorithm"
+		return
 	}
-	if verdict, reason := signatureVerdict(j, jw, p, h.name, h.a, h.kid, deadline); verdict != Good {
-		return Result{Verdict: verdict, Reason: reason}
+	signed := token[:len(seg[0])+1+len(seg[1])]
+	if h.hmacHash == nil {
+		if verdict, reason := asymmetricVerdict(j, jw, signed, signature, h, deadline); verdict != Good {
+			r.Verdict = verdict // one field per statement (Yaegi)
+			r.Reason = reason
+			return
+		}
+	} else if reason := hmacProblem(j, h, signed, signature); reason != "" {
+		r.Reason = reason
+		return
 	}
-	if !p.remembered {
-		rememberHeader(p)
+	if !remembered {
+		rememberHeader(seg[0], h)
 	}
-	claims, ok := decodeStrictObject(p.payload)
+	claims, ok := decodeStrictObject(payload)
 	if !ok {
-		return refuse("malformed")
+		r.Reason = "malformed"
+		return
 	}
 	exp, reason := claimsProblem(j, claims, time.Now())
 	if reason != "" {
-		return refuse(reason)
+		r.Reason = reason
+		return
 	}
-	return Result{Verdict: Good, Claims: claims, Payload: p.payload, Exp: exp}
+	r.Verdict = Good
+	r.Claims = claims
+	r.Payload = payload
+	r.Exp = exp
+	return
 }
 
-// refusedHeader is splitJWS's problem as a verdict: an algorithm unknown
-// here is uncheckable (jwt.mode decides), anything else is refused.
+// refusedHeader is checkHeader's problem as a verdict: an algorithm
+// unknown here is uncheckable (jwt.mode decides), anything else is
+// refused.
 func refusedHeader(problem string) Result {
 	if problem == "algorithm" {
 		return Result{Verdict: Uncheckable, Reason: "algorithm"}
 	}
 	return refuse(problem)
+}
+
+// hmacProblem checks an HS signature: "" when it is valid. A kid that
+// names a public key refuses it (not an HMAC token); without a secret
+// nothing is valid. The comparison is constant-time.
+func hmacProblem(j *Settings, h *checkedHeader, signed string, sig []byte) string {
+	if h.kid != "" && keyNamed(j.keys, h.kid) {
+		return "kid-mismatch"
+	}
+	mac := hmac.New(h.hmacHash, j.secret)
+	mac.Write([]byte(signed))
+	if len(j.secret) == 0 || !hmac.Equal(mac.Sum(nil), sig) {
+		return "signature"
+	}
+	return ""
 }
 
 // headerKid reads the optional kid header, which must be a string.
@@ -129,26 +187,13 @@ func headerKid(header map[string]interface{}) (string, bool) {
 	return kid, ok
 }
 
-// signatureVerdict finds the keys that may check the signature and
-// tries them. Keys the token names or carries itself (jku, x5u, jwk, x5c)
-// are ignored: only configured and fetched keys count.
-func signatureVerdict(j *Settings, jw *KeySet, p jwsParts, name string, a algorithm, kid string, deadline time.Time) (Verdict, string) {
-	if a.family != familyHMAC {
-		return asymmetricVerdict(j, jw, p, name, a, kid, deadline)
-	}
-	if kid != "" && keyNamed(j.keys, kid) {
-		return Bad, "kid-mismatch" // the kid names a public key: not an HMAC token
-	}
-	if !hmacValid(a.hash, j.secret, p.signed, p.signature) {
-		return Bad, "signature"
-	}
-	return Good, ""
-}
-
-// asymmetricVerdict is signatureVerdict for RS, PS, ES and EdDSA.
-// Without a JWKS the fitting keys are remembered per algorithm and kid
-// (Settings.staticFits).
-func asymmetricVerdict(j *Settings, jw *KeySet, p jwsParts, name string, a algorithm, kid string, deadline time.Time) (Verdict, string) {
+// asymmetricVerdict checks an RS, PS, ES or EdDSA signature: it finds
+// the keys that may check it and tries them. Keys the token names or
+// carries itself (jku, x5u, jwk, x5c) are ignored: only configured and
+// fetched keys count. Without a JWKS the fitting keys are remembered per
+// algorithm and kid (Settings.staticFits).
+func asymmetricVerdict(j *Settings, jw *KeySet, signed string, sig []byte, h *checkedHeader, deadline time.Time) (Verdict, string) {
+	name, a, kid := h.name, h.a, h.kid
 	var keys []*pubKey
 	if v, known := j.staticFits.Load(name + " " + kid); known && jw == nil {
 		keys = v.([]*pubKey)
@@ -163,7 +208,7 @@ func asymmetricVerdict(j *Settings, jw *KeySet, p jwsParts, name string, a algor
 		}
 	}
 	for _, key := range keys {
-		if signatureValid(key, a, p.signed, p.signature) {
+		if signatureValid(key, a, signed, sig) {
 			return Good, ""
 		}
 	}
@@ -300,44 +345,14 @@ func digestOf(h crypto.Hash, msg string) []byte {
 	return d[:]
 }
 
-// hmacValid compares in constant time; without a secret nothing is valid.
-// HS256, the common case, has its own short path (Yaegi allocates a
-// function's whole frame on every call: the other hashes' switch is in
-// hmacValidSHA512).
-func hmacValid(h crypto.Hash, secret []byte, signed string, sig []byte) bool {
-	if len(secret) == 0 {
-		return false
-	}
-	if h != crypto.SHA256 {
-		return hmacValidSHA512(h, secret, signed, sig)
-	}
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(signed))
-	return hmac.Equal(mac.Sum(nil), sig)
-}
-
-// hmacValidSHA512 is hmacValid for HS384 and HS512.
-func hmacValidSHA512(h crypto.Hash, secret []byte, signed string, sig []byte) bool {
-	var mac hash.Hash
-	switch h {
-	case crypto.SHA384:
-		mac = hmac.New(sha512.New384, secret)
-	case crypto.SHA512:
-		mac = hmac.New(sha512.New, secret)
-	default:
-		return false
-	}
-	mac.Write([]byte(signed))
-	return hmac.Equal(mac.Sum(nil), sig)
-}
-
 // claimsProblem checks the registered claims; "" means they hold, and
 // exp is the exp claim in seconds. exp is required: a token that never
 // expires cannot be verified locally. The instants are compared as integer
 // nanoseconds, with the arithmetic of time.Time's After and Before (a
 // NumericDate is whole seconds, as ClaimTime reads it): fewer calls under
-// Yaegi than time.Time's methods. nbf, iss and aud, often absent or not
-// configured, are checked in their own function.
+// Yaegi than time.Time's methods. iss and aud are checked here too (a
+// deployment that verifies locally should configure both: one call fewer
+// on every token); a present nbf in its own function.
 func claimsProblem(j *Settings, claims map[string]interface{}, now time.Time) (int64, string) {
 	// claimSeconds' reading of exp, written out here (one frame fewer on
 	// every verification): a positive JSON number up to 1e11 seconds.
@@ -353,28 +368,20 @@ func claimsProblem(j *Settings, claims map[string]interface{}, now time.Time) (i
 	if exp < nanosBound && exp*nanosPerSecond+int64(j.Leeway) < nowNanos {
 		return 0, "expired" // after exp + leeway (an exp past 2255 is never)
 	}
-	if _, hasNbf := claims["nbf"]; !hasNbf && j.issuer == "" && len(j.audience) == 0 {
-		return exp, ""
-	}
-	return exp, otherClaimsProblem(j, claims, nowNanos)
-}
-
-// otherClaimsProblem checks nbf, iss and aud.
-func otherClaimsProblem(j *Settings, claims map[string]interface{}, nowNanos int64) string {
 	if _, hasNbf := claims["nbf"]; hasNbf {
 		if reason := nbfProblem(j, claims, nowNanos); reason != "" {
-			return reason
+			return exp, reason
 		}
 	}
 	if j.issuer != "" {
 		if iss, _ := claims["iss"].(string); iss != j.issuer {
-			return "issuer"
+			return exp, "issuer"
 		}
 	}
 	if len(j.audience) > 0 && !audienceMatches(j.audienceSet, claims["aud"]) {
-		return "audience"
+		return exp, "audience"
 	}
-	return ""
+	return exp, ""
 }
 
 // nbfProblem checks a present nbf: "" when it holds.

@@ -17,7 +17,7 @@ import (
 
 // floorHandler interprets testdata/floorplugin under Yaegi, as Traefik
 // would, and returns its handler in front of next.
-func floorHandler(t *testing.T, next http.Handler, cache bool) http.Handler {
+func floorHandler(t testing.TB, next http.Handler, cache bool) http.Handler {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join("testdata", "floorplugin", "plugin.go"))
 	if err != nil {
@@ -100,5 +100,32 @@ func TestFloorPluginDoesTheChecks(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkFloor is serve/jwt-hs256 and serve/jwt-hs256-cached of
+// BenchmarkSteps for the floor plugin: its allocations per request under
+// the Yaegi loader, beside authlayer's.
+//
+//	cd test && go test -run '^$' -bench '^BenchmarkFloor$' -benchmem ./benchtraefik/
+func BenchmarkFloor(b *testing.B) {
+	c := JWTCases(b)[0]
+	for _, cache := range []bool{false, true} {
+		name := map[bool]string{false: "hs256", true: "hs256-cached"}[cache]
+		b.Run(name, func(b *testing.B) {
+			h := floorHandler(b, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), cache)
+			req := httptest.NewRequest(http.MethodGet, requestPath, nil)
+			req.Header.Set("Cookie", "theme=dark; userToken="+c.Token)
+			rw := httptest.NewRecorder()
+			h.ServeHTTP(rw, req)
+			if rw.Code != http.StatusOK {
+				b.Fatalf("status %d", rw.Code)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				h.ServeHTTP(rw, req)
+			}
+		})
 	}
 }

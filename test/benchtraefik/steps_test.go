@@ -175,7 +175,7 @@ func jwtSteps(b *testing.B, i *interp.Interpreter, backend string) []serveCase {
 	for _, c := range cases {
 		setup(backend, c.Alg, c.Key, JWTIssuer, JWTAudience, c.Token)
 	}
-	for _, step := range []string{"Verify", "Split", "Segments", "Signature", "Claims", "UniqueKeys", "DecodeJSON", "ClaimsCheck", "Identity", "Authenticate", "Slow", "CookiesRead", "FlowValidate", "FlowSession", "Local"} {
+	for _, step := range []string{"Verify", "Segments", "Signature", "Claims", "UniqueKeys", "DecodeJSON", "ClaimsCheck", "Identity", "Authenticate", "Slow", "CookiesRead", "FlowValidate", "FlowSession", "Local"} {
 		f := eval("BenchJWT" + step).(func(string, int))
 		for _, c := range cases {
 			b.Run("JWT"+step+"/"+c.Name, func(b *testing.B) {

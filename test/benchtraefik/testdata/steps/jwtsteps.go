@@ -79,7 +79,6 @@ func BenchJWTVerify(alg string, n int) {
 
 // The steps inside jwt.Verify (internal/jwt/steps.go).
 
-func BenchJWTSplit(alg string, n int)       { jwt.BenchSplit(alg, n) }
 func BenchJWTSegments(alg string, n int)    { jwt.BenchSegments(alg, n) }
 func BenchJWTSignature(alg string, n int)   { jwt.BenchSignature(alg, n) }
 func BenchJWTClaims(alg string, n int)      { jwt.BenchStrictClaims(alg, n) }

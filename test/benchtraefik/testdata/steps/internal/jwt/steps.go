@@ -15,12 +15,14 @@ import (
 
 // benchToken is one algorithm's token, prepared.
 type benchToken struct {
-	j      *Settings
-	jw     *KeySet
-	token  string
-	parts  jwsParts
-	claims map[string]interface{}
-	kid    string
+	j         *Settings
+	jw        *KeySet
+	token     string
+	signed    string
+	payload   []byte
+	signature []byte
+	header    *checkedHeader
+	claims    map[string]interface{}
 }
 
 var benchTokens = map[string]*benchToken{}
@@ -29,17 +31,18 @@ var benchTokens = map[string]*benchToken{}
 // jw, for the steps below; it panics when the token does not verify.
 func BenchPrepare(alg string, j *Settings, jw *KeySet, token string) {
 	b := &benchToken{j: j, jw: jw, token: token}
-	var ok bool
-	var problem string
-	if b.parts, problem = splitJWS(token); problem != "" {
-		panic("jwt steps: the token does not split: " + problem)
-	}
-	b.kid = b.parts.header.kid
-	if b.claims, ok = decodeStrictObject(b.parts.payload); !ok {
-		panic("jwt steps: bad claims")
-	}
 	if r := Verify(j, jw, token, time.Now().Add(time.Minute)); r.Verdict != Good {
 		panic("jwt steps: the token does not verify: " + r.Reason)
+	}
+	seg := strings.Split(token, ".")
+	v, _ := headerMemo.Load(seg[0]) // remembered by Verify
+	b.header = v.(*checkedHeader)
+	b.signed = seg[0] + "." + seg[1]
+	b.payload, _ = DecodeSegment(seg[1])
+	b.signature, _ = DecodeSegment(seg[2])
+	var ok bool
+	if b.claims, ok = decodeStrictObject(b.payload); !ok {
+		panic("jwt steps: bad claims")
 	}
 	benchTokens[alg] = b
 }
@@ -47,22 +50,12 @@ func BenchPrepare(alg string, j *Settings, jw *KeySet, token string) {
 // BenchParsed is alg's claims and their JSON as signed.
 func BenchParsed(alg string) (map[string]interface{}, []byte) {
 	b := benchTokens[alg]
-	return b.claims, b.parts.payload
-}
-
-// BenchSplit splits the token, decodes its three segments and checks its
-// header (splitJWS: a remembered header after the first verification).
-func BenchSplit(alg string, n int) {
-	b := benchTokens[alg]
-	tok := b.token
-	for i := 0; i < n; i++ {
-		splitJWS(tok)
-	}
+	return b.claims, b.payload
 }
 
 // BenchSegments checks and decodes the token's three base64url segments
-// (DecodeSegment), the part of splitJWS that grows with the token's
-// length.
+// (DecodeSegment), the part of Verify's reading that grows with the
+// token's length.
 func BenchSegments(alg string, n int) {
 	tok := benchTokens[alg].token
 	first := strings.IndexByte(tok, '.')
@@ -75,21 +68,25 @@ func BenchSegments(alg string, n int) {
 	}
 }
 
-// BenchSignature finds the key and checks the signature
-// (signatureVerdict).
+// BenchSignature finds the key and checks the signature (hmacProblem
+// for HS, asymmetricVerdict for the others).
 func BenchSignature(alg string, n int) {
 	b := benchTokens[alg]
-	j, jw, p, a, kid := b.j, b.jw, b.parts, algorithms[alg], b.kid
+	j, jw, h, signed, sig := b.j, b.jw, b.header, b.signed, b.signature
 	deadline := time.Now().Add(time.Hour)
 	for i := 0; i < n; i++ {
-		signatureVerdict(j, jw, p, alg, a, kid, deadline)
+		if h.hmacHash != nil {
+			hmacProblem(j, h, signed, sig)
+		} else {
+			asymmetricVerdict(j, jw, signed, sig, h, deadline)
+		}
 	}
 }
 
 // BenchStrictClaims decodes the claims strictly (decodeStrictObject: the
 // duplicate-key walk, then the decoding).
 func BenchStrictClaims(alg string, n int) {
-	payload := benchTokens[alg].parts.payload
+	payload := benchTokens[alg].payload
 	for i := 0; i < n; i++ {
 		decodeStrictObject(payload)
 	}
@@ -97,7 +94,7 @@ func BenchStrictClaims(alg string, n int) {
 
 // BenchUniqueKeys is the duplicate-key walk alone (uniqueKeys).
 func BenchUniqueKeys(alg string, n int) {
-	payload := benchTokens[alg].parts.payload
+	payload := benchTokens[alg].payload
 	for i := 0; i < n; i++ {
 		uniqueKeys(payload)
 	}
@@ -105,7 +102,7 @@ func BenchUniqueKeys(alg string, n int) {
 
 // BenchDecodeJSON is the claims' decoding alone (jsonpath.Decode).
 func BenchDecodeJSON(alg string, n int) {
-	payload := benchTokens[alg].parts.payload
+	payload := benchTokens[alg].payload
 	for i := 0; i < n; i++ {
 		jsonpath.Decode(payload)
 	}
