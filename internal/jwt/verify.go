@@ -128,9 +128,20 @@ func Verify(j *Settings, jw *KeySet, token string, deadline time.Time) (r Result
 			r.Reason = reason
 			return
 		}
-	} else if reason := hmacProblem(j, h, signed, signature); reason != "" {
-		r.Reason = reason
-		return
+	} else {
+		// HS: a kid that names a public key refuses the token (not an
+		// HMAC token); without a secret nothing is valid; the comparison
+		// is constant-time.
+		if h.kid != "" && keyNamed(j.keys, h.kid) {
+			r.Reason = "kid-mismatch"
+			return
+		}
+		mac := hmac.New(h.hmacHash, j.secret)
+		mac.Write([]byte(signed))
+		if len(j.secret) == 0 || !hmac.Equal(mac.Sum(nil), signature) {
+			r.Reason = "signature"
+			return
+		}
 	}
 	if !remembered {
 		rememberHeader(seg[0], h)
@@ -160,21 +171,6 @@ func refusedHeader(problem string) Result {
 		return Result{Verdict: Uncheckable, Reason: "algorithm"}
 	}
 	return refuse(problem)
-}
-
-// hmacProblem checks an HS signature: "" when it is valid. A kid that
-// names a public key refuses it (not an HMAC token); without a secret
-// nothing is valid. The comparison is constant-time.
-func hmacProblem(j *Settings, h *checkedHeader, signed string, sig []byte) string {
-	if h.kid != "" && keyNamed(j.keys, h.kid) {
-		return "kid-mismatch"
-	}
-	mac := hmac.New(h.hmacHash, j.secret)
-	mac.Write([]byte(signed))
-	if len(j.secret) == 0 || !hmac.Equal(mac.Sum(nil), sig) {
-		return "signature"
-	}
-	return ""
 }
 
 // headerKid reads the optional kid header, which must be a string.
@@ -378,7 +374,14 @@ func claimsProblem(j *Settings, claims map[string]interface{}, now time.Time) (i
 			return exp, "issuer"
 		}
 	}
-	if len(j.audience) > 0 && !audienceMatches(j.audienceSet, claims["aud"]) {
+	if len(j.audience) == 0 {
+		return exp, ""
+	}
+	// audienceMatches' first case, a string (the common one), inlined.
+	if aud, isString := claims["aud"].(string); isString && j.audienceSet[aud] {
+		return exp, ""
+	}
+	if !audienceMatches(j.audienceSet, claims["aud"]) {
 		return exp, "audience"
 	}
 	return exp, ""

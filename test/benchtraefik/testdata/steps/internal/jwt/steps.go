@@ -7,6 +7,7 @@
 package jwt
 
 import (
+	"crypto/hmac"
 	"strings"
 	"time"
 
@@ -68,15 +69,17 @@ func BenchSegments(alg string, n int) {
 	}
 }
 
-// BenchSignature finds the key and checks the signature (hmacProblem
-// for HS, asymmetricVerdict for the others).
+// BenchSignature finds the key and checks the signature (for HS, the
+// statements Verify runs inline; asymmetricVerdict for the others).
 func BenchSignature(alg string, n int) {
 	b := benchTokens[alg]
 	j, jw, h, signed, sig := b.j, b.jw, b.header, b.signed, b.signature
 	deadline := time.Now().Add(time.Hour)
 	for i := 0; i < n; i++ {
 		if h.hmacHash != nil {
-			hmacProblem(j, h, signed, sig)
+			mac := hmac.New(h.hmacHash, j.secret)
+			mac.Write([]byte(signed))
+			hmac.Equal(mac.Sum(nil), sig)
 		} else {
 			asymmetricVerdict(j, jw, signed, sig, h, deadline)
 		}
