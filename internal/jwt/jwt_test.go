@@ -59,7 +59,10 @@ func verifyToken(j *Settings, token string) Result {
 
 func wantVerdict(t *testing.T, got Result, want Verdict, wantReason string) {
 	t.Helper()
-	if got.Verdict != want || (wantReason != "" && got.Reason != wantReason) {
+	// A good verdict has no reason, and carries the claims, their JSON
+	// and exp.
+	good := want != Good || (got.Reason == "" && got.Claims != nil && got.Payload != nil && got.Exp > 0)
+	if got.Verdict != want || (wantReason != "" && got.Reason != wantReason) || !good {
 		t.Errorf("verdict %d (%s), want %d (%s)", got.Verdict, got.Reason, want, wantReason)
 	}
 }

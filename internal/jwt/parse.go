@@ -11,11 +11,12 @@ import (
 	"sync"
 )
 
-// Reading a compact JWS strictly, before any key is looked at: a size cap
-// first (Verify's: Options.MaxTokenBytes, the longest cookie), exactly
-// three segments, canonical unpadded base64url, and JSON objects without
-// duplicate keys (parsers disagree on which duplicate wins, so a header
-// or claims object with one means two things).
+// Reading a compact JWS strictly, before any key is looked at. Verify
+// (verify.go) caps the size, splits the three segments and decodes them as
+// canonical unpadded base64url (strictB64, here); this file checks the
+// header and decodes JSON objects without duplicate keys (parsers disagree
+// on which duplicate wins, so a header or claims object with one means two
+// things), and remembers the headers of tokens that verified.
 
 // checkedHeader is a header that passed every check that depends on no
 // option: one JSON object without duplicate keys, no crit, a known

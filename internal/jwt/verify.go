@@ -1,7 +1,8 @@
 // Package jwt verifies authlayer's tokens locally (jwt.enabled): a compact
-// JWS read strictly (parse.go), its algorithm against the allow-list, the
-// key its header names (keys.go: configured PEM and JWK keys; jwks.go: the
-// issuer's key set fetched on demand), the signature, then the claims.
+// JWS read strictly (Verify, with parse.go's header and JSON checks), its
+// algorithm against the allow-list, the key its header names (keys.go:
+// configured PEM and JWK keys; jwks.go: the issuer's key set fetched on
+// demand), the signature, then the claims.
 // Compile turns the jwt.* options into Settings once; Verify checks one
 // token. Where a verdict meets the token flow (jwt.mode, caching it, the
 // identity built from the claims) is the root package's jwtflow.go.
@@ -23,8 +24,8 @@ import (
 	"time"
 )
 
-// Local verification of one token: its structure (parse.go), its
-// algorithm against the allow-list, the key its header names, the
+// Local verification of one token: its structure (Verify and parse.go),
+// its algorithm against the allow-list, the key its header names, the
 // signature, then the claims. The answer is one of four: good, bad (a
 // definite refusal, as a backend's 401), uncheckable (no key or algorithm
 // here can check it: jwt.mode decides), or keys unavailable (the JWKS
@@ -157,6 +158,7 @@ func Verify(j *Settings, jw *KeySet, token string, deadline time.Time) (r Result
 		return
 	}
 	r.Verdict = Good
+	r.Reason = ""
 	r.Claims = claims
 	r.Payload = payload
 	r.Exp = exp
