@@ -4,6 +4,21 @@ import (
 	"net/http"
 )
 
+// mayBeDenied is the quick test that lets the common requests (public
+// pages, a logged-in user on a protected page) skip the full decision.
+func mayBeDenied(route *routeMatch, res *authResult) bool {
+	if res.loggedOut || res.limited != nil {
+		return true
+	}
+	switch route.kind {
+	case kindNone, kindPublic:
+		return false
+	case kindProtected:
+		return !res.loggedIn
+	}
+	return true
+}
+
 // denied applies the access rules to the session and answers the request
 // itself when it may not reach the app. It reports whether it answered.
 func denied(m *middleware, rw http.ResponseWriter, req *http.Request, route *routeMatch, res *authResult) bool {

@@ -68,6 +68,16 @@ func BenchmarkPartCacheKey(b *testing.B) {
 	}
 }
 
+func BenchmarkPartDenied(b *testing.B) {
+	m, _ := hotMiddleware(b)
+	req := benchRequest()
+	route := routeFor(m.routes, "/dashboard/settings", "")
+	res := authenticate(m, req, route, nil)
+	for i := 0; i < b.N; i++ {
+		mayBeDenied(route, res)
+	}
+}
+
 func BenchmarkPartSetHeaders(b *testing.B) {
 	m, _ := hotMiddleware(b)
 	req := benchRequest()

@@ -211,11 +211,7 @@ func finish(m *middleware, rw http.ResponseWriter, req *http.Request, route *rou
 		serveEndpoint(m, rw, req, route, res)
 		return
 	}
-	// The quick test that lets the common requests (public pages, a
-	// logged-in user on a protected page) skip the full decision, inline:
-	// one call fewer on every request the memo did not answer.
-	quick := route.kind == kindNone || route.kind == kindPublic || (route.kind == kindProtected && res.loggedIn)
-	if (!quick || res.loggedOut || res.limited != nil) && denied(m, rw, req, route, res) {
+	if mayBeDenied(route, res) && denied(m, rw, req, route, res) {
 		return
 	}
 	forward(m, rw, req, res)

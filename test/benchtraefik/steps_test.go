@@ -74,7 +74,7 @@ func BenchmarkSteps(b *testing.B) {
 		"Loop", "Call",
 		"ServeRemembered", "Strip", "Route", "Authenticate", "SessionMemo", "AuthenticateMiss",
 		"Cookie", "CacheKey", "CacheLookup",
-		"SetHeaders", "Forward", "CookieWriter",
+		"MayBeDenied", "SetHeaders", "Forward", "CookieWriter",
 		"RateLimited", "ClientKey", "CSRFBefore", "CSRFAfter",
 		"AuthenticateGuest",
 	} {

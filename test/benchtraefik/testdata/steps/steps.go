@@ -254,6 +254,13 @@ func BenchCacheLookup(n int) {
 	}
 }
 
+// BenchMayBeDenied is the access rules' quick check.
+func BenchMayBeDenied(n int) {
+	for i := 0; i < n; i++ {
+		mayBeDenied(bRoute, bRes)
+	}
+}
+
 // BenchSetHeaders sets the identity headers.
 func BenchSetHeaders(n int) {
 	m, req, res := bmUser, bReqUser, bRes
