@@ -93,8 +93,9 @@ func refuse(reason string) Result { return Result{Verdict: Bad, Reason: reason} 
 // Written flat, with the HMAC check inline and the answer built in its
 // named result: under Yaegi every call allocates the callee's whole frame
 // and every result value a slot, and this runs on every token that is not
-// cached. The rare steps (a header not seen before, asymmetric keys, nbf,
-// iss and aud) are functions of their own.
+// cached. The strict JSON and the claims checks are functions of their
+// own, as are the rare steps: a header not seen before, asymmetric keys,
+// a present nbf.
 func Verify(j *Settings, jw *KeySet, token string, deadline time.Time) (r Result) {
 	r.Reason = "malformed" // until the token is read
 	if len(token) > j.maxTokenBytes {
