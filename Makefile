@@ -38,10 +38,13 @@ yaegi_test:
 ## contract: behaviour, configuration-shape, reload and catalog tests, each
 ## run against the compiled plugin and the plugin loaded as Traefik does
 ## (packages that run a real Traefik, test/traefikrun and its importers,
-## are left to `make e2e` and the benchmarks).
+## are left to `make e2e` and the benchmarks). The benchmark harness's own
+## tests run here too (the floor plugin's checks under Yaegi, the peers'
+## layout, the baseline's tables), without the benchmark itself.
 CONTRACT_PKGS = $$($(GO) list -f '{{.ImportPath}}{{range .Imports}} {{.}}{{end}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./... | grep -v /test/traefikrun | cut -d' ' -f1)
 contract:
 	cd test && $(GO) test -race -count=1 $(CONTRACT_PKGS)
+	cd test && $(GO) test -race -count=1 -skip '^TestBenchTraefik$$' ./benchtraefik/
 
 ## e2e: the contract's behaviours through a real Traefik binary
 ## (test/e2e, harness test/traefikrun): TRAEFIK_BIN, else traefik on
