@@ -185,7 +185,7 @@ func flowValidUser(f *flow, carried carriedCookies, id *identity) *authResult {
 	if f.m.audit != nil {
 		recordAuthSuccess(f, carried.user, id)
 	}
-	res := &authResult{id: id, token: carried.user, loggedIn: acceptsAsUser(f.s, id.tokenType)} // userSession, inlined
+	res := userSession(f.s, carried.user, id)
 	if f.s.proactiveWindow > 0 && res.loggedIn && refreshDue(f.s, id) {
 		return flowProactiveRefresh(f, carried, res)
 	}
@@ -241,20 +241,15 @@ func flowValidate(f *flow, token string, charged bool) (validation, *ratelimit.D
 	if token != f.missedToken {
 		key = cache.Key(token)
 	}
-	if _, _, out := cache.Lookup(loggedOutMarks, key); out { // loggedOutKey, inlined
+	if loggedOutKey(key) {
 		return validation{state: stateInvalid, reason: "logged-out"}, nil
 	}
 	if n := f.state.cluster; n != nil {
 		return flowValidateClustered(f, n, key, token, charged)
 	}
-	// flowValidateHere's body, inlined, and flowValidateJWT's common case
-	// (a verification here, right after the cache missed this token, with
-	// no budget to charge): the common paths pay no extra interpreted call.
-	j := f.s.jwt
-	if j != nil && key == f.missed && (!charged || f.state.limiter == nil) {
-		return flowValidateLocal(f, j, key, token, charged)
-	}
-	if j != nil {
+	// flowValidateHere's body, inlined: the common path pays no extra
+	// interpreted call.
+	if j := f.s.jwt; j != nil {
 		return flowValidateJWT(f, j, key, token, charged)
 	}
 	return flowValidateBackend(f, key, token, charged, nil)
