@@ -173,18 +173,21 @@ func (p *floor) verify(req *http.Request) *session {
 	if err1 != nil || err2 != nil || len(payload) == 0 {
 		return nil
 	}
-	if _, ok := p.headerOK.Load(seg[0]); !ok {
+	_, remembered := p.headerOK.Load(seg[0])
+	if !remembered {
 		raw, err := p.strictB64.DecodeString(seg[0])
 		var header map[string]interface{}
 		if err != nil || json.Unmarshal(raw, &header) != nil || header["alg"] != "HS256" || header["crit"] != nil {
 			return nil
 		}
-		defer p.headerOK.Store(seg[0], true) // once verified
 	}
 	mac := hmac.New(sha256.New, p.secret)
 	mac.Write([]byte(token[:len(seg[0])+1+len(seg[1])]))
 	if !hmac.Equal(mac.Sum(nil), sig) {
 		return nil
+	}
+	if !remembered {
+		p.headerOK.Store(seg[0], true) // a verified token's header only
 	}
 	var laid bytes.Buffer
 	if json.Indent(&laid, payload, "", "\t") != nil || bytes.Contains(laid.Bytes(), p.tooDeep) {
